@@ -1,0 +1,109 @@
+"""The `hf-trainer` command: thin adapters over the library, the same functions the MCP server uses.
+
+Each capability registers its subcommands in one `_add_*` function below; a handler takes the parsed arguments and
+returns a pydantic model (or a list of them), printed as JSON with `--json` or as text otherwise.
+Heavy libraries are imported inside handlers, never here, so `hf-trainer --help` is instant.
+"""
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+from pydantic import BaseModel
+
+from hf_trainer.errors import UserError
+
+Handler = Callable[[argparse.Namespace], Any]
+
+
+def _emit(result: Any, as_json: bool) -> None:
+    """Print a handler's result: JSON for machines, the model's own text (`render()`) or JSON for people."""
+    if result is None:
+        return
+    if as_json:
+        if isinstance(result, BaseModel):
+            print(result.model_dump_json())
+        elif isinstance(result, list):
+            print(json.dumps([r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in result]))
+        else:
+            print(json.dumps(result))
+        return
+    if hasattr(result, "render"):
+        print(result.render())
+    elif isinstance(result, BaseModel):
+        print(result.model_dump_json(indent=2))
+    elif isinstance(result, str):
+        print(result)
+    else:
+        print(json.dumps(result, indent=2, default=str))
+
+
+def _command(subparsers: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help, description=help)
+    parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+# --- jobs commands (jobs/local.py, jobs/hub.py) ---
+def _add_jobs(subparsers: Any) -> None:
+    from hf_trainer import cli_jobs
+
+    cli_jobs.register(subparsers, _command)
+
+
+# --- demo ---
+def _demo(args: argparse.Namespace) -> Any:
+    from hf_trainer.demo import run_demo
+
+    return run_demo(max_steps=args.max_steps, progress=not args.json)
+
+
+def _add_demo(subparsers: Any) -> None:
+    parser = _command(subparsers, "demo", _demo, "Train a tiny model on a tiny chat dataset locally (no account, "
+                      "no GPU, no network) through the local job backend, and summarise the result.")
+    parser.add_argument("--max_steps", type=int, default=30, help="Optimiser steps (default 30).")
+
+
+# --- mcp server ---
+def _mcp(args: argparse.Namespace) -> None:
+    from hf_trainer.server import serve
+
+    serve(http=args.http, host=args.host, port=args.port)
+
+
+def _add_mcp(subparsers: Any) -> None:
+    parser = subparsers.add_parser("mcp", help="Start the MCP server (stdio by default).")
+    parser.add_argument("--http", action="store_true", help="Serve streamable HTTP instead of stdio.")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1).")
+    parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765).")
+    parser.set_defaults(handler=_mcp, json=False)
+
+
+_REGISTRARS = [_add_jobs, _add_demo, _add_mcp]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hf-trainer", description="Fine-tune language models on Hugging Face "
+                                     "Jobs or this machine.")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for register in _REGISTRARS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _emit(args.handler(args), getattr(args, "json", False))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
