@@ -1,10 +1,11 @@
 """Named row mappings that turn common dataset shapes into TRL's formats; conversations stay messages.
 
 Pure standard library on purpose: this file is inlined verbatim into the self-contained PEP 723 training scripts,
-which call `map_row(args.dataset_mapping, row)` through `datasets.Dataset.map`. Each mapping takes one row (a dict)
-and returns only the new TRL columns; `Dataset.map` keeps the other columns, so extra fields (e.g. an answer that a
-GRPO reward function reads) still reach the trainer. A mapping raises ValueError for a row it cannot convert
-faithfully (a missing column, None content, an unknown role) rather than training on an empty or mislabelled turn.
+which call `map_row(args.dataset_mapping, row)` through `datasets.Dataset.map` with every old column removed. So each
+mapping returns the whole new row: the TRL columns it builds plus the row's other columns (e.g. an `answer` that a GRPO
+reward function reads), minus the columns it consumed and minus stray TRL column names that would confuse a trainer.
+A mapping raises ValueError for a row it cannot convert faithfully (a missing column, None content, an unknown role)
+rather than training on an empty or mislabelled turn.
 
 Public API (stable): `MAPPINGS`, `map_row(name, row)`, `mapping_source(name)`.
 """
@@ -28,6 +29,17 @@ SHAREGPT_ROLES = {
     "function_response": "tool",
     "observation": "tool",
 }
+
+
+# Column names TRL trainers read (plus ShareGPT's); never passed through, so a mapped row has exactly one format.
+TRL_COLUMNS = ("text", "messages", "conversations", "prompt", "completion", "chosen", "rejected", "label")
+
+
+def _row(row: dict, consumed: tuple, new: dict) -> dict:
+    """The mapped row: the new TRL columns plus the row's other columns, minus those consumed."""
+    kept = {key: value for key, value in row.items() if key not in consumed and key not in TRL_COLUMNS}
+    kept.update(new)
+    return kept
 
 
 def _text(row: dict, key: str) -> str:
@@ -72,17 +84,19 @@ def sharegpt(row: dict) -> dict:
         raise ValueError(f"column 'conversations' must be a list of turns, got {type(turns).__name__}")
     messages = []
     for index, turn in enumerate(turns):
-        if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
+        # Some exports keep ShareGPT's `conversations` column but already use role/content inside it.
+        if not isinstance(turn, dict) or not ({"from", "value"} <= set(turn) or {"role", "content"} <= set(turn)):
             raise ValueError(f"conversations[{index}] must be a dict with 'from' and 'value', got {turn!r:.80}")
-        speaker = str(turn["from"]).strip().lower()
+        speaker = str(turn["from"] if "from" in turn else turn["role"]).strip().lower()
+        value = turn["value"] if "value" in turn else turn["content"]
         if speaker not in SHAREGPT_ROLES:
             raise ValueError(
-                f"conversations[{index}] has unknown speaker {turn['from']!r}; known: {sorted(SHAREGPT_ROLES)}"
+                f"conversations[{index}] has unknown speaker {speaker!r}; known: {sorted(SHAREGPT_ROLES)}"
             )
-        if turn["value"] is None:
-            raise ValueError(f"conversations[{index}] has value None")
-        messages.append({"role": SHAREGPT_ROLES[speaker], "content": str(turn["value"])})
-    return {"messages": _with_system(row, messages)}
+        if value is None:
+            raise ValueError(f"conversations[{index}] has no text (None)")
+        messages.append({"role": SHAREGPT_ROLES[speaker], "content": str(value)})
+    return _row(row, ("system",), {"messages": _with_system(row, messages)})
 
 
 def sharegpt_prompt_only(row: dict) -> dict:
@@ -92,7 +106,7 @@ def sharegpt_prompt_only(row: dict) -> dict:
         messages = messages[:-1]
     if not messages:
         raise ValueError("conversation has no turn before the final assistant reply")
-    return {"prompt": messages}
+    return _row(row, ("system",), {"prompt": messages})
 
 
 def messages_prompt_only(row: dict) -> dict:
@@ -104,37 +118,40 @@ def messages_prompt_only(row: dict) -> dict:
         messages = messages[:-1]
     if not messages:
         raise ValueError("conversation has no message before the final assistant reply")
-    return {"prompt": list(messages)}
+    return _row(row, (), {"prompt": list(messages)})
+
+
+ALPACA_COLUMNS = ("instruction", "input", "output", "system")
 
 
 def alpaca(row: dict) -> dict:
     """`instruction`, optional `input`, `output` -> `messages` (user: instruction + input; assistant: output)."""
     user = _join(_text(row, "instruction"), _optional_text(row, "input"))
     messages = [{"role": "user", "content": user}, {"role": "assistant", "content": _text(row, "output")}]
-    return {"messages": _with_system(row, messages)}
+    return _row(row, ALPACA_COLUMNS, {"messages": _with_system(row, messages)})
 
 
 def alpaca_prompt_completion(row: dict) -> dict:
     """Alpaca -> conversational `prompt` / `completion` (loss on the answer only by TRL's default)."""
     messages = alpaca(row)["messages"]
-    return {"prompt": messages[:-1], "completion": messages[-1:]}
+    return _row(row, ALPACA_COLUMNS, {"prompt": messages[:-1], "completion": messages[-1:]})
 
 
 def alpaca_prompt_only(row: dict) -> dict:
     """Alpaca for GRPO: the instruction (and input) as a conversational `prompt`; `output` stays for rewards."""
-    return {"prompt": alpaca(row)["messages"][:-1]}
+    return _row(row, ("instruction", "input", "system"), {"prompt": alpaca(row)["messages"][:-1]})
 
 
 def dolly(row: dict) -> dict:
     """`instruction`, optional `context`, `response` -> `messages`."""
     user = _join(_text(row, "instruction"), _optional_text(row, "context"))
     messages = [{"role": "user", "content": user}, {"role": "assistant", "content": _text(row, "response")}]
-    return {"messages": _with_system(row, messages)}
+    return _row(row, ("instruction", "context", "response", "system"), {"messages": _with_system(row, messages)})
 
 
 def dolly_prompt_only(row: dict) -> dict:
-    """Dolly for GRPO: the instruction (and context) as a conversational `prompt`."""
-    return {"prompt": dolly(row)["messages"][:-1]}
+    """Dolly for GRPO: the instruction (and context) as a conversational `prompt`; `response` stays for rewards."""
+    return _row(row, ("instruction", "context", "system"), {"prompt": dolly(row)["messages"][:-1]})
 
 
 def question_answer(row: dict) -> dict:
@@ -143,12 +160,13 @@ def question_answer(row: dict) -> dict:
         {"role": "user", "content": _text(row, "question")},
         {"role": "assistant", "content": _text(row, "answer")},
     ]
-    return {"messages": _with_system(row, messages)}
+    return _row(row, ("question", "answer", "system"), {"messages": _with_system(row, messages)})
 
 
 def question_answer_prompt_only(row: dict) -> dict:
     """`question` for GRPO as a conversational `prompt`; `answer` stays as a column for reward functions."""
-    return {"prompt": _with_system(row, [{"role": "user", "content": _text(row, "question")}])}
+    prompt = _with_system(row, [{"role": "user", "content": _text(row, "question")}])
+    return _row(row, ("question", "system"), {"prompt": prompt})
 
 
 def prompt_response(row: dict) -> dict:
@@ -157,20 +175,20 @@ def prompt_response(row: dict) -> dict:
         {"role": "user", "content": _text(row, "prompt")},
         {"role": "assistant", "content": _text(row, "response")},
     ]
-    return {"messages": _with_system(row, messages)}
+    return _row(row, ("response", "system"), {"messages": _with_system(row, messages)})
 
 
 def text_prompt_completion(row: dict) -> dict:
     """String `prompt` / `completion` -> conversational prompt/completion, so the chat template is applied."""
-    return {
+    return _row(row, ("system",), {
         "prompt": _with_system(row, [{"role": "user", "content": _text(row, "prompt")}]),
         "completion": [{"role": "assistant", "content": _text(row, "completion")}],
-    }
+    })
 
 
 def text_prompt_only(row: dict) -> dict:
     """String `prompt` -> conversational `prompt` (for GRPO with an instruct model's chat template)."""
-    return {"prompt": _with_system(row, [{"role": "user", "content": _text(row, "prompt")}])}
+    return _row(row, ("system",), {"prompt": _with_system(row, [{"role": "user", "content": _text(row, "prompt")}])})
 
 
 # Column pairs that hold the two answers in "foreign" preference datasets, in the order they are tried.
@@ -192,11 +210,24 @@ def preference_columns(row: dict) -> dict:
     pair = next((pair for pair in PREFERENCE_COLUMNS if pair[0] in row and pair[1] in row), None)
     if pair is None:
         raise ValueError(f"row has no chosen/rejected column pair among {list(PREFERENCE_COLUMNS)}")
-    return {
+    return _row(row, (prompt_key, pair[0], pair[1], "system"), {
         "prompt": _with_system(row, [{"role": "user", "content": _text(row, prompt_key)}]),
         "chosen": [{"role": "assistant", "content": _text(row, pair[0])}],
         "rejected": [{"role": "assistant", "content": _text(row, pair[1])}],
-    }
+    })
+
+
+def chosen_as_completion(row: dict) -> dict:
+    """A preference row for SFT: `prompt` + `chosen` -> `prompt` / `completion`; without a prompt, `chosen` alone
+    becomes `messages` (or `text`). The rejected answer is dropped."""
+    chosen = row.get("chosen")
+    if chosen is None or chosen == "" or chosen == []:
+        raise ValueError("column 'chosen' is missing or empty")
+    if "prompt" in row:
+        if row["prompt"] is None:
+            raise ValueError("column 'prompt' is None")
+        return _row(row, (), {"prompt": row["prompt"], "completion": chosen})
+    return _row(row, (), {"messages": chosen} if isinstance(chosen, list) else {"text": chosen})
 
 
 MAPPINGS: dict[str, Callable[[dict], dict]] = {
@@ -214,6 +245,7 @@ MAPPINGS: dict[str, Callable[[dict], dict]] = {
     "text_prompt_completion": text_prompt_completion,
     "text_prompt_only": text_prompt_only,
     "preference_columns": preference_columns,
+    "chosen_as_completion": chosen_as_completion,
 }
 
 
