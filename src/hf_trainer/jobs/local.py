@@ -1,0 +1,394 @@
+"""The local job backend: the HF Jobs lifecycle (submit, ps, logs, inspect, cancel, wait) as processes on this machine.
+
+Each job gets a folder under `HF_TRAINER_HOME/jobs/<id>/` (the script copy, `log.txt`, `supervisor.log`) and a row in
+`HF_TRAINER_HOME/jobs.db` (SQLite), so records survive the process that made them. A job runs under a detached
+supervisor (jobs/local_runner.py) in its own session: it outlives its submitter, its timeout is enforced even when no
+one is watching, and cancel stops its whole process tree.
+
+Secret values travel only in the supervisor's environment: the store keeps their names, and the supervisor redacts
+their values (and the caller's token) from the log before writing it.
+"""
+
+import getpass
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from secrets import token_hex
+from typing import Callable, Iterator
+
+from hf_trainer import paths
+from hf_trainer.errors import UserError
+from hf_trainer.jobs import local_runner as store
+from hf_trainer.jobs.base import (
+    TERMINAL_STAGES,
+    BackendName,
+    CommandJobRequest,
+    JobInfo,
+    Stage,
+    UvJobRequest,
+)
+from hf_trainer.jobs.script_source import resolve_script
+from hf_trainer.secrets import Redactor, caller_token, prepare_env_and_secrets
+from hf_trainer.timeouts import format_duration
+
+# HF_TRAINER_LOCAL_PYTHON=current runs uv scripts with this interpreter instead of `uv run` (uv would resolve a CUDA
+# torch on machines like the test machine); any other value is the path of an interpreter to use.
+LOCAL_PYTHON_ENV = "HF_TRAINER_LOCAL_PYTHON"
+# A submitted job whose supervisor never recorded its pid within this long did not start.
+_START_GRACE = timedelta(seconds=60)
+_FOLLOW_POLL_SECONDS = 0.2
+_URL_FETCH_TIMEOUT = 60
+
+
+def _unknown_job(job_id: str) -> UserError:
+    return UserError(f"No local job with id {job_id!r}. List local jobs with `hf-trainer jobs ps --all --backend local`.")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _owner() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER in some containers
+        return None
+
+
+class LocalBackend:
+    """Jobs as local processes, recorded durably. Implements `hf_trainer.jobs.base.JobBackend`."""
+
+    name: BackendName = "local"
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        use_uv: bool | None = None,
+        *,
+        python: str | None = None,
+        cwd: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """`use_uv`: True runs uv scripts with `uv run`, False with `python` (default: this interpreter), None
+        decides: HF_TRAINER_LOCAL_PYTHON set -> that interpreter; else uv when it is on PATH. `cwd`: where job
+        commands run (default: the submitter's working folder, so relative paths in arguments mean what they say)."""
+        self.home = Path(home) if home is not None else paths.home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.jobs_dir = self.home / "jobs"
+        self.db_path = self.home / "jobs.db"
+        self.use_uv = use_uv
+        self.python = python
+        self.cwd = cwd
+        self._clock = clock
+        self._sleep = sleep
+
+    # --- submit ---------------------------------------------------------------------------------------------
+
+    def uv(self, request: UvJobRequest) -> JobInfo:
+        source = resolve_script(request.script)
+        env, secrets = self._env_and_secrets(request.env, request.secrets)
+        job_id, job_dir = self._new_job_dir()
+        uv = self._uv_executable()
+        notes: list[str] = []
+        if source.kind == "url" and uv:
+            script_ref = source.url
+        else:
+            script_path = job_dir / source.name
+            script_path.write_text(source.text if source.text is not None else self._download(source.url),
+                                   encoding="utf-8")
+            script_ref = str(script_path)
+        assert script_ref is not None
+        if uv:
+            command = [uv, "run"]
+            for dep in request.dependencies:
+                command += ["--with", dep]
+            if request.python:
+                command += ["--python", request.python]
+            command += [script_ref, *request.script_args]
+        else:
+            python = self._interpreter()
+            command = [python, script_ref, *request.script_args]
+            skipped = [*request.dependencies, *((source.metadata or {}).get("dependencies") or [])]
+            if skipped:
+                notes.append(f"running with {python} instead of uv: dependencies are not installed "
+                             f"({', '.join(map(str, skipped))}); they must already be importable")
+            if request.python:
+                notes.append(f"python {request.python!r} is ignored: running with {python}")
+        if request.flavor:
+            notes.append(f"flavor {request.flavor!r} is ignored: the job runs on this machine")
+        return self._submit(job_id, job_dir, "uv", command, None, request.flavor, request.timeout_seconds,
+                            request.labels, env, secrets, notes)
+
+    def run(self, request: CommandJobRequest) -> JobInfo:
+        env, secrets = self._env_and_secrets(request.env, request.secrets)
+        if shutil.which(request.command[0]) is None and not Path(request.command[0]).is_file():
+            raise UserError(f"The command {request.command[0]!r} was not found on this machine (PATH). Local jobs "
+                            "run commands directly, not in a Docker image: install it or give its full path.")
+        job_id, job_dir = self._new_job_dir()
+        notes = []
+        if request.image:
+            notes.append(f"image {request.image!r} is not used: local jobs run the command on this machine")
+        if request.flavor:
+            notes.append(f"flavor {request.flavor!r} is ignored: the job runs on this machine")
+        return self._submit(job_id, job_dir, "run", list(request.command), request.image, request.flavor,
+                            request.timeout_seconds, request.labels, env, secrets, notes)
+
+    def _env_and_secrets(self, env: dict[str, str], secrets: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        token = caller_token() if any(v.strip() in ("$HF_TOKEN", "${HF_TOKEN}") for v in
+                                      [*env.values(), *secrets.values()]) else os.environ.get("HF_TOKEN")
+        return prepare_env_and_secrets(env, secrets, token)
+
+    def _uv_executable(self) -> str | None:
+        if self.use_uv is False:
+            return None
+        if self.use_uv is None and (self.python or os.environ.get(LOCAL_PYTHON_ENV)):
+            return None
+        uv = shutil.which("uv")
+        if uv is None and self.use_uv:
+            raise UserError("uv was not found on PATH. Install it (https://docs.astral.sh/uv/) or run the script "
+                            "with the current interpreter (--local-python, or HF_TRAINER_LOCAL_PYTHON=current).")
+        return uv
+
+    def _interpreter(self) -> str:
+        choice = self.python or os.environ.get(LOCAL_PYTHON_ENV) or "current"
+        if choice == "current":
+            return sys.executable
+        if shutil.which(choice) is None:
+            raise UserError(f"The interpreter {choice!r} (from {LOCAL_PYTHON_ENV} or --local-python) was not found. "
+                            "Give the path of a python executable, or 'current' for this one.")
+        return choice
+
+    def _download(self, url: str | None) -> str:
+        assert url is not None
+        try:
+            with urllib.request.urlopen(url, timeout=_URL_FETCH_TIMEOUT) as response:
+                return response.read().decode("utf-8")
+        except urllib.error.HTTPError as exc:
+            raise UserError(f"Downloading the script {url!r} failed with HTTP {exc.code}. Check the URL.") from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UserError(f"Downloading the script {url!r} failed ({reason}). Check the URL and the network, or "
+                            "download it and pass the file.") from None
+        except UnicodeDecodeError:
+            raise UserError(f"The script at {url!r} is not UTF-8 text. Check that the URL serves the raw .py file.") \
+                from None
+
+    def _new_job_dir(self) -> tuple[str, Path]:
+        job_id = token_hex(12)
+        job_dir = self.jobs_dir / job_id
+        job_dir.mkdir(parents=True)
+        return job_id, job_dir
+
+    def _submit(self, job_id: str, job_dir: Path, kind: str, command: list[str], image: str | None,
+                flavor: str | None, timeout_seconds: int | None, labels: dict[str, str], env: dict[str, str],
+                secrets: dict[str, str], notes: list[str]) -> JobInfo:
+        if timeout_seconds is not None and timeout_seconds <= 0:
+            raise UserError(f"timeout {timeout_seconds!r} must be positive. Give seconds (e.g. 5400) or '90m', '2h'.")
+        log_path = job_dir / "log.txt"
+        log_path.write_text("".join(f"[hf-trainer] note: {n}\n" for n in notes), encoding="utf-8")
+        with store.session(self.db_path) as conn:
+            conn.execute(
+                "INSERT INTO jobs (id, kind, stage, command, image, flavor, timeout_seconds, labels, env, "
+                "secret_names, cwd, job_dir, created_at) VALUES (?, ?, 'SCHEDULING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, kind, json.dumps(command), image, flavor, timeout_seconds, json.dumps(labels),
+                 json.dumps(env), json.dumps(sorted(secrets)), str(self.cwd or Path.cwd()), str(job_dir),
+                 store.now_iso()),
+            )
+        process_env = {**os.environ, **env, **secrets}
+        with open(job_dir / "supervisor.log", "ab") as supervisor_log:
+            try:
+                # A new session: the job survives its submitter (a closed terminal, an exiting CLI or MCP server).
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "hf_trainer.jobs.local_runner", str(self.db_path), job_id],
+                    cwd=job_dir, env=process_env, stdin=subprocess.DEVNULL, stdout=supervisor_log,
+                    stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            except OSError as exc:
+                store.finish(self.db_path, job_id, "ERROR", f"could not start the job supervisor: {exc}", None)
+                return self.inspect(job_id)
+        # Reap the supervisor when it ends while this process lives (a long-running MCP server), so no zombie stays.
+        threading.Thread(target=process.wait, daemon=True).start()
+        store.update_if_active(self.db_path, job_id, supervisor_pid=process.pid,
+                               supervisor_start=store.process_start(process.pid))
+        return self.inspect(job_id)
+
+    # --- read -----------------------------------------------------------------------------------------------
+
+    def _row(self, job_id: str):
+        if not isinstance(job_id, str) or not job_id.strip():
+            raise UserError("A job id is required. List local jobs with `hf-trainer jobs ps --all --backend local`.")
+        job_id = job_id.strip()
+        with store.session(self.db_path) as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None and len(job_id) >= 4:
+                # A unique prefix is enough, as with git hashes.
+                matches = conn.execute("SELECT * FROM jobs WHERE id LIKE ? ESCAPE '\\'",
+                                       (job_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",)
+                                       ).fetchall()
+                if len(matches) > 1:
+                    ids = ", ".join(m["id"] for m in matches[:5])
+                    raise UserError(f"Job id prefix {job_id!r} matches {len(matches)} local jobs ({ids}). "
+                                    "Give more characters of the id.")
+                row = matches[0] if matches else None
+        if row is None:
+            raise _unknown_job(job_id)
+        return self._reconcile(row)
+
+    def _reconcile(self, row):
+        """A job recorded as running whose supervisor is gone (reboot, SIGKILL) becomes ERROR, never stays RUNNING."""
+        if row["stage"] not in store.ACTIVE:
+            return row
+        pid = row["supervisor_pid"]
+        if pid is None:
+            created = _parse_time(row["created_at"])
+            if created and datetime.now(timezone.utc) - created < _START_GRACE:
+                return row  # still being submitted
+            reason = "the job's supervisor never started. Look at supervisor.log in the job folder, then submit again."
+        elif store.is_same_process(pid, row["supervisor_start"]):
+            return row
+        else:
+            reason = (f"the job's supervisor process (pid {pid}) is gone: the machine restarted or the process was "
+                      "killed. Its processes were stopped; read its logs, then submit it again.")
+        # The command may have outlived its supervisor (SIGKILL of the supervisor only): stop it, then record why.
+        if store.is_same_process(row["child_pid"], row["child_start"]):
+            store.stop_group(row["child_pid"], grace=1.0)
+        store.finish(self.db_path, row["id"], "ERROR", reason, None)
+        return store.fetch(self.db_path, row["id"])
+
+    def _info(self, row) -> JobInfo:
+        return JobInfo(
+            id=row["id"],
+            backend="local",
+            stage=Stage(row["stage"]),
+            message=row["message"],
+            command=json.loads(row["command"]),
+            image=row["image"],
+            flavor=row["flavor"],
+            timeout_seconds=row["timeout_seconds"],
+            labels=json.loads(row["labels"]),
+            env=json.loads(row["env"]),
+            secret_names=json.loads(row["secret_names"]),
+            created_at=_parse_time(row["created_at"]),
+            started_at=_parse_time(row["started_at"]),
+            finished_at=_parse_time(row["finished_at"]),
+            exit_code=row["exit_code"],
+            owner=_owner(),
+            url=(Path(row["job_dir"]) / "log.txt").as_uri(),
+        )
+
+    def inspect(self, job_id: str) -> JobInfo:
+        return self._info(self._row(job_id))
+
+    def ps(self, *, all: bool = False, stage: Stage | None = None,
+           labels: dict[str, str] | None = None) -> list[JobInfo]:
+        with store.session(self.db_path) as conn:
+            rows = conn.execute("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC").fetchall()
+        jobs = []
+        for row in rows:
+            info = self._info(self._reconcile(row))
+            if stage is not None and info.stage != Stage(stage):
+                continue
+            if stage is None and not all and info.is_terminal:
+                continue
+            if labels and any(info.labels.get(k) != v for k, v in labels.items()):
+                continue
+            jobs.append(info)
+        return jobs
+
+    def logs(self, job_id: str, *, tail: int | None = None, follow: bool = False,
+             timeout: float | None = None) -> Iterator[str]:
+        """Log lines (the caller's token redacted). `follow` streams new lines until the job ends or `timeout`
+        seconds pass. Arguments are checked before the first line, so errors surface on call, not on iteration."""
+        if tail is not None and (isinstance(tail, bool) or tail < 0):
+            raise UserError(f"tail {tail!r} must be a whole number of lines, 0 or more.")
+        if timeout is not None and timeout <= 0:
+            raise UserError(f"timeout {timeout!r} must be positive (seconds).")
+        row = self._row(job_id)
+        return self._log_lines(row, tail, follow, timeout)
+
+    def _log_lines(self, row, tail: int | None, follow: bool, timeout: float | None) -> Iterator[str]:
+        redact = Redactor([caller_token()])
+        log_path = Path(row["job_dir"]) / "log.txt"
+        data = log_path.read_bytes() if log_path.exists() else b""
+        offset = len(data)
+        cut = data.rfind(b"\n") + 1
+        complete, partial = data[:cut], data[cut:]
+        lines = complete.decode("utf-8", errors="replace").split("\n")[:-1]
+        if not follow or row["stage"] not in store.ACTIVE:
+            if partial:
+                lines.append(partial.decode("utf-8", errors="replace"))
+            partial = b""
+        if tail is not None:
+            lines = lines[-tail:] if tail else []
+        for line in lines:
+            yield redact(line)
+        if not follow or row["stage"] not in store.ACTIVE:
+            return
+        deadline = None if timeout is None else self._clock() + timeout
+        pending = partial
+        while True:
+            ended = self._reconcile(store.fetch(self.db_path, row["id"]))["stage"] not in store.ACTIVE
+            with open(log_path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            offset += len(chunk)
+            pending += chunk
+            *complete_lines, pending = pending.split(b"\n")
+            for raw in complete_lines:
+                yield redact(raw.decode("utf-8", errors="replace"))
+            if ended:
+                if pending:
+                    yield redact(pending.decode("utf-8", errors="replace"))
+                return
+            if deadline is not None and self._clock() >= deadline:
+                return
+            self._sleep(_FOLLOW_POLL_SECONDS)
+
+    # --- control --------------------------------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> JobInfo:
+        """Stop the job's whole process tree and record CANCELED. A finished job is returned unchanged."""
+        row = self._row(job_id)
+        if row["stage"] not in store.ACTIVE:
+            return self._info(row)
+        store.finish(self.db_path, row["id"], "CANCELED", "canceled by the user", None)
+        supervisor = row["supervisor_pid"]
+        if store.is_same_process(supervisor, row["supervisor_start"]):
+            os.kill(supervisor, signal.SIGTERM)
+        # The child pid may have been recorded after `row` was read.
+        row = store.fetch(self.db_path, row["id"])
+        if store.is_same_process(row["child_pid"], row["child_start"]):
+            store.stop_group(row["child_pid"], clock=self._clock, sleep=self._sleep)
+        deadline = self._clock() + store.KILL_GRACE_SECONDS
+        while store.is_same_process(supervisor, row["supervisor_start"]) and self._clock() < deadline:
+            self._sleep(0.05)
+        if store.is_same_process(supervisor, row["supervisor_start"]):
+            os.kill(supervisor, signal.SIGKILL)
+        return self.inspect(row["id"])
+
+    def wait(self, job_id: str, *, timeout: float | None = None, poll_interval: float = 1.0) -> JobInfo:
+        """Block until the job is COMPLETED, ERROR or CANCELED; a failed job is returned, not raised."""
+        if timeout is not None and timeout <= 0:
+            raise UserError(f"timeout {timeout!r} must be positive (seconds).")
+        deadline = None if timeout is None else self._clock() + timeout
+        while True:
+            info = self.inspect(job_id)
+            if info.stage in TERMINAL_STAGES:
+                return info
+            now = self._clock()
+            if deadline is not None and now >= deadline:
+                raise UserError(
+                    f"Job {info.id} is still {info.stage.value} after {format_duration(timeout or 0)}. Follow it "
+                    f"with `hf-trainer jobs logs {info.id} --follow`, wait longer (--timeout), or cancel it."
+                )
+            self._sleep(poll_interval if deadline is None else max(0.0, min(poll_interval, deadline - now)))
