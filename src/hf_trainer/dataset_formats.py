@@ -1,0 +1,550 @@
+"""Which TRL format a sample of rows is in, whether each trainer can use it, and what to run to make it usable.
+
+Pure standard library (no hf_trainer imports) so scripts/inspect_dataset.py can inline it verbatim; everything it
+needs from elsewhere (the named mappings, a tokenizer) is passed in. Results are plain JSON-able dicts; the library
+wraps them in pydantic models (dataset_inspect.py) and the script prints them as they are.
+
+Entry point: `analyse(rows, mappings, tokenizer=None, max_length=None, method=None)`; `render(report)` is the text.
+"""
+
+import math
+from typing import Any, Callable
+
+METHODS = ("sft", "dpo", "grpo", "reward", "kto")
+READY, NEEDS_MAPPING, INCOMPATIBLE = "READY", "NEEDS MAPPING", "INCOMPATIBLE"
+ROLES = ("system", "developer", "user", "assistant", "tool")
+# Keys TRL reads in each format (trl.data_utils); extra columns are allowed and ignored (or passed to GRPO rewards).
+TRL_KINDS = ("language_modeling", "prompt_only", "prompt_completion", "preference", "implicit_preference",
+             "unpaired_preference")
+FOREIGN_KINDS = ("sharegpt", "alpaca", "dolly", "question_answer", "prompt_response", "preference_columns")
+FOREIGN_PREFERENCE_PAIRS = (("chosen_response", "rejected_response"), ("response_chosen", "response_rejected"),
+                            ("chosen_text", "rejected_text"))
+KIND_TEXT = {
+    "language_modeling": "language modelling",
+    "prompt_only": "prompt-only",
+    "prompt_completion": "prompt-completion",
+    "preference": "preference (explicit prompt)",
+    "implicit_preference": "preference (implicit prompt)",
+    "unpaired_preference": "unpaired preference",
+    "sharegpt": "ShareGPT (conversations with from/value)",
+    "alpaca": "Alpaca (instruction/input/output)",
+    "dolly": "Dolly (instruction/context/response)",
+    "question_answer": "question/answer",
+    "prompt_response": "prompt/response",
+    "preference_columns": "preference pairs in foreign columns (e.g. chosen_response/rejected_response)",
+    "unknown": "unknown",
+}
+
+# (verdict, mapping, reason) per method and kind; a kind missing from a method's table is INCOMPATIBLE with the
+# method's default reason. Reasons say why in the trainer's terms, so an agent can explain the choice.
+_NEEDS = {
+    "sft": "SFT needs language modelling (text or messages) or prompt-completion rows",
+    "dpo": "DPO needs a chosen and a rejected answer per prompt",
+    "reward": "reward modelling needs a chosen and a rejected answer per prompt",
+    "grpo": "GRPO needs a prompt column (completions are generated)",
+    "kto": "KTO needs answers labelled desirable/undesirable, or chosen/rejected pairs",
+}
+_TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
+    "sft": {
+        "language_modeling": (READY, None, "language modelling rows train as they are"),
+        "prompt_completion": (READY, None, "prompt-completion rows train with loss on the completion"),
+        "preference": (NEEDS_MAPPING, "chosen_as_completion", "preference rows: SFT can train on the chosen answers"),
+        "implicit_preference": (NEEDS_MAPPING, "chosen_as_completion",
+                                "preference rows: SFT can train on the chosen conversations"),
+        "unpaired_preference": (INCOMPATIBLE, None, "half the completions are labelled undesirable and SFT would "
+                                "imitate them; keep only rows with label true, or use KTO"),
+        "prompt_only": (INCOMPATIBLE, None, "prompt-only rows have no answers to learn from; use GRPO"),
+        "sharegpt": (NEEDS_MAPPING, "sharegpt", "ShareGPT turns become messages with chat roles"),
+        "alpaca": (NEEDS_MAPPING, "alpaca", "instruction/input/output become a user/assistant conversation"),
+        "dolly": (NEEDS_MAPPING, "dolly", "instruction/context/response become a user/assistant conversation"),
+        "question_answer": (NEEDS_MAPPING, "question_answer", "question/answer become a user/assistant conversation"),
+        "prompt_response": (NEEDS_MAPPING, "prompt_response", "prompt/response become a user/assistant conversation"),
+        "preference_columns": (INCOMPATIBLE, None, "preference pairs: use DPO, reward or KTO with the "
+                               "preference_columns mapping"),
+    },
+    "dpo": {
+        "preference": (READY, None, "explicit-prompt preference rows"),
+        "implicit_preference": (READY, None, "implicit-prompt preference rows (TRL extracts the shared prompt)"),
+        "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
+                               "conversational preference row"),
+    },
+    "reward": {
+        "preference": (READY, None, "explicit-prompt preference rows"),
+        "implicit_preference": (READY, None, "implicit-prompt preference rows"),
+        "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
+                               "conversational preference row"),
+    },
+    "kto": {
+        "unpaired_preference": (READY, None, "unpaired preference rows (prompt, completion, label)"),
+        "preference": (READY, None, "paired preference rows; TRL's KTOTrainer unpairs them itself"),
+        "implicit_preference": (READY, None, "paired preference rows; TRL's KTOTrainer unpairs them itself"),
+        "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
+                               "conversational preference row, which KTO unpairs"),
+    },
+    "grpo": {
+        "prompt_only": (READY, None, "prompt-only rows; other columns reach reward functions"),
+        "prompt_completion": (READY, None, "the prompt column is used; completion reaches reward functions"),
+        "preference": (READY, None, "the prompt column is used; other columns reach reward functions"),
+        "unpaired_preference": (READY, None, "the prompt column is used; other columns reach reward functions"),
+        "prompt_response": (READY, None, "the prompt column is used; response reaches reward functions"),
+        "sharegpt": (NEEDS_MAPPING, "sharegpt_prompt_only", "the turns before the last answer become the prompt"),
+        "alpaca": (NEEDS_MAPPING, "alpaca_prompt_only", "instruction + input become the prompt; output stays as a "
+                   "column for reward functions"),
+        "dolly": (NEEDS_MAPPING, "dolly_prompt_only", "instruction + context become the prompt; response stays"),
+        "question_answer": (NEEDS_MAPPING, "question_answer_prompt_only", "the question becomes the prompt; "
+                            "answer stays as a column for reward functions"),
+        "preference_columns": (NEEDS_MAPPING, "preference_columns", "the prompt column becomes a conversational "
+                               "prompt"),
+    },
+}
+# A conversational language-modelling dataset can feed GRPO once its final answers are cut off.
+_GRPO_FROM_MESSAGES = (NEEDS_MAPPING, "messages_prompt_only", "every message before the last answer becomes the "
+                       "prompt")
+
+
+# --- detection -------------------------------------------------------------------------------------------------
+
+
+def _is_messages(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "role" in m for m in value)
+
+
+def _is_sharegpt(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(m, dict) and (("from" in m and "value" in m) or ("role" in m and "content" in m)) for m in value
+    )
+
+
+def detect_row(row: dict) -> tuple[str, bool | None]:
+    """(kind, conversational) of one row. `conversational` is None for foreign shapes and unknown rows.
+
+    Key sets follow trl.data_utils; foreign shapes are checked before a lone `prompt` so that
+    prompt + chosen_response/rejected_response is not mistaken for prompt-only.
+    """
+    keys = set(row)
+    if {"prompt", "chosen", "rejected"} <= keys:
+        return "preference", _is_messages(row["chosen"]) or _is_messages(row["prompt"])
+    if {"chosen", "rejected"} <= keys:
+        return "implicit_preference", _is_messages(row["chosen"])
+    if {"prompt", "completion", "label"} <= keys:
+        return "unpaired_preference", _is_messages(row["prompt"]) or _is_messages(row["completion"])
+    if {"prompt", "completion"} <= keys:
+        return "prompt_completion", _is_messages(row["prompt"]) or _is_messages(row["completion"])
+    if "messages" in keys:
+        return "language_modeling", True
+    if "conversations" in keys and (_is_sharegpt(row["conversations"]) or isinstance(row["conversations"], list)):
+        return "sharegpt", None
+    if "text" in keys:
+        return "language_modeling", False
+    if any(set(pair) <= keys for pair in FOREIGN_PREFERENCE_PAIRS):
+        return "preference_columns", None
+    if {"instruction", "output"} <= keys:
+        return "alpaca", None
+    if {"instruction", "response"} <= keys:
+        return "dolly", None
+    if {"question", "answer"} <= keys:
+        return "question_answer", None
+    if {"prompt", "response"} <= keys:
+        return "prompt_response", None
+    if "prompt" in keys:
+        return "prompt_only", _is_messages(row["prompt"])
+    return "unknown", None
+
+
+# --- value checks ----------------------------------------------------------------------------------------------
+
+
+class _Issues:
+    """Problems found in the sample, grouped by (severity, column, message) with the rows they occur in."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[str, str, str], list[int]] = {}
+
+    def add(self, severity: str, column: str, message: str, row: int) -> None:
+        self._groups.setdefault((severity, column, message), []).append(row)
+
+    def as_list(self) -> list[dict]:
+        items = [
+            {"severity": severity, "column": column, "message": message, "count": len(rows), "rows": rows[:5]}
+            for (severity, column, message), rows in self._groups.items()
+        ]
+        return sorted(items, key=lambda item: (item["severity"] != "error", -item["count"]))
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "None"
+    if _is_messages(value):
+        return "messages"
+    return type(value).__name__
+
+
+def _check_content(message: dict, column: str, index: int, row: int, issues: _Issues) -> None:
+    content = message.get("content")
+    role = message.get("role")
+    if "content" not in message or content is None:
+        # An assistant turn that only calls tools legitimately has no content.
+        if not (role == "assistant" and message.get("tool_calls")):
+            issues.add("error", column, f"a {role} message has no content (None)", row)
+    elif isinstance(content, str):
+        if not content.strip():
+            severity = "error" if role == "assistant" else "warning"
+            issues.add(severity, column, f"a {role} message has empty content", row)
+    elif isinstance(content, list):
+        # Multimodal content: a list of typed parts ({"type": "text", "text": ...}).
+        if not all(isinstance(part, dict) and "type" in part for part in content):
+            issues.add("error", column, "message content is a list whose parts have no 'type'", row)
+    else:
+        issues.add("error", column, f"message content is {type(content).__name__}, expected a string", row)
+
+
+def check_conversation(value: Any, column: str, row: int, issues: _Issues, part: str = "whole") -> None:
+    """Message structure, allowed roles and their order. `part` is what the list is in its row:
+    'whole' (a full conversation), 'prompt' (ends before an answer) or 'answer' (starts with the assistant)."""
+    if not isinstance(value, list) or not value:
+        issues.add("error", column, "is empty or not a list of messages", row)
+        return
+    roles: list[str] = []
+    for index, message in enumerate(value):
+        if not isinstance(message, dict) or "role" not in message:
+            issues.add("error", column, "has an item that is not a {'role', 'content'} message", row)
+            return
+        role = message["role"]
+        if role not in ROLES:
+            issues.add("error", column, f"has unknown role {role!r} (allowed: {', '.join(ROLES)})", row)
+        _check_content(message, column, index, row, issues)
+        roles.append(role)
+    for index, role in enumerate(roles):
+        if role in ("system", "developer") and index > 0:
+            issues.add("warning", column, f"has a {role} message after the first position", row)
+    dialogue = [role for role in roles if role not in ("system", "developer")]
+    for first, second in zip(dialogue, dialogue[1:]):
+        if first == second and first in ("user", "assistant"):
+            issues.add("warning", column, f"has two {first} messages in a row", row)
+            break
+    if part == "whole":
+        if dialogue and dialogue[0] == "assistant":
+            issues.add("warning", column, "starts with an assistant message (no user turn before it)", row)
+        if "assistant" not in dialogue:
+            issues.add("error", column, "has no assistant message to learn from", row)
+        elif dialogue[-1] != "assistant":
+            issues.add("warning", column, "ends with a user message, which trains nothing", row)
+    elif part == "prompt":
+        if dialogue and dialogue[-1] == "assistant":
+            issues.add("warning", column, "prompt ends with an assistant message; the answer should come next", row)
+    elif part == "answer":
+        if roles[0] != "assistant":
+            issues.add("error", column, f"answer starts with a {roles[0]} message, expected assistant", row)
+
+
+def _check_text(value: Any, column: str, row: int, issues: _Issues) -> None:
+    if value is None:
+        issues.add("error", column, "is None", row)
+    elif not isinstance(value, str):
+        issues.add("error", column, f"is {type(value).__name__}, expected a string", row)
+    elif not value.strip():
+        issues.add("error", column, "is an empty string", row)
+
+
+def _check_field(row: dict, column: str, index: int, issues: _Issues, conversational: bool, part: str) -> None:
+    value = row.get(column)
+    if conversational:
+        if isinstance(value, str):
+            issues.add("error", column, "is a string while other fields of the row are messages", index)
+        else:
+            check_conversation(value, column, index, issues, part)
+    else:
+        _check_text(value, column, index, issues)
+
+
+# Which fields each TRL kind has, and what part of a conversation each one is.
+_FIELDS = {
+    "language_modeling": (("text", "whole"),),
+    "prompt_only": (("prompt", "prompt"),),
+    "prompt_completion": (("prompt", "prompt"), ("completion", "answer")),
+    "preference": (("prompt", "prompt"), ("chosen", "answer"), ("rejected", "answer")),
+    "implicit_preference": (("chosen", "whole"), ("rejected", "whole")),
+    "unpaired_preference": (("prompt", "prompt"), ("completion", "answer")),
+}
+
+
+def check_rows(rows: list[dict], kind: str, conversational: bool | None) -> list[dict]:
+    """Every value problem in `rows` read as `kind`, plus columns whose type changes across rows."""
+    issues = _Issues()
+    for index, row in enumerate(rows):
+        row_kind, row_conversational = detect_row(row)
+        if row_kind != kind:
+            issues.add("error", "*", f"row is {KIND_TEXT[row_kind]}, unlike the rest ({KIND_TEXT[kind]})", index)
+            continue
+        if kind not in _FIELDS:
+            continue
+        if kind == "language_modeling" and row_conversational:
+            check_conversation(row.get("messages"), "messages", index, issues, "whole")
+            continue
+        for column, part in _FIELDS[kind]:
+            _check_field(row, column, index, issues, bool(conversational), part)
+        if kind == "preference" and row.get("chosen") == row.get("rejected"):
+            issues.add("warning", "chosen", "chosen and rejected are identical", index)
+        if kind == "unpaired_preference" and not isinstance(row.get("label"), bool):
+            issues.add("error", "label", f"is {_type_name(row.get('label'))}, expected true or false", index)
+    _check_types(rows, issues)
+    return issues.as_list()
+
+
+def _check_types(rows: list[dict], issues: _Issues) -> None:
+    """A column whose values change type across rows (str here, list there) breaks Arrow and the trainers."""
+    seen: dict[str, dict[str, list[int]]] = {}
+    for index, row in enumerate(rows):
+        for column, value in row.items():
+            seen.setdefault(column, {}).setdefault(_type_name(value), []).append(index)
+    for column, types in seen.items():
+        missing = [index for index, row in enumerate(rows) if column not in row]
+        for index in missing:
+            issues.add("warning", column, "is missing from some rows", index)
+        real = {name: found for name, found in types.items() if name != "None"}
+        if len(real) > 1:
+            summary = ", ".join(f"{name} in {len(found)} rows" for name, found in sorted(real.items()))
+            minority = min(real.values(), key=len)
+            for index in minority:
+                issues.add("error", column, f"changes type across rows ({summary})", index)
+
+
+# --- mappings --------------------------------------------------------------------------------------------------
+
+
+def run_mapping(name: str, rows: list[dict], mappings: dict[str, Callable[[dict], dict]]) -> dict:
+    """Apply a named mapping to the sample; returns the mapped rows and each row's failure."""
+    mapped, failures = [], []
+    for index, row in enumerate(rows):
+        try:
+            mapped.append(mappings[name](dict(row)))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            failures.append({"row": index, "error": str(exc)})
+    return {"rows": mapped, "failures": failures}
+
+
+def _base_verdict(method: str, kind: str, conversational: bool | None) -> tuple[str, str | None, str]:
+    if method == "grpo" and kind == "language_modeling":
+        if conversational:
+            return _GRPO_FROM_MESSAGES
+        return INCOMPATIBLE, None, "plain text has no prompts; " + _NEEDS["grpo"]
+    if kind == "unknown":
+        return INCOMPATIBLE, None, "no known format in the columns; " + _NEEDS[method]
+    return _TABLE[method].get(kind, (INCOMPATIBLE, None, f"{KIND_TEXT[kind]} rows; " + _NEEDS[method]))
+
+
+def verdicts(rows: list[dict], kind: str, conversational: bool | None, issues: list[dict],
+             mappings: dict[str, Callable[[dict], dict]]) -> tuple[dict, dict]:
+    """Per-method verdicts, and the mappings they name, each run on the sample and re-validated."""
+    errors = [issue for issue in issues if issue["severity"] == "error"]
+    results, checked = {}, {}
+    for method in METHODS:
+        verdict, mapping, reason = _base_verdict(method, kind, conversational)
+        reasons = [reason]
+        if verdict == READY and errors:
+            verdict = INCOMPATIBLE
+            reasons.append(f"{len(errors)} kind(s) of error in the sample rows (see issues); fix or filter them")
+        if verdict == NEEDS_MAPPING and mapping is not None:
+            if mapping not in mappings:
+                verdict, mapping = INCOMPATIBLE, None
+                reasons.append("the mapping it needs is not available here")
+            else:
+                if mapping not in checked:
+                    checked[mapping] = _check_mapping(mapping, rows, mappings)
+                result = checked[mapping]
+                target_kind = result["kind"]
+                if result["failures"]:
+                    first = result["failures"][0]
+                    verdict = INCOMPATIBLE
+                    reasons.append(f"mapping {mapping!r} failed on {len(result['failures'])} of {len(rows)} sample "
+                                   f"rows (row {first['row']}: {first['error']}); fix the data first")
+                elif target_kind is None or _base_verdict(method, target_kind, result["conversational"])[0] != READY:
+                    verdict = INCOMPATIBLE
+                    reasons.append(f"mapping {mapping!r} did not produce a {method.upper()}-ready format")
+                elif any(issue["severity"] == "error" for issue in result["issues"]):
+                    verdict = INCOMPATIBLE
+                    reasons.append(f"rows mapped with {mapping!r} still have errors (see mappings.{mapping}.issues)")
+        results[method] = {"verdict": verdict, "mapping": mapping if verdict == NEEDS_MAPPING else None,
+                           "reasons": reasons}
+    return results, checked
+
+
+def _check_mapping(name: str, rows: list[dict], mappings: dict) -> dict:
+    outcome = run_mapping(name, rows, mappings)
+    mapped = outcome["rows"]
+    kind, conversational = _dataset_kind(mapped) if mapped else (None, None)
+    issues = check_rows(mapped, kind, conversational) if kind else []
+    return {
+        "name": name,
+        "rows_checked": len(rows),
+        "failures": outcome["failures"][:5],
+        "kind": kind,
+        "conversational": conversational,
+        "issues": issues,
+        "validated": bool(mapped) and not outcome["failures"] and kind in TRL_KINDS
+        and not any(issue["severity"] == "error" for issue in issues),
+        "example_before": rows[0] if rows else None,
+        "example_after": mapped[0] if mapped else None,
+        "rows": mapped,
+    }
+
+
+def _dataset_kind(rows: list[dict]) -> tuple[str, bool | None]:
+    """The kind most sample rows have (rows of other kinds are reported as issues)."""
+    counts: dict[tuple[str, bool | None], int] = {}
+    for row in rows:
+        key = detect_row(row)
+        counts[key] = counts.get(key, 0) + 1
+    return max(counts, key=lambda key: counts[key])
+
+
+# --- token statistics ------------------------------------------------------------------------------------------
+
+
+def _render_messages(messages: list, tokenizer: Any, add_generation_prompt: bool = False) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+
+def format_row(row: dict, tokenizer: Any) -> str:
+    """The text a trainer would tokenize for one TRL row: chat template for messages, concatenation otherwise.
+    For preference rows, the longer of prompt+chosen and prompt+rejected (that is what must fit in max_length)."""
+    kind, conversational = detect_row(row)
+    if kind == "language_modeling":
+        return _render_messages(row["messages"], tokenizer) if conversational else row["text"]
+    if kind in ("prompt_completion", "unpaired_preference"):
+        if conversational:
+            return _render_messages(list(row["prompt"]) + list(row["completion"]), tokenizer)
+        return row["prompt"] + row["completion"]
+    if kind == "prompt_only":
+        return _render_messages(row["prompt"], tokenizer, True) if conversational else row["prompt"]
+    if kind in ("preference", "implicit_preference"):
+        prompt = row.get("prompt", [] if conversational else "")
+        texts = [_render_messages(list(prompt) + list(row[key]), tokenizer) if conversational
+                 else prompt + row[key] for key in ("chosen", "rejected")]
+        return max(texts, key=len)
+    raise ValueError(f"cannot format {KIND_TEXT.get(kind, kind)} rows")
+
+
+def _percentile(sorted_values: list[int], share: float) -> int:
+    """Nearest-rank percentile (no interpolation: a token count is an integer)."""
+    rank = max(1, math.ceil(share * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def token_stats(rows: list[dict], tokenizer: Any, max_length: int | None) -> dict:
+    """Token lengths of the formatted rows: mean, percentiles, max, and the share `max_length` would truncate."""
+    lengths, failures = [], []
+    for index, row in enumerate(rows):
+        try:
+            text = format_row(row, tokenizer)
+        except (ValueError, KeyError, TypeError) as exc:
+            failures.append({"row": index, "error": str(exc)})
+            continue
+        # The chat template already adds special tokens; plain text gets the tokenizer's own (e.g. BOS).
+        lengths.append(len(tokenizer(text, add_special_tokens=not _is_templated(row))["input_ids"]))
+    stats: dict[str, Any] = {"rows": len(lengths), "failures": failures[:5], "max_length": max_length}
+    if lengths:
+        ordered = sorted(lengths)
+        stats.update(
+            mean=round(sum(ordered) / len(ordered), 1),
+            p50=_percentile(ordered, 0.5), p90=_percentile(ordered, 0.9), p95=_percentile(ordered, 0.95),
+            p99=_percentile(ordered, 0.99), max=ordered[-1], min=ordered[0],
+        )
+        if max_length:
+            stats["truncated_share"] = round(sum(1 for n in ordered if n > max_length) / len(ordered), 4)
+    return stats
+
+
+def _is_templated(row: dict) -> bool:
+    return bool(detect_row(row)[1])
+
+
+# --- the whole analysis ----------------------------------------------------------------------------------------
+
+
+def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], tokenizer: Any = None,
+            max_length: int | None = None, method: str | None = None,
+            mapping_source: Callable[[str], str] | None = None) -> dict:
+    """Detect the format of sample rows, check their values, give per-method verdicts with validated mappings and,
+    with a tokenizer, token statistics for `method` (default: the first of SFT, DPO, GRPO, reward, KTO that can use
+    the data). `mappings` and `mapping_source` come from hf_trainer.mappings."""
+    if not rows:
+        raise ValueError("no rows to inspect")
+    kind, conversational = _dataset_kind(rows)
+    issues = check_rows(rows, kind, conversational)
+    per_method, checked = verdicts(rows, kind, conversational, issues, mappings)
+    report: dict[str, Any] = {
+        "kind": kind,
+        "kind_text": KIND_TEXT[kind],
+        "conversational": conversational,
+        "columns": sorted({column for row in rows for column in row}),
+        "sample_rows": len(rows),
+        "issues": issues,
+        "methods": per_method,
+        "mappings": {},
+        "chat_template": None,
+        "token_stats": None,
+    }
+    for name, result in checked.items():
+        report["mappings"][name] = {key: value for key, value in result.items() if key != "rows"}
+        report["mappings"][name]["source"] = mapping_source(name) if mapping_source else None
+    if tokenizer is not None:
+        report["chat_template"] = bool(getattr(tokenizer, "chat_template", None))
+        target = method or next((m for m in METHODS if per_method[m]["verdict"] != INCOMPATIBLE), None)
+        if target is not None:
+            mapping = per_method[target]["mapping"]
+            formatted = checked[mapping]["rows"] if mapping else rows
+            conversational_rows = bool(formatted) and bool(detect_row(formatted[0])[1])
+            if conversational_rows and not report["chat_template"]:
+                report["issues"].insert(0, {
+                    "severity": "error", "column": "*", "count": len(rows), "rows": [],
+                    "message": "the tokenizer has no chat template, so conversational rows cannot be formatted; "
+                               "use an instruct/chat model's tokenizer or set one",
+                })
+            else:
+                report["token_stats"] = dict(token_stats(formatted, tokenizer, max_length), method=target)
+    return report
+
+
+# --- text ------------------------------------------------------------------------------------------------------
+
+
+def render(report: dict) -> str:
+    """Concise, actionable text for a report from `analyse` (plus the source fields that the caller adds)."""
+    lines = []
+    source = report.get("source") or {}
+    where = source.get("dataset_name", "dataset")
+    split = f" [{source['config']}/{source['split']}]" if source.get("split") else ""
+    total = source.get("num_rows")
+    size = f", {total:,} rows{'' if source.get('num_rows_exact', True) else ' (estimated)'}" if total else ""
+    lines.append(f"{where}{split}{size}: {report['kind_text']}"
+                 + ("" if report["conversational"] is None else
+                    (", conversational" if report["conversational"] else ", standard"))
+                 + f" (from {report['sample_rows']} sample rows; columns: {', '.join(report['columns'])})")
+    for method in METHODS:
+        entry = report["methods"][method]
+        mapping = f" -> --dataset_mapping {entry['mapping']}" if entry["mapping"] else ""
+        lines.append(f"  {method.upper():<6} {entry['verdict']}{mapping}: {'; '.join(entry['reasons'])}")
+    for issue in report["issues"][:8]:
+        more = ", ..." if issue["count"] > len(issue["rows"]) else ""
+        rows = f" (row{'s' if issue['count'] > 1 else ''} {', '.join(map(str, issue['rows']))}{more})"
+        lines.append(f"  {issue['severity']}: {issue['column']} {issue['message']}: {issue['count']} sample row(s)"
+                     + (rows if issue["rows"] else ""))
+    if len(report["issues"]) > 8:
+        lines.append(f"  ... {len(report['issues']) - 8} more issue(s) in the structured result")
+    for name, result in report["mappings"].items():
+        if result["validated"]:
+            lines.append(f"  mapping {name}: run on {result['rows_checked']} sample rows and re-validated as "
+                         f"{KIND_TEXT.get(result['kind'] or 'unknown')}; pass --dataset_mapping {name} to the "
+                         "training script (its source is in the structured result)")
+        else:
+            lines.append(f"  mapping {name}: NOT usable on this sample (see the reasons above)")
+    stats = report.get("token_stats")
+    if stats and stats.get("rows"):
+        truncated = (f", {stats['truncated_share']:.1%} longer than max_length {stats['max_length']}"
+                     if stats.get("truncated_share") is not None else "")
+        lines.append(f"  tokens per row ({stats['method'].upper()} format): mean {stats['mean']}, p50 {stats['p50']}, "
+                     f"p95 {stats['p95']}, max {stats['max']}{truncated}")
+    if report.get("chat_template") is not None:
+        lines.append(f"  tokenizer chat template: {'yes' if report['chat_template'] else 'NO'}")
+    return "\n".join(lines)
