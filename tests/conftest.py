@@ -57,3 +57,7 @@ def script_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+# The fake Hub (tests/fakes/fake_hub.py) is a fixture for every test: `fake_hub`. Imported last: it reads CANARY_TOKEN.
+from fakes.fake_hub import fake_hub  # noqa: E402,F401

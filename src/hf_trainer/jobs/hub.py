@@ -1,0 +1,500 @@
+"""The Hub backend: HF Jobs through huggingface_hub's HfApi.
+
+- One explicit `HfApi(endpoint, token)`; the namespace is resolved once (whoami-v2 is rate limited on the Hub).
+- Scripts never leave as uploads: inline text and local files travel base64-encoded in an environment variable of a
+  job on the uv image and are decoded there; URLs pass through to `uv run`. (huggingface_hub's `run_uv_job` uploads
+  local files to a bucket and prints to stdout, which would corrupt an MCP stdio stream.)
+- Every Hub failure becomes a UserError from jobs/hub_errors.py; passing faults are retried with backoff.
+- Every text returned goes through a Redactor holding the caller's token and the secrets submitted.
+- huggingface_hub's JobInfo is converted to ours in one function, `to_job_info`.
+"""
+
+import base64
+import os
+import queue
+import re
+import shlex
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
+
+import httpx2
+from huggingface_hub import HfApi
+from huggingface_hub import JobInfo as HubJobInfo
+from huggingface_hub.errors import HfHubHTTPError
+from pydantic import BaseModel, Field
+
+from hf_trainer.errors import UserError
+from hf_trainer.jobs.arguments import HubOptions
+from hf_trainer.jobs.base import CommandJobRequest, JobInfo, Stage, UvJobRequest
+from hf_trainer.jobs.hub_errors import LOGIN_HINT, Context, Retry, to_user_error
+from hf_trainer.jobs.script_source import ScriptSource, resolve_script
+from hf_trainer.secrets import Redactor, caller_token, prepare_env_and_secrets
+from hf_trainer.timeouts import format_duration
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"
+SCRIPT_ENV = "HF_TRAINER_SCRIPT_B64"
+SCRIPT_NAME_ENV = "HF_TRAINER_SCRIPT_NAME"
+SCRIPT_DIR = "/tmp/hf-trainer"
+DEFAULT_TIMEOUT_SECONDS = 30 * 60  # what HF Jobs applies when the spec names none
+# One environment string is capped at 128 KiB by Linux (MAX_ARG_STRLEN); base64 grows text by a third.
+MAX_INLINE_SCRIPT_BYTES = 90_000
+
+
+class JobMetrics(BaseModel):
+    """One sample of a running job's resource use."""
+
+    job_id: str
+    stage: Stage | None = None
+    cpu_usage_pct: float | None = None
+    cpu_millicores: int | None = None
+    memory_used_bytes: int | None = None
+    memory_total_bytes: int | None = None
+    rx_bps: float | None = None
+    tx_bps: float | None = None
+    gpus: list[dict[str, Any]] = Field(default_factory=list, description="Per GPU: utilization, memory used/total.")
+    note: str | None = None
+
+    def render(self) -> str:
+        if self.note:
+            return self.note
+        gib = 1024**3
+        lines = [f"Job {self.job_id} ({self.stage or 'RUNNING'})"]
+        if self.cpu_usage_pct is not None:
+            lines.append(f"CPU {self.cpu_usage_pct:.0f}% of {(self.cpu_millicores or 0) / 1000:g} cores")
+        if self.memory_used_bytes is not None and self.memory_total_bytes:
+            lines.append(f"RAM {self.memory_used_bytes / gib:.1f} / {self.memory_total_bytes / gib:.1f} GiB")
+        for gpu in self.gpus:
+            used, total = gpu.get("memory_used_bytes") or 0, gpu.get("memory_total_bytes") or 0
+            lines.append(f"GPU {gpu.get('id', '?')}: {gpu.get('utilization', 0)}% busy, "
+                         f"{used / gib:.1f} / {total / gib:.1f} GiB")
+        return "\n".join(lines)
+
+
+class ScheduledJob(BaseModel):
+    """A scheduled job: its schedule, state and the job it starts."""
+
+    id: str
+    schedule: str | None = None
+    suspend: bool = False
+    concurrency: bool | None = None
+    command: list[str] = Field(default_factory=list)
+    image: str | None = None
+    flavor: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    secret_names: list[str] = Field(default_factory=list)
+    last_job_id: str | None = None
+    last_job_at: datetime | None = None
+    next_run_at: datetime | None = None
+    owner: str | None = None
+    created_at: datetime | None = None
+
+
+def _script_label(env: dict[str, Any] | None) -> str | None:
+    return (env or {}).get(SCRIPT_NAME_ENV) if SCRIPT_ENV in (env or {}) else None
+
+
+def _display_env(env: dict[str, Any] | None) -> dict[str, str]:
+    """The job's env as shown to people: the shipped script is summarised, not dumped."""
+    shown = {k: str(v) for k, v in (env or {}).items() if k != SCRIPT_ENV}
+    if SCRIPT_ENV in (env or {}):
+        shown[SCRIPT_ENV] = f"<inline script, {len(str(env[SCRIPT_ENV]))} base64 characters>"  # type: ignore[index]
+    return shown
+
+
+def _display_command(command: list[str] | None, env: dict[str, Any] | None) -> list[str]:
+    """For a shipped script, the `uv run ...` line it ends in, rather than the decoding wrapper."""
+    command = list(command or [])
+    if SCRIPT_ENV in (env or {}) and len(command) == 3 and command[:2] == ["bash", "-c"]:
+        _, _, tail = command[2].partition("exec ")
+        try:
+            return shlex.split(tail) or command
+        except ValueError:
+            return command
+    return command
+
+
+def to_job_info(job: HubJobInfo, timeout_seconds: int | None = None) -> JobInfo:
+    """huggingface_hub's JobInfo -> ours. The one place Hub job records are read."""
+    return JobInfo(
+        id=job.id,
+        backend="hub",
+        stage=Stage(str(getattr(job.status.stage, "value", job.status.stage))),
+        message=job.status.message,
+        command=_display_command(job.command, job.environment) + list(job.arguments or []),
+        image=job.docker_image or (f"hf.co/spaces/{job.space_id}" if job.space_id else None),
+        flavor=str(getattr(job.flavor, "value", job.flavor)) if job.flavor else None,
+        timeout_seconds=timeout_seconds,
+        labels=dict(job.labels or {}),
+        env=_display_env(job.environment),
+        secret_names=sorted((job.secrets or {}).keys()),
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        owner=job.owner.name if job.owner else None,
+        url=job.url,
+    )
+
+
+def to_scheduled_job(info: Any) -> ScheduledJob:
+    """huggingface_hub's ScheduledJobInfo -> ours."""
+    spec = info.job_spec
+    status = info.status
+    return ScheduledJob(
+        id=info.id,
+        schedule=info.schedule,
+        suspend=bool(info.suspend),
+        concurrency=info.concurrency,
+        command=_display_command(spec.command, spec.environment) + list(spec.arguments or []),
+        image=spec.docker_image or (f"hf.co/spaces/{spec.space_id}" if spec.space_id else None),
+        flavor=str(getattr(spec.flavor, "value", spec.flavor)) if spec.flavor else None,
+        labels=dict(spec.labels or {}),
+        secret_names=sorted((spec.secrets or {}).keys()),
+        last_job_id=status.last_job.id if status and status.last_job else None,
+        last_job_at=status.last_job.at if status and status.last_job else None,
+        next_run_at=status.next_job_run_at if status else None,
+        owner=info.owner.name if info.owner else None,
+        created_at=info.created_at,
+    )
+
+
+def _job_name(source: ScriptSource) -> str:
+    stem = source.name[:-3] if source.name.endswith(".py") else source.name
+    return re.sub(r"[^A-Za-z0-9_-]", "-", stem)[:60] or "script"
+
+
+def uv_command(request: UvJobRequest, source: ScriptSource) -> tuple[list[str], dict[str, str]]:
+    """The container command and the extra env for a uv job. Inline and file scripts are decoded from env."""
+    uv_args: list[str] = []
+    for dependency in request.dependencies:
+        uv_args += ["--with", dependency]
+    if request.python:
+        uv_args += ["--python", request.python]
+    launcher = list(getattr(request, "launcher", None) or [])
+    if source.kind == "url":
+        return ["uv", "run", *uv_args, *launcher, str(source.url), *request.script_args], {}
+    data = (source.text or "").encode("utf-8")
+    if len(data) > MAX_INLINE_SCRIPT_BYTES:
+        raise UserError(
+            f"The script {source.name!r} is {len(data)} bytes; scripts are shipped inline in the job's environment, "
+            f"which holds at most {MAX_INLINE_SCRIPT_BYTES} bytes. Host it at an http(s) URL (e.g. upload it to a "
+            "Hub repo and pass its /resolve/main/ URL) and pass that URL as the script."
+        )
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", source.name) or "script.py"
+    target = f"{SCRIPT_DIR}/{name}"
+    run = shlex.join(["uv", "run", *uv_args, *launcher, target, *request.script_args])
+    shell = f'mkdir -p {SCRIPT_DIR} && printf %s "${SCRIPT_ENV}" | base64 -d > {shlex.quote(target)} && exec {run}'
+    encoded = base64.b64encode(data).decode("ascii")
+    return ["bash", "-c", shell], {SCRIPT_ENV: encoded, SCRIPT_NAME_ENV: name}
+
+
+def _volumes(specs: list[str]) -> list[Any] | None:
+    if not specs:
+        return None
+    from huggingface_hub import Volume
+    from huggingface_hub.utils import parse_hf_mount
+
+    volumes = []
+    for spec in specs:
+        mount = parse_hf_mount(spec)
+        volumes.append(Volume(type=mount.source.type, source=mount.source.id, mount_path=mount.mount_path,
+                              read_only=mount.read_only, path=mount.source.path_in_repo or None,
+                              revision=mount.source.revision or None))
+    return volumes
+
+
+class HubBackend:
+    """HF Jobs. Construct with an explicit HfApi (tests pass one pointed at a fake Hub)."""
+
+    name = "hub"
+
+    def __init__(
+        self,
+        api: HfApi,
+        namespace: str | None = None,
+        *,
+        retry: Retry | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        catalog_loader: Callable[[HfApi], Any] | None = None,
+    ) -> None:
+        self.api = api
+        self._namespace = namespace
+        self.retry = retry or Retry(sleep=sleep)
+        self.clock = clock
+        self.sleep = sleep
+        self._catalog_loader = catalog_loader
+        token = api.token if isinstance(api.token, str) else None
+        self.redact = Redactor([token])
+        self._timeouts: dict[str, int] = {}
+
+    @classmethod
+    def from_env(cls) -> "HubBackend":
+        """Token from HF_TOKEN or `hf auth login`; endpoint from HF_ENDPOINT (read now, not at import)."""
+        token = caller_token()
+        if not token:
+            raise UserError(f"No Hugging Face token found, so jobs cannot run on the Hub. {LOGIN_HINT} Or use the "
+                            "local backend (backend 'local').")
+        endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+        return cls(HfApi(endpoint=endpoint, token=token))
+
+    # --- plumbing ---
+
+    def _call(self, fn: Callable[[], Any], action: str, *, job_id: str | None = None, idempotent: bool = True,
+              namespace: str | None = None) -> Any:
+        ctx = Context(action=action, namespace=namespace or self._namespace, job_id=job_id,
+                      endpoint=str(self.api.endpoint))
+        try:
+            return self.retry.call(fn, ctx, idempotent=idempotent)
+        except UserError as exc:
+            raise UserError(self.redact(str(exc))) from None
+
+    def namespace(self, override: str | None = None) -> str:
+        """The namespace jobs run in: `override`, the one given at construction, else whoami (asked once)."""
+        if override:
+            return override
+        if self._namespace is None:
+            info = self._call(lambda: self.api.whoami(), "find your user name (whoami)")
+            self._namespace = str(info["name"])
+        return self._namespace
+
+    def _out(self, job: JobInfo) -> JobInfo:
+        return self.redact.model(job)
+
+    def _info(self, job: HubJobInfo, timeout_seconds: int | None = None) -> JobInfo:
+        timeout = timeout_seconds or self._timeouts.get(job.id)
+        if timeout_seconds:
+            self._timeouts[job.id] = timeout_seconds
+        return self._out(to_job_info(job, timeout))
+
+    def catalog(self) -> Any:
+        if self._catalog_loader is not None:
+            return self._catalog_loader(self.api)
+        from hf_trainer.hardware import load_catalog
+
+        return load_catalog(self.api)
+
+    def check_flavor(self, flavor: str | None) -> Any:
+        """The Flavor record (with its $/h) for `flavor` (default cpu-basic); UserError with did-you-mean."""
+        from hf_trainer.hardware import check_flavor
+
+        return check_flavor(flavor or "cpu-basic", self.catalog())
+
+    def _prepare(self, request: UvJobRequest | CommandJobRequest) -> tuple[dict[str, str], dict[str, str]]:
+        env, secrets = prepare_env_and_secrets(request.env, request.secrets, self.api.token if isinstance(
+            self.api.token, str) else None)
+        self.redact.add(*secrets.values())
+        return env, secrets
+
+    # --- JobBackend ---
+
+    def uv(self, request: UvJobRequest) -> JobInfo:
+        spec = self._uv_spec(request)
+        ns = self.namespace(getattr(request, "namespace", None))
+        job = self._call(lambda: self.api.run_job(namespace=ns, **spec), "submit the job", idempotent=False,
+                         namespace=ns)
+        return self._info(job, request.timeout_seconds)
+
+    def run(self, request: CommandJobRequest) -> JobInfo:
+        spec = self._run_spec(request)
+        ns = self.namespace(getattr(request, "namespace", None))
+        job = self._call(lambda: self.api.run_job(namespace=ns, **spec), "submit the job", idempotent=False,
+                         namespace=ns)
+        return self._info(job, request.timeout_seconds)
+
+    def _uv_spec(self, request: UvJobRequest) -> dict[str, Any]:
+        source = resolve_script(request.script)
+        env, secrets = self._prepare(request)
+        command, script_env = uv_command(request, source)
+        labels = dict(request.labels)
+        return dict(
+            image=getattr(request, "image", None) or UV_IMAGE,
+            command=command,
+            env={**env, **script_env},
+            secrets=secrets or None,
+            flavor=self.check_flavor(request.flavor).name,
+            timeout=request.timeout_seconds,
+            labels=labels or None,
+            name=None if "name" in labels else _job_name(source),
+            **self._hub_extras(request),
+        )
+
+    def _run_spec(self, request: CommandJobRequest) -> dict[str, Any]:
+        env, secrets = self._prepare(request)
+        if not request.image:
+            raise UserError("run needs image: a Docker image such as 'python:3.12' (the Hub runs commands in one).")
+        return dict(
+            image=request.image,
+            command=list(request.command),
+            env=env,
+            secrets=secrets or None,
+            flavor=self.check_flavor(request.flavor).name,
+            timeout=request.timeout_seconds,
+            labels=dict(request.labels) or None,
+            **self._hub_extras(request),
+        )
+
+    @staticmethod
+    def _hub_extras(request: Any) -> dict[str, Any]:
+        if not isinstance(request, HubOptions):
+            return {}
+        return {"volumes": _volumes(request.volumes), "attempts": request.attempts}
+
+    def ps(self, *, all: bool = False, stage: Stage | None = None, labels: dict[str, str] | None = None,
+           namespace: str | None = None) -> list[JobInfo]:
+        ns = self.namespace(namespace)
+        # SCHEDULING is listed with RUNNING: hf-mcp-server hid queued jobs, so people submitted twice.
+        status: list[str] | None = [stage.value] if stage else (None if all else [Stage.SCHEDULING.value,
+                                                                                  Stage.RUNNING.value])
+        jobs = self._call(lambda: list(self.api.list_jobs(namespace=ns, status=status, labels=labels or None)),
+                          "list jobs", namespace=ns)
+        jobs.sort(key=lambda j: j.created_at or datetime.min.replace(tzinfo=timezone.utc), reverse=True)
+        return [self._info(j) for j in jobs]
+
+    def inspect(self, job_id: str, *, namespace: str | None = None) -> JobInfo:
+        ns = self.namespace(namespace)
+        job = self._call(lambda: self.api.inspect_job(job_id=job_id, namespace=ns), f"inspect job {job_id!r}",
+                         job_id=job_id, namespace=ns)
+        return self._info(job)
+
+    def logs(self, job_id: str, *, tail: int | None = None, follow: bool = False, timeout: float | None = None,
+             namespace: str | None = None) -> Iterator[str]:
+        ns = self.namespace(namespace)
+        if not follow:
+            # Server-side tail: hf-mcp-server read the whole log from the start for 10 s and cut it locally.
+            lines = self._call(
+                lambda: list(self.api.fetch_job_logs(job_id=job_id, namespace=ns, follow=False, tail=tail)),
+                f"read the logs of job {job_id!r}", job_id=job_id, namespace=ns)
+            return iter([self.redact(line) for line in lines])
+        return self._follow(job_id, ns, tail, timeout)
+
+    def _follow(self, job_id: str, ns: str, tail: int | None, timeout: float | None) -> Iterator[str]:
+        """Stream lines until the job ends or `timeout` passes, whichever is first.
+
+        huggingface_hub's follow stream blocks between lines (up to two minutes), so it runs in a daemon thread and
+        this generator waits on a queue with a deadline.
+        """
+        self.inspect(job_id, namespace=ns)  # a wrong id fails here, with our message
+        lines: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def pump() -> None:
+            try:
+                for line in self.api.fetch_job_logs(job_id=job_id, namespace=ns, follow=True, tail=tail):
+                    lines.put(("line", line))
+                lines.put(("end", None))
+            except Exception as exc:  # noqa: BLE001 - handed to the reading thread, which converts it
+                lines.put(("error", exc))
+
+        threading.Thread(target=pump, name=f"logs-{job_id}", daemon=True).start()
+        deadline = None if timeout is None else self.clock() + timeout
+        while True:
+            remaining = None if deadline is None else deadline - self.clock()
+            if remaining is not None and remaining <= 0:
+                return
+            try:
+                kind, value = lines.get(timeout=remaining)
+            except queue.Empty:
+                return
+            if kind == "line":
+                yield self.redact(value)
+            elif kind == "end":
+                return
+            elif isinstance(value, (HfHubHTTPError, httpx2.HTTPError, TimeoutError)):
+                ctx = Context(action=f"follow the logs of job {job_id!r}", namespace=ns, job_id=job_id,
+                              endpoint=str(self.api.endpoint))
+                raise UserError(self.redact(str(to_user_error(value, ctx)))) from None
+            else:
+                raise value
+
+    def cancel(self, job_id: str, *, namespace: str | None = None) -> JobInfo:
+        ns = self.namespace(namespace)
+        self._call(lambda: self.api.cancel_job(job_id=job_id, namespace=ns), f"cancel job {job_id!r}",
+                   job_id=job_id, namespace=ns)
+        return self.inspect(job_id, namespace=ns)
+
+    def wait(self, job_id: str, *, timeout: float | None = None, poll_interval: float = 1.0,
+             namespace: str | None = None) -> JobInfo:
+        deadline = None if timeout is None else self.clock() + timeout
+        while True:
+            job = self.inspect(job_id, namespace=namespace)
+            if job.is_terminal:
+                return job  # a failed job is data: ERROR with its message, not an exception
+            remaining = None if deadline is None else deadline - self.clock()
+            if remaining is not None and remaining <= 0:
+                raise UserError(
+                    f"Job {job_id} is still {job.stage.value} after {format_duration(timeout or 0)}. It keeps "
+                    "running; check again with operation 'wait' or 'inspect', or read progress with 'logs'."
+                )
+            self.sleep(poll_interval if remaining is None else max(0.0, min(poll_interval, remaining)))
+
+    # --- Hub-only operations ---
+
+    def inspect_many(self, job_ids: list[str], *, namespace: str | None = None) -> list[JobInfo]:
+        return [self.inspect(job_id, namespace=namespace) for job_id in job_ids]
+
+    def metrics(self, job_id: str, *, namespace: str | None = None) -> JobMetrics:
+        ns = self.namespace(namespace)
+        job = self.inspect(job_id, namespace=ns)
+        if job.is_terminal:
+            return JobMetrics(job_id=job_id, stage=job.stage,
+                              note=f"Job {job_id} is {job.stage.value}: metrics exist only while a job runs.")
+        samples = self._call(
+            lambda: list(self.api.fetch_job_metrics(job_id=job_id, namespace=ns, follow=False)),
+            f"read the metrics of job {job_id!r}", job_id=job_id, namespace=ns)
+        if not samples:
+            return JobMetrics(job_id=job_id, stage=job.stage,
+                              note=f"Job {job_id} is {job.stage.value} and has sent no metrics yet; try again soon.")
+        sample = samples[-1]
+        gpus = [{"id": key, **value} for key, value in (sample.get("gpus") or {}).items()]
+        return JobMetrics(job_id=job_id, stage=job.stage, cpu_usage_pct=sample.get("cpu_usage_pct"),
+                          cpu_millicores=sample.get("cpu_millicores"),
+                          memory_used_bytes=sample.get("memory_used_bytes"),
+                          memory_total_bytes=sample.get("memory_total_bytes"), rx_bps=sample.get("rx_bps"),
+                          tx_bps=sample.get("tx_bps"), gpus=gpus)
+
+    def hardware(self) -> Any:
+        """The flavors on offer with specs and $/h (hardware.CatalogResult)."""
+        from hf_trainer.hardware import catalog_result, load_catalog
+
+        if self._catalog_loader is not None:
+            return catalog_result(self._catalog_loader(self.api))
+        return catalog_result(load_catalog(self.api, refresh=True))
+
+    def scheduled_create(self, request: UvJobRequest | CommandJobRequest, *, schedule: str,
+                         suspend: bool | None = None, concurrency: bool | None = None) -> ScheduledJob:
+        spec = self._uv_spec(request) if isinstance(request, UvJobRequest) else self._run_spec(request)
+        ns = self.namespace(getattr(request, "namespace", None))
+        info = self._call(lambda: self.api.create_scheduled_job(schedule=schedule, suspend=suspend,
+                                                                 concurrency=concurrency, namespace=ns, **spec),
+                          "create the scheduled job", idempotent=False, namespace=ns)
+        return self.redact.model(to_scheduled_job(info))
+
+    def scheduled_ps(self, *, all: bool = False, namespace: str | None = None) -> list[ScheduledJob]:
+        ns = self.namespace(namespace)
+        infos = self._call(lambda: list(self.api.list_scheduled_jobs(namespace=ns)), "list scheduled jobs",
+                           namespace=ns)
+        jobs = [self.redact.model(to_scheduled_job(i)) for i in infos]
+        return jobs if all else [j for j in jobs if not j.suspend]
+
+    def scheduled_inspect(self, scheduled_job_id: str, *, namespace: str | None = None) -> ScheduledJob:
+        ns = self.namespace(namespace)
+        info = self._call(lambda: self.api.inspect_scheduled_job(scheduled_job_id=scheduled_job_id, namespace=ns),
+                          f"inspect scheduled job {scheduled_job_id!r}", namespace=ns)
+        return self.redact.model(to_scheduled_job(info))
+
+    def scheduled_action(self, action: str, scheduled_job_id: str, *, namespace: str | None = None) -> Any:
+        """delete, suspend, resume (-> ScheduledJob or None for delete) or trigger (-> the JobInfo it started)."""
+        ns = self.namespace(namespace)
+        methods = {"delete": self.api.delete_scheduled_job, "suspend": self.api.suspend_scheduled_job,
+                   "resume": self.api.resume_scheduled_job, "trigger": self.api.trigger_scheduled_job}
+        result = self._call(lambda: methods[action](scheduled_job_id=scheduled_job_id, namespace=ns),
+                            f"{action} scheduled job {scheduled_job_id!r}", namespace=ns,
+                            idempotent=action != "trigger")
+        if action == "trigger":
+            return self._info(result)
+        if action == "delete":
+            return None
+        return self.scheduled_inspect(scheduled_job_id, namespace=ns)
+

@@ -1,0 +1,160 @@
+"""huggingface_hub failures -> UserError text a person can act on, and retries for passing Hub faults.
+
+One table maps an HTTP status (or a huggingface_hub error type) to a message that states what happened and what to do.
+Passing faults (5xx, connection errors, timeouts) are retried with exponential backoff and jitter; the sleep and the
+random source are parameters so tests run without waiting.
+"""
+
+import random
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from typing import Callable, TypeVar
+
+import httpx2
+from huggingface_hub.errors import HfHubHTTPError, JobNotFoundError, LocalTokenNotFoundError, OfflineModeIsEnabled
+
+from hf_trainer.errors import UserError
+
+T = TypeVar("T")
+
+LOGIN_HINT = "Run 'hf auth login' or set HF_TOKEN (create a token at https://huggingface.co/settings/tokens)."
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Context:
+    """What we were doing, for the message: 'submit the job', 'read logs of job X', ..."""
+
+    action: str
+    namespace: str | None = None
+    job_id: str | None = None
+    endpoint: str | None = None
+
+
+def _server_text(exc: HfHubHTTPError) -> str:
+    text = (exc.server_message or "").strip().rstrip(".")
+    return f" The Hub said: {text}." if text else ""
+
+
+def retry_after_seconds(exc: HfHubHTTPError, now: datetime | None = None) -> int | None:
+    """Seconds until a rate limit resets, from Retry-After (seconds or an HTTP date) or the RateLimit header."""
+    headers = exc.response.headers if exc.response is not None else {}
+    value = headers.get("Retry-After")
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return int(value)
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            now = now or datetime.now(timezone.utc)
+            return max(0, int((when - now).total_seconds()))
+    from huggingface_hub.utils import parse_ratelimit_headers
+
+    info = parse_ratelimit_headers(headers)
+    if info is not None and info.remaining == 0:
+        return int(info.reset_in_seconds)
+    return None
+
+
+def _status(exc: HfHubHTTPError) -> int | None:
+    return exc.response.status_code if exc.response is not None else None
+
+
+def to_user_error(exc: Exception, ctx: Context, attempts: int = 1) -> UserError:
+    """The table: one actionable message per kind of failure. Unknown kinds keep huggingface_hub's own text."""
+    where = f" in namespace {ctx.namespace!r}" if ctx.namespace else ""
+    tried = f" after {attempts} attempts" if attempts > 1 else ""
+    if isinstance(exc, LocalTokenNotFoundError):
+        return UserError(f"Not logged in to Hugging Face, so hf-trainer cannot {ctx.action}. {LOGIN_HINT}")
+    if isinstance(exc, OfflineModeIsEnabled):
+        return UserError(f"Cannot {ctx.action}: HF_HUB_OFFLINE is set. Unset it to reach the Hub, or use the "
+                         "local backend (backend 'local').")
+    if isinstance(exc, JobNotFoundError) or (isinstance(exc, HfHubHTTPError) and _status(exc) == 404 and ctx.job_id):
+        return UserError(
+            f"No job {ctx.job_id!r}{where}. List your jobs with hf_jobs operation 'ps' and args {{\"all\": true}} "
+            "(CLI: hf-trainer jobs ps --all), and check the id and the namespace."
+        )
+    if isinstance(exc, HfHubHTTPError):
+        status = _status(exc)
+        server = _server_text(exc)
+        if status == 401:
+            return UserError(f"The Hub refused the token (401 Unauthorized) while trying to {ctx.action}: it is "
+                             f"missing, invalid or expired.{server} {LOGIN_HINT}")
+        if status == 402:
+            return UserError(f"Cannot {ctx.action}{where}: the account has no credits or payment method for Jobs "
+                             f"(402 Payment Required).{server} Add one at https://huggingface.co/settings/billing.")
+        if status == 403:
+            return UserError(
+                f"Your token may not {ctx.action}{where} (403 Forbidden).{server} Jobs need a token with write "
+                "permission for that namespace: create a 'write' token at https://huggingface.co/settings/tokens, "
+                "then 'hf auth login' (or set HF_TOKEN), or pass a namespace you may run jobs in."
+            )
+        if status == 404:
+            return UserError(f"Not found while trying to {ctx.action}{where} (404).{server} Check the id and "
+                             "the namespace.")
+        if status == 429:
+            wait = retry_after_seconds(exc)
+            when = f"Retry in {wait} seconds." if wait is not None else "Retry in a minute."
+            return UserError(f"The Hub is rate limiting your requests (429 Too Many Requests) while trying to "
+                             f"{ctx.action}. {when}")
+        if status == 400 or status == 422:
+            return UserError(f"The Hub refused the request to {ctx.action} ({status}).{server} Check the "
+                             "arguments named there.")
+        if status is not None and status >= 500:
+            return UserError(
+                f"The Hub is unavailable (HTTP {status}){tried} while trying to {ctx.action}.{server} Try again in "
+                "a few minutes; see https://status.huggingface.co."
+            )
+        return UserError(f"The Hub answered HTTP {status} while trying to {ctx.action}.{server}")
+    if isinstance(exc, (httpx2.TransportError, TimeoutError)):
+        endpoint = f" at {ctx.endpoint}" if ctx.endpoint else ""
+        return UserError(
+            f"Could not reach the Hub{endpoint}{tried} while trying to {ctx.action} ({type(exc).__name__}). "
+            "Check the network connection and HF_ENDPOINT, then try again."
+        )
+    return UserError(f"Could not {ctx.action}: {exc}")
+
+
+def is_retryable(exc: Exception, *, idempotent: bool) -> bool:
+    """A passing fault worth another try. A submit is retried only when the request surely never arrived."""
+    if isinstance(exc, HfHubHTTPError):
+        return idempotent and _status(exc) in RETRYABLE_STATUS
+    if isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout)):
+        return True
+    if isinstance(exc, (httpx2.TransportError, TimeoutError)):
+        return idempotent
+    return False
+
+
+@dataclass
+class Retry:
+    """Exponential backoff with full jitter. `sleep` and `rand` are injectable for tests."""
+
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    sleep: Callable[[float], None] = time.sleep
+    rand: Callable[[], float] = random.random
+
+    def delay(self, attempt: int) -> float:
+        """The pause after failed attempt number `attempt` (1-based): up to base * 2^(attempt-1), capped."""
+        return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * (0.5 + 0.5 * self.rand())
+
+    def call(self, fn: Callable[[], T], ctx: Context, *, idempotent: bool = True) -> T:
+        """Run `fn`; retry passing faults; raise a UserError from the table for anything else (or the last fault)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return fn()
+            except (HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled, httpx2.HTTPError,
+                    TimeoutError) as exc:
+                if attempt < self.attempts and is_retryable(exc, idempotent=idempotent):
+                    self.sleep(self.delay(attempt))
+                    continue
+                raise to_user_error(exc, ctx, attempts=attempt) from None
