@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup clean sync-scripts
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Re-copy the package modules that scripts/ inline (scripts must be single files for HF Jobs).
+sync-scripts: $(STAMP)
+	$(BIN)/python -m hf_trainer.script_blocks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

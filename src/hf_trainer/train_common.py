@@ -1,0 +1,517 @@
+"""What every training script shares: arguments, data, model loading, tracking, Hub push, resume, smoke, summary.
+
+This module is inlined verbatim into each self-contained PEP 723 script under scripts/ (between `# >>> inline:`
+markers, by `make sync-scripts`), because HF Jobs ships a single file. So: standard-library imports only at the top;
+torch, transformers, trl, peft and datasets are imported inside the functions that need them.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+LOCAL_DATA_SUFFIXES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
+
+
+class ScriptError(Exception):
+    """A problem the user can fix: printed as one line, exit status 2, no traceback."""
+
+
+def run_main(main, parse_args) -> None:
+    """Run `main(parse_args())`, turning ScriptError into a one-line message and exit status 2 (1 with --smoke)."""
+    args = parse_args()
+    try:
+        code = main(args)
+    except ScriptError as exc:
+        # In smoke mode every failure is the one line an agent reads, with the smoke exit status.
+        if getattr(args, "smoke", False):
+            print(f"smoke: FAIL - {exc}", flush=True)
+            sys.exit(1)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code or 0)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every method shares, named as in TRL and transformers."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--model_name_or_path", required=True, help="Hub model id or local folder.")
+    model.add_argument("--trust_remote_code", action="store_true")
+    model.add_argument("--attn_implementation", default=None,
+                       help="Attention kernel; default: flash_attention_2 when installed on a GPU, else sdpa.")
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset_name", required=True,
+                      help="Hub dataset id, or a local .jsonl/.json/.csv/.parquet/.arrow file or a folder of them.")
+    data.add_argument("--dataset_config", default=None, help="Dataset configuration (subset) name.")
+    data.add_argument("--dataset_train_split", default="train")
+    data.add_argument("--dataset_test_split", default=None,
+                      help="Eval split name; default: 'test' or 'validation' when the dataset has one.")
+    data.add_argument("--eval_split_size", type=float, default=0.05,
+                      help="When there is no eval split, carve one: a fraction (<1) or a row count (>=1); 0 disables.")
+    data.add_argument("--dataset_mapping", default=None,
+                      help="Convert rows with a named mapping first (e.g. sharegpt, alpaca); see dataset_inspect.")
+    data.add_argument("--max_train_samples", type=_positive_int, default=None, help="Use only the first N rows.")
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--output_dir", default=None, help="Local output folder (default: outputs/<model>-<method>).")
+    train.add_argument("--max_length", type=_positive_int, default=2048, help="Tokens per example (truncation).")
+    train.add_argument("--num_train_epochs", type=_positive_float, default=1.0)
+    train.add_argument("--max_steps", type=int, default=-1, help="Stop after N optimiser steps (overrides epochs).")
+    train.add_argument("--learning_rate", type=_positive_float, default=None,
+                       help="Default: 2e-4 with LoRA, 2e-5 for full fine-tuning (method scripts may differ).")
+    train.add_argument("--lr_scheduler_type", default="cosine")
+    train.add_argument("--warmup_steps", type=float, default=0.03,
+                       help="Linear warm-up: a step count, or a fraction (<1) of all steps.")
+    train.add_argument("--weight_decay", type=float, default=0.0)
+    train.add_argument("--per_device_train_batch_size", type=_positive_int, default=4)
+    train.add_argument("--per_device_eval_batch_size", type=_positive_int, default=None)
+    train.add_argument("--gradient_accumulation_steps", type=_positive_int, default=4)
+    train.add_argument("--activation_checkpointing", action=argparse.BooleanOptionalAction, default=None,
+                       help="Recompute activations to save memory (default: on for GPUs, off on CPU).")
+    train.add_argument("--optim", default=None, help="Optimizer (default: adamw_torch_fused on GPU, adamw_torch on CPU).")
+    train.add_argument("--logging_steps", type=_positive_int, default=None)
+    train.add_argument("--save_steps", type=_positive_int, default=100)
+    train.add_argument("--save_total_limit", type=_positive_int, default=2)
+    train.add_argument("--seed", type=int, default=42)
+
+    peft = parser.add_argument_group("LoRA")
+    peft.add_argument("--use_peft", action="store_true", help="Train a LoRA adapter instead of all weights.")
+    peft.add_argument("--lora_r", type=_positive_int, default=16)
+    peft.add_argument("--lora_alpha", type=_positive_int, default=32)
+    peft.add_argument("--lora_dropout", type=float, default=0.05)
+    peft.add_argument("--lora_target_modules", nargs="+", default=["all-linear"],
+                      help="Module names, or all-linear (default).")
+    peft.add_argument("--load_in_4bit", action="store_true", help="QLoRA: 4-bit base model (CUDA GPU only).")
+
+    hub = parser.add_argument_group("Hub")
+    hub.add_argument("--push_to_hub", action="store_true", help="Push checkpoints and the final model to the Hub.")
+    hub.add_argument("--hub_model_id", default=None, help="Model repo, e.g. user/my-model.")
+    hub.add_argument("--hub_private_repo", action=argparse.BooleanOptionalAction, default=True,
+                     help="Make the repo private (default) or public (--no-hub_private_repo).")
+    hub.add_argument("--hub_strategy", default="checkpoint", choices=["end", "every_save", "checkpoint", "all_checkpoints"],
+                     help="Default 'checkpoint': the latest checkpoint is pushed too, so a new job can resume.")
+    hub.add_argument("--resume", action="store_true",
+                     help="Continue from the newest checkpoint in output_dir, else from the Hub repo's last-checkpoint.")
+
+    track = parser.add_argument_group("tracking")
+    track.add_argument("--report_to", default="trackio", help="trackio (default), none, wandb, tensorboard, ...")
+    track.add_argument("--trackio_project", default=None, help="Trackio project (default: hf-trainer).")
+    track.add_argument("--trackio_space_id", default=None,
+                       help="Trackio Space for live metrics; default on HF Jobs: <user>/trackio (private unless "
+                            "--no-hub_private_repo). 'none' disables.")
+    track.add_argument("--run_name", default=None)
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--smoke", action="store_true",
+                     help="One optimiser step on real data: checks the loss is finite and the gradient non-zero.")
+    run.add_argument("--json", action="store_true", help="Print a one-line JSON summary at the end.")
+
+
+# --- device and precision ---------------------------------------------------------------------------------------
+
+def detect_device() -> dict:
+    """What the machine offers: device type, bf16 support (not on T4/V100), GPU count and name."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {
+            "type": "cuda",
+            "bf16": torch.cuda.is_bf16_supported(),
+            "count": torch.cuda.device_count(),
+            "name": torch.cuda.get_device_name(0),
+        }
+    return {"type": "cpu", "bf16": False, "count": 0, "name": "cpu"}
+
+
+def check_arguments(args, device: dict) -> None:
+    """Refuse combinations that cannot work, before anything is loaded."""
+    if args.load_in_4bit and device["type"] != "cuda":
+        raise ScriptError("--load_in_4bit (QLoRA) needs a CUDA GPU, and none was found. Drop --load_in_4bit to train "
+                          "LoRA in full precision here, or run on a GPU flavor.")
+    if args.load_in_4bit and not args.use_peft:
+        raise ScriptError("--load_in_4bit trains a LoRA adapter on a 4-bit base: add --use_peft.")
+    if args.push_to_hub and not args.hub_model_id:
+        raise ScriptError("--push_to_hub needs --hub_model_id (e.g. your-name/my-model).")
+    if args.push_to_hub and not os.environ.get("HF_TOKEN"):
+        raise ScriptError("--push_to_hub needs a token in the HF_TOKEN environment variable (on HF Jobs pass it as a "
+                          "secret: --secrets HF_TOKEN).")
+    if args.eval_split_size < 0:
+        raise ScriptError(f"--eval_split_size {args.eval_split_size} is negative: use a fraction, a row count, or 0.")
+    if args.max_steps == 0 or args.max_steps < -1:
+        raise ScriptError(f"--max_steps {args.max_steps} is invalid: use a positive number, or -1 for epochs.")
+
+
+def default_output_dir(args, method: str) -> str:
+    name = args.model_name_or_path.rstrip("/").split("/")[-1]
+    return args.output_dir or str(Path("outputs") / f"{name}-{method}")
+
+
+def precision_kwargs(args, device: dict) -> dict:
+    """Trainer precision and speed settings: bf16 where supported (fp16 on T4), CPU flags on CPU."""
+    if device["type"] != "cuda":
+        return {"bf16": False, "fp16": False, "use_cpu": True, "optim": args.optim or "adamw_torch",
+                "activation_checkpointing": bool(args.activation_checkpointing)}
+    kwargs = {"bf16": device["bf16"], "fp16": not device["bf16"], "optim": args.optim or "adamw_torch_fused",
+              "activation_checkpointing": args.activation_checkpointing is not False}
+    if kwargs["activation_checkpointing"]:
+        kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}
+    try:
+        import liger_kernel  # noqa: F401  (optional: fused kernels, +10-24% throughput when installed)
+
+        kwargs["use_liger_kernel"] = True
+    except ImportError:
+        pass
+    return kwargs
+
+
+def model_init_kwargs(args, device: dict) -> dict:
+    """How to load the model: dtype, attention kernel, 4-bit quantization."""
+    import torch
+
+    if device["type"] == "cuda":
+        dtype = torch.bfloat16 if device["bf16"] else torch.float16
+    else:
+        dtype = torch.float32
+    attn = args.attn_implementation
+    if attn is None:
+        attn = "sdpa"
+        if device["type"] == "cuda":
+            try:
+                import flash_attn  # noqa: F401  (optional: padding-free packing without a dense mask)
+
+                attn = "flash_attention_2"
+            except ImportError:
+                pass
+    kwargs = {"dtype": dtype, "attn_implementation": attn, "trust_remote_code": args.trust_remote_code}
+    if args.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
+    return kwargs
+
+
+def peft_config(args, task_type: str = "CAUSAL_LM"):
+    """The LoRA configuration, or None for full fine-tuning."""
+    if not args.use_peft:
+        return None
+    from peft import LoraConfig
+
+    targets = args.lora_target_modules
+    return LoraConfig(
+        r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, task_type=task_type,
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+    )
+
+
+def default_learning_rate(args, full: float = 2e-5, lora: float = 2e-4) -> float:
+    """LoRA trains few parameters from zero and wants ~10x the full fine-tuning rate."""
+    if args.learning_rate is not None:
+        return args.learning_rate
+    return lora if args.use_peft else full
+
+
+# --- data ------------------------------------------------------------------------------------------------------
+
+def _local_data_files(path: Path) -> tuple[str, list[str]]:
+    """The builder name and files for a local file or folder."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in LOCAL_DATA_SUFFIXES)
+    if not files:
+        raise ScriptError(f"No data files (.jsonl, .json, .csv, .parquet, .arrow) in {path}.")
+    builders = {LOCAL_DATA_SUFFIXES.get(p.suffix) for p in files}
+    if None in builders:
+        raise ScriptError(f"{path} is not a supported data file: use .jsonl, .json, .csv, .parquet or .arrow.")
+    if len(builders) > 1:
+        raise ScriptError(f"{path} mixes file types ({', '.join(sorted(builders))}); keep one type per dataset.")
+    return builders.pop(), [str(p) for p in files]
+
+
+def load_splits(args):
+    """(train, eval or None): local files or a Hub dataset; an eval split carved when none exists."""
+    import datasets
+
+    path = Path(args.dataset_name).expanduser()
+    if path.exists():
+        builder, files = _local_data_files(path)
+        try:
+            loaded = datasets.load_dataset(builder, data_files={"train": files})
+        except (ValueError, datasets.exceptions.DatasetGenerationError) as exc:
+            raise ScriptError(f"Could not read {path} as {builder}: {exc}") from None
+    elif args.dataset_name.startswith((".", "/", "~")) or args.dataset_name.count("/") > 1:
+        raise ScriptError(f"--dataset_name {args.dataset_name!r} is neither an existing local path nor a Hub id "
+                          "(owner/name).")
+    else:
+        loaded = datasets.load_dataset(args.dataset_name, args.dataset_config)
+    if args.dataset_train_split not in loaded:
+        raise ScriptError(f"Split {args.dataset_train_split!r} not found; the dataset has: {', '.join(loaded)}. "
+                          "Pass --dataset_train_split.")
+    train = loaded[args.dataset_train_split]
+    if len(train) == 0:
+        raise ScriptError(f"Split {args.dataset_train_split!r} of {args.dataset_name} is empty.")
+    if args.max_train_samples:
+        train = train.select(range(min(args.max_train_samples, len(train))))
+    eval_name = args.dataset_test_split or next((s for s in ("test", "validation") if s in loaded), None)
+    if args.dataset_test_split and args.dataset_test_split not in loaded:
+        raise ScriptError(f"Split {args.dataset_test_split!r} not found; the dataset has: {', '.join(loaded)}.")
+    if eval_name:
+        return train, loaded[eval_name]
+    size = args.eval_split_size
+    if size == 0 or len(train) < 4:
+        return train, None
+    test_size = max(1, int(round(size * len(train)))) if size < 1 else int(size)
+    if test_size >= len(train):
+        raise ScriptError(f"--eval_split_size {size} leaves no training rows ({len(train)} rows in all).")
+    parts = train.train_test_split(test_size=test_size, seed=args.seed)
+    return parts["train"], parts["test"]
+
+
+def apply_mapping(dataset, name: str | None):
+    """Convert rows with a named mapping (from the inlined hf_trainer.mappings block)."""
+    if dataset is None or not name:
+        return dataset
+    if name not in MAPPINGS:  # noqa: F821  (defined by the inlined mappings block)
+        raise ScriptError(f"--dataset_mapping {name!r} is unknown. Known: {', '.join(sorted(MAPPINGS))}.")  # noqa: F821
+    return dataset.map(lambda row: map_row(name, row), remove_columns=dataset.column_names)  # noqa: F821
+
+
+def require_columns(dataset, accepted: list[tuple[str, ...]], method: str) -> tuple[str, ...]:
+    """The first accepted column set the dataset has; otherwise a ScriptError naming the columns it found."""
+    columns = set(dataset.column_names)
+    for option in accepted:
+        if set(option) <= columns:
+            return option
+    wanted = " or ".join("+".join(option) for option in accepted)
+    raise ScriptError(
+        f"The dataset has no usable columns for {method}: found {sorted(columns)}, need {wanted}. "
+        "Run dataset_inspect (hf-trainer dataset inspect) to get a --dataset_mapping, or rename the columns."
+    )
+
+
+# --- tracking and the Hub ---------------------------------------------------------------------------------------
+
+def tracking_kwargs(args, method: str) -> dict:
+    """report_to, project, run name and (on HF Jobs) a Trackio Space whose URL is printed at start."""
+    report_to = "none" if args.smoke else args.report_to
+    kwargs = {"report_to": report_to, "run_name": args.run_name or f"{method}-{time.strftime('%Y%m%d-%H%M%S')}",
+              "project": args.trackio_project or "hf-trainer"}
+    if report_to != "trackio":
+        return kwargs
+    space = args.trackio_space_id
+    if space is None and os.environ.get("JOB_ID") and os.environ.get("HF_TOKEN"):
+        space = f"{_hub_user()}/trackio"
+    if space and space != "none":
+        kwargs["trackio_space_id"] = space
+        print(f"Trackio dashboard: https://huggingface.co/spaces/{space} (project {kwargs['project']}, "
+              f"run {kwargs['run_name']})", flush=True)
+    return kwargs
+
+
+def _hub_user() -> str:
+    from huggingface_hub import HfApi
+
+    return HfApi(token=os.environ["HF_TOKEN"]).whoami()["name"]
+
+
+def hub_kwargs(args) -> dict:
+    """Checkpointing and pushing: the latest checkpoint goes to the Hub so a new job can resume."""
+    kwargs = {"save_strategy": "no" if args.smoke else "steps", "save_steps": args.save_steps,
+              "save_total_limit": args.save_total_limit}
+    if args.push_to_hub and not args.smoke:
+        kwargs.update(push_to_hub=True, hub_model_id=args.hub_model_id, hub_private_repo=args.hub_private_repo,
+                      hub_strategy=args.hub_strategy)
+    return kwargs
+
+
+def eval_kwargs(args, eval_dataset) -> dict:
+    if eval_dataset is None or args.smoke:
+        return {"eval_strategy": "no"}
+    return {"eval_strategy": "steps", "eval_steps": args.save_steps,
+            "per_device_eval_batch_size": args.per_device_eval_batch_size or args.per_device_train_batch_size}
+
+
+def logging_steps(args) -> int:
+    if args.logging_steps:
+        return args.logging_steps
+    return 1 if args.smoke or 0 < args.max_steps <= 100 else 10
+
+
+def resume_checkpoint(args, output_dir: str) -> str | None:
+    """The checkpoint to continue from: the newest local one, else the Hub repo's last-checkpoint folder."""
+    if not args.resume:
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if Path(output_dir).is_dir():
+        local = get_last_checkpoint(output_dir)
+        if local:
+            print(f"Resuming from {local}", flush=True)
+            return local
+    if args.push_to_hub and args.hub_model_id:
+        from huggingface_hub import HfApi, snapshot_download
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        api = HfApi(token=os.environ.get("HF_TOKEN"))
+        try:
+            files = api.list_repo_files(args.hub_model_id)
+        except RepositoryNotFoundError:
+            files = []
+        if "last-checkpoint/trainer_state.json" in files:
+            snapshot_download(args.hub_model_id, allow_patterns=["last-checkpoint/*"], local_dir=output_dir,
+                              token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)
+            path = str(Path(output_dir) / "last-checkpoint")
+            print(f"Resuming from {args.hub_model_id}/last-checkpoint", flush=True)
+            return path
+    print("No checkpoint found: starting from step 0.", flush=True)
+    return None
+
+
+# --- results ----------------------------------------------------------------------------------------------------
+
+def losses(log_history: list[dict]) -> list[float]:
+    return [entry["loss"] for entry in log_history if "loss" in entry]
+
+
+def check_smoke(trainer) -> tuple[bool, str]:
+    """After one step: the loss must be finite and the gradient norm finite and non-zero."""
+    history = trainer.state.log_history
+    step_logs = [entry for entry in history if "loss" in entry]
+    if not step_logs:
+        return False, "smoke: FAIL - no loss was logged after one step"
+    loss = float(step_logs[-1]["loss"])
+    grad = float(step_logs[-1].get("grad_norm", float("nan")))
+    if not math.isfinite(loss):
+        return False, f"smoke: FAIL - the loss is {loss} after one step (check the data and the learning rate)"
+    if not math.isfinite(grad) or grad == 0.0:
+        return False, (f"smoke: FAIL - the gradient norm is {grad} after one step: nothing is being trained "
+                       "(labels all masked? check assistant_only_loss/completion masks and max_length)")
+    return True, f"smoke: OK - loss {loss:.4f}, gradient norm {grad:.4f} after one step on real data"
+
+
+def hub_url(repo_id: str) -> str:
+    return f"{os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/')}/{repo_id}"
+
+
+def job_url() -> str | None:
+    job_id = os.environ.get("JOB_ID")
+    if not job_id:
+        return None
+    owner = os.environ.get("JOB_OWNER") or os.environ.get("ACCOUNT_ID") or ""
+    base = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    return f"{base}/jobs/{owner}/{job_id}" if owner else f"job {job_id}"
+
+
+def model_card(args, method: str, result: dict, extra_hparams: dict) -> str:
+    """A model card: base model, data, method, hyper-parameters, final metrics, and the job that made it."""
+    hparams = {
+        "learning_rate": result.get("learning_rate"),
+        "num_train_epochs": args.num_train_epochs,
+        "max_steps": args.max_steps,
+        "per_device_train_batch_size": args.per_device_train_batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "max_length": args.max_length,
+        "lr_scheduler_type": args.lr_scheduler_type,
+        "seed": args.seed,
+        **({"lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout,
+            "lora_target_modules": " ".join(args.lora_target_modules), "load_in_4bit": args.load_in_4bit}
+           if args.use_peft else {}),
+        **extra_hparams,
+    }
+    base = args.model_name_or_path
+    tags = ["hf-trainer", "trl", method] + (["lora", "peft"] if args.use_peft else [])
+    lines = [
+        "---",
+        f"base_model: {base}",
+        *( [f"datasets:\n- {args.dataset_name}"] if not Path(args.dataset_name).exists() else [] ),
+        "library_name: " + ("peft" if args.use_peft else "transformers"),
+        "tags:", *[f"- {tag}" for tag in tags],
+        "---",
+        "",
+        f"# {args.hub_model_id or Path(result['output_dir']).name}",
+        "",
+        f"Fine-tuned from `{base}` with {method.upper()} ({'LoRA adapter' if args.use_peft else 'full fine-tuning'}) "
+        f"on `{args.dataset_name}` by [hf-trainer](https://github.com/) using TRL.",
+        "",
+        "## Results",
+        "",
+        "| metric | value |", "|---|---|",
+        f"| steps | {result['steps']} |",
+        f"| first training loss | {_fmt(result['first_loss'])} |",
+        f"| last training loss | {_fmt(result['last_loss'])} |",
+        *([f"| eval loss | {_fmt(result['eval_loss'])} |"] if result.get("eval_loss") is not None else []),
+        f"| runtime (s) | {result['runtime_seconds']:.0f} |",
+        "",
+        "## Hyper-parameters",
+        "",
+        "| name | value |", "|---|---|",
+        *[f"| {key} | {value} |" for key, value in hparams.items()],
+        "",
+    ]
+    if job_url():
+        lines += ["## Provenance", "", f"Trained by Hugging Face job: {job_url()}", ""]
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None) -> dict:
+    """Save the model, write its card, push it (when asked) and return the summary."""
+    history = trainer.state.log_history
+    found = losses(history)
+    eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+    result = {
+        "method": method,
+        "output_dir": str(Path(output_dir).resolve()),
+        "hub_model_id": args.hub_model_id if args.push_to_hub else None,
+        "steps": trainer.state.global_step,
+        "first_loss": found[0] if found else None,
+        "last_loss": found[-1] if found else None,
+        "eval_loss": eval_losses[-1] if eval_losses else None,
+        "runtime_seconds": time.time() - started,
+        "learning_rate": trainer.args.learning_rate,
+        "trackio_project": trainer.args.project if args.report_to == "trackio" else None,
+        "run_name": trainer.args.run_name,
+        "job_url": job_url(),
+    }
+    trainer.save_model(output_dir)
+    processing = getattr(trainer, "processing_class", None)
+    if processing is not None:
+        processing.save_pretrained(output_dir)
+    Path(output_dir, "README.md").write_text(model_card(args, method, result, extra_hparams or {}), encoding="utf-8")
+    if args.push_to_hub:
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=os.environ["HF_TOKEN"])
+        api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
+        api.upload_folder(repo_id=args.hub_model_id, folder_path=output_dir, commit_message="hf-trainer: final model",
+                          ignore_patterns=["checkpoint-*/**", "checkpoint-*", "last-checkpoint/**", "runs/**"])
+        result["hub_url"] = hub_url(args.hub_model_id)
+    return result
+
+
+def report(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result), flush=True)
+        return
+    where = result.get("hub_url") or result["output_dir"]
+    print(f"Done: {result['steps']} steps, loss {_fmt(result['first_loss'])} -> {_fmt(result['last_loss'])}, "
+          f"{result['runtime_seconds']:.0f}s. Model: {where}", flush=True)

@@ -1,0 +1,24 @@
+"""Running bundled scripts in tests: the test venv's interpreter (uv would resolve a CUDA torch here)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def run_script(name: str, *args: str, cwd: Path | None = None, timeout: float = 300,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run scripts/<name> with the given arguments; capture text output."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, str(SCRIPTS / name), *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def json_summary(result: subprocess.CompletedProcess) -> dict:
+    """The last stdout line of a `--json` run, parsed; fails the test with the output when the run failed."""
+    assert result.returncode == 0, f"exit {result.returncode}\nSTDOUT:\n{result.stdout[-3000:]}\nSTDERR:\n{result.stderr[-3000:]}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
