@@ -53,6 +53,12 @@ def _unknown_job(job_id: str) -> UserError:
     return UserError(f"No local job with id {job_id!r}. List local jobs with `hf-trainer jobs ps --all --backend local`.")
 
 
+def _check_timeout(timeout_seconds: int | None) -> None:
+    # Requests refuse it already (pydantic); this guards requests built without validation.
+    if timeout_seconds is not None and timeout_seconds <= 0:
+        raise UserError(f"timeout {timeout_seconds!r} must be positive. Give seconds (e.g. 5400) or '90m', '2h'.")
+
+
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -95,6 +101,7 @@ class LocalBackend:
     # --- submit ---------------------------------------------------------------------------------------------
 
     def uv(self, request: UvJobRequest) -> JobInfo:
+        _check_timeout(request.timeout_seconds)
         source = resolve_script(request.script)
         env, secrets = self._env_and_secrets(request.env, request.secrets)
         job_id, job_dir = self._new_job_dir()
@@ -130,6 +137,7 @@ class LocalBackend:
                             request.labels, env, secrets, notes)
 
     def run(self, request: CommandJobRequest) -> JobInfo:
+        _check_timeout(request.timeout_seconds)
         env, secrets = self._env_and_secrets(request.env, request.secrets)
         if shutil.which(request.command[0]) is None and not Path(request.command[0]).is_file():
             raise UserError(f"The command {request.command[0]!r} was not found on this machine (PATH). Local jobs "
@@ -192,8 +200,6 @@ class LocalBackend:
     def _submit(self, job_id: str, job_dir: Path, kind: str, command: list[str], image: str | None,
                 flavor: str | None, timeout_seconds: int | None, labels: dict[str, str], env: dict[str, str],
                 secrets: dict[str, str], notes: list[str]) -> JobInfo:
-        if timeout_seconds is not None and timeout_seconds <= 0:
-            raise UserError(f"timeout {timeout_seconds!r} must be positive. Give seconds (e.g. 5400) or '90m', '2h'.")
         log_path = job_dir / "log.txt"
         log_path.write_text("".join(f"[hf-trainer] note: {n}\n" for n in notes), encoding="utf-8")
         with store.session(self.db_path) as conn:
