@@ -210,3 +210,514 @@ def flavor_table_markdown(catalog: Catalog) -> str:
         lines.append(f"| `{f.name}` | {f.pretty_name} | {memory} | {peak} | {bandwidth} | "
                      f"{f.vcpus} / {f.ram_gb:g} GB | {f.price_per_hour:.2f} |")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model facts
+# ---------------------------------------------------------------------------------------------------------------
+class EstimateError(ValueError):
+    """Input the estimator cannot work with; the message says what to pass instead."""
+
+
+DTYPE_BYTES = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
+# Model families whose MLP has no gate projection (two matrices of hidden x intermediate, not three).
+_UNGATED = {"gpt2", "gpt_neox", "gptj", "opt", "bloom", "falcon", "phi", "gpt_bigcode", "starcoder2", "bert",
+            "roberta", "codegen", "mpt"}
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the estimator needs to know about a model. Architecture fields are 0 when unknown."""
+
+    num_params: int
+    num_layers: int = 0
+    hidden_size: int = 0
+    num_attention_heads: int = 0
+    num_key_value_heads: int = 0
+    head_dim: int = 0
+    intermediate_size: int = 0
+    vocab_size: int = 0
+    dtype: str = "bfloat16"
+    num_active_params: int = 0  # mixture of experts: parameters used per token; else equal to num_params
+    gated_mlp: bool = True
+    embedding_params: int = 0  # input embeddings plus an untied output head: kept in 16 bit under 4-bit QLoRA
+    source: str = ""
+    assumed: tuple[str, ...] = ()  # architecture fields guessed from the parameter count, said in the output
+
+    @property
+    def active_params(self) -> int:
+        return self.num_active_params or self.num_params
+
+
+def _cfg(config: dict, *names: str, default: object = None) -> object:
+    for name in names:
+        if config.get(name) is not None:
+            return config[name]
+    return default
+
+
+def facts_from_config(config: dict, source: str = "config.json") -> ModelFacts:
+    """Parameter count and architecture from a transformers config.json, by arithmetic (no weights needed).
+
+    Decoder-only transformers: embeddings, per layer attention (q, k, v, o with grouped KV heads, optional biases),
+    MLP (gated: 3 matrices, else 2; mixture of experts: times the experts, plus a router), two norms; final norm;
+    output head unless tied. Raises EstimateError when the config lacks the sizes.
+    """
+    if isinstance(config.get("text_config"), dict):  # multimodal wrappers keep the language model here
+        inner = dict(config["text_config"])
+        inner.setdefault("model_type", config.get("model_type"))
+        inner.setdefault("tie_word_embeddings", config.get("tie_word_embeddings"))
+        config = inner
+    hidden = _cfg(config, "hidden_size", "n_embd", "d_model", "dim")
+    layers = _cfg(config, "num_hidden_layers", "n_layer", "num_layers", "n_layers")
+    heads = _cfg(config, "num_attention_heads", "n_head", "num_heads", "n_heads")
+    vocab = _cfg(config, "vocab_size", "padded_vocab_size")
+    if not all(isinstance(v, int) and v > 0 for v in (hidden, layers, heads, vocab)):
+        raise EstimateError(f"{source} lacks hidden_size, num_hidden_layers, num_attention_heads or vocab_size")
+    model_type = str(config.get("model_type") or "")
+    kv_heads = int(_cfg(config, "num_key_value_heads", "num_kv_heads", "n_head_kv", default=heads))
+    head_dim = int(_cfg(config, "head_dim", default=hidden // heads) or hidden // heads)
+    gated = model_type not in _UNGATED
+    inter = int(_cfg(config, "intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size", default=0) or 0)
+    if not inter:
+        inter = 4 * hidden
+    experts = int(_cfg(config, "num_local_experts", "num_experts", "n_routed_experts", default=1) or 1)
+    experts_per_token = int(_cfg(config, "num_experts_per_tok", "moe_topk", default=experts) or experts)
+    moe_inter = int(_cfg(config, "moe_intermediate_size", default=inter) or inter)
+    shared = int(_cfg(config, "n_shared_experts", "num_shared_experts", default=0) or 0)
+    bias = bool(config.get("attention_bias") or model_type in {"qwen2", "qwen2_moe", "gpt2", "gpt_neox", "opt"})
+
+    q_out, kv_out = heads * head_dim, kv_heads * head_dim
+    attention = hidden * q_out + 2 * hidden * kv_out + q_out * hidden + ((q_out + 2 * kv_out) if bias else 0)
+    mats = 3 if gated else 2
+    if experts > 1:
+        mlp_total = experts * mats * hidden * moe_inter + shared * mats * hidden * moe_inter + hidden * experts
+        mlp_active = experts_per_token * mats * hidden * moe_inter + shared * mats * hidden * moe_inter + hidden * experts
+        if shared == 0 and "moe_intermediate_size" not in config:
+            mlp_active = experts_per_token * mats * hidden * inter + hidden * experts
+    else:
+        mlp_total = mlp_active = mats * hidden * inter
+    norms = 2 * hidden
+    tied = config.get("tie_word_embeddings")
+    tied = bool(tied) if tied is not None else model_type in {"gpt2", "gemma", "gemma2", "gemma3_text"}
+    embeddings = vocab * hidden * (1 if tied else 2)
+    total = embeddings + layers * (attention + mlp_total + norms) + hidden
+    active = embeddings + layers * (attention + mlp_active + norms) + hidden
+    dtype = str(_cfg(config, "torch_dtype", "dtype", default="bfloat16"))
+    return ModelFacts(
+        num_params=int(total), num_layers=int(layers), hidden_size=int(hidden), num_attention_heads=int(heads),
+        num_key_value_heads=kv_heads, head_dim=head_dim,
+        intermediate_size=moe_inter * experts_per_token if experts > 1 else inter, vocab_size=int(vocab),
+        dtype=dtype if dtype in DTYPE_BYTES else "bfloat16", num_active_params=int(active), gated_mlp=gated,
+        embedding_params=int(embeddings), source=source,
+    )
+
+
+def facts_from_count(num_params: int, base: ModelFacts | None = None, source: str = "num_params") -> ModelFacts:
+    """Facts for a parameter count alone (or a count overriding a config's arithmetic).
+
+    Without a config, the architecture is guessed from the count with the shape of Llama-family models
+    (N ~ 12 L h^2 with h / L ~ 128, vocabulary 128k); every guessed field is listed in `assumed`.
+    """
+    if num_params <= 0:
+        raise EstimateError(f"num_params must be positive, got {num_params}")
+    if base and base.num_layers:
+        return replace(base, num_params=int(num_params), num_active_params=int(num_params), source=source)
+    hidden = max(64, int(round((num_params * 128 / 12) ** (1 / 3) / 64)) * 64)
+    layers = max(2, int(round(num_params / (12 * hidden * hidden))))
+    heads = max(1, hidden // 128)
+    vocab = 128_000 if num_params > 50e6 else 32_000
+    return ModelFacts(
+        num_params=int(num_params), num_layers=layers, hidden_size=hidden, num_attention_heads=heads,
+        num_key_value_heads=heads, head_dim=hidden // heads, intermediate_size=int(hidden * 8 / 3), vocab_size=vocab,
+        embedding_params=min(int(num_params) // 4, vocab * hidden), source=source,
+        assumed=(f"architecture guessed from {num_params:,} parameters (Llama-like: hidden {hidden}, {layers} layers, "
+                 f"vocabulary {vocab}); pass a model with a config.json for exact activation memory",),
+    )
+
+
+def lora_params(facts: ModelFacts, r: int, target: str = "all-linear") -> int:
+    """Trainable LoRA parameters: r x (in + out) for each adapted matrix in every layer."""
+    h, inter = facts.hidden_size, facts.intermediate_size
+    q_out, kv_out = facts.num_attention_heads * facts.head_dim, facts.num_key_value_heads * facts.head_dim
+    attention = (h + q_out) + 2 * (h + kv_out) + (q_out + h)
+    mlp = (3 if facts.gated_mlp else 2) * (h + inter)
+    per_layer = attention + (mlp if target == "all-linear" else 0)
+    return int(r * per_layer * facts.num_layers)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The job, its work in tokens and FLOPs
+# ---------------------------------------------------------------------------------------------------------------
+METHODS = ("sft", "dpo", "grpo", "reward", "kto")
+OPTIMIZER_BYTES = {  # optimizer state bytes per trainable parameter, beyond the parameter's own dtype
+    "adamw_torch": None,  # two moments in the parameter's dtype (torch keeps states like the parameter)
+    "adamw_torch_fused": None,
+    "adamw_bnb_8bit": 2.0,  # two moments at one byte each (bitsandbytes blockwise 8-bit)
+    "adamw_8bit": 2.0,
+    "paged_adamw_8bit": 2.0,
+    "adafactor": 0.1,  # factored second moment: rows + columns, a few percent of a byte per parameter
+    "sgd": 0.0,
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run as the estimator sees it (TRL vocabulary; sizes already resolved)."""
+
+    model: ModelFacts
+    method: str = "sft"
+    train_tokens: float = 0.0  # sequence tokens the trainer processes over the whole run (all epochs)
+    num_sequences: float = 0.0  # training sequences over the whole run (prompts for GRPO, pairs for DPO)
+    mean_seq_len: float = 512.0  # tokens per training sequence (per side for DPO; prompt + completion for GRPO)
+    max_length: int = 2048
+    per_device_train_batch_size: int = 4
+    gradient_accumulation_steps: int = 4
+    activation_checkpointing: bool = True
+    use_peft: bool = False
+    lora_r: int = 16
+    lora_target_modules: str = "all-linear"
+    load_in_4bit: bool = False
+    optim: str = "adamw_torch_fused"
+    dtype: str = "bfloat16"  # training weights on GPUs; CPU runs in float32
+    fsdp: bool = False  # shard weights, gradients and optimizer over the GPUs of one machine
+    # preference methods
+    precompute_ref_log_probs: bool = False
+    beta: float = 0.1
+    # GRPO
+    num_generations: int = 8
+    max_completion_length: int = 512
+    mean_prompt_len: float = 256.0
+    use_vllm: bool = False
+    # around the training
+    push_to_hub: bool = True
+
+
+def _attention_flops_per_token(m: ModelFacts, seq: float) -> float:
+    """PaLM's attention term (Chowdhery et al. 2022, appendix B): 12 * layers * heads * head_dim * seq for fwd+bwd."""
+    return 12.0 * m.num_layers * m.num_attention_heads * m.head_dim * seq
+
+
+def has_reference_copy(job: Job) -> bool:
+    """Preference methods need a frozen reference: a second copy of the weights unless LoRA (adapters switched off
+    give the reference for free) or log-probs were precomputed; GRPO only with beta > 0 (TRL's default is 0)."""
+    if job.method in ("dpo", "kto"):
+        return not job.use_peft and not job.precompute_ref_log_probs
+    if job.method == "grpo":
+        return job.beta > 0 and not job.use_peft
+    return False
+
+
+def training_flops(job: Job) -> dict[str, float]:
+    """Floating-point operations of the optimisation itself, by part.
+
+    Per trained token: forward 2N, backward 4N (Kaplan et al. 2020) for full training; with LoRA the frozen base
+    needs no weight gradients, so its backward is 2N (activation gradients only) plus 6 per adapter parameter;
+    activation checkpointing recomputes the forward (+2N); attention adds PaLM's 12*L*H*Q*T term (2/3 of it
+    forward-only parts recomputed). Preference methods also run the reference forward (2N) on every sequence.
+    """
+    m = job.model
+    n = m.active_params
+    t = job.train_tokens
+    attn = _attention_flops_per_token(m, min(job.mean_seq_len, job.max_length))
+    if job.use_peft:
+        weights = 4.0 * n + 6.0 * lora_params(m, job.lora_r, job.lora_target_modules)
+    else:
+        weights = 6.0 * n
+    recompute = (2.0 * n + attn / 3.0) if job.activation_checkpointing else 0.0
+    parts = {"forward_backward": t * (weights + attn), "recompute": t * recompute}
+    if job.method in ("dpo", "kto") and not job.precompute_ref_log_probs:
+        parts["reference_forward"] = t * (2.0 * n + attn / 3.0)
+    if job.method == "grpo":
+        if job.beta > 0:
+            parts["reference_forward"] = t * (2.0 * n + attn / 3.0)
+        completions = job.num_sequences * job.num_generations
+        parts["rollout_prefill"] = completions * job.mean_prompt_len * 2.0 * n
+    return parts
+
+
+def grpo_generated_tokens(job: Job) -> float:
+    return job.num_sequences * job.num_generations * job.max_completion_length
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Memory
+# ---------------------------------------------------------------------------------------------------------------
+GIB = 2**30
+USABLE_FRACTION = 0.92  # of a GPU's memory: CUDA context, NCCL buffers and allocator reserve take the rest
+RUNTIME_OVERHEAD_GIB = 1.0  # CUDA/PyTorch context and kernels' workspaces
+FRAGMENTATION = 0.08  # caching-allocator fragmentation, on top of what tensors need
+
+
+def param_bytes(job: Job, on_gpu: bool) -> float:
+    if not on_gpu:
+        return 4.0  # CPU training runs in float32
+    return DTYPE_BYTES.get(job.dtype, 2.0)
+
+
+def activation_bytes_per_token_layer(m: ModelFacts, on_gpu: bool) -> float:
+    """Korthikanti et al. 2022 (Reducing Activation Recomputation), per token and layer in 16-bit, no dropout, with
+    fused (flash/SDPA) attention so the s^2 terms vanish: attention and norms ~15h, MLP 2h + 4*I (gated: 2h + 8*I)."""
+    h, inter = m.hidden_size, m.intermediate_size
+    mlp = 2 * h + (8 if m.gated_mlp else 4) * inter
+    scale = 1.0 if on_gpu else 2.0  # float32 on CPU
+    return (15 * h + mlp) * scale
+
+
+def memory_breakdown(job: Job, gpus: int, on_gpu: bool = True) -> dict[str, float]:
+    """Bytes per device, by part, for `job` on a machine with `gpus` devices (1 for a CPU machine)."""
+    m = job.model
+    n = m.num_params
+    wb = param_bytes(job, on_gpu)
+    shard = gpus if (job.fsdp and gpus > 1) else 1
+    parts: dict[str, float] = {}
+    if job.use_peft and job.load_in_4bit and on_gpu:
+        # NF4 with double quantization: 4 bits + ~0.127 bits of scales; embeddings and the head stay 16-bit.
+        parts["weights"] = (n - m.embedding_params) * 4.127 / 8 + m.embedding_params * 2.0
+    else:
+        parts["weights"] = n * wb
+    opt = OPTIMIZER_BYTES.get(job.optim)
+    if job.use_peft:
+        trainable = lora_params(m, job.lora_r, job.lora_target_modules)
+        # PEFT keeps adapters in float32: weight + gradient + two AdamW moments (or the 8-bit ones).
+        parts["lora_adapters"] = trainable * (4.0 + 4.0 + (8.0 if opt is None else opt))
+    else:
+        parts["gradients"] = n * wb
+        parts["optimizer"] = n * (2 * wb if opt is None else opt)
+    for key in ("weights", "gradients", "optimizer"):
+        if key in parts:
+            parts[key] /= shard
+    if has_reference_copy(job):
+        parts["reference_model"] = n * wb / shard
+
+    seq = job.max_length  # a batch is padded to its longest sequence: plan for the worst batch
+    sequences = job.per_device_train_batch_size
+    if job.method in ("dpo", "reward"):
+        sequences *= 2  # chosen and rejected go through together
+    if job.method == "grpo":
+        seq = min(job.max_length, int(job.mean_prompt_len + job.max_completion_length))
+    tokens = sequences * seq
+    per_layer = activation_bytes_per_token_layer(m, on_gpu)
+    act_scale = 1.0 if on_gpu else 2.0
+    if job.activation_checkpointing:
+        # Only each layer's input is kept; one layer's activations are rebuilt at a time during backward.
+        parts["activations"] = tokens * (2 * m.hidden_size * act_scale * m.num_layers + per_layer)
+    else:
+        parts["activations"] = tokens * per_layer * m.num_layers
+    # Logits in 16-bit, their float32 upcast for the loss and its gradient: ~10 bytes per vocabulary entry.
+    if job.method != "reward":
+        parts["logits"] = tokens * m.vocab_size * 10.0
+    if job.method == "grpo":
+        kv_per_token = 2 * m.num_layers * m.num_key_value_heads * m.head_dim * wb
+        gen_sequences = job.per_device_train_batch_size * job.gradient_accumulation_steps
+        parts["kv_cache"] = gen_sequences * (job.mean_prompt_len + job.max_completion_length) * kv_per_token
+    subtotal = sum(parts.values())
+    parts["overhead"] = subtotal * FRAGMENTATION + RUNTIME_OVERHEAD_GIB * GIB
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Speed
+# ---------------------------------------------------------------------------------------------------------------
+# Model FLOPs utilisation (MFU) of full fine-tuning with PyTorch + transformers at batch sizes that fill the GPU.
+# Sources (references/hardware_guide.md): PaLM 46% MFU; Megatron-LM 52% of A100 peak; MosaicML LLM Foundry
+# benchmarks 35-55% MFU on A100/H100 for 1B-70B; FlashAttention-2 paper 50-73% of A100 peak for GPT training.
+# Single-GPU fine-tuning with the HF Trainer sits at the lower end; GDDR and power-capped cards lower still.
+MFU_FULL = {"A100": 0.45, "H200": 0.40, "L40S": 0.38, "RTX PRO 6000": 0.38, "A10G": 0.38, "L4": 0.30, "T4": 0.28}
+MFU_FULL_DEFAULT = 0.30
+# LoRA does 4/6 of the FLOPs but Hu et al. (2021) measured only a 25% speed-up over full fine-tuning on GPT-3: the
+# adapters' small kernels and the unchanged attention/logit work keep the GPU less busy. 0.83 = 1.25 * 4/6.
+LORA_MFU_FACTOR = 0.83
+QLORA_MFU_FACTOR = 0.70  # 4-bit dequantisation on every matmul (Dettmers et al. 2023 report QLoRA slower than LoRA)
+DECODE_BANDWIDTH_UTIL = {True: 0.60, False: 0.30}  # use_vllm -> fraction of memory bandwidth reached while decoding
+DECODE_STEP_FLOOR_S = {True: 0.004, False: 0.025}  # per decode step: kernel launches and Python in HF generate
+MULTI_GPU_EFFICIENCY = {"datacenter": 0.92, "workstation": 0.85, "cpu": 1.0}  # per doubling of GPUs (DDP)
+STARTUP_S = 150.0  # pull the uv image and install the script's dependencies on the job machine
+DOWNLOAD_BYTES_PER_S = 150e6  # Hub -> job machine model download
+UPLOAD_BYTES_PER_S = 80e6  # job machine -> Hub push at the end
+SMALL_MODEL_PARAMS = 1e9  # below this, kernels are too small to fill a GPU
+
+
+def small_model_factor(num_params: float) -> float:
+    """Small models reach a smaller fraction of peak (launch-bound kernels): (N / 1B)^0.25, at least 0.25."""
+    if num_params >= SMALL_MODEL_PARAMS:
+        return 1.0
+    return max(0.25, (num_params / SMALL_MODEL_PARAMS) ** 0.25)
+
+
+@dataclass(frozen=True)
+class LocalProfile:
+    """How this machine (or a CPU flavor's cores) trains: measured by benchmarks/bench_estimate.py."""
+
+    gflops_per_vcpu: float = 40.0  # float32 matmul, torch, AMD EPYC vCPU, measured 2026-11-25: 81 GFLOPS on 2
+    utilisation: float = 0.30  # fraction of that matmul rate a training step reaches
+    step_overhead_s: float = 0.02  # optimizer step, logging and data collation per step
+    startup_s: float = 5.0  # python + torch + transformers imports, model load
+    source: str = "built-in (measured on the development machine, 2026-11-25)"
+
+
+@dataclass(frozen=True)
+class Device:
+    """A flavor reduced to what the time and memory models need."""
+
+    name: str
+    devices: int
+    memory_gib: float  # usable, per device
+    peak_tflops: float  # per device
+    bandwidth_gbs: float  # per device
+    mfu: float
+    gpu_class: str
+    on_gpu: bool
+    step_overhead_s: float = 0.0
+    startup_s: float = STARTUP_S
+    local: bool = False
+
+
+def device_for(flavor: Flavor, job: Job, profile: LocalProfile, local: bool = False) -> Device:
+    spec = flavor.spec
+    if flavor.is_gpu and spec:
+        mfu = MFU_FULL.get(spec.model, MFU_FULL_DEFAULT)
+        if job.use_peft:
+            mfu *= QLORA_MFU_FACTOR if job.load_in_4bit else LORA_MFU_FACTOR
+        mfu *= small_model_factor(job.model.active_params)
+        vram = flavor.vram_gb_per_gpu or spec.vram_gb
+        # Vendors' "GB" of GPU memory are binary gigabytes (an "80GB" A100 holds 80 GiB).
+        return Device(flavor.name, flavor.gpu_count, vram * USABLE_FRACTION, spec.bf16_tflops,
+                      spec.memory_bandwidth_gbs, mfu, spec.gpu_class, True)
+    # CPU flavors and this machine: one "device" with the machine's RAM, measured matmul rate per vCPU.
+    ram_gib = flavor.ram_gb * (1.0 if local else 1e9 / GIB) * 0.85
+    peak = max(flavor.vcpus, 1) * profile.gflops_per_vcpu / 1000.0
+    return Device(flavor.name, 1, ram_gib, peak, 20.0 * max(flavor.vcpus, 1) / 2, profile.utilisation, "cpu",
+                  False, profile.step_overhead_s, profile.startup_s if local else STARTUP_S, local)
+
+
+def optimizer_steps(job: Job, devices: int) -> float:
+    per_step = job.per_device_train_batch_size * job.gradient_accumulation_steps * max(devices, 1)
+    return math.ceil(job.num_sequences / per_step) if job.num_sequences else 0.0
+
+
+def time_breakdown(job: Job, dev: Device) -> dict[str, float]:
+    """Seconds by phase on `dev`: start-up, model download, training compute, GRPO rollouts, upload."""
+    m = job.model
+    flops = sum(training_flops(job).values())
+    scaling = MULTI_GPU_EFFICIENCY[dev.gpu_class] ** math.log2(dev.devices) if dev.devices > 1 else 1.0
+    rate = dev.peak_tflops * 1e12 * dev.mfu * dev.devices * scaling
+    parts = {"startup": dev.startup_s}
+    weight_bytes = m.num_params * 2.0
+    if not dev.local:
+        parts["model_download"] = weight_bytes / DOWNLOAD_BYTES_PER_S
+    parts["training"] = flops / rate
+    micro_steps = optimizer_steps(job, dev.devices) * job.gradient_accumulation_steps
+    if dev.step_overhead_s:
+        parts["training"] += micro_steps * dev.step_overhead_s
+    if job.method == "grpo":
+        # Decoding reads every weight (and the KV cache) once per generated token position: bandwidth-bound.
+        sequences_in_flight = job.per_device_train_batch_size * job.gradient_accumulation_steps
+        decode_steps = grpo_generated_tokens(job) / (sequences_in_flight * dev.devices)
+        bytes_per_step = m.active_params * param_bytes(job, dev.on_gpu)
+        bw_time = bytes_per_step / (dev.bandwidth_gbs * 1e9 * DECODE_BANDWIDTH_UTIL[job.use_vllm])
+        compute_time = 2.0 * m.active_params * sequences_in_flight / (dev.peak_tflops * 1e12 * dev.mfu)
+        floor = DECODE_STEP_FLOOR_S[job.use_vllm] if dev.on_gpu else 0.0
+        parts["rollout_generation"] = decode_steps * max(bw_time, compute_time, floor)
+    if job.push_to_hub and not dev.local:
+        upload = lora_params(m, job.lora_r, job.lora_target_modules) * 4.0 if job.use_peft else weight_bytes
+        parts["upload"] = upload / UPLOAD_BYTES_PER_S
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fit, verdict and the table over flavors
+# ---------------------------------------------------------------------------------------------------------------
+# Changes tried in order when a job does not fit, cheapest in speed first. Each is (label, how to apply it).
+def _changes(job: Job, dev: Device) -> list[tuple[str, Job]]:
+    steps: list[tuple[str, Job]] = []
+    current = job
+    if not current.activation_checkpointing:
+        current = replace(current, activation_checkpointing=True)
+        steps.append(("activation_checkpointing=True", current))
+    if current.optim in ("adamw_torch", "adamw_torch_fused") and not current.use_peft and dev.on_gpu:
+        current = replace(current, optim="adamw_bnb_8bit")
+        steps.append(("optim=adamw_bnb_8bit", current))
+    if dev.devices > 1 and not current.fsdp and not current.use_peft:
+        current = replace(current, fsdp=True)
+        steps.append((f"FSDP over the {dev.devices} GPUs (accelerate launch --use_fsdp)", current))
+    batch = current.per_device_train_batch_size
+    while batch > 1:
+        batch //= 2
+        accumulation = current.gradient_accumulation_steps * (current.per_device_train_batch_size // batch)
+        current = replace(current, per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation)
+        steps.append((f"per_device_train_batch_size={batch} with gradient_accumulation_steps={accumulation} "
+                      "(same effective batch)", current))
+    if current.use_peft and not current.load_in_4bit and dev.on_gpu:
+        current = replace(current, load_in_4bit=True)
+        steps.append(("load_in_4bit=True (QLoRA)", current))
+    return steps
+
+
+@dataclass
+class FlavorEstimate:
+    flavor: str
+    gpu: str
+    verdict: str  # "fits", "fits with changes", "does not fit"
+    changes: list[str]
+    memory_gib: float  # per device, with the changes applied
+    memory_available_gib: float
+    memory_parts_gib: dict[str, float]
+    hours: float
+    cost_usd: float
+    price_per_hour: float
+    time_parts_s: dict[str, float]
+    within_time_limit: bool = True
+    note: str = ""
+
+
+def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool = False) -> FlavorEstimate:
+    dev = device_for(flavor, job, profile, local)
+    gpu = f"{flavor.gpu_count}x {flavor.gpu_model}" if flavor.is_gpu else f"CPU ({flavor.vcpus} vCPU)"
+    if flavor.is_gpu and not flavor.spec:
+        return FlavorEstimate(flavor.name, gpu, "does not fit", [], 0.0, 0.0, {}, 0.0, 0.0, flavor.price_per_hour,
+                              {}, False, f"no datasheet for GPU model {flavor.gpu_model!r}: not estimated")
+    if not dev.on_gpu:
+        job = replace(job, load_in_4bit=False, fsdp=False)
+    chosen, labels = job, []
+    parts = memory_breakdown(job, dev.devices, dev.on_gpu)
+    verdict = "fits"
+    if sum(parts.values()) / GIB > dev.memory_gib:
+        verdict = "does not fit"
+        for label, changed in _changes(job, dev):
+            labels.append(label)
+            parts = memory_breakdown(changed, dev.devices, dev.on_gpu)
+            if sum(parts.values()) / GIB <= dev.memory_gib:
+                chosen, verdict = changed, "fits with changes"
+                break
+        if verdict == "does not fit":
+            labels = []
+            parts = memory_breakdown(job, dev.devices, dev.on_gpu)
+    times = time_breakdown(chosen, dev)
+    seconds = sum(times.values())
+    billed_minutes = math.ceil(seconds / 60.0)
+    return FlavorEstimate(
+        flavor=flavor.name, gpu=gpu, verdict=verdict, changes=labels,
+        memory_gib=round(sum(parts.values()) / GIB, 2), memory_available_gib=round(dev.memory_gib, 2),
+        memory_parts_gib={k: round(v / GIB, 3) for k, v in parts.items()},
+        hours=seconds / 3600.0, cost_usd=billed_minutes / 60.0 * flavor.price_per_hour,
+        price_per_hour=flavor.price_per_hour, time_parts_s={k: round(v, 1) for k, v in times.items()},
+    )
+
+
+def timeout_for(seconds: float) -> str:
+    """A job timeout with a 25% buffer, rounded up, never below 10 minutes, in the form HF Jobs reads ("90m", "5h")."""
+    minutes = max(10, math.ceil(seconds * 1.25 / 60.0))
+    if minutes <= 180:
+        return f"{minutes}m"
+    return f"{math.ceil(minutes / 60)}h"
+
+
+def recommend(rows: list[FlavorEstimate], max_hours: float | None) -> FlavorEstimate | None:
+    """The cheapest row that fits (with or without changes) within the time limit; ties go to the faster."""
+    for row in rows:
+        row.within_time_limit = max_hours is None or row.hours <= max_hours
+    candidates = [r for r in rows if r.verdict != "does not fit" and r.within_time_limit and r.price_per_hour > 0]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda r: (round(r.cost_usd, 2), r.verdict != "fits", r.hours))
