@@ -81,7 +81,39 @@ def _add_mcp(subparsers: Any) -> None:
     parser.set_defaults(handler=_mcp, json=False)
 
 
-_REGISTRARS = [_add_jobs, _add_demo, _add_mcp]
+# --- dataset inspect (dataset_inspect.py) ---
+def _dataset_inspect(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from hf_trainer.dataset_inspect import DatasetInspectInput, inspect_dataset
+
+    try:
+        params = DatasetInspectInput(**{key: getattr(args, key) for key in DatasetInspectInput.model_fields})
+    except ValidationError as exc:
+        problems = "; ".join(f"--{error['loc'][0]}: {error['msg']}" for error in exc.errors())
+        raise UserError(f"Invalid arguments: {problems}.") from None
+    return inspect_dataset(params, viewer_url=args.viewer_url)
+
+
+def _add_dataset(subparsers: Any) -> None:
+    group = subparsers.add_parser("dataset", help="Dataset commands (inspect).")
+    commands = group.add_subparsers(dest="dataset_command", required=True)
+    parser = _command(commands, "inspect", _dataset_inspect, "Check a Hub or local dataset before training: its "
+                      "format, a READY / NEEDS MAPPING / INCOMPATIBLE verdict for SFT, DPO, GRPO, reward and KTO, a "
+                      "validated --dataset_mapping, and token lengths with --model_name_or_path.")
+    parser.add_argument("dataset_name", help="Hub dataset id (owner/name) or a local file or folder.")
+    parser.add_argument("--dataset_config", default=None, help="Config (subset) name.")
+    parser.add_argument("--dataset_train_split", default=None, help="Split to inspect (default: train or the first).")
+    parser.add_argument("--method", choices=["sft", "dpo", "grpo", "reward", "kto"], default=None,
+                        help="Method whose formatted rows the token statistics measure.")
+    parser.add_argument("--model_name_or_path", default=None, help="Tokenizer (Hub id or folder) for token stats.")
+    parser.add_argument("--max_length", type=int, default=None, help="Report the share longer than this many tokens.")
+    parser.add_argument("--sample_size", type=int, default=100, help="Rows read from the start (default 100).")
+    parser.add_argument("--viewer_url", default=None, help="Dataset viewer API base URL (default: "
+                        "$HF_TRAINER_DATASETS_SERVER or https://datasets-server.huggingface.co).")
+
+
+_REGISTRARS = [_add_jobs, _add_demo, _add_mcp, _add_dataset]
 
 
 def build_parser() -> argparse.ArgumentParser:

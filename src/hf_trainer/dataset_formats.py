@@ -514,7 +514,8 @@ def render(report: dict) -> str:
     lines = []
     source = report.get("source") or {}
     where = source.get("dataset_name", "dataset")
-    split = f" [{source['config']}/{source['split']}]" if source.get("split") else ""
+    parts = [part for part in (source.get("config"), source.get("split")) if part]
+    split = f" [{'/'.join(parts)}]" if parts else ""
     total = source.get("num_rows")
     size = f", {total:,} rows{'' if source.get('num_rows_exact', True) else ' (estimated)'}" if total else ""
     lines.append(f"{where}{split}{size}: {report['kind_text']}"

@@ -1,0 +1,211 @@
+"""dataset_inspect: know before paying for a GPU whether a dataset fits a training method, and how to fix it if not.
+
+Reads a sample (Hub datasets through the dataset viewer API with the caller's token; local files without reading
+them whole), detects TRL's formats and common foreign shapes, checks the values, gives SFT/DPO/GRPO/reward/KTO a
+verdict with reasons, and names a mapping it has run on the sample and re-validated. With a tokenizer it adds token
+lengths of the formatted rows. The analysis itself lives in the stdlib modules dataset_formats, dataset_files,
+dataset_viewer and mappings, which scripts/inspect_dataset.py inlines; this module adds the pydantic models, the
+token and the errors people see.
+"""
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, Field
+
+from hf_trainer import dataset_files, dataset_formats, dataset_viewer, mappings
+from hf_trainer.errors import UserError
+
+Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
+Verdict = Literal["READY", "NEEDS MAPPING", "INCOMPATIBLE"]
+# Where the viewer API lives; an environment variable so a mirror or a test server can stand in.
+VIEWER_URL_ENV = "HF_TRAINER_DATASETS_SERVER"
+
+
+class DatasetInspectInput(BaseModel):
+    """What to inspect and how."""
+
+    dataset_name: str = Field(description="Hub dataset id (owner/name) or a local .jsonl/.json/.csv/.parquet/.arrow "
+                              "file or a folder of them.", min_length=1)
+    dataset_config: str | None = Field(None, description="Config (subset) name; default: 'default' or the first.")
+    dataset_train_split: str | None = Field(None, description="Split to inspect; default: 'train' or the first.")
+    method: Method | None = Field(None, description="Training method whose formatted rows the token statistics "
+                                  "measure; default: the first of sft, dpo, grpo, reward, kto that can use the data.")
+    model_name_or_path: str | None = Field(None, description="Hub model id or local folder whose tokenizer measures "
+                                           "token lengths and whose chat template is checked; none: no token stats.")
+    max_length: int | None = Field(None, ge=1, le=1_048_576, description="Tokens per example in training; reports "
+                                   "the share of sample rows longer than this.")
+    sample_size: int = Field(100, ge=1, le=2000, description="Rows read from the start of the split.")
+
+
+class Source(BaseModel):
+    dataset_name: str
+    kind: Literal["hub", "local"]
+    config: str | None = None
+    split: str | None = None
+    configs: list[str] = Field(default_factory=list)
+    splits: list[str] = Field(default_factory=list)
+    num_rows: int | None = Field(None, description="Rows in the split (estimated for jsonl/json/csv).")
+    num_rows_exact: bool = True
+    num_bytes: int | None = Field(None, description="Bytes of the files (local) or of the parquet export (Hub).")
+    files: list[str] = Field(default_factory=list)
+    truncated_cells: int = Field(0, description="Cells the viewer shortened; token lengths are then lower bounds.")
+
+
+class Issue(BaseModel):
+    severity: Literal["error", "warning"]
+    column: str
+    message: str
+    count: int = Field(description="Sample rows with this problem.")
+    rows: list[int] = Field(description="Indices of up to five of them in the sample.")
+
+
+class MethodVerdict(BaseModel):
+    verdict: Verdict
+    mapping: str | None = Field(None, description="Pass as --dataset_mapping to the training script.")
+    reasons: list[str]
+
+
+class MappingFailure(BaseModel):
+    row: int
+    error: str
+
+
+class MappingCheck(BaseModel):
+    name: str
+    rows_checked: int
+    failures: list[MappingFailure]
+    kind: str | None = Field(None, description="The TRL format of the mapped rows.")
+    conversational: bool | None = None
+    issues: list[Issue]
+    validated: bool = Field(description="Ran on every sample row and the result is a valid TRL format.")
+    example_before: dict[str, Any] | None = None
+    example_after: dict[str, Any] | None = None
+    source: str | None = Field(None, description="Self-contained Python of the mapping (for reading; the training "
+                               "scripts already have it by name).")
+
+
+class TokenStats(BaseModel):
+    method: str
+    rows: int = Field(description="Sample rows measured.")
+    failures: list[MappingFailure] = Field(default_factory=list)
+    max_length: int | None = None
+    mean: float | None = None
+    min: int | None = None
+    p50: int | None = None
+    p90: int | None = None
+    p95: int | None = None
+    p99: int | None = None
+    max: int | None = None
+    truncated_share: float | None = Field(None, description="Share of sample rows longer than max_length.")
+
+
+class DatasetInspection(BaseModel):
+    """What the dataset is, which methods can train on it, and what to pass to the training script."""
+
+    source: Source
+    kind: str = Field(description="language_modeling, prompt_only, prompt_completion, preference, "
+                      "implicit_preference, unpaired_preference, or a foreign shape: sharegpt, alpaca, dolly, "
+                      "question_answer, prompt_response, preference_columns; unknown otherwise.")
+    kind_text: str
+    conversational: bool | None
+    columns: list[str]
+    sample_rows: int
+    issues: list[Issue]
+    methods: dict[str, MethodVerdict]
+    mappings: dict[str, MappingCheck]
+    chat_template: bool | None = Field(None, description="Whether the tokenizer has a chat template (None: no "
+                                       "tokenizer given).")
+    token_stats: TokenStats | None = None
+
+    def total_tokens(self, num_train_epochs: float = 1.0) -> int | None:
+        """Tokens a training run would process: rows x mean tokens per row x epochs (None when unknown)."""
+        if not self.source.num_rows or not self.token_stats or self.token_stats.mean is None:
+            return None
+        return round(self.source.num_rows * self.token_stats.mean * num_train_epochs)
+
+    def render(self) -> str:
+        return dataset_formats.render(self.model_dump())
+
+
+def default_viewer_url() -> str:
+    return os.environ.get(VIEWER_URL_ENV) or dataset_viewer.DEFAULT_VIEWER_URL
+
+
+def _hub_token() -> str | None:
+    from huggingface_hub import get_token  # imported here: only Hub datasets need it
+
+    return get_token()
+
+
+def load_tokenizer(name_or_path: str, token: str | None) -> Any:
+    """A tokenizer from a Hub id or a local folder (transformers imported here: the core must start without it)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path, token=token)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"Could not load a tokenizer from {name_or_path!r} ({str(exc).splitlines()[0]}). Pass a Hub "
+                        "model id you can access or a local folder with tokenizer files.") from None
+
+
+def _read_local(params: DatasetInspectInput) -> tuple[list[dict], Source]:
+    try:
+        files = dataset_files.data_files(Path(params.dataset_name), params.dataset_train_split)
+        sample = dataset_files.sample_files(files, params.sample_size)
+    except dataset_files.DatasetFileError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"Could not read {params.dataset_name}: {exc.strerror or exc}.") from None
+    source = Source(dataset_name=params.dataset_name, kind="local", split=params.dataset_train_split,
+                    num_rows=sample["num_rows"], num_rows_exact=sample["num_rows_exact"],
+                    num_bytes=sample["num_bytes"], files=sample["files"])
+    return sample["rows"], source
+
+
+def _viewer_message(exc: dataset_viewer.ViewerError, dataset: str, base_url: str, token: str | None) -> str:
+    if exc.status in (401, 403):
+        login = ("Your token was refused: check it has read access, and for a gated dataset accept its conditions on "
+                 "the Hub." if token else "Log in with 'hf auth login' (or set HF_TOKEN) and retry.")
+        return f"The dataset viewer refused {dataset!r} ({exc.status}: {exc}). It is private or gated. {login}"
+    if exc.status == 404:
+        return (f"Dataset {dataset!r} was not found by the dataset viewer at {base_url} ({exc}). Check the id "
+                "(owner/name); if it is private, log in first. A local path must exist on this machine.")
+    return f"The dataset viewer could not serve {dataset!r}: {exc}"
+
+
+def _read_hub(params: DatasetInspectInput, viewer: dataset_viewer.DatasetViewer,
+              token: str | None) -> tuple[list[dict], Source]:
+    try:
+        sample = dataset_viewer.sample_hub(viewer, params.dataset_name, params.dataset_config,
+                                           params.dataset_train_split, params.sample_size)
+    except dataset_viewer.ViewerError as exc:
+        raise UserError(_viewer_message(exc, params.dataset_name, viewer.base_url, token)) from None
+    source = Source(dataset_name=params.dataset_name, kind="hub", config=sample["config"], split=sample["split"],
+                    configs=sample["configs"], splits=sample["splits"], num_rows=sample["num_rows"],
+                    num_rows_exact=sample["num_rows_exact"], num_bytes=sample["num_bytes"],
+                    truncated_cells=sample["truncated_cells"])
+    return sample["rows"], source
+
+
+def inspect_dataset(params: DatasetInspectInput, viewer_url: str | None = None, token: str | None = None,
+                    tokenizer_loader: Callable[[str, str | None], Any] = load_tokenizer) -> DatasetInspection:
+    """Inspect a Hub or local dataset. `token` defaults to the caller's Hugging Face token (HF_TOKEN or login)."""
+    if dataset_files.is_local(params.dataset_name):
+        rows, source = _read_local(params)
+        token = None  # a local file needs no token; the tokenizer may, and then gets the caller's below
+    else:
+        token = token if token is not None else _hub_token()
+        viewer = dataset_viewer.DatasetViewer(viewer_url or default_viewer_url(), token=token)
+        rows, source = _read_hub(params, viewer, token)
+    if not rows:
+        where = f"split {source.split!r} of " if source.split else ""
+        raise UserError(f"{where}{params.dataset_name} has no rows to inspect (empty split or file). Pick another "
+                        f"split{(' (' + ', '.join(source.splits) + ')') if source.splits else ''} or check the data.")
+    tokenizer = None
+    if params.model_name_or_path:
+        tokenizer = tokenizer_loader(params.model_name_or_path, token if token is not None else _hub_token())
+    report = dataset_formats.analyse(rows, mappings.MAPPINGS, tokenizer=tokenizer, max_length=params.max_length,
+                                     method=params.method, mapping_source=mappings.mapping_source)
+    return DatasetInspection(source=source, **report)
