@@ -32,6 +32,79 @@ def user_errors() -> Iterator[None]:
 
 # --- tools are declared below, one section per capability ---
 
+# --- hf_jobs (jobs/arguments.py parses, jobs/tool.py runs; backends in jobs/hub.py and jobs/local.py) ---
+import hmac  # noqa: E402
+import os  # noqa: E402
+from typing import Annotated, Any, Literal  # noqa: E402
+
+from mcp.types import CallToolResult, TextContent  # noqa: E402
+from mcp.types import ToolAnnotations as _Annotations  # noqa: E402
+from pydantic import Field as _Field  # noqa: E402
+
+# Light on purpose (pydantic models only): the result schema is needed at start-up, the backends are not.
+from hf_trainer.jobs.tool import USAGE, JobsResult  # noqa: E402
+
+
+def _structured(result: Any) -> CallToolResult:
+    """A result as readable text for the model plus structured content matching the tool's output schema."""
+    return CallToolResult(content=[TextContent(type="text", text=result.render())],
+                          structured_content=result.model_dump(mode="json"))
+
+
+_JobsOperation = Annotated[str | None, _Field(
+    description="uv, run, ps, logs, inspect, cancel, wait, metrics, hardware, scheduled run|uv|ps|inspect|delete|"
+    "suspend|resume|trigger. Leave empty (or pass args {\"help\": true}) for usage with examples.")]
+_JobsArgs = Annotated[dict[str, Any] | None, _Field(
+    description="The operation's arguments, e.g. uv: {\"script\": \"train.py\", \"flavor\": \"a10g-large\", "
+    "\"timeout\": \"2h\", \"secrets\": {\"HF_TOKEN\": \"$HF_TOKEN\"}}; logs: {\"job_id\": \"...\", \"tail\": 100}.")]
+_JobsBackend = Annotated[Literal["hub", "local"] | None, _Field(
+    description="Where jobs run: 'hub' (Hugging Face Jobs; default when a token is found) or 'local' (this machine).")]
+
+
+def run_hf_jobs(operation: str | None, args: dict[str, Any] | None, backend: str | None,
+                *, read_only: bool = False) -> JobsResult:
+    """Parse, pick the backend, run. Imports the backends on first use so start-up stays light."""
+    from hf_trainer.jobs.arguments import parse_call
+    from hf_trainer.jobs.select import get_backend
+    from hf_trainer.jobs.tool import READ_ONLY, execute
+
+    call = parse_call(operation, args)
+    if call.operation == "help":
+        return JobsResult(operation="help", backend=backend, text=USAGE)
+    if read_only and call.operation not in READ_ONLY:
+        raise UserError(f"hf_jobs_status only reads; operation {call.operation!r} changes things. Use the hf_jobs "
+                        "tool for it.")
+    return execute(call, get_backend(backend))  # type: ignore[arg-type]
+
+
+@mcp.tool(
+    title="Hugging Face Jobs",
+    description="Run and manage training jobs on Hugging Face Jobs or on this machine: submit a uv script or a Docker "
+    "command, list, read logs, inspect, cancel, wait, metrics, hardware prices, scheduled jobs. Same operation + args "
+    "shape as hf-mcp-server's hf_jobs. Submitting spends money on the Hub and cancel/delete stop work: confirm with "
+    "the person first. Returns readable text plus structured fields (job id, URL, stage, flavor, $/h).",
+    annotations=_Annotations(title="Hugging Face Jobs", read_only_hint=False, destructive_hint=True,
+                             idempotent_hint=False, open_world_hint=True),
+)
+def hf_jobs(operation: _JobsOperation = None, args: _JobsArgs = None,
+            backend: _JobsBackend = None) -> Annotated[CallToolResult, JobsResult]:
+    with user_errors():
+        return _structured(run_hf_jobs(operation, args, backend))
+
+
+@mcp.tool(
+    title="Hugging Face Jobs (read only)",
+    description="Look at jobs without changing anything: ps, logs, inspect, wait, metrics, hardware, scheduled ps, "
+    "scheduled inspect, help. Same arguments as hf_jobs.",
+    annotations=_Annotations(title="Hugging Face Jobs (read only)", read_only_hint=True, destructive_hint=False,
+                             idempotent_hint=True, open_world_hint=True),
+)
+def hf_jobs_status(operation: _JobsOperation = None, args: _JobsArgs = None,
+                   backend: _JobsBackend = None) -> Annotated[CallToolResult, JobsResult]:
+    with user_errors():
+        return _structured(run_hf_jobs(operation, args, backend, read_only=True))
+
+
 # --- dataset_inspect (dataset_inspect.py; stdlib + pydantic only, so importing it keeps start-up fast) ---
 from typing import Annotated  # noqa: E402
 
@@ -72,9 +145,49 @@ def dataset_inspect(
         return inspect_dataset(params)
 
 
-def serve(http: bool = False, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Run the server: stdio by default, streamable HTTP with `http=True`."""
+# --- serving: stdio, or streamable HTTP (a bearer token is required off loopback) ---
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+AUTH_TOKEN_ENV = "HF_TRAINER_MCP_TOKEN"
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request must carry `Authorization: Bearer <token>`; others get 401."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode("utf-8")
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                body = b'{"error": "unauthorized: send Authorization: Bearer <token>"}'
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer"),
+                    (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def http_app(host: str = "127.0.0.1", auth_token: str | None = None) -> Any:
+    """The streamable HTTP app. Off loopback a bearer token is required; with a token, every request must carry it."""
+    token = auth_token or os.environ.get(AUTH_TOKEN_ENV) or None
+    if host not in LOOPBACK_HOSTS and not token:
+        raise UserError(
+            f"Serving MCP on {host!r} would let anyone who can reach this machine run jobs with your Hugging Face "
+            f"token. Pass --auth-token TOKEN (or set {AUTH_TOKEN_ENV}); clients then send 'Authorization: Bearer "
+            "TOKEN'. Or serve on 127.0.0.1."
+        )
+    app = mcp.streamable_http_app(host=host)
+    return BearerAuth(app, token) if token else app
+
+
+def serve(http: bool = False, host: str = "127.0.0.1", port: int = 8765, auth_token: str | None = None) -> None:
+    """Run the server: stdio by default, streamable HTTP with `http=True` (see `http_app` for the auth rules)."""
     if http:
-        mcp.run("streamable-http", host=host, port=port)
+        import uvicorn  # only the HTTP transport needs it
+
+        uvicorn.run(http_app(host, auth_token), host=host, port=port, log_level="warning")
     else:
         mcp.run()
