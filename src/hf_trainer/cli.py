@@ -70,7 +70,7 @@ def _add_demo(subparsers: Any) -> None:
 def _mcp(args: argparse.Namespace) -> None:
     from hf_trainer.server import serve
 
-    serve(http=args.http, host=args.host, port=args.port)
+    serve(http=args.http, host=args.host, port=args.port, auth_token=args.auth_token)
 
 
 def _add_mcp(subparsers: Any) -> None:
@@ -78,6 +78,8 @@ def _add_mcp(subparsers: Any) -> None:
     parser.add_argument("--http", action="store_true", help="Serve streamable HTTP instead of stdio.")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1).")
     parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765).")
+    parser.add_argument("--auth-token", default=None, help="Bearer token HTTP clients must send (required when "
+                        "--host is not a loopback address; default $HF_TRAINER_MCP_TOKEN).")
     parser.set_defaults(handler=_mcp, json=False)
 
 
