@@ -316,3 +316,6 @@ def register(subparsers: Any, command: Command) -> None:
     p.add_argument("job_id", metavar="ID")
     p.add_argument("--timeout", help=f"Give up after this long: {ACCEPTED}.")
     p.add_argument("--poll-interval", type=float, default=2.0, help="Seconds between checks (default 2).")
+
+    # Hub-only commands (metrics, hardware, scheduled ...) are registered below, on `sub`, with
+    # `command(sub, name, handler, help)` and `add_backend_argument(p)` where a backend choice applies.

@@ -244,11 +244,17 @@ def test_a_killed_supervisor_is_detected_and_its_job_marked_error(backend: Local
     assert backend.ps() == []
 
 
+def _before_a_reboot(pid: int) -> str:
+    ticks = store.process_start(pid).rsplit(":", 1)[1]
+    return f"00000000-0000-0000-0000-000000000000:{ticks}"
+
+
 @pytest.mark.parametrize(
     "supervisor_pid, supervisor_start",
     [
-        (2**22 + 12345, "1"),  # a pid no process has (after a reboot, say)
-        (os.getpid(), "0"),  # a live pid reused by another process: its start time differs
+        (2**22 + 12345, "boot:1"),  # a pid no process has (after a reboot, say)
+        (os.getpid(), "boot:0"),  # a live pid reused by another process: its start time differs
+        (os.getpid(), _before_a_reboot(os.getpid())),  # same pid and start time, but recorded in an earlier boot
     ],
 )
 def test_a_running_record_whose_supervisor_is_gone_becomes_error(backend: LocalBackend, supervisor_pid,
@@ -292,6 +298,8 @@ def test_wait_raises_when_its_timeout_passes_first_without_sleeping_for_real(bac
     with pytest.raises(UserError, match=rf"Job {job.id} is still RUNNING after 10s\. Follow it with .*logs {job.id}"):
         patient.wait(job.id, timeout=10, poll_interval=3)
     assert fake.sleeps == [3, 3, 3, 1]
+    with pytest.raises(UserError, match="poll interval 0 must be positive"):
+        patient.wait(job.id, timeout=10, poll_interval=0)
 
 
 # --- uv or the current interpreter ------------------------------------------------------------------------------

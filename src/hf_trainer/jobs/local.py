@@ -386,6 +386,8 @@ class LocalBackend:
         """Block until the job is COMPLETED, ERROR or CANCELED; a failed job is returned, not raised."""
         if timeout is not None and timeout <= 0:
             raise UserError(f"timeout {timeout!r} must be positive (seconds).")
+        if poll_interval <= 0:
+            raise UserError(f"poll interval {poll_interval!r} must be positive (seconds).")
         deadline = None if timeout is None else self._clock() + timeout
         while True:
             info = self.inspect(job_id)

@@ -58,12 +58,17 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+_initialised: set[str] = set()
+
+
 def connect(db_path: Path) -> sqlite3.Connection:
     """A connection with the schema in place. Several processes write: WAL and a generous busy timeout."""
     conn = sqlite3.connect(str(db_path), timeout=30, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript(SCHEMA)
+    if str(db_path) not in _initialised:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(SCHEMA)
+        _initialised.add(str(db_path))
     return conn
 
 
@@ -97,8 +102,17 @@ def finish(db_path: Path, job_id: str, stage: str, message: str | None, exit_cod
 # --- processes -------------------------------------------------------------------------------------------------
 
 
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
 def process_start(pid: int) -> str | None:
-    """An identity for a live process: its start time since boot (Linux /proc), so a reused pid is told apart.
+    """An identity for a live process: the boot and its start time since boot (Linux /proc), so a reused pid -
+    also one reused after a reboot - is told apart from the process we started.
 
     None when the process is gone or a zombie (it has exited; only its exit status remains). Where /proc is
     missing, "?" for any process that exists: reuse cannot be detected there.
@@ -114,7 +128,7 @@ def process_start(pid: int) -> str | None:
     fields = stat[stat.rfind(")") + 2:].split()
     if fields[0] in ("Z", "X"):
         return None
-    return fields[19]
+    return f"{_boot_id()}:{fields[19]}"
 
 
 def _exists_without_proc(pid: int) -> str | None:
