@@ -315,13 +315,18 @@ def tracking_kwargs(args, method: str) -> dict:
     if report_to != "trackio":
         return kwargs
     space = args.trackio_space_id
-    if space is None and os.environ.get("JOB_ID") and os.environ.get("HF_TOKEN"):
+    if space is None and on_hf_jobs() and os.environ.get("HF_TOKEN"):
         space = f"{_hub_user()}/trackio"
     if space and space != "none":
         kwargs["trackio_space_id"] = space
         print(f"Trackio dashboard: https://huggingface.co/spaces/{space} (project {kwargs['project']}, "
               f"run {kwargs['run_name']})", flush=True)
     return kwargs
+
+
+def on_hf_jobs() -> bool:
+    """HF Jobs sets JOB_ID; hf-trainer's local backend sets it too, and says so in HF_TRAINER_BACKEND."""
+    return bool(os.environ.get("JOB_ID")) and os.environ.get("HF_TRAINER_BACKEND") != "local"
 
 
 def _hub_user() -> str:
@@ -413,6 +418,8 @@ def job_url() -> str | None:
     job_id = os.environ.get("JOB_ID")
     if not job_id:
         return None
+    if not on_hf_jobs():
+        return f"local job {job_id}"
     owner = os.environ.get("JOB_OWNER") or os.environ.get("ACCOUNT_ID") or ""
     base = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     return f"{base}/jobs/{owner}/{job_id}" if owner else f"job {job_id}"

@@ -253,6 +253,8 @@ class _Supervisor:
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
         env["JOB_ID"] = self.job_id
+        # Tells scripts they run on this machine, not HF Jobs (e.g. no Trackio Space by default).
+        env["HF_TRAINER_BACKEND"] = "local"
         with open(log_path, "ab") as log:
             try:
                 # A process group of its own: a timeout or cancel kills the job's whole tree, not the supervisor.
