@@ -59,6 +59,13 @@ def _check_timeout(timeout_seconds: int | None) -> None:
         raise UserError(f"timeout {timeout_seconds!r} must be positive. Give seconds (e.g. 5400) or '90m', '2h'.")
 
 
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:  # it ended between the check and the signal: nothing left to stop
+        pass
+
+
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -370,7 +377,7 @@ class LocalBackend:
         store.finish(self.db_path, row["id"], "CANCELED", "canceled by the user", None)
         supervisor = row["supervisor_pid"]
         if store.is_same_process(supervisor, row["supervisor_start"]):
-            os.kill(supervisor, signal.SIGTERM)
+            _signal(supervisor, signal.SIGTERM)
         # The child pid may have been recorded after `row` was read.
         row = store.fetch(self.db_path, row["id"])
         if store.is_same_process(row["child_pid"], row["child_start"]):
@@ -379,7 +386,7 @@ class LocalBackend:
         while store.is_same_process(supervisor, row["supervisor_start"]) and self._clock() < deadline:
             self._sleep(0.05)
         if store.is_same_process(supervisor, row["supervisor_start"]):
-            os.kill(supervisor, signal.SIGKILL)
+            _signal(supervisor, signal.SIGKILL)
         return self.inspect(row["id"])
 
     def wait(self, job_id: str, *, timeout: float | None = None, poll_interval: float = 1.0) -> JobInfo:
