@@ -144,7 +144,7 @@ def detect_row(row: dict) -> tuple[str, bool | None]:
         return "dolly", None
     if {"question", "answer"} <= keys:
         return "question_answer", None
-    if {"prompt", "response"} <= keys:
+    if {"prompt", "response"} <= keys and not _is_messages(row["prompt"]):
         return "prompt_response", None
     if "prompt" in keys:
         return "prompt_only", _is_messages(row["prompt"])
