@@ -67,6 +67,8 @@ def test_an_inline_script_runs_to_completion_with_its_arguments_env_and_labels(b
     assert list(backend.logs(job.id)) == ["args ['--max_steps', '3']", f"env hello {tmp_path}"]
     log_file = Path(done.url.removeprefix("file://"))
     assert log_file.is_file() and log_file.parent.name == job.id
+    # The supervisor itself had nothing to complain about.
+    assert (log_file.parent / "supervisor.log").read_text(encoding="utf-8") == ""
 
 
 def test_a_script_file_is_copied_into_the_job_folder_and_run_from_the_copy(backend: LocalBackend, tmp_path: Path):
@@ -335,11 +337,29 @@ def test_urls_are_handed_to_uv_unread(fake_uv: Path, tmp_path: Path):
     assert job.command == [str(fake_uv), "run", url]
 
 
-def test_hf_trainer_local_python_current_prefers_this_interpreter_over_uv(fake_uv: Path, tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("HF_TRAINER_LOCAL_PYTHON", "current")
-    job = LocalBackend(cwd=tmp_path).uv(UvJobRequest(script="print(1)\n"))
-    assert job.command[0] == PY
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (PY, PY),  # the path of an interpreter
+        ("current", PY),  # this interpreter
+    ],
+)
+def test_hf_trainer_local_python_names_the_interpreter(fake_uv: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch, value: str, expected: str):
+    monkeypatch.setenv("HF_TRAINER_LOCAL_PYTHON", value)
+    assert LocalBackend(cwd=tmp_path).uv(UvJobRequest(script="print(1)\n")).command[0] == expected
+
+
+def test_an_interpreter_that_does_not_exist_is_refused(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HF_TRAINER_LOCAL_PYTHON", "/no/such/python3")
+    with pytest.raises(UserError, match=r"interpreter '/no/such/python3' .* was not found"):
+        LocalBackend().uv(UvJobRequest(script="print(1)\n"))
+
+
+def test_a_job_reading_stdin_gets_end_of_file_instead_of_hanging(backend: LocalBackend):
+    job = backend.uv(UvJobRequest(script="import sys\nprint(repr(sys.stdin.read()))\n"))
+    assert finished(backend, job.id).stage == Stage.COMPLETED
+    assert list(backend.logs(job.id)) == ["''"]
 
 
 def test_asking_for_uv_when_it_is_missing_names_the_alternative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
