@@ -628,29 +628,35 @@ def time_breakdown(job: Job, dev: Device) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------------------------
 # Fit, verdict and the table over flavors
 # ---------------------------------------------------------------------------------------------------------------
-# Changes tried in order when a job does not fit, cheapest in speed first. Each is (label, how to apply it).
-def _changes(job: Job, dev: Device) -> list[tuple[str, Job]]:
-    steps: list[tuple[str, Job]] = []
+# Changes tried in order when a job does not fit, cheapest in speed first: each step is (labels so far, changed job);
+# a smaller batch replaces the previous batch label, so the list names each setting once with its final value.
+def _changes(job: Job, dev: Device) -> list[tuple[list[str], Job]]:
+    steps: list[tuple[list[str], Job]] = []
+    labels: dict[str, str] = {}
     current = job
+
+    def step(kind: str, label: str, changed: Job) -> Job:
+        labels[kind] = label
+        steps.append((list(labels.values()), changed))
+        return changed
+
     if not current.activation_checkpointing:
-        current = replace(current, activation_checkpointing=True)
-        steps.append(("activation_checkpointing=True", current))
+        current = step("ckpt", "activation_checkpointing=True", replace(current, activation_checkpointing=True))
     if current.optim in ("adamw_torch", "adamw_torch_fused") and not current.use_peft and dev.on_gpu:
-        current = replace(current, optim="adamw_bnb_8bit")
-        steps.append(("optim=adamw_bnb_8bit", current))
+        current = step("optim", "optim=adamw_bnb_8bit", replace(current, optim="adamw_bnb_8bit"))
     if dev.devices > 1 and not current.fsdp and not current.use_peft:
-        current = replace(current, fsdp=True)
-        steps.append((f"FSDP over the {dev.devices} GPUs (accelerate launch --use_fsdp)", current))
+        current = step("fsdp", f"FSDP over the {dev.devices} GPUs (accelerate launch --use_fsdp)",
+                       replace(current, fsdp=True))
+    effective = current.per_device_train_batch_size * current.gradient_accumulation_steps
     batch = current.per_device_train_batch_size
     while batch > 1:
         batch //= 2
-        accumulation = current.gradient_accumulation_steps * (current.per_device_train_batch_size // batch)
-        current = replace(current, per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation)
-        steps.append((f"per_device_train_batch_size={batch} with gradient_accumulation_steps={accumulation} "
-                      "(same effective batch)", current))
+        accumulation = max(1, effective // batch)
+        current = step("batch", f"per_device_train_batch_size={batch} with gradient_accumulation_steps={accumulation}"
+                       " (same effective batch)",
+                       replace(current, per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation))
     if current.use_peft and not current.load_in_4bit and dev.on_gpu:
-        current = replace(current, load_in_4bit=True)
-        steps.append(("load_in_4bit=True (QLoRA)", current))
+        current = step("qlora", "load_in_4bit=True (QLoRA)", replace(current, load_in_4bit=True))
     return steps
 
 
@@ -684,8 +690,7 @@ def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool
     verdict = "fits"
     if sum(parts.values()) / GIB > dev.memory_gib:
         verdict = "does not fit"
-        for label, changed in _changes(job, dev):
-            labels.append(label)
+        for labels, changed in _changes(job, dev):
             parts = memory_breakdown(changed, dev.devices, dev.on_gpu)
             if sum(parts.values()) / GIB <= dev.memory_gib:
                 chosen, verdict = changed, "fits with changes"

@@ -1,0 +1,335 @@
+"""estimate_cost on hand-made catalogs and model facts: known fits, FLOPs, time, money, the recommendation, errors."""
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+from conftest import CANARY_TOKEN, SCRIPTS
+
+from hf_trainer.errors import UserError
+from hf_trainer.estimate import EstimateRequest, estimate_cost, make_request, run_estimate
+from hf_trainer.estimate_math import (
+    Catalog,
+    Flavor,
+    Job,
+    LocalProfile,
+    facts_from_config,
+    facts_from_count,
+    fallback_catalog,
+    memory_breakdown,
+    timeout_for,
+    training_flops,
+)
+
+LLAMA2_7B = facts_from_config({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
+                               "num_attention_heads": 32, "num_key_value_heads": 32, "intermediate_size": 11008,
+                               "vocab_size": 32000, "tie_word_embeddings": False})
+QWEN25_05B = facts_from_config({"model_type": "qwen2", "hidden_size": 896, "num_hidden_layers": 24,
+                                "num_attention_heads": 14, "num_key_value_heads": 2, "intermediate_size": 4864,
+                                "vocab_size": 151936, "tie_word_embeddings": True})
+
+
+def gpu(name: str, price: float, model: str, count: int = 1, vram: float = 24) -> Flavor:
+    return Flavor(name, name, 8 * count, 32 * count, price, model, count, vram)
+
+
+CATALOG = Catalog((
+    gpu("t4-small", 0.40, "T4", vram=16),
+    gpu("a10g-large", 1.50, "A10G"),
+    gpu("a10g-largex4", 5.00, "A10G", 4),
+    gpu("a100-large", 2.50, "A100", vram=80),
+), "test", "2026-01-01")
+
+
+def row(result, flavor: str):
+    return next(r for r in result.rows if r.flavor == flavor)
+
+
+def est(facts=LLAMA2_7B, catalog=CATALOG, **kwargs):
+    kwargs.setdefault("num_rows", 10_000)
+    kwargs.setdefault("mean_tokens_per_row", 512)
+    return estimate_cost(make_request(**kwargs), catalog, facts)
+
+
+# --- known cases -------------------------------------------------------------------------------------------------
+def test_full_fine_tuning_of_a_7b_model_does_not_fit_an_a10g() -> None:
+    r = row(est(), "a10g-large")
+    assert r.verdict == "does not fit"
+    assert r.memory_gib > 50  # weights, gradients and AdamW alone are 8 bytes per parameter in BF16
+
+
+def test_lora_on_a_7b_model_fits_an_a10g() -> None:
+    r = row(est(use_peft=True), "a10g-large")
+    assert r.verdict == "fits"
+    assert 13 < r.memory_gib < r.memory_available_gib
+
+
+def test_lora_on_a_05b_model_fits_a_t4() -> None:
+    r = row(est(QWEN25_05B, use_peft=True, max_length=1024), "t4-small")
+    assert r.verdict == "fits"
+
+
+def test_a_batch_too_big_for_the_t4_fits_with_a_named_smaller_batch_and_same_effective_batch() -> None:
+    # 8 x 2048 tokens of a 152k vocabulary: the logits alone need ~23 GiB.
+    r = row(est(QWEN25_05B, use_peft=True, per_device_train_batch_size=8, gradient_accumulation_steps=2), "t4-small")
+    assert r.verdict == "fits with changes"
+    batch_change = next(c for c in r.changes if c.startswith("per_device_train_batch_size="))
+    size = int(batch_change.split("=")[1].split()[0])
+    assert size < 8 and f"gradient_accumulation_steps={16 // size}" in batch_change
+    assert sum(c.startswith("per_device_train_batch_size=") for c in r.changes) == 1  # named once, final value
+
+
+def test_full_7b_on_four_a10gs_fits_only_with_sharding_and_says_so() -> None:
+    r = row(est(), "a10g-largex4")
+    assert r.verdict == "fits with changes"
+    assert any("FSDP" in c for c in r.changes)
+
+
+def test_full_7b_fits_an_a100_80gb_as_asked() -> None:
+    assert row(est(), "a100-large").verdict == "fits"
+
+
+def test_qlora_4bit_base_needs_far_less_memory_than_lora() -> None:
+    lora = row(est(use_peft=True), "a100-large")
+    qlora = row(est(use_peft=True, load_in_4bit=True), "a100-large")
+    assert qlora.memory_parts_gib["weights"] < lora.memory_parts_gib["weights"] / 3
+
+
+def test_8bit_adamw_shrinks_the_optimizer_state_fourfold_in_bf16() -> None:
+    adam = row(est(), "a100-large").memory_parts_gib["optimizer"]
+    adam8 = row(est(optim="adamw_bnb_8bit"), "a100-large").memory_parts_gib["optimizer"]
+    assert adam8 == pytest.approx(adam / 2, rel=0.01)  # 4 bytes (two BF16 moments) -> 2 bytes
+
+
+def test_activation_checkpointing_trades_memory_for_a_third_more_compute() -> None:
+    on = est(activation_checkpointing=True)
+    off = est(activation_checkpointing=False)
+    job = Job(model=LLAMA2_7B, train_tokens=1e6, num_sequences=1e3, max_length=2048)
+    with_ckpt = memory_breakdown(job, 1)["activations"]
+    without = memory_breakdown(replace(job, activation_checkpointing=False), 1)["activations"]
+    assert with_ckpt < without / 5
+    # Without checkpointing the 7B job outgrows the A100; the estimator turns checkpointing back on, by name.
+    assert row(off, "a100-large").changes[0] == "activation_checkpointing=True"
+    assert on.training_flops / off.training_flops == pytest.approx(8 / 6, rel=0.05)
+
+
+# --- FLOPs per method ----------------------------------------------------------------------------------------------
+def test_full_training_costs_about_6nt_and_lora_about_4nt() -> None:
+    full = est(activation_checkpointing=False, max_length=128, mean_tokens_per_row=128)
+    lora = est(activation_checkpointing=False, max_length=128, mean_tokens_per_row=128, use_peft=True)
+    n, t = LLAMA2_7B.num_params, 10_000 * 128
+    assert full.training_flops == pytest.approx(6 * n * t, rel=0.05)  # attention is small at 128 tokens
+    assert lora.training_flops == pytest.approx(4 * n * t, rel=0.05)
+
+
+def test_dpo_runs_policy_and_reference_over_chosen_and_rejected() -> None:
+    # A DPO row of 1024 tokens is chosen + rejected, 512 each: the same tokens as SFT rows of 1024.
+    sft = est(method="sft", mean_tokens_per_row=1024, activation_checkpointing=False)
+    dpo = est(method="dpo", mean_tokens_per_row=1024, activation_checkpointing=False)
+    assert dpo.train_tokens == sft.train_tokens
+    assert dpo.training_flops / sft.training_flops == pytest.approx(8 / 6, rel=0.05)  # + reference forward 2N
+    lora_dpo = row(est(method="dpo", use_peft=True), "a100-large")
+    assert "reference_model" not in lora_dpo.memory_parts_gib  # adapters off = the reference, no copy
+    assert "reference_model" in row(est(method="dpo"), "a100-large").memory_parts_gib
+
+
+def test_precomputed_reference_log_probs_remove_the_reference_forward() -> None:
+    job = Job(model=LLAMA2_7B, method="dpo", train_tokens=1e6, num_sequences=1e3, precompute_ref_log_probs=True)
+    assert "reference_forward" not in training_flops(job)
+
+
+def test_grpo_time_is_dominated_by_decode_bound_rollouts_that_scale_with_bandwidth() -> None:
+    result = est(QWEN25_05B, method="grpo", num_rows=1000, mean_tokens_per_row=128, max_completion_length=512)
+    a10g, a100 = row(result, "a10g-large"), row(result, "a100-large")
+    assert a10g.time_parts_s["rollout_generation"] > a10g.time_parts_s["training"]
+    vllm = row(est(QWEN25_05B, method="grpo", num_rows=1000, mean_tokens_per_row=128, max_completion_length=512,
+                   use_vllm=True), "a100-large")
+    assert vllm.time_parts_s["rollout_generation"] < a100.time_parts_s["rollout_generation"] / 3
+    assert "kv_cache" in a100.memory_parts_gib
+
+
+def test_grpo_tokens_count_every_generation_of_every_prompt() -> None:
+    result = est(QWEN25_05B, method="grpo", num_rows=100, mean_tokens_per_row=100, num_generations=4,
+                 max_completion_length=200)
+    assert result.train_tokens == 100 * 4 * (100 + 200)
+
+
+# --- tokens, time, money -------------------------------------------------------------------------------------------
+def test_tokens_are_rows_times_mean_tokens_truncated_at_max_length_times_epochs() -> None:
+    assert est(num_rows=1000, mean_tokens_per_row=3000, max_length=2048, num_train_epochs=3).train_tokens == (
+        1000 * 2048 * 3)
+    assert est(total_tokens=5_000_000, num_rows=None, mean_tokens_per_row=None).train_tokens == pytest.approx(5e6,
+                                                                                                              rel=1e-3)
+
+
+def test_max_steps_fixes_the_tokens_per_gpu_and_more_gpus_see_more_data() -> None:
+    result = est(num_rows=None, max_steps=100, per_device_train_batch_size=2, gradient_accumulation_steps=4,
+                 mean_tokens_per_row=256)
+    assert result.train_tokens == 100 * 2 * 4 * 256
+    one, four = row(result, "a100-large"), row(result, "a10g-largex4")
+    assert one.verdict == "fits"
+    assert four.time_parts_s["training"] > 0
+
+
+def test_more_tokens_take_proportionally_more_training_time() -> None:
+    small = row(est(num_rows=10_000), "a100-large").time_parts_s["training"]
+    big = row(est(num_rows=40_000), "a100-large").time_parts_s["training"]
+    assert big == pytest.approx(4 * small, rel=0.01)
+
+
+def test_cost_is_billed_minutes_times_the_hourly_price() -> None:
+    r = row(est(use_peft=True), "a10g-large")
+    import math
+
+    assert r.cost_usd == pytest.approx(math.ceil(r.hours * 60) / 60 * 1.50)
+
+
+def test_recommendation_is_the_cheapest_flavor_that_fits_within_the_time_limit() -> None:
+    result = est(use_peft=True)
+    fitting = [r for r in result.rows if r.verdict != "does not fit" and r.within_time_limit]
+    assert result.recommended_flavor == min(fitting, key=lambda r: r.cost_usd).flavor
+    tight = est(use_peft=True, max_hours=row(result, "a100-large").hours * 1.01)
+    assert tight.recommended_flavor == "a100-large"  # the slower ones now break the limit
+
+
+def test_no_recommendation_when_nothing_fits_and_the_warning_suggests_lora() -> None:
+    result = est(catalog=Catalog((gpu("t4-small", 0.40, "T4", vram=16),), "test", "2026-01-01"))
+    assert result.recommended_flavor is None and result.timeout is None
+    assert any("use_peft=True" in w for w in result.warnings)
+    assert "Recommended: none" in result.render()
+
+
+@pytest.mark.parametrize("seconds, timeout", [
+    (60, "10m"),  # a one-minute job still gets 10 minutes, never "0h"
+    (3600, "75m"),  # one hour + 25%
+    (4 * 3600, "5h"),  # rounded up to whole hours above three hours
+])
+def test_timeout_adds_a_quarter_and_is_never_zero(seconds: float, timeout: str) -> None:
+    assert timeout_for(seconds) == timeout
+
+
+def test_result_renders_a_table_recommendation_warnings_and_assumptions() -> None:
+    text = est(use_peft=True).render()
+    assert "| Flavor | GPU | Fits |" in text and "Recommended: " in text
+    assert "Assumptions:" in text and "6N per token" in text
+
+
+def test_local_profile_row_uses_the_measured_cpu_rate() -> None:
+    slow = estimate_cost(make_request(num_params=1_000_000, num_rows=100, mean_tokens_per_row=64, local=True),
+                         CATALOG, facts_from_count(1_000_000), LocalProfile(gflops_per_vcpu=10))
+    fast = estimate_cost(make_request(num_params=1_000_000, num_rows=100, mean_tokens_per_row=64, local=True),
+                         CATALOG, facts_from_count(1_000_000), LocalProfile(gflops_per_vcpu=40))
+    assert row(slow, "local").time_parts_s["training"] > row(fast, "local").time_parts_s["training"]
+    assert row(slow, "local").cost_usd == 0
+
+
+def test_flavors_list_restricts_the_table_and_unknown_names_are_refused() -> None:
+    assert [r.flavor for r in est(flavors=["a100-large"]).rows] == ["a100-large"]
+    with pytest.raises(UserError, match="Did you mean 'a100-large'"):
+        est(flavors=["a100-larg"])
+
+
+# --- bad input -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_train_epochs": -1}, "num_train_epochs=-1"),  # negative epochs
+    ({"total_tokens": 0, "num_rows": None}, "total_tokens=0"),  # zero tokens
+    ({"mean_tokens_per_row": 0}, "mean_tokens_per_row=0"),  # zero tokens per row
+    ({"method": "ppo"}, "method='ppo'"),  # a method we do not estimate
+    ({"per_device_train_batch_size": 0}, "per_device_train_batch_size=0"),  # an empty batch
+])
+def test_bad_input_gets_a_clear_error_quoting_the_value(kwargs: dict, message: str) -> None:
+    with pytest.raises(UserError, match="Invalid estimate input") as err:
+        est(**kwargs)
+    assert message in str(err.value)
+
+
+def test_missing_data_size_says_what_to_pass() -> None:
+    with pytest.raises(UserError, match="num_rows and mean_tokens_per_row"):
+        estimate_cost(EstimateRequest(), CATALOG, LLAMA2_7B)
+
+
+def test_4bit_without_lora_is_refused() -> None:
+    with pytest.raises(UserError, match="load_in_4bit=True needs use_peft=True"):
+        est(load_in_4bit=True)
+
+
+def test_fallback_prices_are_flagged_in_the_warnings() -> None:
+    result = est(catalog=fallback_catalog())
+    assert any("fallback" in w for w in result.warnings)
+    assert result.catalog_source.startswith("fallback")
+
+
+def test_run_estimate_sizes_the_model_and_loads_the_catalog_itself(tiny_model) -> None:
+    from huggingface_hub import HfApi
+
+    result = run_estimate(make_request(model_name_or_path=str(tiny_model), num_rows=64, mean_tokens_per_row=40,
+                                       max_length=128), api=HfApi(endpoint="http://127.0.0.1:9"))
+    assert result.model.num_layers == 2
+    assert result.catalog_source.startswith("fallback")
+    assert result.recommended_flavor is not None
+
+
+# --- the adapters: MCP tool, CLI, script ---------------------------------------------------------------------------
+def test_cli_estimate_prints_json_with_a_recommendation(capsys: pytest.CaptureFixture) -> None:
+    from hf_trainer.cli import main
+
+    code = main(["estimate", "--num_params", "7e9", "--num_rows", "1000", "--mean_tokens_per_row", "500",
+                 "--use_peft", "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["model"]["num_params"] == 7_000_000_000 and data["recommended_flavor"]
+
+
+def test_cli_estimate_refuses_negative_epochs_with_exit_2(capsys: pytest.CaptureFixture) -> None:
+    from hf_trainer.cli import main
+
+    code = main(["estimate", "--num_params", "7e9", "--num_rows", "10", "--num_train_epochs", "-1"])
+    assert code == 2
+    assert "num_train_epochs=-1.0" in capsys.readouterr().err
+
+
+def test_cli_hardware_lists_the_flavors(capsys: pytest.CaptureFixture) -> None:
+    from hf_trainer.cli import main
+
+    assert main(["hardware"]) == 0
+    assert "`a100-large`" in capsys.readouterr().out
+
+
+def test_mcp_tool_estimate_cost_returns_structured_content_and_tool_errors() -> None:
+    import anyio
+    from mcp import Client
+
+    from hf_trainer.server import mcp
+
+    async def call() -> tuple:
+        async with Client(mcp) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            ok = await client.call_tool("estimate_cost", {"request": {
+                "num_params": 500_000_000, "num_rows": 1000, "mean_tokens_per_row": 300, "use_peft": True}})
+            bad = await client.call_tool("estimate_cost", {"request": {
+                "num_params": 500_000_000, "num_rows": 1000, "flavors": ["t4-smal"]}})
+            return tools, ok, bad
+
+    tools, ok, bad = anyio.run(call)
+    assert tools["estimate_cost"].annotations.read_only_hint is True
+    assert ok.structured_content["recommended_flavor"]
+    assert bad.is_error and "Did you mean 't4-small'" in bad.content[0].text
+
+
+def test_script_estimates_offline_and_prints_json(tmp_path) -> None:
+    out = subprocess.run([sys.executable, str(SCRIPTS / "estimate_cost.py"), "--num_params", "7e9", "--num_rows",
+                          "1000", "--mean_tokens_per_row", "500", "--use_peft", "--json"],
+                         capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "HF_ENDPOINT": "http://127.0.0.1:9"})
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["recommended_flavor"] and data["catalog_source"].startswith("fallback")
+    assert CANARY_TOKEN not in out.stdout + out.stderr
+
+
+def test_script_help_exits_0() -> None:
+    out = subprocess.run([sys.executable, str(SCRIPTS / "estimate_cost.py"), "--help"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and "uv run" in out.stdout
