@@ -495,3 +495,55 @@ def test_the_returned_sharegpt_mapping_trains_two_steps_with_train_sft(tiny_mode
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert (out / "model.safetensors").is_file()
+
+
+# --- scripts/inspect_dataset.py ---------------------------------------------------------------------------------
+
+SCRIPT = SCRIPTS / "inspect_dataset.py"
+
+
+def _script(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, **(env or {})))
+
+
+def test_the_script_has_a_pep723_header_and_instant_help() -> None:
+    from hf_trainer.pep723 import dependencies
+
+    deps = dependencies(SCRIPT.read_text(encoding="utf-8"))
+    assert any(dep.startswith("pyarrow>=") for dep in deps) and not any(dep.startswith("torch") for dep in deps)
+    run = _script("--help")
+    assert run.returncode == 0
+    assert "dataset_name" in run.stdout
+
+
+def test_the_script_gives_the_same_verdicts_as_the_library_for_a_private_hub_dataset(fake_viewer) -> None:
+    rows = [{"instruction": f"Add {i} and 2.", "input": "", "output": str(i + 2)} for i in range(30)]
+    fake_viewer.add("alice/alpaca", rows, private=True)
+
+    run = _script("alice/alpaca", "--json", "--viewer_url", fake_viewer.url)  # HF_TOKEN is inherited
+
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    library = _inspect("alice/alpaca", viewer_url=fake_viewer.url).model_dump(mode="json")
+    assert report["methods"] == library["methods"] and report["kind"] == "alpaca"
+    assert report["mappings"]["alpaca"]["source"] == library["mappings"]["alpaca"]["source"]
+    assert report["source"]["num_rows"] == 30
+    assert CANARY_TOKEN not in run.stdout + run.stderr
+
+
+def test_the_script_reports_a_malformed_line_and_exits_2(tmp_path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "a"}\n{"text": \n', encoding="utf-8")
+
+    run = _script(str(path))
+    assert run.returncode == 2 and "Line 2 of" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_the_script_refuses_a_private_dataset_without_a_token(fake_viewer) -> None:
+    fake_viewer.add("alice/private", chat_rows(2), private=True)
+
+    run = _script("alice/private", "--viewer_url", fake_viewer.url, env={"HF_TOKEN": ""})
+    assert run.returncode == 2 and "Log in with 'hf auth login'" in run.stderr

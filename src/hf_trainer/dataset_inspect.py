@@ -164,24 +164,13 @@ def _read_local(params: DatasetInspectInput) -> tuple[list[dict], Source]:
     return sample["rows"], source
 
 
-def _viewer_message(exc: dataset_viewer.ViewerError, dataset: str, base_url: str, token: str | None) -> str:
-    if exc.status in (401, 403):
-        login = ("Your token was refused: check it has read access, and for a gated dataset accept its conditions on "
-                 "the Hub." if token else "Log in with 'hf auth login' (or set HF_TOKEN) and retry.")
-        return f"The dataset viewer refused {dataset!r} ({exc.status}: {exc}). It is private or gated. {login}"
-    if exc.status == 404:
-        return (f"Dataset {dataset!r} was not found by the dataset viewer at {base_url} ({exc}). Check the id "
-                "(owner/name); if it is private, log in first. A local path must exist on this machine.")
-    return f"The dataset viewer could not serve {dataset!r}: {exc}"
-
-
 def _read_hub(params: DatasetInspectInput, viewer: dataset_viewer.DatasetViewer,
               token: str | None) -> tuple[list[dict], Source]:
     try:
         sample = dataset_viewer.sample_hub(viewer, params.dataset_name, params.dataset_config,
                                            params.dataset_train_split, params.sample_size)
     except dataset_viewer.ViewerError as exc:
-        raise UserError(_viewer_message(exc, params.dataset_name, viewer.base_url, token)) from None
+        raise UserError(dataset_viewer.explain(exc, params.dataset_name, viewer.base_url, bool(token))) from None
     source = Source(dataset_name=params.dataset_name, kind="hub", config=sample["config"], split=sample["split"],
                     configs=sample["configs"], splits=sample["splits"], num_rows=sample["num_rows"],
                     num_rows_exact=sample["num_rows_exact"], num_bytes=sample["num_bytes"],

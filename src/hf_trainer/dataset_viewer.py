@@ -86,6 +86,18 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
     return f"HTTP {exc.code} {exc.reason}"
 
 
+def explain(exc: ViewerError, dataset: str, base_url: str, has_token: bool) -> str:
+    """What a viewer failure means for the person and what to do next."""
+    if exc.status in (401, 403):
+        login = ("Your token was refused: check it has read access, and for a gated dataset accept its conditions on "
+                 "the Hub." if has_token else "Log in with 'hf auth login' (or set HF_TOKEN) and retry.")
+        return f"The dataset viewer refused {dataset!r} ({exc.status}: {exc}). It is private or gated. {login}"
+    if exc.status == 404:
+        return (f"Dataset {dataset!r} was not found by the dataset viewer at {base_url} ({exc}). Check the id "
+                "(owner/name); if it is private, log in first. A local path must exist on this machine.")
+    return f"The dataset viewer could not serve {dataset!r}: {exc}"
+
+
 def choose_split(splits: list[dict], dataset: str, config: str | None, split: str | None) -> tuple[str, str]:
     """The (config, split) to inspect: the requested ones, else "default"/the first config and "train"/the first split.
     Raises ViewerError naming what exists when the request does not."""
