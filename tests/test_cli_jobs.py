@@ -13,6 +13,17 @@ from hf_trainer.cli import main
 LOCAL = ["--backend", "local"]
 
 
+@pytest.fixture(autouse=True)
+def no_job_left_running():
+    yield
+    # A failed test must not leave its sleepers running on a shared machine.
+    from hf_trainer.jobs.local import LocalBackend
+
+    backend = LocalBackend()
+    for job in backend.ps():
+        backend.cancel(job.id)
+
+
 def cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()

@@ -12,6 +12,7 @@ import threading
 import time
 import types
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from conftest import CANARY_TOKEN
@@ -27,8 +28,12 @@ WAIT = 30  # generous: the CPU is shared; jobs themselves take well under a seco
 
 
 @pytest.fixture
-def backend(tmp_path: Path) -> LocalBackend:
-    return LocalBackend(use_uv=False, cwd=tmp_path)
+def backend(tmp_path: Path) -> Iterator[LocalBackend]:
+    backend = LocalBackend(use_uv=False, cwd=tmp_path)
+    yield backend
+    # A failed test must not leave its sleepers running on a shared machine.
+    for job in backend.ps():
+        backend.cancel(job.id)
 
 
 def wait_for(predicate, timeout: float = WAIT) -> None:
@@ -297,11 +302,15 @@ def test_wait_raises_when_its_timeout_passes_first_without_sleeping_for_real(bac
                      (os.getpid(), store.process_start(os.getpid()), job.id))
     fake = FakeTime()
     patient = LocalBackend(use_uv=False, clock=fake.clock, sleep=fake.sleep)
-    with pytest.raises(UserError, match=rf"Job {job.id} is still RUNNING after 10s\. Follow it with .*logs {job.id}"):
-        patient.wait(job.id, timeout=10, poll_interval=3)
-    assert fake.sleeps == [3, 3, 3, 1]
-    with pytest.raises(UserError, match="poll interval 0 must be positive"):
-        patient.wait(job.id, timeout=10, poll_interval=0)
+    try:
+        with pytest.raises(UserError, match=rf"Job {job.id} is still RUNNING after 10s\. Follow it with .*logs {job.id}"):
+            patient.wait(job.id, timeout=10, poll_interval=3)
+        assert fake.sleeps == [3, 3, 3, 1]
+        with pytest.raises(UserError, match="poll interval 0 must be positive"):
+            patient.wait(job.id, timeout=10, poll_interval=0)
+    finally:
+        # Finish the forged record, or the fixture's clean-up would "cancel" this test process.
+        store.finish(backend.db_path, job.id, "COMPLETED", None, 0)
 
 
 # --- uv or the current interpreter ------------------------------------------------------------------------------
