@@ -333,3 +333,9 @@ def test_script_help_exits_0() -> None:
     out = subprocess.run([sys.executable, str(SCRIPTS / "estimate_cost.py"), "--help"], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0 and "uv run" in out.stdout
+
+
+def test_the_request_model_and_the_stdlib_math_share_their_defaults() -> None:
+    from hf_trainer.estimate_math import REQUEST_DEFAULTS
+
+    assert {name: field.default for name, field in EstimateRequest.model_fields.items()} == REQUEST_DEFAULTS

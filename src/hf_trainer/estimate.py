@@ -9,9 +9,7 @@ explains every formula and constant.
 from __future__ import annotations
 
 import json
-import math
 import os
-from dataclasses import asdict, replace
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -19,23 +17,19 @@ from pydantic import BaseModel, Field, ValidationError
 from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.estimate_math import (
+    DEFAULT_MAX_HOURS,
     GIB,
     Catalog,
+    EstimateError,
     Flavor,
-    FlavorEstimate,
-    Job,
     LocalProfile,
     ModelFacts,
-    estimate_flavor,
-    lora_params,
-    recommend,
-    timeout_for,
-    training_flops,
+    estimate,
+    render_estimate,
 )
 
 Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
 Optim = Literal["adamw_torch", "adamw_torch_fused", "adamw_bnb_8bit", "paged_adamw_8bit", "adafactor", "sgd"]
-DEFAULT_MAX_HOURS = 24.0
 PROFILE_FILE = "local_profile.json"
 
 
@@ -119,31 +113,7 @@ class EstimateResult(BaseModel):
     assumptions: list[str]
 
     def render(self) -> str:
-        m = self.model
-        lines = [f"Model: {m.num_params / 1e9:.3g}B parameters ({m.source}); method {self.method}"
-                 f"{' + LoRA' if m.lora_params else ''}; {self.train_tokens:,.0f} training tokens, "
-                 f"{self.training_flops:.3g} FLOPs.", "",
-                 "| Flavor | GPU | Fits | Memory/GPU (GiB) | Hours | Cost ($) |", "|---|---|---|---|---|---|"]
-        for r in sorted(self.rows, key=lambda r: (r.verdict == "does not fit", r.cost_usd)):
-            fits = r.verdict + (f": {'; '.join(r.changes)}" if r.changes and r.verdict != "does not fit" else "")
-            slow = "" if r.within_time_limit else " (over limit)"
-            hours = f"{r.hours:.2f}{slow}" if r.verdict != "does not fit" else "-"
-            cost = f"{r.cost_usd:.2f}" if r.verdict != "does not fit" else "-"
-            lines.append(f"| {r.flavor} | {r.gpu} | {fits} | {r.memory_gib:.1f} / {r.memory_available_gib:.1f} | "
-                         f"{hours} | {cost} |")
-        lines.append("")
-        if self.recommended_flavor:
-            lines.append(f"Recommended: {self.recommended_flavor}, about {self.recommended_hours:.2f} h, "
-                         f"${self.recommended_cost_usd:.2f}; timeout {self.timeout} (estimate + 25%).")
-            if self.changes:
-                lines.append(f"  with: {'; '.join(self.changes)}")
-        else:
-            lines.append("Recommended: none - no flavor fits within the time limit (see warnings).")
-        lines.append(f"Prices: {self.catalog_source}.")
-        if self.warnings:
-            lines += ["", "Warnings:"] + [f"- {w}" for w in self.warnings]
-        lines += ["", "Assumptions:"] + [f"- {a}" for a in self.assumptions]
-        return "\n".join(lines)
+        return render_estimate(self.model_dump())
 
 
 def make_request(**kwargs: object) -> EstimateRequest:
@@ -177,155 +147,13 @@ def local_flavor() -> Flavor:
     return Flavor("local", "This machine", os.cpu_count() or 1, round(ram, 1), 0.0)
 
 
-def _beta(request: EstimateRequest) -> float:
-    if request.beta is not None:
-        return request.beta
-    return {"dpo": 0.1, "kto": 0.1}.get(request.method, 0.0)
-
-
-def build_job(request: EstimateRequest, facts: ModelFacts) -> tuple[Job, list[str]]:
-    """The Job (work in tokens) for a request, with the assumptions made on the way."""
-    notes: list[str] = []
-    method = request.method
-    pairs = method in ("dpo", "reward")
-    if request.load_in_4bit and not request.use_peft:
-        raise UserError("load_in_4bit=True needs use_peft=True: a 4-bit base can only be trained through a LoRA "
-                        "adapter (QLoRA). Add use_peft=True or drop load_in_4bit.")
-    mean = request.mean_tokens_per_row
-    if request.total_tokens and request.num_rows:
-        mean = request.total_tokens / request.num_rows
-    rows = request.num_rows
-    if request.max_steps:
-        rows = None  # decided per flavor from max_steps
-    elif rows is None and request.total_tokens:
-        if mean is None:
-            mean = float(min(request.max_length * (2 if pairs else 1), 512 * (2 if pairs else 1)))
-            notes.append(f"num_rows unknown: assumed {mean:.0f} tokens per row to count optimiser steps")
-        rows = max(1, round(request.total_tokens / mean))
-    if rows is None and not request.max_steps:
-        raise UserError("The estimate needs the amount of data: num_rows and mean_tokens_per_row (from "
-                        "inspect_dataset's token statistics), or total_tokens, or max_steps.")
-    if mean is None:
-        mean = float(request.max_length * (2 if pairs else 1))
-        notes.append(f"mean_tokens_per_row unknown: assumed max_length ({request.max_length}) tokens per sequence")
-    # Tokens per training sequence, truncated at max_length (DPO/reward rows hold two sequences).
-    per_sequence = min(mean / 2 if pairs else mean, float(request.max_length))
-    if method == "grpo":
-        prompt = min(mean, float(request.max_length))
-        seq = prompt + request.max_completion_length
-        notes.append(f"grpo: every completion runs to max_completion_length ({request.max_completion_length} tokens), "
-                     "an upper bound")
-    else:
-        prompt, seq = 0.0, per_sequence
-    epochs = request.num_train_epochs
-    sequences = (rows or 0) * epochs
-    tokens_per_row = seq * (request.num_generations if method == "grpo" else 2 if pairs else 1)
-    job = Job(
-        model=facts, method=method, train_tokens=sequences * tokens_per_row, num_sequences=sequences,
-        mean_seq_len=seq, max_length=request.max_length,
-        per_device_train_batch_size=request.per_device_train_batch_size,
-        gradient_accumulation_steps=request.gradient_accumulation_steps,
-        activation_checkpointing=request.activation_checkpointing, use_peft=request.use_peft, lora_r=request.lora_r,
-        lora_target_modules=request.lora_target_modules, load_in_4bit=request.load_in_4bit, optim=request.optim,
-        precompute_ref_log_probs=request.precompute_ref_log_probs, beta=_beta(request),
-        num_generations=request.num_generations, max_completion_length=request.max_completion_length,
-        mean_prompt_len=prompt, use_vllm=request.use_vllm, push_to_hub=request.push_to_hub,
-    )
-    return job, notes
-
-
-def _for_devices(job: Job, request: EstimateRequest, devices: int) -> Job:
-    """With max_steps the data seen grows with the GPUs (each takes its own batch per step)."""
-    if not request.max_steps:
-        return job
-    sequences = request.max_steps * job.per_device_train_batch_size * job.gradient_accumulation_steps * max(devices, 1)
-    per_row = job.mean_seq_len * (job.num_generations if job.method == "grpo" else 2 if job.method in ("dpo", "reward")
-                                  else 1)
-    return replace(job, num_sequences=sequences, train_tokens=sequences * per_row)
-
-
-ASSUMPTIONS = [
-    "FLOPs: 6N per token for full training, 4N for LoRA (no weight gradients for the frozen base), +2N with "
-    "activation checkpointing, + PaLM's attention term; preference methods add the reference forward (2N)",
-    "utilisation (MFU): A100 0.45, H200 0.40, L40S/A10G/RTX PRO 6000 0.38, L4 0.30, T4 0.28 for full training; "
-    "x0.83 for LoRA, x0.70 for QLoRA, x(N/1B)^0.25 below 1B parameters (see references/hardware_guide.md)",
-    "multi-GPU: data parallel, 92% scaling per doubling on A100/H200, 85% on PCIe cards",
-    "memory: weights/grads/AdamW moments in the training dtype (8 bytes/parameter in BF16), LoRA adapters in FP32 "
-    "(16 bytes/parameter), activations per Korthikanti et al. 2022 for a batch of max_length sequences, logits 10 "
-    "bytes per vocabulary entry, 1 GiB + 8% overhead, 92% of GPU memory usable",
-    "start-up 150 s (image and dependencies), model download 150 MB/s, Hub upload 80 MB/s",
-    "cost: billed per minute, rounded up; timeout = estimate x 1.25, at least 10 minutes",
-]
-
-
 def estimate_cost(request: EstimateRequest, catalog: Catalog, facts: ModelFacts,
                   profile: LocalProfile | None = None) -> EstimateResult:
     """Estimate `request` on every flavor of `catalog` (or those named), pure: no network, no files."""
-    from hf_trainer.hardware import check_flavor  # hardware imports huggingface_hub's client; only needed here
-
-    profile = profile or LocalProfile()
-    job, notes = build_job(request, facts)
-    flavors = [check_flavor(name, catalog) for name in request.flavors] if request.flavors else list(catalog.flavors)
-    rows: list[FlavorEstimate] = [estimate_flavor(_for_devices(job, request, f.gpu_count or 1), f, profile)
-                                  for f in flavors]
-    if request.local:
-        rows.append(estimate_flavor(_for_devices(job, request, 1), local_flavor(), profile, local=True))
-    best = recommend(rows, request.max_hours)
-    base = _for_devices(job, request, 1)
-    warnings = _warnings(request, facts, catalog, rows, best)
-    seconds = best.hours * 3600 if best else None
-    model = ModelSummary(
-        num_params=facts.num_params, num_active_params=facts.active_params, num_layers=facts.num_layers,
-        hidden_size=facts.hidden_size, vocab_size=facts.vocab_size, dtype=facts.dtype,
-        lora_params=lora_params(facts, request.lora_r, request.lora_target_modules) if request.use_peft else None,
-        source=facts.source)
-    assumptions = list(ASSUMPTIONS) + notes + list(facts.assumed)
-    if request.local:
-        assumptions.append(f"local profile: {profile.gflops_per_vcpu:g} GFLOPS per vCPU at {profile.utilisation:g} "
-                           f"utilisation, {profile.step_overhead_s:g} s per micro-step ({profile.source})")
-    if request.max_hours:
-        assumptions.append(f"time limit for the recommendation: {request.max_hours:g} h")
-    return EstimateResult(
-        model=model, method=request.method, train_tokens=base.train_tokens,
-        training_flops=sum(training_flops(base).values()),
-        rows=[FlavorRow(**asdict(r)) for r in rows],
-        recommended_flavor=best.flavor if best else None,
-        recommended_hours=round(best.hours, 3) if best else None,
-        recommended_cost_usd=round(best.cost_usd, 2) if best else None,
-        timeout=timeout_for(seconds) if seconds is not None else None,
-        changes=best.changes if best else [],
-        catalog_source=f"{catalog.source} ({catalog.note or catalog.as_of})",
-        warnings=warnings, assumptions=assumptions,
-    )
-
-
-def _warnings(request: EstimateRequest, facts: ModelFacts, catalog: Catalog, rows: list[FlavorEstimate],
-              best: FlavorEstimate | None) -> list[str]:
-    warnings = []
-    if catalog.source == "fallback":
-        warnings.append(f"Prices are the built-in fallback table of {catalog.as_of}: the Hub's hardware list could not "
-                        "be fetched; check huggingface.co/pricing.")
-    if facts.assumed:
-        warnings.append("The model's architecture was guessed from its parameter count: activation memory is rough.")
-    fitting = [r for r in rows if r.verdict != "does not fit"]
-    if not fitting:
-        hint = " Try use_peft=True (LoRA) or load_in_4bit=True (QLoRA)." if not request.use_peft else (
-            " Try load_in_4bit=True, a shorter max_length or a smaller model.")
-        warnings.append("The job fits no flavor as asked, even with the changes we try." + hint)
-    elif best is None:
-        fastest = min(fitting, key=lambda r: r.hours)
-        warnings.append(f"No flavor finishes within {request.max_hours:g} h; the fastest that fits is "
-                        f"{fastest.flavor} at {fastest.hours:.1f} h. Raise max_hours, train on fewer tokens or use "
-                        "LoRA.")
-    if best and best.gpu.endswith("T4") and not request.load_in_4bit:
-        warnings.append("The T4 has no BF16: the scripts train in FP16 there (slower, can overflow).")
-    if request.method == "grpo" and not request.use_vllm:
-        warnings.append("GRPO without vLLM: rollouts with transformers' generate dominate the time; use_vllm=True is "
-                        "several times faster on GPU flavors.")
-    if best and best.hours > 0 and math.isfinite(best.hours) and best.hours < 0.1:
-        warnings.append("This is a short job: start-up and model download dominate; the estimate is mostly "
-                        "fixed costs.")
-    return warnings
+    try:
+        return EstimateResult(**estimate(request.model_dump(), catalog, facts, profile, local_flavor()))
+    except EstimateError as exc:
+        raise UserError(str(exc)) from None
 
 
 def run_estimate(request: EstimateRequest, *, api: object | None = None, catalog: Catalog | None = None,

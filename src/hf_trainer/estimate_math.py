@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 GB = 1e9  # vendors and the Hub quote memory in decimal gigabytes
 FALLBACK_DATE = "2026-11-25"
@@ -726,3 +726,217 @@ def recommend(rows: list[FlavorEstimate], max_hours: float | None) -> FlavorEsti
     if not candidates:
         return None
     return min(candidates, key=lambda r: (round(r.cost_usd, 2), r.verdict != "fits", r.hours))
+
+
+def check_flavor_name(name: str, catalog: Catalog) -> Flavor:
+    """The flavor called `name`, or an EstimateError that quotes it, suggests close names and lists the valid ones."""
+    flavor = catalog.get(str(name).strip())
+    if flavor:
+        return flavor
+    hint = suggest(str(name), catalog.names())
+    did_you_mean = f" Did you mean {' or '.join(repr(h) for h in hint)}?" if hint else ""
+    raise EstimateError(f"Unknown hardware flavor {name!r}.{did_you_mean} Available flavors ({catalog.source}, "
+                        f"{catalog.as_of}): {', '.join(catalog.names())}. See `hf-trainer hardware`.")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# From a request (TRL's names, as a plain dict) to the result (a plain dict; estimate.py wraps both in pydantic)
+# ---------------------------------------------------------------------------------------------------------------
+DEFAULT_MAX_HOURS = 24.0
+REQUEST_DEFAULTS: dict[str, object] = {  # the defaults of our training scripts; estimate.EstimateRequest mirrors them
+    "model_name_or_path": None, "num_params": None, "method": "sft", "num_rows": None, "mean_tokens_per_row": None,
+    "total_tokens": None, "max_steps": None, "num_train_epochs": 1.0, "max_length": 2048,
+    "per_device_train_batch_size": 4, "gradient_accumulation_steps": 4, "activation_checkpointing": True,
+    "use_peft": False, "lora_r": 16, "lora_target_modules": "all-linear", "load_in_4bit": False,
+    "optim": "adamw_torch_fused", "precompute_ref_log_probs": False, "beta": None, "num_generations": 8,
+    "max_completion_length": 512, "use_vllm": False, "push_to_hub": True, "flavors": None,
+    "max_hours": DEFAULT_MAX_HOURS, "local": False,
+}
+
+ASSUMPTIONS = [
+    "FLOPs: 6N per token for full training, 4N for LoRA (no weight gradients for the frozen base), +2N with "
+    "activation checkpointing, + PaLM's attention term; preference methods add the reference forward (2N)",
+    "utilisation (MFU): A100 0.45, H200 0.40, L40S/A10G/RTX PRO 6000 0.38, L4 0.30, T4 0.28 for full training; "
+    "x0.83 for LoRA, x0.70 for QLoRA, x(N/1B)^0.25 below 1B parameters (see references/hardware_guide.md)",
+    "multi-GPU: data parallel, 92% scaling per doubling on A100/H200, 85% on PCIe cards",
+    "memory: weights/grads/AdamW moments in the training dtype (8 bytes/parameter in BF16), LoRA adapters in FP32 "
+    "(16 bytes/parameter), activations per Korthikanti et al. 2022 for a batch of max_length sequences, logits 10 "
+    "bytes per vocabulary entry, 1 GiB + 8% overhead, 92% of GPU memory usable",
+    "start-up 150 s (image and dependencies), model download 150 MB/s, Hub upload 80 MB/s",
+    "cost: billed per minute, rounded up; timeout = estimate x 1.25, at least 10 minutes",
+]
+
+
+def _rows_per_token(method: str, num_generations: int) -> float:
+    return float(num_generations) if method == "grpo" else 2.0 if method in ("dpo", "reward") else 1.0
+
+
+def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str]]:
+    """The Job (work in tokens) for a request, with the assumptions made on the way."""
+    p = {**REQUEST_DEFAULTS, **{k: v for k, v in p.items() if v is not None}}
+    notes: list[str] = []
+    method = str(p["method"])
+    if method not in METHODS:
+        raise EstimateError(f"method {method!r} is not one of {', '.join(METHODS)}")
+    pairs = method in ("dpo", "reward")
+    for key in ("num_rows", "total_tokens", "max_steps", "mean_tokens_per_row"):
+        if p.get(key) is not None and float(p[key]) <= 0:  # type: ignore[arg-type]
+            raise EstimateError(f"{key}={p[key]!r} must be positive")
+    if float(p["num_train_epochs"]) <= 0:  # type: ignore[arg-type]
+        raise EstimateError(f"num_train_epochs={p['num_train_epochs']!r} must be positive")
+    if p["load_in_4bit"] and not p["use_peft"]:
+        raise EstimateError("load_in_4bit=True needs use_peft=True: a 4-bit base can only be trained through a LoRA "
+                            "adapter (QLoRA). Add use_peft=True or drop load_in_4bit.")
+    max_length = int(p["max_length"])  # type: ignore[arg-type]
+    mean = p["mean_tokens_per_row"]
+    rows = p["num_rows"]
+    if p["total_tokens"] and rows:
+        mean = float(p["total_tokens"]) / float(rows)  # type: ignore[arg-type]
+    if p["max_steps"]:
+        rows = None  # decided per flavor from max_steps
+    elif rows is None and p["total_tokens"]:
+        if mean is None:
+            mean = float(min(max_length, 512) * (2 if pairs else 1))
+            notes.append(f"num_rows unknown: assumed {mean:.0f} tokens per row to count optimiser steps")
+        rows = max(1, round(float(p["total_tokens"]) / float(mean)))  # type: ignore[arg-type]
+    if rows is None and not p["max_steps"]:
+        raise EstimateError("The estimate needs the amount of data: num_rows and mean_tokens_per_row (from "
+                            "inspect_dataset's token statistics), or total_tokens, or max_steps.")
+    if mean is None:
+        mean = float(max_length * (2 if pairs else 1))
+        notes.append(f"mean_tokens_per_row unknown: assumed max_length ({max_length}) tokens per sequence")
+    mean = float(mean)  # type: ignore[arg-type]
+    completion = int(p["max_completion_length"])  # type: ignore[arg-type]
+    if method == "grpo":
+        prompt = min(mean, float(max_length))
+        seq = prompt + completion
+        notes.append(f"grpo: every completion runs to max_completion_length ({completion} tokens), an upper bound")
+    else:
+        # Tokens per training sequence, truncated at max_length (DPO/reward rows hold two sequences).
+        prompt, seq = 0.0, min(mean / 2 if pairs else mean, float(max_length))
+    beta = p["beta"] if p["beta"] is not None else (0.1 if method in ("dpo", "kto") else 0.0)
+    sequences = float(rows or 0) * float(p["num_train_epochs"])  # type: ignore[arg-type]
+    generations = int(p["num_generations"])  # type: ignore[arg-type]
+    job = Job(
+        model=facts, method=method, train_tokens=sequences * seq * _rows_per_token(method, generations),
+        num_sequences=sequences, mean_seq_len=seq, max_length=max_length,
+        per_device_train_batch_size=int(p["per_device_train_batch_size"]),  # type: ignore[arg-type]
+        gradient_accumulation_steps=int(p["gradient_accumulation_steps"]),  # type: ignore[arg-type]
+        activation_checkpointing=bool(p["activation_checkpointing"]), use_peft=bool(p["use_peft"]),
+        lora_r=int(p["lora_r"]), lora_target_modules=str(p["lora_target_modules"]),  # type: ignore[arg-type]
+        load_in_4bit=bool(p["load_in_4bit"]), optim=str(p["optim"]),
+        precompute_ref_log_probs=bool(p["precompute_ref_log_probs"]), beta=float(beta),  # type: ignore[arg-type]
+        num_generations=generations, max_completion_length=completion, mean_prompt_len=prompt,
+        use_vllm=bool(p["use_vllm"]), push_to_hub=bool(p["push_to_hub"]),
+    )
+    return job, notes
+
+
+def job_for_devices(job: Job, max_steps: int | None, devices: int) -> Job:
+    """With max_steps the data seen grows with the GPUs (each takes its own batch per step)."""
+    if not max_steps:
+        return job
+    sequences = float(max_steps * job.per_device_train_batch_size * job.gradient_accumulation_steps * max(devices, 1))
+    per_row = job.mean_seq_len * _rows_per_token(job.method, job.num_generations)
+    return replace(job, num_sequences=sequences, train_tokens=sequences * per_row)
+
+
+def _warnings(p: dict, facts: ModelFacts, catalog: Catalog, rows: list[FlavorEstimate],
+              best: FlavorEstimate | None) -> list[str]:
+    warnings = []
+    if catalog.source == "fallback":
+        warnings.append(f"Prices are the built-in fallback table of {catalog.as_of}: the Hub's hardware list could not "
+                        "be fetched; check huggingface.co/pricing.")
+    if facts.assumed:
+        warnings.append("The model's architecture was guessed from its parameter count: activation memory is rough.")
+    fitting = [r for r in rows if r.verdict != "does not fit"]
+    if not fitting:
+        hint = (" Try use_peft=True (LoRA) or load_in_4bit=True (QLoRA)." if not p["use_peft"] else
+                " Try load_in_4bit=True, a shorter max_length or a smaller model.")
+        warnings.append("The job fits no flavor as asked, even with the changes we try." + hint)
+    elif best is None:
+        fastest = min(fitting, key=lambda r: r.hours)
+        warnings.append(f"No flavor finishes within {p['max_hours']:g} h; the fastest that fits is "
+                        f"{fastest.flavor} at {fastest.hours:.1f} h. Raise max_hours, train on fewer tokens or use "
+                        "LoRA.")
+    if best and best.gpu.endswith("T4"):
+        warnings.append("The T4 has no BF16: the scripts train in FP16 there (slower, can overflow).")
+    if p["method"] == "grpo" and not p["use_vllm"]:
+        warnings.append("GRPO without vLLM: rollouts with transformers' generate dominate the time; use_vllm=True is "
+                        "several times faster on GPU flavors.")
+    if best and best.time_parts_s.get("training", 0) < 0.2 * best.hours * 3600:
+        warnings.append("Training is under a fifth of the time: start-up, download and upload dominate this job.")
+    return warnings
+
+
+def estimate(p: dict, catalog: Catalog, facts: ModelFacts, profile: LocalProfile | None = None,
+             local: Flavor | None = None) -> dict:
+    """The whole estimate as a plain dict (the fields of estimate.EstimateResult). Pure: no network, no files."""
+    p = {**REQUEST_DEFAULTS, **{k: v for k, v in p.items() if v is not None}}
+    profile = profile or LocalProfile()
+    job, notes = build_job(facts, p)
+    max_steps = p["max_steps"]
+    names = p["flavors"]
+    flavors = [check_flavor_name(name, catalog) for name in names] if names else list(catalog.flavors)
+    rows = [estimate_flavor(job_for_devices(job, max_steps, f.gpu_count or 1), f, profile) for f in flavors]
+    if p["local"] and local is not None:
+        rows.append(estimate_flavor(job_for_devices(job, max_steps, 1), local, profile, local=True))
+    best = recommend(rows, p["max_hours"])
+    base = job_for_devices(job, max_steps, 1)
+    assumptions = list(ASSUMPTIONS) + notes + list(facts.assumed)
+    if p["local"]:
+        assumptions.append(f"local profile: {profile.gflops_per_vcpu:g} GFLOPS per vCPU at {profile.utilisation:g} "
+                           f"utilisation, {profile.step_overhead_s:g} s per micro-step ({profile.source})")
+    if p["max_hours"]:
+        assumptions.append(f"time limit for the recommendation: {p['max_hours']:g} h")
+    return {
+        "model": {"num_params": facts.num_params, "num_active_params": facts.active_params,
+                  "num_layers": facts.num_layers, "hidden_size": facts.hidden_size, "vocab_size": facts.vocab_size,
+                  "dtype": facts.dtype, "source": facts.source,
+                  "lora_params": lora_params(facts, job.lora_r, job.lora_target_modules) if job.use_peft else None},
+        "method": job.method,
+        "train_tokens": base.train_tokens,
+        "training_flops": sum(training_flops(base).values()),
+        "rows": [r.__dict__.copy() for r in rows],
+        "recommended_flavor": best.flavor if best else None,
+        "recommended_hours": round(best.hours, 3) if best else None,
+        "recommended_cost_usd": round(best.cost_usd, 2) if best else None,
+        "timeout": timeout_for(best.hours * 3600) if best else None,
+        "changes": list(best.changes) if best else [],
+        "catalog_source": f"{catalog.source} ({catalog.note or catalog.as_of})",
+        "warnings": _warnings(p, facts, catalog, rows, best),
+        "assumptions": assumptions,
+    }
+
+
+def render_estimate(r: dict) -> str:
+    """The estimate for people: a table over flavors, the recommendation, warnings and assumptions."""
+    m = r["model"]
+    lines = [f"Model: {m['num_params'] / 1e9:.3g}B parameters ({m['source']}); method {r['method']}"
+             f"{' + LoRA' if m['lora_params'] else ''}; {r['train_tokens']:,.0f} training tokens, "
+             f"{r['training_flops']:.3g} FLOPs.", "",
+             "| Flavor | GPU | Fits | Memory/GPU (GiB) | Hours | Cost ($) |", "|---|---|---|---|---|---|"]
+    for row in sorted(r["rows"], key=lambda x: (x["verdict"] == "does not fit", x["cost_usd"])):
+        fits = row["verdict"]
+        if row["changes"] and fits != "does not fit":
+            fits += ": " + "; ".join(row["changes"])
+        if row["note"]:
+            fits += f" ({row['note']})"
+        ok = fits != "does not fit" and not row["note"]
+        hours = (f"{row['hours']:.2f}" + ("" if row["within_time_limit"] else " (over limit)")) if ok else "-"
+        cost = f"{row['cost_usd']:.2f}" if ok else "-"
+        lines.append(f"| {row['flavor']} | {row['gpu']} | {fits} | {row['memory_gib']:.1f} / "
+                     f"{row['memory_available_gib']:.1f} | {hours} | {cost} |")
+    lines.append("")
+    if r["recommended_flavor"]:
+        lines.append(f"Recommended: {r['recommended_flavor']}, about {r['recommended_hours']:.2f} h, "
+                     f"${r['recommended_cost_usd']:.2f}; timeout {r['timeout']} (estimate + 25%).")
+        if r["changes"]:
+            lines.append(f"  with: {'; '.join(r['changes'])}")
+    else:
+        lines.append("Recommended: none - no flavor fits within the time limit (see warnings).")
+    lines.append(f"Prices: {r['catalog_source']}.")
+    if r["warnings"]:
+        lines += ["", "Warnings:"] + [f"- {w}" for w in r["warnings"]]
+    lines += ["", "Assumptions:"] + [f"- {a}" for a in r["assumptions"]]
+    return "\n".join(lines)

@@ -26,13 +26,14 @@ from hf_trainer.estimate_math import (
     FALLBACK_FLAVORS,
     GPU_SPECS,
     Catalog,
+    EstimateError,
     Flavor,
     GpuSpec,
+    check_flavor_name,
     fallback_catalog,
     flavor_from_hub,
     flavor_table_markdown,
     gpu_spec,
-    suggest,
 )
 
 __all__ = [
@@ -144,13 +145,10 @@ def load_catalog(api: HfApi | None = None, *, ttl_seconds: float = DEFAULT_TTL_S
 
 def check_flavor(name: str, catalog: Catalog) -> Flavor:
     """The flavor called `name`, or a UserError that quotes it, suggests close names and lists the valid ones."""
-    flavor = catalog.get(name.strip()) if isinstance(name, str) else None
-    if flavor:
-        return flavor
-    hint = suggest(str(name), catalog.names())
-    did_you_mean = f" Did you mean {' or '.join(repr(h) for h in hint)}?" if hint else ""
-    raise UserError(f"Unknown hardware flavor {name!r}.{did_you_mean} Available flavors ({catalog.source}, "
-                    f"{catalog.as_of}): {', '.join(catalog.names())}. See `hf-trainer hardware`.")
+    try:
+        return check_flavor_name(name, catalog)
+    except EstimateError as exc:
+        raise UserError(str(exc)) from None
 
 
 class FlavorRow(BaseModel):
