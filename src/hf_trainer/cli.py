@@ -115,7 +115,57 @@ def _add_dataset(subparsers: Any) -> None:
                         "$HF_TRAINER_DATASETS_SERVER or https://datasets-server.huggingface.co).")
 
 
-_REGISTRARS = [_add_jobs, _add_demo, _add_mcp, _add_dataset]
+# --- estimate and hardware (estimate.py, hardware.py) ---
+def _estimate(args: argparse.Namespace) -> Any:
+    from hf_trainer.estimate import EstimateRequest, make_request, run_estimate
+
+    return run_estimate(make_request(**{key: getattr(args, key) for key in EstimateRequest.model_fields}))
+
+
+def _hardware(args: argparse.Namespace) -> Any:
+    from hf_trainer.hardware import catalog_result, load_catalog
+
+    return catalog_result(load_catalog(refresh=args.refresh))
+
+
+def _count(text: str) -> int:
+    """A parameter count written as 7e9, 7000000000 or 0.5e9."""
+    try:
+        return int(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of parameters (e.g. 7e9)") from None
+
+
+def _add_estimate(subparsers: Any) -> None:
+    import typing
+
+    from hf_trainer.estimate import EstimateRequest  # pydantic only: keeps --help fast
+
+    parser = _command(subparsers, "estimate", _estimate, "Estimate time, memory and cost of a training job on every "
+                      "HF Jobs flavor, and recommend the cheapest that fits within --max_hours.")
+    for name, field in EstimateRequest.model_fields.items():
+        kind = typing.get_args(field.annotation) or (field.annotation,)
+        default = None  # None: the request model's default applies, so the CLI and the tool agree
+        if field.annotation is bool:
+            parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{field.description or ''} (default {field.default})")
+        elif typing.get_origin(field.annotation) is typing.Literal:
+            parser.add_argument(f"--{name}", choices=list(kind), default=default,
+                                help=f"{field.description or ''} (default {field.default})")
+        elif name == "flavors":
+            parser.add_argument("--flavors", nargs="+", default=default, help=field.description)
+        elif name == "num_params":
+            parser.add_argument("--num_params", type=_count, default=default, help=field.description)
+        else:
+            number = next((t for t in kind if t in (int, float)), str)
+            parser.add_argument(f"--{name}", type=number, default=default,
+                                help=f"{field.description or ''} (default {field.default})")
+    hardware = _command(subparsers, "hardware", _hardware, "List HF Jobs hardware flavors with prices and GPU "
+                        "datasheet figures (live from the Hub, cached for a day, else a dated fallback table).")
+    hardware.add_argument("--refresh", action="store_true", help="Ignore the cache and ask the Hub now.")
+
+
+_REGISTRARS = [_add_jobs, _add_demo, _add_mcp, _add_dataset, _add_estimate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -145,6 +145,31 @@ def dataset_inspect(
         return inspect_dataset(params)
 
 
+# --- estimate_cost (estimate.py over estimate_math.py; hardware.py and model_size.py are imported when called) ---
+from mcp.types import ToolAnnotations  # noqa: E402
+
+from hf_trainer.estimate import EstimateRequest, EstimateResult  # noqa: E402  (pydantic only: start-up stays fast)
+
+
+@mcp.tool(annotations=ToolAnnotations(title="Estimate time, memory and cost", read_only_hint=True,
+                                      open_world_hint=True))
+def estimate_cost(request: EstimateRequest) -> EstimateResult:
+    """Estimate a training job on every HF Jobs flavor before submitting it: run after dataset_inspect.
+
+    Give the model (model_name_or_path; its size is read from the Hub's safetensors metadata or config.json, never
+    from the name; or num_params), the data in tokens (num_rows and mean_tokens_per_row from dataset_inspect's
+    source.num_rows and token_stats.mean; or total_tokens; or max_steps), the method (sft, dpo, grpo, reward, kto)
+    and its settings (use_peft, load_in_4bit, per_device_train_batch_size, max_length, ...). Returns, per flavor,
+    whether it fits in GPU memory (fits / fits with named changes / does not fit), hours and dollars at live prices;
+    the recommendation (cheapest that fits within max_hours), the job timeout to set (estimate + 25%), the changes
+    to pass to the training script, warnings, and every assumption. Show the table and recommendation to the person.
+    """
+    from hf_trainer.estimate import run_estimate
+
+    with user_errors():
+        return run_estimate(request)
+
+
 # --- serving: stdio, or streamable HTTP (a bearer token is required off loopback) ---
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 AUTH_TOKEN_ENV = "HF_TRAINER_MCP_TOKEN"
