@@ -277,6 +277,17 @@ def test_a_running_record_whose_supervisor_is_gone_becomes_error(backend: LocalB
     assert info.stage == Stage.ERROR and f"(pid {supervisor_pid}) is gone" in info.message
 
 
+def test_a_supervisor_that_died_with_output_points_at_its_log(backend: LocalBackend):
+    job = backend.run(CommandJobRequest(command=["true"]))
+    finished(backend, job.id)
+    supervisor_log = Path(row(backend, job.id)["job_dir"]) / "supervisor.log"
+    supervisor_log.write_text("ModuleNotFoundError: No module named 'hf_trainer'\n", encoding="utf-8")
+    with store.session(backend.db_path) as conn:
+        conn.execute("UPDATE jobs SET stage='SCHEDULING', supervisor_pid=?, supervisor_start='boot:1' WHERE id=?",
+                     (2**22 + 54321, job.id))
+    assert f"The supervisor's own output is in {supervisor_log}." in backend.inspect(job.id).message
+
+
 # --- wait -------------------------------------------------------------------------------------------------------
 
 

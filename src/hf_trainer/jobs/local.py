@@ -272,6 +272,9 @@ class LocalBackend:
         else:
             reason = (f"the job's supervisor process (pid {pid}) is gone: the machine restarted or the process was "
                       "killed. Its processes were stopped; read its logs, then submit it again.")
+            supervisor_log = Path(row["job_dir"]) / "supervisor.log"
+            if supervisor_log.is_file() and supervisor_log.stat().st_size:
+                reason += f" The supervisor's own output is in {supervisor_log}."
         # The command may have outlived its supervisor (SIGKILL of the supervisor only): stop it, then record why.
         if store.is_same_process(row["child_pid"], row["child_start"]):
             store.stop_group(row["child_pid"], grace=1.0)
