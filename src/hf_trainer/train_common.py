@@ -141,6 +141,32 @@ def detect_device() -> dict:
     return {"type": "cpu", "bf16": False, "count": 0, "name": "cpu"}
 
 
+def is_main_process() -> bool:
+    """True in a single-process run and in rank 0 of a distributed one (accelerate launch / torchrun set RANK)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def distributed_world_size() -> int:
+    """Processes in this run: WORLD_SIZE under accelerate launch / torchrun, else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def relaunch_distributed(device: dict) -> None:
+    """With several GPUs visible to a plain `python` process, re-run this script under `accelerate launch` with one
+    process per GPU: Trainer would otherwise fall back to DataParallel, which TRL refuses (and which is slow).
+    Set HF_TRAINER_NO_RELAUNCH=1 to keep one process (e.g. when you launch it yourself)."""
+    if device["count"] < 2 or "WORLD_SIZE" in os.environ or os.environ.get("HF_TRAINER_NO_RELAUNCH"):
+        return
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(device["count"]),
+               "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no",
+               str(Path(sys.argv[0]).resolve()), *sys.argv[1:]]
+    print(f"{device['count']} GPUs visible: relaunching with accelerate launch --num_processes {device['count']}",
+          flush=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+
+
 def check_arguments(args, device: dict) -> None:
     """Refuse combinations that cannot work, before anything is loaded."""
     if args.load_in_4bit and device["type"] != "cuda":
@@ -305,6 +331,22 @@ def require_columns(dataset, accepted: list[tuple[str, ...]], method: str) -> tu
     )
 
 
+def is_conversational_dataset(dataset) -> bool:
+    """Whether the first row holds chat messages (lists of {role, content}) in any TRL column."""
+    if dataset is None or len(dataset) == 0:
+        return False
+    row = dataset[0]
+    return any(isinstance(row.get(key), list) and row.get(key) and isinstance(row[key][0], dict)
+               for key in ("messages", "prompt", "completion", "chosen", "rejected"))
+
+
+def require_chat_template(tokenizer, dataset, args) -> None:
+    """Conversational data needs the tokenizer's chat template: refuse early with the fix, not deep in TRL."""
+    if is_conversational_dataset(dataset) and not getattr(tokenizer, "chat_template", None):
+        raise ScriptError(f"{args.model_name_or_path} has no chat template, so conversational rows (lists of "
+                          "messages) cannot be formatted. Use an instruct model's tokenizer, or plain-text data.")
+
+
 # --- tracking and the Hub ---------------------------------------------------------------------------------------
 
 def tracking_kwargs(args, method: str) -> dict:
@@ -463,6 +505,8 @@ def model_card(args, method: str, result: dict, extra_hparams: dict) -> str:
         f"| first training loss | {_fmt(result['first_loss'])} |",
         f"| last training loss | {_fmt(result['last_loss'])} |",
         *([f"| eval loss | {_fmt(result['eval_loss'])} |"] if result.get("eval_loss") is not None else []),
+        *[f"| {key.replace('_', ' ')} | {_fmt(value) if isinstance(value, float) else value} |"
+          for key, value in (result.get("extra_results") or {}).items()],
         f"| runtime (s) | {result['runtime_seconds']:.0f} |",
         "",
         "## Hyper-parameters",
@@ -480,8 +524,12 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None) -> dict:
-    """Save the model, write its card, push it (when asked) and return the summary."""
+def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None,
+           extra_results: dict | None = None) -> dict:
+    """Save the model, write its card, push it (when asked) and return the summary.
+
+    Under accelerate launch every process calls this (saving may gather shards), but only the main process writes
+    the card and pushes. `extra_results` (method metrics, e.g. GRPO rewards) go into the summary and the card."""
     history = trainer.state.log_history
     found = losses(history)
     eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
@@ -498,8 +546,11 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
         "trackio_project": trainer.args.project if args.report_to == "trackio" else None,
         "run_name": trainer.args.run_name,
         "job_url": job_url(),
+        **({"extra_results": extra_results} if extra_results else {}),
     }
     trainer.save_model(output_dir)
+    if not trainer.is_world_process_zero():
+        return result
     processing = getattr(trainer, "processing_class", None)
     if processing is not None:
         processing.save_pretrained(output_dir)
@@ -516,6 +567,8 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
 
 
 def report(result: dict, as_json: bool) -> None:
+    if not is_main_process():  # one summary per run, not one per GPU process
+        return
     if as_json:
         print(json.dumps(result), flush=True)
         return
