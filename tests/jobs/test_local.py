@@ -53,6 +53,10 @@ def alive(pid: int) -> bool:
     return store.process_start(pid) is not None
 
 
+def no_job_folders(backend: LocalBackend) -> bool:
+    return not backend.jobs_dir.exists() or not any(backend.jobs_dir.iterdir())
+
+
 def row(backend: LocalBackend, job_id: str) -> sqlite3.Row:
     return store.fetch(backend.db_path, job_id)
 
@@ -384,8 +388,10 @@ def test_a_job_reading_stdin_gets_end_of_file_instead_of_hanging(backend: LocalB
 
 def test_asking_for_uv_when_it_is_missing_names_the_alternative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PATH", str(tmp_path))
+    wanting_uv = LocalBackend(use_uv=True)
     with pytest.raises(UserError, match=r"uv was not found on PATH.*--local-python"):
-        LocalBackend(use_uv=True).uv(UvJobRequest(script="print(1)\n"))
+        wanting_uv.uv(UvJobRequest(script="print(1)\n"))
+    assert no_job_folders(wanting_uv)
 
 
 def test_a_url_script_is_downloaded_when_running_with_the_current_interpreter(backend: LocalBackend):
@@ -409,6 +415,7 @@ def test_a_url_script_is_downloaded_when_running_with_the_current_interpreter(ba
         assert Path(job.command[1]).name == "train.py"
         with pytest.raises(UserError, match=r"Downloading the script .*/missing.py' failed with HTTP 404"):
             backend.uv(UvJobRequest(script=f"{base}/missing.py"))
+        assert len(list(backend.jobs_dir.iterdir())) == 1  # only the first job's folder
     finally:
         server.shutdown()
 
@@ -445,7 +452,7 @@ def test_bad_input_is_refused_with_a_message_that_names_the_fix(backend: LocalBa
     with pytest.raises(UserError, match=message) as excinfo:
         call(backend)
     assert CANARY_TOKEN not in str(excinfo.value)
-    assert backend.ps(all=True) == []  # nothing was recorded
+    assert backend.ps(all=True) == [] and no_job_folders(backend)  # nothing was recorded or created
 
 
 def test_a_negative_timeout_is_refused_before_anything_runs(backend: LocalBackend):

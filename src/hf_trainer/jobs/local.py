@@ -111,17 +111,19 @@ class LocalBackend:
         _check_timeout(request.timeout_seconds)
         source = resolve_script(request.script)
         env, secrets = self._env_and_secrets(request.env, request.secrets)
-        job_id, job_dir = self._new_job_dir()
+        # Everything that can be refused is decided before the job's folder exists.
         uv = self._uv_executable()
+        python = None if uv else self._interpreter()
+        text = source.text
+        if source.kind == "url" and not uv:
+            text = self._download(source.url)
+        job_id, job_dir = self._new_job_dir()
         notes: list[str] = []
-        if source.kind == "url" and uv:
-            script_ref = source.url
+        if text is None:
+            script_ref = str(source.url)  # uv fetches URLs itself
         else:
-            script_path = job_dir / source.name
-            script_path.write_text(source.text if source.text is not None else self._download(source.url),
-                                   encoding="utf-8")
-            script_ref = str(script_path)
-        assert script_ref is not None
+            script_ref = str(job_dir / source.name)
+            Path(script_ref).write_text(text, encoding="utf-8")
         if uv:
             command = [uv, "run"]
             for dep in request.dependencies:
@@ -130,7 +132,7 @@ class LocalBackend:
                 command += ["--python", request.python]
             command += [script_ref, *request.script_args]
         else:
-            python = self._interpreter()
+            assert python is not None
             command = [python, script_ref, *request.script_args]
             skipped = [*request.dependencies, *((source.metadata or {}).get("dependencies") or [])]
             if skipped:
