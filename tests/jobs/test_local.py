@@ -149,6 +149,14 @@ def test_follow_streams_lines_as_they_come_and_stops_when_the_job_ends(backend: 
     assert backend.inspect(job.id).stage == Stage.COMPLETED
 
 
+def test_progress_bar_redraws_read_as_the_terminal_shows_them(backend: LocalBackend):
+    script = ("import sys\nfor i in range(3):\n    sys.stdout.write(f'\\rstep {i}/3')\n"
+              "sys.stdout.write('\\r' + ' ' * 10 + '\\r{\\'loss\\': 1.5}\\n')\nprint('windows line', end='\\r\\n')\n")
+    job = backend.uv(UvJobRequest(script=script))
+    finished(backend, job.id)
+    assert list(backend.logs(job.id)) == ["{'loss': 1.5}", "windows line"]
+
+
 def test_follow_gives_up_after_its_timeout_while_the_job_runs(backend: LocalBackend):
     job = backend.uv(UvJobRequest(script="import time\nprint('started')\ntime.sleep(60)\n"))
     wait_for(lambda: (Path(row(backend, job.id)["job_dir"]) / "log.txt").read_text(encoding="utf-8"))

@@ -66,6 +66,14 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
+def _as_displayed(line: str) -> str:
+    """A line as a terminal shows it: progress bars redraw with carriage returns, and only the last draw stays."""
+    if "\r" not in line:
+        return line
+    drawn = [part for part in line.split("\r") if part.strip()]
+    return drawn[-1] if drawn else ""
+
+
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -335,7 +343,11 @@ class LocalBackend:
         return self._log_lines(row, tail, follow, timeout)
 
     def _log_lines(self, row, tail: int | None, follow: bool, timeout: float | None) -> Iterator[str]:
-        redact = Redactor([caller_token()])
+        redactor = Redactor([caller_token()])
+
+        def redact(line: str) -> str:
+            return redactor(_as_displayed(line))
+
         log_path = Path(row["job_dir"]) / "log.txt"
         data = log_path.read_bytes() if log_path.exists() else b""
         offset = len(data)
