@@ -339,3 +339,46 @@ def test_the_request_model_and_the_stdlib_math_share_their_defaults() -> None:
     from hf_trainer.estimate_math import REQUEST_DEFAULTS
 
     assert {name: field.default for name, field in EstimateRequest.model_fields.items()} == REQUEST_DEFAULTS
+
+
+def test_script_sizes_a_hub_model_from_a_fake_hub_and_uses_its_live_prices() -> None:
+    import os
+
+    from fakes.fake_hub_models import FakeHubModels, FakeModel, hardware_entry
+
+    config = {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
+              "num_key_value_heads": 32, "intermediate_size": 11008, "vocab_size": 32000}
+    models = {"meta-llama/Llama-2-7b-hf": FakeModel(
+        files={"config.json": json.dumps(config).encode()},
+        safetensors={"parameters": {"F16": 6_738_415_616}, "total": 6_738_415_616})}
+    live = [hardware_entry("a10g-large", 1.50, "A10G", 1, "24 GB"), hardware_entry("a100-large", 2.50, "A100", 1,
+                                                                                      "80 GB")]
+    with FakeHubModels(models=models, hardware=live) as hub:
+        out = subprocess.run([sys.executable, str(SCRIPTS / "estimate_cost.py"), "--model_name_or_path",
+                              "meta-llama/Llama-2-7b-hf", "--num_rows", "1000", "--mean_tokens_per_row", "500",
+                              "--json"], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "HF_ENDPOINT": hub.url})
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["model"]["num_params"] == 6_738_415_616
+    assert data["catalog_source"].startswith("live")
+    verdicts = {r["flavor"]: r["verdict"] for r in data["rows"]}
+    assert verdicts == {"a10g-large": "does not fit", "a100-large": "fits"}
+
+
+def test_script_refuses_an_unknown_model_with_exit_2_and_the_num_params_hint() -> None:
+    import os
+
+    out = subprocess.run([sys.executable, str(SCRIPTS / "estimate_cost.py"), "--model_name_or_path", "org/nothing",
+                          "--num_rows", "10"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9"})
+    assert out.returncode == 2
+    assert "--num_params" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_script_header_pins_floors_and_its_inline_copy_is_current() -> None:
+    from hf_trainer import pep723, script_blocks
+
+    text = (SCRIPTS / "estimate_cost.py").read_text(encoding="utf-8")
+    assert pep723.dependencies(text) == ["huggingface_hub>=2.4"]
+    assert script_blocks.render(text) == text, "run `make sync-scripts`"

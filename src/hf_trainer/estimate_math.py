@@ -5,11 +5,12 @@ import anything outside the standard library, nor anything from hf_trainer. Ever
 arguments; the sources of every constant are in references/hardware_guide.md.
 """
 
-from __future__ import annotations
-
 import difflib
+import json
 import math
+import struct
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 GB = 1e9  # vendors and the Hub quote memory in decimal gigabytes
 FALLBACK_DATE = "2026-11-25"
@@ -334,6 +335,56 @@ def facts_from_count(num_params: int, base: ModelFacts | None = None, source: st
         assumed=(f"architecture guessed from {num_params:,} parameters (Llama-like: hidden {hidden}, {layers} layers, "
                  f"vocabulary {vocab}); pass a model with a config.json for exact activation memory",),
     )
+
+
+_SAFETENSORS_DTYPES = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
+
+
+def safetensors_param_count(folder: Path) -> tuple[int, str | None]:
+    """Exact parameter count from the headers of every *.safetensors file in `folder`, and the dominant dtype."""
+    total, by_dtype = 0, {}
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        with path.open("rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if length > 100_000_000:
+                raise EstimateError(f"{path} does not look like a safetensors file (header of {length} bytes)")
+            header = json.loads(handle.read(length))
+        for name, tensor in header.items():
+            if name == "__metadata__":
+                continue
+            count = 1
+            for dim in tensor["shape"]:
+                count *= int(dim)
+            total += count
+            by_dtype[tensor["dtype"]] = by_dtype.get(tensor["dtype"], 0) + count
+    dtype = _SAFETENSORS_DTYPES.get(max(by_dtype, key=by_dtype.get)) if by_dtype else None
+    return total, dtype
+
+
+def with_count(facts: ModelFacts, count: int, dtype: str | None, source: str) -> ModelFacts:
+    """Config facts with an exact parameter count from the weights (MoE active counts stay the config's)."""
+    dense = facts.num_active_params == facts.num_params
+    return replace(facts, num_params=count, num_active_params=count if dense else facts.num_active_params,
+                   dtype=_SAFETENSORS_DTYPES.get(dtype or "", dtype or facts.dtype), source=source)
+
+
+def facts_from_folder(folder: Path, num_params: int | None = None) -> ModelFacts:
+    """Facts for a model saved in a local folder: config.json arithmetic, exact count from safetensors headers."""
+    folder = Path(folder)
+    config_path = folder / "config.json"
+    facts = None
+    if config_path.is_file():
+        facts = facts_from_config(json.loads(config_path.read_text(encoding="utf-8")), str(config_path))
+    count, dtype = safetensors_param_count(folder)
+    if num_params:
+        return facts_from_count(num_params, facts, source="num_params (given)")
+    if facts and count:
+        return with_count(facts, count, dtype, f"{folder} (safetensors headers + config.json)")
+    if facts:
+        return facts
+    if count:
+        return facts_from_count(count, source=f"{folder} (safetensors headers)")
+    raise EstimateError(f"{folder} has neither config.json nor *.safetensors files, so its size is unknown")
 
 
 def lora_params(facts: ModelFacts, r: int, target: str = "all-linear") -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from pathlib import Path
 
 import httpx2
@@ -25,32 +24,25 @@ from huggingface_hub.errors import (
 )
 
 from hf_trainer.errors import UserError
-from hf_trainer.estimate_math import EstimateError, ModelFacts, facts_from_config, facts_from_count
+from hf_trainer.estimate_math import (
+    EstimateError,
+    ModelFacts,
+    facts_from_config,
+    facts_from_count,
+    facts_from_folder,
+    with_count,
+)
 
 HOW_TO_PASS = ("Pass the parameter count yourself: num_params=7e9 in the estimate_cost tool, "
                "`hf-trainer estimate --num_params 7e9` on the command line.")
-_DTYPES = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 
 
-def safetensors_param_count(folder: Path) -> tuple[int, str | None]:
-    """Exact parameter count from the headers of every *.safetensors file in `folder`, and the dominant dtype."""
-    total, by_dtype = 0, {}
-    for path in sorted(folder.glob("*.safetensors")):
-        with path.open("rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            if length > 100_000_000:
-                raise UserError(f"{path} does not look like a safetensors file (header of {length} bytes).")
-            header = json.loads(handle.read(length))
-        for name, tensor in header.items():
-            if name == "__metadata__":
-                continue
-            count = 1
-            for dim in tensor["shape"]:
-                count *= int(dim)
-            total += count
-            by_dtype[tensor["dtype"]] = by_dtype.get(tensor["dtype"], 0) + count
-    dtype = _DTYPES.get(max(by_dtype, key=by_dtype.get)) if by_dtype else None
-    return total, dtype
+def local_model_facts(folder: Path, num_params: int | None = None) -> ModelFacts:
+    """Facts for a model saved in a local folder (config.json, *.safetensors)."""
+    try:
+        return facts_from_folder(folder, num_params)
+    except EstimateError as exc:
+        raise UserError(f"Cannot size the model in {folder}: {exc}. {HOW_TO_PASS}") from None
 
 
 def _from_config(config: dict, source: str) -> ModelFacts:
@@ -58,27 +50,6 @@ def _from_config(config: dict, source: str) -> ModelFacts:
         return facts_from_config(config, source=source)
     except EstimateError as exc:
         raise UserError(f"Cannot size the model from {source}: {exc}. {HOW_TO_PASS}") from None
-
-
-def local_model_facts(folder: Path, num_params: int | None = None) -> ModelFacts:
-    """Facts for a model saved in a local folder (config.json, *.safetensors)."""
-    config_path = folder / "config.json"
-    facts = None
-    if config_path.is_file():
-        facts = _from_config(json.loads(config_path.read_text(encoding="utf-8")), str(config_path))
-    count, dtype = safetensors_param_count(folder)
-    if num_params:
-        return facts_from_count(num_params, facts, source="num_params (given)")
-    if facts and count:
-        return ModelFacts(**{**facts.__dict__, "num_params": count,
-                             "num_active_params": count if facts.num_active_params == facts.num_params
-                             else facts.num_active_params,
-                             "dtype": dtype or facts.dtype, "source": f"{folder} (safetensors headers + config.json)"})
-    if facts:
-        return facts
-    if count:
-        return facts_from_count(count, source=f"{folder} (safetensors headers)")
-    raise UserError(f"{folder} has neither config.json nor *.safetensors files, so its size is unknown. {HOW_TO_PASS}")
 
 
 def hub_model_facts(repo_id: str, api: HfApi, revision: str | None = None,
@@ -114,11 +85,7 @@ def hub_model_facts(repo_id: str, api: HfApi, revision: str | None = None,
         return facts_from_count(num_params, facts, source="num_params (given)")
     if facts and hub_count:
         dtype = max(info.safetensors.parameters, key=info.safetensors.parameters.get)
-        same = facts.num_active_params == facts.num_params
-        return ModelFacts(**{**facts.__dict__, "num_params": hub_count,
-                             "num_active_params": hub_count if same else facts.num_active_params,
-                             "dtype": _DTYPES.get(dtype, facts.dtype),
-                             "source": f"{repo_id} (Hub safetensors metadata + config.json)"})
+        return with_count(facts, hub_count, dtype, f"{repo_id} (Hub safetensors metadata + config.json)")
     if facts:
         return facts
     if hub_count:
