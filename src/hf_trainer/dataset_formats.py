@@ -383,10 +383,26 @@ def _check_mapping(name: str, rows: list[dict], mappings: dict) -> dict:
         "issues": issues,
         "validated": bool(mapped) and not outcome["failures"] and kind in TRL_KINDS
         and not any(issue["severity"] == "error" for issue in issues),
-        "example_before": rows[0] if rows else None,
-        "example_after": mapped[0] if mapped else None,
+        "example_before": preview(rows[0]) if rows else None,
+        "example_after": preview(mapped[0]) if mapped else None,
         "rows": mapped,
     }
+
+
+def preview(value: Any, limit: int = 300) -> Any:
+    """A JSON-safe, short copy of a row for showing: long strings cut, bytes (images, audio) summarised."""
+    if isinstance(value, dict):
+        return {str(key): preview(item, limit) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [preview(item, limit) for item in value[:20]] + ([f"... {len(value) - 20} more"] if len(value) > 20
+                                                                  else [])
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + f"... ({len(value)} characters)"
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 def _dataset_kind(rows: list[dict]) -> tuple[str, bool | None]:
