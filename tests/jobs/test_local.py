@@ -196,6 +196,17 @@ def test_records_survive_a_new_backend_instance(backend: LocalBackend):
     assert again.inspect(job.id[:8]).id == job.id
 
 
+def test_jobs_submitted_at_once_are_all_recorded_and_completed(backend: LocalBackend):
+    # Several supervisors and submitters write the same SQLite file at the same time.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        jobs = list(pool.map(lambda i: backend.run(CommandJobRequest(command=["echo", str(i)])), range(6)))
+    assert len({j.id for j in jobs}) == 6
+    assert [finished(backend, j.id).stage for j in jobs] == [Stage.COMPLETED] * 6
+    assert [list(backend.logs(j.id)) for j in jobs] == [[str(i)] for i in range(6)]
+
+
 def test_a_job_outlives_the_process_that_submitted_it(tmp_path: Path):
     marker = tmp_path / "marker.txt"
     submitter = textwrap.dedent(f"""
