@@ -96,3 +96,21 @@ def test_nan_loss_lowers_the_learning_rate_tenfold():
 def test_set_arg_replaces_values_and_keeps_other_arguments():
     assert set_arg(["--a", "1", "--b", "--c=3"], "--c", "4") == ["--a", "1", "--b", "--c", "4"]
     assert set_arg(["--a", "1"], "--flag", None) == ["--a", "1", "--flag"]
+
+
+def test_a_failed_local_job_is_diagnosed_from_its_record_and_log(tmp_path):
+    from hf_trainer.diagnose import diagnose_job
+    from hf_trainer.jobs.base import UvJobRequest
+    from hf_trainer.jobs.local import LocalBackend
+
+    script = tmp_path / "train.py"
+    script.write_text("import sys\nprint(\"{'loss': '2.0', 'epoch': '0.1'}\")\n"
+                      "print('torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.')\n"
+                      "sys.exit(1)\n", encoding="utf-8")
+    backend = LocalBackend(use_uv=False)
+    job = backend.uv(UvJobRequest(script=str(script), script_args=["--per_device_train_batch_size", "4"]))
+    backend.wait(job.id, timeout=60, poll_interval=0.1)
+
+    result = diagnose_job(backend, job.id)
+    assert result.kind == "out_of_memory" and "CUDA out of memory" in result.evidence
+    assert get_arg(result.change.script_args, "--per_device_train_batch_size") == "2"

@@ -7,7 +7,7 @@ arguments, so `train` can resubmit it as it is. Pure functions over text; no net
 
 import math
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -246,3 +246,24 @@ def _explain(kind: FailureKind, evidence: str, args: list[str], flavor: str | No
     return Diagnosis(kind=kind, summary="uv could not install the script's dependencies.", evidence=evidence,
                      next_steps=["pin compatible versions in the PEP 723 header (e.g. trl>=1.16, transformers>=5.2)",
                                  "add the missing package to the header's dependencies"])
+
+
+# --- a job, read from its backend ---------------------------------------------------------------------------------
+
+DIAGNOSE_LOG_LINES = 2000
+
+
+def script_args_from_command(command: list[str]) -> list[str]:
+    """The arguments after the script in a job's command (`python x.py ...`, `uv run ... x.py ...`)."""
+    for i, part in enumerate(command):
+        if part.endswith(".py") or "/resolve/" in part and part.split("?")[0].endswith(".py"):
+            return list(command[i + 1:])
+    return []
+
+
+def diagnose_job(backend: Any, job_id: str) -> Diagnosis:
+    """Read a job's record and the end of its log from `backend`, then diagnose it."""
+    job = backend.inspect(job_id)
+    lines = list(backend.logs(job_id, tail=DIAGNOSE_LOG_LINES))
+    return diagnose(job.stage, job.message, lines, script_args_from_command(job.command), flavor=job.flavor,
+                    timeout_seconds=job.timeout_seconds)

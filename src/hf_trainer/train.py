@@ -1,0 +1,294 @@
+"""train: from intent to a job that will not waste money, in one call.
+
+Method, model, dataset and output repo in; out comes the plan: the dataset checked (and mapped when it needs a
+mapping), the run estimated on every flavor, the flavor picked (the cheapest that fits within the time limit, or the
+one asked for), the job built from the bundled script (arguments only, never generated code), preflight run, and what
+lands where. Nothing is submitted unless the caller passes `confirm=True` (after showing the plan to the person);
+`max_cost_usd` refuses plans above it. Submitting the same output repo again resumes from its last pushed checkpoint.
+
+Dependencies (the inspector, the estimator, the backend) are parameters, so tests pass fakes.
+"""
+
+import re
+import time
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, Field
+
+from hf_trainer import paths
+from hf_trainer.errors import UserError
+from hf_trainer.jobs.base import BackendName, JobBackend, JobInfo, UvJobRequest
+from hf_trainer.preflight import PreflightInput, PreflightReport, preflight
+from hf_trainer.timeouts import format_duration, parse_timeout
+
+Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
+SCRIPTS: dict[str, str] = {"sft": "train_sft.py", "dpo": "train_dpo.py", "grpo": "train_grpo.py",
+                           "reward": "train_reward.py", "kto": "train_kto.py"}
+# When the dataset's size cannot be measured in tokens, a conservative guess keeps the estimate usable, with a warning.
+FALLBACK_TOKENS_PER_ROW = 512
+LOCAL_TIMEOUT_SECONDS = 6 * 3600
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class TrainRequest(BaseModel):
+    """A training run, in TRL's vocabulary. Only method, model, dataset and (for the Hub) the output repo are needed."""
+
+    method: Method = Field(description="sft, dpo, grpo, reward or kto.")
+    model_name_or_path: str = Field(min_length=1, description="Base model: Hub id or local folder.")
+    dataset_name: str = Field(min_length=1, description="Hub dataset id, or a local file/folder (local backend).")
+    hub_model_id: str | None = Field(None, description="Output model repo, e.g. 'you/qwen-sft' (required on the Hub).")
+    backend: BackendName | None = Field(None, description="'hub' (default with a token) or 'local'.")
+    flavor: str | None = Field(None, description="Hardware flavor; default: the cheapest that fits the time limit.")
+    max_cost_usd: float | None = Field(None, gt=0, description="Refuse plans whose estimated cost is above this.")
+    time_limit: str | None = Field(None, description="Longest acceptable run, e.g. '2h'; also the job timeout floor.")
+    dataset_config: str | None = None
+    dataset_train_split: str | None = None
+    dataset_mapping: str | None = Field(None, description="Override the mapping dataset_inspect picks.")
+    num_train_epochs: float | None = Field(None, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    learning_rate: float | None = Field(None, gt=0)
+    per_device_train_batch_size: int | None = Field(None, ge=1)
+    gradient_accumulation_steps: int | None = Field(None, ge=1)
+    max_length: int | None = Field(None, ge=16)
+    use_peft: bool = Field(True, description="LoRA (default): cheaper, smaller outputs. False: full fine-tuning.")
+    lora_r: int | None = Field(None, ge=1)
+    load_in_4bit: bool = False
+    reward_funcs: list[str] | None = Field(None, description="grpo: built-in rewards by name, e.g. ['accuracy'].")
+    extra_args: list[str] = Field(default_factory=list, description="More script arguments, passed as they are.")
+    hub_private_repo: bool = Field(True, description="Private output repo (default).")
+    confirm: bool = Field(False, description="Submit. Only after the person approved the plan and its cost.")
+    force: bool = Field(False, description="Submit even when preflight finds errors.")
+
+
+class TrainPlan(BaseModel):
+    """The job that would run (or ran), what it costs, and where the results go."""
+
+    method: str
+    backend: BackendName
+    script: str
+    script_args: list[str]
+    flavor: str | None
+    price_per_hour: float | None
+    estimated_hours: float | None
+    estimated_cost_usd: float | None
+    timeout: str
+    timeout_seconds: int
+    model_repo: str | None
+    model_url: str | None
+    trackio_project: str
+    dataset_verdict: str
+    dataset_mapping: str | None
+    labels: dict[str, str]
+    preflight: PreflightReport
+    warnings: list[str]
+    submitted: bool = False
+    job: JobInfo | None = None
+    job_url: str | None = None
+    trackio_url: str | None = None
+
+    def render(self) -> str:
+        cost = (f"~{format_duration(self.estimated_hours * 3600)}, ~${self.estimated_cost_usd:.2f} "
+                f"(${self.price_per_hour:.2f}/h)" if self.estimated_hours is not None and
+                self.estimated_cost_usd is not None and self.price_per_hour is not None else "not estimated")
+        lines = [
+            f"{'SUBMITTED' if self.submitted else 'PLAN (not submitted)'}: {self.method.upper()} with "
+            f"{self.script} on {self.backend}" + (f" / {self.flavor}" if self.flavor else ""),
+            f"  time and cost  {cost}",
+            f"  timeout        {self.timeout}",
+            f"  dataset        {self.dataset_verdict}" + (f" (mapping {self.dataset_mapping})"
+                                                         if self.dataset_mapping else ""),
+            f"  results        {self.model_url or 'local output folder'} (private: checkpoints pushed, resumable)"
+            if self.model_repo else "  results        local output folder",
+            f"  metrics        trackio project {self.trackio_project}"
+            + (f": {self.trackio_url}" if self.trackio_url else ""),
+            "  " + self.preflight.render().replace("\n", "\n  "),
+        ]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        if self.submitted and self.job:
+            lines += [f"  job id         {self.job.id}", f"  job url        {self.job_url or self.job.url}",
+                      "  next           check status only when asked: hf_jobs inspect/logs with this job id"]
+        elif not self.preflight.ok:
+            lines.append("  next           fix the errors above (or pass force: true), then ask the person")
+        else:
+            lines.append("  next           show this plan and its cost to the person; submit with confirm: true")
+        return "\n".join(lines)
+
+
+Inspector = Callable[[Any], Any]
+Estimator = Callable[[Any], Any]
+
+
+def _default_inspector(params: Any) -> Any:
+    from hf_trainer.dataset_inspect import inspect_dataset
+
+    return inspect_dataset(params)
+
+
+def _default_estimator(request: Any) -> Any:
+    from hf_trainer.estimate import run_estimate
+
+    return run_estimate(request)
+
+
+def _script_args(req: TrainRequest, mapping: str | None, backend: BackendName, run_name: str) -> list[str]:
+    args = ["--model_name_or_path", req.model_name_or_path, "--dataset_name", req.dataset_name]
+    optional = {
+        "--dataset_config": req.dataset_config, "--dataset_train_split": req.dataset_train_split,
+        "--dataset_mapping": mapping, "--num_train_epochs": req.num_train_epochs, "--max_steps": req.max_steps,
+        "--learning_rate": req.learning_rate, "--per_device_train_batch_size": req.per_device_train_batch_size,
+        "--gradient_accumulation_steps": req.gradient_accumulation_steps, "--max_length": req.max_length,
+        "--lora_r": req.lora_r,
+    }
+    for name, value in optional.items():
+        if value is not None:
+            args += [name, str(value)]
+    if req.use_peft:
+        args.append("--use_peft")
+    if req.load_in_4bit:
+        args.append("--load_in_4bit")
+    if req.reward_funcs:
+        args += ["--reward_funcs", *req.reward_funcs]
+    if req.hub_model_id:
+        # --resume: a resubmission to the same repo continues from its last pushed checkpoint, not from step 0.
+        args += ["--push_to_hub", "--hub_model_id", req.hub_model_id, "--resume"]
+        if not req.hub_private_repo:
+            args.append("--no-hub_private_repo")
+    args += ["--trackio_project", "hf-trainer", "--run_name", run_name, "--json", *req.extra_args]
+    return args
+
+
+def _label_value(text: str) -> str:
+    """Job label values: letters, digits, '-', '_', '.' (a repo id's '/' becomes '--', as in Hub cache names)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text.replace("/", "--"))[:63]
+
+
+def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspector = _default_inspector,
+                  estimator: Estimator = _default_estimator, now: Callable[[], float] = time.time) -> TrainPlan:
+    """Inspect, estimate, pick the flavor, build the job and preflight it. Submits nothing."""
+    from hf_trainer.dataset_inspect import DatasetInspectInput
+    from hf_trainer.estimate import make_request
+
+    backend_name: BackendName = backend.name
+    warnings: list[str] = []
+    if backend_name == "hub" and not req.hub_model_id:
+        raise UserError("hub_model_id is required on the Hub: without it the trained model is lost when the job "
+                        "ends. Pass e.g. hub_model_id='<you>/<model>-" + req.method + "'.")
+    if req.hub_model_id and not _REPO_ID.match(req.hub_model_id):
+        raise UserError(f"hub_model_id {req.hub_model_id!r} is not a repo id: use 'owner/name' (letters, digits, "
+                        "'-', '_', '.').")
+
+    # 1. The data: a verdict for the method, and a mapping that has been run on the sample when one is needed.
+    try:
+        inspection = inspector(DatasetInspectInput(
+            dataset_name=req.dataset_name, dataset_config=req.dataset_config,
+            dataset_train_split=req.dataset_train_split, method=req.method,
+            model_name_or_path=req.model_name_or_path, max_length=req.max_length or 2048))
+    except UserError as exc:
+        if "tokenizer" not in str(exc).lower():
+            raise
+        warnings.append(f"token lengths not measured ({exc}); estimating with {FALLBACK_TOKENS_PER_ROW} "
+                        "tokens per row")
+        inspection = inspector(DatasetInspectInput(
+            dataset_name=req.dataset_name, dataset_config=req.dataset_config,
+            dataset_train_split=req.dataset_train_split, method=req.method))
+    verdict = inspection.methods[req.method]
+    mapping = req.dataset_mapping or (verdict.mapping if verdict.verdict == "NEEDS MAPPING" else None)
+
+    # 2. The estimate, on the requested flavor or all of them.
+    rows = inspection.source.num_rows or inspection.sample_rows
+    stats = inspection.token_stats
+    mean_tokens = stats.mean if stats and stats.mean else None
+    if mean_tokens is None:
+        mean_tokens = FALLBACK_TOKENS_PER_ROW
+        if not any("token lengths" in w for w in warnings):
+            warnings.append(f"token lengths not measured; estimating with {FALLBACK_TOKENS_PER_ROW} tokens per row")
+    max_hours = parse_timeout(req.time_limit) / 3600 if req.time_limit else None
+    estimate = estimator(make_request(
+        model_name_or_path=req.model_name_or_path, method=req.method, num_rows=rows,
+        mean_tokens_per_row=mean_tokens, max_steps=req.max_steps, num_train_epochs=req.num_train_epochs,
+        max_length=req.max_length, per_device_train_batch_size=req.per_device_train_batch_size,
+        gradient_accumulation_steps=req.gradient_accumulation_steps, use_peft=req.use_peft, lora_r=req.lora_r,
+        load_in_4bit=req.load_in_4bit, push_to_hub=bool(req.hub_model_id), max_hours=max_hours,
+        flavors=[req.flavor] if req.flavor and backend_name == "hub" else None, local=backend_name == "local"))
+    warnings += list(estimate.warnings)
+
+    if backend_name == "hub":
+        flavor = req.flavor or estimate.recommended_flavor
+        row = next((r for r in estimate.rows if r.flavor == flavor), None)
+        if flavor is None or row is None:
+            raise UserError("No flavor fits this run within the time limit"
+                            + (f" ({req.time_limit})" if req.time_limit else "")
+                            + ". Use LoRA (use_peft), a shorter max_length, fewer steps, or a longer time_limit.")
+    else:
+        flavor = None
+        row = next((r for r in estimate.rows if r.flavor == "local"), None)
+    hours = row.hours if row else None
+    cost = row.cost_usd if row and backend_name == "hub" else (0.0 if backend_name == "local" else None)
+    if req.max_cost_usd is not None and cost is not None and cost > req.max_cost_usd:
+        cheaper = sorted((r for r in estimate.rows if r.verdict != "does not fit" and r.cost_usd <= req.max_cost_usd),
+                         key=lambda r: r.cost_usd)
+        hint = (f" Flavors within budget: {', '.join(f'{r.flavor} (${r.cost_usd:.2f}, {r.hours:.1f}h)' for r in cheaper[:3])}."
+                if cheaper else " Reduce max_steps or epochs, or use LoRA, to bring it under the budget.")
+        raise UserError(f"The plan costs about ${cost:.2f} on {flavor}, above max_cost_usd ${req.max_cost_usd:.2f}."
+                        + hint)
+
+    # 3. The job: bundled script + arguments; timeout = estimate + 25% (never below the asked time limit).
+    if hours is not None:
+        timeout_seconds = max(600, int(hours * 3600 * 1.25))
+    else:
+        timeout_seconds = LOCAL_TIMEOUT_SECONDS
+    if req.time_limit:
+        timeout_seconds = max(timeout_seconds, parse_timeout(req.time_limit))
+    run_name = f"{req.method}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now()))}"
+    script_args = _script_args(req, mapping, backend_name, run_name)
+    script_path = paths.bundled_script(SCRIPTS[req.method])
+    labels = {"hf-trainer": "train", "method": req.method, "trackio-run": run_name}
+    if req.hub_model_id:
+        labels["model-repo"] = _label_value(req.hub_model_id)
+    if row is not None and row.verdict == "fits with changes":
+        warnings.append(f"{flavor} fits only with changes: {', '.join(row.changes)}")
+
+    report = preflight(PreflightInput(
+        script_text=script_path.read_text(encoding="utf-8"), script_name=script_path.name, script_args=script_args,
+        secrets={"HF_TOKEN": "$HF_TOKEN"} if backend_name == "hub" else {}, backend=backend_name, flavor=flavor,
+        timeout_seconds=timeout_seconds, estimated_seconds=hours * 3600 if hours is not None else None,
+        memory_fits=None if row is None else row.verdict != "does not fit",
+        memory_detail=None if row is None else f"needs {row.memory_gib:.1f} GiB, has {row.memory_available_gib:.0f} GiB",
+        dataset_verdict=verdict.verdict if not (verdict.verdict == "NEEDS MAPPING" and mapping) else "READY",
+        dataset_reasons=list(verdict.reasons), suggested_mapping=verdict.mapping))
+
+    endpoint = _hub_endpoint(backend)
+    return TrainPlan(
+        method=req.method, backend=backend_name, script=script_path.name, script_args=script_args, flavor=flavor,
+        price_per_hour=row.price_per_hour if row and backend_name == "hub" else (0.0 if backend_name == "local"
+                                                                                else None),
+        estimated_hours=hours, estimated_cost_usd=cost, timeout=format_duration(timeout_seconds),
+        timeout_seconds=timeout_seconds, model_repo=req.hub_model_id,
+        model_url=f"{endpoint}/{req.hub_model_id}" if req.hub_model_id else None, trackio_project="hf-trainer",
+        dataset_verdict=verdict.verdict, dataset_mapping=mapping, labels=labels, preflight=report, warnings=warnings)
+
+
+def _hub_endpoint(backend: JobBackend) -> str:
+    api = getattr(backend, "api", None)
+    return str(getattr(api, "endpoint", None) or "https://huggingface.co").rstrip("/")
+
+
+def submit_plan(plan: TrainPlan, backend: JobBackend, *, force: bool = False) -> TrainPlan:
+    """Submit a plan: refused while preflight has errors, unless forced."""
+    if not plan.preflight.ok and not force:
+        raise UserError("Not submitted: preflight found errors.\n" + plan.preflight.render())
+    job = backend.uv(UvJobRequest(
+        script=str(paths.bundled_script(plan.script)), script_args=plan.script_args,
+        secrets={"HF_TOKEN": "$HF_TOKEN"} if plan.backend == "hub" else {}, labels=plan.labels,
+        flavor=plan.flavor, timeout_seconds=plan.timeout_seconds))
+    trackio_url = None
+    if plan.backend == "hub" and job.owner:
+        trackio_url = f"{_hub_endpoint(backend)}/spaces/{job.owner}/trackio"
+    return plan.model_copy(update={"submitted": True, "job": job, "job_url": job.url, "trackio_url": trackio_url})
+
+
+def train(req: TrainRequest, backend: JobBackend, *, inspector: Inspector = _default_inspector,
+          estimator: Estimator = _default_estimator) -> TrainPlan:
+    """Plan, and with `confirm` submit. The MCP tool and `hf-trainer train` call this."""
+    plan = plan_training(req, backend, inspector=inspector, estimator=estimator)
+    return submit_plan(plan, backend, force=req.force) if req.confirm else plan
