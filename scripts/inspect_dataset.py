@@ -517,11 +517,11 @@ def _check_content(message: dict, column: str, index: int, row: int, issues: _Is
     if "content" not in message or content is None:
         # An assistant turn that only calls tools legitimately has no content.
         if not (role == "assistant" and message.get("tool_calls")):
-            issues.add("error", column, f"a {role} message has no content (None)", row)
+            issues.add("error", column, f"has a {role} message without content (None)", row)
     elif isinstance(content, str):
         if not content.strip():
             severity = "error" if role == "assistant" else "warning"
-            issues.add(severity, column, f"a {role} message has empty content", row)
+            issues.add(severity, column, f"has a {role} message with empty content", row)
     elif isinstance(content, list):
         # Multimodal content: a list of typed parts ({"type": "text", "text": ...}).
         if not all(isinstance(part, dict) and "type" in part for part in content):
@@ -675,7 +675,9 @@ def verdicts(rows: list[dict], kind: str, conversational: bool | None, issues: l
         reasons = [reason]
         if verdict == READY and errors:
             verdict = INCOMPATIBLE
-            reasons.append(f"{len(errors)} kind(s) of error in the sample rows (see issues); fix or filter them")
+            rows_hit = sorted({row for issue in errors for row in issue["rows"]})
+            reasons = [f"the format fits ({reason}), but sample rows have errors (e.g. rows "
+                       f"{', '.join(map(str, rows_hit[:5]))}; see issues): fix or filter them first"]
         if verdict == NEEDS_MAPPING and mapping is not None:
             if mapping not in mappings:
                 verdict, mapping = INCOMPATIBLE, None
@@ -688,14 +690,15 @@ def verdicts(rows: list[dict], kind: str, conversational: bool | None, issues: l
                 if result["failures"]:
                     first = result["failures"][0]
                     verdict = INCOMPATIBLE
-                    reasons.append(f"mapping {mapping!r} failed on {len(result['failures'])} of {len(rows)} sample "
-                                   f"rows (row {first['row']}: {first['error']}); fix the data first")
+                    reasons = [f"mapping {mapping!r} would fit ({reason}), but it failed on {result['failure_count']} "
+                               f"of {len(rows)} sample rows (row {first['row']}: {first['error']}); fix the data first"]
                 elif target_kind is None or _base_verdict(method, target_kind, result["conversational"])[0] != READY:
                     verdict = INCOMPATIBLE
-                    reasons.append(f"mapping {mapping!r} did not produce a {method.upper()}-ready format")
+                    reasons.append(f"but mapping {mapping!r} did not produce a {method.upper()}-ready format")
                 elif any(issue["severity"] == "error" for issue in result["issues"]):
                     verdict = INCOMPATIBLE
-                    reasons.append(f"rows mapped with {mapping!r} still have errors (see mappings.{mapping}.issues)")
+                    reasons = [f"mapping {mapping!r} would fit ({reason}), but the mapped rows still have errors "
+                               f"(see mappings.{mapping}.issues): fix or filter those rows first"]
         results[method] = {"verdict": verdict, "mapping": mapping if verdict == NEEDS_MAPPING else None,
                            "reasons": reasons}
     return results, checked
@@ -710,6 +713,7 @@ def _check_mapping(name: str, rows: list[dict], mappings: dict) -> dict:
         "name": name,
         "rows_checked": len(rows),
         "failures": outcome["failures"][:5],
+        "failure_count": len(outcome["failures"]),
         "kind": kind,
         "conversational": conversational,
         "issues": issues,
@@ -877,8 +881,8 @@ def render(report: dict) -> str:
     for issue in report["issues"][:8]:
         more = ", ..." if issue["count"] > len(issue["rows"]) else ""
         rows = f" (row{'s' if issue['count'] > 1 else ''} {', '.join(map(str, issue['rows']))}{more})"
-        lines.append(f"  {issue['severity']}: {issue['column']} {issue['message']}: {issue['count']} sample row(s)"
-                     + (rows if issue["rows"] else ""))
+        lines.append(f"  {issue['severity']}: {issue['column']} {issue['message']}, in {issue['count']} sample "
+                     f"row{'s' if issue['count'] > 1 else ''}" + (rows if issue["rows"] else ""))
     if len(report["issues"]) > 8:
         lines.append(f"  ... {len(report['issues']) - 8} more issue(s) in the structured result")
     for name, result in report["mappings"].items():
@@ -1293,7 +1297,10 @@ def explain(exc: ViewerError, dataset: str, base_url: str, has_token: bool) -> s
     if exc.status == 404:
         return (f"Dataset {dataset!r} was not found by the dataset viewer at {base_url} ({exc}). Check the id "
                 "(owner/name); if it is private, log in first. A local path must exist on this machine.")
-    return f"The dataset viewer could not serve {dataset!r}: {exc}"
+    if exc.status is None:
+        return (f"{exc} Check the network, or point HF_TRAINER_DATASETS_SERVER (--viewer_url) at a reachable "
+                "viewer; a local copy of the data can be inspected by path.")
+    return f"The dataset viewer could not serve {dataset!r} ({exc.status}): {exc}"
 
 
 def choose_split(splits: list[dict], dataset: str, config: str | None, split: str | None) -> tuple[str, str]:

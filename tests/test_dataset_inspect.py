@@ -118,9 +118,9 @@ def test_every_named_mapping_was_run_on_the_sample_and_revalidated(row, kind, co
 VALUE_PROBLEMS = [
     # None content would crash the chat template in the middle of a job.
     ([{"messages": [USER, {"role": "assistant", "content": None}]}], "error", "messages",
-     "a assistant message has no content (None)"),
+     "has a assistant message without content (None)"),
     ([{"messages": [USER, {"role": "assistant", "content": "  "}]}], "error", "messages",
-     "a assistant message has empty content"),
+     "has a assistant message with empty content"),
     ([{"messages": [{"role": "human", "content": "Q"}, ASSISTANT]}], "error", "messages", "unknown role 'human'"),
     ([{"messages": [USER, ASSISTANT, USER]}], "warning", "messages", "ends with a user message"),
     ([{"messages": [USER, USER, ASSISTANT]}], "warning", "messages", "two user messages in a row"),
@@ -157,7 +157,9 @@ def test_errors_in_the_values_turn_ready_into_incompatible_with_the_rows_named()
     report = _analyse(rows)
 
     assert report["methods"]["sft"]["verdict"] == X
-    assert "fix or filter them" in report["methods"]["sft"]["reasons"][-1]
+    assert report["methods"]["sft"]["reasons"] == [
+        "the format fits (language modelling rows train as they are), but sample rows have errors (e.g. rows 3; "
+        "see issues): fix or filter them first"]
     issue = report["issues"][0]
     assert issue["rows"] == [3] and issue["count"] == 1
 
@@ -168,7 +170,7 @@ def test_a_mapping_that_fails_on_a_sample_row_is_not_offered() -> None:
     report = _analyse(rows)
 
     assert report["methods"]["sft"] ["verdict"] == X and report["methods"]["sft"]["mapping"] is None
-    assert "failed on 1 of 3 sample rows (row 2: conversations[0] has unknown speaker 'narrator'" in \
+    assert "but it failed on 1 of 3 sample rows (row 2: conversations[0] has unknown speaker 'narrator'" in \
         report["methods"]["sft"]["reasons"][-1]
     assert report["mappings"]["sharegpt"]["validated"] is False
 

@@ -75,7 +75,8 @@ class MappingFailure(BaseModel):
 class MappingCheck(BaseModel):
     name: str
     rows_checked: int
-    failures: list[MappingFailure]
+    failures: list[MappingFailure] = Field(description="Up to five rows the mapping could not convert.")
+    failure_count: int = Field(0, description="Sample rows the mapping could not convert.")
     kind: str | None = Field(None, description="The TRL format of the mapped rows.")
     conversational: bool | None = None
     issues: list[Issue]

@@ -95,7 +95,10 @@ def explain(exc: ViewerError, dataset: str, base_url: str, has_token: bool) -> s
     if exc.status == 404:
         return (f"Dataset {dataset!r} was not found by the dataset viewer at {base_url} ({exc}). Check the id "
                 "(owner/name); if it is private, log in first. A local path must exist on this machine.")
-    return f"The dataset viewer could not serve {dataset!r}: {exc}"
+    if exc.status is None:
+        return (f"{exc} Check the network, or point HF_TRAINER_DATASETS_SERVER (--viewer_url) at a reachable "
+                "viewer; a local copy of the data can be inspected by path.")
+    return f"The dataset viewer could not serve {dataset!r} ({exc.status}): {exc}"
 
 
 def choose_split(splits: list[dict], dataset: str, config: str | None, split: str | None) -> tuple[str, str]:
