@@ -41,6 +41,8 @@ SCRIPT_DIR = "/tmp/hf-trainer"
 DEFAULT_TIMEOUT_SECONDS = 30 * 60  # what HF Jobs applies when the spec names none
 # One environment string is capped at 128 KiB by Linux (MAX_ARG_STRLEN); base64 grows text by a third.
 MAX_INLINE_SCRIPT_BYTES = 90_000
+# huggingface_hub's paginated listings already retry 5xx/429 five times with backoff (utils.http_backoff).
+LISTING_RETRIES = 5
 
 
 def _display_env(env: dict[str, Any] | None) -> dict[str, str]:
@@ -190,11 +192,11 @@ class HubBackend:
     # --- plumbing ---
 
     def _call(self, fn: Callable[[], Any], action: str, *, job_id: str | None = None, idempotent: bool = True,
-              namespace: str | None = None) -> Any:
+              namespace: str | None = None, client_retries: int = 0, scheduled_job_id: str | None = None) -> Any:
         ctx = Context(action=action, namespace=namespace or self._namespace, job_id=job_id,
-                      endpoint=str(self.api.endpoint))
+                      endpoint=str(self.api.endpoint), scheduled_job_id=scheduled_job_id)
         try:
-            return self.retry.call(fn, ctx, idempotent=idempotent)
+            return self.retry.call(fn, ctx, idempotent=idempotent, client_retries=client_retries)
         except UserError as exc:
             raise UserError(self.redact(str(exc))) from None
 
@@ -296,7 +298,7 @@ class HubBackend:
         status: list[str] | None = [stage.value] if stage else (None if all else [Stage.SCHEDULING.value,
                                                                                   Stage.RUNNING.value])
         jobs = self._call(lambda: list(self.api.list_jobs(namespace=ns, status=status, labels=labels or None)),
-                          "list jobs", namespace=ns)
+                          "list jobs", namespace=ns, client_retries=LISTING_RETRIES)
         jobs.sort(key=lambda j: j.created_at or datetime.min.replace(tzinfo=timezone.utc), reverse=True)
         return [self._info(j) for j in jobs]
 
@@ -428,7 +430,8 @@ class HubBackend:
     def scheduled_inspect(self, scheduled_job_id: str, *, namespace: str | None = None) -> ScheduledJob:
         ns = self.namespace(namespace)
         info = self._call(lambda: self.api.inspect_scheduled_job(scheduled_job_id=scheduled_job_id, namespace=ns),
-                          f"inspect scheduled job {scheduled_job_id!r}", namespace=ns)
+                          f"inspect scheduled job {scheduled_job_id!r}", namespace=ns,
+                          scheduled_job_id=scheduled_job_id)
         return self.redact.model(to_scheduled_job(info))
 
     def scheduled_action(self, action: str, scheduled_job_id: str, *, namespace: str | None = None) -> Any:
@@ -438,7 +441,7 @@ class HubBackend:
                    "resume": self.api.resume_scheduled_job, "trigger": self.api.trigger_scheduled_job}
         result = self._call(lambda: methods[action](scheduled_job_id=scheduled_job_id, namespace=ns),
                             f"{action} scheduled job {scheduled_job_id!r}", namespace=ns,
-                            idempotent=action != "trigger")
+                            idempotent=action != "trigger", scheduled_job_id=scheduled_job_id)
         if action == "trigger":
             return self._info(result)
         if action == "delete":

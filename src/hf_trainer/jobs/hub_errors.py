@@ -31,6 +31,7 @@ class Context:
     namespace: str | None = None
     job_id: str | None = None
     endpoint: str | None = None
+    scheduled_job_id: str | None = None
 
 
 def _server_text(exc: HfHubHTTPError) -> str:
@@ -74,6 +75,11 @@ def to_user_error(exc: Exception, ctx: Context, attempts: int = 1) -> UserError:
     if isinstance(exc, OfflineModeIsEnabled):
         return UserError(f"Cannot {ctx.action}: HF_HUB_OFFLINE is set. Unset it to reach the Hub, or use the "
                          "local backend (backend 'local').")
+    if ctx.scheduled_job_id and isinstance(exc, HfHubHTTPError) and _status(exc) == 404:
+        return UserError(
+            f"No scheduled job {ctx.scheduled_job_id!r}{where}. List them with hf_jobs operation 'scheduled ps' "
+            "and args {\"all\": true}, and check the id and the namespace."
+        )
     if isinstance(exc, JobNotFoundError) or (isinstance(exc, HfHubHTTPError) and _status(exc) == 404 and ctx.job_id):
         return UserError(
             f"No job {ctx.job_id!r}{where}. List your jobs with hf_jobs operation 'ps' and args {{\"all\": true}} "
@@ -145,8 +151,14 @@ class Retry:
         """The pause after failed attempt number `attempt` (1-based): up to base * 2^(attempt-1), capped."""
         return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * (0.5 + 0.5 * self.rand())
 
-    def call(self, fn: Callable[[], T], ctx: Context, *, idempotent: bool = True) -> T:
-        """Run `fn`; retry passing faults; raise a UserError from the table for anything else (or the last fault)."""
+    def call(self, fn: Callable[[], T], ctx: Context, *, idempotent: bool = True,
+             client_retries: int = 0) -> T:
+        """Run `fn`; retry passing faults; raise a UserError from the table for anything else (or the last fault).
+
+        `client_retries`: huggingface_hub already retries this call that many times (its paginated listings use
+        http_backoff); we then add none of our own, so a dead Hub is not waited on twice over.
+        """
+        attempts = 1 if client_retries else self.attempts
         attempt = 0
         while True:
             attempt += 1
@@ -154,7 +166,7 @@ class Retry:
                 return fn()
             except (HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled, httpx2.HTTPError,
                     TimeoutError) as exc:
-                if attempt < self.attempts and is_retryable(exc, idempotent=idempotent):
+                if attempt < attempts and is_retryable(exc, idempotent=idempotent):
                     self.sleep(self.delay(attempt))
                     continue
-                raise to_user_error(exc, ctx, attempts=attempt) from None
+                raise to_user_error(exc, ctx, attempts=attempt + client_retries) from None
