@@ -11,6 +11,7 @@ Dependencies (the inspector, the estimator, the backend) are parameters, so test
 
 import re
 import time
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field
@@ -37,6 +38,8 @@ class TrainRequest(BaseModel):
     model_name_or_path: str = Field(min_length=1, description="Base model: Hub id or local folder.")
     dataset_name: str = Field(min_length=1, description="Hub dataset id, or a local file/folder (local backend).")
     hub_model_id: str | None = Field(None, description="Output model repo, e.g. 'you/qwen-sft' (required on the Hub).")
+    output_dir: str | None = Field(None, description="Local backend: where the model is saved (default "
+                                   "./outputs/<model>-<method>).")
     backend: BackendName | None = Field(None, description="'hub' (default with a token) or 'local'.")
     flavor: str | None = Field(None, description="Hardware flavor; default: the cheapest that fits the time limit.")
     max_cost_usd: float | None = Field(None, gt=0, description="Refuse plans whose estimated cost is above this.")
@@ -75,6 +78,7 @@ class TrainPlan(BaseModel):
     timeout_seconds: int
     model_repo: str | None
     model_url: str | None
+    output_dir: str | None = Field(None, description="Where a local run saves the model.")
     trackio_project: str
     dataset_verdict: str
     dataset_mapping: str | None
@@ -97,8 +101,8 @@ class TrainPlan(BaseModel):
             f"  timeout        {self.timeout}",
             f"  dataset        {self.dataset_verdict}" + (f" (mapping {self.dataset_mapping})"
                                                          if self.dataset_mapping else ""),
-            f"  results        {self.model_url or 'local output folder'} (private: checkpoints pushed, resumable)"
-            if self.model_repo else "  results        local output folder",
+            f"  results        {self.model_url} (checkpoints pushed: a resubmission resumes)"
+            if self.model_repo else f"  results        {self.output_dir or 'the job output folder'}",
             f"  metrics        trackio project {self.trackio_project}"
             + (f": {self.trackio_url}" if self.trackio_url else ""),
             "  " + self.preflight.render().replace("\n", "\n  "),
@@ -130,8 +134,19 @@ def _default_estimator(request: Any) -> Any:
     return run_estimate(request)
 
 
+def _output_dir(req: TrainRequest, backend: BackendName) -> str | None:
+    """Local runs save to an absolute folder the plan can name; Hub jobs save inside their container."""
+    if backend != "local":
+        return req.output_dir
+    name = req.model_name_or_path.rstrip("/").split("/")[-1]
+    return str(Path(req.output_dir or Path("outputs") / f"{name}-{req.method}").expanduser().resolve())
+
+
 def _script_args(req: TrainRequest, mapping: str | None, backend: BackendName, run_name: str) -> list[str]:
     args = ["--model_name_or_path", req.model_name_or_path, "--dataset_name", req.dataset_name]
+    output_dir = _output_dir(req, backend)
+    if output_dir:
+        args += ["--output_dir", output_dir]
     optional = {
         "--dataset_config": req.dataset_config, "--dataset_train_split": req.dataset_train_split,
         "--dataset_mapping": mapping, "--num_train_epochs": req.num_train_epochs, "--max_steps": req.max_steps,
@@ -265,6 +280,7 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         estimated_hours=hours, estimated_cost_usd=cost, timeout=format_duration(timeout_seconds),
         timeout_seconds=timeout_seconds, model_repo=req.hub_model_id,
         model_url=f"{endpoint}/{req.hub_model_id}" if req.hub_model_id else None, trackio_project="hf-trainer",
+        output_dir=_output_dir(req, backend_name),
         dataset_verdict=verdict.verdict, dataset_mapping=mapping, labels=labels, preflight=report, warnings=warnings)
 
 

@@ -1,0 +1,83 @@
+"""train: a plan from method/model/dataset, submitted only on confirm, on this machine's backend."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hf_trainer.errors import UserError
+from hf_trainer.jobs.base import Stage
+from hf_trainer.jobs.local import LocalBackend
+from hf_trainer.tiny import chat_rows, write_jsonl
+from hf_trainer.train import TrainRequest, plan_training, train
+
+
+@pytest.fixture
+def backend() -> LocalBackend:
+    return LocalBackend(use_uv=False)
+
+
+@pytest.fixture
+def chat(tmp_path: Path) -> Path:
+    return write_jsonl(chat_rows(48), tmp_path / "chat.jsonl")
+
+
+def _request(tiny_model: Path, data: Path, tmp_path: Path, **extra) -> TrainRequest:
+    return TrainRequest(method="sft", model_name_or_path=str(tiny_model), dataset_name=str(data), max_steps=3,
+                        max_length=128, per_device_train_batch_size=8, gradient_accumulation_steps=1,
+                        output_dir=str(tmp_path / "model"), **extra)
+
+
+def test_a_plan_names_the_job_and_submits_nothing(tiny_model, chat, tmp_path, backend):
+    plan = train(_request(tiny_model, chat, tmp_path), backend)
+
+    assert not plan.submitted and plan.job is None and backend.ps(all=True) == []
+    assert plan.script == "train_sft.py" and plan.dataset_verdict == "READY" and plan.preflight.ok
+    assert plan.script_args[:4] == ["--model_name_or_path", str(tiny_model), "--dataset_name", str(chat)]
+    assert "--use_peft" in plan.script_args and plan.output_dir == str(tmp_path / "model")
+    assert plan.estimated_hours is not None and plan.timeout_seconds >= 600
+    assert "confirm: true" in plan.render()
+
+
+def test_confirm_submits_and_the_job_trains(tiny_model, chat, tmp_path, backend):
+    plan = train(_request(tiny_model, chat, tmp_path, confirm=True), backend)
+    assert plan.submitted and plan.job is not None
+    assert plan.job.labels["method"] == "sft" and plan.job.labels["hf-trainer"] == "train"
+
+    final = backend.wait(plan.job.id, timeout=300, poll_interval=0.2)
+    assert final.stage == Stage.COMPLETED, "\n".join(backend.logs(plan.job.id, tail=40))
+    summary = json.loads(list(backend.logs(plan.job.id, tail=1))[-1])
+    assert summary["steps"] == 3 and (tmp_path / "model" / "adapter_model.safetensors").is_file()
+
+
+def test_a_dataset_that_needs_a_mapping_gets_it_in_the_job(tiny_model, tmp_path, backend):
+    rows = [{"conversations": [{"from": "human", "value": r["messages"][-2]["content"]},
+                               {"from": "gpt", "value": r["messages"][-1]["content"]}]} for r in chat_rows(24)]
+    data = write_jsonl(rows, tmp_path / "sharegpt.jsonl")
+    plan = train(_request(tiny_model, data, tmp_path), backend)
+    assert plan.dataset_verdict == "NEEDS MAPPING" and plan.dataset_mapping == "sharegpt"
+    assert plan.script_args[plan.script_args.index("--dataset_mapping") + 1] == "sharegpt"
+    assert plan.preflight.ok, plan.preflight.render()
+
+
+def test_an_incompatible_dataset_makes_preflight_refuse_the_submission(tiny_model, tmp_path, backend):
+    data = write_jsonl([{"label": i, "score": 0.5} for i in range(12)], tmp_path / "numbers.jsonl")
+    plan = train(_request(tiny_model, data, tmp_path), backend)
+    assert not plan.preflight.ok and any(f.rule == "dataset-not-ready" for f in plan.preflight.findings)
+    with pytest.raises(UserError, match="preflight found errors"):
+        train(_request(tiny_model, data, tmp_path, confirm=True), backend)
+    assert backend.ps(all=True) == []  # nothing was started
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        # an output repo that is not owner/name
+        (dict(hub_model_id="just-a-name"), "is not a repo id"),
+        # a time limit in a form we cannot read exactly
+        (dict(time_limit="2hours"), "timeout '2hours' is not a duration"),
+    ],
+)
+def test_bad_plans_are_refused_with_the_value_and_the_fix(tiny_model, chat, tmp_path, backend, fields, message):
+    with pytest.raises(UserError, match=message):
+        plan_training(_request(tiny_model, chat, tmp_path, **fields), backend)
