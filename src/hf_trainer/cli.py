@@ -165,7 +165,81 @@ def _add_estimate(subparsers: Any) -> None:
     hardware.add_argument("--refresh", action="store_true", help="Ignore the cache and ask the Hub now.")
 
 
-_REGISTRARS = [_add_jobs, _add_demo, _add_mcp, _add_dataset, _add_estimate]
+# --- preflight and train (preflight.py, train.py) ---
+def _preflight(args: argparse.Namespace) -> Any:
+    from hf_trainer.jobs.script_source import resolve_script
+    from hf_trainer.preflight import PreflightInput, preflight
+    from hf_trainer.timeouts import parse_timeout
+
+    source = resolve_script(args.script)
+    secrets = dict(item.split("=", 1) if "=" in item else (item, "$" + item) for item in args.secrets)
+    env = dict(_key_value(item, "--env") for item in args.env)
+    return preflight(PreflightInput(
+        script_text=source.text or "", script_name=source.name, script_args=args.script_args, env=env,
+        secrets=secrets, backend=args.backend, flavor=args.flavor,
+        timeout_seconds=parse_timeout(args.timeout) if args.timeout else None))
+
+
+def _key_value(item: str, option: str) -> tuple[str, str]:
+    if "=" not in item:
+        raise UserError(f"{option} {item!r} must look like KEY=VALUE.")
+    key, value = item.split("=", 1)
+    return key, value
+
+
+def _train(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from hf_trainer.jobs.select import get_backend
+    from hf_trainer.train import TrainRequest, train
+
+    fields = {key: getattr(args, key) for key in TrainRequest.model_fields if getattr(args, key, None) is not None}
+    try:
+        request = TrainRequest(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'.'.join(map(str, e['loc']))} {e.get('input')!r}: {e['msg']}" for e in exc.errors())
+        raise UserError(f"Invalid arguments: {problems}.") from None
+    backend = get_backend(request.backend)
+    if request.backend == "local" or backend.name == "local":
+        from hf_trainer.jobs.local import LocalBackend
+
+        backend = LocalBackend(use_uv=False if args.local_python else None)
+    return train(request, backend)
+
+
+def _add_train(subparsers: Any) -> None:
+    parser = _command(subparsers, "preflight", _preflight, "Lint a job before submitting it: the script with its "
+                      "arguments, secrets, flavor and timeout. Exit 0 always; read the findings.")
+    parser.add_argument("--backend", choices=["hub", "local"], default="hub")
+    parser.add_argument("--flavor", default=None)
+    parser.add_argument("--timeout", default=None, help="e.g. 2h, 90m, 5400")
+    parser.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
+    parser.add_argument("-s", "--secrets", action="append", default=[], metavar="K[=V]",
+                        help="Secret names (values are never shown), e.g. -s HF_TOKEN.")
+    parser.add_argument("script", help="Script path, URL or inline text.")
+    parser.add_argument("script_args", nargs=argparse.REMAINDER, help="The script's arguments.")
+
+    from hf_trainer.train import TrainRequest  # pydantic only: keeps --help fast
+
+    parser = _command(subparsers, "train", _train, "Plan a training run (dataset check, estimate, flavor, job, "
+                      "preflight) and show it; --confirm submits it.")
+    for name, field in TrainRequest.model_fields.items():
+        if name in ("confirm", "force", "use_peft", "load_in_4bit", "hub_private_repo"):
+            parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None,
+                                help=field.description)
+        elif name in ("reward_funcs", "extra_args"):
+            parser.add_argument(f"--{name}", nargs="+", default=None, help=field.description)
+        else:
+            kind = {"max_cost_usd": float, "num_train_epochs": float, "learning_rate": float, "max_steps": int,
+                    "per_device_train_batch_size": int, "gradient_accumulation_steps": int, "max_length": int,
+                    "lora_r": int}.get(name, str)
+            parser.add_argument(f"--{name}", type=kind, default=None, required=name in (
+                "method", "model_name_or_path", "dataset_name"), help=field.description)
+    parser.add_argument("--local-python", action="store_true", help="Local backend: run with this interpreter, "
+                        "not uv.")
+
+
+_REGISTRARS = [_add_jobs, _add_demo, _add_mcp, _add_dataset, _add_estimate, _add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -170,6 +170,49 @@ def estimate_cost(request: EstimateRequest) -> EstimateResult:
         return run_estimate(request)
 
 
+# --- preflight and train (preflight.py, train.py; pydantic and stdlib only at import) ---
+from hf_trainer.preflight import PreflightInput, PreflightReport  # noqa: E402
+from hf_trainer.train import TrainPlan, TrainRequest  # noqa: E402
+
+
+@mcp.tool(annotations=ToolAnnotations(title="Preflight a job", read_only_hint=True, open_world_hint=False))
+def preflight(job: PreflightInput) -> PreflightReport:
+    """Lint a job before it is submitted: the script text (with its PEP 723 header) together with its job arguments.
+
+    Finds what makes jobs fail or lose money: no or broken PEP 723 header; a training script whose results would be
+    lost (no push to the Hub, no repo id, a push without an HF_TOKEN secret); literal tokens in the script or env;
+    removed or renamed TRL/transformers arguments (max_seq_length, tokenizer=, evaluation_strategy, ...); evaluation
+    with no eval data; GRPO without rewards; local paths a Hub container cannot see; a timeout shorter than the
+    estimate + 25% (pass estimated_seconds from estimate_cost); a model that does not fit (memory_fits); a dataset
+    not ready for the method (dataset_verdict from dataset_inspect). Each finding: severity, rule, line, fix.
+    hf_jobs uv/run refuse jobs with errors unless called with force: true.
+    """
+    from hf_trainer.preflight import preflight as run_preflight
+
+    with user_errors():
+        return run_preflight(job)
+
+
+@mcp.tool(annotations=ToolAnnotations(title="Plan and submit a training run", read_only_hint=False,
+                                      destructive_hint=False, idempotent_hint=False, open_world_hint=True))
+def train(request: TrainRequest) -> TrainPlan:
+    """The whole path in one call: method (sft, dpo, grpo, reward, kto), model, dataset and output repo in.
+
+    Without confirm it only PLANS: checks the dataset (and picks the mapping it needs), estimates time, memory and
+    cost on every flavor, picks the cheapest flavor that fits the time limit (or the one given), builds the job from
+    the bundled script with arguments, runs preflight, and returns flavor, time, cost, timeout and where results go.
+    Show that plan and its cost to the person; call again with confirm: true only after they approve. Then it
+    returns the job id, job URL, trackio link and model repo. max_cost_usd refuses plans above it. Submitting again
+    with the same hub_model_id resumes from the last checkpoint pushed to the Hub. backend: hub (default with a
+    token) or local.
+    """
+    from hf_trainer.jobs.select import get_backend
+    from hf_trainer.train import train as run_train
+
+    with user_errors():
+        return run_train(request, get_backend(request.backend))
+
+
 # --- serving: stdio, or streamable HTTP (a bearer token is required off loopback) ---
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 AUTH_TOKEN_ENV = "HF_TRAINER_MCP_TOKEN"
