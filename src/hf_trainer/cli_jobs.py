@@ -1,4 +1,4 @@
-"""`hf-trainer jobs ...`: submit and follow jobs on Hugging Face Jobs (`--backend hub`) or this machine (`--backend local`).
+"""`hf-trainer jobs ...`: submit and follow jobs on Hugging Face Jobs (`--backend hub`) or here (`--backend local`).
 
 The arguments follow `hf jobs` (huggingface_hub's CLI) so people and agents used to it succeed:
     hf-trainer jobs uv [--flavor F] [--timeout 2h] [-e K=V] [-s K[=V]] [-l K=V] [--with DEP] SCRIPT [ARGS...]

@@ -337,7 +337,8 @@ def test_wait_raises_when_its_timeout_passes_first_without_sleeping_for_real(bac
     fake = FakeTime()
     patient = LocalBackend(use_uv=False, clock=fake.clock, sleep=fake.sleep)
     try:
-        with pytest.raises(UserError, match=rf"Job {job.id} is still RUNNING after 10s\. Follow it with .*logs {job.id}"):
+        still_running = rf"Job {job.id} is still RUNNING after 10s\. Follow it with .*logs {job.id}"
+        with pytest.raises(UserError, match=still_running):
             patient.wait(job.id, timeout=10, poll_interval=3)
         assert fake.sleeps == [3, 3, 3, 1]
         with pytest.raises(UserError, match="poll interval 0 must be positive"):

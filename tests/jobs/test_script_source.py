@@ -54,7 +54,8 @@ def test_urls_are_passed_on_unread(url: str, name: str):
 @pytest.mark.parametrize(
     "script, message",
     [
-        ("missing_train.py", r"script file 'missing_train.py' does not exist .*inline .*URL"),  # a file that is not there
+        # a file that is not there
+        ("missing_train.py", r"script file 'missing_train.py' does not exist .*inline .*URL"),
         ("./scripts/nope", r"script file './scripts/nope' does not exist"),  # no .py suffix either
         ("", r"script is empty"),  # nothing at all
         ("   \n ", r"script is empty"),  # only blanks

@@ -50,7 +50,8 @@ _URL_FETCH_TIMEOUT = 60
 
 
 def _unknown_job(job_id: str) -> UserError:
-    return UserError(f"No local job with id {job_id!r}. List local jobs with `hf-trainer jobs ps --all --backend local`.")
+    return UserError(f"No local job with id {job_id!r}. "
+                     "List local jobs with `hf-trainer jobs ps --all --backend local`.")
 
 
 def _check_timeout(timeout_seconds: int | None) -> None:
