@@ -501,7 +501,7 @@ def relaunch_distributed(device: dict) -> None:
     Set HF_TRAINER_NO_RELAUNCH=1 to keep one process (e.g. when you launch it yourself)."""
     if device["count"] < 2 or "WORLD_SIZE" in os.environ or os.environ.get("HF_TRAINER_NO_RELAUNCH"):
         return
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(device["count"]),
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(device["count"]),
                "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no",
                str(Path(sys.argv[0]).resolve()), *sys.argv[1:]]
     print(f"{device['count']} GPUs visible: relaunching with accelerate launch --num_processes {device['count']}",
