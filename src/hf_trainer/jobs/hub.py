@@ -154,6 +154,9 @@ def _volumes(specs: list[str]) -> list[Any] | None:
     return volumes
 
 
+_FROM_ENV: dict[tuple[str, str], "HubBackend"] = {}
+
+
 class HubBackend:
     """HF Jobs. Construct with an explicit HfApi (tests pass one pointed at a fake Hub)."""
 
@@ -187,7 +190,12 @@ class HubBackend:
             raise UserError(f"No Hugging Face token found, so jobs cannot run on the Hub. {LOGIN_HINT} Or use the "
                             "local backend (backend 'local').")
         endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-        return cls(HfApi(endpoint=endpoint, token=token))
+        # One backend per endpoint and token for the life of the process (an MCP server makes many calls): the
+        # namespace is then asked once, and whoami-v2 is rate limited on the Hub.
+        key = (endpoint, token)
+        if key not in _FROM_ENV:
+            _FROM_ENV[key] = cls(HfApi(endpoint=endpoint, token=token))
+        return _FROM_ENV[key]
 
     # --- plumbing ---
 
