@@ -1,0 +1,63 @@
+"""launch_command: plain `uv run` on one GPU, `accelerate launch` with one process per GPU on several."""
+
+import subprocess
+import sys
+
+import pytest
+
+from hf_trainer.launch import gpus_for_flavor, launch_command
+
+
+@pytest.mark.parametrize(
+    "flavor, gpus",
+    [
+        ("cpu-basic", 0),  # CPU flavors
+        ("cpu-xl", 0),
+        ("t4-small", 1),  # one GPU without an xN suffix
+        ("a10g-large", 1),
+        ("a100-large", 1),
+        ("l4x1", 1),  # explicit x1
+        ("l4x4", 4),  # multi-GPU flavors
+        ("a10g-largex2", 2),
+        ("a100x8", 8),
+        ("h200x4", 4),
+        ("rtx-pro-6000x2", 2),  # a model number before the suffix
+        ("rtx-pro-6000", 1),  # ...and without one
+        (None, 0),  # no flavor given
+    ],
+)
+def test_gpus_for_flavor_reads_the_gpu_count_from_the_flavor_name(flavor, gpus):
+    assert gpus_for_flavor(flavor) == gpus
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_one_gpu_or_none_runs_the_script_plainly_with_uv(gpus):
+    assert launch_command("train_dpo.py", ["--beta", "0.1"], gpus) == ["uv", "run", "train_dpo.py", "--beta", "0.1"]
+
+
+def test_several_gpus_start_one_process_per_gpu_under_accelerate_in_the_scripts_own_environment():
+    argv = launch_command("/tmp/train_grpo.py", ["--model_name_or_path", "Qwen/Qwen2.5-0.5B", "--run_name", "a b"], 4)
+    assert argv[:4] == ["uv", "run", "--with-requirements", "/tmp/train_grpo.py"]  # the PEP 723 deps, accelerate too
+    launcher = argv[4:argv.index("/tmp/train_grpo.py", 4)]
+    assert launcher[:2] == ["accelerate", "launch"] and "--multi_gpu" in launcher
+    assert launcher[launcher.index("--num_processes") + 1] == "4"
+    assert launcher[launcher.index("--num_machines") + 1] == "1"
+    # the script follows once, with its arguments verbatim (an argv list: a space needs no quoting)
+    assert argv[argv.index("/tmp/train_grpo.py", 4):] == [
+        "/tmp/train_grpo.py", "--model_name_or_path", "Qwen/Qwen2.5-0.5B", "--run_name", "a b"]
+    assert "python" not in argv  # never a plain interpreter, which would fall back to DataParallel
+
+
+def test_a_negative_gpu_count_is_refused():
+    with pytest.raises(ValueError, match="num_gpus must be 0 or more"):
+        launch_command("train_sft.py", [], -1)
+
+
+def test_the_launcher_options_exist_in_the_installed_accelerate():
+    # Guards against accelerate renaming a flag that the multi-GPU command relies on.
+    argv = launch_command("s.py", [], 2)
+    flags = [arg for arg in argv[argv.index("launch") + 1:argv.index("s.py", 5)] if arg.startswith("--")]
+    help_text = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--help"], capture_output=True,
+                               text=True, timeout=120).stdout
+    for flag in flags:
+        assert flag in help_text, flag
