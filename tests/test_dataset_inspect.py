@@ -563,3 +563,48 @@ def test_examples_in_the_result_are_short_and_json_safe_even_with_binary_columns
     assert example["image"]["bytes"] == "<400 bytes>"
     assert example["question"].endswith("... (5000 characters)") and len(example["question"]) < 400
     json.loads(result.model_dump_json())  # the MCP client receives this as structured content
+
+
+def _pairs(n: int = 16) -> list[dict]:
+    rows = chat_rows(n)
+    return [{"prompt": row["messages"][-2]["content"], "chosen_response": row["messages"][-1]["content"],
+             "rejected_response": "I do not know."} for row in rows]
+
+
+def _questions(n: int = 8) -> list[dict]:
+    return [{"question": f"What is {i} plus {i}?", "answer": str(2 * i)} for i in range(n)]
+
+
+# (script, method, rows, the mapping inspection must name, extra script arguments)
+OTHER_METHODS = [
+    # Foreign preference columns -> conversational preference rows for DPO and KTO (which unpairs them); reward
+    # reads the same rows as DPO, so it is left out to keep the suite short.
+    ("train_dpo.py", "dpo", _pairs(), "preference_columns", []),
+    ("train_kto.py", "kto", _pairs(), "preference_columns", []),
+    # question/answer -> a prompt for GRPO; the kept `answer` column feeds the accuracy reward.
+    ("train_grpo.py", "grpo", _questions(), "question_answer_prompt_only",
+     ["--reward_funcs", "accuracy", "--num_generations", "4", "--max_completion_length", "8"]),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("script", "method", "rows", "mapping", "extra"), OTHER_METHODS)
+def test_the_returned_mapping_trains_two_steps_with_each_methods_script(tiny_model, tmp_path, script, method, rows,
+                                                                        mapping, extra) -> None:
+    if not (SCRIPTS / script).is_file():
+        pytest.skip(f"scripts/{script} is not written yet")
+    path = write_jsonl(rows, tmp_path / "data.jsonl")
+    result = _inspect(path)
+    assert result.methods[method].verdict == N and result.methods[method].mapping == mapping
+    assert result.mappings[mapping].validated
+
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, str(SCRIPTS / script), "--model_name_or_path", str(tiny_model), "--dataset_name", str(path),
+         "--dataset_mapping", mapping, "--output_dir", str(out), "--max_steps", "2", "--report_to", "none",
+         "--max_length", "64", "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1",
+         "--eval_split_size", "0", "--json", *extra],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1])["steps"] == 2

@@ -566,6 +566,9 @@ def render(report: dict) -> str:
                      if stats.get("truncated_share") is not None else "")
         lines.append(f"  tokens per row ({stats['method'].upper()} format): mean {stats['mean']}, p50 {stats['p50']}, "
                      f"p95 {stats['p95']}, max {stats['max']}{truncated}")
+    if source.get("truncated_cells"):
+        lines.append(f"  note: the dataset viewer shortened {source['truncated_cells']} cells of the sample; token "
+                     "lengths are lower bounds")
     if report.get("chat_template") is not None:
         lines.append(f"  tokenizer chat template: {'yes' if report['chat_template'] else 'NO'}")
     return "\n".join(lines)
