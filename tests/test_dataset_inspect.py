@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import CANARY_TOKEN, SCRIPTS
 from fakes.fake_dataset_viewer import FakeDatasetViewer, fake_viewer  # noqa: F401 - fixture
@@ -608,3 +610,27 @@ def test_the_returned_mapping_trains_two_steps_with_each_methods_script(tiny_mod
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     assert json.loads(run.stdout.strip().splitlines()[-1])["steps"] == 2
+
+
+# --- robustness --------------------------------------------------------------------------------------------------
+
+_KEYS = st.sampled_from(["text", "messages", "prompt", "completion", "chosen", "rejected", "label", "conversations",
+                         "instruction", "input", "output", "context", "response", "question", "answer",
+                         "chosen_response", "rejected_response", "system", "role", "content", "from", "value"])
+_LEAF = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+_VALUES = st.recursive(_LEAF, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=3),
+                       max_leaves=8)
+_ROWS = st.lists(st.dictionaries(_KEYS, _VALUES, min_size=1, max_size=4), min_size=1, max_size=4)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=_ROWS)
+def test_any_rows_get_a_report_never_an_exception(rows) -> None:
+    report = _analyse(rows)
+
+    DatasetInspection.model_validate({"source": {"dataset_name": "x", "kind": "local"}, **report})
+    for method, entry in report["methods"].items():
+        assert entry["verdict"] in (R, N, X), method
+        if entry["verdict"] == N:
+            assert report["mappings"][entry["mapping"]]["validated"], method
+    json.dumps(report["issues"])
