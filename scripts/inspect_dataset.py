@@ -493,7 +493,9 @@ class _Issues:
         self._groups: dict[tuple[str, str, str], list[int]] = {}
 
     def add(self, severity: str, column: str, message: str, row: int) -> None:
-        self._groups.setdefault((severity, column, message), []).append(row)
+        rows = self._groups.setdefault((severity, column, message), [])
+        if not rows or rows[-1] != row:  # a row with the same problem twice counts once
+            rows.append(row)
 
     def as_list(self) -> list[dict]:
         items = [
@@ -504,14 +506,10 @@ class _Issues:
 
 
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "None"
-    if _is_messages(value):
-        return "messages"
-    return type(value).__name__
+    return "None" if value is None else type(value).__name__
 
 
-def _check_content(message: dict, column: str, index: int, row: int, issues: _Issues) -> None:
+def _check_content(message: dict, column: str, row: int, issues: _Issues) -> None:
     content = message.get("content")
     role = message.get("role")
     if "content" not in message or content is None:
@@ -537,14 +535,14 @@ def check_conversation(value: Any, column: str, row: int, issues: _Issues, part:
         issues.add("error", column, "is empty or not a list of messages", row)
         return
     roles: list[str] = []
-    for index, message in enumerate(value):
+    for message in value:
         if not isinstance(message, dict) or "role" not in message:
             issues.add("error", column, "has an item that is not a {'role', 'content'} message", row)
             return
         role = message["role"]
         if role not in ROLES:
             issues.add("error", column, f"has unknown role {role!r} (allowed: {', '.join(ROLES)})", row)
-        _check_content(message, column, index, row, issues)
+        _check_content(message, column, row, issues)
         roles.append(role)
     for index, role in enumerate(roles):
         if role in ("system", "developer") and index > 0:

@@ -634,3 +634,11 @@ def test_any_rows_get_a_report_never_an_exception(rows) -> None:
         if entry["verdict"] == N:
             assert report["mappings"][entry["mapping"]]["validated"], method
     json.dumps(report["issues"])
+
+
+def test_a_row_with_the_same_problem_twice_counts_once() -> None:
+    empty = {"role": "assistant", "content": ""}
+    issues = _analyse([{"messages": [USER, empty, USER, empty]}])["issues"]
+
+    issue = next(i for i in issues if "empty content" in i["message"])
+    assert (issue["count"], issue["rows"]) == (1, [0])
