@@ -319,3 +319,6 @@ def register(subparsers: Any, command: Command) -> None:
 
     # Hub-only commands (metrics, hardware, scheduled ...) are registered below, on `sub`, with
     # `command(sub, name, handler, help)` and `add_backend_argument(p)` where a backend choice applies.
+    from hf_trainer.jobs.hub_cli import register_hub_commands  # argparse only; the Hub stack loads on use
+
+    register_hub_commands(sub, command)

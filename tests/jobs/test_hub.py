@@ -420,3 +420,48 @@ def test_from_env_without_a_token_says_how_to_log_in(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("HF_TOKEN")
     with pytest.raises(UserError, match="No Hugging Face token found.*hf auth login"):
         HubBackend.from_env()
+
+
+# --- CLI parity: hf-trainer jobs metrics / hardware / scheduled ... (jobs/hub_cli.py) ---
+
+
+def cli(*argv: str) -> int:
+    from hf_trainer.cli import main
+
+    return main(list(argv))
+
+
+def test_cli_scheduled_commands_reach_the_hub(fake_hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("jobs", "scheduled", "run", "--json", "-s", "HF_TOKEN", "--flavor", "cpu-basic", "@daily",
+               "python:3.12", "python", "-c", "print(1)") == 0
+    created = json.loads(capsys.readouterr().out)
+    sid = created["scheduled_job"]["id"]
+    body = fake_hub.bodies("POST", r"^/api/scheduled-jobs/alice$")[0]
+    assert body["jobSpec"]["command"] == ["python", "-c", "print(1)"]
+    assert body["jobSpec"]["secrets"] == {"HF_TOKEN": CANARY_TOKEN}
+    assert cli("jobs", "scheduled", "suspend", sid) == 0
+    assert cli("jobs", "scheduled", "ps") == 0
+    assert capsys.readouterr().out.strip().endswith("No scheduled jobs.")
+    assert cli("jobs", "scheduled", "ps", "--all") == 0
+    out = capsys.readouterr().out
+    assert sid in out and "suspended" in out and CANARY_TOKEN not in out
+    assert cli("jobs", "scheduled", "uv", "@hourly", "print(2)\n") == 0
+    assert cli("jobs", "scheduled", "delete", sid) == 0
+    assert f"Scheduled job {sid} deleted." in capsys.readouterr().out
+
+
+def test_cli_metrics_and_hardware(fake_hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+    job = fake_hub.add_job("COMPLETED")
+    assert cli("jobs", "metrics", job["id"]) == 0
+    assert "metrics exist only while a job runs" in capsys.readouterr().out
+    assert cli("jobs", "hardware") == 0
+    assert "`rtx-pro-6000`" in capsys.readouterr().out
+
+
+def test_cli_refuses_bad_hub_arguments_with_the_same_messages_as_the_tool(
+    fake_hub: FakeHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("jobs", "scheduled", "run", "every-day", "python:3.12", "true") == 2
+    assert "is not a CRON expression" in capsys.readouterr().err
+    assert cli("jobs", "scheduled", "uv", "--timeout", "2hours", "@daily", "print(1)") == 2
+    assert "timeout '2hours' is not a duration" in capsys.readouterr().err
