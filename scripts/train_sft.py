@@ -478,6 +478,32 @@ def detect_device() -> dict:
     return {"type": "cpu", "bf16": False, "count": 0, "name": "cpu"}
 
 
+def is_main_process() -> bool:
+    """True in a single-process run and in rank 0 of a distributed one (accelerate launch / torchrun set RANK)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def distributed_world_size() -> int:
+    """Processes in this run: WORLD_SIZE under accelerate launch / torchrun, else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def relaunch_distributed(device: dict) -> None:
+    """With several GPUs visible to a plain `python` process, re-run this script under `accelerate launch` with one
+    process per GPU: Trainer would otherwise fall back to DataParallel, which TRL refuses (and which is slow).
+    Set HF_TRAINER_NO_RELAUNCH=1 to keep one process (e.g. when you launch it yourself)."""
+    if device["count"] < 2 or "WORLD_SIZE" in os.environ or os.environ.get("HF_TRAINER_NO_RELAUNCH"):
+        return
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(device["count"]),
+               "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no",
+               str(Path(sys.argv[0]).resolve()), *sys.argv[1:]]
+    print(f"{device['count']} GPUs visible: relaunching with accelerate launch --num_processes {device['count']}",
+          flush=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+
+
 def check_arguments(args, device: dict) -> None:
     """Refuse combinations that cannot work, before anything is loaded."""
     if args.load_in_4bit and device["type"] != "cuda":
@@ -642,6 +668,22 @@ def require_columns(dataset, accepted: list[tuple[str, ...]], method: str) -> tu
     )
 
 
+def is_conversational_dataset(dataset) -> bool:
+    """Whether the first row holds chat messages (lists of {role, content}) in any TRL column."""
+    if dataset is None or len(dataset) == 0:
+        return False
+    row = dataset[0]
+    return any(isinstance(row.get(key), list) and row.get(key) and isinstance(row[key][0], dict)
+               for key in ("messages", "prompt", "completion", "chosen", "rejected"))
+
+
+def require_chat_template(tokenizer, dataset, args) -> None:
+    """Conversational data needs the tokenizer's chat template: refuse early with the fix, not deep in TRL."""
+    if is_conversational_dataset(dataset) and not getattr(tokenizer, "chat_template", None):
+        raise ScriptError(f"{args.model_name_or_path} has no chat template, so conversational rows (lists of "
+                          "messages) cannot be formatted. Use an instruct model's tokenizer, or plain-text data.")
+
+
 # --- tracking and the Hub ---------------------------------------------------------------------------------------
 
 def tracking_kwargs(args, method: str) -> dict:
@@ -725,7 +767,79 @@ def resume_checkpoint(args, output_dir: str) -> str | None:
     return None
 
 
+# --- benchmark hook (benchmarks/bench_train.py) -------------------------------------------------------------------
+
+TOKEN_STATS_ENV = "HF_TRAINER_TOKEN_STATS"
+
+
+def attach_token_stats(trainer) -> None:
+    """With HF_TRAINER_TOKEN_STATS=<path> set, record what each training micro-batch computes; otherwise do nothing.
+
+    One JSON line per micro-batch: tokens computed (the batch tensor's size) and real tokens (non-padding), so a
+    benchmark can report the padding share; at the end one line with the training time, peak memory and the eval loss.
+    """
+    path = os.environ.get(TOKEN_STATS_ENV)
+    if not path:
+        return
+    import resource
+
+    from transformers import TrainerCallback
+
+    collate = trainer.data_collator
+    out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed at the end of training)
+
+    def counting_collator(features):
+        batch = collate(features)
+        # The same collator serves evaluation, which runs with the model in eval mode: count training batches only.
+        if trainer.model.training:
+            ids = batch["input_ids"]
+            mask = batch.get("attention_mask")
+            real = int(mask.sum()) if mask is not None else int(ids.numel())  # padding-free batches have no padding
+            out.write(json.dumps({"computed": int(ids.numel()), "real": real, "rows": int(ids.shape[0])}) + "\n")
+        return batch
+
+    class _Summary(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                out.write(json.dumps({"step": state.global_step, "loss": logs["loss"]}) + "\n")
+            if logs and "train_runtime" in logs:
+                out.write(json.dumps({"train_runtime": logs["train_runtime"]}) + "\n")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            import torch
+
+            summary = {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            if torch.cuda.is_available():
+                summary["peak_cuda_bytes"] = torch.cuda.max_memory_allocated()
+            if trainer.eval_dataset is not None:
+                summary["eval_loss"] = trainer.evaluate().get("eval_loss")
+            out.write(json.dumps(summary) + "\n")
+            out.close()
+
+    trainer.data_collator = counting_collator
+    trainer.add_callback(_Summary())
+
 # --- results ----------------------------------------------------------------------------------------------------
+
+def divergence_guard():
+    """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.
+
+    transformers hides a NaN loss by default (logging_nan_inf_filter logs the running mean instead, often 0), so a
+    diverged run would otherwise finish "successfully" with a broken model.
+    """
+    from transformers import TrainerCallback
+
+    class DivergenceGuard(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            for key in ("loss", "grad_norm"):
+                value = (logs or {}).get(key)
+                if value is not None and not math.isfinite(float(value)):
+                    raise ScriptError(
+                        f"training diverged: {key} is {value} at step {state.global_step}. Lower the learning rate "
+                        f"(now {args.learning_rate:g}) about tenfold; on fp16 GPUs (T4) prefer a bf16 GPU.")
+
+    return DivergenceGuard()
+
 
 def losses(log_history: list[dict]) -> list[float]:
     return [entry["loss"] for entry in log_history if "loss" in entry]
@@ -800,6 +914,8 @@ def model_card(args, method: str, result: dict, extra_hparams: dict) -> str:
         f"| first training loss | {_fmt(result['first_loss'])} |",
         f"| last training loss | {_fmt(result['last_loss'])} |",
         *([f"| eval loss | {_fmt(result['eval_loss'])} |"] if result.get("eval_loss") is not None else []),
+        *[f"| {key.replace('_', ' ')} | {_fmt(value) if isinstance(value, float) else value} |"
+          for key, value in (result.get("extra_results") or {}).items()],
         f"| runtime (s) | {result['runtime_seconds']:.0f} |",
         "",
         "## Hyper-parameters",
@@ -817,8 +933,12 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None) -> dict:
-    """Save the model, write its card, push it (when asked) and return the summary."""
+def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None,
+           extra_results: dict | None = None) -> dict:
+    """Save the model, write its card, push it (when asked) and return the summary.
+
+    Under accelerate launch every process calls this (saving may gather shards), but only the main process writes
+    the card and pushes. `extra_results` (method metrics, e.g. GRPO rewards) go into the summary and the card."""
     history = trainer.state.log_history
     found = losses(history)
     eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
@@ -835,8 +955,11 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
         "trackio_project": trainer.args.project if args.report_to == "trackio" else None,
         "run_name": trainer.args.run_name,
         "job_url": job_url(),
+        **({"extra_results": extra_results} if extra_results else {}),
     }
     trainer.save_model(output_dir)
+    if not trainer.is_world_process_zero():
+        return result
     processing = getattr(trainer, "processing_class", None)
     if processing is not None:
         processing.save_pretrained(output_dir)
@@ -853,6 +976,8 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
 
 
 def report(result: dict, as_json: bool) -> None:
+    if not is_main_process():  # one summary per run, not one per GPU process
+        return
     if as_json:
         print(json.dumps(result), flush=True)
         return
@@ -916,6 +1041,7 @@ def main(args: argparse.Namespace) -> int:
         per_device_train_batch_size=args.per_device_train_batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         logging_steps=logging_steps(args),
+        logging_nan_inf_filter=False,  # report a diverged loss as it is (divergence_guard stops the run)
         seed=args.seed,
         packing=args.packing,
         assistant_only_loss=args.assistant_only_loss,
@@ -935,7 +1061,9 @@ def main(args: argparse.Namespace) -> int:
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         peft_config=peft_config(args),
+        callbacks=[divergence_guard()],
     )
+    attach_token_stats(trainer)  # no-op unless HF_TRAINER_TOKEN_STATS is set (benchmarks/bench_train.py)
     trainer.train(resume_from_checkpoint=resume_checkpoint(args, output_dir))
     if args.smoke:
         ok, line = check_smoke(trainer)

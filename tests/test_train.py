@@ -81,3 +81,21 @@ def test_an_incompatible_dataset_makes_preflight_refuse_the_submission(tiny_mode
 def test_bad_plans_are_refused_with_the_value_and_the_fix(tiny_model, chat, tmp_path, backend, fields, message):
     with pytest.raises(UserError, match=message):
         plan_training(_request(tiny_model, chat, tmp_path, **fields), backend)
+
+
+def test_a_failed_training_job_is_resubmitted_with_the_one_fix(tiny_model, chat, tmp_path, backend):
+    from hf_trainer.train import retry_job
+
+    # A learning rate so high the loss diverges: the job runs, diagnose names NaN loss and lowers the rate.
+    request = _request(tiny_model, chat, tmp_path, learning_rate=1e9, use_peft=False, confirm=True)
+    first = train(request, backend)
+    backend.wait(first.job.id, timeout=300, poll_interval=0.2)
+
+    plan = retry_job(backend, first.job.id)
+    assert plan.diagnosis.kind == "nan_loss" and not plan.submitted
+    assert plan.script == "train_sft.py"
+    assert plan.script_args[plan.script_args.index("--learning_rate") + 1] == "1e+08"
+
+    resubmitted = retry_job(backend, first.job.id, confirm=True)
+    assert resubmitted.submitted and resubmitted.job.labels["retry-of"] == first.job.id
+    backend.wait(resubmitted.job.id, timeout=300, poll_interval=0.2)

@@ -39,6 +39,7 @@ _PATTERNS: list[tuple[FailureKind, re.Pattern]] = [
                              r"does not have write access|not authorized to (create|push)", re.I)),
     ("hub_push_failure", re.compile(r"Failed to push|push_to_hub.*(failed|error)|upload_folder.*(failed|Error)|"
                                     r"Error while uploading|HfHubHTTPError.*(upload|commit|preupload)", re.I)),
+    ("nan_loss", re.compile(r"training diverged: (loss|grad_norm) is", re.I)),
     ("dataset_format", re.compile(r"no usable columns|KeyError: '(messages|text|prompt|completion|chosen|rejected|"
                                   r"label)'|Split '.*' not found|DatasetGenerationError|"
                                   r"The dataset has no usable columns|ArrowInvalid|"

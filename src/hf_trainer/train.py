@@ -308,3 +308,66 @@ def train(req: TrainRequest, backend: JobBackend, *, inspector: Inspector = _def
     """Plan, and with `confirm` submit. The MCP tool and `hf-trainer train` call this."""
     plan = plan_training(req, backend, inspector=inspector, estimator=estimator)
     return submit_plan(plan, backend, force=req.force) if req.confirm else plan
+
+
+class RetryPlan(BaseModel):
+    """A failed job, its diagnosis, and the same job with the one fix applied (submitted with confirm)."""
+
+    failed_job_id: str
+    diagnosis: Any
+    script: str | None
+    script_args: list[str]
+    flavor: str | None
+    timeout_seconds: int | None
+    preflight: PreflightReport | None
+    submitted: bool = False
+    job: JobInfo | None = None
+
+    def render(self) -> str:
+        lines = [self.diagnosis.render()]
+        if self.script is None:
+            lines.append("  resubmit: not possible automatically (the job did not run a bundled script); apply the "
+                         "fix by hand")
+        elif self.diagnosis.change is None:
+            lines.append("  resubmit: no automatic change for this failure; follow the steps above")
+        elif self.submitted and self.job:
+            lines.append(f"  resubmitted as job {self.job.id}: {self.job.url}")
+        else:
+            lines.append(f"  resubmit {self.script} with: {' '.join(self.script_args)}"
+                         + (f" on {self.flavor}" if self.flavor else "")
+                         + " (call again with confirm: true after the person agrees)")
+        if self.preflight is not None and not self.preflight.ok:
+            lines.append("  " + self.preflight.render().replace("\n", "\n  "))
+        return "\n".join(lines)
+
+
+def retry_job(backend: JobBackend, job_id: str, *, confirm: bool = False, force: bool = False) -> RetryPlan:
+    """Diagnose a finished job and, for a bundled training script, plan (or with confirm submit) it with the fix."""
+    from hf_trainer.diagnose import DIAGNOSE_LOG_LINES, diagnose, script_args_from_command
+
+    job = backend.inspect(job_id)
+    diagnosis = diagnose(job.stage, job.message, list(backend.logs(job_id, tail=DIAGNOSE_LOG_LINES)),
+                         script_args_from_command(job.command), flavor=job.flavor,
+                         timeout_seconds=job.timeout_seconds)
+    script = next((Path(part).name for part in job.command if Path(part).name in SCRIPTS.values()), None)
+    change = diagnosis.change
+    plan = RetryPlan(failed_job_id=job_id, diagnosis=diagnosis, script=script,
+                     script_args=change.script_args if change else [], flavor=change.flavor if change else job.flavor,
+                     timeout_seconds=(change.timeout_seconds if change else None) or job.timeout_seconds,
+                     preflight=None)
+    if script is None or change is None:
+        return plan
+    script_path = paths.bundled_script(script)
+    secrets = {"HF_TOKEN": "$HF_TOKEN"} if backend.name == "hub" else {}
+    report = preflight(PreflightInput(script_text=script_path.read_text(encoding="utf-8"), script_name=script,
+                                      script_args=plan.script_args, secrets=secrets, backend=backend.name,
+                                      flavor=plan.flavor, timeout_seconds=plan.timeout_seconds))
+    plan = plan.model_copy(update={"preflight": report})
+    if not confirm:
+        return plan
+    if not report.ok and not force:
+        raise UserError("Not resubmitted: preflight found errors.\n" + report.render())
+    new_job = backend.uv(UvJobRequest(script=str(script_path), script_args=plan.script_args, secrets=secrets,
+                                      labels={**job.labels, "retry-of": job_id}, flavor=plan.flavor,
+                                      timeout_seconds=plan.timeout_seconds))
+    return plan.model_copy(update={"submitted": True, "job": new_job})

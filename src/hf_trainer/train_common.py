@@ -430,7 +430,79 @@ def resume_checkpoint(args, output_dir: str) -> str | None:
     return None
 
 
+# --- benchmark hook (benchmarks/bench_train.py) -------------------------------------------------------------------
+
+TOKEN_STATS_ENV = "HF_TRAINER_TOKEN_STATS"
+
+
+def attach_token_stats(trainer) -> None:
+    """With HF_TRAINER_TOKEN_STATS=<path> set, record what each training micro-batch computes; otherwise do nothing.
+
+    One JSON line per micro-batch: tokens computed (the batch tensor's size) and real tokens (non-padding), so a
+    benchmark can report the padding share; at the end one line with the training time, peak memory and the eval loss.
+    """
+    path = os.environ.get(TOKEN_STATS_ENV)
+    if not path:
+        return
+    import resource
+
+    from transformers import TrainerCallback
+
+    collate = trainer.data_collator
+    out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed at the end of training)
+
+    def counting_collator(features):
+        batch = collate(features)
+        # The same collator serves evaluation, which runs with the model in eval mode: count training batches only.
+        if trainer.model.training:
+            ids = batch["input_ids"]
+            mask = batch.get("attention_mask")
+            real = int(mask.sum()) if mask is not None else int(ids.numel())  # padding-free batches have no padding
+            out.write(json.dumps({"computed": int(ids.numel()), "real": real, "rows": int(ids.shape[0])}) + "\n")
+        return batch
+
+    class _Summary(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                out.write(json.dumps({"step": state.global_step, "loss": logs["loss"]}) + "\n")
+            if logs and "train_runtime" in logs:
+                out.write(json.dumps({"train_runtime": logs["train_runtime"]}) + "\n")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            import torch
+
+            summary = {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            if torch.cuda.is_available():
+                summary["peak_cuda_bytes"] = torch.cuda.max_memory_allocated()
+            if trainer.eval_dataset is not None:
+                summary["eval_loss"] = trainer.evaluate().get("eval_loss")
+            out.write(json.dumps(summary) + "\n")
+            out.close()
+
+    trainer.data_collator = counting_collator
+    trainer.add_callback(_Summary())
+
 # --- results ----------------------------------------------------------------------------------------------------
+
+def divergence_guard():
+    """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.
+
+    transformers hides a NaN loss by default (logging_nan_inf_filter logs the running mean instead, often 0), so a
+    diverged run would otherwise finish "successfully" with a broken model.
+    """
+    from transformers import TrainerCallback
+
+    class DivergenceGuard(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            for key in ("loss", "grad_norm"):
+                value = (logs or {}).get(key)
+                if value is not None and not math.isfinite(float(value)):
+                    raise ScriptError(
+                        f"training diverged: {key} is {value} at step {state.global_step}. Lower the learning rate "
+                        f"(now {args.learning_rate:g}) about tenfold; on fp16 GPUs (T4) prefer a bf16 GPU.")
+
+    return DivergenceGuard()
+
 
 def losses(log_history: list[dict]) -> list[float]:
     return [entry["loss"] for entry in log_history if "loss" in entry]
