@@ -465,3 +465,21 @@ def test_cli_refuses_bad_hub_arguments_with_the_same_messages_as_the_tool(
     assert "is not a CRON expression" in capsys.readouterr().err
     assert cli("jobs", "scheduled", "uv", "--timeout", "2hours", "@daily", "print(1)") == 2
     assert "timeout '2hours' is not a duration" in capsys.readouterr().err
+
+
+def test_cli_uv_ps_logs_on_the_hub_backend(fake_hub: FakeHub, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "hello.py"
+    script.write_text("print('hello')\n", encoding="utf-8")
+    assert cli("jobs", "uv", "--backend", "hub", "--json", "--flavor", "t4-small", "--timeout", "90m",
+               "-s", "HF_TOKEN", str(script), "--epochs", "2") == 0
+    job = json.loads(capsys.readouterr().out)
+    spec = posted_spec(fake_hub)
+    assert spec["flavor"] == "t4-small" and spec["timeoutSeconds"] == 5400
+    assert spec["secrets"] == {"HF_TOKEN": CANARY_TOKEN}
+    assert spec["command"][2].endswith("exec uv run /tmp/hf-trainer/hello.py --epochs 2")
+    fake_hub.logs[job["id"]] = ["epoch 1", "epoch 2"]
+    assert cli("jobs", "logs", job["id"], "--backend", "hub", "--tail", "1") == 0
+    assert capsys.readouterr().out == "epoch 2\n"
+    assert cli("jobs", "ps", "--backend", "hub") == 0
+    assert job["id"] in capsys.readouterr().out
