@@ -129,6 +129,8 @@ VALUE_PROBLEMS = [
     ([{"messages": [USER, ASSISTANT, {"role": "system", "content": "late"}, ASSISTANT]}], "warning", "messages",
      "a system message after the first position"),
     ([{"messages": [USER]}], "error", "messages", "has no assistant message"),
+    # ShareGPT turns under the name `messages`: said plainly, with the way out.
+    ([{"messages": [{"from": "human", "value": "Q"}]}], "error", "messages", "holds ShareGPT turns (from/value)"),
     ([{"messages": [ASSISTANT]}], "warning", "messages", "starts with an assistant message"),
     ([{"prompt": [USER], "completion": [USER]}], "error", "completion", "answer starts with a user message"),
     ([{"prompt": [USER, ASSISTANT], "completion": [ASSISTANT]}], "warning", "prompt",

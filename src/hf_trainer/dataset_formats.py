@@ -204,6 +204,10 @@ def check_conversation(value: Any, column: str, row: int, issues: _Issues, part:
         return
     roles: list[str] = []
     for message in value:
+        if isinstance(message, dict) and "from" in message and "value" in message:
+            issues.add("error", column, "holds ShareGPT turns (from/value), not role/content messages; name the "
+                       "column 'conversations' so the sharegpt mapping applies", row)
+            return
         if not isinstance(message, dict) or "role" not in message:
             issues.add("error", column, "has an item that is not a {'role', 'content'} message", row)
             return
