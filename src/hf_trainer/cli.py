@@ -174,10 +174,12 @@ def _preflight(args: argparse.Namespace) -> Any:
     source = resolve_script(args.script)
     secrets = dict(item.split("=", 1) if "=" in item else (item, "$" + item) for item in args.secrets)
     env = dict(_key_value(item, "--env") for item in args.env)
-    return preflight(PreflightInput(
+    report = preflight(PreflightInput(
         script_text=source.text or "", script_name=source.name, script_args=args.script_args, env=env,
         secrets=secrets, backend=args.backend, flavor=args.flavor,
         timeout_seconds=parse_timeout(args.timeout) if args.timeout else None))
+    args.exit_code = 0 if report.ok else 1
+    return report
 
 
 def _key_value(item: str, option: str) -> tuple[str, str]:
@@ -209,7 +211,7 @@ def _train(args: argparse.Namespace) -> Any:
 
 def _add_train(subparsers: Any) -> None:
     parser = _command(subparsers, "preflight", _preflight, "Lint a job before submitting it: the script with its "
-                      "arguments, secrets, flavor and timeout. Exit 0 always; read the findings.")
+                      "arguments, secrets, flavor and timeout. Exit status 1 when it finds errors.")
     parser.add_argument("--backend", choices=["hub", "local"], default="hub")
     parser.add_argument("--flavor", default=None)
     parser.add_argument("--timeout", default=None, help="e.g. 2h, 90m, 5400")
@@ -260,7 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0
+    # A handler sets args.exit_code when its result is a failure to report, not an error (a job that ended ERROR,
+    # a preflight with errors): the output is printed in full and the status still says so.
+    return getattr(args, "exit_code", 0)
 
 
 if __name__ == "__main__":

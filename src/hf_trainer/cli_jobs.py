@@ -241,6 +241,8 @@ def _cancel(args: argparse.Namespace) -> JobView:
 
 def _wait(args: argparse.Namespace) -> JobView:
     job = _backend(args).wait(args.job_id, timeout=_timeout(args.timeout), poll_interval=args.poll_interval)
+    # Scripts chain on the exit status: only a COMPLETED job is a success.
+    args.exit_code = 0 if job.stage == "COMPLETED" else 1
     return _view(job)
 
 
