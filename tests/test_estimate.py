@@ -31,6 +31,12 @@ QWEN25_05B = facts_from_config({"model_type": "qwen2", "hidden_size": 896, "num_
                                 "vocab_size": 151936, "tie_word_embeddings": True})
 
 
+@pytest.fixture(autouse=True)
+def no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real Hub is never asked: a closed local port stands in for it (the catalog falls back, sizing fails)."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+
+
 def gpu(name: str, price: float, model: str, count: int = 1, vram: float = 24) -> Flavor:
     return Flavor(name, name, 8 * count, 32 * count, price, model, count, vram)
 
@@ -382,3 +388,31 @@ def test_script_header_pins_floors_and_its_inline_copy_is_current() -> None:
     text = (SCRIPTS / "estimate_cost.py").read_text(encoding="utf-8")
     assert pep723.dependencies(text) == ["huggingface_hub>=2.4"]
     assert script_blocks.render(text) == text, "run `make sync-scripts`"
+
+
+def test_estimator_modules_import_no_training_library() -> None:
+    code = ("import sys, hf_trainer.estimate, hf_trainer.hardware, hf_trainer.model_size, hf_trainer.estimate_math;"
+            "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'trl', 'peft') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_estimate_math_imports_only_the_standard_library() -> None:
+    import ast
+
+    from hf_trainer import estimate_math
+
+    tree = ast.parse(open(estimate_math.__file__, encoding="utf-8").read())
+    modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+               for alias in node.names}
+    modules |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert modules <= set(sys.stdlib_module_names), modules - set(sys.stdlib_module_names)
+
+
+def test_cli_hardware_json_lists_flavors_with_datasheet_figures(capsys: pytest.CaptureFixture) -> None:
+    from hf_trainer.cli import main
+
+    assert main(["hardware", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["source"] == "fallback"
+    assert next(f for f in data["flavors"] if f["name"] == "l40sx1")["memory_bandwidth_gbs"] == 864
