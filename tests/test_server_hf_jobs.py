@@ -175,6 +175,13 @@ def test_bad_inputs_are_refused_with_their_message(fake_hub: FakeHub, operation:
     assert fake_hub.count("POST", r"^/api/") == 0  # nothing was submitted
 
 
+def test_args_sent_as_json_text_are_read_and_other_shapes_refused(fake_hub: FakeHub) -> None:
+    job = fake_hub.add_job("RUNNING")
+    text, data = ok("inspect", json.dumps({"job_id": job["id"]}))  # type: ignore[arg-type]
+    assert data["job"]["id"] == job["id"]
+    assert "args '{job_id' is not a JSON object" in refused("inspect", "{job_id")  # type: ignore[arg-type]
+
+
 def test_the_read_only_tool_refuses_operations_that_change_things(fake_hub: FakeHub) -> None:
     job = fake_hub.add_job("RUNNING")
     assert "hf_jobs_status only reads; operation 'cancel'" in refused("cancel", {"job_id": job["id"]},

@@ -54,14 +54,14 @@ def _structured(result: Any) -> CallToolResult:
 _JobsOperation = Annotated[str | None, _Field(
     description="uv, run, ps, logs, inspect, cancel, wait, metrics, hardware, scheduled run|uv|ps|inspect|delete|"
     "suspend|resume|trigger. Leave empty (or pass args {\"help\": true}) for usage with examples.")]
-_JobsArgs = Annotated[dict[str, Any] | None, _Field(
+_JobsArgs = Annotated[dict[str, Any] | str | None, _Field(
     description="The operation's arguments, e.g. uv: {\"script\": \"train.py\", \"flavor\": \"a10g-large\", "
     "\"timeout\": \"2h\", \"secrets\": {\"HF_TOKEN\": \"$HF_TOKEN\"}}; logs: {\"job_id\": \"...\", \"tail\": 100}.")]
 _JobsBackend = Annotated[Literal["hub", "local"] | None, _Field(
     description="Where jobs run: 'hub' (Hugging Face Jobs; default when a token is found) or 'local' (this machine).")]
 
 
-def run_hf_jobs(operation: str | None, args: dict[str, Any] | None, backend: str | None,
+def run_hf_jobs(operation: str | None, args: dict[str, Any] | str | None, backend: str | None,
                 *, read_only: bool = False) -> JobsResult:
     """Parse, pick the backend, run. Imports the backends on first use so start-up stays light."""
     from hf_trainer.jobs.arguments import parse_call

@@ -483,3 +483,18 @@ def test_cli_uv_ps_logs_on_the_hub_backend(fake_hub: FakeHub, tmp_path: Path,
     assert capsys.readouterr().out == "epoch 2\n"
     assert cli("jobs", "ps", "--backend", "hub") == 0
     assert job["id"] in capsys.readouterr().out
+
+
+def test_a_script_argument_naming_a_local_file_is_refused_for_the_hub(fake_hub: FakeHub, backend: HubBackend,
+                                                                      tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("lr: 1\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"script argument '--config=.*config.yaml' names a file on this machine.*volumes"):
+        backend.uv(UvJobRequest(script="print(1)\n", script_args=[f"--config={config}"]))
+    assert fake_hub.count("POST", r"^/api/jobs/") == 0
+
+
+def test_a_stage_the_hub_adds_later_does_not_break_listing(fake_hub: FakeHub, backend: HubBackend) -> None:
+    job = fake_hub.add_job("PAUSED")
+    info = backend.inspect(job["id"])
+    assert info.stage is Stage.SCHEDULING and info.message == "Hub stage PAUSED"

@@ -6,6 +6,7 @@ options (namespace, volumes, attempts) ride on request subclasses, so the base r
 """
 
 import difflib
+import json
 import re
 import shlex
 from typing import Any, Literal
@@ -332,14 +333,21 @@ def _run_request(args: dict[str, Any]) -> HubCommandJobRequest:
     return HubCommandJobRequest(image=image.strip(), command=parse_command(args["command"]), **_common_submit(args))
 
 
-def parse_call(operation: str | None, args: dict[str, Any] | None) -> JobsCall:
+def parse_call(operation: str | None, args: dict[str, Any] | str | None) -> JobsCall:
     """Check `args` against `operation` and build the request. UserError names the bad argument and its forms."""
+    if isinstance(args, str):
+        # Some clients send nested objects as JSON text.
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError:
+            raise UserError(f"args {args!r} is not a JSON object. Pass an object, e.g. {{\"job_id\": \"...\"}}.") \
+                from None
+    if args is not None and not isinstance(args, dict):
+        raise UserError(f"args {args!r} must be an object, e.g. {{\"job_id\": \"...\"}}.")
     args = dict(args or {})
     if args.get("help") is True:
         return JobsCall(operation="help")
     op = normalize_operation(operation)
-    if not isinstance(args, dict):
-        raise UserError(f"args {args!r} must be an object, e.g. {{\"job_id\": \"...\"}}.")
     accepted = ACCEPTED_KEYS[op]
     for key in args:
         if key not in accepted:

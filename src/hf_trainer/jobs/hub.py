@@ -65,13 +65,22 @@ def _display_command(command: list[str] | None, env: dict[str, Any] | None) -> l
     return command
 
 
+def _stage(raw: Any, message: str | None) -> tuple[Stage, str | None]:
+    """The job's stage; one the Hub adds later is shown as SCHEDULING with its name, not a crash of every ps."""
+    name = str(getattr(raw, "value", raw)).upper()
+    if name in Stage.__members__:
+        return Stage(name), message
+    return Stage.SCHEDULING, f"Hub stage {name}" + (f": {message}" if message else "")
+
+
 def to_job_info(job: HubJobInfo, timeout_seconds: int | None = None) -> JobInfo:
     """huggingface_hub's JobInfo -> ours. The one place Hub job records are read."""
+    stage, message = _stage(job.status.stage, job.status.message)
     return JobInfo(
         id=job.id,
         backend="hub",
-        stage=Stage(str(getattr(job.status.stage, "value", job.status.stage))),
-        message=job.status.message,
+        stage=stage,
+        message=message,
         command=_display_command(job.command, job.environment) + list(job.arguments or []),
         image=job.docker_image or (f"hf.co/spaces/{job.space_id}" if job.space_id else None),
         flavor=str(getattr(job.flavor, "value", job.flavor)) if job.flavor else None,
@@ -152,6 +161,21 @@ def _volumes(specs: list[str]) -> list[Any] | None:
                               read_only=mount.read_only, path=mount.source.path_in_repo or None,
                               revision=mount.source.revision or None))
     return volumes
+
+
+# Arguments with these endings that name a file here would point the job at a path it cannot see.
+_LOCAL_FILE_SUFFIXES = (".py", ".sh", ".yaml", ".yml", ".json", ".jsonl", ".toml", ".csv", ".parquet", ".txt")
+
+
+def _refuse_local_files(script_args: list[str]) -> None:
+    for arg in script_args:
+        candidate = arg.partition("=")[2] if arg.startswith("--") and "=" in arg else arg
+        if candidate.lower().endswith(_LOCAL_FILE_SUFFIXES) and os.path.isfile(candidate):
+            raise UserError(
+                f"script argument {arg!r} names a file on this machine, which the job on the Hub cannot see. Put it "
+                "in a Hub repo or bucket and mount it with volumes (e.g. 'hf://datasets/me/data:/data:ro', then "
+                "pass '/data/...'), or pass an http(s) URL to it."
+            )
 
 
 _FROM_ENV: dict[tuple[str, str], "HubBackend"] = {}
@@ -263,6 +287,7 @@ class HubBackend:
 
     def _uv_spec(self, request: UvJobRequest) -> dict[str, Any]:
         source = resolve_script(request.script)
+        _refuse_local_files(request.script_args)
         env, secrets = self._prepare(request)
         command, script_env = uv_command(request, source)
         labels = dict(request.labels)
