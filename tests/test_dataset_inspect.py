@@ -409,6 +409,7 @@ def test_token_lengths_of_the_formatted_rows_and_the_truncated_share(tiny_model,
     assert stats.truncated_share == pytest.approx(sum(n > 30 for n in lengths) / 40)
     assert result.total_tokens(num_train_epochs=2) == round(40 * stats.mean * 2)
     assert "tokens per row (SFT format): mean" in result.render()
+    assert f"--max_length {stats.p99} keeps 99% of the sample whole" in result.render()
 
 
 def test_token_lengths_are_measured_after_the_mapping(tiny_model, tmp_path) -> None:

@@ -89,8 +89,9 @@ _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
         "prompt_response": (READY, None, "the prompt column is used; response reaches reward functions"),
         "sharegpt": (NEEDS_MAPPING, "sharegpt_prompt_only", "the turns before the last answer become the prompt"),
         "alpaca": (NEEDS_MAPPING, "alpaca_prompt_only", "instruction + input become the prompt; output stays as a "
-                   "column for reward functions"),
-        "dolly": (NEEDS_MAPPING, "dolly_prompt_only", "instruction + context become the prompt; response stays"),
+                   "column for reward functions (train_grpo.py: --answer_column output)"),
+        "dolly": (NEEDS_MAPPING, "dolly_prompt_only", "instruction + context become the prompt; response stays as a "
+                  "column for reward functions (train_grpo.py: --answer_column response)"),
         "question_answer": (NEEDS_MAPPING, "question_answer_prompt_only", "the question becomes the prompt; "
                             "answer stays as a column for reward functions"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "the prompt column becomes a conversational "
@@ -568,6 +569,9 @@ def render(report: dict) -> str:
                      if stats.get("truncated_share") is not None else "")
         lines.append(f"  tokens per row ({stats['method'].upper()} format): mean {stats['mean']}, p50 {stats['p50']}, "
                      f"p95 {stats['p95']}, max {stats['max']}{truncated}")
+        if (stats.get("truncated_share") or 0) > 0.05:
+            lines.append(f"  advice: max_length {stats['max_length']} cuts the end (the answer) off many rows; "
+                         f"--max_length {stats['p99']} keeps 99% of the sample whole")
     if source.get("truncated_cells"):
         lines.append(f"  note: the dataset viewer shortened {source['truncated_cells']} cells of the sample; token "
                      "lengths are lower bounds")
