@@ -498,3 +498,8 @@ def test_a_stage_the_hub_adds_later_does_not_break_listing(fake_hub: FakeHub, ba
     job = fake_hub.add_job("PAUSED")
     info = backend.inspect(job["id"])
     assert info.stage is Stage.SCHEDULING and info.message == "Hub stage PAUSED"
+
+
+def test_following_the_logs_of_an_unknown_job_fails_at_the_call(backend: HubBackend) -> None:
+    with pytest.raises(UserError, match="No job 'nope'"):
+        backend.logs("nope", follow=True, timeout=1)  # no iteration needed

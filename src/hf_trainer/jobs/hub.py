@@ -350,6 +350,7 @@ class HubBackend:
                 lambda: list(self.api.fetch_job_logs(job_id=job_id, namespace=ns, follow=False, tail=tail)),
                 f"read the logs of job {job_id!r}", job_id=job_id, namespace=ns)
             return iter([self.redact(line) for line in lines])
+        self.inspect(job_id, namespace=ns)  # a wrong id fails now, with our message, not on the first read
         return self._follow(job_id, ns, tail, timeout)
 
     def _follow(self, job_id: str, ns: str, tail: int | None, timeout: float | None) -> Iterator[str]:
@@ -358,18 +359,27 @@ class HubBackend:
         huggingface_hub's follow stream blocks between lines (up to two minutes), so it runs in a daemon thread and
         this generator waits on a queue with a deadline.
         """
-        self.inspect(job_id, namespace=ns)  # a wrong id fails here, with our message
         lines: queue.Queue[tuple[str, Any]] = queue.Queue()
+        stop = threading.Event()
 
         def pump() -> None:
             try:
                 for line in self.api.fetch_job_logs(job_id=job_id, namespace=ns, follow=True, tail=tail):
+                    if stop.is_set():  # the reader gave up: close the stream at the next line
+                        return
                     lines.put(("line", line))
                 lines.put(("end", None))
             except Exception as exc:  # noqa: BLE001 - handed to the reading thread, which converts it
                 lines.put(("error", exc))
 
         threading.Thread(target=pump, name=f"logs-{job_id}", daemon=True).start()
+        try:
+            yield from self._drain(lines, job_id, ns, timeout)
+        finally:
+            stop.set()
+
+    def _drain(self, lines: "queue.Queue[tuple[str, Any]]", job_id: str, ns: str,
+               timeout: float | None) -> Iterator[str]:
         deadline = None if timeout is None else self.clock() + timeout
         while True:
             remaining = None if deadline is None else deadline - self.clock()
