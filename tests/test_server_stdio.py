@@ -26,6 +26,8 @@ from hf_trainer.errors import UserError
 HEAVY = ("torch", "transformers", "datasets", "trl", "peft")
 SERVER_ARGS = ["-m", "hf_trainer.cli", "mcp"]
 INSPECTOR = "@modelcontextprotocol/inspector@0.15.0"
+# npm's codes for "the package could not be downloaded": the Inspector is then unavailable, not failing.
+NPM_FETCH_ERRORS = ("ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNREFUSED", "ECONNRESET", "E404")
 
 
 def test_importing_the_server_imports_no_training_library() -> None:
@@ -77,6 +79,8 @@ def test_the_mcp_inspector_cli_lists_the_tools_and_calls_one(fake_hub: FakeHub) 
     base = ["npx", "-y", INSPECTOR, "--cli", *env_args, sys.executable, *SERVER_ARGS]
 
     listed = subprocess.run([*base, "--method", "tools/list"], capture_output=True, text=True, timeout=240)
+    if listed.returncode != 0 and any(code in listed.stderr for code in NPM_FETCH_ERRORS):
+        pytest.skip(f"npx could not fetch {INSPECTOR} from the npm registry: {listed.stderr[-300:]}")
     assert listed.returncode == 0, listed.stderr[-2000:]
     tools = {t["name"]: t for t in json.loads(listed.stdout)["tools"]}
     assert tools["hf_jobs_status"]["annotations"]["readOnlyHint"] is True
