@@ -22,7 +22,7 @@ def test_a_token_reference_in_env_is_moved_to_secrets_so_it_is_never_shown() -> 
 
 
 def test_a_token_reference_without_a_token_says_how_to_log_in() -> None:
-    with pytest.raises(UserError, match=r"secrets 'HF_TOKEN' is '\$HF_TOKEN', but no Hugging Face token.*hf auth login"):
+    with pytest.raises(UserError, match=r"'HF_TOKEN' is '\$HF_TOKEN', but no Hugging Face token.*hf auth login"):
         prepare_env_and_secrets({}, {"HF_TOKEN": "$HF_TOKEN"}, None)
 
 

@@ -102,7 +102,8 @@ def test_the_shipped_command_decodes_the_same_bytes_and_passes_arguments_intact(
     uv = bin_dir / "uv"
     uv.write_text(f"#!/bin/sh\nshift\nexec {sys.executable} \"$@\"\n", encoding="utf-8")
     uv.chmod(uv.stat().st_mode | stat.S_IEXEC)
-    script = "import sys, json\nprint(json.dumps(sys.argv[1:]))\nprint(open(__file__, encoding='utf-8').read().count('é'))\n# é é\n"
+    script = ("import sys, json\nprint(json.dumps(sys.argv[1:]))\n"
+              "print(open(__file__, encoding='utf-8').read().count('é'))\n# é é\n")
     args = ["--text", "it's a \"test\" $HOME `x`", "a;b|c", ""]
     backend.uv(UvJobRequest(script=script, script_args=args))
     spec = posted_spec(fake_hub)
@@ -489,7 +490,7 @@ def test_a_script_argument_naming_a_local_file_is_refused_for_the_hub(fake_hub: 
                                                                       tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("lr: 1\n", encoding="utf-8")
-    with pytest.raises(UserError, match=r"script argument '--config=.*config.yaml' names a file on this machine.*volumes"):
+    with pytest.raises(UserError, match=r"argument '--config=.*config.yaml' names a file on this machine.*volumes"):
         backend.uv(UvJobRequest(script="print(1)\n", script_args=[f"--config={config}"]))
     assert fake_hub.count("POST", r"^/api/jobs/") == 0
 

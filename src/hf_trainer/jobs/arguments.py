@@ -46,7 +46,8 @@ class HubOptions(BaseModel):
 class HubUvJobRequest(UvJobRequest, HubOptions):
     """A uv job with the Hub's extras."""
 
-    image: str | None = Field(default=None, description="Image with uv (default ghcr.io/astral-sh/uv:python3.12-bookworm).")
+    image: str | None = Field(default=None,
+                              description="Image with uv (default ghcr.io/astral-sh/uv:python3.12-bookworm).")
     launcher: list[str] = Field(
         default_factory=list,
         description="Words put between 'uv run [options]' and the script, e.g. an 'accelerate launch' prefix for "
