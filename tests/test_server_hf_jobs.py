@@ -206,6 +206,19 @@ def test_without_a_token_the_default_backend_is_local(monkeypatch: pytest.Monkey
     assert data["backend"] == "local" and text == "No jobs."
 
 
+def test_a_submitted_secret_is_redacted_from_later_logs_and_inspect(fake_hub: FakeHub) -> None:
+    secret = "wandb-secret-value-0123456789"
+    _, data = ok("run", {"image": "python:3.12", "command": ["python", "train.py"],
+                         "secrets": {"WANDB_API_KEY": secret}})
+    job_id = data["job"]["id"]
+    fake_hub.logs[job_id] = [f"wandb: logging in with {secret}", f"hf: {CANARY_TOKEN}"]
+    text, data = ok("logs", {"job_id": job_id}, tool="hf_jobs_status")
+    assert data["logs"] == ["wandb: logging in with ***", "hf: ***"]
+    assert secret not in text
+    text, data = ok("inspect", {"job_id": job_id})
+    assert data["job"]["secret_names"] == ["WANDB_API_KEY"] and secret not in json.dumps(data)
+
+
 def test_the_canary_token_appeared_in_no_output_of_this_module() -> None:
     # Runs last in this module (pytest keeps file order): every result above was recorded in SEEN.
     assert len(SEEN) > 40
