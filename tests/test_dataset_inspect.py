@@ -362,7 +362,7 @@ def test_an_unknown_hub_dataset_is_a_404_with_the_next_step(fake_viewer) -> None
 def test_an_empty_hub_split_is_refused_with_the_other_splits(fake_viewer) -> None:
     fake_viewer.add("alice/empty", splits={"default": {"train": [], "test": chat_rows(2)}})
 
-    with pytest.raises(UserError, match=r"split 'train' of alice/empty has no rows.*\(train, test\)"):
+    with pytest.raises(UserError, match=r"Split 'train' of alice/empty has no rows.*\(train, test\)"):
         _inspect("alice/empty", viewer_url=fake_viewer.url)
 
 

@@ -190,7 +190,7 @@ def inspect_dataset(params: DatasetInspectInput, viewer_url: str | None = None, 
         viewer = dataset_viewer.DatasetViewer(viewer_url or default_viewer_url(), token=token)
         rows, source = _read_hub(params, viewer, token)
     if not rows:
-        where = f"split {source.split!r} of " if source.split else ""
+        where = f"Split {source.split!r} of " if source.split else ""
         raise UserError(f"{where}{params.dataset_name} has no rows to inspect (empty split or file). Pick another "
                         f"split{(' (' + ', '.join(source.splits) + ')') if source.splits else ''} or check the data.")
     tokenizer = None
