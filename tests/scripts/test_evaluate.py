@@ -1,0 +1,104 @@
+"""scripts/evaluate.py evaluates the tiny base model and a LoRA adapter trained on it, and compares them."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from helpers import json_summary, run_script
+from hf_trainer.evaluation import card_section, compare, comparison_table, split_row, upsert_card_section
+from hf_trainer.tiny import chat_rows, write_jsonl
+
+TRAIN = ["--max_length", "128", "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "1",
+         "--learning_rate", "3e-3", "--report_to", "none", "--json"]
+EVAL = ["--max_new_tokens", "6", "--num_samples", "3", "--per_device_eval_batch_size", "4", "--json"]
+
+
+def _qa_rows() -> list[dict]:
+    # question + numeric answer rows: the task metric applies; "4.0" must match "4" tolerantly
+    return [{"question": "What is two plus two?", "answer": "4.0"}, {"question": "Name a fruit.", "answer": "apple"}]
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_model, tmp_path_factory) -> Path:
+    """A LoRA adapter trained 4 steps on the tiny model."""
+    folder = tmp_path_factory.mktemp("adapter")
+    data = write_jsonl(chat_rows(32), folder / "train.jsonl")
+    json_summary(run_script("train_sft.py", "--model_name_or_path", str(tiny_model), "--dataset_name", str(data),
+                            "--output_dir", str(folder / "out"), "--max_steps", "4", "--use_peft", *TRAIN))
+    return folder / "out"
+
+
+def test_comparing_the_base_with_its_adapter_gives_finite_metrics_the_difference_and_written_results(
+        tiny_model, adapter, tmp_path):
+    data = write_jsonl(chat_rows(6, seed=1) + _qa_rows(), tmp_path / "eval.jsonl")
+    summary = json_summary(run_script(
+        "evaluate.py", "--model_name_or_path", str(adapter), "--baseline_model", str(tiny_model),
+        "--dataset_name", str(data), *EVAL))
+
+    assert summary["rows"] == 8
+    assert math.isfinite(summary["loss"]) and summary["perplexity"] == pytest.approx(math.exp(summary["loss"]))
+    comparison = summary["comparison"]
+    for key in ("loss", "perplexity", "exact_match", "accuracy"):
+        row = comparison[key]
+        assert row["difference"] == pytest.approx(row["fine_tuned"] - row["base"]), key
+    assert comparison["loss"]["base"] != comparison["loss"]["fine_tuned"]  # the adapter changed the model
+    # results land in the adapter folder: numbers, samples, and a card section with both models
+    results = json.loads((adapter / "results" / "evaluation.json").read_text(encoding="utf-8"))
+    assert results["comparison"]["loss"]["fine_tuned"] == pytest.approx(summary["loss"])
+    samples = (adapter / "results" / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    assert 1 <= len(samples) <= 3 and "generated" in json.loads(samples[0])
+    card = (adapter / "README.md").read_text(encoding="utf-8")
+    assert "## Evaluation" in card and "| loss (lower is better) |" in card and str(tiny_model) in card
+    assert card.count("## Evaluation") == 1 and "## Results" in card  # the training card is kept, section added
+
+
+def test_a_single_model_evaluation_writes_to_the_output_dir_and_a_second_run_replaces_the_section(
+        tiny_model, tmp_path):
+    data = write_jsonl(chat_rows(4), tmp_path / "eval.jsonl")
+    out = tmp_path / "results-here"
+    for _ in range(2):
+        summary = json_summary(run_script("evaluate.py", "--model_name_or_path", str(tiny_model),
+                                          "--dataset_name", str(data), "--output_dir", str(out), *EVAL))
+    assert summary["comparison"] is None and math.isfinite(summary["loss"])
+    assert "exact_match" not in summary  # no answer column: no task metric
+    assert (out / "README.md").read_text(encoding="utf-8").count("## Evaluation") == 1
+
+
+def test_data_without_a_usable_column_is_refused_with_the_formats_named(tiny_model, tmp_path):
+    data = write_jsonl([{"foo": 1}, {"foo": 2}], tmp_path / "bad.jsonl")
+    result = run_script("evaluate.py", "--model_name_or_path", str(tiny_model), "--dataset_name", str(data), *EVAL)
+    assert result.returncode == 2
+    assert "no row has a usable format" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "row, expected",
+    [
+        # chat: the last assistant turn is the completion
+        ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+         {"prompt": [{"role": "user", "content": "q"}], "completion": "a", "answer": None}),
+        # GSM8K-style: the reference solution is scored, its answer is the task reference
+        ({"question": "1+1?", "answer": "2 #### 2"}, {"prompt": "1+1?", "completion": "2 #### 2", "answer": "2 #### 2"}),
+        # prompt/completion strings
+        ({"prompt": "Hi", "completion": " there"}, {"prompt": "Hi", "completion": " there", "answer": None}),
+        # plain text: everything is scored
+        ({"text": "abc"}, {"prompt": None, "completion": "abc", "answer": None}),
+        # nothing usable
+        ({"foo": "bar"}, None),
+    ],
+)
+def test_rows_split_into_prompt_completion_and_answer(row, expected):
+    assert split_row(row) == expected
+
+
+def test_the_comparison_table_marks_lower_loss_and_higher_accuracy_as_better():
+    comparison = compare({"loss": 2.0, "perplexity": 7.39, "accuracy": 0.25},
+                         {"loss": 1.5, "perplexity": 4.48, "accuracy": 0.5})
+    table = comparison_table(comparison)
+    assert "| loss (lower is better) | 2.0000 | 1.5000 | -0.5000 (better) |" in table
+    assert "| accuracy | 0.2500 | 0.5000 | +0.2500 (better) |" in table
+    section = card_section({"dataset": "d", "base_name": "b", "base": {}, "fine_tuned": {"rows": 3},
+                            "comparison": comparison})
+    assert upsert_card_section(upsert_card_section("# card\n", section), section).count("## Evaluation") == 1
