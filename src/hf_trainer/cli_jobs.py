@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, Stage, UvJobRequest
+from hf_trainer.jobs.hub_cli import add_hub_submit_options, with_hub_options  # argparse + pydantic only
 from hf_trainer.timeouts import ACCEPTED, format_duration, parse_timeout
 
 Command = Callable[..., argparse.ArgumentParser]
@@ -175,7 +176,7 @@ def _uv(args: argparse.Namespace) -> JobView:
         flavor=args.flavor,
         timeout_seconds=_timeout(args.timeout),
     )
-    return _view(backend.uv(request))
+    return _view(backend.uv(with_hub_options(request, args, backend)))
 
 
 def _split_image(backend: JobBackend, words: list[str]) -> tuple[str | None, list[str]]:
@@ -209,7 +210,7 @@ def _run(args: argparse.Namespace) -> JobView:
         flavor=args.flavor,
         timeout_seconds=_timeout(args.timeout),
     )
-    return _view(backend.run(request))
+    return _view(backend.run(with_hub_options(request, args, backend)))
 
 
 def _ps(args: argparse.Namespace) -> JobTable:
@@ -264,6 +265,7 @@ def _add_submit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-l", "--label", action="append", metavar="K=V", help="Label (repeatable).")
     parser.add_argument("--flavor", help="Hardware flavor on the Hub, e.g. cpu-basic, a10g-large, h200.")
     parser.add_argument("--timeout", help=f"Stop the job after this long: {ACCEPTED}.")
+    add_hub_submit_options(parser)
 
 
 def register(subparsers: Any, command: Command) -> None:

@@ -504,3 +504,14 @@ def test_a_stage_the_hub_adds_later_does_not_break_listing(fake_hub: FakeHub, ba
 def test_following_the_logs_of_an_unknown_job_fails_at_the_call(backend: HubBackend) -> None:
     with pytest.raises(UserError, match="No job 'nope'"):
         backend.logs("nope", follow=True, timeout=1)  # no iteration needed
+
+
+def test_cli_uv_takes_the_hub_options_namespace_volume_and_attempts(fake_hub: FakeHub,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("jobs", "run", "--backend", "hub", "--namespace", "my-org", "-v", "hf://buckets/me/out:/outputs",
+               "--attempts", "2", "python:3.12", "python", "-V") == 0
+    spec = fake_hub.bodies("POST", r"^/api/jobs/my-org$")[0]
+    assert spec["volumes"] == [{"type": "bucket", "source": "me/out", "mountPath": "/outputs"}]
+    assert spec["attempts"] == 2 and spec["command"] == ["python", "-V"]
+    assert cli("jobs", "uv", "--backend", "local", "-v", "hf://buckets/me/out:/outputs", "print(1)\n") == 2
+    assert "--volume only applies to Hugging Face Jobs. Remove it" in capsys.readouterr().err

@@ -265,7 +265,7 @@ def _schedule(value: Any) -> str:
     return text
 
 
-def _hub_options(args: dict[str, Any]) -> dict[str, Any]:
+def hub_options(args: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {"volumes": parse_volumes(args.get("volumes"))}
     if args.get("attempts") is not None:
         options["attempts"] = _positive_int(args["attempts"], "attempts", maximum=10)
@@ -296,7 +296,7 @@ def _common_submit(args: dict[str, Any]) -> dict[str, Any]:
         "labels": _string_map(args.get("labels"), "labels", check_labels=True),
         "flavor": _flavor(args.get("flavor")),
         "timeout_seconds": _timeout(args.get("timeout")),
-        **_hub_options(args),
+        **hub_options(args),
     }
 
 

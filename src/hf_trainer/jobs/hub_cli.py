@@ -15,6 +15,7 @@ import os
 from typing import Any, Callable
 
 from hf_trainer.errors import UserError
+from hf_trainer.jobs.base import UvJobRequest
 from hf_trainer.timeouts import ACCEPTED
 
 Command = Callable[..., argparse.ArgumentParser]
@@ -80,6 +81,32 @@ def _scheduled_run(ns: argparse.Namespace) -> Any:
         raise UserError("scheduled run needs an image and a command, e.g. "
                         "hf-trainer jobs scheduled run @daily python:3.12 python -c \"print(1)\"")
     return _run_operation("scheduled run", {**_submit_args(ns), "image": words[0], "command": words[1:]})
+
+
+def add_hub_submit_options(parser: argparse.ArgumentParser) -> None:
+    """--namespace, -v/--volume and --attempts for `jobs uv` and `jobs run` (Hub only)."""
+    parser.add_argument("--namespace", help="Hub: user or organization to run in (default: yours).")
+    parser.add_argument("-v", "--volume", action="append", metavar="hf://...:/PATH",
+                        help="Hub: mount hf://[TYPE/]SOURCE[/PATH]:/MOUNT_PATH[:ro|:rw] (repeatable).")
+    parser.add_argument("--attempts", type=int, help="Hub: tries in all, the first run included (1-10).")
+
+
+def with_hub_options(request: Any, ns: argparse.Namespace, backend: Any) -> Any:
+    """The request as its Hub subclass when --namespace, --volume or --attempts were given (checked like the tool's
+    arguments); the request unchanged otherwise."""
+    given = {key: getattr(ns, key, None) for key in ("namespace", "volume", "attempts")}
+    if not any(value is not None for value in given.values()):
+        return request
+    if getattr(backend, "name", None) != "hub":
+        names = [f"--{k}" for k, v in given.items() if v is not None]
+        verb, them = ("applies", "it") if len(names) == 1 else ("apply", "them")
+        raise UserError(f"{', '.join(names)} only {verb} to Hugging Face Jobs. Remove {them}, or use --backend hub.")
+    from hf_trainer.jobs.arguments import HubCommandJobRequest, HubUvJobRequest, hub_options
+
+    options = hub_options({"namespace": given["namespace"], "volumes": given["volume"],
+                            "attempts": given["attempts"]})
+    cls = HubUvJobRequest if isinstance(request, UvJobRequest) else HubCommandJobRequest
+    return cls(**request.model_dump(), **options)
 
 
 def _with_namespace(ns: argparse.Namespace, args: dict[str, Any]) -> dict[str, Any]:
