@@ -131,9 +131,9 @@ def test_full_training_costs_about_6nt_and_lora_about_4nt() -> None:
 
 
 def test_dpo_runs_policy_and_reference_over_chosen_and_rejected() -> None:
-    # A DPO row of 1024 tokens is chosen + rejected, 512 each: the same tokens as SFT rows of 1024.
+    # A DPO row trains two sequences (chosen and rejected, 512 tokens each): the same tokens as SFT rows of 1024.
     sft = est(method="sft", mean_tokens_per_row=1024, activation_checkpointing=False)
-    dpo = est(method="dpo", mean_tokens_per_row=1024, activation_checkpointing=False)
+    dpo = est(method="dpo", mean_tokens_per_row=512, activation_checkpointing=False)
     assert dpo.train_tokens == sft.train_tokens
     assert dpo.training_flops / sft.training_flops == pytest.approx(8 / 6, rel=0.05)  # + reference forward 2N
     lora_dpo = row(est(method="dpo", use_peft=True), "a100-large")
@@ -416,3 +416,18 @@ def test_cli_hardware_json_lists_flavors_with_datasheet_figures(capsys: pytest.C
     data = json.loads(capsys.readouterr().out)
     assert data["source"] == "fallback"
     assert next(f for f in data["flavors"] if f["name"] == "l40sx1")["memory_bandwidth_gbs"] == 864
+
+
+def test_dataset_name_fills_rows_and_mean_tokens_from_dataset_inspect(tiny_model, tmp_path) -> None:
+    from hf_trainer.tiny import chat_rows, write_jsonl
+
+    data = write_jsonl(chat_rows(40), tmp_path / "chat.jsonl")
+    result = run_estimate(make_request(model_name_or_path=str(tiny_model), dataset_name=str(data), max_length=128,
+                                       flavors=["t4-small"]))
+    assert any(a.startswith("data: 40 rows") and "dataset_inspect" in a for a in result.assumptions)
+    assert 10 < result.train_tokens / 40 < 128  # a short chat row of the tiny tokenizer
+
+
+def test_dataset_name_without_a_model_cannot_measure_tokens() -> None:
+    with pytest.raises(UserError, match="needs the model's tokenizer"):
+        run_estimate(make_request(num_params=1_000_000, dataset_name="org/data"))

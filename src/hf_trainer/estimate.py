@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -43,9 +43,11 @@ class EstimateRequest(BaseModel):
                                    "(overrides the count read from the model).")
     method: Method = Field("sft", description="sft, dpo, grpo, reward or kto.")
     num_rows: int | None = Field(None, ge=1, description="Training rows (pairs for dpo/reward, prompts for grpo).")
-    mean_tokens_per_row: float | None = Field(None, gt=0, description="Mean tokens per row from inspect_dataset "
-                                              "(dpo/reward: chosen + rejected, each with its prompt; grpo: the prompt).")
-    total_tokens: int | None = Field(None, ge=1, description="Tokens per epoch, instead of rows x mean tokens.")
+    mean_tokens_per_row: float | None = Field(None, gt=0, description="Mean tokens of one sequence: "
+                                              "dataset_inspect's token_stats.mean (dpo/reward: the prompt with the "
+                                              "longer response; a pair trains two; grpo: the prompt).")
+    total_tokens: int | None = Field(None, ge=1, description="Tokens per epoch (every sequence), instead of rows x "
+                                     "mean tokens.")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimiser steps (overrides epochs).")
     num_train_epochs: float = Field(1.0, gt=0, le=1000, description="Passes over the data.")
     max_length: int = Field(2048, ge=16, le=1_048_576, description="Tokens per sequence (truncation).")
@@ -66,6 +68,11 @@ class EstimateRequest(BaseModel):
     flavors: list[str] | None = Field(None, description="Only these flavors (default: every flavor on offer).")
     max_hours: float | None = Field(DEFAULT_MAX_HOURS, gt=0, description="Time limit for the recommendation.")
     local: bool = Field(False, description="Also estimate a run on this machine (the calibrated local profile).")
+    dataset_name: str | None = Field(None, description="Hub dataset id or local file: when num_rows / "
+                                     "mean_tokens_per_row are not given, dataset_inspect measures them with the "
+                                     "model's tokenizer.")
+    dataset_config: str | None = Field(None, description="Dataset config (subset), with dataset_name.")
+    dataset_train_split: str | None = Field(None, description="Dataset split, with dataset_name (default train).")
 
 
 class FlavorRow(BaseModel):
@@ -163,5 +170,36 @@ def run_estimate(request: EstimateRequest, *, api: object | None = None, catalog
     from hf_trainer.model_size import model_facts
 
     facts = facts or model_facts(request.model_name_or_path, num_params=request.num_params, api=api)
+    note = None
+    if request.dataset_name and not request.max_steps and not request.total_tokens and not (
+            request.num_rows and request.mean_tokens_per_row):
+        request, note = with_dataset_tokens(request)
     catalog = catalog or load_catalog(api)
-    return estimate_cost(request, catalog, facts, load_profile())
+    result = estimate_cost(request, catalog, facts, load_profile())
+    if note:
+        result.assumptions.append(note)
+    return result
+
+
+def with_dataset_tokens(request: EstimateRequest, inspect: Callable[..., Any] | None = None
+                        ) -> tuple[EstimateRequest, str]:
+    """Fill num_rows and mean_tokens_per_row from dataset_inspect (rows of the split, mean tokens of a sample)."""
+    from hf_trainer.dataset_inspect import DatasetInspectInput, inspect_dataset  # tokenizers load on use
+
+    if not request.model_name_or_path:
+        raise UserError("Measuring the dataset's tokens needs the model's tokenizer: pass model_name_or_path, or "
+                        "give num_rows and mean_tokens_per_row yourself.")
+    inspection = (inspect or inspect_dataset)(DatasetInspectInput(
+        dataset_name=request.dataset_name, dataset_config=request.dataset_config,
+        dataset_train_split=request.dataset_train_split, method=request.method,
+        model_name_or_path=request.model_name_or_path, max_length=request.max_length))
+    rows = request.num_rows or inspection.source.num_rows
+    stats = inspection.token_stats
+    mean = request.mean_tokens_per_row or (stats.mean if stats else None)
+    if not rows or not mean:
+        raise UserError(f"dataset_inspect could not measure {request.dataset_name!r} (rows: {rows}, mean tokens: "
+                        f"{mean}). Pass num_rows and mean_tokens_per_row, or total_tokens.")
+    exact = "" if inspection.source.num_rows_exact else " (row count estimated)"
+    note = (f"data: {rows:,} rows{exact} x {mean:.0f} mean tokens per sequence, measured by dataset_inspect on "
+            f"{stats.rows if stats else 0} sample rows of {request.dataset_name}")
+    return request.model_copy(update={"num_rows": rows, "mean_tokens_per_row": mean}), note

@@ -808,6 +808,8 @@ REQUEST_DEFAULTS: dict[str, object] = {  # the defaults of our training scripts;
     "optim": "adamw_torch_fused", "precompute_ref_log_probs": False, "beta": None, "num_generations": 8,
     "max_completion_length": 512, "use_vllm": False, "push_to_hub": True, "flavors": None,
     "max_hours": DEFAULT_MAX_HOURS, "local": False,
+    # read by estimate.run_estimate (dataset_inspect fills num_rows and mean_tokens_per_row), not by the math
+    "dataset_name": None, "dataset_config": None, "dataset_train_split": None,
 }
 
 ASSUMPTIONS = [
@@ -845,22 +847,25 @@ def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str]]:
         raise EstimateError("load_in_4bit=True needs use_peft=True: a 4-bit base can only be trained through a LoRA "
                             "adapter (QLoRA). Add use_peft=True or drop load_in_4bit.")
     max_length = int(p["max_length"])  # type: ignore[arg-type]
+    # mean_tokens_per_row is one sequence, as inspect_dataset measures it: for dpo/reward the prompt with the longer
+    # response (a pair trains two such sequences), for grpo the prompt; total_tokens counts every sequence.
+    per_row = 2 if pairs else 1
     mean = p["mean_tokens_per_row"]
     rows = p["num_rows"]
     if p["total_tokens"] and rows:
-        mean = float(p["total_tokens"]) / float(rows)  # type: ignore[arg-type]
+        mean = float(p["total_tokens"]) / float(rows) / per_row  # type: ignore[arg-type]
     if p["max_steps"]:
         rows = None  # decided per flavor from max_steps
     elif rows is None and p["total_tokens"]:
         if mean is None:
-            mean = float(min(max_length, 512) * (2 if pairs else 1))
-            notes.append(f"num_rows unknown: assumed {mean:.0f} tokens per row to count optimiser steps")
-        rows = max(1, round(float(p["total_tokens"]) / float(mean)))  # type: ignore[arg-type]
+            mean = float(min(max_length, 512))
+            notes.append(f"num_rows unknown: assumed {mean:.0f} tokens per sequence to count optimiser steps")
+        rows = max(1, round(float(p["total_tokens"]) / float(mean) / per_row))  # type: ignore[arg-type]
     if rows is None and not p["max_steps"]:
         raise EstimateError("The estimate needs the amount of data: num_rows and mean_tokens_per_row (from "
-                            "inspect_dataset's token statistics), or total_tokens, or max_steps.")
+                            "inspect_dataset's token statistics), or total_tokens, or max_steps, or dataset_name.")
     if mean is None:
-        mean = float(max_length * (2 if pairs else 1))
+        mean = float(max_length)
         notes.append(f"mean_tokens_per_row unknown: assumed max_length ({max_length}) tokens per sequence")
     mean = float(mean)  # type: ignore[arg-type]
     completion = int(p["max_completion_length"])  # type: ignore[arg-type]
@@ -869,8 +874,7 @@ def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str]]:
         seq = prompt + completion
         notes.append(f"grpo: every completion runs to max_completion_length ({completion} tokens), an upper bound")
     else:
-        # Tokens per training sequence, truncated at max_length (DPO/reward rows hold two sequences).
-        prompt, seq = 0.0, min(mean / 2 if pairs else mean, float(max_length))
+        prompt, seq = 0.0, min(mean, float(max_length))  # truncated at max_length
     beta = p["beta"] if p["beta"] is not None else (0.1 if method in ("dpo", "kto") else 0.0)
     sequences = float(rows or 0) * float(p["num_train_epochs"])  # type: ignore[arg-type]
     generations = int(p["num_generations"])  # type: ignore[arg-type]
