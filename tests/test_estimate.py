@@ -431,3 +431,12 @@ def test_dataset_name_fills_rows_and_mean_tokens_from_dataset_inspect(tiny_model
 def test_dataset_name_without_a_model_cannot_measure_tokens() -> None:
     with pytest.raises(UserError, match="needs the model's tokenizer"):
         run_estimate(make_request(num_params=1_000_000, dataset_name="org/data"))
+
+
+def test_a_gpu_without_a_datasheet_is_listed_as_not_estimated_and_never_recommended() -> None:
+    catalog = Catalog(CATALOG.flavors + (gpu("b200", 0.01, "B200", vram=180),), "test", "2026-01-01")
+    result = est(catalog=catalog, use_peft=True)
+    b200 = row(result, "b200")
+    assert "no datasheet for GPU model 'B200'" in b200.note
+    assert result.recommended_flavor != "b200"
+    assert "not estimated" in result.render()
