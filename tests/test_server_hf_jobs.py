@@ -161,6 +161,7 @@ def test_scheduled_operations_end_to_end(fake_hub: FakeHub) -> None:
         ("uv", {"script": "print(1)", "env": {"TOKEN": CANARY_TOKEN}}, "Pass it as a secret instead"),
         ("uv", {"script": "missing_file.py"}, "The script file 'missing_file.py' does not exist"),
         ("uv", {}, "uv needs script"),
+        ("uv", {"script": "print(1)", "repo": "me/scripts"}, "the script is shipped inline"),  # hf-mcp-server's repo
         ("scheduled run", {"image": "u", "command": ["ls"], "schedule": "every day"}, "is not a CRON expression"),
         ("inspect", {}, "inspect needs job_id"),
         ("ps", {"status": "DONE"}, "status 'DONE' is not a job stage"),

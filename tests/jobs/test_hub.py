@@ -515,3 +515,12 @@ def test_cli_uv_takes_the_hub_options_namespace_volume_and_attempts(fake_hub: Fa
     assert spec["attempts"] == 2 and spec["command"] == ["python", "-V"]
     assert cli("jobs", "uv", "--backend", "local", "-v", "hf://buckets/me/out:/outputs", "print(1)\n") == 2
     assert "--volume only applies to Hugging Face Jobs. Remove it" in capsys.readouterr().err
+
+
+def test_a_slow_hub_answer_still_arrives(fake_hub: FakeHub, backend: HubBackend) -> None:
+    job = fake_hub.add_job("RUNNING")
+    backend.namespace()
+    fake_hub.fail("GET", rf"^/api/jobs/alice/{job['id']}$", 200, delay=0.3)  # a pure delay, then the normal answer
+    start = time.monotonic()
+    assert backend.inspect(job["id"]).stage is Stage.RUNNING
+    assert time.monotonic() - start >= 0.3

@@ -350,6 +350,10 @@ def parse_call(operation: str | None, args: dict[str, Any] | str | None) -> Jobs
         return JobsCall(operation="help")
     op = normalize_operation(operation)
     accepted = ACCEPTED_KEYS[op]
+    if "repo" in args and op in ("uv", "scheduled uv"):
+        # hf-mcp-server stored scripts in a repo; here they travel inline with the job.
+        raise UserError(f"{op} does not take 'repo': the script is shipped inline with the job, nothing is uploaded. "
+                        "Remove 'repo'.")
     for key in args:
         if key not in accepted:
             listed = ", ".join(sorted(accepted)) or "none"
