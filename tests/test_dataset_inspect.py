@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import CANARY_TOKEN, SCRIPTS
-from fakes.fake_dataset_viewer import FakeDatasetViewer, fake_viewer  # noqa: F401 - fixture
+from fakes.fake_dataset_viewer import fake_viewer  # noqa: F401 - a fixture, used by name
 from hf_trainer import dataset_formats, mappings
 from hf_trainer.dataset_inspect import DatasetInspectInput, DatasetInspection, inspect_dataset
 from hf_trainer.errors import UserError
