@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# One conftest for the whole suite (two would both be importable as `conftest`): tests/scripts/helpers.py is
+# importable as `helpers`, tests/fakes as `fakes`.
+sys.path.insert(0, str(Path(__file__).parent / "scripts"))
 SCRIPTS = REPO_ROOT / "scripts"
 # A canary token: tests assert it never appears in any output, log or generated file.
 CANARY_TOKEN = "hf_CanaryTokenDoNotLeak0123456789abcdefXYZ"
