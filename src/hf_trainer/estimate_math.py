@@ -35,14 +35,21 @@ class GpuSpec:
 GPU_SPECS: dict[str, GpuSpec] = {
     spec.model: spec
     for spec in [
-        GpuSpec("T4", 16, 65, 320, False, "workstation", "NVIDIA T4 datasheet: 65 TFLOPS FP16 mixed precision, 320 GB/s"),
-        GpuSpec("L4", 24, 121, 300, True, "workstation", "NVIDIA L4 datasheet: 242 TFLOPS BF16 with sparsity, 300 GB/s"),
-        GpuSpec("L40S", 48, 362, 864, True, "workstation", "NVIDIA L40S datasheet: 733 TFLOPS BF16 with sparsity, 864 GB/s"),
-        GpuSpec("A10G", 24, 70, 600, True, "workstation", "AWS EC2 G5 / NVIDIA A10G: ~70 TFLOPS BF16 dense, 600 GB/s"),
-        GpuSpec("A100", 80, 312, 2039, True, "datacenter", "NVIDIA A100 80GB SXM datasheet: 312 TFLOPS BF16, 2039 GB/s"),
-        GpuSpec("H200", 141, 989, 4800, True, "datacenter", "NVIDIA H200 SXM datasheet: 1979 TFLOPS BF16 with sparsity, 4.8 TB/s"),
+        GpuSpec("T4", 16, 65, 320, False, "workstation",
+                "NVIDIA T4 datasheet: 65 TFLOPS FP16 mixed precision, 320 GB/s"),
+        GpuSpec("L4", 24, 121, 300, True, "workstation",
+                "NVIDIA L4 datasheet: 242 TFLOPS BF16 with sparsity, 300 GB/s"),
+        GpuSpec("L40S", 48, 362, 864, True, "workstation",
+                "NVIDIA L40S datasheet: 733 TFLOPS BF16 with sparsity, 864 GB/s"),
+        GpuSpec("A10G", 24, 70, 600, True, "workstation",
+                "AWS EC2 G5 / NVIDIA A10G: ~70 TFLOPS BF16 dense, 600 GB/s"),
+        GpuSpec("A100", 80, 312, 2039, True, "datacenter",
+                "NVIDIA A100 80GB SXM datasheet: 312 TFLOPS BF16, 2039 GB/s"),
+        GpuSpec("H200", 141, 989, 4800, True, "datacenter",
+                "NVIDIA H200 SXM datasheet: 1979 TFLOPS BF16 with sparsity, 4.8 TB/s"),
         GpuSpec("RTX PRO 6000", 96, 504, 1597, True, "workstation",
-                "NVIDIA RTX PRO 6000 Blackwell Server Edition datasheet: 96 GB GDDR7, 1597 GB/s; ~504 TFLOPS BF16 dense"),
+                "NVIDIA RTX PRO 6000 Blackwell Server Edition datasheet: 96 GB GDDR7, 1597 GB/s; ~504 TFLOPS BF16 "
+                "dense"),
     ]
 }
 
@@ -293,7 +300,7 @@ def facts_from_config(config: dict, source: str = "config.json") -> ModelFacts:
     mats = 3 if gated else 2
     if experts > 1:
         mlp_total = experts * mats * hidden * moe_inter + shared * mats * hidden * moe_inter + hidden * experts
-        mlp_active = experts_per_token * mats * hidden * moe_inter + shared * mats * hidden * moe_inter + hidden * experts
+        mlp_active = (experts_per_token + shared) * mats * hidden * moe_inter + hidden * experts
         if shared == 0 and "moe_intermediate_size" not in config:
             mlp_active = experts_per_token * mats * hidden * inter + hidden * experts
     else:

@@ -37,6 +37,10 @@ HOW_TO_PASS = ("Pass the parameter count yourself: num_params=7e9 in the estimat
                "`hf-trainer estimate --num_params 7e9` on the command line.")
 
 
+def _or_how() -> str:
+    return HOW_TO_PASS[0].lower() + HOW_TO_PASS[1:]
+
+
 def local_model_facts(folder: Path, num_params: int | None = None) -> ModelFacts:
     """Facts for a model saved in a local folder (config.json, *.safetensors)."""
     try:
@@ -59,10 +63,10 @@ def hub_model_facts(repo_id: str, api: HfApi, revision: str | None = None,
         info = api.model_info(repo_id, revision=revision, expand=["safetensors"])
     except GatedRepoError:
         raise UserError(f"Model {repo_id!r} is gated: accept its licence at {api.endpoint}/{repo_id} with the account "
-                        f"whose token you use, or {HOW_TO_PASS[0].lower() + HOW_TO_PASS[1:]}") from None
+                        f"whose token you use, or {_or_how()}") from None
     except RepositoryNotFoundError:
         raise UserError(f"Model {repo_id!r} was not found on {api.endpoint} (or it is private and the token cannot "
-                        f"read it). Check the id, e.g. 'Qwen/Qwen2.5-0.5B', or {HOW_TO_PASS[0].lower() + HOW_TO_PASS[1:]}"
+                        f"read it). Check the id, e.g. 'Qwen/Qwen2.5-0.5B', or {_or_how()}"
                         ) from None
     except RevisionNotFoundError:
         raise UserError(f"Model {repo_id!r} has no revision {revision!r}.") from None
