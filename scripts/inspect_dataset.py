@@ -1309,7 +1309,9 @@ def explain(exc: ViewerError, dataset: str, base_url: str, has_token: bool) -> s
     if exc.status is None:
         return (f"{exc} Check the network, or point HF_TRAINER_DATASETS_SERVER (--viewer_url) at a reachable "
                 "viewer; a local copy of the data can be inspected by path.")
-    return f"The dataset viewer could not serve {dataset!r} ({exc.status}): {exc}"
+    return (f"The dataset viewer could not serve {dataset!r} ({exc.status}): {exc} Some datasets have no viewer "
+            f"(custom loading scripts, very large or unsupported files): download a data file (hf download {dataset} "
+            "--repo-type dataset) and inspect it by its local path.")
 
 
 def choose_split(splits: list[dict], dataset: str, config: str | None, split: str | None) -> tuple[str, str]:

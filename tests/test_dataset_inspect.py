@@ -384,6 +384,16 @@ def test_without_a_parquet_export_the_first_rows_are_used(fake_viewer) -> None:
     assert [r["path"] for r in fake_viewer.requests][:3] == ["/splits", "/rows", "/first-rows"]
 
 
+def test_a_dataset_the_viewer_cannot_serve_points_to_a_local_copy(fake_viewer) -> None:
+    fake_viewer.add("alice/scripted", chat_rows(2))
+    fake_viewer.handle = lambda endpoint, query, token: (500, {"error": "The dataset viewer is not available."},
+                                                         "UnexpectedError")
+
+    with pytest.raises(UserError, match=r"could not serve 'alice/scripted' \(500\): The dataset viewer is not "
+                                        r"available\. .*hf download alice/scripted --repo-type dataset"):
+        _inspect("alice/scripted", viewer_url=fake_viewer.url)
+
+
 def test_an_unreachable_viewer_is_a_user_error() -> None:
     with pytest.raises(UserError, match="Could not reach the dataset viewer at http://127.0.0.1:9"):
         _inspect("alice/chat", viewer_url="http://127.0.0.1:9")
