@@ -440,3 +440,18 @@ def test_a_gpu_without_a_datasheet_is_listed_as_not_estimated_and_never_recommen
     assert "no datasheet for GPU model 'B200'" in b200.note
     assert result.recommended_flavor != "b200"
     assert "not estimated" in result.render()
+
+
+def test_lora_on_a_70b_model_shards_over_several_gpus_and_qlora_changes_are_timed_as_qlora() -> None:
+    llama70 = facts_from_config({"model_type": "llama", "hidden_size": 8192, "num_hidden_layers": 80,
+                                 "num_attention_heads": 64, "num_key_value_heads": 8, "intermediate_size": 28672,
+                                 "vocab_size": 128256})
+    catalog = Catalog((gpu("h200", 5.0, "H200", vram=141), gpu("h200x4", 20.0, "H200", 4, vram=141)), "test", "x")
+    result = est(llama70, catalog=catalog, use_peft=True, per_device_train_batch_size=1,
+                 gradient_accumulation_steps=16)
+    single, four = row(result, "h200"), row(result, "h200x4")
+    assert any("FSDP" in c for c in four.changes) and not any("QLoRA" in c for c in four.changes)
+    assert "load_in_4bit=True (QLoRA)" in single.changes  # 131 GiB of BF16 weights outgrow one H200
+    as_qlora = row(est(llama70, catalog=catalog, use_peft=True, load_in_4bit=True, per_device_train_batch_size=1,
+                       gradient_accumulation_steps=16), "h200")
+    assert single.time_parts_s["training"] == as_qlora.time_parts_s["training"]

@@ -708,7 +708,7 @@ def _changes(job: Job, dev: Device) -> list[tuple[list[str], Job]]:
         current = step("ckpt", "activation_checkpointing=True", replace(current, activation_checkpointing=True))
     if current.optim in ("adamw_torch", "adamw_torch_fused") and not current.use_peft and dev.on_gpu:
         current = step("optim", "optim=adamw_bnb_8bit", replace(current, optim="adamw_bnb_8bit"))
-    if dev.devices > 1 and not current.fsdp and not current.use_peft:
+    if dev.devices > 1 and not current.fsdp and dev.on_gpu:
         current = step("fsdp", f"FSDP over the {dev.devices} GPUs (accelerate launch --use_fsdp)",
                        replace(current, fsdp=True))
     effective = current.per_device_train_batch_size * current.gradient_accumulation_steps
@@ -762,7 +762,8 @@ def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool
         if verdict == "does not fit":
             labels = []
             parts = memory_breakdown(job, dev.devices, dev.on_gpu)
-    times = time_breakdown(chosen, dev)
+    # Changes such as QLoRA alter the speed too: time the job as it will run.
+    times = time_breakdown(chosen, device_for(flavor, chosen, profile, local))
     seconds = sum(times.values())
     billed_minutes = math.ceil(seconds / 60.0)
     return FlavorEstimate(
