@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TOOLS := $(VENV)/tools
 
 .PHONY: demo test setup clean sync-scripts
 
@@ -21,8 +22,13 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/hf-trainer demo
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS)/bin/uvx
 	$(BIN)/python -m pytest
+
+# uv for tests/test_skill.py, which starts the server with the exact .mcp.json command (uvx). Kept off the venv's
+# PATH on purpose: with uv on PATH the local job backend would `uv run` scripts and fetch a multi-GB CUDA torch.
+$(TOOLS)/bin/uvx: $(STAMP)
+	$(BIN)/pip install --quiet --target $(TOOLS) 'uv>=0.13'
 
 # Re-copy the package modules that scripts/ inline (scripts must be single files for HF Jobs).
 sync-scripts: $(STAMP)

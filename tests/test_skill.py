@@ -20,6 +20,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -43,13 +44,13 @@ STDIO_TIMEOUT_SECONDS = 180
 
 # --- reading the documents ----------------------------------------------------------------------------------------
 
-FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^[ \t]*```([\w-]*)[^\n]*\n(.*?)^[ \t]*```", re.MULTILINE | re.DOTALL)
 INLINE = re.compile(r"`([^`\n]+(?:\n[^`\n]+)*)`")
 
 
 def fenced(text: str) -> list[tuple[str, str]]:
     """(language, body) of every fenced block."""
-    return [(m.group(1).lower(), m.group(2)) for m in FENCE.finditer(text)]
+    return [(m.group(1).lower(), textwrap.dedent(m.group(2))) for m in FENCE.finditer(text)]
 
 
 def prose(text: str) -> str:
@@ -119,11 +120,12 @@ def _flags(help_text: str) -> frozenset[str]:
 
 
 @cache
-def script_flags(name: str) -> frozenset[str]:
-    """Options a bundled script accepts, read from its --help (instant: heavy imports wait for main)."""
-    out = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / name), "--help"], capture_output=True,
+def script_flags(relpath: str) -> frozenset[str]:
+    """Options a script (`scripts/x.py`, `benchmarks/x.py`) accepts, read from its --help (instant: heavy imports
+    wait for main)."""
+    out = subprocess.run([sys.executable, str(REPO_ROOT / relpath), "--help"], capture_output=True,
                          text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})
-    assert out.returncode == 0, f"scripts/{name} --help failed:\n{out.stderr}"
+    assert out.returncode == 0, f"{relpath} --help failed:\n{out.stderr}"
     return _flags(out.stdout)
 
 
@@ -158,8 +160,15 @@ def all_known_flags() -> frozenset[str]:
         flags |= parser_flags(parser)
         stack += list(subcommands(parser).values())
     for script in (REPO_ROOT / "scripts").glob("*.py"):
-        flags |= script_flags(script.name)
+        flags |= script_flags(f"scripts/{script.name}")
     return frozenset(flags)
+
+
+def is_known_flag(flag: str) -> bool:
+    """A bare `--flag` in prose: one of ours, else (looked up only then) one of the benchmark commands'."""
+    if flag in all_known_flags():
+        return True
+    return any(flag in script_flags(f"benchmarks/{p.name}") for p in sorted((REPO_ROOT / "benchmarks").glob("*.py")))
 
 
 # --- checks on commands -------------------------------------------------------------------------------------------
@@ -173,21 +182,22 @@ def _words(line: str) -> list[str]:
 
 
 def _script_name(word: str) -> str | None:
-    match = re.search(r"(?:^|/)scripts/(\w+\.py)$", word)
+    """`scripts/x.py` or `benchmarks/x.py` (also after a folder, e.g. `<skill dir>/scripts/x.py`)."""
+    match = re.search(r"(?:^|/)((?:scripts|benchmarks)/\w+\.py)$", word)
     return match.group(1) if match else None
 
 
-def check_script_args(name: str, words: list[str], where: str) -> list[str]:
+def check_script_args(relpath: str, words: list[str], where: str) -> list[str]:
     problems = []
-    if not (REPO_ROOT / "scripts" / name).is_file():
-        return [f"{where}: scripts/{name} does not exist"]
-    known = script_flags(name)
+    if not (REPO_ROOT / relpath).is_file():
+        return [f"{where}: {relpath} does not exist"]
+    known = script_flags(relpath)
     for word in words:
         if word in SHELL_BREAKS:
             break
         flag = word.split("=", 1)[0]
         if flag.startswith("--") and flag not in known:
-            problems.append(f"{where}: scripts/{name} has no option {flag}")
+            problems.append(f"{where}: {relpath} has no option {flag}")
     return problems
 
 
@@ -198,7 +208,8 @@ def check_command(line: str, where: str) -> list[str]:
     i = 0
     while i < len(words):
         word = words[i]
-        if word == "hf-trainer":
+        # The program, not a project or repo name: first word, after a shell break, or uvx's package argument.
+        if word == "hf-trainer" and (i == 0 or words[i - 1] in SHELL_BREAKS or words[i - 2:i - 1] == ["--from"]):
             problems += _walk_cli(words[i + 1:], where)
             return problems
         if words[i:i + 4] == ["hf", "jobs", "uv", "run"]:
@@ -352,7 +363,7 @@ def test_every_command_and_flag_exists(doc: Path) -> None:
     for span in inline_spans(read(doc)):
         words = span.split()
         flag = words[0].split("=", 1)[0] if words else ""
-        if flag.startswith("--") and re.fullmatch(r"--[\w-]+", flag) and flag not in all_known_flags():
+        if flag.startswith("--") and re.fullmatch(r"--[\w-]+", flag) and not is_known_flag(flag):
             problems.append(f"{doc.name}: no script or CLI has the option {flag}")
     assert not problems, "\n".join(sorted(set(problems)))
 
