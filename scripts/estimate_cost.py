@@ -141,8 +141,9 @@ def _gpu(name: str, pretty: str, vcpus: int, ram: float, price: float, model: st
     return Flavor(name, pretty, vcpus, ram, price, model, count, GPU_SPECS[model].vram_gb)
 
 
-# Official prices from huggingface.co/pricing#jobs (November 2026). vCPU and RAM figures are those the Hub's hardware
-# endpoint reported for the same flavors on Spaces; the live endpoint replaces all of this when it is reachable.
+# Official prices from huggingface.co/pricing#jobs (November 2026, ../shared/FACTS.md). vCPU and RAM are approximate
+# (the figures published for the same hardware on Spaces; cpu-performance's are a guess): only CPU-flavor estimates use
+# them. The live endpoint replaces all of this when it is reachable.
 FALLBACK_FLAVORS: tuple[Flavor, ...] = (
     Flavor("cpu-basic", "CPU Basic", 2, 16, 0.01),
     Flavor("cpu-upgrade", "CPU Upgrade", 8, 32, 0.03),
