@@ -620,8 +620,13 @@ def check_rows(rows: list[dict], kind: str, conversational: bool | None) -> list
             _check_field(row, column, index, issues, bool(conversational), part)
         if kind == "preference" and row.get("chosen") == row.get("rejected"):
             issues.add("warning", "chosen", "chosen and rejected are identical", index)
-        if kind == "unpaired_preference" and not isinstance(row.get("label"), bool):
-            issues.add("error", "label", f"is {_type_name(row.get('label'))}, expected true or false", index)
+        label = row.get("label")
+        if kind == "unpaired_preference" and not isinstance(label, bool):
+            # KTOTrainer casts labels with torch.as_tensor(..., dtype=bool): 0/1 work, anything else is wrong.
+            if type(label) is int and label in (0, 1):
+                issues.add("warning", "label", "is 0/1 rather than true/false (read as booleans)", index)
+            else:
+                issues.add("error", "label", f"is {label!r:.20} ({_type_name(label)}), expected true or false", index)
     _check_types(rows, issues)
     return issues.as_list()
 

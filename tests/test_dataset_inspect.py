@@ -139,7 +139,9 @@ VALUE_PROBLEMS = [
     ([{"text": None}], "error", "text", "is None"),
     ([{"text": ""}], "error", "text", "is an empty string"),
     ([{"prompt": "Q", "chosen": "A", "rejected": "A"}], "warning", "chosen", "chosen and rejected are identical"),
-    ([{"prompt": "Q", "completion": "A", "label": 1}], "error", "label", "is int, expected true or false"),
+    # KTO casts labels to booleans: 0/1 work (a warning), other values are wrong.
+    ([{"prompt": "Q", "completion": "A", "label": 1}], "warning", "label", "is 0/1 rather than true/false"),
+    ([{"prompt": "Q", "completion": "A", "label": "good"}], "error", "label", "is 'good' (str), expected true or"),
     # A column that changes type across rows breaks Arrow when the job loads the data.
     ([{"text": "a", "score": 1}, {"text": "b", "score": "high"}], "error", "score", "changes type across rows"),
     ([{"text": "a", "source": "x"}, {"text": "b"}], "warning", "source", "is missing from some rows"),
