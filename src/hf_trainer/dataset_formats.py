@@ -570,12 +570,15 @@ def render(report: dict) -> str:
             lines.append(f"  mapping {name}: NOT usable on this sample (see the reasons above)")
     stats = report.get("token_stats")
     if stats and stats.get("rows"):
-        truncated = (f", {stats['truncated_share']:.1%} longer than max_length {stats['max_length']}"
+        # TRL's RewardTrainer drops pairs longer than max_length instead of truncating them.
+        fate = " (dropped by the reward trainer)" if stats["method"] == "reward" else ""
+        truncated = (f", {stats['truncated_share']:.1%} longer than max_length {stats['max_length']}{fate}"
                      if stats.get("truncated_share") is not None else "")
         lines.append(f"  tokens per row ({stats['method'].upper()} format): mean {stats['mean']}, p50 {stats['p50']}, "
                      f"p95 {stats['p95']}, max {stats['max']}{truncated}")
         if (stats.get("truncated_share") or 0) > 0.05:
-            lines.append(f"  advice: max_length {stats['max_length']} cuts the end (the answer) off many rows; "
+            lines.append(f"  advice: max_length {stats['max_length']} is shorter than many rows (their ends, the "
+                         "answers, are lost); "
                          f"--max_length {stats['p99']} keeps 99% of the sample whole")
     if source.get("truncated_cells"):
         lines.append(f"  note: the dataset viewer shortened {source['truncated_cells']} cells of the sample; token "
