@@ -475,6 +475,8 @@ def test_the_mcp_tool_returns_structured_verdicts_and_user_errors_as_text(tmp_pa
             result = await client.call_tool("dataset_inspect", {"dataset_name": str(path)})
             assert not result.is_error
             assert result.structured_content["methods"]["sft"]["mapping"] == "question_answer"
+            assert "SFT    NEEDS MAPPING -> --dataset_mapping question_answer" in result.content[0].text
+            assert tools["dataset_inspect"].output_schema["properties"]["methods"]
             failed = await client.call_tool("dataset_inspect", {"dataset_name": str(tmp_path / "missing.jsonl")})
             assert failed.is_error and "does not exist" in failed.content[0].text
 

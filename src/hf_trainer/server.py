@@ -125,7 +125,7 @@ def dataset_inspect(
     model_name_or_path: Annotated[str | None, Field(description=_FIELDS["model_name_or_path"].description)] = None,
     max_length: Annotated[int | None, Field(description=_FIELDS["max_length"].description, ge=1)] = None,
     sample_size: Annotated[int, Field(description=_FIELDS["sample_size"].description, ge=1, le=2000)] = 100,
-) -> DatasetInspection:
+) -> Annotated[CallToolResult, DatasetInspection]:
     """Check a dataset before training: run this first, before estimating or submitting a job.
 
     Reads a sample of a Hub dataset (through the dataset viewer, with the user's token, so private and gated ones
@@ -142,7 +142,8 @@ def dataset_inspect(
                                      dataset_train_split=dataset_train_split, method=method,
                                      model_name_or_path=model_name_or_path, max_length=max_length,
                                      sample_size=sample_size)
-        return inspect_dataset(params)
+        # Concise text for the model to act on; every field (mapping sources included) in structured content.
+        return _structured(inspect_dataset(params))
 
 
 # --- estimate_cost (estimate.py over estimate_math.py; hardware.py and model_size.py are imported when called) ---
