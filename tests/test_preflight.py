@@ -127,6 +127,11 @@ def test_a_mapping_already_given_satisfies_a_dataset_that_needs_one():
     assert report.ok, report.render()
 
 
+def test_a_standard_library_script_needs_no_header():
+    report = preflight(_job(script_text="import json, os\nprint(json.dumps(dict(os.environ)))\n"))
+    assert not [f for f in report.findings if f.rule == "pep723-header"], report.render()
+
+
 def test_a_syntax_error_is_reported_with_its_line():
     report = preflight(_job(script_text=HEADER + "def broken(:\n"))
     assert not report.ok and report.findings[0].rule == "syntax" and report.findings[0].line == 4

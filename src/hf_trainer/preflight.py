@@ -10,6 +10,7 @@ Pure functions over text and numbers: nothing here touches the network or import
 
 import ast
 import re
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -140,11 +141,25 @@ def check_header(job: PreflightInput, tree: ast.AST | None) -> list[Finding]:
                         line=_line_of(job.script_text, r"(?m)^# /// script"),
                         fix="Close the block with '# ///' and keep valid TOML between the markers.")]
     if metadata is None:
+        third_party = sorted(_third_party_imports(tree))
+        if not third_party:
+            return []  # a standard-library script needs no header
         return [Finding(severity="error", rule="pep723-header",
-                        message=f"{job.script_name} has no PEP 723 header, so the job's container will not install "
-                                "its dependencies.",
+                        message=f"{job.script_name} imports {', '.join(third_party)} but has no PEP 723 header, so "
+                                "the job's container will not install them.",
                         fix="Add '# /// script' ... 'dependencies = [\"trl>=1.16\", ...]' ... '# ///' at the top.")]
     return []
+
+
+def _third_party_imports(tree: ast.AST | None) -> set[str]:
+    """Top-level packages a script imports that are not in the standard library."""
+    names: set[str] = set()
+    for node in ast.walk(tree) if tree else []:
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return {name for name in names if name not in sys.stdlib_module_names and name != "__future__"}
 
 
 def check_results_kept(job: PreflightInput, tree: ast.AST | None) -> list[Finding]:
@@ -190,7 +205,7 @@ def check_literal_tokens(job: PreflightInput, tree: ast.AST | None) -> list[Find
             findings.append(Finding(severity="error", rule="literal-token",
                                     message=f"{name} holds a literal Hugging Face token; env and arguments are "
                                             "visible in the job's page and logs.",
-                                    fix='Send it as a secret instead: secrets {"HF_TOKEN": "$HF_TOKEN"}.'))
+                                    fix='Pass it as a secret instead: secrets {"HF_TOKEN": "$HF_TOKEN"}.'))
     return findings
 
 

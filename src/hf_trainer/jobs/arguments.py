@@ -21,7 +21,7 @@ from hf_trainer.timeouts import parse_timeout
 Operation = Literal[
     "help", "run", "uv", "ps", "logs", "inspect", "cancel", "wait", "metrics", "hardware",
     "scheduled run", "scheduled uv", "scheduled ps", "scheduled inspect", "scheduled delete",
-    "scheduled suspend", "scheduled resume", "scheduled trigger",
+    "scheduled suspend", "scheduled resume", "scheduled trigger", "diagnose", "retry",
 ]
 OPERATIONS: tuple[str, ...] = Operation.__args__  # type: ignore[attr-defined]
 
@@ -77,13 +77,15 @@ class JobsCall(BaseModel):
     schedule: str | None = None
     suspend: bool | None = None
     concurrency: bool | None = None
+    force: bool = Field(default=False, description="Submit even when preflight finds errors.")
+    confirm: bool = Field(default=False, description="retry: submit the fixed job (after the person agreed).")
 
 
 # Arguments each operation accepts; aliases map hf CLI / hf-mcp-server spellings onto ours.
 _RUN_KEYS = {"image", "command", "flavor", "env", "secrets", "labels", "timeout", "namespace", "volumes", "attempts",
-             "detach"}
+             "detach", "force"}
 _UV_KEYS = {"script", "script_args", "with_deps", "dependencies", "python", "image", "flavor", "env", "secrets",
-            "labels", "timeout", "namespace", "volumes", "attempts", "detach", "launcher"}
+            "labels", "timeout", "namespace", "volumes", "attempts", "detach", "launcher", "force"}
 _SCHEDULE_KEYS = {"schedule", "suspend", "concurrency"}
 _ID = {"job_id", "namespace"}
 _SID = {"scheduled_job_id", "namespace"}
@@ -106,6 +108,8 @@ ACCEPTED_KEYS: dict[str, set[str]] = {
     "scheduled suspend": _SID,
     "scheduled resume": _SID,
     "scheduled trigger": _SID,
+    "diagnose": _ID,
+    "retry": _ID | {"confirm", "force"},
 }
 
 
@@ -375,8 +379,11 @@ def parse_call(operation: str | None, args: dict[str, Any] | str | None) -> Jobs
             call["suspend"] = _bool(args["suspend"], "suspend")
         if args.get("concurrency") is not None:
             call["concurrency"] = _bool(args["concurrency"], "concurrency")
-    if op in ("logs", "inspect", "cancel", "wait", "metrics"):
+    if op in ("logs", "inspect", "cancel", "wait", "metrics", "diagnose", "retry"):
         call["job_ids"] = _job_ids(args, op)
+    for flag in ("force", "confirm"):
+        if args.get(flag) is not None:
+            call[flag] = _bool(args[flag], flag)
     if op in ("scheduled inspect", "scheduled delete", "scheduled suspend", "scheduled resume", "scheduled trigger"):
         sid = args.get("scheduled_job_id")
         if not isinstance(sid, str) or not sid.strip():

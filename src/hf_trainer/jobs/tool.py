@@ -19,7 +19,8 @@ from hf_trainer.timeouts import format_duration
 
 HUB_ONLY = {"metrics", "hardware", "scheduled run", "scheduled uv", "scheduled ps", "scheduled inspect",
             "scheduled delete", "scheduled suspend", "scheduled resume", "scheduled trigger"}
-READ_ONLY = {"help", "ps", "inspect", "logs", "wait", "metrics", "hardware", "scheduled ps", "scheduled inspect"}
+READ_ONLY = {"help", "ps", "inspect", "logs", "wait", "metrics", "hardware", "scheduled ps", "scheduled inspect",
+             "diagnose"}
 HUB_DEFAULT_TIMEOUT_SECONDS = 30 * 60
 
 USAGE = """hf_jobs: run and manage jobs on Hugging Face Jobs (backend "hub") or on this machine (backend "local").
@@ -48,6 +49,13 @@ Operations and args (examples):
   scheduled run | scheduled uv   as run / uv plus {"schedule": "@daily" or "0 9 * * 1", "suspend": false}
   scheduled ps | scheduled inspect | scheduled delete | scheduled suspend | scheduled resume | scheduled trigger
             {"scheduled_job_id": "..."}  (scheduled ps takes {"all": true} to include suspended ones)
+  diagnose  why a finished job failed (out of memory, timeout, 401/403, data format, no CUDA, NaN or flat loss, push
+            failure, dependency resolution) and the one change that fixes it.  {"job_id": "..."}
+  retry     the failed job again with that change: a plan, submitted only with confirm (after the person agreed).
+            {"job_id": "...", "confirm": true}
+
+Before uv and run submit, preflight lints the job (PEP 723 header, results pushed with an HF_TOKEN secret, literal
+tokens, renamed TRL arguments, local paths, ...): a job with errors is refused unless args has "force": true.
 
 Common submit args: flavor (see 'hardware'; default cpu-basic), timeout (seconds, or a number with s/m/h/d such as
 "90m" or "2h"; default 30m on the Hub), env {"K": "v"} (never tokens), secrets {"HF_TOKEN": "$HF_TOKEN"} ("$HF_TOKEN"
@@ -70,6 +78,8 @@ class JobsResult(BaseModel):
     scheduled_job: ScheduledJob | None = None
     scheduled_jobs: list[ScheduledJob] = Field(default_factory=list)
     price_per_hour: float | None = Field(default=None, description="USD per hour of the submitted job's flavor.")
+    diagnosis: dict[str, Any] | None = Field(default=None, description="diagnose/retry: the failure, its evidence "
+                                             "and the fixed job (script_args, flavor, timeout).")
 
     def render(self) -> str:
         return self.text
@@ -166,6 +176,29 @@ def _ns(call: JobsCall, backend: JobBackend) -> dict[str, Any]:
     return {"namespace": call.namespace} if call.namespace and getattr(backend, "name", None) == "hub" else {}
 
 
+def _preflight_gate(op: str, request: Any, backend: str | None, force: bool) -> None:
+    """Refuse a job that preflight finds errors in, unless forced: nothing is spent on a job that would fail."""
+    from hf_trainer.jobs.script_source import resolve_script
+    from hf_trainer.preflight import PreflightInput, preflight
+
+    if op == "uv":
+        source = resolve_script(request.script)
+        if source.kind == "url":
+            return  # nothing to read here; the Hub fetches it
+        job = PreflightInput(script_text=source.text or "", script_name=source.name, script_args=request.script_args,
+                             env=request.env, secrets=request.secrets, backend=backend or "hub",
+                             flavor=request.flavor, timeout_seconds=request.timeout_seconds)
+    else:
+        # A command job has no script to lint; its command words are checked like script arguments.
+        job = PreflightInput(script_text="# /// script\n# dependencies = []\n# ///\n", script_name="command",
+                             script_args=request.command, env=request.env, secrets=request.secrets,
+                             backend=backend or "hub", flavor=request.flavor, timeout_seconds=request.timeout_seconds)
+    report = preflight(job)
+    if not report.ok and not force:
+        raise UserError("Not submitted: preflight found errors (pass \"force\": true to submit anyway).\n"
+                        + report.render())
+
+
 def _local_request(request: Any) -> Any:
     """The backend-neutral part of a request, for the local backend."""
     base = UvJobRequest if isinstance(request, UvJobRequest) else CommandJobRequest
@@ -193,6 +226,7 @@ def _execute(call: JobsCall, backend: JobBackend) -> JobsResult:
     hub: Any = backend  # Hub-only methods, checked by _hub_only
     if op in ("uv", "run"):
         request = call.uv if op == "uv" else call.run
+        _preflight_gate(op, request, name, call.force)
         if name != "hub":
             request = _local_request(request)
         job = backend.uv(request) if op == "uv" else backend.run(request)
@@ -221,6 +255,12 @@ def _execute(call: JobsCall, backend: JobBackend) -> JobsResult:
         job = backend.wait(call.job_ids[0], timeout=call.wait_seconds, poll_interval=5.0 if name == "hub" else 1.0,
                            **ns)
         return JobsResult(operation=op, backend=name, job=job, text=job_text(job))
+    if op in ("diagnose", "retry"):
+        from hf_trainer.train import retry_job  # diagnosis and resubmission live with the training workflow
+
+        plan = retry_job(backend, call.job_ids[0], confirm=op == "retry" and call.confirm, force=call.force)
+        return JobsResult(operation=op, backend=name, job=plan.job, diagnosis=plan.model_dump(mode="json"),
+                          text=plan.render())
     if op == "metrics":
         metrics = hub.metrics(call.job_ids[0], **ns)
         return JobsResult(operation=op, backend=name, metrics=metrics, text=metrics.render())
