@@ -573,8 +573,51 @@ def job_url() -> str | None:
     return f"{base}/jobs/{owner}/{job_id}" if owner else f"job {job_id}"
 
 
-def model_card(args, method: str, result: dict, extra_hparams: dict) -> str:
-    """A model card: base model, data, method, hyper-parameters, final metrics, and the job that made it."""
+RECORDED_LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub")
+
+
+def _job_flavor(job_id: str | None) -> str | None:
+    """The HF Jobs flavor this job runs on, read from its own record (best effort: None when it cannot be read)."""
+    if not job_id or not on_hf_jobs() or not os.environ.get("HF_TOKEN"):
+        return None
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api = HfApi(token=os.environ["HF_TOKEN"])
+        owner = os.environ.get("JOB_OWNER") or api.whoami()["name"]
+        flavor = api.inspect_job(job_id=job_id, namespace=owner).flavor
+    except (HfHubHTTPError, OSError, KeyError, ValueError):
+        return None
+    return str(getattr(flavor, "value", flavor)) if flavor else None
+
+
+def recorded_job(method: str) -> dict:
+    """What reproduces this run: the script (name and sha256 of its bytes), its arguments, the job and flavor, the
+    library versions. `hf-trainer rerun <repo>` reads it back from the model card's `hf_trainer_job` metadata."""
+    import hashlib
+    import platform
+    from importlib import metadata
+
+    script = Path(sys.argv[0])
+    digest = hashlib.sha256(script.read_bytes()).hexdigest() if script.is_file() else None
+    versions = {}
+    for name in RECORDED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    job_id = os.environ.get("JOB_ID")
+    device = detect_device()
+    return {"method": method, "script": script.name, "script_sha256": digest, "arguments": sys.argv[1:],
+            "job_id": job_id, "job_url": job_url(), "flavor": os.environ.get("HF_TRAINER_FLAVOR") or _job_flavor(job_id),
+            "hardware": f"{device['count']} x {device['name']}" if device["count"] else "cpu",
+            "python": platform.python_version(), "libraries": versions}
+
+
+def model_card(args, method: str, result: dict, extra_hparams: dict, sections: list[str] | None = None) -> str:
+    """A model card: base model, data, method, hyper-parameters, final metrics, extra `sections` (e.g. evaluation),
+    and the job that made it (machine-readable in the `hf_trainer_job` metadata, for reruns)."""
     hparams = {
         "learning_rate": result.get("learning_rate"),
         "num_train_epochs": args.num_train_epochs,
@@ -597,6 +640,8 @@ def model_card(args, method: str, result: dict, extra_hparams: dict) -> str:
         *( [f"datasets:\n- {args.dataset_name}"] if not Path(args.dataset_name).exists() else [] ),
         "library_name: " + ("peft" if args.use_peft else "transformers"),
         "tags:", *[f"- {tag}" for tag in tags],
+        # JSON on one line is valid YAML: the Hub returns it in cardData, so reruns read it without parsing markdown.
+        *([f"hf_trainer_job: {json.dumps(result['recorded_job'])}"] if result.get("recorded_job") else []),
         "---",
         "",
         f"# {args.hub_model_id or Path(result['output_dir']).name}",
@@ -621,8 +666,22 @@ def model_card(args, method: str, result: dict, extra_hparams: dict) -> str:
         *[f"| {key} | {value} |" for key, value in hparams.items()],
         "",
     ]
+    for section in sections or []:
+        lines += [section.rstrip("\n"), ""]
     if job_url():
         lines += ["## Provenance", "", f"Trained by Hugging Face job: {job_url()}", ""]
+    recorded = result.get("recorded_job")
+    if recorded:
+        import shlex
+
+        where = args.hub_model_id if args.push_to_hub and args.hub_model_id else (recorded.get("job_id") or "")
+        lines += ["## Reproduce", "",
+                  f"Script `{recorded['script']}` (sha256 `{recorded['script_sha256']}`) on "
+                  f"{recorded.get('flavor') or recorded['hardware']}, with "
+                  + ", ".join(f"{k} {v}" for k, v in recorded["libraries"].items()) + ":", "",
+                  "```", shlex.join([recorded["script"], *recorded["arguments"]]), "```", ""]
+        if where:
+            lines += [f"Plan the same job again with `hf-trainer rerun {where}` (add `--confirm` to submit).", ""]
     return "\n".join(lines)
 
 
@@ -631,11 +690,14 @@ def _fmt(value) -> str:
 
 
 def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None,
-           extra_results: dict | None = None) -> dict:
+           extra_results: dict | None = None, card_sections: list[str] | None = None,
+           extra_files: dict[str, str] | None = None) -> dict:
     """Save the model, write its card, push it (when asked) and return the summary.
 
     Under accelerate launch every process calls this (saving may gather shards), but only the main process writes
-    the card and pushes. `extra_results` (method metrics, e.g. GRPO rewards) go into the summary and the card."""
+    the card and pushes. `extra_results` (method metrics, e.g. GRPO rewards) go into the summary and the card;
+    `card_sections` (markdown) into the card; `extra_files` ({relative path: text}, e.g. results/evaluation.json)
+    into the output folder, so they are pushed with the model."""
     history = trainer.state.log_history
     found = losses(history)
     eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
@@ -660,7 +722,12 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
     processing = getattr(trainer, "processing_class", None)
     if processing is not None:
         processing.save_pretrained(output_dir)
-    Path(output_dir, "README.md").write_text(model_card(args, method, result, extra_hparams or {}), encoding="utf-8")
+    for relative, text in (extra_files or {}).items():
+        Path(output_dir, relative).parent.mkdir(parents=True, exist_ok=True)
+        Path(output_dir, relative).write_text(text, encoding="utf-8")
+    card_result = {**result, "recorded_job": recorded_job(method)}
+    Path(output_dir, "README.md").write_text(model_card(args, method, card_result, extra_hparams or {}, card_sections),
+                                             encoding="utf-8")
     if args.push_to_hub:
         from huggingface_hub import HfApi
 
@@ -970,7 +1037,7 @@ scripts (`--eval_baseline`), because HF Jobs runs a single file. torch, transfor
 functions that need them. Rows may be chat (`messages`), prompt/completion (strings or messages), question/prompt with
 an answer column, or plain `text`; the loss counts only completion tokens when a row has a prompt.
 
-Public API (stable): `add_eval_arguments(parser)`, `load_model_for_eval(...)`, `split_row(row, answer_column)`,
+Public API (stable): `add_eval_arguments(parser)`, `split_row(row, answer_column)`,
 `evaluate_model(model, tokenizer, rows, ...)`, `compare(base, tuned)`, `comparison_table(...)`, `card_section(...)`,
 `upsert_card_section(card, section)`, `result_files(evaluation)`, `baseline_then_compare(...)`.
 """
@@ -1069,58 +1136,6 @@ def _encode(tokenizer, example: dict, max_length: int) -> tuple[list[int], list[
     if sum(1 for label in labels[1:] if label != -100) == 0:
         return None
     return ids, labels
-
-
-# --- models ---------------------------------------------------------------------------------------------------
-
-
-def _is_adapter(name_or_path: str, token: str | None) -> bool:
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        return (path / "adapter_config.json").is_file()
-    from huggingface_hub import HfApi
-
-    return HfApi(token=token).file_exists(name_or_path, "adapter_config.json")
-
-
-def _adapter_base(name_or_path: str, token: str | None) -> str:
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
-    else:
-        from huggingface_hub import hf_hub_download
-
-        config = json.loads(Path(hf_hub_download(name_or_path, "adapter_config.json", token=token))
-                            .read_text(encoding="utf-8"))
-    return config["base_model_name_or_path"]
-
-
-def load_model_for_eval(name_or_path: str, *, adapter_base: str | None = None, trust_remote_code: bool = False,
-                        token: str | None = None):
-    """(model, tokenizer, description): a full model, or a LoRA adapter loaded on its base (read from the
-    adapter's config unless `adapter_base` is given). bf16/fp16 on a GPU, float32 on CPU; eval mode."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    cuda = torch.cuda.is_available()
-    dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
-    kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code, "token": token}
-    adapter = _is_adapter(name_or_path, token)
-    base = (adapter_base or _adapter_base(name_or_path, token)) if adapter else name_or_path
-    model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
-    if adapter:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, name_or_path, token=token)
-    try:  # an adapter folder usually carries the (possibly extended) tokenizer it was trained with
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, token=token)
-    except (OSError, ValueError):
-        tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=trust_remote_code, token=token)
-    if cuda:
-        model = model.to("cuda")
-    model.eval()
-    description = f"{name_or_path} (LoRA adapter on {base})" if adapter else name_or_path
-    return model, tokenizer, description
 
 
 # --- metrics --------------------------------------------------------------------------------------------------
@@ -1351,6 +1366,55 @@ def baseline_then_compare(args, rows: list[dict], model_init_kwargs: dict):
 
     return after
 # <<< inline: hf_trainer/evaluation.py
+
+
+def _is_adapter(name_or_path: str, token: str | None) -> bool:
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return (path / "adapter_config.json").is_file()
+    from huggingface_hub import HfApi
+
+    return HfApi(token=token).file_exists(name_or_path, "adapter_config.json")
+
+
+def _adapter_base(name_or_path: str, token: str | None) -> str:
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    else:
+        from huggingface_hub import hf_hub_download
+
+        config = json.loads(Path(hf_hub_download(name_or_path, "adapter_config.json", token=token))
+                            .read_text(encoding="utf-8"))
+    return config["base_model_name_or_path"]
+
+
+def load_model_for_eval(name_or_path: str, *, adapter_base: str | None = None, trust_remote_code: bool = False,
+                        token: str | None = None):
+    """(model, tokenizer, description): a full model, or a LoRA adapter loaded on its base (read from the
+    adapter's config unless `adapter_base` is given). bf16/fp16 on a GPU, float32 on CPU; eval mode."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cuda = torch.cuda.is_available()
+    dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
+    kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code, "token": token}
+    adapter = _is_adapter(name_or_path, token)
+    base = (adapter_base or _adapter_base(name_or_path, token)) if adapter else name_or_path
+    model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, name_or_path, token=token)
+    try:  # an adapter folder usually carries the (possibly extended) tokenizer it was trained with
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, token=token)
+    except (OSError, ValueError):
+        tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=trust_remote_code, token=token)
+    if cuda:
+        model = model.to("cuda")
+    model.eval()
+    description = f"{name_or_path} (LoRA adapter on {base})" if adapter else name_or_path
+    return model, tokenizer, description
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

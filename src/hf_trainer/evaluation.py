@@ -5,7 +5,7 @@ scripts (`--eval_baseline`), because HF Jobs runs a single file. torch, transfor
 functions that need them. Rows may be chat (`messages`), prompt/completion (strings or messages), question/prompt with
 an answer column, or plain `text`; the loss counts only completion tokens when a row has a prompt.
 
-Public API (stable): `add_eval_arguments(parser)`, `load_model_for_eval(...)`, `split_row(row, answer_column)`,
+Public API (stable): `add_eval_arguments(parser)`, `split_row(row, answer_column)`,
 `evaluate_model(model, tokenizer, rows, ...)`, `compare(base, tuned)`, `comparison_table(...)`, `card_section(...)`,
 `upsert_card_section(card, section)`, `result_files(evaluation)`, `baseline_then_compare(...)`.
 """
@@ -104,58 +104,6 @@ def _encode(tokenizer, example: dict, max_length: int) -> tuple[list[int], list[
     if sum(1 for label in labels[1:] if label != -100) == 0:
         return None
     return ids, labels
-
-
-# --- models ---------------------------------------------------------------------------------------------------
-
-
-def _is_adapter(name_or_path: str, token: str | None) -> bool:
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        return (path / "adapter_config.json").is_file()
-    from huggingface_hub import HfApi
-
-    return HfApi(token=token).file_exists(name_or_path, "adapter_config.json")
-
-
-def _adapter_base(name_or_path: str, token: str | None) -> str:
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
-    else:
-        from huggingface_hub import hf_hub_download
-
-        config = json.loads(Path(hf_hub_download(name_or_path, "adapter_config.json", token=token))
-                            .read_text(encoding="utf-8"))
-    return config["base_model_name_or_path"]
-
-
-def load_model_for_eval(name_or_path: str, *, adapter_base: str | None = None, trust_remote_code: bool = False,
-                        token: str | None = None):
-    """(model, tokenizer, description): a full model, or a LoRA adapter loaded on its base (read from the
-    adapter's config unless `adapter_base` is given). bf16/fp16 on a GPU, float32 on CPU; eval mode."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    cuda = torch.cuda.is_available()
-    dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
-    kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code, "token": token}
-    adapter = _is_adapter(name_or_path, token)
-    base = (adapter_base or _adapter_base(name_or_path, token)) if adapter else name_or_path
-    model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
-    if adapter:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, name_or_path, token=token)
-    try:  # an adapter folder usually carries the (possibly extended) tokenizer it was trained with
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, token=token)
-    except (OSError, ValueError):
-        tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=trust_remote_code, token=token)
-    if cuda:
-        model = model.to("cuda")
-    model.eval()
-    description = f"{name_or_path} (LoRA adapter on {base})" if adapter else name_or_path
-    return model, tokenizer, description
 
 
 # --- metrics --------------------------------------------------------------------------------------------------

@@ -539,8 +539,51 @@ def job_url() -> str | None:
     return f"{base}/jobs/{owner}/{job_id}" if owner else f"job {job_id}"
 
 
-def model_card(args, method: str, result: dict, extra_hparams: dict) -> str:
-    """A model card: base model, data, method, hyper-parameters, final metrics, and the job that made it."""
+RECORDED_LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub")
+
+
+def _job_flavor(job_id: str | None) -> str | None:
+    """The HF Jobs flavor this job runs on, read from its own record (best effort: None when it cannot be read)."""
+    if not job_id or not on_hf_jobs() or not os.environ.get("HF_TOKEN"):
+        return None
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api = HfApi(token=os.environ["HF_TOKEN"])
+        owner = os.environ.get("JOB_OWNER") or api.whoami()["name"]
+        flavor = api.inspect_job(job_id=job_id, namespace=owner).flavor
+    except (HfHubHTTPError, OSError, KeyError, ValueError):
+        return None
+    return str(getattr(flavor, "value", flavor)) if flavor else None
+
+
+def recorded_job(method: str) -> dict:
+    """What reproduces this run: the script (name and sha256 of its bytes), its arguments, the job and flavor, the
+    library versions. `hf-trainer rerun <repo>` reads it back from the model card's `hf_trainer_job` metadata."""
+    import hashlib
+    import platform
+    from importlib import metadata
+
+    script = Path(sys.argv[0])
+    digest = hashlib.sha256(script.read_bytes()).hexdigest() if script.is_file() else None
+    versions = {}
+    for name in RECORDED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    job_id = os.environ.get("JOB_ID")
+    device = detect_device()
+    return {"method": method, "script": script.name, "script_sha256": digest, "arguments": sys.argv[1:],
+            "job_id": job_id, "job_url": job_url(), "flavor": os.environ.get("HF_TRAINER_FLAVOR") or _job_flavor(job_id),
+            "hardware": f"{device['count']} x {device['name']}" if device["count"] else "cpu",
+            "python": platform.python_version(), "libraries": versions}
+
+
+def model_card(args, method: str, result: dict, extra_hparams: dict, sections: list[str] | None = None) -> str:
+    """A model card: base model, data, method, hyper-parameters, final metrics, extra `sections` (e.g. evaluation),
+    and the job that made it (machine-readable in the `hf_trainer_job` metadata, for reruns)."""
     hparams = {
         "learning_rate": result.get("learning_rate"),
         "num_train_epochs": args.num_train_epochs,
@@ -563,6 +606,8 @@ def model_card(args, method: str, result: dict, extra_hparams: dict) -> str:
         *( [f"datasets:\n- {args.dataset_name}"] if not Path(args.dataset_name).exists() else [] ),
         "library_name: " + ("peft" if args.use_peft else "transformers"),
         "tags:", *[f"- {tag}" for tag in tags],
+        # JSON on one line is valid YAML: the Hub returns it in cardData, so reruns read it without parsing markdown.
+        *([f"hf_trainer_job: {json.dumps(result['recorded_job'])}"] if result.get("recorded_job") else []),
         "---",
         "",
         f"# {args.hub_model_id or Path(result['output_dir']).name}",
@@ -587,8 +632,22 @@ def model_card(args, method: str, result: dict, extra_hparams: dict) -> str:
         *[f"| {key} | {value} |" for key, value in hparams.items()],
         "",
     ]
+    for section in sections or []:
+        lines += [section.rstrip("\n"), ""]
     if job_url():
         lines += ["## Provenance", "", f"Trained by Hugging Face job: {job_url()}", ""]
+    recorded = result.get("recorded_job")
+    if recorded:
+        import shlex
+
+        where = args.hub_model_id if args.push_to_hub and args.hub_model_id else (recorded.get("job_id") or "")
+        lines += ["## Reproduce", "",
+                  f"Script `{recorded['script']}` (sha256 `{recorded['script_sha256']}`) on "
+                  f"{recorded.get('flavor') or recorded['hardware']}, with "
+                  + ", ".join(f"{k} {v}" for k, v in recorded["libraries"].items()) + ":", "",
+                  "```", shlex.join([recorded["script"], *recorded["arguments"]]), "```", ""]
+        if where:
+            lines += [f"Plan the same job again with `hf-trainer rerun {where}` (add `--confirm` to submit).", ""]
     return "\n".join(lines)
 
 
@@ -597,11 +656,14 @@ def _fmt(value) -> str:
 
 
 def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None,
-           extra_results: dict | None = None) -> dict:
+           extra_results: dict | None = None, card_sections: list[str] | None = None,
+           extra_files: dict[str, str] | None = None) -> dict:
     """Save the model, write its card, push it (when asked) and return the summary.
 
     Under accelerate launch every process calls this (saving may gather shards), but only the main process writes
-    the card and pushes. `extra_results` (method metrics, e.g. GRPO rewards) go into the summary and the card."""
+    the card and pushes. `extra_results` (method metrics, e.g. GRPO rewards) go into the summary and the card;
+    `card_sections` (markdown) into the card; `extra_files` ({relative path: text}, e.g. results/evaluation.json)
+    into the output folder, so they are pushed with the model."""
     history = trainer.state.log_history
     found = losses(history)
     eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
@@ -626,7 +688,12 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
     processing = getattr(trainer, "processing_class", None)
     if processing is not None:
         processing.save_pretrained(output_dir)
-    Path(output_dir, "README.md").write_text(model_card(args, method, result, extra_hparams or {}), encoding="utf-8")
+    for relative, text in (extra_files or {}).items():
+        Path(output_dir, relative).parent.mkdir(parents=True, exist_ok=True)
+        Path(output_dir, relative).write_text(text, encoding="utf-8")
+    card_result = {**result, "recorded_job": recorded_job(method)}
+    Path(output_dir, "README.md").write_text(model_card(args, method, card_result, extra_hparams or {}, card_sections),
+                                             encoding="utf-8")
     if args.push_to_hub:
         from huggingface_hub import HfApi
 

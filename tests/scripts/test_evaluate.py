@@ -102,3 +102,26 @@ def test_the_comparison_table_marks_lower_loss_and_higher_accuracy_as_better():
     section = card_section({"dataset": "d", "base_name": "b", "base": {}, "fine_tuned": {"rows": 3},
                             "comparison": comparison})
     assert upsert_card_section(upsert_card_section("# card\n", section), section).count("## Evaluation") == 1
+
+
+def test_eval_baseline_puts_base_and_fine_tuned_in_the_card_and_the_card_records_the_job(tiny_model, tmp_path):
+    data = write_jsonl(chat_rows(32), tmp_path / "train.jsonl")
+    out = tmp_path / "out"
+    args = ["--model_name_or_path", str(tiny_model), "--dataset_name", str(data), "--output_dir", str(out),
+            "--max_steps", "3", "--eval_baseline", "--max_eval_samples", "4", "--max_new_tokens", "4", *TRAIN]
+    summary = json_summary(run_script("train_sft.py", *args))
+
+    loss = summary["evaluation"]["loss"]
+    assert loss["difference"] == pytest.approx(loss["fine_tuned"] - loss["base"]) and loss["difference"] != 0
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "## Evaluation" in card and "## Reproduce" in card
+    assert json.loads((out / "results" / "evaluation.json").read_text(encoding="utf-8"))["comparison"]["loss"]
+    # the machine-readable job record: script, its hash, the exact arguments
+    record_line = next(line for line in card.splitlines() if line.startswith("hf_trainer_job: "))
+    record = json.loads(record_line[len("hf_trainer_job: "):])
+    script = Path(__file__).resolve().parents[2] / "scripts" / "train_sft.py"
+    import hashlib
+
+    assert record["script"] == "train_sft.py" and record["arguments"] == args
+    assert record["script_sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
+    assert record["libraries"]["trl"] and record["hardware"] == "cpu"
