@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from hf_trainer.launch import gpus_for_flavor, launch_command
+from hf_trainer.launch import accelerate_launcher, gpus_for_flavor, launch_command
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,12 @@ def test_the_launcher_options_exist_in_the_installed_accelerate():
                                text=True, timeout=120).stdout
     for flag in flags:
         assert flag in help_text, flag
+
+
+@pytest.mark.parametrize("gpus", [0, 1, 2, 8])
+def test_the_launcher_words_fit_between_uv_run_and_the_script(gpus):
+    # jobs.hub.uv_command builds `uv run [--with ...] <launcher> <script> <args>`: the same argv must come out.
+    words = accelerate_launcher("/scripts/train_kto.py", gpus)
+    assert launch_command("/scripts/train_kto.py", ["--beta", "0.2"], gpus) == [
+        "uv", "run", *words, "/scripts/train_kto.py", "--beta", "0.2"]
+    assert (words == []) is (gpus <= 1)

@@ -31,20 +31,18 @@ def gpus_for_flavor(flavor: str | None) -> int:
     return int(match.group(1)) if match else 1
 
 
-def launch_command(script_name: str, script_args: list[str] | tuple[str, ...] = (), num_gpus: int = 1,
-                   uv: str = "uv") -> list[str]:
-    """The argv that runs a PEP 723 script with uv: one process per GPU under `accelerate launch` when num_gpus > 1.
+def accelerate_launcher(script_target: str, num_gpus: int) -> list[str]:
+    """The words between `uv run [options]` and the script that start one process per GPU; [] for 0 or 1 GPU.
 
-    script_name: the script's path (or URL) as the job sees it. script_args: its arguments, passed through verbatim
-    (no shell quoting needed: this is an argv list). num_gpus: GPUs of the flavor (see gpus_for_flavor).
+    script_target: the script's path or URL exactly as it will follow these words (it is named twice: once so uv
+    installs its PEP 723 dependencies, once as the program accelerate starts). Fits jobs.hub.uv_command's `launcher`.
     """
     if num_gpus < 0:
         raise ValueError(f"num_gpus must be 0 or more, got {num_gpus}")
-    args = [str(arg) for arg in script_args]
     if num_gpus <= 1:
-        return [uv, "run", script_name, *args]
+        return []
     return [
-        uv, "run", "--with-requirements", script_name,
+        "--with-requirements", script_target,
         "accelerate", "launch",
         "--multi_gpu",
         "--num_processes", str(num_gpus),
@@ -52,5 +50,14 @@ def launch_command(script_name: str, script_args: list[str] | tuple[str, ...] = 
         # The scripts choose bf16/fp16 through TrainingArguments; accelerate's own default would only warn.
         "--mixed_precision", "no",
         "--dynamo_backend", "no",
-        script_name, *args,
     ]
+
+
+def launch_command(script_name: str, script_args: list[str] | tuple[str, ...] = (), num_gpus: int = 1,
+                   uv: str = "uv") -> list[str]:
+    """The argv that runs a PEP 723 script with uv: one process per GPU under `accelerate launch` when num_gpus > 1.
+
+    script_name: the script's path (or URL) as the job sees it. script_args: its arguments, passed through verbatim
+    (no shell quoting needed: this is an argv list). num_gpus: GPUs of the flavor (see gpus_for_flavor).
+    """
+    return [uv, "run", *accelerate_launcher(script_name, num_gpus), script_name, *[str(arg) for arg in script_args]]
