@@ -164,11 +164,25 @@ def all_known_flags() -> frozenset[str]:
     return frozenset(flags)
 
 
+# Other programs whose options the references discuss; their --help is read only when a flag is not ours.
+EXTERNAL_HELP = (["accelerate", "launch"], ["trackio"])
+
+
+@cache
+def external_flags(words: tuple[str, ...]) -> frozenset[str]:
+    program = Path(sys.executable).parent / words[0]
+    out = subprocess.run([str(program), *words[1:], "--help"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "NO_COLOR": "1"})
+    return _flags(out.stdout)
+
+
 def is_known_flag(flag: str) -> bool:
-    """A bare `--flag` in prose: one of ours, else (looked up only then) one of the benchmark commands'."""
+    """A bare `--flag` in prose: one of ours, else (looked up only then) a benchmark's or a program's we document."""
     if flag in all_known_flags():
         return True
-    return any(flag in script_flags(f"benchmarks/{p.name}") for p in sorted((REPO_ROOT / "benchmarks").glob("*.py")))
+    if any(flag in script_flags(f"benchmarks/{p.name}") for p in sorted((REPO_ROOT / "benchmarks").glob("*.py"))):
+        return True
+    return any(flag in external_flags(tuple(words)) for words in EXTERNAL_HELP)
 
 
 # --- checks on commands -------------------------------------------------------------------------------------------
@@ -247,9 +261,7 @@ def _walk_cli(words: list[str], where: str) -> list[str]:
         flag = word.split("=", 1)[0]
         if flag.startswith("-") and flag not in parser_flags(parser):
             return [f"{where}: `{' '.join(path)}` has no option {flag}"]
-    if subcommands(parser) and len(path) > 1:  # the bare program name is how prose names the CLI
-        return [f"{where}: `{' '.join(path)}` needs a subcommand ({sorted(subcommands(parser))})"]
-    return []
+    return []  # a bare command group (`hf-trainer jobs`) is how prose names it
 
 
 # --- the tests ----------------------------------------------------------------------------------------------------
@@ -289,48 +301,78 @@ def test_every_linked_or_backticked_repository_path_exists(doc: Path) -> None:
             missing.append(f"link {target}")
     spans = inline_spans(text) + [word for _, body in fenced(text) for word in body.split()]
     for span in spans:
-        span = span.strip().strip(",.;:()\"'")
+        span = span.strip().strip(",.;:()\"'").split("::", 1)[0]  # a pytest node id names its file
         if "<" in span or "*" in span or "$" in span or " " in span:
             continue
         if span.startswith(REPO_DIRS) or span in REPO_FILES:
             if not (REPO_ROOT / span).exists():
                 missing.append(f"path {span}")
-    for name in re.findall(r"(?:^|[^\w.-])scripts/(\w+\.py)", text):
+    for name in re.findall(r"(?:^|[^\w./-])scripts/(\w+\.py)", text):
         if not (REPO_ROOT / "scripts" / name).is_file():
             missing.append(f"script scripts/{name}")
     assert not missing, f"{doc.name} names things that do not exist: {sorted(set(missing))}"
 
 
-@pytest.mark.parametrize("doc", DOCS, ids=DOC_IDS)
-def test_every_mcp_tool_call_names_a_real_tool_and_passes_its_input_schema(doc: Path) -> None:
+def check_mcp_call(call: ast.Call) -> list[str]:
+    """A documented tool call: a real tool, arguments valid against its input schema, hf_jobs operation and args."""
+    from hf_trainer.errors import UserError
     from hf_trainer.jobs.arguments import ACCEPTED_KEYS, normalize_operation
     from hf_trainer.jobs.tool import READ_ONLY
     from hf_trainer.timeouts import parse_timeout
 
     tools = server_tools()
+    source = ast.unparse(call)
+    name = call.func.id if isinstance(call.func, ast.Name) else ast.unparse(call.func)
+    if name not in tools:
+        return [f"{source}: no MCP tool {name!r} (the server has {sorted(tools)})"]
+    if call.args:
+        return [f"{source}: write tool arguments as keywords"]
+    arguments = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
     problems = []
-    for call in mcp_calls(read(doc)):
-        source = ast.unparse(call)
-        name = call.func.id if isinstance(call.func, ast.Name) else ast.unparse(call.func)
-        if name not in tools:
-            problems.append(f"{source}: no MCP tool {name!r} (the server has {sorted(tools)})")
-            continue
-        assert not call.args, f"{source}: write tool arguments as keywords"
-        arguments = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+    try:
+        jsonschema.validate(arguments, tools[name])
+    except jsonschema.ValidationError as exc:
+        problems.append(f"{source}: {exc.message}")
+    if "operation" in arguments and name in ("hf_jobs", "hf_jobs_status"):
+        args = arguments.get("args") or {}
         try:
-            jsonschema.validate(arguments, tools[name])
-        except jsonschema.ValidationError as exc:
-            problems.append(f"{source}: {exc.message}")
-        if "operation" in arguments and name in ("hf_jobs", "hf_jobs_status"):
             operation = normalize_operation(arguments["operation"])
-            if name == "hf_jobs_status" and operation not in READ_ONLY:
-                problems.append(f"{source}: hf_jobs_status cannot run {operation!r} (read-only)")
-            extra = set(arguments.get("args") or {}) - ACCEPTED_KEYS[operation]
-            if extra:
-                problems.append(f"{source}: {operation!r} takes no args {sorted(extra)}")
-            if "timeout" in (arguments.get("args") or {}):
-                parse_timeout(arguments["args"]["timeout"])
+            if "timeout" in args:
+                parse_timeout(args["timeout"])
+        except UserError as exc:
+            return problems + [f"{source}: {exc}"]
+        if name == "hf_jobs_status" and operation not in READ_ONLY:
+            problems.append(f"{source}: hf_jobs_status cannot run {operation!r} (read-only)")
+        extra = set(args) - ACCEPTED_KEYS[operation]
+        if extra:
+            problems.append(f"{source}: {operation!r} takes no args {sorted(extra)}")
+    return problems
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=DOC_IDS)
+def test_every_mcp_tool_call_names_a_real_tool_and_passes_its_input_schema(doc: Path) -> None:
+    problems = [problem for call in mcp_calls(read(doc)) for problem in check_mcp_call(call)]
     assert not problems, "\n".join(problems)
+
+
+def test_the_checks_catch_wrong_tools_operations_arguments_commands_and_flags() -> None:
+    # The checker itself, on a table of wrong names (each must be reported), so a silent parser cannot pass docs.
+    calls = mcp_calls('```mcp\n'
+                      'hf_jobs(operation="launch", args={"job_id": "1"})\n'      # unknown operation
+                      'hf_jobs_status(operation="cancel", args={"job_id": "1"})\n'  # not read-only
+                      'nope_tool(a=1)\n'                                        # unknown tool
+                      'dataset_inspect(dataset_nam="x")\n'                       # misspelt argument
+                      'hf_jobs(operation="ps", args={"bogus": 1})\n'              # unknown args key
+                      'hf_jobs(operation="uv", args={"script": "x.py", "timeout": "2hours"})\n'  # bad timeout
+                      '```\n')
+    assert [bool(check_mcp_call(call)) for call in calls] == [True] * 6
+    for line in ("hf-trainer jobz ps",                                   # unknown subcommand
+                 "hf-trainer jobs uv --flavour x scripts/train_sft.py",  # unknown CLI option
+                 "hf jobs uv run --gpu a10g scripts/train_sft.py",       # unknown hf option
+                 "uv run scripts/train_sft.py --max_seq_length 5",       # a removed TRL name
+                 "uv run scripts/train_nope.py"):                        # no such script
+        assert check_command(line, "case"), line
+    assert not is_known_flag("--max_seq_length")
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=DOC_IDS)
