@@ -241,7 +241,29 @@ def _add_train(subparsers: Any) -> None:
                         "not uv.")
 
 
-_REGISTRARS = [_add_jobs, _add_demo, _add_mcp, _add_dataset, _add_estimate, _add_train]
+# --- rerun (rerun.py) ---
+def _rerun(args: argparse.Namespace) -> Any:
+    from hf_trainer.jobs.select import get_backend
+    from hf_trainer.rerun import rerun
+    from hf_trainer.timeouts import parse_timeout
+
+    timeout = parse_timeout(args.timeout) if args.timeout else None
+    return rerun(args.source, get_backend(args.backend), flavor=args.flavor, timeout_seconds=timeout,
+                 confirm=args.confirm, force=args.force)
+
+
+def _add_rerun(subparsers: Any) -> None:
+    parser = _command(subparsers, "rerun", _rerun, "Plan the job that made a model again (same script, arguments, "
+                      "flavor), read from its model card or its job record; --confirm submits it.")
+    parser.add_argument("source", help="Model repo (owner/name), local model folder, or job id.")
+    parser.add_argument("--backend", choices=["hub", "local"], default=None, help="Default: hub with a token.")
+    parser.add_argument("--flavor", default=None, help="Override the recorded flavor.")
+    parser.add_argument("--timeout", default=None, help="Override the timeout, e.g. 2h.")
+    parser.add_argument("--confirm", action="store_true", help="Submit (after the person agrees).")
+    parser.add_argument("--force", action="store_true", help="Submit even when preflight reports errors.")
+
+
+_REGISTRARS = [_add_jobs, _add_demo, _add_mcp, _add_dataset, _add_estimate, _add_train, _add_rerun]
 
 
 def build_parser() -> argparse.ArgumentParser:
