@@ -9,6 +9,7 @@ lands where. Nothing is submitted unless the caller passes `confirm=True` (after
 Dependencies (the inspector, the estimator, the backend) are parameters, so tests pass fakes.
 """
 
+import math
 import re
 import time
 from pathlib import Path
@@ -249,7 +250,8 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
 
     # 3. The job: bundled script + arguments; timeout = estimate + 25% (never below the asked time limit).
     if hours is not None:
-        timeout_seconds = max(600, int(hours * 3600 * 1.25))
+        # Estimate + 25%, rounded up to the minute (never down: preflight holds the job to exactly that).
+        timeout_seconds = max(600, math.ceil(hours * 3600 * 1.25 / 60) * 60)
     else:
         timeout_seconds = LOCAL_TIMEOUT_SECONDS
     if req.time_limit:

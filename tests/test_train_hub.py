@@ -1,0 +1,92 @@
+"""train on the Hub backend: plans on the fake Hub and the fake dataset viewer, the JobSpec confirm sends, the cap."""
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from huggingface_hub import HfApi
+
+from conftest import CANARY_TOKEN, REPO_ROOT
+from fakes.fake_dataset_viewer import fake_viewer  # noqa: F401  (fixture)
+from hf_trainer.dataset_inspect import inspect_dataset
+from hf_trainer.errors import UserError
+from hf_trainer.estimate import run_estimate
+from hf_trainer.estimate_math import facts_from_config
+from hf_trainer.jobs.hub import HubBackend
+from hf_trainer.tiny import chat_rows
+from hf_trainer.train import TrainRequest, train
+
+# Qwen2.5-0.5B's config.json: the estimator reads sizes from it (the fake Hub serves no model files).
+QWEN_05B = {"architectures": ["Qwen2ForCausalLM"], "hidden_size": 896, "intermediate_size": 4864,
+            "num_attention_heads": 14, "num_hidden_layers": 24, "num_key_value_heads": 2, "vocab_size": 151936,
+            "tie_word_embeddings": True, "torch_dtype": "bfloat16"}
+
+
+@pytest.fixture
+def hub(fake_hub, fake_viewer, tiny_model, monkeypatch):
+    """A Hub backend on the fake Hub, a dataset on the fake viewer, and the tools wired to them."""
+    fake_viewer.add("alice/chat", chat_rows(400))
+    api = HfApi(endpoint=fake_hub.url, token=CANARY_TOKEN)
+    backend = HubBackend(api)
+
+    def inspector(params):
+        # The Hub model's tokenizer is stood in for by the local tiny one (same chat template).
+        from transformers import AutoTokenizer
+
+        return inspect_dataset(params, viewer_url=fake_viewer.url,
+                               tokenizer_loader=lambda name, token: AutoTokenizer.from_pretrained(tiny_model))
+
+    def estimator(request):
+        return run_estimate(request, api=api, facts=facts_from_config(QWEN_05B))
+
+    return fake_hub, backend, {"inspector": inspector, "estimator": estimator}
+
+
+def _request(**extra) -> TrainRequest:
+    return TrainRequest(method="sft", model_name_or_path="Qwen/Qwen2.5-0.5B", dataset_name="alice/chat",
+                        hub_model_id="alice/qwen-chat", **extra)
+
+
+def test_a_hub_plan_picks_a_priced_flavor_and_submits_nothing(hub):
+    fake, backend, tools = hub
+    plan = train(_request(), backend, **tools)
+
+    live = {entry["name"] for entry in fake.hardware} if hasattr(fake, "hardware") else None
+    assert plan.flavor and (live is None or plan.flavor in live)
+    assert plan.price_per_hour > 0 and plan.estimated_cost_usd > 0 and plan.estimated_hours > 0
+    assert plan.timeout_seconds >= plan.estimated_hours * 3600 * 1.25 - 1
+    assert plan.preflight.ok, plan.preflight.render()
+    assert plan.model_url == f"{fake.url}/alice/qwen-chat"
+    assert fake.count("POST", r"^/api/jobs/alice$") == 0  # a plan spends nothing
+
+
+def test_confirm_sends_the_expected_jobspec(hub):
+    fake, backend, tools = hub
+    plan = train(_request(confirm=True, max_steps=50), backend, **tools)
+    assert plan.submitted and plan.job.id
+
+    (spec,) = fake.bodies("POST", r"^/api/jobs/alice$")
+    assert spec["flavor"] == plan.flavor and spec["timeoutSeconds"] == plan.timeout_seconds
+    assert spec["secrets"] == {"HF_TOKEN": CANARY_TOKEN}  # the caller's token, only as a secret
+    assert CANARY_TOKEN not in json.dumps({k: v for k, v in spec.items() if k != "secrets"})
+    assert {"method": "sft", "hf-trainer": "train", "model-repo": "alice--qwen-chat"}.items() <= spec["labels"].items()
+    shipped = next(v for k, v in spec["environment"].items() if k.endswith("B64"))
+    assert base64.b64decode(shipped) == (REPO_ROOT / "scripts" / "train_sft.py").read_bytes()
+    command = " ".join(spec["command"])
+    for expected in ("--push_to_hub", "--hub_model_id alice/qwen-chat", "--resume", "--max_steps 50"):
+        assert expected in command
+
+
+def test_the_spend_cap_refuses_a_plan_above_it(hub):
+    fake, backend, tools = hub
+    with pytest.raises(UserError, match=r"above max_cost_usd \$0\.01"):
+        train(_request(max_cost_usd=0.01, num_train_epochs=50, confirm=True), backend, **tools)
+    assert fake.count("POST", r"^/api/jobs/alice$") == 0
+
+
+def test_a_hub_plan_without_an_output_repo_is_refused(hub):
+    _, backend, tools = hub
+    with pytest.raises(UserError, match="hub_model_id is required on the Hub"):
+        train(TrainRequest(method="sft", model_name_or_path="Qwen/Qwen2.5-0.5B", dataset_name="alice/chat"),
+              backend, **tools)
