@@ -386,8 +386,6 @@ def test_every_tool_and_operation_named_in_prose_exists(doc: Path) -> None:
     for group in re.findall(r"\btools?\s+((?:`\w+`(?:,\s*|\s+(?:and|or)\s+)?)+)", text):
         named_tools |= set(re.findall(r"`(\w+)`", group))
     named_tools |= set(re.findall(r"`(\w+)`\s+(?:MCP\s+)?tool\b", text))
-    named_tools |= {line.split("`")[1] for line in text.splitlines() if re.match(r"- `\w+`: ", line)
-                    and "tool" in text[max(0, text.find(line) - 400):text.find(line)].lower()}
     unknown_tools = sorted(named_tools - set(tools))
     named_ops: set[str] = set()
     for group in re.findall(r"\b[Oo]perations?:?\s+((?:`[a-z ]+`(?:,\s*|\s+(?:and|or)\s+)?)+)", text):
@@ -419,6 +417,13 @@ def test_skill_md_documents_every_mcp_tool_and_every_hf_jobs_operation() -> None
     assert not undocumented_tools, f"SKILL.md does not mention the MCP tools {undocumented_tools}: add them to " \
                                    "'What you can call' (and the workflow step where they belong)"
     assert not undocumented_ops, f"SKILL.md does not list the hf_jobs operations {undocumented_ops}"
+
+
+def test_every_entry_of_the_skill_md_tool_list_is_a_real_tool() -> None:
+    text = read(REPO_ROOT / "SKILL.md")
+    section = text.split("\nMCP tools", 1)[1].split("\n\n", 2)[1]  # the bullet list after the "MCP tools" line
+    listed = re.findall(r"^- `(\w+)`", section, re.MULTILINE)
+    assert listed and not set(listed) - set(server_tools()), f"not MCP tools: {sorted(set(listed) - set(server_tools()))}"
 
 
 def test_skill_md_documents_every_bundled_training_script() -> None:
