@@ -43,6 +43,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -291,9 +292,25 @@ def default_learning_rate(args, full: float = 2e-5, lora: float = 2e-4) -> float
 
 # --- data ------------------------------------------------------------------------------------------------------
 
-def _local_data_files(path: Path) -> tuple[str, list[str]]:
-    """The builder name and files for a local file or folder."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in LOCAL_DATA_SUFFIXES)
+# Files in a folder that describe a dataset rather than hold rows (datasets.save_to_disk, the Hub's card).
+_METADATA_FILES = {"dataset_info.json", "state.json", "dataset_dict.json", "README.md"}
+# Split names recognised from file names in a folder, like the Hub does: train.jsonl, test-0000.parquet, ...
+_SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test", "validation": "validation",
+                "valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
+
+
+def _split_of(path: Path) -> str:
+    words = [w for w in re.split(r"[^a-z]+", "/".join(path.parts[-2:]).lower()) if w]
+    return next((_SPLIT_WORDS[w] for w in words if w in _SPLIT_WORDS), "train")
+
+
+def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
+    """The builder name and the files of each split for a local file or folder (split from the file names)."""
+    if path.is_file():
+        files = [path]
+    else:
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in LOCAL_DATA_SUFFIXES
+                       and p.name not in _METADATA_FILES and not p.name.startswith("."))
     if not files:
         raise ScriptError(f"No data files (.jsonl, .json, .csv, .parquet, .arrow) in {path}.")
     builders = {LOCAL_DATA_SUFFIXES.get(p.suffix) for p in files}
@@ -301,7 +318,10 @@ def _local_data_files(path: Path) -> tuple[str, list[str]]:
         raise ScriptError(f"{path} is not a supported data file: use .jsonl, .json, .csv, .parquet or .arrow.")
     if len(builders) > 1:
         raise ScriptError(f"{path} mixes file types ({', '.join(sorted(builders))}); keep one type per dataset.")
-    return builders.pop(), [str(p) for p in files]
+    splits: dict[str, list[str]] = {}
+    for file in files:
+        splits.setdefault("train" if path.is_file() else _split_of(file.relative_to(path)), []).append(str(file))
+    return builders.pop(), splits
 
 
 def load_splits(args):
@@ -309,10 +329,14 @@ def load_splits(args):
     import datasets
 
     path = Path(args.dataset_name).expanduser()
-    if path.exists():
+    if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
+        loaded = datasets.load_from_disk(str(path))  # a datasets.save_to_disk folder
+        if isinstance(loaded, datasets.Dataset):
+            loaded = datasets.DatasetDict({"train": loaded})
+    elif path.exists():
         builder, files = _local_data_files(path)
         try:
-            loaded = datasets.load_dataset(builder, data_files={"train": files})
+            loaded = datasets.load_dataset(builder, data_files=files)
         except (ValueError, datasets.exceptions.DatasetGenerationError) as exc:
             raise ScriptError(f"Could not read {path} as {builder}: {exc}") from None
     elif args.dataset_name.startswith((".", "/", "~")) or args.dataset_name.count("/") > 1:
@@ -1449,7 +1473,8 @@ def _load_rows(args) -> tuple[list[dict], str]:
     path = Path(args.dataset_name).expanduser()
     if path.exists():
         builder, files = _local_data_files(path)
-        loaded = datasets.load_dataset(builder, data_files={"train": files})
+        # a dict of splits (test.jsonl, validation.jsonl, ... in a folder), or one list for a single file
+        loaded = datasets.load_dataset(builder, data_files=files if isinstance(files, dict) else {"train": files})
     else:
         loaded = datasets.load_dataset(args.dataset_name, args.dataset_config)
     split = args.dataset_split or next((s for s in ("test", "validation", "train") if s in loaded), None)
