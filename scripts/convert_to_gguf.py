@@ -651,13 +651,14 @@ def ollama_template(tokenizer) -> str | None:
                "Hello." + suffix_assistant + prefix_user + "Bye" + user_suffix + gen_prompt)
     if rebuilt != _render(tokenizer, check, True):
         return None
+    # No whitespace-trimming markers ({{- ... -}}): the pieces often end in a newline that must stay.
     return (
-        "{{- if not .System }}" + preamble + "{{ end }}"
-        "{{- range .Messages }}"
-        "{{- if eq .Role \"system\" }}" + prefix_system + "{{ .Content }}" + suffix_system +
-        "{{- else if eq .Role \"user\" }}" + prefix_user + "{{ .Content }}" + user_suffix +
-        "{{- else if eq .Role \"assistant\" }}" + prefix_assistant + "{{ .Content }}" + suffix_assistant +
-        "{{- end }}{{- end }}" + gen_prompt
+        ("{{ if not .System }}" + preamble + "{{ end }}" if preamble else "") +
+        "{{ range .Messages }}"
+        "{{ if eq .Role \"system\" }}" + prefix_system + "{{ .Content }}" + suffix_system +
+        "{{ else if eq .Role \"user\" }}" + prefix_user + "{{ .Content }}" + user_suffix +
+        "{{ else if eq .Role \"assistant\" }}" + prefix_assistant + "{{ .Content }}" + suffix_assistant +
+        "{{ end }}{{ end }}" + gen_prompt
     )
 
 
@@ -886,7 +887,11 @@ def main(args: argparse.Namespace) -> int:
     summary["model_card"] = str(output_dir / "README.md")
     if not args.keep_intermediate:
         shutil.rmtree(work, ignore_errors=True)
-    (output_dir / "verification.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    # The verification record published beside the files: what was checked and how it went, no local paths.
+    record = {key: summary[key] for key in ("model_name_or_path", "kind", "base_model_name_or_path", "dtype",
+                                            "pre_tokenizer_fallback", "verification", "files", "passed")}
+    record["llama_cpp"] = {k: v for k, v in summary["llama_cpp"].items() if k in ("converter", "xllamacpp")}
+    (output_dir / "verification.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     if args.push_to_hub:
         if passed:
             log(f"publishing to {args.hub_model_id} ({'private' if args.hub_private_repo else 'public'})")
@@ -897,7 +902,6 @@ def main(args: argparse.Namespace) -> int:
             summary["publish_skipped"] = (f"verification failed for {failed}; nothing was published. Fix the cause "
                                           "or drop those types and run again.")
     summary["seconds"] = round(time.time() - started, 1)
-    (output_dir / "verification.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(json.dumps(summary) if args.json else render_text(summary), flush=True)
     return 0 if passed else 1
 
