@@ -1,0 +1,135 @@
+"""Job webhooks against the fake Hub: the requests are the ones huggingface_hub sends; secrets never shown."""
+
+import secrets as _secrets
+
+import pytest
+from huggingface_hub import HfApi
+
+from conftest import CANARY_TOKEN
+from fakes.fake_hub import FakeHub, Request, Response
+from hf_trainer.errors import UserError
+from hf_trainer.jobs.arguments import HubUvJobRequest
+from hf_trainer.jobs.hub import HubBackend
+from hf_trainer.jobs.webhooks import create_job_webhook, delete_webhook, list_webhooks, parse_watched
+
+TRAIN_ARGS = ["--model_name_or_path", "Qwen/Qwen2.5-0.5B", "--dataset_name", "alice/support-chats", "--push_to_hub",
+              "--hub_model_id", "alice/support-bot"]
+
+
+def add_webhook_routes(hub: FakeHub) -> dict[str, dict]:
+    """/api/settings/webhooks as the Hub serves it: a job webhook copies its source job's spec, without secrets."""
+    store: dict[str, dict] = {}
+
+    @hub.route("POST", r"/api/settings/webhooks")
+    def create(req: Request) -> dict | Response:
+        body = req.body or {}
+        source = hub.jobs.get(body.get("jobSourceId") or "")
+        if body.get("jobSourceId") and source is None:
+            return Response(404, {"error": "Job not found"}, {"X-Error-Message": "Job not found"})
+        job = None
+        if source is not None:
+            job = {k: source[k] for k in ("command", "arguments", "environment", "flavor", "dockerImage")
+                   if k in source}
+            job["secrets"] = {name: None for name in body.get("secrets") or {}}
+        webhook = {"id": _secrets.token_hex(12), "watched": body["watched"], "domains": body["domains"],
+                   "secret": body.get("secret"), "disabled": False, "url": body.get("url"), "job": job}
+        store[webhook["id"]] = webhook
+        return {"webhook": webhook}
+
+    @hub.route("GET", r"/api/settings/webhooks")
+    def list_all(req: Request) -> list:
+        return list(store.values())
+
+    @hub.route("DELETE", r"/api/settings/webhooks/(?P<wid>[^/]+)")
+    def delete(req: Request) -> dict | Response:
+        if store.pop(req.groups["wid"], None) is None:
+            return Response(404, {"error": "Webhook not found"}, {"X-Error-Message": "Webhook not found"})
+        return {}
+
+    return store
+
+
+@pytest.fixture
+def api(fake_hub: FakeHub) -> HfApi:
+    add_webhook_routes(fake_hub)
+    return HfApi(endpoint=fake_hub.url, token=CANARY_TOKEN)
+
+
+@pytest.fixture
+def backend(api: HfApi) -> HubBackend:
+    return HubBackend(api)
+
+
+def test_a_webhook_on_a_dataset_starts_the_training_job_with_the_token_as_a_secret(fake_hub, api, backend):
+    source = fake_hub.add_job("COMPLETED", command=["uv", "run", "train_sft.py", *TRAIN_ARGS], flavor="a10g-large")
+
+    view, job_id = create_job_webhook(api, watched=["dataset:alice/support-chats"], job_id=source["id"],
+                                      backend=backend)
+
+    sent = fake_hub.bodies("POST", r"^/api/settings/webhooks$")[0]
+    assert sent["jobSourceId"] == source["id"] and job_id == source["id"]
+    assert sent["watched"] == [{"type": "dataset", "name": "alice/support-chats"}]
+    assert sent["domains"] == ["repo"]  # commits only, not discussions
+    assert sent["secrets"] == {"HF_TOKEN": CANARY_TOKEN}  # "$HF_TOKEN" expanded, sent encrypted by the Hub
+    assert len(sent["secret"]) >= 24  # a signing secret is always set
+    assert view.job_flavor == "a10g-large" and view.job_secret_names == ["HF_TOKEN"] and view.has_secret
+    assert "--hub_model_id" in view.job_command
+    assert CANARY_TOKEN not in view.model_dump_json() + view.render() and sent["secret"] not in view.render()
+
+    listed = list_webhooks(api)
+    assert [w.id for w in listed] == [view.id] and listed[0].watched == ["dataset:alice/support-chats"]
+
+    delete_webhook(api, view.id)
+    assert list_webhooks(api) == []
+    assert fake_hub.count("DELETE", rf"^/api/settings/webhooks/{view.id}$") == 1
+
+
+def test_a_script_request_becomes_a_cancelled_source_job_so_nothing_trains_until_an_event(fake_hub, api, backend):
+    request = HubUvJobRequest(script="print('retrain')", script_args=TRAIN_ARGS, flavor="a10g-large",
+                              secrets={"HF_TOKEN": "$HF_TOKEN"})
+    view, job_id = create_job_webhook(api, watched=["dataset:alice/support-chats"], backend=backend,
+                                      request=request)
+    assert fake_hub.jobs[job_id]["status"]["stage"] == "CANCELED"
+    assert fake_hub.bodies("POST", r"^/api/settings/webhooks$")[0]["jobSourceId"] == job_id
+    assert view.job_command[:2] == ["uv", "run"] and view.job_command[-len(TRAIN_ARGS):] == TRAIN_ARGS
+
+
+@pytest.mark.parametrize(
+    "watched, message",
+    [
+        # the job's own output repo: each run would trigger the next
+        (["model:alice/support-bot"], "would start another one"),
+        # the namespace it pushes into: same loop
+        (["user:alice"], "would start another one"),
+        # no type
+        (["alice/support-chats"], "is not TYPE:NAME"),
+        # unknown type
+        (["repo:alice/x"], "is not TYPE:NAME"),
+        # a user given as a repo
+        (["org:alice/x"], "an org is a single name"),
+        # nothing
+        ([], "watched is empty"),
+    ],
+)
+def test_bad_or_looping_webhooks_are_refused_before_anything_is_created(fake_hub, api, backend, watched, message):
+    source = fake_hub.add_job("COMPLETED", command=["uv", "run", "train_sft.py", *TRAIN_ARGS])
+    with pytest.raises(UserError, match=message):
+        create_job_webhook(api, watched=watched, job_id=source["id"], backend=backend)
+    assert fake_hub.count("POST", r"^/api/settings/webhooks$") == 0
+
+
+def test_deleting_an_unknown_webhook_names_the_id_and_how_to_list(api):
+    with pytest.raises(UserError, match="No webhook 'nope'.*webhook ps"):
+        delete_webhook(api, "nope")
+
+
+def test_a_refused_token_is_reported_with_the_login_hint(fake_hub, api):
+    fake_hub.fail("GET", r"^/api/settings/webhooks$", 401)
+    with pytest.raises(UserError, match="401") as raised:
+        list_webhooks(api)
+    assert "hf auth login" in str(raised.value)
+
+
+def test_watched_items_parse_from_type_name_strings_and_dicts():
+    assert parse_watched(["dataset:a/b", {"type": "org", "name": "hf"}]) == [
+        {"type": "dataset", "name": "a/b"}, {"type": "org", "name": "hf"}]
