@@ -942,25 +942,43 @@ EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "c
 _METADATA = {"dataset_info.json", "state.json", "dataset_dict.json"}
 # Text formats are read in chunks of this size until enough rows are seen; a row longer than this still works.
 _CHUNK = 1 << 20
+# A dataset folder holds a few hundred shards at most; walking more than this is a mistake such as '/'.
+_MAX_WALK = 20_000
 
 
 class DatasetFileError(Exception):
     """A local dataset file that cannot be read as asked; the message says which file, where, and what to do."""
 
 
+def _walk(path: Path) -> list[Path]:
+    """Data files under a folder, hidden ones skipped; refused past _MAX_WALK entries (e.g. '/' or a home folder)."""
+    found = []
+    seen = 0
+    for root, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        seen += len(dirs) + len(names)
+        if seen > _MAX_WALK:
+            raise DatasetFileError(f"{path} holds more than {_MAX_WALK} files and folders: it is not a dataset "
+                                   "folder. Pass the dataset's own file or folder.")
+        found += [Path(root) / n for n in names if not n.startswith(".") and n not in _METADATA
+                  and Path(n).suffix.lower() in EXTENSIONS]
+    return sorted(p for p in found if p.is_file())
+
+
 def data_files(path: Path, split: str | None) -> list[Path]:
     """The data files behind a file or folder path, for one split when the folder has several."""
+    given = str(path)
     path = Path(path).expanduser()
+    # Name the path as given, and where it led when '~' was expanded.
+    shown = given if str(path) == given else f"{given} ({path})"
     if path.is_file():
         if path.suffix.lower() not in EXTENSIONS:
-            raise DatasetFileError(f"{path} is not a dataset file this tool reads; use one of "
+            raise DatasetFileError(f"{shown} is not a dataset file this tool reads; use one of "
                                    f"{', '.join(sorted(EXTENSIONS))}.")
         return [path]
     if not path.is_dir():
-        raise DatasetFileError(f"{path} does not exist. Pass a dataset file or folder, or a Hub id like owner/name.")
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS
-                   and p.name not in _METADATA
-                   and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        raise DatasetFileError(f"{shown} does not exist. Pass a dataset file or folder, or a Hub id like owner/name.")
+    files = _walk(path)
     if not files:
         raise DatasetFileError(f"{path} holds no {', '.join(sorted(EXTENSIONS))} files.")
     wanted = split or "train"
