@@ -17,7 +17,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from hf_trainer.errors import UserError
-from hf_trainer.jobs.hub_errors import Context, to_user_error
 
 WATCH_TYPES = ("dataset", "model", "space", "bucket", "user", "org")
 Domain = Literal["repo", "discussion"]
@@ -112,7 +111,10 @@ def to_view(info: Any) -> WebhookView:
 
 
 def _hub_error(exc: Exception, action: str, api: Any, webhook_id: str | None = None) -> UserError:
+    # Imported here: the result models above stay importable without huggingface_hub's HTTP stack (MCP start-up).
     from huggingface_hub.errors import HfHubHTTPError
+
+    from hf_trainer.jobs.hub_errors import Context, to_user_error
 
     if webhook_id and isinstance(exc, HfHubHTTPError) and exc.response is not None and \
             exc.response.status_code == 404:
