@@ -742,7 +742,7 @@ Ollama:
 ```bash
 ollama run hf.co/{repo}:{qtag}
 # or with the bundled Modelfile (chat template and stop token set):
-huggingface-cli download {repo} {first} Modelfile --local-dir . && ollama create {repo.split('/')[-1].lower()} -f Modelfile
+hf download {repo} {first} Modelfile --local-dir . && ollama create {repo.split('/')[-1].lower()} -f Modelfile
 ```
 
 LM Studio: search for `{repo}` in the Discover tab, or `lms get {repo}`, and pick a file from the table.
