@@ -40,6 +40,7 @@ REPO_FILES = ("SKILL.md", "AGENTS.md", ".mcp.json", "gemini-extension.json", "Ma
               "LICENSE.txt")
 SHELL_BREAKS = {"|", "||", "&&", ";", ">", ">>", "<", "2>&1", "&"}
 STDIO_TIMEOUT_SECONDS = 180
+TOKENIZER_WITH = ["--with", "transformers>=5.2", "--with", "jinja2>=3.1"]
 
 
 # --- reading the documents ----------------------------------------------------------------------------------------
@@ -480,7 +481,9 @@ def test_each_mcp_configuration_starts_our_server_from_its_root_with_the_bundled
         path: str, root_variable: str) -> None:
     server = manifest(path)["mcpServers"][SKILL_NAME]
     assert server["command"] == "uvx"
-    assert server["args"] == ["--from", root_variable, "hf-trainer", "mcp"]
+    # Our package from the installed folder, plus a tokenizer stack (no torch) for dataset_inspect's token counts
+    # and train's plans: the core install alone cannot load a tokenizer or render a chat template.
+    assert server["args"] == ["--from", root_variable, *TOKENIZER_WITH, "hf-trainer", "mcp"]
     assert server["env"]["HF_TRAINER_SCRIPTS"].startswith(root_variable)
     # No literal token may ever sit in a manifest; a reference to the caller's variable is fine.
     assert not re.search(r"hf_[A-Za-z0-9]{20,}", read(REPO_ROOT / path))
