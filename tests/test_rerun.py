@@ -116,3 +116,23 @@ def test_the_cli_plans_a_rerun_and_prints_the_arguments(fake_hub, monkeypatch, c
     out = capsys.readouterr().out
     assert "Rerun of alice/qwen-sft" in out and "--hub_model_id alice/qwen-sft" in out and "--confirm" in out
     assert CANARY_TOKEN not in out
+
+
+def test_a_real_local_training_job_reruns_from_its_job_id_and_its_output_folder(tiny_model, tmp_path):
+    from hf_trainer.jobs.base import Stage, UvJobRequest
+    from hf_trainer.jobs.local import LocalBackend
+    from hf_trainer.tiny import chat_rows, write_jsonl
+
+    local = LocalBackend(use_uv=False)
+    data = write_jsonl(chat_rows(16), tmp_path / "chat.jsonl")
+    args = ["--model_name_or_path", str(tiny_model), "--dataset_name", str(data), "--output_dir",
+            str(tmp_path / "model"), "--max_steps", "2", "--max_length", "64", "--per_device_train_batch_size", "4",
+            "--gradient_accumulation_steps", "1", "--report_to", "none", "--json"]
+    job = local.uv(UvJobRequest(script=str(SCRIPTS / "train_sft.py"), script_args=args))
+    assert local.wait(job.id, timeout=300, poll_interval=0.2).stage == Stage.COMPLETED
+
+    from_job = rerun(job.id, local)
+    from_folder = rerun(str(tmp_path / "model"), local)
+    assert from_job.script_args == args and from_folder.script_args == args
+    assert from_folder.recorded.script_sha256 and not from_folder.script_changed
+    assert from_folder.recorded.libraries["transformers"]
