@@ -376,6 +376,22 @@ def test_the_checks_catch_wrong_tools_operations_arguments_commands_and_flags() 
     assert not is_known_flag("--max_seq_length")
 
 
+def operation_table_entries(text: str) -> list[str]:
+    """First-column entries of Markdown tables whose first header is "operation": the hf_jobs operations a table
+    documents."""
+    entries: list[str] = []
+    in_table = False
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else []
+        if not cells:
+            in_table = False
+        elif cells[0].lower() in ("operation", "operations"):
+            in_table = True
+        elif in_table and not set(cells[0]) <= set("-: "):
+            entries += re.findall(r"`([a-z ]+)`", cells[0])
+    return entries
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=DOC_IDS)
 def test_every_tool_and_operation_named_in_prose_exists(doc: Path) -> None:
     from hf_trainer.jobs.arguments import OPERATIONS
@@ -391,6 +407,7 @@ def test_every_tool_and_operation_named_in_prose_exists(doc: Path) -> None:
     named_ops: set[str] = set()
     for group in re.findall(r"\b[Oo]perations?:?\s+((?:`[a-z ]+`(?:,\s*|\s+(?:and|or)\s+)?)+)", text):
         named_ops |= set(re.findall(r"`([a-z ]+)`", group))
+    named_ops |= set(operation_table_entries(text))
     unknown_ops = sorted(named_ops - set(OPERATIONS))
     assert not unknown_tools and not unknown_ops, (f"{doc.name}: unknown MCP tools {unknown_tools}, "
                                                    f"unknown hf_jobs operations {unknown_ops}")
