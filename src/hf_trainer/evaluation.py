@@ -13,7 +13,6 @@ Public API (stable): `add_eval_arguments(parser)`, `split_row(row, answer_column
 import json
 import math
 import re
-from pathlib import Path
 
 ANSWER_COLUMNS = ("answer", "solution", "ground_truth", "reference", "target")
 PROMPT_COLUMNS = ("prompt", "question", "instruction", "input", "query", "problem")
@@ -261,9 +260,9 @@ def single_table(result: dict) -> str:
 def card_section(evaluation: dict) -> str:
     """The model card's evaluation section (between markers, so a later evaluation replaces it)."""
     data = evaluation.get("dataset") or "the eval split"
+    rows = (evaluation.get("fine_tuned") or evaluation.get("model") or {}).get("rows", "?")
     lines = [CARD_START, "## Evaluation", "",
-             f"On `{data}` ({evaluation.get('split') or 'eval'} split, "
-             f"{(evaluation.get('fine_tuned') or evaluation.get('model') or {}).get('rows', '?')} rows), by hf-trainer's "
+             f"On `{data}` ({evaluation.get('split') or 'eval'} split, {rows} rows), by hf-trainer's "
              "scripts/evaluate.py. Loss and perplexity count completion tokens only.", ""]
     if evaluation.get("comparison"):
         lines += [comparison_table(evaluation["comparison"], f"base (`{evaluation.get('base_name', 'base')}`)",

@@ -80,7 +80,8 @@ def test_data_without_a_usable_column_is_refused_with_the_formats_named(tiny_mod
         ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
          {"prompt": [{"role": "user", "content": "q"}], "completion": "a", "answer": None}),
         # GSM8K-style: the reference solution is scored, its answer is the task reference
-        ({"question": "1+1?", "answer": "2 #### 2"}, {"prompt": "1+1?", "completion": "2 #### 2", "answer": "2 #### 2"}),
+        ({"question": "1+1?", "answer": "2 #### 2"},
+         {"prompt": "1+1?", "completion": "2 #### 2", "answer": "2 #### 2"}),
         # prompt/completion strings
         ({"prompt": "Hi", "completion": " there"}, {"prompt": "Hi", "completion": " there", "answer": None}),
         # plain text: everything is scored

@@ -60,7 +60,8 @@ def parse_watched(items: list[str] | list[dict] | list[Any]) -> list[dict[str, s
             raise UserError(f"watched item {item!r} is not TYPE:NAME with TYPE one of {', '.join(WATCH_TYPES)}; e.g. "
                             "'dataset:alice/my-data', 'model:alice/my-model', 'org:my-org'.")
         if kind in ("user", "org") and "/" in name:
-            raise UserError(f"watched item {item!r}: {'an org' if kind == 'org' else 'a user'} is a single name (e.g. '{kind}:alice'), not a repo id.")
+            article = "an org" if kind == "org" else "a user"
+            raise UserError(f"watched item {item!r}: {article} is a single name (e.g. '{kind}:alice'), not a repo id.")
         parsed.append({"type": kind, "name": name})
     return parsed
 
