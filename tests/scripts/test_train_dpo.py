@@ -1,5 +1,6 @@
 """scripts/train_dpo.py really trains on a tiny model, on CPU, in TRL's preference formats; and under a launcher."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -87,18 +88,32 @@ def test_smoke_passes_with_one_line(tiny_model, tmp_path):
                            "chosen+rejected"),
         # a chosen column alone is not a pair
         ([{"prompt": "q", "chosen": "a"}] * 8, [], "found ['chosen', 'prompt']"),
-        # label smoothing beyond 0.5 would flip the preference
-        (conversational_rows(8), ["--label_smoothing", "0.7"], "--label_smoothing 0.7 must be in [0, 0.5)"),
-        # one weight per loss
-        (conversational_rows(8), ["--loss_type", "sigmoid", "sft", "--loss_weights", "1"],
-         "--loss_weights has 1 values but --loss_type has 2 losses"),
     ],
 )
-def test_bad_datasets_and_arguments_get_one_clear_error(tiny_model, tmp_path, rows, args, message):
+def test_data_without_a_preference_pair_gets_one_clear_error(tiny_model, tmp_path, rows, args, message):
     data = write_jsonl(rows, tmp_path / "data.jsonl")
     result = run_script("train_dpo.py", *_base(tiny_model, data, tmp_path / "out"), *args)
     assert result.returncode == 2, result.stdout[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        # label smoothing beyond 0.5 would flip the preference
+        (["--label_smoothing", "0.7"], "--label_smoothing 0.7 must be in [0, 0.5)"),
+        # one weight per loss
+        (["--loss_type", "sigmoid", "sft", "--loss_weights", "1"], "--loss_weights has 1 values but --loss_type has 2"),
+    ],
+)
+def test_dpo_argument_mistakes_are_named(extra, message):
+    spec = importlib.util.spec_from_file_location("train_dpo", SCRIPTS / "train_dpo.py")
+    dpo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dpo)  # the script as a module: main() is not run
+    args = dpo.parse_args(["--model_name_or_path", "m", "--dataset_name", "d", *extra])
+    with pytest.raises(dpo.ScriptError) as error:
+        dpo.check_dpo_arguments(args)
+    assert message in str(error.value)
 
 
 def test_help_is_instant_and_exits_zero():
