@@ -782,9 +782,12 @@ def resume_checkpoint(args, output_dir: str) -> str | None:
         except RepositoryNotFoundError:
             files = []
         if "last-checkpoint/trainer_state.json" in files:
-            snapshot_download(args.hub_model_id, allow_patterns=["last-checkpoint/*"], local_dir=output_dir,
+            # Under a "_" folder: the Trainer's pushes of output_dir skip "_*", so this old copy can never be pushed
+            # back over the newer checkpoints this run makes.
+            local = Path(output_dir) / "_resumed_from_hub"
+            snapshot_download(args.hub_model_id, allow_patterns=["last-checkpoint/*"], local_dir=str(local),
                               token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)
-            path = str(Path(output_dir) / "last-checkpoint")
+            path = str(local / "last-checkpoint")
             print(f"Resuming from {args.hub_model_id}/last-checkpoint", flush=True)
             return path
     print("No checkpoint found: starting from step 0.", flush=True)
@@ -1061,7 +1064,7 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
         api = HfApi(token=os.environ["HF_TOKEN"])
         api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
         api.upload_folder(repo_id=args.hub_model_id, folder_path=output_dir, commit_message="hf-trainer: final model",
-                          ignore_patterns=["checkpoint-*/**", "checkpoint-*", "last-checkpoint/**", "runs/**"])
+                          ignore_patterns=["checkpoint-*/**", "checkpoint-*", "last-checkpoint/**", "runs/**", "_*"])
         result["hub_url"] = hub_url(args.hub_model_id)
     return result
 
@@ -1092,7 +1095,6 @@ Public API (stable): `add_eval_arguments(parser)`, `split_row(row, answer_column
 import json
 import math
 import re
-from pathlib import Path
 
 ANSWER_COLUMNS = ("answer", "solution", "ground_truth", "reference", "target")
 PROMPT_COLUMNS = ("prompt", "question", "instruction", "input", "query", "problem")
@@ -1340,9 +1342,9 @@ def single_table(result: dict) -> str:
 def card_section(evaluation: dict) -> str:
     """The model card's evaluation section (between markers, so a later evaluation replaces it)."""
     data = evaluation.get("dataset") or "the eval split"
+    rows = (evaluation.get("fine_tuned") or evaluation.get("model") or {}).get("rows", "?")
     lines = [CARD_START, "## Evaluation", "",
-             f"On `{data}` ({evaluation.get('split') or 'eval'} split, "
-             f"{(evaluation.get('fine_tuned') or evaluation.get('model') or {}).get('rows', '?')} rows), by hf-trainer's "
+             f"On `{data}` ({evaluation.get('split') or 'eval'} split, {rows} rows), by hf-trainer's "
              "scripts/evaluate.py. Loss and perplexity count completion tokens only.", ""]
     if evaluation.get("comparison"):
         lines += [comparison_table(evaluation["comparison"], f"base (`{evaluation.get('base_name', 'base')}`)",

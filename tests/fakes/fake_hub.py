@@ -80,6 +80,7 @@ class Response:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     sse: list[str] | None = None  # SSE lines, written one by one
+    raw: bytes | None = None  # a file's bytes (downloads), sent as they are instead of JSON
 
 
 @dataclass
@@ -411,13 +412,17 @@ class FakeHub:
                         self.wfile.write(line)
                         self.wfile.flush()
                     return
-                data = json.dumps(resp.body).encode("utf-8")
-                self.send_header("Content-Type", "application/json")
+                if resp.raw is not None:
+                    data, kind = resp.raw, "application/octet-stream"
+                else:
+                    data, kind = json.dumps(resp.body).encode("utf-8"), "application/json"
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
 
-            do_GET = do_POST = do_DELETE = do_PUT = _handle
+            do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = _handle
 
         return HubRequestHandler
 
