@@ -70,3 +70,60 @@ def test_the_launcher_words_fit_between_uv_run_and_the_script(gpus):
     assert launch_command("/scripts/train_kto.py", ["--beta", "0.2"], gpus) == [
         "uv", "run", *words, "/scripts/train_kto.py", "--beta", "0.2"]
     assert (words == []) is (gpus <= 1)
+
+
+# --- the scripts' own safety net (hf_trainer.train_common, inlined into every training script) -------------------
+
+def _captured_exec(monkeypatch) -> list:
+    from hf_trainer import train_common
+
+    calls: list = []
+    monkeypatch.setattr(train_common.os, "execv", lambda path, argv: calls.append(argv))
+    monkeypatch.setattr(train_common.sys, "argv", ["/skill/scripts/train_dpo.py", "--beta", "0.2", "--run_name", "a b"])
+    return calls
+
+
+def test_a_script_started_plainly_on_several_gpus_relaunches_itself_with_one_process_per_gpu(monkeypatch, capsys):
+    from hf_trainer.train_common import relaunch_distributed
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("HF_TRAINER_NO_RELAUNCH", raising=False)
+    calls = _captured_exec(monkeypatch)
+    relaunch_distributed({"type": "cuda", "count": 4, "bf16": True, "name": "A100"})
+
+    assert len(calls) == 1
+    argv = calls[0]
+    assert argv[:3] == [sys.executable, "-m", "accelerate.commands.launch"] and "--multi_gpu" in argv
+    assert argv[argv.index("--num_processes") + 1] == "4"
+    assert argv[-5:] == ["/skill/scripts/train_dpo.py", "--beta", "0.2", "--run_name", "a b"]  # same arguments
+    assert "relaunching with accelerate launch --num_processes 4" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "count, env",
+    [
+        (1, {}),  # one GPU: nothing to distribute
+        (0, {}),  # CPU
+        (4, {"WORLD_SIZE": "4"}),  # already started by a launcher (this is the relaunched process)
+        (4, {"HF_TRAINER_NO_RELAUNCH": "1"}),  # the user keeps one process on purpose
+    ],
+)
+def test_no_relaunch_with_one_gpu_under_a_launcher_or_when_turned_off(monkeypatch, count, env):
+    from hf_trainer.train_common import relaunch_distributed
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("HF_TRAINER_NO_RELAUNCH", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    calls = _captured_exec(monkeypatch)
+    relaunch_distributed({"type": "cuda" if count else "cpu", "count": count, "bf16": True, "name": "x"})
+    assert calls == []
+
+
+@pytest.mark.parametrize("rank, printed", [("0", True), ("1", False), ("3", False)])
+def test_only_the_main_process_prints_the_summary(monkeypatch, capsys, rank, printed):
+    from hf_trainer.train_common import report
+
+    monkeypatch.setenv("RANK", rank)
+    report({"method": "dpo", "steps": 2}, as_json=True)
+    assert (capsys.readouterr().out.strip() == '{"method": "dpo", "steps": 2}') is printed
