@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TOOLS := $(VENV)/tools
 GGUF_TOOLS := $(VENV)/llama.cpp/.ready
 
-.PHONY: demo test setup clean sync-scripts
+.PHONY: demo test setup clean sync-scripts check-agents
 
 setup: $(STAMP)
 
@@ -36,6 +36,17 @@ $(TOOLS)/bin/uvx: $(STAMP)
 $(GGUF_TOOLS): $(STAMP)
 	HF_TRAINER_LLAMA_CPP_DIR=$(VENV)/llama.cpp $(BIN)/python scripts/convert_to_gguf.py --setup_only
 	touch $@
+
+# The agents' own validators for the install manifests (npm, ~700 MB, so not part of `make test`; tests/test_skill.py
+# checks the same files offline). Each runs with a throw-away HOME so no real agent configuration is touched.
+AGENT_CLIS ?= $(VENV)/agent-clis
+$(AGENT_CLIS)/node_modules/.bin/claude:
+	npm install --prefix $(AGENT_CLIS) --no-audit --no-fund @anthropic-ai/claude-code @google/gemini-cli
+
+check-agents: $(AGENT_CLIS)/node_modules/.bin/claude
+	HOME=$$(mktemp -d) $(AGENT_CLIS)/node_modules/.bin/claude plugin validate --strict .claude-plugin/plugin.json
+	HOME=$$(mktemp -d) $(AGENT_CLIS)/node_modules/.bin/claude plugin validate --strict .claude-plugin/marketplace.json
+	HOME=$$(mktemp -d) $(AGENT_CLIS)/node_modules/.bin/gemini extensions validate .
 
 # Re-copy the package modules that scripts/ inline (scripts must be single files for HF Jobs).
 sync-scripts: $(STAMP)
