@@ -9,6 +9,10 @@ the documents change; this file does not.
 Conventions the documents follow so that they can be checked:
 - MCP tool calls are written as Python calls in ```mcp blocks (or inline code): `hf_jobs(operation="ps", args={...})`.
 - Commands are in inline code or in ```bash blocks; `<...>` marks a placeholder.
+- Prose names tools as "tool `x`" / "the tools `x`, `y`", operations as "operation `x`" or in a table whose first
+  header is "operation".
+SKILL.md must also mention every tool the server lists, every hf_jobs operation and every bundled script, so a new
+one fails here until it is documented.
 """
 
 import ast
