@@ -419,6 +419,7 @@ def tracking_kwargs(args, method: str) -> dict:
         space = f"{_hub_user()}/trackio"
     if space and space != "none":
         kwargs["trackio_space_id"] = space
+        os.environ["HF_TRAINER_TRACKIO_SPACE"] = space  # for the model card's link to the metrics
         print(f"Trackio dashboard: https://huggingface.co/spaces/{space} (project {kwargs['project']}, "
               f"run {kwargs['run_name']})", flush=True)
     return kwargs
@@ -595,7 +596,8 @@ def job_url() -> str | None:
         return None
     if not on_hf_jobs():
         return f"local job {job_id}"
-    owner = os.environ.get("JOB_OWNER") or os.environ.get("ACCOUNT_ID") or ""
+    # hf-trainer's train tool passes the namespace it submitted to; other submitters may not.
+    owner = os.environ.get("HF_TRAINER_NAMESPACE") or os.environ.get("JOB_OWNER") or ""
     base = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     return f"{base}/jobs/{owner}/{job_id}" if owner else f"job {job_id}"
 
@@ -695,8 +697,14 @@ def model_card(args, method: str, result: dict, extra_hparams: dict, sections: l
     ]
     for section in sections or []:
         lines += [section.rstrip("\n"), ""]
-    if job_url():
-        lines += ["## Provenance", "", f"Trained by Hugging Face job: {job_url()}", ""]
+    # Links back from the model to the job and its metrics (the job's labels link forward to both).
+    provenance = [f"Trained by Hugging Face job: {job_url()}"] if job_url() else []
+    if result.get("trackio_project"):
+        space = os.environ.get("HF_TRAINER_TRACKIO_SPACE")
+        provenance.append(f"Training metrics: trackio project `{result['trackio_project']}`, run "
+                          f"`{result.get('run_name')}`" + (f" ({hub_url('spaces/' + space)})" if space else ""))
+    if provenance:
+        lines += ["## Provenance", "", *[f"- {line}" for line in provenance], ""]
     recorded = result.get("recorded_job")
     if recorded:
         import shlex
@@ -1425,6 +1433,8 @@ def load_model_for_eval(name_or_path: str, *, adapter_base: str | None = None, t
     cuda = torch.cuda.is_available()
     dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
     kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code, "token": token}
+    if cuda:  # spread a model too big for one GPU over all of them
+        kwargs["device_map"] = "auto"
     adapter = _is_adapter(name_or_path, token)
     base = (adapter_base or _adapter_base(name_or_path, token)) if adapter else name_or_path
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
@@ -1436,8 +1446,6 @@ def load_model_for_eval(name_or_path: str, *, adapter_base: str | None = None, t
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, token=token)
     except (OSError, ValueError):
         tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=trust_remote_code, token=token)
-    if cuda:
-        model = model.to("cuda")
     model.eval()
     description = f"{name_or_path} (LoRA adapter on {base})" if adapter else name_or_path
     return model, tokenizer, description

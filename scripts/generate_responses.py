@@ -420,6 +420,7 @@ def tracking_kwargs(args, method: str) -> dict:
         space = f"{_hub_user()}/trackio"
     if space and space != "none":
         kwargs["trackio_space_id"] = space
+        os.environ["HF_TRAINER_TRACKIO_SPACE"] = space  # for the model card's link to the metrics
         print(f"Trackio dashboard: https://huggingface.co/spaces/{space} (project {kwargs['project']}, "
               f"run {kwargs['run_name']})", flush=True)
     return kwargs
@@ -596,7 +597,8 @@ def job_url() -> str | None:
         return None
     if not on_hf_jobs():
         return f"local job {job_id}"
-    owner = os.environ.get("JOB_OWNER") or os.environ.get("ACCOUNT_ID") or ""
+    # hf-trainer's train tool passes the namespace it submitted to; other submitters may not.
+    owner = os.environ.get("HF_TRAINER_NAMESPACE") or os.environ.get("JOB_OWNER") or ""
     base = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     return f"{base}/jobs/{owner}/{job_id}" if owner else f"job {job_id}"
 
@@ -696,8 +698,14 @@ def model_card(args, method: str, result: dict, extra_hparams: dict, sections: l
     ]
     for section in sections or []:
         lines += [section.rstrip("\n"), ""]
-    if job_url():
-        lines += ["## Provenance", "", f"Trained by Hugging Face job: {job_url()}", ""]
+    # Links back from the model to the job and its metrics (the job's labels link forward to both).
+    provenance = [f"Trained by Hugging Face job: {job_url()}"] if job_url() else []
+    if result.get("trackio_project"):
+        space = os.environ.get("HF_TRAINER_TRACKIO_SPACE")
+        provenance.append(f"Training metrics: trackio project `{result['trackio_project']}`, run "
+                          f"`{result.get('run_name')}`" + (f" ({hub_url('spaces/' + space)})" if space else ""))
+    if provenance:
+        lines += ["## Provenance", "", *[f"- {line}" for line in provenance], ""]
     recorded = result.get("recorded_job")
     if recorded:
         import shlex
@@ -905,13 +913,14 @@ def generate_transformers(args, prompts: list) -> list[list[str]]:
     cuda = torch.cuda.is_available()
     dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
     kwargs = {"dtype": dtype, "trust_remote_code": args.trust_remote_code}
+    if cuda:  # spread a model too big for one GPU over all of them
+        kwargs["device_map"] = "auto"
     if _is_adapter(args.model_name_or_path):
         from peft import AutoPeftModelForCausalLM
 
         model = AutoPeftModelForCausalLM.from_pretrained(args.model_name_or_path, **kwargs)
     else:
         model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, **kwargs)
-    model = model.to("cuda") if cuda else model
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
     tokenizer.padding_side = "left"  # generation continues where each prompt ends
