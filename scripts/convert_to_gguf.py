@@ -39,6 +39,7 @@ The token is read only from the environment (HF_TOKEN).
 
 import argparse
 import contextlib
+import fnmatch
 import gc
 import hashlib
 import json
@@ -306,7 +307,14 @@ def resolve_folder(name: str, what: str) -> Path:
     log(f"downloading {name} from the Hub")
     patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
     try:
-        return Path(hub_api().snapshot_download(repo_id=name, allow_patterns=patterns))
+        api = hub_api()
+        info = api.model_info(name)
+        wanted = [s.rfilename for s in info.siblings or [] if any(fnmatch.fnmatch(s.rfilename, p) for p in patterns)]
+        if not wanted:
+            raise ScriptError(f"The Hub repo {name!r} has no model or adapter files (config, safetensors, tokenizer).")
+        # Files land in one snapshot folder of the HF cache; its root is the local model folder.
+        paths = [Path(api.hf_hub_download(repo_id=name, filename=f, revision=info.sha)) for f in wanted]
+        return paths[0].parents[len(Path(wanted[0]).parts) - 1]
     except RepositoryNotFoundError as exc:
         raise ScriptError(f"{what} {name!r} is neither a local folder nor a Hub repo you can read. Check the name, "
                           f"and set HF_TOKEN for a private repo.") from exc
@@ -913,6 +921,12 @@ def run_main() -> None:
     except ScriptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - top level: one line instead of a traceback, unless debugging
+        if os.environ.get("HF_TRAINER_DEBUG"):
+            raise
+        print(f"error: unexpected failure ({type(exc).__name__}: {exc}). Re-run with HF_TRAINER_DEBUG=1 for the "
+              "traceback.", file=sys.stderr)
+        sys.exit(1)
     sys.exit(code)
 
 

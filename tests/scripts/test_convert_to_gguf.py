@@ -233,3 +233,24 @@ def test_the_ollama_template_reproduces_the_models_chat_template(tiny_model_256)
     assert "{{-" not in template and "-}}" not in template  # trimming would eat the newlines after <|im_end|>
     tokenizer.chat_template = None
     assert gguf_script.ollama_template(tokenizer) is None  # no template: Ollama falls back to the GGUF's own
+
+
+def test_an_adapter_and_its_base_named_by_hub_ids_are_downloaded_and_converted(
+        lora_adapter, tiny_model_256, llama_cpp_tools, monkeypatch, tmp_path):
+    from fakes.fake_hub_models import FakeHubModels, FakeModel
+
+    adapter_files = {p.name: p.read_bytes() for p in lora_adapter.iterdir() if p.is_file()}
+    config = json.loads(adapter_files["adapter_config.json"])
+    config["base_model_name_or_path"] = "alice/tiny-base"  # as a Hub training job writes it
+    adapter_files["adapter_config.json"] = json.dumps(config).encode()
+    base_files = {p.name: p.read_bytes() for p in tiny_model_256.iterdir() if p.is_file()}
+    with FakeHubModels(models={"alice/tiny-lora": FakeModel(files=adapter_files),
+                               "alice/tiny-base": FakeModel(files=base_files)}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        result = convert("--model_name_or_path", "alice/tiny-lora", "--quantization_types", "F16",
+                         "--output_dir", str(tmp_path / "gguf"), "--max_new_tokens", "4", "--json")
+    summary = json_summary(result)
+    assert summary["kind"] == "adapter" and summary["base_model_name_or_path"] == "alice/tiny-base"
+    assert summary["passed"] and summary["files"][0]["greedy_identical"]
+    assert (tmp_path / "gguf" / "tiny-lora-F16.gguf").is_file()
+    assert any("/alice/tiny-base/resolve/" in line and "model.safetensors" in line for line in hub.requests)
