@@ -73,6 +73,7 @@ def test_confirm_sends_the_expected_jobspec(hub):
     assert {"method": "sft", "hf-trainer": "train", "model-repo": "alice--qwen-chat"}.items() <= spec["labels"].items()
     shipped = next(v for k, v in spec["environment"].items() if k.endswith("B64"))
     assert base64.b64decode(shipped) == (REPO_ROOT / "scripts" / "train_sft.py").read_bytes()
+    assert spec["environment"]["HF_TRAINER_NAMESPACE"] == "alice"  # the card links back to this job
     command = " ".join(spec["command"])
     for expected in ("--push_to_hub", "--hub_model_id alice/qwen-chat", "--resume", "--max_steps 50"):
         assert expected in command

@@ -295,8 +295,12 @@ def submit_plan(plan: TrainPlan, backend: JobBackend, *, force: bool = False) ->
     """Submit a plan: refused while preflight has errors, unless forced."""
     if not plan.preflight.ok and not force:
         raise UserError("Not submitted: preflight found errors.\n" + plan.preflight.render())
+    env = {}
+    if plan.backend == "hub":
+        # The script writes the job's URL and flavor into the model card: links from the model back to the job.
+        env = {"HF_TRAINER_NAMESPACE": backend.namespace(), "HF_TRAINER_FLAVOR": plan.flavor or ""}
     job = backend.uv(UvJobRequest(
-        script=str(paths.bundled_script(plan.script)), script_args=plan.script_args,
+        script=str(paths.bundled_script(plan.script)), script_args=plan.script_args, env=env,
         secrets={"HF_TOKEN": "$HF_TOKEN"} if plan.backend == "hub" else {}, labels=plan.labels,
         flavor=plan.flavor, timeout_seconds=plan.timeout_seconds))
     trackio_url = None

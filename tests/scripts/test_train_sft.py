@@ -48,6 +48,7 @@ def test_full_fine_tuning_on_chat_data_lowers_the_loss_and_saves_everything(tiny
         assert (out / name).is_file(), name
     card = (out / "README.md").read_text(encoding="utf-8")
     assert f"base_model: {tiny_model}" in card and "| steps | 12 |" in card and "SFT" in card
+    assert "Training metrics: trackio project `hf-trainer`, run `full-chat`" in card  # the model links its metrics
 
     from trackio.sqlite_storage import SQLiteStorage
 
