@@ -126,3 +126,45 @@ def test_eval_baseline_puts_base_and_fine_tuned_in_the_card_and_the_card_records
     assert record["script"] == "train_sft.py" and record["arguments"] == args
     assert record["script_sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
     assert record["libraries"]["trl"] and record["hardware"] == "cpu"
+
+
+def test_a_pushed_run_is_rerunnable_from_its_repo_and_evaluate_pushes_results_back(fake_hub, tiny_model, tmp_path):
+    """End to end on the fake Hub: the card train_sft pushes carries the evaluation and the job record; rerun reads
+    the record back through the Hub's cardData; evaluate.py loads the adapter from the repo and pushes its results."""
+    import yaml
+    from huggingface_hub import HfApi
+
+    from conftest import CANARY_TOKEN
+    from fakes.fake_hub_files import add_download_routes
+    from fakes.fake_hub_repos import add_repo_routes
+    from hf_trainer.jobs.hub import HubBackend
+    from hf_trainer.rerun import rerun
+
+    repos = add_repo_routes(fake_hub)
+    add_download_routes(fake_hub, repos)
+
+    @fake_hub.route("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)")
+    def model_info(req):  # the Hub parses the card's YAML front matter into cardData
+        card = repos[req.groups["repo"]].files["README.md"].decode("utf-8")
+        return {"id": req.groups["repo"], "sha": "c" * 40, "cardData": yaml.safe_load(card.split("---", 2)[1])}
+
+    data = write_jsonl(chat_rows(24), tmp_path / "train.jsonl")
+    qa = write_jsonl(chat_rows(2) + _qa_rows(), tmp_path / "qa.jsonl")
+    args = ["--model_name_or_path", str(tiny_model), "--dataset_name", str(data), "--output_dir", str(tmp_path / "o"),
+            "--max_steps", "2", "--use_peft", "--push_to_hub", "--hub_model_id", "alice/tiny-sft", "--eval_baseline",
+            "--max_eval_samples", "4", "--max_new_tokens", "4", "--eval_split_size", "0", *TRAIN]
+    json_summary(run_script("train_sft.py", *args))
+    files = repos["alice/tiny-sft"].files
+    assert "## Evaluation" in files["README.md"].decode("utf-8") and "results/evaluation.json" in files
+
+    plan = rerun("alice/tiny-sft", HubBackend(HfApi(endpoint=fake_hub.url, token=CANARY_TOKEN)))
+    assert plan.script == "train_sft.py" and plan.script_args == args and not plan.script_changed
+
+    summary = json_summary(run_script("evaluate.py", "--model_name_or_path", "alice/tiny-sft", "--dataset_name",
+                                      str(qa), "--push_to_hub", "--output_dir", str(tmp_path / "eval"), *EVAL))
+    assert summary["hub_url"] == f"{fake_hub.url}/alice/tiny-sft"
+    card = files["README.md"].decode("utf-8")
+    assert card.count("## Evaluation") == 1 and "| accuracy |" in card  # replaced by the single-model table
+    assert "hf_trainer_job:" in card and "## Reproduce" in card  # the rest of the card is kept
+    assert json.loads(files["results/evaluation.json"])["model"]["rows"] == summary["rows"]
+    assert CANARY_TOKEN not in card
