@@ -20,6 +20,7 @@ from huggingface_hub.errors import (
     LocalEntryNotFoundError,
     RemoteEntryNotFoundError,
     RepositoryNotFoundError,
+    HfHubHTTPError,
     RevisionNotFoundError,
 )
 
@@ -72,6 +73,11 @@ def hub_model_facts(repo_id: str, api: HfApi, revision: str | None = None,
         raise UserError(f"Model {repo_id!r} has no revision {revision!r}.") from None
     except HFValidationError:
         raise UserError(f"{repo_id!r} is neither a local folder nor a valid Hub model id (owner/name).") from None
+    except HfHubHTTPError as exc:
+        # The Hub answered, with an error of no known kind: say so rather than "could not reach".
+        status = exc.response.status_code if exc.response is not None else "?"
+        raise UserError(f"{api.endpoint} answered HTTP {status} when asked for model {repo_id!r}. Check the id, "
+                        f"e.g. 'Qwen/Qwen2.5-0.5B', or {_or_how()}") from None
     except httpx2.HTTPError as exc:
         raise UserError(f"Could not reach {api.endpoint} to size model {repo_id!r} ({type(exc).__name__}). "
                         f"{HOW_TO_PASS}") from None
