@@ -136,3 +136,22 @@ def test_a_real_local_training_job_reruns_from_its_job_id_and_its_output_folder(
     assert from_job.script_args == args and from_folder.script_args == args
     assert from_folder.recorded.script_sha256 and not from_folder.script_changed
     assert from_folder.recorded.libraries["transformers"]
+
+
+def test_the_rerun_mcp_tool_plans_without_submitting(fake_hub, monkeypatch):
+    import asyncio
+
+    from mcp import Client
+
+    from hf_trainer.server import mcp
+
+    _serve_card(fake_hub, "alice/qwen-sft", _card(monkeypatch, SCRIPTS / "train_sft.py", ARGS))
+
+    async def go():
+        async with Client(mcp) as client:
+            return await client.call_tool("rerun", {"source": "alice/qwen-sft", "backend": "hub"})
+
+    result = asyncio.run(go())
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["script_args"] == ARGS and result.structured_content["submitted"] is False
+    assert fake_hub.count("POST", r"^/api/jobs/") == 0 and CANARY_TOKEN not in result.content[0].text

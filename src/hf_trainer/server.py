@@ -214,6 +214,31 @@ def train(request: TrainRequest) -> TrainPlan:
         return run_train(request, get_backend(request.backend))
 
 
+# --- rerun (rerun.py; pydantic and stdlib only at import) ---
+from hf_trainer.rerun import RerunPlan  # noqa: E402
+
+
+@mcp.tool(name="rerun", annotations=ToolAnnotations(title="Rerun a training job", read_only_hint=False,
+                                                    destructive_hint=False, idempotent_hint=False,
+                                                    open_world_hint=True))
+def rerun_job(source: str, backend: Literal["hub", "local"] | None = None, flavor: str | None = None,
+              timeout: str | None = None, confirm: bool = False, force: bool = False) -> RerunPlan:
+    """Run the job that made a model again: the same bundled script with exactly the same arguments and flavor.
+
+    source: the model repo the run pushed to (owner/name; its card records the job), a local model folder, or a job
+    id. Without confirm it only PLANS and returns the script, arguments, flavor, library versions, preflight and
+    notes (e.g. the script changed since: its sha256 differs). Show it to the person; call again with confirm: true
+    after they approve. flavor and timeout ("2h") override the recorded ones.
+    """
+    from hf_trainer.jobs.select import get_backend
+    from hf_trainer.rerun import rerun as run_rerun
+    from hf_trainer.timeouts import parse_timeout
+
+    with user_errors():
+        return run_rerun(source, get_backend(backend), flavor=flavor,
+                         timeout_seconds=parse_timeout(timeout) if timeout else None, confirm=confirm, force=force)
+
+
 # --- serving: stdio, or streamable HTTP (a bearer token is required off loopback) ---
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 AUTH_TOKEN_ENV = "HF_TRAINER_MCP_TOKEN"
