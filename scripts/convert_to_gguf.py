@@ -700,9 +700,23 @@ def _size(num: int) -> str:
     return f"{num:.1f} GB"
 
 
-def write_model_card(path: Path, summary: dict, repo_id: str | None, modelfile_gguf: str) -> None:
+def _hub_id(name: str | None) -> str | None:
+    """`name` when it names a Hub repo rather than a local folder (the card links and cites only those)."""
+    if not name or Path(name).expanduser().exists() or name.startswith((".", "/", "~")) or not HUB_ID.match(name):
+        return None
+    return name
+
+
+def _source_link(name: str) -> str:
+    return f"[{name}](https://huggingface.co/{name})" if _hub_id(name) else f"`{Path(name).name}` (a local folder)"
+
+
+def write_model_card(path: Path, summary: dict, repo_id: str | None, modelfile_gguf: str, name: str) -> None:
     repo = repo_id or "<you>/<repo>"
-    base = summary.get("base_model_name_or_path") or summary["model_name_or_path"]
+    # base_model must be a Hub id (the Hub rejects paths): the fine-tune itself if it is on the Hub, else its base.
+    base = _hub_id(summary["model_name_or_path"]) or _hub_id(summary.get("base_model_name_or_path"))
+    front = f"base_model: {base}\n" if base else ""
+    merged_into = summary.get("base_model_name_or_path")
     rows = []
     for item in summary["files"]:
         agreement = "-" if item.get("top1_agreement") is None else f"{item['top1_agreement']:.0%}"
@@ -712,20 +726,20 @@ def write_model_card(path: Path, summary: dict, repo_id: str | None, modelfile_g
                     f"| {greedy} | {'passed' if item['passed'] else 'FAILED: ' + item.get('reason', '')} |")
     first = modelfile_gguf
     qtag = first.rsplit("-", 1)[-1].removesuffix(".gguf")
+    adapter_line = (f"The LoRA adapter was merged into {_source_link(merged_into)} first.\n"
+                    if summary["kind"] == "adapter" and merged_into else "")
     card = f"""---
-base_model: {base}
-tags:
+{front}tags:
 - gguf
 - llama.cpp
 - hf-trainer
 ---
 
-# {repo.split('/')[-1]}
+# {repo.split('/')[-1] if repo_id else name + ' GGUF'}
 
-GGUF files of [{summary['model_name_or_path']}]({summary['model_name_or_path']}) made with llama.cpp's converter
+GGUF files of {_source_link(summary['model_name_or_path'])} made with llama.cpp's converter
 (pinned: llama-cpp-python {LLAMA_CPP_PYTHON_VERSION}'s vendored llama.cpp) by hf-trainer's `convert_to_gguf.py`.
-{'It is a LoRA adapter merged into ' + str(summary['base_model_name_or_path']) + '.' if summary['kind'] == 'adapter' else ''}
-
+{adapter_line}
 ## Files and verification
 
 Every file was loaded in llama.cpp (xllamacpp {summary['llama_cpp']['xllamacpp']}) before publishing and compared with
@@ -891,7 +905,7 @@ def main(args: argparse.Namespace) -> int:
     }
     preferred = next((p.name for t, p in files.items() if t == "Q4_K_M"), None) or next(iter(files.values())).name
     summary["modelfile"] = write_modelfile(output_dir / "Modelfile", preferred, tokenizer)
-    write_model_card(output_dir / "README.md", summary, args.hub_model_id, preferred)
+    write_model_card(output_dir / "README.md", summary, args.hub_model_id, preferred, name)
     summary["model_card"] = str(output_dir / "README.md")
     if not args.keep_intermediate:
         shutil.rmtree(work, ignore_errors=True)

@@ -184,8 +184,10 @@ def test_a_lora_adapter_is_merged_converted_verified_in_llama_cpp_and_published_
     card = (out / "README.md").read_text(encoding="utf-8")
     for expected_text in ("| tiny-F16.gguf | F16 |", "| tiny-Q8_0.gguf | Q8_0 |", "| tiny-Q4_K_M.gguf | Q4_K_M |",
                           "llama-cli -hf alice/tiny-GGUF:Q4_K_M", "ollama run hf.co/alice/tiny-GGUF:Q4_K_M",
-                          "LM Studio", f"base_model: {tiny_model_256}"):
+                          "LM Studio", "merged into `" + tiny_model_256.name + "` (a local folder)"):
         assert expected_text in card, expected_text
+    # The Hub rejects paths in base_model, and no local path leaks into a published card.
+    assert "base_model:" not in card and str(tiny_model_256) not in card and str(lora_adapter) not in card
     assert card.count("| passed |") == 3
     modelfile = (out / "Modelfile").read_text(encoding="utf-8")
     assert "FROM ./tiny-Q4_K_M.gguf" in modelfile
@@ -253,4 +255,7 @@ def test_an_adapter_and_its_base_named_by_hub_ids_are_downloaded_and_converted(
     assert summary["kind"] == "adapter" and summary["base_model_name_or_path"] == "alice/tiny-base"
     assert summary["passed"] and summary["files"][0]["greedy_identical"]
     assert (tmp_path / "gguf" / "tiny-lora-F16.gguf").is_file()
+    card = (tmp_path / "gguf" / "README.md").read_text(encoding="utf-8")
+    assert "base_model: alice/tiny-lora\n" in card  # a Hub id: the card links the fine-tune it was made from
+    assert "[alice/tiny-base](https://huggingface.co/alice/tiny-base)" in card
     assert any("/alice/tiny-base/resolve/" in line and "model.safetensors" in line for line in hub.requests)
