@@ -855,8 +855,10 @@ def main(args: argparse.Namespace) -> int:
     if args.setup_only:
         tools = prepare_tools(args, need_quantize=True)
         tools["source"] = str(tools["source"])
+        seconds = tools["llama_quantize_build_seconds"]
+        built = f"built now in {seconds} s" if seconds is not None else "cached"
         print(json.dumps(tools) if args.json else f"llama.cpp tools ready in {tools['root']} (llama-quantize: "
-              f"{tools['llama_quantize']}, built now in {tools['llama_quantize_build_seconds']} s)")
+              f"{tools['llama_quantize']}, {built})")
         return 0
     types = parse_types(args.quantization_types)
     if args.max_new_tokens < 1 or args.top_k < 1:

@@ -259,3 +259,23 @@ def test_an_adapter_and_its_base_named_by_hub_ids_are_downloaded_and_converted(
     assert "base_model: alice/tiny-lora\n" in card  # a Hub id: the card links the fine-tune it was made from
     assert "[alice/tiny-base](https://huggingface.co/alice/tiny-base)" in card
     assert any("/alice/tiny-base/resolve/" in line and "model.safetensors" in line for line in hub.requests)
+
+
+def test_setup_only_reports_the_cached_tools_without_rebuilding(llama_cpp_tools):
+    result = run_script("convert_to_gguf.py", "--setup_only", "--llama_cpp_dir", TOOLS_DIR, "--json")
+    tools = json_summary(result)
+    assert Path(tools["llama_quantize"]) == llama_cpp_tools / "bin" / "llama-quantize"
+    assert tools["llama_quantize_build_seconds"] is None  # cached: nothing was built
+    assert (Path(tools["source"]) / "convert_hf_to_gguf.py").is_file()
+
+
+@pytest.mark.parametrize("pre_tokenizer, requested, expected", [
+    ({"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}, "auto", "gpt-2"),  # GPT-2 style BPE
+    ({"type": "ByteLevel", "use_regex": False}, "auto", ""),  # byte-level without GPT-2's split: no guess
+    ({"type": "Metaspace", "replacement": "\u2581"}, "auto", ""),  # SentencePiece style: no guess
+    ({"type": "Metaspace"}, "llama-bpe", "llama-bpe"),  # an explicit choice is used as given
+])
+def test_the_pre_tokenizer_fallback_is_gpt2_only_for_plain_byte_level_bpe(pre_tokenizer, requested, expected,
+                                                                           tmp_path):
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"pre_tokenizer": pre_tokenizer}), encoding="utf-8")
+    assert gguf_script.fallback_pre_tokenizer(tmp_path, requested) == expected
