@@ -980,13 +980,13 @@ def data_files(path: Path, split: str | None) -> list[Path]:
         raise DatasetFileError(f"{shown} does not exist. Pass a dataset file or folder, or a Hub id like owner/name.")
     files = _walk(path)
     if not files:
-        raise DatasetFileError(f"{path} holds no {', '.join(sorted(EXTENSIONS))} files.")
+        raise DatasetFileError(f"{shown} holds no {', '.join(sorted(EXTENSIONS))} files.")
     wanted = split or "train"
     in_split = [p for p in files if wanted in p.relative_to(path).as_posix().lower()]
     if in_split:
         return in_split
     if split:
-        raise DatasetFileError(f"No file for split {split!r} in {path} (files: "
+        raise DatasetFileError(f"No file for split {split!r} in {shown} (files: "
                                f"{', '.join(p.relative_to(path).as_posix() for p in files[:10])}).")
     return files
 
