@@ -279,3 +279,20 @@ def test_the_pre_tokenizer_fallback_is_gpt2_only_for_plain_byte_level_bpe(pre_to
                                                                            tmp_path):
     (tmp_path / "tokenizer.json").write_text(json.dumps({"pre_tokenizer": pre_tokenizer}), encoding="utf-8")
     assert gguf_script.fallback_pre_tokenizer(tmp_path, requested) == expected
+
+
+def test_a_wrong_pre_tokenizer_is_caught_by_verification_and_nothing_is_published(
+        tiny_model_256, llama_cpp_tools, fake_hub, tmp_path):
+    repos = add_repo_routes(fake_hub)
+    # llama-bpe splits digits in threes and keeps punctuation with letters; the tiny tokenizer is GPT-2 style, so the
+    # file converts and loads but tokenizes text differently from the HF tokenizer: a file that must not ship.
+    result = convert("--model_name_or_path", str(tiny_model_256), "--quantization_types", "F16",
+                     "--output_dir", str(tmp_path / "gguf"), "--max_new_tokens", "4", "--pre_tokenizer", "llama-bpe",
+                     "--prompt", "Count 12345 apples (really)! It's 3.14, isn't it?",
+                     "--push_to_hub", "--hub_model_id", "alice/wrong-GGUF", "--json")
+    assert result.returncode == 1, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    item = summary["files"][0]
+    assert item["loaded"] and item["tokenizer_match"] is False and not item["passed"]
+    assert "tokenizes the prompt differently" in item["reason"]
+    assert not summary["published"] and repos == {}
