@@ -53,7 +53,8 @@ def _structured(result: Any) -> CallToolResult:
 
 _JobsOperation = Annotated[str | None, _Field(
     description="uv, run, ps, logs, inspect, cancel, wait, metrics, hardware, scheduled run|uv|ps|inspect|delete|"
-    "suspend|resume|trigger. Leave empty (or pass args {\"help\": true}) for usage with examples.")]
+    "suspend|resume|trigger, webhook create|ps|delete. Leave empty (or pass args {\"help\": true}) for usage with "
+    "examples.")]
 _JobsArgs = Annotated[dict[str, Any] | str | None, _Field(
     description="The operation's arguments, e.g. uv: {\"script\": \"train.py\", \"flavor\": \"a10g-large\", "
     "\"timeout\": \"2h\", \"secrets\": {\"HF_TOKEN\": \"$HF_TOKEN\"}}; logs: {\"job_id\": \"...\", \"tail\": 100}.")]

@@ -133,3 +133,61 @@ def test_a_refused_token_is_reported_with_the_login_hint(fake_hub, api):
 def test_watched_items_parse_from_type_name_strings_and_dicts():
     assert parse_watched(["dataset:a/b", {"type": "org", "name": "hf"}]) == [
         {"type": "dataset", "name": "a/b"}, {"type": "org", "name": "hf"}]
+
+
+# --- the hf_jobs operations (jobs/arguments.py + jobs/tool.py) -------------------------------------------------
+
+
+def _tool(operation: str, args: dict, backend) -> "JobsResult":
+    from hf_trainer.jobs.arguments import parse_call
+    from hf_trainer.jobs.tool import execute
+
+    return execute(parse_call(operation, args), backend)
+
+
+def test_hf_jobs_webhook_operations_create_list_and_delete(fake_hub, api, backend):
+    source = fake_hub.add_job("COMPLETED", command=["uv", "run", "train_sft.py", *TRAIN_ARGS], flavor="a10g-large")
+    created = _tool("webhook create", {"watched": ["dataset:alice/support-chats"], "job_id": source["id"]}, backend)
+    assert created.webhook.watched == ["dataset:alice/support-chats"] and "each event starts a copy" in created.text
+    assert fake_hub.bodies("POST", r"^/api/settings/webhooks$")[0]["secrets"] == {"HF_TOKEN": CANARY_TOKEN}
+
+    listed = _tool("webhook_ps", {}, backend)  # spellings normalise like the other operations
+    assert [w.id for w in listed.webhooks] == [created.webhook.id]
+    deleted = _tool("webhook delete", {"webhook_id": created.webhook.id}, backend)
+    assert "deleted" in deleted.text and _tool("webhook ps", {}, backend).webhooks == []
+    for result in (created, listed, deleted):
+        assert CANARY_TOKEN not in result.model_dump_json()
+
+
+def test_hf_jobs_webhook_create_from_a_script_submits_a_cancelled_template_job(fake_hub, api, backend):
+    result = _tool("webhook create", {"watched": ["dataset:alice/support-chats"], "script": "print('retrain')",
+                                      "script_args": TRAIN_ARGS, "flavor": "a10g-large",
+                                      "secrets": {"HF_TOKEN": "$HF_TOKEN"}}, backend)
+    (job,) = fake_hub.jobs.values()
+    assert job["status"]["stage"] == "CANCELED" and "was cancelled at once" in result.text
+    assert fake_hub.bodies("POST", r"^/api/settings/webhooks$")[0]["jobSourceId"] == job["id"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        # two sources of the job
+        ({"watched": ["dataset:a/b"], "job_id": "x", "script": "print(1)"}, "needs one job to start"),
+        # no source
+        ({"watched": ["dataset:a/b"]}, "needs one job to start"),
+        # a domain that does not exist
+        ({"watched": ["dataset:a/b"], "job_id": "x", "domains": ["commits"]}, "domain 'commits'"),
+        # an argument the operation does not take
+        ({"watched": ["dataset:a/b"], "job_id": "x", "webhook_url": "http://x"}, "does not take the argument"),
+    ],
+)
+def test_hf_jobs_webhook_create_refuses_bad_arguments(backend, args, message):
+    with pytest.raises(UserError, match=message):
+        _tool("webhook create", args, backend)
+
+
+def test_webhook_operations_on_the_local_backend_say_they_need_the_hub():
+    from hf_trainer.jobs.local import LocalBackend
+
+    with pytest.raises(UserError, match="exists only on Hugging Face Jobs"):
+        _tool("webhook ps", {}, LocalBackend())

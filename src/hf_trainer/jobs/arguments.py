@@ -22,6 +22,7 @@ Operation = Literal[
     "help", "run", "uv", "ps", "logs", "inspect", "cancel", "wait", "metrics", "hardware",
     "scheduled run", "scheduled uv", "scheduled ps", "scheduled inspect", "scheduled delete",
     "scheduled suspend", "scheduled resume", "scheduled trigger", "diagnose", "retry",
+    "webhook create", "webhook ps", "webhook delete",
 ]
 OPERATIONS: tuple[str, ...] = Operation.__args__  # type: ignore[attr-defined]
 
@@ -79,6 +80,13 @@ class JobsCall(BaseModel):
     concurrency: bool | None = None
     force: bool = Field(default=False, description="Submit even when preflight finds errors.")
     confirm: bool = Field(default=False, description="retry: submit the fixed job (after the person agreed).")
+    # webhook operations (jobs/webhooks.py)
+    webhook_id: str | None = None
+    watched: list[str] = Field(default_factory=list, description="TYPE:NAME items a webhook watches.")
+    domains: list[Literal["repo", "discussion"]] = Field(default_factory=list)
+    webhook_secrets: dict[str, str] = Field(default_factory=dict, description="Secrets of the jobs it starts.")
+    webhook_signing_secret: str | None = None
+    run_now: bool = False
 
 
 # Arguments each operation accepts; aliases map hf CLI / hf-mcp-server spellings onto ours.
@@ -110,6 +118,9 @@ ACCEPTED_KEYS: dict[str, set[str]] = {
     "scheduled trigger": _SID,
     "diagnose": _ID,
     "retry": _ID | {"confirm", "force"},
+    "webhook create": {"watched", "job_id", "domains", "secret", "run_now"} | _UV_KEYS | _RUN_KEYS,
+    "webhook ps": set(),
+    "webhook delete": {"webhook_id"},
 }
 
 
@@ -410,6 +421,45 @@ def parse_call(operation: str | None, args: dict[str, Any] | str | None) -> Jobs
             call["wait_seconds"] = min(_timeout(args.get("timeout")) or DEFAULT_FOLLOW_SECONDS, MAX_TOOL_WAIT_SECONDS)
         elif args.get("timeout") is not None:
             raise UserError("logs takes timeout only with follow=true (how long to keep streaming).")
+    if op.startswith("webhook "):
+        call.update(_webhook_args(op, args))
     if op == "wait":
         call["wait_seconds"] = min(_timeout(args.get("timeout")) or DEFAULT_WAIT_SECONDS, MAX_TOOL_WAIT_SECONDS)
     return JobsCall(**call)
+
+
+def _webhook_args(op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """webhook create: watched + (job_id, or a uv/run job used as the template); webhook delete: webhook_id."""
+    if op == "webhook delete":
+        wid = args.get("webhook_id")
+        if not isinstance(wid, str) or not wid.strip():
+            raise UserError(f"webhook delete needs webhook_id (a string); got {wid!r}. Find ids with operation "
+                            "'webhook ps'.")
+        return {"webhook_id": wid.strip()}
+    if op != "webhook create":
+        return {}
+    out: dict[str, Any] = {"watched": _string_list(args.get("watched"), "watched", "[\"dataset:alice/my-data\"]")}
+    domains = _string_list(args.get("domains"), "domains", "[\"repo\"]")
+    for domain in domains:
+        if domain not in ("repo", "discussion"):
+            raise UserError(f"domain {domain!r} is not 'repo' (commits, settings) or 'discussion'.")
+    out["domains"] = domains
+    sources = [key for key in ("job_id", "script", "command") if args.get(key) is not None]
+    if len(sources) != 1:
+        raise UserError("webhook create needs one job to start on each event: job_id (an existing job, e.g. the "
+                        "training run to repeat), or script (+ script_args, flavor, ...) as for 'uv', or image + "
+                        f"command as for 'run'; got {', '.join(sources) or 'none'}.")
+    if sources[0] == "job_id":
+        out["job_ids"] = _job_ids(args, "webhook create")
+        out["webhook_secrets"] = _string_map(args.get("secrets"), "secrets")
+    elif sources[0] == "script":
+        out["uv"] = _uv_request(args)
+    else:
+        out["run"] = _run_request(args)
+    if args.get("secret") is not None:
+        if not isinstance(args["secret"], str) or not args["secret"].strip():
+            raise UserError("secret (the webhook's signing secret) must be a non-empty string.")
+        out["webhook_signing_secret"] = args["secret"]
+    if args.get("run_now") is not None:
+        out["run_now"] = _bool(args["run_now"], "run_now")
+    return out

@@ -14,13 +14,15 @@ from hf_trainer.errors import UserError
 from hf_trainer.jobs.arguments import JobsCall
 from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, UvJobRequest
 from hf_trainer.jobs.hub_models import JobMetrics, ScheduledJob
+from hf_trainer.jobs.webhooks import WebhookView
 from hf_trainer.secrets import Redactor
 from hf_trainer.timeouts import format_duration
 
 HUB_ONLY = {"metrics", "hardware", "scheduled run", "scheduled uv", "scheduled ps", "scheduled inspect",
-            "scheduled delete", "scheduled suspend", "scheduled resume", "scheduled trigger"}
+            "scheduled delete", "scheduled suspend", "scheduled resume", "scheduled trigger",
+            "webhook create", "webhook ps", "webhook delete"}
 READ_ONLY = {"help", "ps", "inspect", "logs", "wait", "metrics", "hardware", "scheduled ps", "scheduled inspect",
-             "diagnose"}
+             "diagnose", "webhook ps"}
 HUB_DEFAULT_TIMEOUT_SECONDS = 30 * 60
 
 USAGE = """hf_jobs: run and manage jobs on Hugging Face Jobs (backend "hub") or on this machine (backend "local").
@@ -49,6 +51,12 @@ Operations and args (examples):
   scheduled run | scheduled uv   as run / uv plus {"schedule": "@daily" or "0 9 * * 1", "suspend": false}
   scheduled ps | scheduled inspect | scheduled delete | scheduled suspend | scheduled resume | scheduled trigger
             {"scheduled_job_id": "..."}  (scheduled ps takes {"all": true} to include suspended ones)
+  webhook create  start a job on every Hub repo event (hub): {"watched": ["dataset:me/data"], "job_id": "..."}
+            or, instead of job_id, a job as for uv (submitted, then cancelled: it only serves as the
+            template): {"watched": [...], "script": "train_sft.py", "script_args": [...], "flavor": ...}.
+            The job gets the event in WEBHOOK_PAYLOAD. secrets default to {"HF_TOKEN": "$HF_TOKEN"};
+            domains ["repo"] (or "discussion"); run_now true keeps the first run. See references/webhooks.md.
+  webhook ps | webhook delete {"webhook_id": "..."}
   diagnose  why a finished job failed (out of memory, timeout, 401/403, data format, no CUDA, NaN or flat loss, push
             failure, dependency resolution) and the one change that fixes it.  {"job_id": "..."}
   retry     the failed job again with that change: a plan, submitted only with confirm (after the person agreed).
@@ -78,6 +86,8 @@ class JobsResult(BaseModel):
     scheduled_job: ScheduledJob | None = None
     scheduled_jobs: list[ScheduledJob] = Field(default_factory=list)
     price_per_hour: float | None = Field(default=None, description="USD per hour of the submitted job's flavor.")
+    webhook: WebhookView | None = None
+    webhooks: list[WebhookView] = Field(default_factory=list)
     diagnosis: dict[str, Any] | None = Field(default=None, description="diagnose/retry: the failure, its evidence "
                                              "and the fixed job (script_args, flavor, timeout).")
 
@@ -268,6 +278,8 @@ def _execute(call: JobsCall, backend: JobBackend) -> JobsResult:
         catalog = hub.hardware()
         rows = [row.model_dump(mode="json") for row in catalog.flavors]
         return JobsResult(operation=op, backend=name, hardware=rows, text=catalog.render())
+    if op.startswith("webhook "):
+        return _webhook(call, hub)
     if op in ("scheduled run", "scheduled uv"):
         request = call.uv if op == "scheduled uv" else call.run
         item = hub.scheduled_create(request, schedule=call.schedule, suspend=call.suspend,
@@ -290,3 +302,29 @@ def _execute(call: JobsCall, backend: JobBackend) -> JobsResult:
         return JobsResult(operation=op, backend=name, text=f"Scheduled job {call.scheduled_job_id} deleted.")
     return JobsResult(operation=op, backend=name, scheduled_job=outcome,
                       text=f"Scheduled job {call.scheduled_job_id} {action}d.\n" + scheduled_table([outcome]))
+
+
+def _webhook(call: JobsCall, hub: Any) -> JobsResult:
+    """webhook create / ps / delete on the Hub backend's client (jobs/webhooks.py)."""
+    from hf_trainer.jobs import webhooks
+
+    op = call.operation
+    if op == "webhook ps":
+        items = webhooks.list_webhooks(hub.api)
+        return JobsResult(operation=op, backend="hub", webhooks=items, text=webhooks.webhooks_table(items))
+    if op == "webhook delete":
+        webhooks.delete_webhook(hub.api, call.webhook_id)
+        return JobsResult(operation=op, backend="hub", text=f"Webhook {call.webhook_id} deleted.")
+    request = call.uv or call.run
+    if request is not None:  # every event will run this job: lint it once now
+        _preflight_gate("uv" if call.uv is not None else "run", request, "hub", call.force)
+    secrets = request.secrets if request is not None else (call.webhook_secrets or None)
+    view, job_id = webhooks.create_job_webhook(
+        hub.api, watched=call.watched, job_id=call.job_ids[0] if call.job_ids else None, backend=hub,
+        request=request, run_now=call.run_now, domains=call.domains or None, secret=call.webhook_signing_secret,
+        secrets=secrets)
+    started = "is running now" if request is not None and call.run_now else "was cancelled at once" \
+        if request is not None else "is the template"
+    return JobsResult(operation=op, backend="hub", webhook=view,
+                      text=f"{view.render()}\nSource job {job_id} {started}; each event starts a copy of it. Stop "
+                           f"with operation 'webhook delete' and args {{\"webhook_id\": \"{view.id}\"}}.")
