@@ -172,3 +172,29 @@ def test_two_processes_under_a_distributed_launcher_train_one_model_and_print_on
     assert summary["steps"] == 2
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text(encoding="utf-8"))
     assert state["train_batch_size"] == 4 and (out / "model.safetensors").is_file()
+
+
+def test_push_to_the_hub_with_checkpoints_lets_a_new_job_resume_from_the_hub(fake_hub, tiny_model, tmp_path):
+    from conftest import CANARY_TOKEN
+    from fakes.fake_hub_files import add_download_routes
+    from fakes.fake_hub_repos import add_repo_routes
+
+    repos = add_repo_routes(fake_hub)
+    add_download_routes(fake_hub, repos)
+    data = write_jsonl(conversational_rows(32), tmp_path / "pairs.jsonl")
+    common = ["--model_name_or_path", str(tiny_model), "--dataset_name", str(data), "--push_to_hub",
+              "--hub_model_id", "alice/tiny-dpo", "--save_steps", "2", "--report_to", "none", "--eval_split_size", "0",
+              *FAST]
+    first = json_summary(run_script("train_dpo.py", *common, "--output_dir", str(tmp_path / "job1"), "--max_steps", "2"))
+    assert first["hub_url"] == f"{fake_hub.url}/alice/tiny-dpo"
+    files = repos["alice/tiny-dpo"].files
+    assert {"last-checkpoint/trainer_state.json", "model.safetensors", "README.md"} <= set(files)
+    assert repos["alice/tiny-dpo"].visibility == "private"
+    assert b"- dpo" in files["README.md"]  # the card's tags name the method
+    assert not any(CANARY_TOKEN.encode() in content for content in files.values())  # no token in any pushed file
+
+    # A fresh container: only the Hub has the checkpoint.
+    result = run_script("train_dpo.py", *common, "--output_dir", str(tmp_path / "job2"), "--max_steps", "3", "--resume")
+    assert json_summary(result)["steps"] == 3 and "Resuming from alice/tiny-dpo/last-checkpoint" in result.stdout
+    state = json.loads(files["last-checkpoint/trainer_state.json"])
+    assert [entry["step"] for entry in state["log_history"] if "loss" in entry] == [1, 2, 3]
