@@ -1546,6 +1546,9 @@ def _push(repo_id: str, evaluation: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     started = time.time()
+    if on_hf_jobs() and not args.push_to_hub:
+        print("warning: on HF Jobs the results folder is discarded with the container; only this log keeps the "
+              "numbers. Add --push_to_hub to write them to the model repo.", flush=True)
     rows, split = _load_rows(args)
     if not rows:
         raise ScriptError(f"Split {split!r} of {args.dataset_name} is empty.")

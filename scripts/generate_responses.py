@@ -823,6 +823,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def check(args) -> None:
     if not args.output_dir and not args.push_to_hub:
         raise ScriptError("Say where the responses go: --output_dir DIR, or --push_to_hub --hub_dataset_id you/name.")
+    if on_hf_jobs() and not args.push_to_hub:
+        raise ScriptError("This runs on HF Jobs, whose disk is discarded when the job ends: add --push_to_hub "
+                          "--hub_dataset_id you/name, or the responses are lost.")
     if args.push_to_hub and not args.hub_dataset_id:
         raise ScriptError("--push_to_hub needs --hub_dataset_id (e.g. your-name/my-responses).")
     if args.push_to_hub and not os.environ.get("HF_TOKEN"):

@@ -66,3 +66,10 @@ def test_bad_requests_are_refused_with_the_fix(tiny_model, tmp_path, args, messa
     result = run_script("generate_responses.py", "--model_name_or_path", str(tiny_model), "--dataset_name",
                         str(data), *args, cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_on_hf_jobs_a_run_that_would_lose_its_output_is_refused(tiny_model, tmp_path):
+    data = write_jsonl(chat_rows(2), tmp_path / "chat.jsonl")
+    result = run_script("generate_responses.py", "--model_name_or_path", str(tiny_model), "--dataset_name",
+                        str(data), "--output_dir", str(tmp_path / "out"), env={"JOB_ID": "abc123"})
+    assert result.returncode == 2 and "add --push_to_hub" in result.stderr
