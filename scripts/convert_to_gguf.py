@@ -517,7 +517,8 @@ def _post_json(url: str, body: dict) -> dict:
 
 def incomplete_utf8_tokens(tokenizer) -> list[int]:
     """Ids whose text alone is not complete UTF-8 (single bytes of a multi-byte character)."""
-    return [i for i in range(len(tokenizer)) if "\ufffd" in tokenizer.decode([i])]
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return [i for i, text in enumerate(texts) if "\ufffd" in text]
 
 
 def verify_file(path: Path, qtype: str, prompt_text: str, prompt_ids: list[int], tokenizer, reference: list[int],
@@ -621,6 +622,8 @@ def ollama_template(tokenizer) -> str | None:
     """
     if not tokenizer.chat_template:
         return None
+    import jinja2
+
     s, u1, a1, u2 = "\x00S\x00", "\x00U1\x00", "\x00A1\x00", "\x00U2\x00"
     try:
         convo = _render(tokenizer, [{"role": "user", "content": u1}, {"role": "assistant", "content": a1},
@@ -628,15 +631,21 @@ def ollama_template(tokenizer) -> str | None:
         with_prompt = _render(tokenizer, [{"role": "user", "content": u1}, {"role": "assistant", "content": a1},
                                           {"role": "user", "content": u2}], True)
         with_system = _render(tokenizer, [{"role": "system", "content": s}, {"role": "user", "content": u1}], False)
-    except Exception:  # noqa: BLE001 - any template error (jinja raises many types) means: no TEMPLATE line
-        return None
+    except (jinja2.TemplateError, ValueError, TypeError, KeyError, IndexError):
+        return None  # a template that refuses these sentinel conversations: no TEMPLATE line
     if not with_prompt.startswith(convo):
         return None
     gen_prompt = with_prompt[len(convo):]
     head, rest = convo.split(u1, 1)
     user_then_assistant, rest = rest.split(a1, 1)
     between, user_suffix = rest.split(u2, 1)
-    prefix_user = os.path.commonprefix([head[::-1], between[::-1]])[::-1]
+    # Between an assistant turn and the next user turn: the assistant's suffix, then the user's prefix. Most
+    # templates end every turn the same way, so try "same suffix as the user's" first; else the longest text the
+    # preamble and this gap end with.
+    if between.startswith(user_suffix) and head.endswith(between[len(user_suffix):]) and between != user_suffix:
+        prefix_user = between[len(user_suffix):]
+    else:
+        prefix_user = os.path.commonprefix([head[::-1], between[::-1]])[::-1]
     if not prefix_user or not user_then_assistant.startswith(user_suffix):
         return None
     preamble = head[: len(head) - len(prefix_user)]

@@ -296,3 +296,29 @@ def test_a_wrong_pre_tokenizer_is_caught_by_verification_and_nothing_is_publishe
     assert item["loaded"] and item["tokenizer_match"] is False and not item["passed"]
     assert "tokenizes the prompt differently" in item["reason"]
     assert not summary["published"] and repos == {}
+
+
+QWEN_STYLE = (  # a default system prompt when the conversation has none, as Qwen2.5's template does
+    "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
+    "{%- else %}{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{%- endif %}"
+    "{%- for message in messages %}{%- if message.role == 'system' and loop.first %}{%- else %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+NO_SYSTEM_ROLE = (  # refuses system messages, as Gemma's template does
+    "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+    "{% for message in messages %}{{ '<start_of_turn>' + message['role'] + '\\n' + message['content'] + "
+    "'<end_of_turn>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}"
+)
+
+
+def test_a_default_system_prompt_becomes_the_ollama_templates_fallback(tiny_model_256):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_256)
+    tokenizer.chat_template = QWEN_STYLE
+    template = gguf_script.ollama_template(tokenizer)
+    assert template.startswith("{{ if not .System }}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+                               "{{ end }}{{ range .Messages }}")
+    tokenizer.chat_template = NO_SYSTEM_ROLE
+    assert gguf_script.ollama_template(tokenizer) is None  # cannot be expressed faithfully: left to the GGUF's own
