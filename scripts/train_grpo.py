@@ -1020,6 +1020,7 @@ def tracking_kwargs(args, method: str) -> dict:
         space = f"{_hub_user()}/trackio"
     if space and space != "none":
         kwargs["trackio_space_id"] = space
+        os.environ["HF_TRAINER_TRACKIO_SPACE"] = space  # for the model card's link to the metrics
         print(f"Trackio dashboard: https://huggingface.co/spaces/{space} (project {kwargs['project']}, "
               f"run {kwargs['run_name']})", flush=True)
     return kwargs
@@ -1196,7 +1197,8 @@ def job_url() -> str | None:
         return None
     if not on_hf_jobs():
         return f"local job {job_id}"
-    owner = os.environ.get("JOB_OWNER") or os.environ.get("ACCOUNT_ID") or ""
+    # hf-trainer's train tool passes the namespace it submitted to; other submitters may not.
+    owner = os.environ.get("HF_TRAINER_NAMESPACE") or os.environ.get("JOB_OWNER") or ""
     base = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     return f"{base}/jobs/{owner}/{job_id}" if owner else f"job {job_id}"
 
@@ -1296,8 +1298,14 @@ def model_card(args, method: str, result: dict, extra_hparams: dict, sections: l
     ]
     for section in sections or []:
         lines += [section.rstrip("\n"), ""]
-    if job_url():
-        lines += ["## Provenance", "", f"Trained by Hugging Face job: {job_url()}", ""]
+    # Links back from the model to the job and its metrics (the job's labels link forward to both).
+    provenance = [f"Trained by Hugging Face job: {job_url()}"] if job_url() else []
+    if result.get("trackio_project"):
+        space = os.environ.get("HF_TRAINER_TRACKIO_SPACE")
+        provenance.append(f"Training metrics: trackio project `{result['trackio_project']}`, run "
+                          f"`{result.get('run_name')}`" + (f" ({hub_url('spaces/' + space)})" if space else ""))
+    if provenance:
+        lines += ["## Provenance", "", *[f"- {line}" for line in provenance], ""]
     recorded = result.get("recorded_job")
     if recorded:
         import shlex
@@ -1550,6 +1558,7 @@ def main(args: argparse.Namespace) -> int:
         per_device_train_batch_size=args.per_device_train_batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         logging_steps=logging_steps(args),
+        logging_nan_inf_filter=False,  # report a diverged loss as it is (divergence_guard stops the run)
         seed=args.seed,
         model_init_kwargs=model_init_kwargs(args, device),
         disable_tqdm=args.json,
@@ -1567,6 +1576,7 @@ def main(args: argparse.Namespace) -> int:
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         peft_config=peft_config(args),
+        callbacks=[divergence_guard()],
     )
     trainer.train(resume_from_checkpoint=resume_checkpoint(args, output_dir))
     if args.smoke:

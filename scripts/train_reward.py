@@ -353,6 +353,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -601,9 +602,25 @@ def default_learning_rate(args, full: float = 2e-5, lora: float = 2e-4) -> float
 
 # --- data ------------------------------------------------------------------------------------------------------
 
-def _local_data_files(path: Path) -> tuple[str, list[str]]:
-    """The builder name and files for a local file or folder."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in LOCAL_DATA_SUFFIXES)
+# Files in a folder that describe a dataset rather than hold rows (datasets.save_to_disk, the Hub's card).
+_METADATA_FILES = {"dataset_info.json", "state.json", "dataset_dict.json", "README.md"}
+# Split names recognised from file names in a folder, like the Hub does: train.jsonl, test-0000.parquet, ...
+_SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test", "validation": "validation",
+                "valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
+
+
+def _split_of(path: Path) -> str:
+    words = [w for w in re.split(r"[^a-z]+", "/".join(path.parts[-2:]).lower()) if w]
+    return next((_SPLIT_WORDS[w] for w in words if w in _SPLIT_WORDS), "train")
+
+
+def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
+    """The builder name and the files of each split for a local file or folder (split from the file names)."""
+    if path.is_file():
+        files = [path]
+    else:
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in LOCAL_DATA_SUFFIXES
+                       and p.name not in _METADATA_FILES and not p.name.startswith("."))
     if not files:
         raise ScriptError(f"No data files (.jsonl, .json, .csv, .parquet, .arrow) in {path}.")
     builders = {LOCAL_DATA_SUFFIXES.get(p.suffix) for p in files}
@@ -611,7 +628,10 @@ def _local_data_files(path: Path) -> tuple[str, list[str]]:
         raise ScriptError(f"{path} is not a supported data file: use .jsonl, .json, .csv, .parquet or .arrow.")
     if len(builders) > 1:
         raise ScriptError(f"{path} mixes file types ({', '.join(sorted(builders))}); keep one type per dataset.")
-    return builders.pop(), [str(p) for p in files]
+    splits: dict[str, list[str]] = {}
+    for file in files:
+        splits.setdefault("train" if path.is_file() else _split_of(file.relative_to(path)), []).append(str(file))
+    return builders.pop(), splits
 
 
 def load_splits(args):
@@ -619,10 +639,14 @@ def load_splits(args):
     import datasets
 
     path = Path(args.dataset_name).expanduser()
-    if path.exists():
+    if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
+        loaded = datasets.load_from_disk(str(path))  # a datasets.save_to_disk folder
+        if isinstance(loaded, datasets.Dataset):
+            loaded = datasets.DatasetDict({"train": loaded})
+    elif path.exists():
         builder, files = _local_data_files(path)
         try:
-            loaded = datasets.load_dataset(builder, data_files={"train": files})
+            loaded = datasets.load_dataset(builder, data_files=files)
         except (ValueError, datasets.exceptions.DatasetGenerationError) as exc:
             raise ScriptError(f"Could not read {path} as {builder}: {exc}") from None
     elif args.dataset_name.startswith((".", "/", "~")) or args.dataset_name.count("/") > 1:
@@ -705,6 +729,7 @@ def tracking_kwargs(args, method: str) -> dict:
         space = f"{_hub_user()}/trackio"
     if space and space != "none":
         kwargs["trackio_space_id"] = space
+        os.environ["HF_TRAINER_TRACKIO_SPACE"] = space  # for the model card's link to the metrics
         print(f"Trackio dashboard: https://huggingface.co/spaces/{space} (project {kwargs['project']}, "
               f"run {kwargs['run_name']})", flush=True)
     return kwargs
@@ -765,9 +790,12 @@ def resume_checkpoint(args, output_dir: str) -> str | None:
         except RepositoryNotFoundError:
             files = []
         if "last-checkpoint/trainer_state.json" in files:
-            snapshot_download(args.hub_model_id, allow_patterns=["last-checkpoint/*"], local_dir=output_dir,
+            # Under a "_" folder: the Trainer's pushes of output_dir skip "_*", so this old copy can never be pushed
+            # back over the newer checkpoints this run makes.
+            local = Path(output_dir) / "_resumed_from_hub"
+            snapshot_download(args.hub_model_id, allow_patterns=["last-checkpoint/*"], local_dir=str(local),
                               token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)
-            path = str(Path(output_dir) / "last-checkpoint")
+            path = str(local / "last-checkpoint")
             print(f"Resuming from {args.hub_model_id}/last-checkpoint", flush=True)
             return path
     print("No checkpoint found: starting from step 0.", flush=True)
@@ -828,6 +856,26 @@ def attach_token_stats(trainer) -> None:
 
 # --- results ----------------------------------------------------------------------------------------------------
 
+def divergence_guard():
+    """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.
+
+    transformers hides a NaN loss by default (logging_nan_inf_filter logs the running mean instead, often 0), so a
+    diverged run would otherwise finish "successfully" with a broken model.
+    """
+    from transformers import TrainerCallback
+
+    class DivergenceGuard(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            for key in ("loss", "grad_norm"):
+                value = (logs or {}).get(key)
+                if value is not None and not math.isfinite(float(value)):
+                    raise ScriptError(
+                        f"training diverged: {key} is {value} at step {state.global_step}. Lower the learning rate "
+                        f"(now {args.learning_rate:g}) about tenfold; on fp16 GPUs (T4) prefer a bf16 GPU.")
+
+    return DivergenceGuard()
+
+
 def losses(log_history: list[dict]) -> list[float]:
     return [entry["loss"] for entry in log_history if "loss" in entry]
 
@@ -858,13 +906,57 @@ def job_url() -> str | None:
         return None
     if not on_hf_jobs():
         return f"local job {job_id}"
-    owner = os.environ.get("JOB_OWNER") or os.environ.get("ACCOUNT_ID") or ""
+    # hf-trainer's train tool passes the namespace it submitted to; other submitters may not.
+    owner = os.environ.get("HF_TRAINER_NAMESPACE") or os.environ.get("JOB_OWNER") or ""
     base = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     return f"{base}/jobs/{owner}/{job_id}" if owner else f"job {job_id}"
 
 
-def model_card(args, method: str, result: dict, extra_hparams: dict) -> str:
-    """A model card: base model, data, method, hyper-parameters, final metrics, and the job that made it."""
+RECORDED_LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub")
+
+
+def _job_flavor(job_id: str | None) -> str | None:
+    """The HF Jobs flavor this job runs on, read from its own record (best effort: None when it cannot be read)."""
+    if not job_id or not on_hf_jobs() or not os.environ.get("HF_TOKEN"):
+        return None
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api = HfApi(token=os.environ["HF_TOKEN"])
+        owner = os.environ.get("JOB_OWNER") or api.whoami()["name"]
+        flavor = api.inspect_job(job_id=job_id, namespace=owner).flavor
+    except (HfHubHTTPError, OSError, KeyError, ValueError):
+        return None
+    return str(getattr(flavor, "value", flavor)) if flavor else None
+
+
+def recorded_job(method: str) -> dict:
+    """What reproduces this run: the script (name and sha256 of its bytes), its arguments, the job and flavor, the
+    library versions. `hf-trainer rerun <repo>` reads it back from the model card's `hf_trainer_job` metadata."""
+    import hashlib
+    import platform
+    from importlib import metadata
+
+    script = Path(sys.argv[0])
+    digest = hashlib.sha256(script.read_bytes()).hexdigest() if script.is_file() else None
+    versions = {}
+    for name in RECORDED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    job_id = os.environ.get("JOB_ID")
+    device = detect_device()
+    return {"method": method, "script": script.name, "script_sha256": digest, "arguments": sys.argv[1:],
+            "job_id": job_id, "job_url": job_url(), "flavor": os.environ.get("HF_TRAINER_FLAVOR") or _job_flavor(job_id),
+            "hardware": f"{device['count']} x {device['name']}" if device["count"] else "cpu",
+            "python": platform.python_version(), "libraries": versions}
+
+
+def model_card(args, method: str, result: dict, extra_hparams: dict, sections: list[str] | None = None) -> str:
+    """A model card: base model, data, method, hyper-parameters, final metrics, extra `sections` (e.g. evaluation),
+    and the job that made it (machine-readable in the `hf_trainer_job` metadata, for reruns)."""
     hparams = {
         "learning_rate": result.get("learning_rate"),
         "num_train_epochs": args.num_train_epochs,
@@ -887,6 +979,8 @@ def model_card(args, method: str, result: dict, extra_hparams: dict) -> str:
         *( [f"datasets:\n- {args.dataset_name}"] if not Path(args.dataset_name).exists() else [] ),
         "library_name: " + ("peft" if args.use_peft else "transformers"),
         "tags:", *[f"- {tag}" for tag in tags],
+        # JSON on one line is valid YAML: the Hub returns it in cardData, so reruns read it without parsing markdown.
+        *([f"hf_trainer_job: {json.dumps(result['recorded_job'])}"] if result.get("recorded_job") else []),
         "---",
         "",
         f"# {args.hub_model_id or Path(result['output_dir']).name}",
@@ -911,8 +1005,28 @@ def model_card(args, method: str, result: dict, extra_hparams: dict) -> str:
         *[f"| {key} | {value} |" for key, value in hparams.items()],
         "",
     ]
-    if job_url():
-        lines += ["## Provenance", "", f"Trained by Hugging Face job: {job_url()}", ""]
+    for section in sections or []:
+        lines += [section.rstrip("\n"), ""]
+    # Links back from the model to the job and its metrics (the job's labels link forward to both).
+    provenance = [f"Trained by Hugging Face job: {job_url()}"] if job_url() else []
+    if result.get("trackio_project"):
+        space = os.environ.get("HF_TRAINER_TRACKIO_SPACE")
+        provenance.append(f"Training metrics: trackio project `{result['trackio_project']}`, run "
+                          f"`{result.get('run_name')}`" + (f" ({hub_url('spaces/' + space)})" if space else ""))
+    if provenance:
+        lines += ["## Provenance", "", *[f"- {line}" for line in provenance], ""]
+    recorded = result.get("recorded_job")
+    if recorded:
+        import shlex
+
+        where = args.hub_model_id if args.push_to_hub and args.hub_model_id else (recorded.get("job_id") or "")
+        lines += ["## Reproduce", "",
+                  f"Script `{recorded['script']}` (sha256 `{recorded['script_sha256']}`) on "
+                  f"{recorded.get('flavor') or recorded['hardware']}, with "
+                  + ", ".join(f"{k} {v}" for k, v in recorded["libraries"].items()) + ":", "",
+                  "```", shlex.join([recorded["script"], *recorded["arguments"]]), "```", ""]
+        if where:
+            lines += [f"Plan the same job again with `hf-trainer rerun {where}` (add `--confirm` to submit).", ""]
     return "\n".join(lines)
 
 
@@ -921,11 +1035,14 @@ def _fmt(value) -> str:
 
 
 def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None,
-           extra_results: dict | None = None) -> dict:
+           extra_results: dict | None = None, card_sections: list[str] | None = None,
+           extra_files: dict[str, str] | None = None) -> dict:
     """Save the model, write its card, push it (when asked) and return the summary.
 
     Under accelerate launch every process calls this (saving may gather shards), but only the main process writes
-    the card and pushes. `extra_results` (method metrics, e.g. GRPO rewards) go into the summary and the card."""
+    the card and pushes. `extra_results` (method metrics, e.g. GRPO rewards) go into the summary and the card;
+    `card_sections` (markdown) into the card; `extra_files` ({relative path: text}, e.g. results/evaluation.json)
+    into the output folder, so they are pushed with the model."""
     history = trainer.state.log_history
     found = losses(history)
     eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
@@ -950,14 +1067,19 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
     processing = getattr(trainer, "processing_class", None)
     if processing is not None:
         processing.save_pretrained(output_dir)
-    Path(output_dir, "README.md").write_text(model_card(args, method, result, extra_hparams or {}), encoding="utf-8")
+    for relative, text in (extra_files or {}).items():
+        Path(output_dir, relative).parent.mkdir(parents=True, exist_ok=True)
+        Path(output_dir, relative).write_text(text, encoding="utf-8")
+    card_result = {**result, "recorded_job": recorded_job(method)}
+    Path(output_dir, "README.md").write_text(model_card(args, method, card_result, extra_hparams or {}, card_sections),
+                                             encoding="utf-8")
     if args.push_to_hub:
         from huggingface_hub import HfApi
 
         api = HfApi(token=os.environ["HF_TOKEN"])
         api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
         api.upload_folder(repo_id=args.hub_model_id, folder_path=output_dir, commit_message="hf-trainer: final model",
-                          ignore_patterns=["checkpoint-*/**", "checkpoint-*", "last-checkpoint/**", "runs/**"])
+                          ignore_patterns=["checkpoint-*/**", "checkpoint-*", "last-checkpoint/**", "runs/**", "_*"])
         result["hub_url"] = hub_url(args.hub_model_id)
     return result
 
@@ -1024,6 +1146,7 @@ def main(args: argparse.Namespace) -> int:
         per_device_train_batch_size=args.per_device_train_batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         logging_steps=logging_steps(args),
+        logging_nan_inf_filter=False,  # report a diverged loss as it is (divergence_guard stops the run)
         seed=args.seed,
         # RewardTrainer loads AutoModelForSequenceClassification with num_labels=1 from these.
         model_init_kwargs=model_init_kwargs(args, device),
@@ -1041,6 +1164,7 @@ def main(args: argparse.Namespace) -> int:
         processing_class=tokenizer,
         # SEQ_CLS makes peft train the new score head in full (modules_to_save) next to the adapter.
         peft_config=peft_config(args, task_type="SEQ_CLS"),
+        callbacks=[divergence_guard()],
     )
     trainer.train(resume_from_checkpoint=resume_checkpoint(args, output_dir))
     if args.smoke:

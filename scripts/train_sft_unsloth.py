@@ -1200,6 +1200,7 @@ def main(args: argparse.Namespace) -> int:
         per_device_train_batch_size=args.per_device_train_batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         logging_steps=logging_steps(args),
+        logging_nan_inf_filter=False,  # report a diverged loss as it is (divergence_guard stops the run)
         seed=args.seed,
         packing=args.packing,
         assistant_only_loss=args.assistant_only_loss,
@@ -1212,7 +1213,7 @@ def main(args: argparse.Namespace) -> int:
         **tracking_kwargs(args, METHOD),
     )
     trainer = SFTTrainer(model=model, args=config, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                         processing_class=tokenizer)
+                         processing_class=tokenizer, callbacks=[divergence_guard()])
     trainer.train(resume_from_checkpoint=resume_checkpoint(args, output_dir))
     if args.smoke:
         ok, line = check_smoke(trainer)
