@@ -155,3 +155,24 @@ def test_the_rerun_mcp_tool_plans_without_submitting(fake_hub, monkeypatch):
     assert not result.is_error, result.content[0].text
     assert result.structured_content["script_args"] == ARGS and result.structured_content["submitted"] is False
     assert fake_hub.count("POST", r"^/api/jobs/") == 0 and CANARY_TOKEN not in result.content[0].text
+
+
+@pytest.mark.parametrize(
+    "runtime, timeout",
+    [
+        # a short run: at least 30 minutes
+        (100, 1800),
+        # twice 1000 s, rounded up to whole half-hours
+        (1000, 3600),
+        # twice 2 h
+        (7200, 14400),
+    ],
+)
+def test_without_a_recorded_timeout_the_hub_rerun_gets_twice_the_recorded_duration(
+        fake_hub, backend, monkeypatch, runtime, timeout):
+    card = _card(monkeypatch, SCRIPTS / "train_sft.py", ARGS).replace(
+        '"libraries":', f'"runtime_seconds": {runtime}, "libraries":', 1)
+    _serve_card(fake_hub, "alice/qwen-sft", card)
+    plan = rerun("alice/qwen-sft", backend)
+    assert plan.timeout_seconds == timeout and any("twice the recorded run" in note for note in plan.notes)
+    assert rerun("alice/qwen-sft", backend, timeout_seconds=600).timeout_seconds == 600  # an explicit one wins

@@ -8,6 +8,7 @@ plan says so, since the code changed in between.
 
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -33,6 +34,7 @@ class RecordedJob(BaseModel):
     arguments: list[str] = Field(default_factory=list, description="The script's arguments, exactly.")
     flavor: str | None = None
     timeout_seconds: int | None = None
+    runtime_seconds: float | None = Field(default=None, description="How long the recorded run took.")
     job_id: str | None = None
     libraries: dict[str, str] = Field(default_factory=dict)
 
@@ -171,6 +173,11 @@ def rerun(source: str, backend: JobBackend, *, api: Any = None, flavor: str | No
     if backend.name == "hub" and chosen_flavor is None:
         notes.append("no flavor was recorded (the run was local): pass --flavor, else the Hub uses cpu-basic")
     chosen_timeout = timeout_seconds or recorded.timeout_seconds
+    if chosen_timeout is None and backend.name == "hub" and recorded.runtime_seconds:
+        # Twice the recorded duration, in whole half-hours: the Hub's default of 30 minutes would cut most runs short.
+        chosen_timeout = max(1800, math.ceil(2 * recorded.runtime_seconds / 1800) * 1800)
+        notes.append(f"timeout {chosen_timeout // 60} min: twice the recorded run ({recorded.runtime_seconds:.0f} s), "
+                     "as no timeout was recorded; --timeout overrides it")
     secrets = {"HF_TOKEN": "$HF_TOKEN"} if backend.name == "hub" else {}
     report = preflight(PreflightInput(script_text=text, script_name=recorded.script, script_args=recorded.arguments,
                                       secrets=secrets, backend=backend.name, flavor=chosen_flavor,

@@ -125,7 +125,7 @@ def test_eval_baseline_puts_base_and_fine_tuned_in_the_card_and_the_card_records
 
     assert record["script"] == "train_sft.py" and record["arguments"] == args
     assert record["script_sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
-    assert record["libraries"]["trl"] and record["hardware"] == "cpu"
+    assert record["libraries"]["trl"] and record["hardware"] == "cpu" and record["runtime_seconds"] >= 0
 
 
 def test_a_pushed_run_is_rerunnable_from_its_repo_and_evaluate_pushes_results_back(fake_hub, tiny_model, tmp_path):
