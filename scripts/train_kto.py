@@ -950,7 +950,8 @@ def recorded_job(method: str) -> dict:
     job_id = os.environ.get("JOB_ID")
     device = detect_device()
     return {"method": method, "script": script.name, "script_sha256": digest, "arguments": sys.argv[1:],
-            "job_id": job_id, "job_url": job_url(), "flavor": os.environ.get("HF_TRAINER_FLAVOR") or _job_flavor(job_id),
+            "job_id": job_id, "job_url": job_url(),
+            "flavor": os.environ.get("HF_TRAINER_FLAVOR") or _job_flavor(job_id),
             "hardware": f"{device['count']} x {device['name']}" if device["count"] else "cpu",
             "python": platform.python_version(), "libraries": versions}
 
@@ -1071,7 +1072,9 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
     for relative, text in (extra_files or {}).items():
         Path(output_dir, relative).parent.mkdir(parents=True, exist_ok=True)
         Path(output_dir, relative).write_text(text, encoding="utf-8")
-    card_result = {**result, "recorded_job": recorded_job(method)}
+    # The run's duration goes with the record: a rerun sizes its timeout from it (HF Jobs does not report timeouts).
+    record = {**recorded_job(method), "runtime_seconds": round(result["runtime_seconds"])}
+    card_result = {**result, "recorded_job": record}
     Path(output_dir, "README.md").write_text(model_card(args, method, card_result, extra_hparams or {}, card_sections),
                                              encoding="utf-8")
     if args.push_to_hub:
