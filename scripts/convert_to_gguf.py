@@ -115,6 +115,14 @@ class ScriptError(Exception):
     """A problem the user can fix: printed as one line, exit status 2, no traceback."""
 
 
+def usable_cpus() -> int:
+    """CPUs this process may use: a container (an HF Job) often sees the host's cores in os.cpu_count()."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS and Windows have no sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
 def log(message: str) -> None:
     # Progress goes to stderr so --json keeps stdout to the one JSON document.
     print(f"[convert_to_gguf] {message}", file=sys.stderr, flush=True)
@@ -250,7 +258,7 @@ def ensure_quantize(root: Path, source: Path, explicit: str | None = None) -> tu
                           f"--llama_quantize /path/to/llama-quantize, or ask only for {', '.join(CONVERTER_TYPES)}.")
     build = root / "build"
     log_path = root / "build.log"
-    jobs = str(max(1, os.cpu_count() or 1))
+    jobs = str(min(usable_cpus(), 16))
     log(f"building llama-quantize from the pinned source with cmake (-j {jobs}; a few minutes, once); log: {log_path}")
     started = time.time()
     configure = [cmake, "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF",
@@ -438,7 +446,7 @@ def run_converter(source: Path, folder: Path, outfile: Path, outtype: str, fallb
 
 
 def run_quantize(binary: Path, intermediate: Path, outfile: Path, qtype: str, log_path: Path) -> None:
-    command = [str(binary), str(intermediate), str(outfile), qtype, str(max(1, os.cpu_count() or 1))]
+    command = [str(binary), str(intermediate), str(outfile), qtype, str(usable_cpus())]
     with log_path.open("a", encoding="utf-8") as out:
         result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT)
     if result.returncode != 0 or not outfile.is_file():
@@ -538,7 +546,7 @@ def verify_file(path: Path, qtype: str, prompt_text: str, prompt_ids: list[int],
     params.n_ctx = max(256, len(prompt_ids) + len(reference) + 16)
     params.n_parallel = 1
     params.warmup = False
-    threads = max(1, min(args.threads or (os.cpu_count() or 1), 16))
+    threads = max(1, min(args.threads or usable_cpus(), 16))
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
     try:
