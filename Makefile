@@ -33,7 +33,8 @@ $(TOOLS)/bin/uvx: $(STAMP)
 
 # The pinned llama.cpp for GGUF export and its tests: converter source (hash-checked sdist from PyPI) and
 # llama-quantize built once with cmake into .venv/llama.cpp (4 min on 2 idle cores, ~14 min on busy ones).
-$(GGUF_TOOLS): $(STAMP)
+# Depends on the script, which pins the version: a new pin builds into a new folder.
+$(GGUF_TOOLS): $(STAMP) scripts/convert_to_gguf.py
 	HF_TRAINER_LLAMA_CPP_DIR=$(VENV)/llama.cpp $(BIN)/python scripts/convert_to_gguf.py --setup_only
 	touch $@
 
