@@ -1125,7 +1125,11 @@ def split_row(row: dict, answer_column: str | None = None) -> dict | None:
     answer_key = answer_column or next((c for c in ANSWER_COLUMNS if row.get(c) not in (None, "")), None)
     answer = row.get(answer_key) if answer_key else None
     answer = None if answer in (None, "") else str(answer)
+    if row.get("label") is False and "completion" in row:
+        return None  # KTO: an undesirable completion is not what the model should learn to say
     messages = row.get("messages")
+    if not _is_messages(messages) and _is_messages(row.get("chosen")) and not row.get("prompt"):
+        messages = row["chosen"]  # implicit preference: the preferred conversation
     if _is_messages(messages):
         if messages[-1].get("role") == "assistant" and len(messages) > 1:
             return {"prompt": messages[:-1], "completion": _text(messages), "answer": answer}
@@ -1140,8 +1144,9 @@ def split_row(row: dict, answer_column: str | None = None) -> dict | None:
             completion = answer  # a question with its reference solution: score the solution
         return {"prompt": prompt if _is_messages(prompt) else str(prompt),
                 "completion": _text(completion) if completion not in (None, "", []) else None, "answer": answer}
-    if isinstance(row.get("text"), str) and row["text"].strip():
-        return {"prompt": None, "completion": row["text"], "answer": answer}
+    for key in ("text", "chosen"):  # plain text, or an implicit preference pair's preferred text
+        if isinstance(row.get(key), str) and row[key].strip():
+            return {"prompt": None, "completion": row[key], "answer": answer}
     return None
 
 
@@ -1374,7 +1379,8 @@ def eval_rows(dataset, limit: int) -> list[dict]:
 
 def baseline_then_compare(args, rows: list[dict], model_init_kwargs: dict):
     """For the training scripts' --eval_baseline: evaluate the base model now (loaded apart, then freed) and return
-    a function `after(model, tokenizer)` that evaluates the trained model and builds the comparison."""
+    a function `after(model, tokenizer)` that evaluates the trained model and builds the comparison. None (with a
+    warning) when the rows cannot be scored: the training goes on without the comparison."""
     import gc
 
     import torch
@@ -1390,11 +1396,17 @@ def baseline_then_compare(args, rows: list[dict], model_init_kwargs: dict):
     if torch.cuda.is_available():
         model = model.to("cuda")
     print(f"Evaluating the base model {args.model_name_or_path} on {len(rows)} rows (--eval_baseline)", flush=True)
-    base = evaluate_model(model, tokenizer, rows, **options)
+    try:
+        base = evaluate_model(model, tokenizer, rows, **options)
+    except ValueError as exc:  # the data cannot be scored: train anyway, without the comparison
+        print(f"warning: --eval_baseline skipped: {exc}", flush=True)
+        base = None
     del model
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    if base is None:
+        return None
 
     def after(trained, trained_tokenizer) -> dict:
         tuned = evaluate_model(trained, trained_tokenizer, rows, **options)

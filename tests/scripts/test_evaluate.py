@@ -168,3 +168,24 @@ def test_a_pushed_run_is_rerunnable_from_its_repo_and_evaluate_pushes_results_ba
     assert "hf_trainer_job:" in card and "## Reproduce" in card  # the rest of the card is kept
     assert json.loads(files["results/evaluation.json"])["model"]["rows"] == summary["rows"]
     assert CANARY_TOKEN not in card
+
+
+@pytest.mark.parametrize(
+    "row, expected",
+    [
+        # implicit preference (DPO): the preferred conversation is scored
+        ({"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}],
+          "rejected": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "bad"}]},
+         {"prompt": [{"role": "user", "content": "q"}], "completion": "good", "answer": None}),
+        # explicit preference: prompt + the chosen answer
+        ({"prompt": "q", "chosen": " good", "rejected": " bad"}, {"prompt": "q", "completion": " good", "answer": None}),
+        # implicit preference as text
+        ({"chosen": "q good", "rejected": "q bad"}, {"prompt": None, "completion": "q good", "answer": None}),
+        # KTO: an undesirable completion is skipped, a desirable one scored
+        ({"prompt": "q", "completion": " bad", "label": False}, None),
+        ({"prompt": "q", "completion": " good", "label": True},
+         {"prompt": "q", "completion": " good", "answer": None}),
+    ],
+)
+def test_preference_rows_score_the_preferred_answer(row, expected):
+    assert split_row(row) == expected
