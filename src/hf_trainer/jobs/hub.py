@@ -178,6 +178,29 @@ def _refuse_local_files(script_args: list[str]) -> None:
             )
 
 
+# huggingface_hub's shared HTTP client waits forever by default: a Hub that accepts the connection and never answers
+# would hold an MCP tool call (and the person) forever. Calls that set their own timeout (log and metric streams) keep it.
+HTTP_TIMEOUT = httpx2.Timeout(60.0, connect=10.0)
+_timeouts_installed: list[httpx2.Timeout] = []
+
+
+def use_http_timeouts(timeout: httpx2.Timeout = HTTP_TIMEOUT) -> None:
+    """Give huggingface_hub's shared client `timeout` (once per value; the client is rebuilt on the next call)."""
+    from huggingface_hub import set_client_factory
+    from huggingface_hub.utils._http import default_client_factory
+
+    if _timeouts_installed and _timeouts_installed[-1] == timeout:
+        return
+
+    def client_with_timeout() -> httpx2.Client:
+        client = default_client_factory()
+        client.timeout = timeout
+        return client
+
+    set_client_factory(client_with_timeout)
+    _timeouts_installed.append(timeout)
+
+
 _FROM_ENV: dict[tuple[str, str], "HubBackend"] = {}
 
 
@@ -217,6 +240,7 @@ class HubBackend:
         # One backend per endpoint and token for the life of the process (an MCP server makes many calls): the
         # namespace is then asked once, and whoami-v2 is rate limited on the Hub.
         key = (endpoint, token)
+        use_http_timeouts()
         if key not in _FROM_ENV:
             _FROM_ENV[key] = cls(HfApi(endpoint=endpoint, token=token))
         return _FROM_ENV[key]

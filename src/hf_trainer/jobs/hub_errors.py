@@ -1,7 +1,7 @@
 """huggingface_hub failures -> UserError text a person can act on, and retries for passing Hub faults.
 
 One table maps an HTTP status (or a huggingface_hub error type) to a message that states what happened and what to do.
-Passing faults (5xx, connection errors, timeouts) are retried with exponential backoff and jitter; the sleep and the
+Passing faults (5xx, rate limits on reads, connection errors, timeouts) are retried with exponential backoff and jitter; the sleep and the
 random source are parameters so tests run without waiting.
 """
 
@@ -66,8 +66,9 @@ def _status(exc: HfHubHTTPError) -> int | None:
     return exc.response.status_code if exc.response is not None else None
 
 
-def to_user_error(exc: Exception, ctx: Context, attempts: int = 1) -> UserError:
-    """The table: one actionable message per kind of failure. Unknown kinds keep huggingface_hub's own text."""
+def to_user_error(exc: Exception, ctx: Context, attempts: int = 1, *, maybe_sent: bool = False) -> UserError:
+    """The table: one actionable message per kind of failure. Unknown kinds keep huggingface_hub's own text.
+    `maybe_sent`: a request that changes things was sent and its answer lost (a read timeout on a submit)."""
     where = f" in namespace {ctx.namespace!r}" if ctx.namespace else ""
     tried = f" after {attempts} attempts" if attempts > 1 else ""
     if isinstance(exc, LocalTokenNotFoundError):
@@ -106,8 +107,8 @@ def to_user_error(exc: Exception, ctx: Context, attempts: int = 1) -> UserError:
         if status == 429:
             wait = retry_after_seconds(exc)
             when = f"Retry in {wait} seconds." if wait is not None else "Retry in a minute."
-            return UserError(f"The Hub is rate limiting your requests (429 Too Many Requests) while trying to "
-                             f"{ctx.action}. {when}")
+            return UserError(f"The Hub is rate limiting your requests (429 Too Many Requests){tried} while trying "
+                             f"to {ctx.action}. {when}")
         if status == 400 or status == 422:
             return UserError(f"The Hub refused the request to {ctx.action} ({status}).{server} Check the "
                              "arguments named there.")
@@ -119,6 +120,12 @@ def to_user_error(exc: Exception, ctx: Context, attempts: int = 1) -> UserError:
         return UserError(f"The Hub answered HTTP {status} while trying to {ctx.action}.{server}")
     if isinstance(exc, (httpx2.TransportError, TimeoutError)):
         endpoint = f" at {ctx.endpoint}" if ctx.endpoint else ""
+        if maybe_sent:
+            return UserError(
+                f"The Hub{endpoint} did not answer in time while trying to {ctx.action} ({type(exc).__name__}), "
+                "after the request was sent: it may have been submitted. Check with hf_jobs operation 'ps' (CLI: "
+                "hf-trainer jobs ps) before submitting again, so it does not run twice."
+            )
         return UserError(
             f"Could not reach the Hub{endpoint}{tried} while trying to {ctx.action} ({type(exc).__name__}). "
             "Check the network connection and HF_ENDPOINT, then try again."
@@ -129,7 +136,8 @@ def to_user_error(exc: Exception, ctx: Context, attempts: int = 1) -> UserError:
 def is_retryable(exc: Exception, *, idempotent: bool) -> bool:
     """A passing fault worth another try. A submit is retried only when the request surely never arrived."""
     if isinstance(exc, HfHubHTTPError):
-        return idempotent and _status(exc) in RETRYABLE_STATUS
+        # A rate-limited read is retried too; a rate-limited submit is reported (the person decides when to resubmit).
+        return idempotent and (_status(exc) in RETRYABLE_STATUS or _status(exc) == 429)
     if isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout)):
         return True
     if isinstance(exc, (httpx2.TransportError, TimeoutError)):
@@ -144,6 +152,8 @@ class Retry:
     attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
+    # A rate limit that resets later than this is reported at once ("Retry in N seconds") instead of waited out.
+    max_rate_limit_wait: float = 30.0
     sleep: Callable[[float], None] = time.sleep
     rand: Callable[[], float] = random.random
 
@@ -167,6 +177,15 @@ class Retry:
             except (HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled, httpx2.HTTPError,
                     TimeoutError) as exc:
                 if attempt < attempts and is_retryable(exc, idempotent=idempotent):
-                    self.sleep(self.delay(attempt))
+                    pause = self.delay(attempt)
+                    if isinstance(exc, HfHubHTTPError) and _status(exc) == 429:
+                        reset = retry_after_seconds(exc)
+                        if reset is not None and reset > self.max_rate_limit_wait:
+                            raise to_user_error(exc, ctx, attempts=attempt + client_retries) from None
+                        pause = max(pause, float(reset or 0))
+                    self.sleep(pause)
                     continue
-                raise to_user_error(exc, ctx, attempts=attempt + client_retries) from None
+                # A connection that never opened carried nothing; any other transport failure may have.
+                maybe_sent = (not idempotent and isinstance(exc, (httpx2.TransportError, TimeoutError))
+                              and not isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout)))
+                raise to_user_error(exc, ctx, attempts=attempt + client_retries, maybe_sent=maybe_sent) from None

@@ -255,7 +255,8 @@ class _Supervisor:
         env["JOB_ID"] = self.job_id
         # Tells scripts they run on this machine, not HF Jobs (e.g. no Trackio Space by default).
         env["HF_TRAINER_BACKEND"] = "local"
-        with open(log_path, "ab") as log:
+        # Unbuffered: a write that fails (full disk) leaves nothing behind for close() to fail on again.
+        with open(log_path, "ab", buffering=0) as log:
             try:
                 # A process group of its own: a timeout or cancel kills the job's whole tree, not the supervisor.
                 self.child = subprocess.Popen(
@@ -269,16 +270,19 @@ class _Supervisor:
                                     child_pid=self.child.pid, child_start=process_start(self.child.pid)):
                 self.canceled = True  # canceled while starting
                 signal_group(self.child.pid, signal.SIGKILL)
-            reader = threading.Thread(target=_copy_lines, args=(self.child.stdout, log, redact), daemon=True)
+            copier = _LogCopier(self.child.stdout, log, redact)
+            reader = threading.Thread(target=copier.run, daemon=True)
             reader.start()
             stage, message, exit_code = self._wait(row["timeout_seconds"])
             # As when a container ends: whatever the main process left behind goes with it.
             signal_group(self.child.pid, signal.SIGKILL)
             reader.join(timeout=5)
+        problem = copier.problem()
         if self.canceled:
-            finish(self.db_path, self.job_id, "CANCELED", "canceled by the user", exit_code)
+            finish(self.db_path, self.job_id, "CANCELED", "; ".join(filter(None, ["canceled by the user", problem])),
+                   exit_code)
         else:
-            finish(self.db_path, self.job_id, stage, message, exit_code)
+            finish(self.db_path, self.job_id, stage, "; ".join(filter(None, [message, problem])), exit_code)
         return 0
 
     def _wait(self, timeout_seconds: int | None) -> tuple[str, str, int]:
@@ -304,11 +308,33 @@ class _Supervisor:
         return stage, message, exit_code
 
 
-def _copy_lines(stream: Any, log: Any, redact: Callable[[str], str]) -> None:
-    for raw in iter(stream.readline, b""):
-        line = raw.decode("utf-8", errors="replace")
-        log.write(redact(line).encode("utf-8"))
-        log.flush()
+class _LogCopier:
+    """Copies the job's output to its log. When the log cannot be written (a full disk, a file-size limit) the job
+    goes on: its output is still read, so it never blocks on a full pipe, and the failure ends up in the record."""
+
+    def __init__(self, stream: Any, log: Any, redact: Callable[[str], str]) -> None:
+        self.stream, self.log, self.redact = stream, log, redact
+        self.written = 0
+        self.error: OSError | None = None
+
+    def run(self) -> None:
+        for raw in iter(self.stream.readline, b""):
+            if self.error is not None:
+                continue  # drain and drop
+            data = self.redact(raw.decode("utf-8", errors="replace")).encode("utf-8")
+            try:
+                self.log.write(data)
+                self.log.flush()
+            except OSError as exc:
+                self.error = exc
+                continue
+            self.written += len(data)
+
+    def problem(self) -> str | None:
+        if self.error is None:
+            return None
+        return (f"the log could not be written after {self.written} bytes ({self.error.strerror or self.error}); "
+                "later output was dropped: free disk space in HF_TRAINER_HOME")
 
 
 def main(argv: list[str] | None = None) -> int:
