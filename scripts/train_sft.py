@@ -1148,7 +1148,7 @@ def split_row(row: dict, answer_column: str | None = None) -> dict | None:
     answer_key = answer_column or next((c for c in ANSWER_COLUMNS if row.get(c) not in (None, "")), None)
     answer = row.get(answer_key) if answer_key else None
     answer = None if answer in (None, "") else str(answer)
-    if row.get("label") is False and "completion" in row:
+    if "completion" in row and row.get("label") is not None and row["label"] in (False, 0, "false", "False"):
         return None  # KTO: an undesirable completion is not what the model should learn to say
     messages = row.get("messages")
     if not _is_messages(messages) and _is_messages(row.get("chosen")) and not row.get("prompt"):

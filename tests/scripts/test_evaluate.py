@@ -183,6 +183,8 @@ def test_a_pushed_run_is_rerunnable_from_its_repo_and_evaluate_pushes_results_ba
         ({"chosen": "q good", "rejected": "q bad"}, {"prompt": None, "completion": "q good", "answer": None}),
         # KTO: an undesirable completion is skipped, a desirable one scored
         ({"prompt": "q", "completion": " bad", "label": False}, None),
+        # ... also when labels are 1/0
+        ({"prompt": "q", "completion": " bad", "label": 0}, None),
         ({"prompt": "q", "completion": " good", "label": True},
          {"prompt": "q", "completion": " good", "answer": None}),
     ],
