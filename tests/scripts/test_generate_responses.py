@@ -73,3 +73,26 @@ def test_on_hf_jobs_a_run_that_would_lose_its_output_is_refused(tiny_model, tmp_
     result = run_script("generate_responses.py", "--model_name_or_path", str(tiny_model), "--dataset_name",
                         str(data), "--output_dir", str(tmp_path / "out"), env={"JOB_ID": "abc123"})
     assert result.returncode == 2 and "add --push_to_hub" in result.stderr
+
+
+def test_responses_are_pushed_as_a_private_dataset_with_its_card(fake_hub, tiny_model, tmp_path):
+    import yaml
+
+    from conftest import CANARY_TOKEN
+    from fakes.fake_hub_repos import add_repo_routes
+
+    repos = add_repo_routes(fake_hub)
+    data = write_jsonl(chat_rows(3), tmp_path / "chat.jsonl")
+    summary = json_summary(run_script(
+        "generate_responses.py", "--model_name_or_path", str(tiny_model), "--dataset_name", str(data),
+        "--push_to_hub", "--hub_dataset_id", "alice/tiny-responses", "--temperature", "0", *FAST))
+
+    assert summary["hub_url"] == f"{fake_hub.url}/datasets/alice/tiny-responses"
+    repo = repos["alice/tiny-responses"]
+    assert repo.repo_type == "dataset" and repo.visibility == "private"
+    rows = [json.loads(line) for line in repo.files["data.jsonl"].decode("utf-8").splitlines()]
+    assert len(rows) == 3 and all(r["model"] == str(tiny_model) for r in rows)
+    card = repo.files["README.md"].decode("utf-8")
+    meta = yaml.safe_load(card.split("---", 2)[1])
+    assert meta["configs"][0]["data_files"][0]["path"] == "data.jsonl" and "synthetic" in meta["tags"]
+    assert "| generated rows | 3 |" in card and CANARY_TOKEN not in card
