@@ -834,6 +834,9 @@ def check(args) -> None:
         raise ScriptError("--push_to_hub needs --hub_dataset_id (e.g. your-name/my-responses).")
     if args.push_to_hub and not os.environ.get("HF_TOKEN"):
         raise ScriptError("--push_to_hub needs a token in HF_TOKEN (on HF Jobs: --secrets HF_TOKEN).")
+    if args.temperature == 0 and args.num_generations > 1:
+        raise ScriptError("--num_generations > 1 with --temperature 0 (greedy) gives identical copies; sample with "
+                          "a temperature > 0.")
     if args.temperature < 0 or not 0 < args.top_p <= 1:
         raise ScriptError(f"--temperature {args.temperature} / --top_p {args.top_p}: use temperature >= 0 and "
                           "0 < top_p <= 1.")
@@ -943,9 +946,6 @@ def generate_transformers(args, prompts: list) -> list[list[str]]:
                "repetition_penalty": args.repetition_penalty, "pad_token_id": tokenizer.pad_token_id}
     if sample:
         options.update(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k or None)
-    elif args.num_generations > 1:
-        raise ScriptError("--num_generations > 1 with --temperature 0 (greedy) gives identical copies; sample with "
-                          "a temperature > 0.")
     results: list[list[str]] = []
     for start in range(0, len(rendered), args.batch_size):
         chunk = rendered[start:start + args.batch_size]

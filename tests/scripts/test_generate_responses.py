@@ -59,6 +59,10 @@ def test_text_prompts_greedy_keep_their_columns_and_skip_empty_prompts(tiny_mode
         (["--push_to_hub"], "--push_to_hub needs --hub_dataset_id"),
         # a prompt column that is not there
         (["--output_dir", "x", "--prompt_column", "nope"], "No prompt column"),
+        # vLLM asked for on a machine without a CUDA GPU (or without vllm)
+        (["--output_dir", "x", "--engine", "vllm"], "--engine vllm needs a CUDA GPU"),
+        # identical greedy copies
+        (["--output_dir", "x", "--temperature", "0", "--num_generations", "2"], "gives identical copies"),
     ],
 )
 def test_bad_requests_are_refused_with_the_fix(tiny_model, tmp_path, args, message):
