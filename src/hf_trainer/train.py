@@ -9,6 +9,7 @@ lands where. Nothing is submitted unless the caller passes `confirm=True` (after
 Dependencies (the inspector, the estimator, the backend) are parameters, so tests pass fakes.
 """
 
+import difflib
 import math
 import re
 import time
@@ -192,6 +193,16 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
     if req.hub_model_id and not _REPO_ID.match(req.hub_model_id):
         raise UserError(f"hub_model_id {req.hub_model_id!r} is not a repo id: use 'owner/name' (letters, digits, "
                         "'-', '_', '.').")
+
+    if req.dataset_mapping:
+        from hf_trainer.mappings import MAPPINGS
+
+        # Refused here, not in the job: an unknown name would fail only after the job started (and cost money).
+        if req.dataset_mapping not in MAPPINGS:
+            close = difflib.get_close_matches(req.dataset_mapping, list(MAPPINGS), n=1)
+            raise UserError(f"dataset_mapping {req.dataset_mapping!r} is not a known mapping."
+                            f"{f' Did you mean {close[0]!r}?' if close else ''} Known: {', '.join(MAPPINGS)}. Or "
+                            "leave it out to use the one dataset_inspect picks.")
 
     # 1. The data: a verdict for the method, and a mapping that has been run on the sample when one is needed.
     try:
