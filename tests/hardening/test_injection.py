@@ -92,21 +92,21 @@ def test_hub_command_jobs_send_the_words_as_a_list_and_a_string_command_is_split
     assert SCRIPT_ENV not in first["environment"]
 
 
-@pytest.mark.parametrize("command", [
-    f"echo hi; touch {MARK}",  # a command list
-    f"echo hi && touch {MARK}",  # and-list
-    f"echo hi | tee {MARK}",  # pipe
-    f"echo hi > {MARK}",  # redirection
-    f"echo hi\ntouch {MARK}",  # a newline is a command separator in a shell: shlex keeps it inside a word? no: split
+@pytest.mark.parametrize(("command", "words"), [
+    (f"echo hi; touch {MARK}", None),  # a command list: refused
+    (f"echo hi && touch {MARK}", None),  # an and-list: refused
+    (f"echo hi | tee {MARK}", None),  # a pipe: refused
+    (f"echo hi > {MARK}", None),  # a redirection: refused
+    (f"echo hi\ntouch {MARK}", ["echo", "hi", "touch", MARK]),  # a newline is only a space here: echo prints it all
+    (f"echo $(touch {MARK})", None),  # a command substitution: refused (its parenthesis is an operator)
+    (f"echo '$(touch {MARK})'", ["echo", f"$(touch {MARK})"]),  # quoted: one literal word, nothing expands it
 ])
-def test_a_string_command_with_shell_syntax_is_refused_or_kept_literal(command: str) -> None:
-    try:
-        words = parse_call("run", {"image": "python:3.12", "command": command}).run.command
-    except UserError as exc:
-        assert "runs without a shell" in str(exc) and '["bash", "-c"' in str(exc)
-        return
-    # Accepted only as plain words: no word is an operator, and nothing will interpret them.
-    assert words == command.split()
+def test_a_string_command_with_shell_syntax_is_refused_or_kept_literal(command: str, words: list[str] | None) -> None:
+    if words is None:
+        with pytest.raises(UserError, match=r"runs without a shell.*\[\"bash\", \"-c\""):
+            parse_call("run", {"image": "python:3.12", "command": command})
+    else:
+        assert parse_call("run", {"image": "python:3.12", "command": command}).run.command == words
 
 
 def test_local_uv_jobs_and_commands_get_hostile_arguments_exactly(tmp_path: Path) -> None:
