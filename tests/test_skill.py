@@ -209,7 +209,7 @@ def _script_name(word: str) -> str | None:
 def check_script_args(relpath: str, words: list[str], where: str) -> list[str]:
     problems = []
     if not (REPO_ROOT / relpath).is_file():
-        return [f"{where}: {relpath} does not exist"]
+        return [f"{where}: {relpath} does not exist (another repository's file: prefix it with owner/repo)"]
     known = script_flags(relpath)
     for word in words:
         if word in SHELL_BREAKS:
@@ -315,7 +315,8 @@ def test_every_linked_or_backticked_repository_path_exists(doc: Path) -> None:
     for name in re.findall(r"(?:^|[^\w./-])scripts/(\w+\.py)", text):
         if not (REPO_ROOT / "scripts" / name).is_file():
             missing.append(f"script scripts/{name}")
-    assert not missing, f"{doc.name} names things that do not exist: {sorted(set(missing))}"
+    assert not missing, (f"{doc.name} names things that do not exist: {sorted(set(missing))} (a file of another "
+                         "repository: write it with its owner/repo prefix, e.g. `huggingface/skills/scripts/x.py`)")
 
 
 def check_mcp_call(call: ast.Call) -> list[str]:
