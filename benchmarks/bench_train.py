@@ -310,7 +310,7 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def mfu(tokens_per_second: float, model: dict, seq_len: int, peak: float) -> dict:
+def mfu(tokens_per_second: float, model: dict, seq_len: float, peak: float) -> dict:
     """Model FLOPs utilisation two ways: 6N per token (the usual convention) and 4N (LoRA: no frozen-weight grads).
 
     Both add causal attention's 6 * layers * hidden * seq_len (PaLM's 12*L*H*T halved for the causal mask).
@@ -389,7 +389,8 @@ def main(args: argparse.Namespace) -> int:
                 next((v for k, v in PEAK_BF16_FLOPS.items() if k in device), None))
         if peak:
             for name, t in table.items():
-                seq = 2048 if name.startswith("ours") else 1024
+                # Useful attention work spans each conversation, not the packed row or the padded batch.
+                seq = t["real_tokens"] / rows
                 t.update(mfu(t["real_tokens_per_second"], model, seq, peak))
                 print(f"{name}: MFU {t['mfu_6n']:.1%} (6N) / {t['mfu_4n']:.1%} (4N, LoRA)")
     if args.json:

@@ -105,3 +105,11 @@ def test_interleaved_order_alternates_which_configuration_runs_first():
 def test_tail_mean_averages_the_last_quarter_of_losses():
     assert bench.tail_mean([4.0, 3.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0]) == pytest.approx(1.0)
     assert bench.tail_mean([]) is None
+
+
+def test_mfu_counts_6n_or_4n_flops_per_token_plus_causal_attention():
+    model = {"parameters": 1000, "layers": 2, "hidden_size": 10}
+    # attention: 6 * 2 layers * 10 hidden * 50 tokens = 6000 FLOPs per token
+    result = bench.mfu(tokens_per_second=10.0, model=model, seq_len=50, peak=1e6)
+    assert result["mfu_6n"] == pytest.approx(10 * (6000 + 6000) / 1e6)
+    assert result["mfu_4n"] == pytest.approx(10 * (4000 + 6000) / 1e6)
