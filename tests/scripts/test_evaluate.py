@@ -1,5 +1,6 @@
 """scripts/evaluate.py evaluates the tiny base model and a LoRA adapter trained on it, and compares them."""
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -54,16 +55,15 @@ def test_comparing_the_base_with_its_adapter_gives_finite_metrics_the_difference
     assert card.count("## Evaluation") == 1 and "## Results" in card  # the training card is kept, section added
 
 
-def test_a_single_model_evaluation_writes_to_the_output_dir_and_a_second_run_replaces_the_section(
-        tiny_model, tmp_path):
+def test_a_single_model_evaluation_writes_to_the_output_dir(tiny_model, tmp_path):
     data = write_jsonl(chat_rows(4), tmp_path / "eval.jsonl")
     out = tmp_path / "results-here"
-    for _ in range(2):
-        summary = json_summary(run_script("evaluate.py", "--model_name_or_path", str(tiny_model),
-                                          "--dataset_name", str(data), "--output_dir", str(out), *EVAL))
+    summary = json_summary(run_script("evaluate.py", "--model_name_or_path", str(tiny_model),
+                                      "--dataset_name", str(data), "--output_dir", str(out), *EVAL))
     assert summary["comparison"] is None and math.isfinite(summary["loss"])
     assert "exact_match" not in summary  # no answer column: no task metric
     assert (out / "README.md").read_text(encoding="utf-8").count("## Evaluation") == 1
+    assert (out / "results" / "evaluation.json").is_file()
 
 
 def test_data_without_a_usable_column_is_refused_with_the_formats_named(tiny_model, tmp_path):
@@ -105,29 +105,6 @@ def test_the_comparison_table_marks_lower_loss_and_higher_accuracy_as_better():
     assert upsert_card_section(upsert_card_section("# card\n", section), section).count("## Evaluation") == 1
 
 
-def test_eval_baseline_puts_base_and_fine_tuned_in_the_card_and_the_card_records_the_job(tiny_model, tmp_path):
-    data = write_jsonl(chat_rows(32), tmp_path / "train.jsonl")
-    out = tmp_path / "out"
-    args = ["--model_name_or_path", str(tiny_model), "--dataset_name", str(data), "--output_dir", str(out),
-            "--max_steps", "3", "--eval_baseline", "--max_eval_samples", "4", "--max_new_tokens", "4", *TRAIN]
-    summary = json_summary(run_script("train_sft.py", *args))
-
-    loss = summary["evaluation"]["loss"]
-    assert loss["difference"] == pytest.approx(loss["fine_tuned"] - loss["base"]) and loss["difference"] != 0
-    card = (out / "README.md").read_text(encoding="utf-8")
-    assert "## Evaluation" in card and "## Reproduce" in card
-    assert json.loads((out / "results" / "evaluation.json").read_text(encoding="utf-8"))["comparison"]["loss"]
-    # the machine-readable job record: script, its hash, the exact arguments
-    record_line = next(line for line in card.splitlines() if line.startswith("hf_trainer_job: "))
-    record = json.loads(record_line[len("hf_trainer_job: "):])
-    script = Path(__file__).resolve().parents[2] / "scripts" / "train_sft.py"
-    import hashlib
-
-    assert record["script"] == "train_sft.py" and record["arguments"] == args
-    assert record["script_sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
-    assert record["libraries"]["trl"] and record["hardware"] == "cpu" and record["runtime_seconds"] >= 0
-
-
 def test_a_pushed_run_is_rerunnable_from_its_repo_and_evaluate_pushes_results_back(fake_hub, tiny_model, tmp_path):
     """End to end on the fake Hub: the card train_sft pushes carries the evaluation and the job record; rerun reads
     the record back through the Hub's cardData; evaluate.py loads the adapter from the repo and pushes its results."""
@@ -153,9 +130,18 @@ def test_a_pushed_run_is_rerunnable_from_its_repo_and_evaluate_pushes_results_ba
     args = ["--model_name_or_path", str(tiny_model), "--dataset_name", str(data), "--output_dir", str(tmp_path / "o"),
             "--max_steps", "2", "--use_peft", "--push_to_hub", "--hub_model_id", "alice/tiny-sft", "--eval_baseline",
             "--max_eval_samples", "4", "--max_new_tokens", "4", "--eval_split_size", "0", *TRAIN]
-    json_summary(run_script("train_sft.py", *args))
+    trained = json_summary(run_script("train_sft.py", *args))
+    loss = trained["evaluation"]["loss"]  # --eval_baseline: base before, fine-tuned after, on the same rows
+    assert loss["difference"] == pytest.approx(loss["fine_tuned"] - loss["base"]) and loss["difference"] != 0
     files = repos["alice/tiny-sft"].files
-    assert "## Evaluation" in files["README.md"].decode("utf-8") and "results/evaluation.json" in files
+    pushed = files["README.md"].decode("utf-8")
+    assert "## Evaluation" in pushed and "## Reproduce" in pushed and "results/evaluation.json" in files
+    # the machine-readable job record: script, its hash, the exact arguments, versions, duration
+    record = yaml.safe_load(pushed.split("---", 2)[1])["hf_trainer_job"]
+    script = Path(__file__).resolve().parents[2] / "scripts" / "train_sft.py"
+    assert record["script"] == "train_sft.py" and record["arguments"] == args
+    assert record["script_sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
+    assert record["libraries"]["trl"] and record["hardware"] == "cpu" and record["runtime_seconds"] >= 0
 
     plan = rerun("alice/tiny-sft", HubBackend(HfApi(endpoint=fake_hub.url, token=CANARY_TOKEN)))
     assert plan.script == "train_sft.py" and plan.script_args == args and not plan.script_changed
