@@ -201,8 +201,9 @@ def _words(line: str) -> list[str]:
 
 
 def _script_name(word: str) -> str | None:
-    """`scripts/x.py` or `benchmarks/x.py` (also after a folder, e.g. `<skill dir>/scripts/x.py`)."""
-    match = re.search(r"(?:^|/)((?:scripts|benchmarks)/\w+\.py)$", word)
+    """`scripts/x.py` or `benchmarks/x.py`, also after a placeholder folder (`<skill dir>/scripts/x.py`,
+    `${CLAUDE_PLUGIN_ROOT}/scripts/x.py`); `owner/repo/scripts/x.py` is another repository's file."""
+    match = re.search(r"(?:^|[>}]/)((?:scripts|benchmarks)/\w+\.py)$", word)
     return match.group(1) if match else None
 
 
