@@ -1209,14 +1209,14 @@ def _encode(tokenizer, example: dict, max_length: int) -> tuple[list[int], list[
 def _matchers():
     """(extract_answer, reference_answer, answers_match) from the GRPO rewards module: inlined next to this block in
     a script, imported in the package; a plain normalised comparison when neither is there."""
+    # Looked up by name in this module's globals: a script that inlines rewards.py defines them there.
+    found = tuple(globals().get(name) for name in ("extract_answer", "reference_answer", "answers_match"))
+    if all(found):
+        return found
     try:
-        return extract_answer, reference_answer, answers_match  # noqa: F821  (inlined hf_trainer/rewards.py)
-    except NameError:
-        pass
-    try:
-        from hf_trainer.rewards import answers_match, extract_answer, reference_answer
+        from hf_trainer import rewards
 
-        return extract_answer, reference_answer, answers_match
+        return rewards.extract_answer, rewards.reference_answer, rewards.answers_match
     except ImportError:
         return (lambda text: _last_line(text), lambda ref: None if ref is None else str(ref).strip(),
                 lambda a, b: a is not None and b is not None and _normal(a) == _normal(b))

@@ -3,11 +3,13 @@
 import hashlib
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import json_summary, run_script
+from helpers import SCRIPTS, json_summary, run_script
 from hf_trainer.evaluation import card_section, compare, comparison_table, split_row, upsert_card_section
 from hf_trainer.tiny import chat_rows, write_jsonl
 
@@ -177,3 +179,14 @@ def test_a_pushed_run_is_rerunnable_from_its_repo_and_evaluate_pushes_results_ba
 )
 def test_preference_rows_score_the_preferred_answer(row, expected):
     assert split_row(row) == expected
+
+
+def test_the_script_uses_its_inlined_tolerant_matching_without_the_package(tmp_path):
+    # As on HF Jobs: hf_trainer is not installed, so only the inlined rewards block can make 1/2 equal 0.5.
+    code = ("import runpy, sys; sys.modules['hf_trainer'] = None; "
+            f"ns = runpy.run_path({str(SCRIPTS / 'evaluate.py')!r}, run_name='not_main'); "
+            "extract, reference, match = ns['_matchers'](); "
+            "print(match(extract('so the answer is 1/2'), reference('#### 0.5')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
