@@ -1507,16 +1507,17 @@ def check_grpo_smoke(trainer) -> tuple[bool, str]:
 
 def main(args: argparse.Namespace) -> int:
     started = time.time()
-    # Mistakes in the reward setup or the batch arithmetic are caught before anything heavy is imported or loaded.
+    # Mistakes in the reward setup or the batch arithmetic are caught before TRL is imported or data is loaded; the
+    # batch check runs after a multi-GPU relaunch, since the generation batch counts every process.
     if not args.reward_funcs and not args.reward_funcs_file:
         raise ScriptError(NO_REWARD)
+    device = detect_device()
+    relaunch_distributed(device)
     check_generation_batch(args, distributed_world_size(), has_eval=False)
     # Heavy imports here, so --help is instant.
     from transformers import AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
-    device = detect_device()
-    relaunch_distributed(device)
     check_arguments(args, device)
     output_dir = default_output_dir(args, METHOD)
 
