@@ -154,3 +154,12 @@ def test_help_is_instant_and_exits_zero():
     result = run_script("train_kto.py", "--help")
     assert result.returncode == 0 and "--desirable_weight" in result.stdout
     assert time.time() - started < 10
+
+
+def test_a_diverged_run_stops_with_the_step_and_the_fix(tiny_model, tmp_path):
+    data = write_jsonl(unpaired_rows(16, bad_every=1), tmp_path / "kto.jsonl")
+    result = run_script("train_kto.py", *_base(tiny_model, data, tmp_path / "out"), "--max_steps", "4",
+                        "--eval_split_size", "0", *FAST[:6], "--learning_rate", "1e30", "--report_to", "none")
+    assert result.returncode == 2
+    assert "training diverged: loss is nan at step" in result.stderr and "Lower the learning rate" in result.stderr
+    assert "Traceback" not in result.stderr
