@@ -1466,6 +1466,7 @@ def main(args: argparse.Namespace) -> int:
     from trl import SFTConfig, SFTTrainer
 
     device = detect_device()
+    relaunch_distributed(device)  # several GPUs: one process each under accelerate launch, never DataParallel
     check_arguments(args, device)
     output_dir = default_output_dir(args, METHOD)
 

@@ -30,6 +30,7 @@ from hf_trainer.jobs.base import CommandJobRequest, JobInfo, Stage, UvJobRequest
 from hf_trainer.jobs.hub_errors import LOGIN_HINT, Context, Retry, to_user_error
 from hf_trainer.jobs.hub_models import JobMetrics, ScheduledJob
 from hf_trainer.jobs.script_source import ScriptSource, resolve_script
+from hf_trainer.launch import accelerate_launcher, gpus_for_flavor
 from hf_trainer.secrets import Redactor, caller_token, prepare_env_and_secrets
 from hf_trainer.timeouts import format_duration
 
@@ -123,6 +124,10 @@ def _job_name(source: ScriptSource) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", stem)[:60] or "script"
 
 
+# The bundled training scripts, which run one process per GPU under accelerate launch on multi-GPU flavors.
+DISTRIBUTED_SCRIPTS = frozenset({"train_sft.py", "train_dpo.py", "train_grpo.py", "train_reward.py", "train_kto.py"})
+
+
 def uv_command(request: UvJobRequest, source: ScriptSource) -> tuple[list[str], dict[str, str]]:
     """The container command and the extra env for a uv job. Inline and file scripts are decoded from env."""
     uv_args: list[str] = []
@@ -131,8 +136,13 @@ def uv_command(request: UvJobRequest, source: ScriptSource) -> tuple[list[str], 
     if request.python:
         uv_args += ["--python", request.python]
     launcher = list(getattr(request, "launcher", None) or [])
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", source.name) or "script.py"
+    target = str(source.url) if source.kind == "url" else f"{SCRIPT_DIR}/{name}"
+    if not launcher and source.name in DISTRIBUTED_SCRIPTS:
+        # Several GPUs need one process each (accelerate launch); plain python would fall back to DataParallel.
+        launcher = accelerate_launcher(target, gpus_for_flavor(request.flavor))
     if source.kind == "url":
-        return ["uv", "run", *uv_args, *launcher, str(source.url), *request.script_args], {}
+        return ["uv", "run", *uv_args, *launcher, target, *request.script_args], {}
     data = (source.text or "").encode("utf-8")
     if len(data) > MAX_INLINE_SCRIPT_BYTES:
         raise UserError(
@@ -140,8 +150,6 @@ def uv_command(request: UvJobRequest, source: ScriptSource) -> tuple[list[str], 
             f"which holds at most {MAX_INLINE_SCRIPT_BYTES} bytes. Host it at an http(s) URL (e.g. upload it to a "
             "Hub repo and pass its /resolve/main/ URL) and pass that URL as the script."
         )
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", source.name) or "script.py"
-    target = f"{SCRIPT_DIR}/{name}"
     run = shlex.join(["uv", "run", *uv_args, *launcher, target, *request.script_args])
     shell = f'mkdir -p {SCRIPT_DIR} && printf %s "${SCRIPT_ENV}" | base64 -d > {shlex.quote(target)} && exec {run}'
     encoded = base64.b64encode(data).decode("ascii")
