@@ -1,7 +1,8 @@
 """Faults the product must survive and report: Hub rate limits, server errors and timeouts (retried with backoff and
 jitter, then reported with what to do), and local ones: the MCP server SIGKILLed while its jobs run, a training job
-SIGKILLed (ERROR with the cause, then resumed from its checkpoint), and a job log that cannot be written (a file-size
-limit on the supervisor, which fails writes like a full disk does)."""
+SIGKILLed (ERROR with the cause, then resumed from its checkpoint), and a job log that cannot be written: a file-size
+limit on the supervisor (fails writes like a full disk does, anywhere), and a real 2 MB tmpfs filled by the job's own
+log (where mounting one is allowed)."""
 
 import asyncio
 import json
@@ -281,3 +282,69 @@ def test_a_log_that_cannot_be_written_is_reported_and_the_job_and_server_go_on(
 
     result = asyncio.run(go())  # the server reads the record and reports the log problem
     assert not result.is_error and "the log could not be written" in result.content[0].text
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MB file system (tmpfs), where this machine lets us mount one (root in a container that allows it)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True,
+                             text=True) if os.geteuid() == 0 else None
+    if mounted is None or mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount rights); the file-size-limit test above "
+                    "covers the log writer")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def _mcp_call(name: str, arguments: dict) -> tuple[bool, str, dict]:
+    async def go() -> Any:
+        async with Client(mcp) as client:
+            return await client.call_tool(name, arguments)
+
+    result = asyncio.run(go())
+    text = result.content[0].text
+    assert text.strip() != f"Error executing tool {name}", "a masked crash"
+    return bool(result.is_error), text, result.structured_content or {}
+
+
+def test_a_really_full_disk_is_reported_by_the_server_which_goes_on_after_space_is_freed(
+        small_disk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TRAINER_HOME", str(small_disk / "home"))
+    monkeypatch.setenv("HF_TRAINER_LOCAL_PYTHON", "current")
+    # The job's own output fills the disk (4 MB of log on a 2 MB disk).
+    noisy = "for i in range(40000):\n    print(f'line {i:06d} ' + 'x' * 90)\nprint('done')\n"
+    is_error, text, data = _mcp_call("hf_jobs", {"operation": "uv", "backend": "local", "args": {"script": noisy}})
+    assert not is_error, text
+    job_id = data["job"]["id"]
+
+    deadline = time.monotonic() + 120
+    while True:  # while the disk is full, reads may be refused - with our message, never as a crash
+        is_error, text, data = _mcp_call("hf_jobs_status", {"operation": "inspect", "backend": "local",
+                                                            "args": {"job_id": job_id}})
+        assert not is_error or "free space" in text or "Free disk space" in text, text
+        if not is_error and data["job"]["stage"] not in ("SCHEDULING", "RUNNING"):
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.3)
+    job = data["job"]
+    assert job["stage"] == "COMPLETED" and job["exit_code"] == 0, job  # not blocked by its full log
+    assert "the log could not be written" in job["message"] and "No space left on device" in job["message"]
+
+    filler = small_disk / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        with pytest.raises(OSError):
+            while True:
+                f.write(b"\0" * 4096)
+    is_error, text, _ = _mcp_call("hf_jobs", {"operation": "uv", "backend": "local", "args": {"script": "print(1)"}})
+    assert is_error and ("Free disk space" in text or "free space" in text), text
+
+    filler.unlink()
+    is_error, text, data = _mcp_call("hf_jobs_status", {"operation": "ps", "backend": "local", "args": {"all": True}})
+    assert not is_error and [j["id"] for j in data["jobs"]] == [job_id], text  # the record survived intact
+    is_error, text, _ = _mcp_call("hf_jobs_status", {"operation": "logs", "backend": "local",
+                                                     "args": {"job_id": job_id, "tail": 2}})
+    assert not is_error and "line 0" in text, text

@@ -9,11 +9,14 @@ Secret values travel only in the supervisor's environment: the store keeps their
 their values (and the caller's token) from the log before writing it.
 """
 
+import errno
+import functools
 import getpass
 import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,7 +26,7 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from secrets import token_hex
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from hf_trainer import paths
 from hf_trainer.errors import UserError
@@ -47,6 +50,30 @@ LOCAL_PYTHON_ENV = "HF_TRAINER_LOCAL_PYTHON"
 _START_GRACE = timedelta(seconds=60)
 _FOLLOW_POLL_SECONDS = 0.2
 _URL_FETCH_TIMEOUT = 60
+
+
+# Failures of the disk under HF_TRAINER_HOME, as opposed to bugs: full, over quota, too large, read-only, broken.
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _reports_disk_errors(method: _F) -> _F:
+    """A full (or read-only) disk under the job store becomes a UserError that says so, not a crash of the tool."""
+
+    @functools.wraps(method)
+    def wrapper(self: "LocalBackend", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as exc:  # "database or disk is full", "disk I/O error", "database is locked"
+            raise UserError(f"The local job store {self.db_path} cannot be used ({exc}). If the disk is full, free "
+                            "space there (or set HF_TRAINER_HOME to a folder with room), then try again.") from None
+        except OSError as exc:
+            if exc.errno not in _DISK_ERRNOS:
+                raise
+            raise UserError(f"Cannot write the local job files under {self.home} ({exc.strerror}). Free disk space "
+                            "there (or set HF_TRAINER_HOME to a folder with room), then try again.") from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _unknown_job(job_id: str) -> UserError:
@@ -116,6 +143,7 @@ class LocalBackend:
 
     # --- submit ---------------------------------------------------------------------------------------------
 
+    @_reports_disk_errors
     def uv(self, request: UvJobRequest) -> JobInfo:
         _check_timeout(request.timeout_seconds)
         source = resolve_script(request.script)
@@ -154,6 +182,7 @@ class LocalBackend:
         return self._submit(job_id, job_dir, "uv", command, None, request.flavor, request.timeout_seconds,
                             request.labels, env, secrets, notes)
 
+    @_reports_disk_errors
     def run(self, request: CommandJobRequest) -> JobInfo:
         _check_timeout(request.timeout_seconds)
         env, secrets = self._env_and_secrets(request.env, request.secrets)
@@ -313,9 +342,11 @@ class LocalBackend:
             url=(Path(row["job_dir"]) / "log.txt").as_uri(),
         )
 
+    @_reports_disk_errors
     def inspect(self, job_id: str) -> JobInfo:
         return self._info(self._row(job_id))
 
+    @_reports_disk_errors
     def ps(self, *, all: bool = False, stage: Stage | None = None,
            labels: dict[str, str] | None = None) -> list[JobInfo]:
         with store.session(self.db_path) as conn:
@@ -332,6 +363,7 @@ class LocalBackend:
             jobs.append(info)
         return jobs
 
+    @_reports_disk_errors
     def logs(self, job_id: str, *, tail: int | None = None, follow: bool = False,
              timeout: float | None = None) -> Iterator[str]:
         """Log lines (the caller's token redacted). `follow` streams new lines until the job ends or `timeout`
@@ -387,6 +419,7 @@ class LocalBackend:
 
     # --- control --------------------------------------------------------------------------------------------
 
+    @_reports_disk_errors
     def cancel(self, job_id: str) -> JobInfo:
         """Stop the job's whole process tree and record CANCELED. A finished job is returned unchanged."""
         row = self._row(job_id)
@@ -407,6 +440,7 @@ class LocalBackend:
             _signal(supervisor, signal.SIGKILL)
         return self.inspect(row["id"])
 
+    @_reports_disk_errors
     def wait(self, job_id: str, *, timeout: float | None = None, poll_interval: float = 1.0) -> JobInfo:
         """Block until the job is COMPLETED, ERROR or CANCELED; a failed job is returned, not raised."""
         if timeout is not None and timeout <= 0:

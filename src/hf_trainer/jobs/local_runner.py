@@ -25,6 +25,10 @@ from typing import Any, Callable, Iterator
 ACTIVE = ("SCHEDULING", "RUNNING")
 # Seconds between SIGTERM and SIGKILL when a job is stopped (timeout, cancel).
 KILL_GRACE_SECONDS = 5.0
+# Space the supervisor holds while the job runs and gives back when the log fills the disk, so the job's record can
+# still be written (and read) on a disk the log has just filled.
+RESERVE_BYTES = 256 * 1024
+RESERVE_NAME = ".disk-reserve"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -255,6 +259,7 @@ class _Supervisor:
         env["JOB_ID"] = self.job_id
         # Tells scripts they run on this machine, not HF Jobs (e.g. no Trackio Space by default).
         env["HF_TRAINER_BACKEND"] = "local"
+        reserve = _hold_reserve(log_path.parent / RESERVE_NAME)
         # Unbuffered: a write that fails (full disk) leaves nothing behind for close() to fail on again.
         with open(log_path, "ab", buffering=0) as log:
             try:
@@ -264,13 +269,14 @@ class _Supervisor:
                     stderr=subprocess.STDOUT, process_group=0,
                 )
             except OSError as exc:
+                _release(reserve)
                 finish(self.db_path, self.job_id, "ERROR", f"could not start {command[0]!r}: {exc.strerror}", None)
                 return 0
             if not update_if_active(self.db_path, self.job_id, stage="RUNNING", started_at=now_iso(),
                                     child_pid=self.child.pid, child_start=process_start(self.child.pid)):
                 self.canceled = True  # canceled while starting
                 signal_group(self.child.pid, signal.SIGKILL)
-            copier = _LogCopier(self.child.stdout, log, redact)
+            copier = _LogCopier(self.child.stdout, log, redact, on_error=lambda: _release(reserve))
             reader = threading.Thread(target=copier.run, daemon=True)
             reader.start()
             stage, message, exit_code = self._wait(row["timeout_seconds"])
@@ -283,6 +289,7 @@ class _Supervisor:
                    exit_code)
         else:
             finish(self.db_path, self.job_id, stage, "; ".join(filter(None, [message, problem])), exit_code)
+        _release(reserve)
         return 0
 
     def _wait(self, timeout_seconds: int | None) -> tuple[str, str, int]:
@@ -312,8 +319,9 @@ class _LogCopier:
     """Copies the job's output to its log. When the log cannot be written (a full disk, a file-size limit) the job
     goes on: its output is still read, so it never blocks on a full pipe, and the failure ends up in the record."""
 
-    def __init__(self, stream: Any, log: Any, redact: Callable[[str], str]) -> None:
-        self.stream, self.log, self.redact = stream, log, redact
+    def __init__(self, stream: Any, log: Any, redact: Callable[[str], str],
+                 on_error: Callable[[], None] = lambda: None) -> None:
+        self.stream, self.log, self.redact, self.on_error = stream, log, redact, on_error
         self.written = 0
         self.error: OSError | None = None
 
@@ -327,6 +335,7 @@ class _LogCopier:
                 self.log.flush()
             except OSError as exc:
                 self.error = exc
+                self.on_error()
                 continue
             self.written += len(data)
 
@@ -335,6 +344,25 @@ class _LogCopier:
             return None
         return (f"the log could not be written after {self.written} bytes ({self.error.strerror or self.error}); "
                 "later output was dropped: free disk space in HF_TRAINER_HOME")
+
+
+def _hold_reserve(path: Path) -> Path | None:
+    """Write RESERVE_BYTES to `path`; None when the disk has not even that much (nothing is held then)."""
+    try:
+        with open(path, "wb", buffering=0) as f:
+            f.write(b"\0" * RESERVE_BYTES)
+        return path
+    except OSError:
+        path.unlink(missing_ok=True)
+        return None
+
+
+def _release(path: Path | None) -> None:
+    if path is not None:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:  # the job folder went away: nothing is held any more
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:
