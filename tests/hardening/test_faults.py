@@ -215,12 +215,12 @@ def test_a_sigkilled_training_job_is_an_error_with_its_cause_and_resumes_from_it
     data = write_jsonl(chat_rows(64), tmp_path / "chat.jsonl")
     out = tmp_path / "out"
     args = ["--model_name_or_path", str(tiny_model), "--dataset_name", str(data), "--output_dir", str(out),
-            "--max_steps", "16", "--save_steps", "4", "--report_to", "none", "--eval_split_size", "0",
+            "--max_steps", "8", "--save_steps", "2", "--report_to", "none", "--eval_split_size", "0",
             "--max_length", "128", "--per_device_train_batch_size", "8", "--learning_rate", "3e-3", "--json"]
     script = str(bundled_script("train_sft.py"))
     first = backend.uv(UvJobRequest(script=script, script_args=args))
     deadline = time.monotonic() + 240
-    while not (out / "checkpoint-4" / "trainer_state.json").exists():
+    while not (out / "checkpoint-2" / "trainer_state.json").exists():
         assert backend.inspect(first.id).stage in (Stage.SCHEDULING, Stage.RUNNING), list(backend.logs(first.id))
         assert time.monotonic() < deadline, "no checkpoint appeared"
         time.sleep(0.05)
@@ -230,15 +230,15 @@ def test_a_sigkilled_training_job_is_an_error_with_its_cause_and_resumes_from_it
     killed = backend.wait(first.id, timeout=60, poll_interval=0.2)
     assert killed.stage is Stage.ERROR and killed.message == "killed by SIGKILL (9)" and killed.exit_code == 137
     saved = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists())
-    assert saved and saved[-1] < 16  # killed mid-run
+    assert saved and saved[-1] < 8  # killed mid-run
 
     second = backend.uv(UvJobRequest(script=script, script_args=[*args, "--resume"]))
     done = backend.wait(second.id, timeout=300, poll_interval=0.2)
     assert done.stage is Stage.COMPLETED, "\n".join(backend.logs(second.id, tail=30))
     summary = json.loads(list(backend.logs(second.id, tail=1))[-1])
-    assert summary["steps"] == 16
-    state = json.loads((out / "checkpoint-16" / "trainer_state.json").read_text(encoding="utf-8"))
-    assert [e["step"] for e in state["log_history"] if "loss" in e] == list(range(1, 17))  # resumed, not restarted
+    assert summary["steps"] == 8
+    state = json.loads((out / "checkpoint-8" / "trainer_state.json").read_text(encoding="utf-8"))
+    assert [e["step"] for e in state["log_history"] if "loss" in e] == list(range(1, 9))  # resumed, not restarted
 
 
 LOG_LIMIT = 64 * 1024  # bytes a file of the supervisor's may reach; the job prints about 240 KB

@@ -29,7 +29,7 @@ from hf_trainer.server import mcp
 # Figures for the report: calls made per tool and masked crashes seen (the test fails on the first one).
 TRIED: dict[str, int] = {}
 
-FUZZ = settings(max_examples=int(os.environ.get("HF_TRAINER_FUZZ_EXAMPLES", "80")), deadline=None, derandomize=not os.environ.get("HF_TRAINER_FUZZ_RANDOM"),
+FUZZ = settings(max_examples=int(os.environ.get("HF_TRAINER_FUZZ_EXAMPLES", "120")), deadline=None, derandomize=not os.environ.get("HF_TRAINER_FUZZ_RANDOM"),
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 # --- value strategies: plausible values, hostile text and wrong types, mixed ---
@@ -129,9 +129,11 @@ JOB_ARGS = {
 DATASET_NAMES = ["alice/chat", "alice/chat", "./data.jsonl", "data.jsonl", "nobody/nothing", "data.csv", "../..",
                  "~nobody", ".", "a/b/c"]
 MODELS = ["./model", "./model", "model", "nobody/nothing", "gpt2", "./nothing"]
+# dataset_inspect and train load the tokenizer: only local folders (see CHOICES for why not Hub ids).
+LOCAL_MODELS = ["./model", "./model", "model", "./nothing"]
 INSPECT_ARGS = {
     "dataset_name": DATASET_NAMES, "dataset_config": ["default", ""], "dataset_train_split": ["train", "nope"],
-    "method": ["sft", "dpo", "grpo", "reward", "kto"], "model_name_or_path": MODELS,
+    "method": ["sft", "dpo", "grpo", "reward", "kto"], "model_name_or_path": LOCAL_MODELS,
     "max_length": [512, 8], "sample_size": [1, 100, 2000],
 }
 ESTIMATE_FIELDS = {
@@ -157,7 +159,7 @@ PREFLIGHT_FIELDS = {
     "suggested_mapping": ["sharegpt_to_messages", "nope"],
 }
 TRAIN_FIELDS = {
-    "method": ["sft", "dpo", "grpo", "reward", "kto", "sft"], "model_name_or_path": MODELS,
+    "method": ["sft", "dpo", "grpo", "reward", "kto", "sft"], "model_name_or_path": LOCAL_MODELS,
     "dataset_name": DATASET_NAMES, "hub_model_id": ["alice/out", "alice/out", "bad id", ""], "output_dir": ["out", "/"],
     "backend": ["local", "local", "hub"], "flavor": ["a10g-large", "nope"], "max_cost_usd": [1.0],
     "time_limit": ["2h", "2hours", "0"], "dataset_config": ["x"], "dataset_train_split": ["train"],
