@@ -280,7 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _emit(args.handler(args), getattr(args, "json", False))
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from hf_trainer.secrets import Redactor
+
+        # As the MCP tools do: a token pasted where an id belongs is not printed back.
+        print(f"error: {Redactor.for_caller()(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

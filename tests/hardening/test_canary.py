@@ -11,6 +11,7 @@ searched for the token, and for its base64 form.
 import asyncio
 import base64
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,9 @@ def leaks(root: Path) -> tuple[list[str], int]:
 
 
 def test_a_local_training_run_through_the_mcp_server_leaks_the_token_nowhere(
-        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # the server's own log records (the SDK logs every call and every failure)
     # The job runs with this interpreter (uv would resolve a CUDA torch here); HF_TOKEN is the canary (conftest).
     monkeypatch.setenv("HF_TRAINER_LOCAL_PYTHON", "current")
     monkeypatch.chdir(tmp_path)
@@ -81,12 +84,22 @@ def test_a_local_training_run_through_the_mcp_server_leaks_the_token_nowhere(
             outputs.append(text)
             assert not is_error or operation == "diagnose", text
     assert '"stage": "COMPLETED"' in outputs[2], outputs[2]
+    # The CLI shows the same jobs: its output and errors are outputs too.
+    from hf_trainer import cli
+
+    for argv in (["jobs", "logs", leaky_id, "--backend", "local"], ["jobs", "inspect", leaky_id, "--backend", "local"],
+                 ["jobs", "ps", "--all", "--backend", "local"], ["jobs", "inspect", CANARY_TOKEN, "--backend", "local"]):
+        cli.main(argv)
+        captured = capsys.readouterr()
+        outputs.append(captured.out + captured.err)
+    assert "token ***" in outputs[-4]
     leaky_logs = outputs[8]
     assert "token ***" in leaky_logs and "secret ***" in leaky_logs and "bad token ***" in leaky_logs
 
     assert (tmp_path / "model" / "checkpoint-2" / "trainer_state.json").is_file()
     assert list((tmp_path / "home" / "trackio").glob("*.db")), "trackio wrote no database"
     assert not [o for o in outputs if any(n.decode("latin-1") in o for n in NEEDLES[:3])]
+    assert CANARY_TOKEN not in caplog.text and SECRET not in caplog.text
     found, scanned = leaks(tmp_path)
     assert found == [], found
     (tmp_path / "planted.bin").write_bytes(b"\x00" + CANARY_TOKEN.encode() + b"\x00")
