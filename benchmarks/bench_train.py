@@ -334,6 +334,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "steps).")
     parser.add_argument("--peak_tflops", type=float, default=None, help="GPU peak bf16 TFLOP/s for MFU.")
     parser.add_argument("--json", default=None, help="Also write the results to this file.")
+    parser.add_argument("--train_args", nargs=argparse.REMAINDER, default=[],
+                        help="Passed to train_sft.py for every configuration (its own flags win) "
+                             "(e.g. --gradient_accumulation_steps 1 for more steps in a short loss study).")
     return parser.parse_args(argv)
 
 
@@ -362,6 +365,7 @@ def main(args: argparse.Namespace) -> int:
     data_file.write_text("".join(json.dumps(r) + "\n" for r in data), encoding="utf-8")
     common = ["--use_peft", "--num_train_epochs", "1", "--eval_split_size", str(args.eval_rows), "--save_steps",
               "1000000", "--logging_steps", "1", "--report_to", "none", "--json"]
+    common += args.train_args
     if gpu:
         try:
             import flash_attn  # noqa: F401  (varlen kernels: padding-free batches without a dense mask)
