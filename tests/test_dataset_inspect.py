@@ -659,3 +659,21 @@ def test_a_row_with_the_same_problem_twice_counts_once() -> None:
 
     issue = next(i for i in issues if "empty content" in i["message"])
     assert (issue["count"], issue["rows"]) == (1, [0])
+
+
+def test_without_transformers_token_statistics_fail_with_a_clear_error(monkeypatch):
+    import builtins
+
+    from hf_trainer.dataset_inspect import load_tokenizer
+    from hf_trainer.errors import UserError
+
+    real_import = builtins.__import__
+
+    def no_transformers(name, *args, **kwargs):
+        if name == "transformers":
+            raise ImportError("No module named 'transformers'", name="transformers")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_transformers)
+    with pytest.raises(UserError, match=r"tokenizer.*transformers is not installed.*hf-trainer\[train\]"):
+        load_tokenizer("Qwen/Qwen2.5-0.5B", None)

@@ -142,8 +142,12 @@ def _hub_token() -> str | None:
 
 def load_tokenizer(name_or_path: str, token: str | None) -> Any:
     """A tokenizer from a Hub id or a local folder (transformers imported here: the core must start without it)."""
-    from transformers import AutoTokenizer
-
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:
+        raise UserError(f"Token statistics need a tokenizer, and transformers is not installed ({exc.name} is "
+                        "missing). Install the train extra (pip install 'hf-trainer[train]'), or inspect without "
+                        "model_name_or_path.") from None
     try:
         return AutoTokenizer.from_pretrained(name_or_path, token=token)
     except (OSError, ValueError) as exc:
