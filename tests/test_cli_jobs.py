@@ -144,3 +144,19 @@ def test_a_secret_named_without_a_value_comes_from_the_environment(capsys, monke
     assert cli_json(capsys, "jobs", "logs", job["id"], *LOCAL) == ["True"]
     assert job["secret_names"] == ["MY_API_KEY"] and "MY_API_KEY" not in job["env"]
     assert os.environ["MY_API_KEY"]  # untouched
+
+
+def test_diagnose_and_retry_from_the_command_line(tmp_path, capsys):
+    script = tmp_path / "fails.py"
+    script.write_text("import sys\nprint('torch.OutOfMemoryError: CUDA out of memory.')\nsys.exit(1)\n",
+                      encoding="utf-8")
+    assert main(["jobs", "uv", "--backend", "local", "--local-python", "--json", str(script)]) == 0
+    job_id = json.loads(capsys.readouterr().out)["id"]
+    main(["jobs", "wait", job_id, "--backend", "local", "--poll-interval", "0.1", "--timeout", "60"])
+    capsys.readouterr()
+
+    assert main(["jobs", "diagnose", job_id, "--backend", "local", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["diagnosis"]["kind"] == "out_of_memory" and plan["submitted"] is False
+    assert main(["jobs", "retry", job_id, "--backend", "local", "--confirm"]) == 0
+    assert "not possible automatically" in capsys.readouterr().out  # not a bundled script: named, not resubmitted

@@ -247,6 +247,18 @@ def _wait(args: argparse.Namespace) -> JobView:
     return _view(job)
 
 
+def _diagnose(args: argparse.Namespace) -> Any:
+    from hf_trainer.train import retry_job  # diagnosis and resubmission live with the training workflow
+
+    return retry_job(_backend(args), args.job_id)
+
+
+def _retry(args: argparse.Namespace) -> Any:
+    from hf_trainer.train import retry_job
+
+    return retry_job(_backend(args), args.job_id, confirm=args.confirm, force=args.force)
+
+
 # --- registration -----------------------------------------------------------------------------------------------
 
 
@@ -320,6 +332,20 @@ def register(subparsers: Any, command: Command) -> None:
     p.add_argument("job_id", metavar="ID")
     p.add_argument("--timeout", help=f"Give up after this long: {ACCEPTED}.")
     p.add_argument("--poll-interval", type=float, default=2.0, help="Seconds between checks (default 2).")
+
+    p = command(sub, "diagnose", _diagnose, "Say why a finished job failed (out of memory, timeout, 401/403, data "
+                "format, no CUDA, NaN or flat loss, push failure, dependency resolution) and the one change that "
+                "fixes it.")
+    add_backend_argument(p)
+    p.add_argument("job_id", metavar="ID")
+
+    p = command(sub, "retry", _retry, "Plan a failed job again with the fix diagnose names (bundled scripts); "
+                "--confirm submits it.")
+    add_backend_argument(p)
+    p.add_argument("job_id", metavar="ID")
+    p.add_argument("--confirm", action="store_true", help="Submit the fixed job (after the person agreed).")
+    p.add_argument("--force", action="store_true", help="Submit even when preflight finds errors.")
+    p.add_argument("--local-python", action="store_true", help="Local backend: run with this interpreter, not uv.")
 
     # Hub-only commands (metrics, hardware, scheduled ...) are registered below, on `sub`, with
     # `command(sub, name, handler, help)` and `add_backend_argument(p)` where a backend choice applies.
