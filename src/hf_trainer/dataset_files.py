@@ -46,7 +46,7 @@ def _walk(path: Path) -> list[Path]:
 def data_files(path: Path, split: str | None) -> list[Path]:
     """The data files behind a file or folder path, for one split when the folder has several."""
     given = str(path)
-    path = Path(path).expanduser()
+    path = Path(os.path.expanduser(str(path)))  # Path.expanduser raises for an unknown ~user
     # Name the path as given, and where it led when '~' was expanded.
     shown = given if str(path) == given else f"{given} ({path})"
     if path.is_file():

@@ -9,6 +9,7 @@ Pure functions over text and numbers: nothing here touches the network or import
 """
 
 import ast
+import os
 import re
 import sys
 from pathlib import Path
@@ -272,7 +273,7 @@ def check_local_paths(job: PreflightInput, tree: ast.AST | None) -> list[Finding
             (job.script_args[i - 1] if i and job.script_args[i - 1].startswith("--") else f"argument {i + 1}", arg)
         if value is None or option in _OUTPUT_OPTIONS:
             continue
-        if value.startswith(("./", "../", "~/", "/Users/", "/home/")) or Path(value).expanduser().exists():
+        if value.startswith(("./", "../", "~/", "/Users/", "/home/")) or Path(os.path.expanduser(value)).exists():
             findings.append(Finding(
                 severity="error", rule="local-path",
                 message=f"{option} {value!r} is a path on this machine; the job's container cannot see it.",

@@ -11,6 +11,7 @@ Dependencies (the inspector, the estimator, the backend) are parameters, so test
 
 import difflib
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -141,7 +142,8 @@ def _output_dir(req: TrainRequest, backend: BackendName) -> str | None:
     if backend != "local":
         return req.output_dir
     name = req.model_name_or_path.rstrip("/").split("/")[-1]
-    return str(Path(req.output_dir or Path("outputs") / f"{name}-{req.method}").expanduser().resolve())
+    # os.path.expanduser leaves an unknown ~user as it is (Path.expanduser raises).
+    return str(Path(os.path.expanduser(req.output_dir or Path("outputs") / f"{name}-{req.method}")).resolve())
 
 
 def _script_args(req: TrainRequest, mapping: str | None, backend: BackendName, run_name: str) -> list[str]:

@@ -35,7 +35,7 @@ FUZZ = settings(max_examples=int(os.environ.get("HF_TRAINER_FUZZ_EXAMPLES", "120
 # --- value strategies: plausible values, hostile text and wrong types, mixed ---
 HOSTILE_TEXT = st.sampled_from([
     "", " ", "\n", "'", '"', "`id`", "$(id)", "${HF_TOKEN}", "$HF_TOKEN", "a;b", "a && b", "|", "\\", "\x00",
-    "../../etc/passwd", "/", ".", "~", "nul\x00byte", "é" * 3, "🙂", "x" * 5000, "-1", "0", "1e309", "NaN",
+    "../../etc/passwd", "/", ".", "~", "~0", "~no-such-user/x.py", "nul\x00byte", "é" * 3, "🙂", "x" * 5000, "-1", "0", "1e309", "NaN",
     "--help", "-", "a=b", "{\"json\": 1}", "null", "true", "hf_" + "A" * 34,
 ])
 TEXT = st.one_of(HOSTILE_TEXT, st.text(max_size=40))
@@ -127,10 +127,10 @@ JOB_ARGS = {
 }
 # alice/chat is in the fake viewer, data.jsonl and model/ in the working folder; the others do not exist.
 DATASET_NAMES = ["alice/chat", "alice/chat", "./data.jsonl", "data.jsonl", "nobody/nothing", "data.csv", "../..",
-                 "~nobody", ".", "a/b/c"]
-MODELS = ["./model", "./model", "model", "nobody/nothing", "gpt2", "./nothing"]
+                 "~nobody", "~0", ".", "a/b/c"]
+MODELS = ["./model", "./model", "model", "nobody/nothing", "gpt2", "./nothing", "~0"]
 # dataset_inspect and train load the tokenizer: only local folders (see CHOICES for why not Hub ids).
-LOCAL_MODELS = ["./model", "./model", "model", "./nothing"]
+LOCAL_MODELS = ["./model", "./model", "model", "./nothing", "~0"]
 INSPECT_ARGS = {
     "dataset_name": DATASET_NAMES, "dataset_config": ["default", ""], "dataset_train_split": ["train", "nope"],
     "method": ["sft", "dpo", "grpo", "reward", "kto"], "model_name_or_path": LOCAL_MODELS,

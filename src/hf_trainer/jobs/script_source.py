@@ -5,6 +5,7 @@ which one it is, once, and checks the PEP 723 header of the text it can see. hf-
 container that could not see them; we read local files here so a backend can ship their text.
 """
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -94,7 +95,7 @@ def resolve_script(script: str) -> ScriptSource:
         return ScriptSource(kind="url", url=stripped, name=_url_name(stripped))
 
     if "\n" not in stripped:
-        path = Path(stripped).expanduser()
+        path = Path(os.path.expanduser(stripped))  # Path.expanduser raises for an unknown ~user
         if _is_file(path):
             return _read_file(stripped, path)
         if not _looks_like_code(stripped):
