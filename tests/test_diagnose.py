@@ -72,14 +72,25 @@ def test_out_of_memory_first_halves_the_batch_and_doubles_accumulation():
     assert change.flavor == "a10g-large"  # one change at a time: same flavor
 
 
-def test_out_of_memory_at_batch_one_turns_on_checkpointing_then_lora_then_a_bigger_flavor():
+def test_out_of_memory_at_batch_one_moves_to_lora_then_to_a_bigger_flavor():
     args = set_arg(ARGS, "--per_device_train_batch_size", "1")
     first = diagnose(Stage.ERROR, None, OOM.splitlines(), args, flavor="a10g-large").change
-    assert "--activation_checkpointing" in first.script_args
+    assert "--use_peft" in first.script_args and first.flavor == "a10g-large"
     second = diagnose(Stage.ERROR, None, OOM.splitlines(), first.script_args, flavor="a10g-large").change
-    assert "--use_peft" in second.script_args and second.flavor == "a10g-large"
-    third = diagnose(Stage.ERROR, None, OOM.splitlines(), second.script_args, flavor="a10g-large").change
-    assert third.flavor == "l40sx1" and third.script_args == second.script_args
+    assert second.flavor == "l40sx1" and second.script_args == first.script_args
+
+
+def test_out_of_memory_turns_checkpointing_back_on_when_it_was_switched_off():
+    args = set_arg(ARGS, "--per_device_train_batch_size", "1") + ["--no-activation_checkpointing"]
+    change = diagnose(Stage.ERROR, None, OOM.splitlines(), args, flavor="a10g-large").change
+    assert "--activation_checkpointing" in change.script_args and "--no-activation_checkpointing" not in change.script_args
+
+
+def test_out_of_memory_without_a_batch_argument_pins_batch_one_and_keeps_the_effective_batch():
+    args = [a for a in ARGS if a not in ("--per_device_train_batch_size", "8")]
+    change = diagnose(Stage.ERROR, None, OOM.splitlines(), args, flavor="a10g-large").change
+    assert get_arg(change.script_args, "--per_device_train_batch_size") == "1"
+    assert get_arg(change.script_args, "--gradient_accumulation_steps") == "8"  # 2 x 4
 
 
 def test_a_timeout_doubles_the_limit_and_resumes():

@@ -113,25 +113,34 @@ def remove_flag(args: list[str], name: str) -> list[str]:
 # --- the fixes ----------------------------------------------------------------------------------------------------
 
 def _oom_change(args: list[str], flavor: str | None) -> tuple[Change | None, list[str]]:
-    """Halve the batch and double accumulation; then activation checkpointing; then a bigger flavor."""
-    batch = int(get_arg(args, "--per_device_train_batch_size") or 4)
+    """Halve the batch and double accumulation; then activation checkpointing; then LoRA; then a bigger flavor."""
+    given = get_arg(args, "--per_device_train_batch_size")
     accumulation = int(get_arg(args, "--gradient_accumulation_steps") or 4)
     bigger = FLAVOR_UPGRADES.get(flavor or "")
-    later = ["enable activation checkpointing", f"move to {bigger or 'a flavor with more GPU memory'}"]
+    later = [f"move to {bigger or 'a flavor with more GPU memory'}"]
+    if given is None:
+        # The scripts pick the batch themselves (1 or 4 rows): pin the smallest, keeping the effective batch.
+        new = set_arg(set_arg(args, "--per_device_train_batch_size", "1"),
+                      "--gradient_accumulation_steps", str(accumulation * 4))
+        return Change(description=f"set the batch to 1 row and gradient accumulation to {accumulation * 4}: the "
+                                  "same effective batch, the least activation memory", script_args=new,
+                      flavor=flavor), later
+    batch = int(given)
     if batch > 1:
         new = set_arg(set_arg(args, "--per_device_train_batch_size", str(batch // 2)),
                       "--gradient_accumulation_steps", str(accumulation * 2))
         return Change(description=f"halve the batch ({batch} -> {batch // 2}) and double gradient accumulation "
                                   f"({accumulation} -> {accumulation * 2}): same effective batch, less memory",
                       script_args=new, flavor=flavor), later
-    if has_flag(args, "--no-activation_checkpointing") or not has_flag(args, "--activation_checkpointing"):
+    if has_flag(args, "--no-activation_checkpointing"):
+        # Checkpointing is the scripts' GPU default; only an explicit opt-out leaves something to turn on.
         new = set_arg(remove_flag(args, "--no-activation_checkpointing"), "--activation_checkpointing", None)
-        return Change(description="turn on activation checkpointing (recompute activations instead of storing "
-                                  "them)", script_args=new, flavor=flavor), later[1:]
+        return Change(description="turn activation checkpointing back on (recompute activations instead of storing "
+                                  "them)", script_args=new, flavor=flavor), later
     if not has_flag(args, "--use_peft"):
-        return Change(description="train a LoRA adapter instead of all weights (--use_peft): no optimizer state "
-                                  "for the base model", script_args=set_arg(args, "--use_peft", None),
-                      flavor=flavor), later[1:]
+        return Change(description="train a LoRA adapter instead of all weights (--use_peft): no gradients or "
+                                  "optimizer state for the base model", script_args=set_arg(args, "--use_peft", None),
+                      flavor=flavor), later
     if bigger:
         return Change(description=f"move from {flavor} to {bigger} (more GPU memory)", script_args=list(args),
                       flavor=bigger), []
