@@ -10,6 +10,7 @@ from typing import Iterator
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import ValidationError
 
 from hf_trainer.errors import UserError
 
@@ -23,10 +24,14 @@ mcp = MCPServer("hf-trainer", instructions=INSTRUCTIONS)
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn a UserError raised inside a tool into a ToolError the client sees word for word."""
+    """Turn a UserError raised inside a tool into a ToolError the client sees word for word. A pydantic model built
+    inside the tool from the arguments can refuse them too (a limit the tool's own schema lacks): that is the
+    caller's mistake as well, and pydantic's text names the argument and the accepted values."""
     try:
         yield
     except UserError as exc:
+        raise ToolError(str(exc)) from None
+    except ValidationError as exc:
         raise ToolError(str(exc)) from None
 
 
@@ -124,7 +129,8 @@ def dataset_inspect(
     dataset_train_split: Annotated[str | None, Field(description=_FIELDS["dataset_train_split"].description)] = None,
     method: Annotated[Method | None, Field(description=_FIELDS["method"].description)] = None,
     model_name_or_path: Annotated[str | None, Field(description=_FIELDS["model_name_or_path"].description)] = None,
-    max_length: Annotated[int | None, Field(description=_FIELDS["max_length"].description, ge=1)] = None,
+    max_length: Annotated[int | None, Field(description=_FIELDS["max_length"].description, ge=1,
+                                            le=1_048_576)] = None,
     sample_size: Annotated[int, Field(description=_FIELDS["sample_size"].description, ge=1, le=2000)] = 100,
 ) -> Annotated[CallToolResult, DatasetInspection]:
     """Check a dataset before training: run this first, before estimating or submitting a job.

@@ -134,7 +134,7 @@ LOCAL_MODELS = ["./model", "./model", "model", "./nothing", "~0"]
 INSPECT_ARGS = {
     "dataset_name": DATASET_NAMES, "dataset_config": ["default", ""], "dataset_train_split": ["train", "nope"],
     "method": ["sft", "dpo", "grpo", "reward", "kto"], "model_name_or_path": LOCAL_MODELS,
-    "max_length": [512, 8], "sample_size": [1, 100, 2000],
+    "max_length": [512, 8, 1_048_576, 1_048_577], "sample_size": [1, 100, 2000],
 }
 ESTIMATE_FIELDS = {
     "model_name_or_path": MODELS, "num_params": [500_000_000, 7_000_000_000, 10**15],
