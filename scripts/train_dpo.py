@@ -955,6 +955,29 @@ def recorded_job(method: str) -> dict:
             "python": platform.python_version(), "libraries": versions}
 
 
+_YAML_PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./@+-]*")
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
+
+
+def yaml_scalar(value: str) -> str:
+    """A user's value (model id, path, dataset name) for the card's YAML header: as written when YAML reads it back
+    unchanged, else a double-quoted YAML string, so a newline or ': ' in a name cannot add or break metadata."""
+    text = str(value)
+    if _YAML_PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS and not re.fullmatch(r"[-+0-9._e]+", text):
+        return text
+    quoted = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            quoted.append("\\" + char)
+        elif char.isprintable():
+            quoted.append(char)
+        else:  # YAML's escapes: \xXX, \uXXXX, \UXXXXXXXX
+            quoted.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
+                          else f"\\U{code:08x}")
+    return '"' + "".join(quoted) + '"'
+
+
 def model_card(args, method: str, result: dict, extra_hparams: dict, sections: list[str] | None = None) -> str:
     """A model card: base model, data, method, hyper-parameters, final metrics, extra `sections` (e.g. evaluation),
     and the job that made it (machine-readable in the `hf_trainer_job` metadata, for reruns)."""
@@ -976,8 +999,8 @@ def model_card(args, method: str, result: dict, extra_hparams: dict, sections: l
     tags = ["hf-trainer", "trl", method] + (["lora", "peft"] if args.use_peft else [])
     lines = [
         "---",
-        f"base_model: {base}",
-        *( [f"datasets:\n- {args.dataset_name}"] if not Path(args.dataset_name).exists() else [] ),
+        f"base_model: {yaml_scalar(base)}",
+        *( [f"datasets:\n- {yaml_scalar(args.dataset_name)}"] if not Path(args.dataset_name).exists() else [] ),
         "library_name: " + ("peft" if args.use_peft else "transformers"),
         "tags:", *[f"- {tag}" for tag in tags],
         # JSON on one line is valid YAML: the Hub returns it in cardData, so reruns read it without parsing markdown.

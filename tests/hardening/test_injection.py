@@ -84,7 +84,8 @@ def test_hub_uv_jobs_pass_hostile_arguments_dependencies_and_names_through_bash_
 
 def test_hub_command_jobs_send_the_words_as_a_list_and_a_string_command_is_split_without_a_shell(
         fake_hub: FakeHub, hub_backend: HubBackend) -> None:
-    hub_backend.run(parse_call("run", {"image": "python:3.12", "command": ["python", "-c", ARGV_PRINTER, *HOSTILE]}).run)
+    command = ["python", "-c", ARGV_PRINTER, *HOSTILE]
+    hub_backend.run(parse_call("run", {"image": "python:3.12", "command": command}).run)
     hub_backend.run(parse_call("run", {"image": "python:3.12", "command": f"echo '$(touch {MARK})' \"`id`\""}).run)
     first, second = fake_hub.bodies("POST", r"^/api/jobs/[^/]+$")
     assert first["command"] == ["python", "-c", ARGV_PRINTER, *HOSTILE]
@@ -181,3 +182,25 @@ def test_the_inline_script_travels_as_base64_data_never_as_shell_text(fake_hub: 
     assert "touch" not in spec["command"][2]
     assert base64.b64decode(spec["environment"][SCRIPT_ENV]).decode("utf-8") == script
 
+
+
+@pytest.mark.parametrize("name", [
+    "Qwen/Qwen2.5-0.5B",  # a Hub id: written as it is
+    "/data/models/base",  # a plain path: as it is
+    "/data/my model: v2",  # ': ' would make a second key
+    "base\nlicense: other",  # a newline would add metadata
+    "x\n---\n# not the card",  # would end the header early
+    "null",  # a YAML word
+    "1.5",  # a number
+    "~/models/base",  # ~ alone is null in YAML
+    "é 🙂 'quoted' \"double\"",  # unicode and quotes
+    "tab\there \\ back\x00slash\u2028",  # control and separator characters, a backslash
+])
+def test_model_card_metadata_holds_a_hostile_model_or_dataset_name_as_one_value(name: str) -> None:
+    import yaml
+
+    from hf_trainer.train_common import yaml_scalar
+
+    header = f"---\nbase_model: {yaml_scalar(name)}\ndatasets:\n- {yaml_scalar(name)}\nlibrary_name: peft\n---\n"
+    meta = yaml.safe_load(header.split("---\n")[1])
+    assert meta == {"base_model": name, "datasets": [name], "library_name": "peft"}
