@@ -170,7 +170,8 @@ def main(args: argparse.Namespace) -> int:
         server = _start_server(Path(tmp), port, token)
         try:
             _wait_until_listening(port, server)
-            figures = asyncio.run(asyncio.wait_for(_load(f"http://{HOST}:{port}/mcp", token, args, server.pid), args.deadline))
+            load = _load(f"http://{HOST}:{port}/mcp", token, args, server.pid)
+            figures = asyncio.run(asyncio.wait_for(load, args.deadline))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -178,7 +179,8 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(figures, indent=2))
     else:
         print(f"{figures['calls']} tool calls at once over {figures['sessions']} sessions on {HOST}: "
-              f"{figures['errors']} errors, p50 {figures['p50_s']} s, p99 {figures['p99_s']} s, max {figures['max_s']} s, "
+              f"{figures['errors']} errors, p50 {figures['p50_s']} s, p99 {figures['p99_s']} s, "
+              f"max {figures['max_s']} s, "
               f"{figures['calls_per_s']} calls/s ({figures['wall_s']} s)")
         print(f"CPU during the load: server {figures['server_cpu_s']} s, client {figures['client_cpu_s']} s "
               f"(of {figures['wall_s']} s wall, {os.cpu_count()} cores, load average "

@@ -88,7 +88,8 @@ def test_a_local_training_run_through_the_mcp_server_leaks_the_token_nowhere(
     from hf_trainer import cli
 
     for argv in (["jobs", "logs", leaky_id, "--backend", "local"], ["jobs", "inspect", leaky_id, "--backend", "local"],
-                 ["jobs", "ps", "--all", "--backend", "local"], ["jobs", "inspect", CANARY_TOKEN, "--backend", "local"]):
+                 ["jobs", "ps", "--all", "--backend", "local"],
+                 ["jobs", "inspect", CANARY_TOKEN, "--backend", "local"]):
         cli.main(argv)
         captured = capsys.readouterr()
         outputs.append(captured.out + captured.err)
@@ -124,7 +125,8 @@ def test_on_the_hub_the_token_travels_only_as_a_bearer_header_and_a_job_secret(f
         job_id = job_id or data["job"]["id"]
     fake_hub.logs[job_id] = [f"token {CANARY_TOKEN}", f"secret {SECRET}"]
     for operation in ("logs", "inspect"):
-        outputs.append(tool("hf_jobs_status", {"operation": operation, "args": {"job_id": job_id}, "backend": "hub"})[1])
+        arguments = {"operation": operation, "args": {"job_id": job_id}, "backend": "hub"}
+        outputs.append(tool("hf_jobs_status", arguments)[1])
     assert "token ***" in outputs[4] and "secret ***" in outputs[4]
     assert not [o for o in outputs if CANARY_TOKEN in o or SECRET in o]
 

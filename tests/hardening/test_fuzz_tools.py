@@ -29,13 +29,15 @@ from hf_trainer.server import mcp
 # Figures for the report: calls made per tool and masked crashes seen (the test fails on the first one).
 TRIED: dict[str, int] = {}
 
-FUZZ = settings(max_examples=int(os.environ.get("HF_TRAINER_FUZZ_EXAMPLES", "120")), deadline=None, derandomize=not os.environ.get("HF_TRAINER_FUZZ_RANDOM"),
+FUZZ = settings(max_examples=int(os.environ.get("HF_TRAINER_FUZZ_EXAMPLES", "120")), deadline=None,
+                derandomize=not os.environ.get("HF_TRAINER_FUZZ_RANDOM"),
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 # --- value strategies: plausible values, hostile text and wrong types, mixed ---
 HOSTILE_TEXT = st.sampled_from([
     "", " ", "\n", "'", '"', "`id`", "$(id)", "${HF_TOKEN}", "$HF_TOKEN", "a;b", "a && b", "|", "\\", "\x00",
-    "../../etc/passwd", "/", ".", "~", "~0", "~no-such-user/x.py", "nul\x00byte", "é" * 3, "🙂", "x" * 5000, "-1", "0", "1e309", "NaN",
+    "../../etc/passwd", "/", ".", "~", "~0", "~no-such-user/x.py", "nul\x00byte", "é" * 3, "🙂", "x" * 5000, "-1",
+    "0", "1e309", "NaN",
     "--help", "-", "a=b", "{\"json\": 1}", "null", "true", "hf_" + "A" * 34,
 ])
 TEXT = st.one_of(HOSTILE_TEXT, st.text(max_size=40))
@@ -204,7 +206,8 @@ def call(tool: str, arguments: dict[str, Any]) -> tuple[bool, str, Any]:
     TRIED[tool] = TRIED.get(tool, 0) + 1
     if os.environ.get("HF_TRAINER_FUZZ_LOG"):
         with open(os.environ["HF_TRAINER_FUZZ_LOG"], "a", encoding="utf-8") as log:
-            log.write(json.dumps({"tool": tool, "args": arguments, "error": result.is_error, "s": round(time.monotonic() - started, 2),
+            log.write(json.dumps({"tool": tool, "args": arguments, "error": result.is_error,
+                                  "s": round(time.monotonic() - started, 2),
                                   "text": "\n".join(getattr(c, "text", "") for c in result.content)[:300]},
                                  default=repr) + "\n")
     text = "\n".join(getattr(c, "text", "") for c in result.content)

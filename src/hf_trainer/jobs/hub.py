@@ -187,7 +187,8 @@ def _refuse_local_files(script_args: list[str]) -> None:
 
 
 # huggingface_hub's shared HTTP client waits forever by default: a Hub that accepts the connection and never answers
-# would hold an MCP tool call (and the person) forever. Calls that set their own timeout (log and metric streams) keep it.
+# would hold an MCP tool call (and the person) forever. Calls that set their own timeout (log and metric streams) keep
+# it.
 HTTP_TIMEOUT = httpx2.Timeout(60.0, connect=10.0)
 _timeouts_installed: list[httpx2.Timeout] = []
 

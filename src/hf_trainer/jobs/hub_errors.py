@@ -1,8 +1,8 @@
 """huggingface_hub failures -> UserError text a person can act on, and retries for passing Hub faults.
 
 One table maps an HTTP status (or a huggingface_hub error type) to a message that states what happened and what to do.
-Passing faults (5xx, rate limits on reads, connection errors, timeouts) are retried with exponential backoff and jitter; the sleep and the
-random source are parameters so tests run without waiting.
+Passing faults (5xx, rate limits on reads, connection errors, timeouts) are retried with exponential backoff and jitter;
+the sleep and the random source are parameters so tests run without waiting.
 """
 
 import random
