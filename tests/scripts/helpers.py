@@ -22,3 +22,16 @@ def json_summary(result: subprocess.CompletedProcess) -> dict:
     """The last stdout line of a `--json` run, parsed; fails the test with the output when the run failed."""
     assert result.returncode == 0, f"exit {result.returncode}\nSTDOUT:\n{result.stdout[-3000:]}\nSTDERR:\n{result.stderr[-3000:]}"
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def trackio_logs(project: str, run: str) -> list[dict]:
+    """A run's metrics read back from trackio's own store in this test's TRACKIO_DIR.
+
+    trackio fixes its folder when first imported, which an earlier test may have done with another TRACKIO_DIR.
+    """
+    from unittest import mock
+
+    from trackio import sqlite_storage
+
+    with mock.patch.object(sqlite_storage, "TRACKIO_DIR", Path(os.environ["TRACKIO_DIR"])):
+        return sqlite_storage.SQLiteStorage.get_logs(project=project, run=run)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SCRIPTS, json_summary, run_script
+from helpers import SCRIPTS, json_summary, run_script, trackio_logs
 from hf_trainer.tiny import chat_rows, write_jsonl
 
 FAST = ["--max_length", "128", "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "1",
@@ -55,9 +55,7 @@ def test_full_dpo_on_conversational_pairs_prefers_the_chosen_answers_and_saves_a
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "DPO" in card and "| beta | 0.1 |" in card and "| format | prompt+chosen+rejected |" in card
 
-    from trackio.sqlite_storage import SQLiteStorage
-
-    logs = SQLiteStorage.get_logs(project="hf-trainer", run="dpo-full")
+    logs = trackio_logs("hf-trainer", "dpo-full")
     assert len([entry for entry in logs if "train/loss" in entry]) == 4  # trackio got every step
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SCRIPTS, json_summary, run_script
+from helpers import SCRIPTS, json_summary, run_script, trackio_logs
 from hf_trainer.tiny import chat_rows, write_jsonl
 
 FAST = ["--max_length", "128", "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "1",
@@ -50,9 +50,7 @@ def test_full_fine_tuning_on_chat_data_lowers_the_loss_and_saves_everything(tiny
     assert f"base_model: {tiny_model}" in card and "| steps | 12 |" in card and "SFT" in card
     assert "Training metrics: trackio project `hf-trainer`, run `full-chat`" in card  # the model links its metrics
 
-    from trackio.sqlite_storage import SQLiteStorage
-
-    logs = SQLiteStorage.get_logs(project="hf-trainer", run="full-chat")
+    logs = trackio_logs("hf-trainer", "full-chat")
     logged_losses = [entry["train/loss"] for entry in logs if "train/loss" in entry]
     assert len(logged_losses) == 12  # one per step, read back from trackio's own store
     assert logged_losses[-1] == pytest.approx(summary["last_loss"], rel=1e-4)
