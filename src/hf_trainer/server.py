@@ -5,14 +5,25 @@ import what they need when called. Expected failures are `UserError`s, turned in
 because any other exception reaches the client only as "Error executing tool X".
 """
 
+import hmac
+import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Annotated, Any, Iterator, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import ValidationError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field, ValidationError
 
+# Each tool's input and result models: pydantic and the standard library only, so start-up stays light; the
+# backends, the Hub client and the training stack are imported inside the tools when they are called.
+from hf_trainer.dataset_inspect import DatasetInspectInput, DatasetInspection, Method, inspect_dataset
 from hf_trainer.errors import UserError
+from hf_trainer.estimate import EstimateRequest, EstimateResult
+from hf_trainer.jobs.tool import USAGE, JobsResult
+from hf_trainer.preflight import PreflightInput, PreflightReport
+from hf_trainer.rerun import RerunPlan
+from hf_trainer.train import TrainPlan, TrainRequest
 
 INSTRUCTIONS = (
     "hf-trainer fine-tunes language models on Hugging Face Jobs or this machine. Workflow: inspect the dataset, "
@@ -38,16 +49,8 @@ def user_errors() -> Iterator[None]:
 # --- tools are declared below, one section per capability ---
 
 # --- hf_jobs (jobs/arguments.py parses, jobs/tool.py runs; backends in jobs/hub.py and jobs/local.py) ---
-import hmac  # noqa: E402
-import os  # noqa: E402
-from typing import Annotated, Any, Literal  # noqa: E402
 
-from mcp.types import CallToolResult, TextContent  # noqa: E402
-from mcp.types import ToolAnnotations as _Annotations  # noqa: E402
-from pydantic import Field as _Field  # noqa: E402
 
-# Light on purpose (pydantic models only): the result schema is needed at start-up, the backends are not.
-from hf_trainer.jobs.tool import USAGE, JobsResult  # noqa: E402
 
 
 def _structured(result: Any) -> CallToolResult:
@@ -56,14 +59,14 @@ def _structured(result: Any) -> CallToolResult:
                           structured_content=result.model_dump(mode="json"))
 
 
-_JobsOperation = Annotated[str | None, _Field(
+_JobsOperation = Annotated[str | None, Field(
     description="uv, run, ps, logs, inspect, cancel, wait, metrics, hardware, scheduled run|uv|ps|inspect|delete|"
     "suspend|resume|trigger, webhook create|ps|delete. Leave empty (or pass args {\"help\": true}) for usage with "
     "examples.")]
-_JobsArgs = Annotated[dict[str, Any] | str | None, _Field(
+_JobsArgs = Annotated[dict[str, Any] | str | None, Field(
     description="The operation's arguments, e.g. uv: {\"script\": \"train.py\", \"flavor\": \"a10g-large\", "
     "\"timeout\": \"2h\", \"secrets\": {\"HF_TOKEN\": \"$HF_TOKEN\"}}; logs: {\"job_id\": \"...\", \"tail\": 100}.")]
-_JobsBackend = Annotated[Literal["hub", "local"] | None, _Field(
+_JobsBackend = Annotated[Literal["hub", "local"] | None, Field(
     description="Where jobs run: 'hub' (Hugging Face Jobs; default when a token is found) or 'local' (this machine).")]
 
 
@@ -89,7 +92,7 @@ def run_hf_jobs(operation: str | None, args: dict[str, Any] | str | None, backen
     "command, list, read logs, inspect, cancel, wait, metrics, hardware prices, scheduled jobs. Same operation + args "
     "shape as hf-mcp-server's hf_jobs. Submitting spends money on the Hub and cancel/delete stop work: confirm with "
     "the person first. Returns readable text plus structured fields (job id, URL, stage, flavor, $/h).",
-    annotations=_Annotations(title="Hugging Face Jobs", read_only_hint=False, destructive_hint=True,
+    annotations=ToolAnnotations(title="Hugging Face Jobs", read_only_hint=False, destructive_hint=True,
                              idempotent_hint=False, open_world_hint=True),
 )
 def hf_jobs(operation: _JobsOperation = None, args: _JobsArgs = None,
@@ -102,7 +105,7 @@ def hf_jobs(operation: _JobsOperation = None, args: _JobsArgs = None,
     title="Hugging Face Jobs (read only)",
     description="Look at jobs without changing anything: ps, logs, inspect, wait, metrics, hardware, scheduled ps, "
     "scheduled inspect, help. Same arguments as hf_jobs.",
-    annotations=_Annotations(title="Hugging Face Jobs (read only)", read_only_hint=True, destructive_hint=False,
+    annotations=ToolAnnotations(title="Hugging Face Jobs (read only)", read_only_hint=True, destructive_hint=False,
                              idempotent_hint=True, open_world_hint=True),
 )
 def hf_jobs_status(operation: _JobsOperation = None, args: _JobsArgs = None,
@@ -112,12 +115,8 @@ def hf_jobs_status(operation: _JobsOperation = None, args: _JobsArgs = None,
 
 
 # --- dataset_inspect (dataset_inspect.py; stdlib + pydantic only, so importing it keeps start-up fast) ---
-from typing import Annotated  # noqa: E402
 
-from mcp.types import ToolAnnotations  # noqa: E402
-from pydantic import Field  # noqa: E402
 
-from hf_trainer.dataset_inspect import DatasetInspectInput, DatasetInspection, Method, inspect_dataset  # noqa: E402
 
 _FIELDS = DatasetInspectInput.model_fields
 
@@ -154,9 +153,7 @@ def dataset_inspect(
 
 
 # --- estimate_cost (estimate.py over estimate_math.py; hardware.py and model_size.py are imported when called) ---
-from mcp.types import ToolAnnotations  # noqa: E402
 
-from hf_trainer.estimate import EstimateRequest, EstimateResult  # noqa: E402  (pydantic only: start-up stays fast)
 
 
 @mcp.tool(annotations=ToolAnnotations(title="Estimate time, memory and cost", read_only_hint=True,
@@ -179,8 +176,6 @@ def estimate_cost(request: EstimateRequest) -> EstimateResult:
 
 
 # --- preflight and train (preflight.py, train.py; pydantic and stdlib only at import) ---
-from hf_trainer.preflight import PreflightInput, PreflightReport  # noqa: E402
-from hf_trainer.train import TrainPlan, TrainRequest  # noqa: E402
 
 
 @mcp.tool(annotations=ToolAnnotations(title="Preflight a job", read_only_hint=True, open_world_hint=False))
@@ -222,7 +217,6 @@ def train(request: TrainRequest) -> TrainPlan:
 
 
 # --- rerun (rerun.py; pydantic and stdlib only at import) ---
-from hf_trainer.rerun import RerunPlan  # noqa: E402
 
 
 @mcp.tool(name="rerun", annotations=ToolAnnotations(title="Rerun a training job", read_only_hint=False,
