@@ -15,7 +15,7 @@ import math
 import re
 
 ANSWER_COLUMNS = ("answer", "solution", "ground_truth", "reference", "target")
-PROMPT_COLUMNS = ("prompt", "question", "instruction", "input", "query", "problem")
+EVAL_PROMPT_COLUMNS = ("prompt", "question", "instruction", "input", "query", "problem")
 CARD_START = "<!-- hf-trainer:evaluation:start -->"
 CARD_END = "<!-- hf-trainer:evaluation:end -->"
 # Metrics compared between a base and a fine-tuned model; for the first two lower is better.
@@ -43,7 +43,7 @@ def _is_messages(value) -> bool:
     return isinstance(value, list) and bool(value) and isinstance(value[0], dict) and "role" in value[0]
 
 
-def _text(value) -> str:
+def _completion_text(value) -> str:
     """A completion's text: a string, or the content of its last message."""
     if isinstance(value, list) and value and isinstance(value[-1], dict):
         return str(value[-1].get("content") or "")
@@ -62,9 +62,9 @@ def split_row(row: dict, answer_column: str | None = None) -> dict | None:
         messages = row["chosen"]  # implicit preference: the preferred conversation
     if _is_messages(messages):
         if messages[-1].get("role") == "assistant" and len(messages) > 1:
-            return {"prompt": messages[:-1], "completion": _text(messages), "answer": answer}
+            return {"prompt": messages[:-1], "completion": _completion_text(messages), "answer": answer}
         return {"prompt": messages, "completion": None, "answer": answer}
-    prompt_key = next((c for c in PROMPT_COLUMNS if row.get(c) not in (None, "", [])), None)
+    prompt_key = next((c for c in EVAL_PROMPT_COLUMNS if row.get(c) not in (None, "", [])), None)
     if prompt_key is not None:
         prompt = row[prompt_key]
         completion = row.get("completion")
@@ -73,7 +73,7 @@ def split_row(row: dict, answer_column: str | None = None) -> dict | None:
         if completion in (None, "", []) and answer is not None and answer_key != prompt_key:
             completion = answer  # a question with its reference solution: score the solution
         return {"prompt": prompt if _is_messages(prompt) else str(prompt),
-                "completion": _text(completion) if completion not in (None, "", []) else None, "answer": answer}
+                "completion": _completion_text(completion) if completion not in (None, "", []) else None, "answer": answer}
     for key in ("text", "chosen"):  # plain text, or an implicit preference pair's preferred text
         if isinstance(row.get(key), str) and row[key].strip():
             return {"prompt": None, "completion": row[key], "answer": answer}
@@ -233,7 +233,7 @@ def compare(base: dict, tuned: dict) -> dict:
     return table
 
 
-def _fmt(value) -> str:
+def _metric_text(value) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
@@ -249,7 +249,7 @@ def comparison_table(comparison: dict, base_name: str = "base", tuned_name: str 
         better = None if diff is None or diff == 0 else (diff < 0) == (key in LOWER_IS_BETTER)
         mark = "" if better is None else (" (better)" if better else " (worse)")
         note = " (lower is better)" if key in LOWER_IS_BETTER else ""
-        lines.append(f"| {key.replace('_', ' ')}{note} | {_fmt(row['base'])} | {_fmt(row['fine_tuned'])} | "
+        lines.append(f"| {key.replace('_', ' ')}{note} | {_metric_text(row['base'])} | {_metric_text(row['fine_tuned'])} | "
                      f"{'n/a' if diff is None else f'{diff:+.4f}'}{mark} |")
     return "\n".join(lines)
 
@@ -258,7 +258,7 @@ def single_table(result: dict) -> str:
     lines = ["| metric | value |", "|---|---|"]
     for key in ("rows", "scored_tokens", *COMPARED):
         if result.get(key) is not None:
-            lines.append(f"| {key.replace('_', ' ')} | {_fmt(result[key])} |")
+            lines.append(f"| {key.replace('_', ' ')} | {_metric_text(result[key])} |")
     return "\n".join(lines)
 
 

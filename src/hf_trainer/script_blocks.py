@@ -40,6 +40,30 @@ def inlined_modules(script_text: str) -> list[str]:
     return [m.group("module") for m in _BLOCK.finditer(script_text)]
 
 
+def top_level_names(source: str) -> set[str]:
+    """Functions, classes and assigned names a module defines at its top level (imports excluded)."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def collisions(script_text: str) -> dict[str, list[str]]:
+    """Names that two inlined modules of one script both define: the later copy would silently replace the
+    earlier one for every caller in the script (e.g. two different `_text` helpers)."""
+    owners: dict[str, list[str]] = {}
+    for module in inlined_modules(script_text):
+        for name in top_level_names(_source(module)):
+            owners.setdefault(name, []).append(module)
+    return {name: modules for name, modules in owners.items() if len(modules) > 1}
+
+
 def check(scripts_dir: Path) -> list[str]:
     """Scripts whose inline blocks differ from their sources."""
     return [p.name for p in sorted(scripts_dir.glob("*.py")) if render(p.read_text(encoding="utf-8")) !=
