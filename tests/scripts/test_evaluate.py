@@ -190,3 +190,40 @@ def test_the_script_uses_its_inlined_tolerant_matching_without_the_package(tmp_p
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
+
+
+def _dpo_rows() -> list[dict]:
+    return [{"prompt": row["messages"][:-1], "chosen": [row["messages"][-1]],
+             "rejected": [{"role": "assistant", "content": "I do not know."}]} for row in chat_rows(16)]
+
+
+def _kto_rows() -> list[dict]:
+    rows = []
+    for row in chat_rows(16):
+        question, answer = row["messages"][-2]["content"], row["messages"][-1]["content"]
+        rows += [{"prompt": question, "completion": " " + answer, "label": 1},
+                 {"prompt": question, "completion": " I do not know.", "label": 0}]
+    return rows
+
+
+@pytest.mark.parametrize(
+    "script, rows",
+    [
+        # DPO: the preferred answers are scored before and after
+        ("train_dpo.py", _dpo_rows),
+        # KTO: the desirable completions are scored (labels 1/0)
+        ("train_kto.py", _kto_rows),
+    ],
+)
+def test_eval_baseline_in_preference_scripts_puts_base_vs_fine_tuned_in_the_card(tiny_model, tmp_path, script, rows):
+    data = write_jsonl(rows(), tmp_path / "data.jsonl")
+    out = tmp_path / "out"
+    summary = json_summary(run_script(
+        script, "--model_name_or_path", str(tiny_model), "--dataset_name", str(data), "--output_dir", str(out),
+        "--max_steps", "2", "--eval_baseline", "--max_eval_samples", "4", "--max_new_tokens", "4",
+        # no carved eval split: the first training rows (desirable and undesirable ones alike) are evaluated
+        "--eval_split_size", "0", *TRAIN))
+    loss = summary["evaluation"]["loss"]
+    assert loss["difference"] == pytest.approx(loss["fine_tuned"] - loss["base"])
+    assert "## Evaluation" in (out / "README.md").read_text(encoding="utf-8")
+    assert (out / "results" / "evaluation.json").is_file()
