@@ -1,8 +1,6 @@
 """train on the Hub backend: plans on the fake Hub and the fake dataset viewer, the JobSpec confirm sends, the cap."""
 
-import base64
 import json
-from pathlib import Path
 
 import pytest
 from huggingface_hub import HfApi
@@ -13,7 +11,7 @@ from hf_trainer.dataset_inspect import inspect_dataset
 from hf_trainer.errors import UserError
 from hf_trainer.estimate import run_estimate
 from hf_trainer.estimate_math import facts_from_config
-from hf_trainer.jobs.hub import HubBackend
+from hf_trainer.jobs.hub import HubBackend, shipped_script
 from hf_trainer.tiny import chat_rows
 from hf_trainer.train import TrainRequest, train
 
@@ -71,8 +69,7 @@ def test_confirm_sends_the_expected_jobspec(hub):
     assert spec["secrets"] == {"HF_TOKEN": CANARY_TOKEN}  # the caller's token, only as a secret
     assert CANARY_TOKEN not in json.dumps({k: v for k, v in spec.items() if k != "secrets"})
     assert {"method": "sft", "hf-trainer": "train", "model-repo": "alice--qwen-chat"}.items() <= spec["labels"].items()
-    shipped = next(v for k, v in spec["environment"].items() if k.endswith("B64"))
-    assert base64.b64decode(shipped) == (REPO_ROOT / "scripts" / "train_sft.py").read_bytes()
+    assert shipped_script(spec["environment"]) == (REPO_ROOT / "scripts" / "train_sft.py").read_bytes()
     assert spec["environment"]["HF_TRAINER_NAMESPACE"] == "alice"  # the card links back to this job
     command = " ".join(spec["command"])
     for expected in ("--push_to_hub", "--hub_model_id alice/qwen-chat", "--resume", "--max_steps 50"):

@@ -7,7 +7,6 @@ arguments (file names, output folder, extra arguments, prompts in the data) and 
 that the program got exactly the values given, and that the marker file a shell would create never appears.
 """
 
-import base64
 import json
 import os
 import stat
@@ -24,7 +23,7 @@ from hf_trainer.errors import UserError
 from hf_trainer.jobs import hub as hub_module
 from hf_trainer.jobs.arguments import parse_call
 from hf_trainer.jobs.base import Stage, UvJobRequest
-from hf_trainer.jobs.hub import SCRIPT_ENV, HubBackend
+from hf_trainer.jobs.hub import SCRIPT_ENV, HubBackend, shipped_script
 from hf_trainer.jobs.hub_errors import Retry
 from hf_trainer.jobs.local import LocalBackend
 from hf_trainer.tiny import chat_rows, write_jsonl
@@ -180,7 +179,7 @@ def test_the_inline_script_travels_as_base64_data_never_as_shell_text(fake_hub: 
     hub_backend.uv(UvJobRequest(script=script))
     spec = fake_hub.bodies("POST", r"^/api/jobs/[^/]+$")[0]
     assert "touch" not in spec["command"][2]
-    assert base64.b64decode(spec["environment"][SCRIPT_ENV]).decode("utf-8") == script
+    assert shipped_script(spec["environment"]).decode("utf-8") == script
 
 
 

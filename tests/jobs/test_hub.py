@@ -1,6 +1,7 @@
 """The Hub backend against a fake Hub on 127.0.0.1, driven by the real huggingface_hub client."""
 
 import base64
+import random
 import json
 import os
 import socket
@@ -19,7 +20,7 @@ from hf_trainer.errors import UserError
 from hf_trainer.jobs import hub as hub_module
 from hf_trainer.jobs.arguments import HubCommandJobRequest, HubUvJobRequest, parse_call
 from hf_trainer.jobs.base import Stage, UvJobRequest
-from hf_trainer.jobs.hub import SCRIPT_ENV, UV_IMAGE, HubBackend
+from hf_trainer.jobs.hub import SCRIPT_ENV, UV_IMAGE, HubBackend, shipped_script
 from hf_trainer.jobs.hub_errors import Retry
 
 
@@ -77,7 +78,7 @@ def test_an_inline_script_is_sent_as_base64_in_env_on_the_uv_image(fake_hub: Fak
     assert spec["secrets"] == {"HF_TOKEN": CANARY_TOKEN}  # the token travels only as a secret
     assert CANARY_TOKEN not in str(spec["environment"]) and CANARY_TOKEN not in str(spec["command"])
     assert spec["labels"] == {"project": "sft", "name": "script"}
-    assert base64.b64decode(spec["environment"][SCRIPT_ENV]) == script.encode("utf-8")
+    assert shipped_script(spec["environment"]) == script.encode("utf-8")
     assert spec["command"][:2] == ["bash", "-c"]
     assert spec["command"][2].endswith(
         "exec uv run --with 'trl>=1.16' --python 3.12 /tmp/hf-trainer/script.py --n 3")
@@ -123,7 +124,7 @@ def test_a_local_script_file_is_read_and_shipped_inline_without_upload_or_stdout
     path.write_text("print('training')\n", encoding="utf-8")
     job = backend.uv(UvJobRequest(script=str(path)))
     spec = posted_spec(fake_hub)
-    assert base64.b64decode(spec["environment"][SCRIPT_ENV]) == b"print('training')\n"
+    assert shipped_script(spec["environment"]) == b"print('training')\n"
     assert spec["command"][2].endswith("exec uv run /tmp/hf-trainer/train_sft.py")
     assert spec["labels"]["name"] == "train_sft"
     assert "volumes" not in spec  # huggingface_hub would mount an uploaded bucket here
@@ -147,8 +148,20 @@ def test_a_launcher_prefix_goes_between_uv_run_and_the_script(fake_hub: FakeHub,
 
 
 def test_a_script_too_large_for_the_environment_is_refused_with_the_url_alternative(backend: HubBackend) -> None:
-    with pytest.raises(UserError, match=r"is 102000 bytes.*at most 90000 bytes. Host it at an http\(s\) URL"):
-        backend.uv(UvJobRequest(script="x = 1\n" * 17000))
+    # Random text: gzip cannot shrink it below the limit, as it does for ordinary code.
+    noise = base64.b64encode(random.Random(0).randbytes(100_000)).decode("ascii")
+    with pytest.raises(UserError, match=r"is \d+ bytes even gzipped.*at most 90000 bytes. Host it at an http\(s\) URL"):
+        backend.uv(UvJobRequest(script=f"x = '{noise}'\n"))
+
+
+def test_every_bundled_script_fits_the_job_environment() -> None:
+    from conftest import SCRIPTS
+    from hf_trainer.jobs.hub import MAX_INLINE_SCRIPT_BYTES, uv_command
+    from hf_trainer.jobs.script_source import resolve_script
+
+    for path in sorted(SCRIPTS.glob("*.py")):
+        _, env = uv_command(UvJobRequest(script=str(path)), resolve_script(str(path)))
+        assert len(base64.b64decode(env[SCRIPT_ENV])) <= MAX_INLINE_SCRIPT_BYTES, path.name
 
 
 def test_run_sends_the_image_command_volumes_and_attempts(fake_hub: FakeHub, backend: HubBackend) -> None:
@@ -310,7 +323,7 @@ def test_scheduled_jobs_go_through_their_whole_life(fake_hub: FakeHub, backend: 
     body = fake_hub.bodies("POST", r"^/api/scheduled-jobs/alice$")[0]
     assert body["schedule"] == "@daily"
     assert body["jobSpec"]["secrets"] == {"HF_TOKEN": CANARY_TOKEN}
-    assert base64.b64decode(body["jobSpec"]["environment"][SCRIPT_ENV]) == b"print(1)\n"
+    assert shipped_script(body["jobSpec"]["environment"]) == b"print(1)\n"
     assert item.schedule == "@daily" and item.secret_names == ["HF_TOKEN"] and not item.suspend
 
     assert [s.id for s in backend.scheduled_ps()] == [item.id]
