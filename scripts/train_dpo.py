@@ -1153,8 +1153,9 @@ def add_eval_arguments(parser, baseline: bool = True) -> None:
         group.add_argument("--eval_baseline", action="store_true",
                            help="Evaluate the base model before training and the result after; the card shows both.")
     group.add_argument("--max_eval_samples", type=int, default=200, help="Evaluate at most N rows (0: all).")
-    group.add_argument("--answer_column", default=None,
-                       help="Reference answers for the task metric (default: 'answer' or 'solution' when present).")
+    if "--answer_column" not in parser._option_string_actions:  # GRPO's own --answer_column (its rewards) serves
+        group.add_argument("--answer_column", default=None,
+                           help="Reference answers for the task metric (default: 'answer' or 'solution' when present).")
     group.add_argument("--max_new_tokens", type=int, default=128, help="Tokens generated per sample / task row.")
     group.add_argument("--num_samples", type=int, default=5, help="Sample generations saved with the results.")
 

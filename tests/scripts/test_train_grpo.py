@@ -43,9 +43,14 @@ def test_full_grpo_on_mapped_conversational_prompts_with_named_rewards(tiny_mode
     out = tmp_path / "out"
     summary = json_summary(run_script(
         "train_grpo.py", *_base(tiny_model, data, out), "--dataset_mapping", "question_answer_prompt_only",
-        "--reward_funcs", "accuracy", "format", "length_penalty", "--length_target", "4", "--max_steps", "2", *FAST))
+        "--reward_funcs", "accuracy", "format", "length_penalty", "--length_target", "4", "--max_steps", "2",
+        "--eval_baseline", "--max_eval_samples", "4", "--max_new_tokens", "4", *FAST))
 
     assert summary["steps"] == 2 and summary["method"] == "grpo"
+    # --eval_baseline: base and trained model scored on the same rows, the answers checked as the reward does
+    evaluation = summary["evaluation"]
+    assert evaluation["loss"]["difference"] == pytest.approx(evaluation["loss"]["fine_tuned"] - evaluation["loss"]["base"])
+    assert 0.0 <= evaluation["accuracy"]["base"] <= 1.0 and (out / "results" / "evaluation.json").is_file()
     assert summary["extra_results"]["first_reward"] <= 0.0  # a random tiny model: accuracy 0, some length penalty
     assert (out / "model.safetensors").is_file()
     card = (out / "README.md").read_text(encoding="utf-8")
