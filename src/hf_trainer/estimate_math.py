@@ -610,15 +610,15 @@ def small_model_factor(num_params: float) -> float:
 class LocalProfile:
     """How this machine (or a CPU flavor's cores) trains: measured by benchmarks/bench_estimate.py."""
 
-    # Fitted on the development machine (2 vCPU AMD EPYC, 2026-11-25) by benchmarks/bench_estimate.py. The machine
-    # was shared (load average ~9): the matmul rate is the idle one (81 GFLOPS on 2 vCPU); the utilisation was fitted
-    # against the matmul rate measured during the runs; the per-step and start-up times measured under load (2.9 s,
-    # 30 s) are divided by the same slow-down (40 / 9.1 GFLOPS = 4.4x). Run the benchmark with --save for yours.
-    gflops_per_vcpu: float = 40.0  # float32 matmul per vCPU, torch
-    utilisation: float = 0.33  # fraction of that matmul rate a training step reaches (26M-parameter model)
-    step_overhead_s: float = 0.65  # per micro-step: optimizer step, logging, collation, Python (tiny model)
-    startup_s: float = 7.0  # imports, dataset preparation, model load and save around train()
-    source: str = "built-in (fitted on the development machine, 2026-11-25)"
+    # Fitted on the development machine (2 vCPU AMD EPYC, 2026-11-25, 16:30 UTC, idle: load average 0.4) by
+    # benchmarks/bench_estimate.py on the tiny (139k) and larger (26M) models. An earlier fit under heavy load
+    # (load 9) gave 40 GFLOPS, 0.33, 0.65 s and 7 s: time estimates here assume an idle machine. Run the benchmark
+    # with --save for yours.
+    gflops_per_vcpu: float = 96.5  # float32 matmul per vCPU, torch
+    utilisation: float = 0.55  # fraction of that matmul rate a training step reaches (26M-parameter model)
+    step_overhead_s: float = 0.03  # per micro-step: optimizer step, logging, collation, Python (tiny model)
+    startup_s: float = 4.4  # imports, dataset preparation, model load and save around train()
+    source: str = "built-in (fitted on the idle development machine, 2026-11-25)"
 
 
 @dataclass(frozen=True)
