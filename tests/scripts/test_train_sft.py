@@ -1,7 +1,6 @@
 """scripts/train_sft.py really trains on a tiny model, on CPU, in every data format."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
