@@ -20,6 +20,7 @@ from typing import Any, Callable
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, Stage, UvJobRequest
 from hf_trainer.jobs.hub_cli import add_hub_submit_options, with_hub_options  # argparse + pydantic only
+from hf_trainer.jobs.tool import text_table  # pydantic only
 from hf_trainer.timeouts import ACCEPTED, format_duration, parse_timeout
 
 Command = Callable[..., argparse.ArgumentParser]
@@ -80,8 +81,7 @@ class JobTable(list):
             (job.id, job.stage.value, _when(job) or "-", _short_command(job.command), job.flavor or "-")
             for job in self
         ]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(_TABLE_COLUMNS) - 1)]
-        return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row, widths)), row[-1]]).rstrip() for row in rows)
+        return text_table(rows)
 
 
 def _when(job: JobInfo) -> str | None:

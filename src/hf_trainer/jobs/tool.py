@@ -99,6 +99,12 @@ def _short(value: str, width: int) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
+def text_table(rows: list[tuple[str, ...]]) -> str:
+    """Rows as aligned columns; the last column (a command, free-length) is not padded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row, widths)), row[-1]]).rstrip() for row in rows)
+
+
 def ps_table(jobs: list[JobInfo]) -> str:
     """A compact table: id, stage, created, flavor, command."""
     if not jobs:
@@ -107,8 +113,7 @@ def ps_table(jobs: list[JobInfo]) -> str:
     for job in jobs:
         created = job.created_at.strftime("%Y-%m-%d %H:%M") if job.created_at else "-"
         rows.append((job.id, job.stage.value, created, job.flavor or "-", _short(" ".join(job.command), 60)))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows)
+    return text_table(rows)
 
 
 def scheduled_table(items: list[ScheduledJob]) -> str:
@@ -119,8 +124,7 @@ def scheduled_table(items: list[ScheduledJob]) -> str:
         nxt = item.next_run_at.strftime("%Y-%m-%d %H:%M") if item.next_run_at else "-"
         rows.append((item.id, item.schedule or "-", "suspended" if item.suspend else "active", nxt,
                      _short(" ".join(item.command), 50)))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows)
+    return text_table(rows)
 
 
 def job_text(job: JobInfo) -> str:
