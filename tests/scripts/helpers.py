@@ -35,3 +35,21 @@ def trackio_logs(project: str, run: str) -> list[dict]:
 
     with mock.patch.object(sqlite_storage, "TRACKIO_DIR", Path(os.environ["TRACKIO_DIR"])):
         return sqlite_storage.SQLiteStorage.get_logs(project=project, run=run)
+
+
+def sigkill_after_checkpoint(args: list[str], output_dir: Path, step: int, timeout: float = 240) -> list[int]:
+    """Start a training run, SIGKILL it once checkpoint-<step> is complete, and return the steps of the complete
+    checkpoints it left (the run may have gone past `step` before the signal landed)."""
+    import signal
+    import time
+
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + timeout
+    while not (output_dir / f"checkpoint-{step}" / "trainer_state.json").exists():
+        assert run.poll() is None, f"the run ended before checkpoint-{step}:\n{run.stdout.read()[-3000:]}"
+        assert time.time() < deadline, f"checkpoint-{step} did not appear within {timeout}s"
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    return sorted(int(p.name.split("-")[1]) for p in output_dir.glob("checkpoint-*")
+                  if (p / "trainer_state.json").exists())

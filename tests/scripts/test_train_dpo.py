@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from helpers import SCRIPTS, json_summary, run_script, trackio_logs
+from helpers import SCRIPTS, json_summary, run_script, trackio_logs, sigkill_after_checkpoint
 from hf_trainer.tiny import chat_rows, write_jsonl
 
 FAST = ["--max_length", "128", "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "1",
@@ -125,15 +125,7 @@ def test_resume_after_sigkill_continues_from_the_checkpoint_without_repeating_st
     out = tmp_path / "out"
     args = [sys.executable, str(SCRIPTS / "train_dpo.py"), *_base(tiny_model, data, out), "--max_steps", "12",
             "--save_steps", "3", "--report_to", "none", "--eval_split_size", "0", *FAST[:-1]]
-    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.time() + 240
-    while not (out / "checkpoint-3" / "trainer_state.json").exists():
-        assert first.poll() is None, "the first run ended before its first checkpoint"
-        assert time.time() < deadline, "no checkpoint appeared"
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    saved = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists())
+    saved = sigkill_after_checkpoint(args, out, 3)
     assert saved and saved[-1] < 12  # killed mid-run
 
     summary = json_summary(subprocess.run([*args, "--resume", "--json"], capture_output=True, text=True, timeout=300))

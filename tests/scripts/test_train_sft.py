@@ -1,7 +1,6 @@
 """scripts/train_sft.py really trains on a tiny model, on CPU, in every data format."""
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SCRIPTS, json_summary, run_script, trackio_logs
+from helpers import SCRIPTS, json_summary, run_script, trackio_logs, sigkill_after_checkpoint
 from hf_trainer.tiny import chat_rows, write_jsonl
 
 FAST = ["--max_length", "128", "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "1",
@@ -137,15 +136,7 @@ def test_resume_after_sigkill_continues_from_the_checkpoint_without_repeating_st
     args = [sys.executable, str(SCRIPTS / "train_sft.py"), "--model_name_or_path", str(tiny_model),
             "--dataset_name", str(chat_data), "--output_dir", str(out), "--max_steps", "16", "--save_steps", "4",
             "--report_to", "none", "--eval_split_size", "0", *FAST[:-1]]
-    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 240
-    while not (out / "checkpoint-4" / "trainer_state.json").exists():
-        assert first.poll() is None, first.stdout.read()[-3000:]
-        assert time.time() < deadline, "no checkpoint appeared"
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    saved = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists())
+    saved = sigkill_after_checkpoint(args, out, 4)
     assert saved and saved[-1] < 16  # killed mid-run
 
     summary = json_summary(subprocess.run([*args, "--resume", "--json"], capture_output=True, text=True, timeout=300))
