@@ -82,7 +82,7 @@ def run_training(model_dir: Path, data: Path, args: argparse.Namespace, workdir:
 def predict(model_dir: Path, measured: dict, args: argparse.Namespace, profile) -> dict:
     """The estimator's local row for the same job: same steps, batch and the tokens the script really computed."""
     from hf_trainer.estimate import estimate_cost, local_flavor, make_request
-    from hf_trainer.estimate_math import fallback_catalog
+    from hf_trainer.runtime.estimate_math import fallback_catalog
     from hf_trainer.model_size import model_facts
 
     facts = model_facts(str(model_dir))

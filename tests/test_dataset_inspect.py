@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import CANARY_TOKEN, SCRIPTS
 from fakes.fake_dataset_viewer import fake_viewer  # noqa: F401 - a fixture, used by name
-from hf_trainer import dataset_formats, mappings
+from hf_trainer.runtime import dataset_formats, mappings
 from hf_trainer.dataset_inspect import DatasetInspectInput, DatasetInspection, inspect_dataset
 from hf_trainer.errors import UserError
 from hf_trainer.tiny import chat_rows, write_jsonl

@@ -10,7 +10,7 @@ from conftest import CANARY_TOKEN, SCRIPTS
 
 from hf_trainer.errors import UserError
 from hf_trainer.estimate import EstimateRequest, estimate_cost, make_request, run_estimate
-from hf_trainer.estimate_math import (
+from hf_trainer.runtime.estimate_math import (
     Catalog,
     Flavor,
     Job,
@@ -342,7 +342,7 @@ def test_script_help_exits_0() -> None:
 
 
 def test_the_request_model_and_the_stdlib_math_share_their_defaults() -> None:
-    from hf_trainer.estimate_math import REQUEST_DEFAULTS
+    from hf_trainer.runtime.estimate_math import REQUEST_DEFAULTS
 
     assert {name: field.default for name, field in EstimateRequest.model_fields.items()} == REQUEST_DEFAULTS
 
@@ -391,7 +391,7 @@ def test_script_header_pins_floors_and_its_inline_copy_is_current() -> None:
 
 
 def test_estimator_modules_import_no_training_library() -> None:
-    code = ("import sys, hf_trainer.estimate, hf_trainer.hardware, hf_trainer.model_size, hf_trainer.estimate_math;"
+    code = ("import sys, hf_trainer.estimate, hf_trainer.hardware, hf_trainer.model_size, hf_trainer.runtime.estimate_math;"
             "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'trl', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
@@ -400,7 +400,7 @@ def test_estimator_modules_import_no_training_library() -> None:
 def test_estimate_math_imports_only_the_standard_library() -> None:
     import ast
 
-    from hf_trainer import estimate_math
+    from hf_trainer.runtime import estimate_math
 
     tree = ast.parse(open(estimate_math.__file__, encoding="utf-8").read())
     modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)

@@ -9,7 +9,7 @@ from huggingface_hub import HfApi
 
 from hf_trainer import hardware
 from hf_trainer.errors import UserError
-from hf_trainer.estimate_math import FALLBACK_DATE, flavor_from_hub, gpu_spec
+from hf_trainer.runtime.estimate_math import FALLBACK_DATE, flavor_from_hub, gpu_spec
 
 REPO = Path(__file__).resolve().parents[1]
 LIVE = [

@@ -72,10 +72,10 @@ def test_the_launcher_words_fit_between_uv_run_and_the_script(gpus):
     assert (words == []) is (gpus <= 1)
 
 
-# --- the scripts' own safety net (hf_trainer.train_common, inlined into every training script) -------------------
+# --- the scripts' own safety net (hf_trainer.runtime.train_common, inlined into every training script) -------------------
 
 def _captured_exec(monkeypatch) -> list:
-    from hf_trainer import train_common
+    from hf_trainer.runtime import train_common
 
     calls: list = []
     monkeypatch.setattr(train_common.os, "execv", lambda path, argv: calls.append(argv))
@@ -84,7 +84,7 @@ def _captured_exec(monkeypatch) -> list:
 
 
 def test_a_script_started_plainly_on_several_gpus_relaunches_itself_with_one_process_per_gpu(monkeypatch, capsys):
-    from hf_trainer.train_common import relaunch_distributed
+    from hf_trainer.runtime.train_common import relaunch_distributed
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.delenv("HF_TRAINER_NO_RELAUNCH", raising=False)
@@ -109,7 +109,7 @@ def test_a_script_started_plainly_on_several_gpus_relaunches_itself_with_one_pro
     ],
 )
 def test_no_relaunch_with_one_gpu_under_a_launcher_or_when_turned_off(monkeypatch, count, env):
-    from hf_trainer.train_common import relaunch_distributed
+    from hf_trainer.runtime.train_common import relaunch_distributed
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.delenv("HF_TRAINER_NO_RELAUNCH", raising=False)
@@ -122,7 +122,7 @@ def test_no_relaunch_with_one_gpu_under_a_launcher_or_when_turned_off(monkeypatc
 
 @pytest.mark.parametrize("rank, printed", [("0", True), ("1", False), ("3", False)])
 def test_only_the_main_process_prints_the_summary(monkeypatch, capsys, rank, printed):
-    from hf_trainer.train_common import report
+    from hf_trainer.runtime.train_common import report
 
     monkeypatch.setenv("RANK", rank)
     report({"method": "dpo", "steps": 2}, as_json=True)

@@ -4,7 +4,7 @@ import ast
 
 import pytest
 
-from hf_trainer.mappings import MAPPINGS, map_row, mapping_source
+from hf_trainer.runtime.mappings import MAPPINGS, map_row, mapping_source
 
 USER = {"role": "user", "content": "Q"}
 ASSISTANT = {"role": "assistant", "content": "A"}

@@ -8,7 +8,7 @@ from fakes.fake_hub_models import FakeHubModels, FakeModel
 from huggingface_hub import HfApi
 
 from hf_trainer.errors import UserError
-from hf_trainer.estimate_math import facts_from_config, facts_from_count, lora_params
+from hf_trainer.runtime.estimate_math import facts_from_config, facts_from_count, lora_params
 from hf_trainer.model_size import model_facts
 
 LLAMA2_7B = {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,

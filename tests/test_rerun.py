@@ -10,7 +10,7 @@ from huggingface_hub import HfApi
 
 from conftest import CANARY_TOKEN, SCRIPTS
 from fakes.fake_hub import FakeHub, Request, Response
-from hf_trainer import train_common
+from hf_trainer.runtime import train_common
 from hf_trainer.cli import main as cli_main
 from hf_trainer.diagnose import script_args_from_command
 from hf_trainer.errors import UserError

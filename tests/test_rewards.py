@@ -1,10 +1,10 @@
-"""GRPO reward functions (hf_trainer.rewards): tolerant answer matching, format and length rewards, reward files."""
+"""GRPO reward functions (hf_trainer.runtime.rewards): tolerant answer matching, format and length rewards, reward files."""
 
 from pathlib import Path
 
 import pytest
 
-from hf_trainer.rewards import (
+from hf_trainer.runtime.rewards import (
     REWARD_NAMES,
     accuracy,
     answers_match,
@@ -190,7 +190,7 @@ def test_rewards_module_imports_only_the_standard_library():
     import ast
     import sys
 
-    import hf_trainer.rewards as module
+    import hf_trainer.runtime.rewards as module
 
     tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)

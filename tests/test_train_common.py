@@ -1,10 +1,10 @@
-"""The training scripts' shared data loading (src/hf_trainer/train_common.py, inlined into every script)."""
+"""The training scripts' shared data loading (src/hf_trainer/runtime/train_common.py, inlined into every script)."""
 
 import argparse
 
 import pytest
 
-from hf_trainer import train_common
+from hf_trainer.runtime import train_common
 from hf_trainer.tiny import chat_rows, write_jsonl
 
 

@@ -10,7 +10,7 @@ from fakes.fake_dataset_viewer import fake_viewer  # noqa: F401  (fixture)
 from hf_trainer.dataset_inspect import inspect_dataset
 from hf_trainer.errors import UserError
 from hf_trainer.estimate import run_estimate
-from hf_trainer.estimate_math import facts_from_config
+from hf_trainer.runtime.estimate_math import facts_from_config
 from hf_trainer.jobs.hub import HubBackend, shipped_script
 from hf_trainer.tiny import chat_rows
 from hf_trainer.train import TrainRequest, train

@@ -14,7 +14,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field
 
-from hf_trainer import dataset_files, dataset_formats, dataset_viewer, mappings
+from hf_trainer.runtime import dataset_files, dataset_formats, dataset_viewer, mappings
 from hf_trainer.errors import UserError
 
 Method = Literal["sft", "dpo", "grpo", "reward", "kto"]

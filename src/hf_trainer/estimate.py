@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from hf_trainer import paths
 from hf_trainer.errors import UserError
-from hf_trainer.estimate_math import (
+from hf_trainer.runtime.estimate_math import (
     DEFAULT_MAX_HOURS,
     GIB,
     Catalog,

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from hf_trainer import paths
 from hf_trainer.errors import UserError
-from hf_trainer.estimate_math import (
+from hf_trainer.runtime.estimate_math import (
     FALLBACK_DATE,
     FALLBACK_FLAVORS,
     GPU_SPECS,

@@ -25,7 +25,7 @@ from huggingface_hub.errors import (
 )
 
 from hf_trainer.errors import UserError
-from hf_trainer.estimate_math import (
+from hf_trainer.runtime.estimate_math import (
     EstimateError,
     ModelFacts,
     facts_from_config,

@@ -197,7 +197,7 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
                         "'-', '_', '.').")
 
     if req.dataset_mapping:
-        from hf_trainer.mappings import MAPPINGS
+        from hf_trainer.runtime.mappings import MAPPINGS
 
         # Refused here, not in the job: an unknown name would fail only after the job started (and cost money).
         if req.dataset_mapping not in MAPPINGS:

@@ -36,6 +36,6 @@ def test_the_job_command_starts_one_process_per_gpu_for_training_scripts(fake_hu
 
 
 def _catalog():
-    from hf_trainer.estimate_math import FALLBACK_FLAVORS, Catalog
+    from hf_trainer.runtime.estimate_math import FALLBACK_FLAVORS, Catalog
 
     return Catalog(FALLBACK_FLAVORS, "fallback", "test")

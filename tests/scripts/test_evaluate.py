@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers import SCRIPTS, json_summary, run_script
-from hf_trainer.evaluation import card_section, compare, comparison_table, split_row, upsert_card_section
+from hf_trainer.runtime.evaluation import card_section, compare, comparison_table, split_row, upsert_card_section
 from hf_trainer.tiny import chat_rows, write_jsonl
 
 TRAIN = ["--max_length", "128", "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "1",

@@ -200,7 +200,7 @@ def test_help_is_instant_and_lists_the_reward_names():
 
 def test_the_inlined_rewards_are_the_package_module():
     # The script carries a verbatim copy (HF Jobs runs one file); a stale copy would score differently.
-    from hf_trainer import rewards
+    from hf_trainer.runtime import rewards
 
     script = (Path(__file__).resolve().parents[2] / "scripts" / "train_grpo.py").read_text(encoding="utf-8")
     assert Path(rewards.__file__).read_text(encoding="utf-8") in script

@@ -14,6 +14,8 @@ import json
 import math
 import re
 
+from .rewards import answers_match, extract_answer, reference_answer
+
 ANSWER_COLUMNS = ("answer", "solution", "ground_truth", "reference", "target")
 EVAL_PROMPT_COLUMNS = ("prompt", "question", "instruction", "input", "query", "problem")
 CARD_START = "<!-- hf-trainer:evaluation:start -->"
@@ -114,22 +116,6 @@ def _encode(tokenizer, example: dict, max_length: int) -> tuple[list[int], list[
 # --- metrics --------------------------------------------------------------------------------------------------
 
 
-def _matchers():
-    """(extract_answer, reference_answer, answers_match) from the GRPO rewards module: inlined next to this block in
-    a script, imported in the package; a plain normalised comparison when neither is there."""
-    # Looked up by name in this module's globals: a script that inlines rewards.py defines them there.
-    found = tuple(globals().get(name) for name in ("extract_answer", "reference_answer", "answers_match"))
-    if all(found):
-        return found
-    try:
-        from hf_trainer import rewards
-
-        return rewards.extract_answer, rewards.reference_answer, rewards.answers_match
-    except ImportError:
-        return (lambda text: _last_line(text), lambda ref: None if ref is None else str(ref).strip(),
-                lambda a, b: a is not None and b is not None and _normal(a) == _normal(b))
-
-
 def _last_line(text: str) -> str | None:
     lines = [line for line in str(text).strip().splitlines() if line.strip()]
     return lines[-1] if lines else None
@@ -206,13 +192,12 @@ def evaluate_model(model, tokenizer, rows: list[dict], *, max_length: int = 1024
     outputs = _generate(model, tokenizer, [_render_prompt(tokenizer, e["prompt"]) for e in generate_for],
                         max_new_tokens, batch_size) if num_samples or task else []
     if task:
-        extract, reference, match = _matchers()
         exact = tolerant = 0
         for example, output in zip(task, outputs):
-            expected = reference(example["answer"])
-            predicted = extract(output)
+            expected = reference_answer(example["answer"])
+            predicted = extract_answer(output)
             exact += int(predicted is not None and expected is not None and _normal(predicted) == _normal(expected))
-            tolerant += int(bool(match(predicted, expected)))
+            tolerant += int(bool(answers_match(predicted, expected)))
         result.update(task_rows=len(task), exact_match=exact / len(task), accuracy=tolerant / len(task))
     result["samples"] = [
         {"prompt": e["prompt"], "reference": e["answer"] if e["answer"] is not None else e["completion"],

@@ -495,7 +495,7 @@ def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], token
             mapping_source: Callable[[str], str] | None = None) -> dict:
     """Detect the format of sample rows, check their values, give per-method verdicts with validated mappings and,
     with a tokenizer, token statistics for `method` (default: the first of SFT, DPO, GRPO, reward, KTO that can use
-    the data). `mappings` and `mapping_source` come from hf_trainer.mappings."""
+    the data). `mappings` and `mapping_source` come from hf_trainer.runtime.mappings."""
     if not rows:
         raise ValueError("no rows to inspect")
     kind, conversational = _dataset_kind(rows)

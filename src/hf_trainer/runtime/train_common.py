@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from .mappings import MAPPINGS, map_row
+
 LOCAL_DATA_SUFFIXES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
 
 
@@ -334,12 +336,12 @@ def load_splits(args):
 
 
 def apply_mapping(dataset, name: str | None):
-    """Convert rows with a named mapping (from the inlined hf_trainer.mappings block)."""
+    """Convert rows with a named mapping (runtime/mappings.py)."""
     if dataset is None or not name:
         return dataset
-    if name not in MAPPINGS:  # noqa: F821  (defined by the inlined mappings block)
-        raise ScriptError(f"--dataset_mapping {name!r} is unknown. Known: {', '.join(sorted(MAPPINGS))}.")  # noqa: F821
-    return dataset.map(lambda row: map_row(name, row), remove_columns=dataset.column_names)  # noqa: F821
+    if name not in MAPPINGS:
+        raise ScriptError(f"--dataset_mapping {name!r} is unknown. Known: {', '.join(sorted(MAPPINGS))}.")
+    return dataset.map(lambda row: map_row(name, row), remove_columns=dataset.column_names)
 
 
 def require_columns(dataset, accepted: list[tuple[str, ...]], method: str) -> tuple[str, ...]:
