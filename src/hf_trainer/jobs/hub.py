@@ -19,6 +19,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
+from urllib.parse import quote
 
 import httpx2
 from huggingface_hub import HfApi
@@ -118,6 +119,13 @@ def to_scheduled_job(info: Any) -> ScheduledJob:
         owner=info.owner.name if info.owner else None,
         created_at=info.created_at,
     )
+
+
+def segment(value: str) -> str:
+    """`value` as one URL path segment. huggingface_hub puts ids and namespaces into its URLs unescaped, so a job id
+    such as '../../../api/repos/create?x=' would reach another Hub API path with the caller's token: every '/', '?',
+    '#' and '%' is percent-encoded, and so is every '.', so that no segment is ever '.' or '..'."""
+    return quote(str(value), safe="").replace(".", "%2E")
 
 
 def _job_name(source: ScriptSource) -> str:
@@ -279,7 +287,7 @@ class HubBackend:
             return override
         if self._namespace is None:
             info = self._call(lambda: self.api.whoami(), "find your user name (whoami)")
-            self._namespace = str(info["name"])
+            self._namespace = str(info["name"])  # encoded where it enters a URL (segment)
         return self._namespace
 
     def _out(self, job: JobInfo) -> JobInfo:
@@ -315,14 +323,14 @@ class HubBackend:
     def uv(self, request: UvJobRequest) -> JobInfo:
         spec = self._uv_spec(request)
         ns = self.namespace(getattr(request, "namespace", None))
-        job = self._call(lambda: self.api.run_job(namespace=ns, **spec), "submit the job", idempotent=False,
+        job = self._call(lambda: self.api.run_job(namespace=segment(ns), **spec), "submit the job", idempotent=False,
                          namespace=ns)
         return self._info(job, request.timeout_seconds)
 
     def run(self, request: CommandJobRequest) -> JobInfo:
         spec = self._run_spec(request)
         ns = self.namespace(getattr(request, "namespace", None))
-        job = self._call(lambda: self.api.run_job(namespace=ns, **spec), "submit the job", idempotent=False,
+        job = self._call(lambda: self.api.run_job(namespace=segment(ns), **spec), "submit the job", idempotent=False,
                          namespace=ns)
         return self._info(job, request.timeout_seconds)
 
@@ -371,14 +379,14 @@ class HubBackend:
         # SCHEDULING is listed with RUNNING: hf-mcp-server hid queued jobs, so people submitted twice.
         status: list[str] | None = [stage.value] if stage else (None if all else [Stage.SCHEDULING.value,
                                                                                   Stage.RUNNING.value])
-        jobs = self._call(lambda: list(self.api.list_jobs(namespace=ns, status=status, labels=labels or None)),
+        jobs = self._call(lambda: list(self.api.list_jobs(namespace=segment(ns), status=status, labels=labels or None)),
                           "list jobs", namespace=ns, client_retries=LISTING_RETRIES)
         jobs.sort(key=lambda j: j.created_at or datetime.min.replace(tzinfo=timezone.utc), reverse=True)
         return [self._info(j) for j in jobs]
 
     def inspect(self, job_id: str, *, namespace: str | None = None) -> JobInfo:
         ns = self.namespace(namespace)
-        job = self._call(lambda: self.api.inspect_job(job_id=job_id, namespace=ns), f"inspect job {job_id!r}",
+        job = self._call(lambda: self.api.inspect_job(job_id=segment(job_id), namespace=segment(ns)), f"inspect job {job_id!r}",
                          job_id=job_id, namespace=ns)
         return self._info(job)
 
@@ -388,7 +396,7 @@ class HubBackend:
         if not follow:
             # Server-side tail: hf-mcp-server read the whole log from the start for 10 s and cut it locally.
             lines = self._call(
-                lambda: list(self.api.fetch_job_logs(job_id=job_id, namespace=ns, follow=False, tail=tail)),
+                lambda: list(self.api.fetch_job_logs(job_id=segment(job_id), namespace=segment(ns), follow=False, tail=tail)),
                 f"read the logs of job {job_id!r}", job_id=job_id, namespace=ns)
             return iter([self.redact(line) for line in lines])
         self.inspect(job_id, namespace=ns)  # a wrong id fails now, with our message, not on the first read
@@ -405,7 +413,7 @@ class HubBackend:
 
         def pump() -> None:
             try:
-                for line in self.api.fetch_job_logs(job_id=job_id, namespace=ns, follow=True, tail=tail):
+                for line in self.api.fetch_job_logs(job_id=segment(job_id), namespace=segment(ns), follow=True, tail=tail):
                     if stop.is_set():  # the reader gave up: close the stream at the next line
                         return
                     lines.put(("line", line))
@@ -443,7 +451,7 @@ class HubBackend:
 
     def cancel(self, job_id: str, *, namespace: str | None = None) -> JobInfo:
         ns = self.namespace(namespace)
-        self._call(lambda: self.api.cancel_job(job_id=job_id, namespace=ns), f"cancel job {job_id!r}",
+        self._call(lambda: self.api.cancel_job(job_id=segment(job_id), namespace=segment(ns)), f"cancel job {job_id!r}",
                    job_id=job_id, namespace=ns)
         return self.inspect(job_id, namespace=ns)
 
@@ -474,7 +482,7 @@ class HubBackend:
             return JobMetrics(job_id=job_id, stage=job.stage,
                               note=f"Job {job_id} is {job.stage.value}: metrics exist only while a job runs.")
         samples = self._call(
-            lambda: list(self.api.fetch_job_metrics(job_id=job_id, namespace=ns, follow=False)),
+            lambda: list(self.api.fetch_job_metrics(job_id=segment(job_id), namespace=segment(ns), follow=False)),
             f"read the metrics of job {job_id!r}", job_id=job_id, namespace=ns)
         if not samples:
             return JobMetrics(job_id=job_id, stage=job.stage,
@@ -500,20 +508,21 @@ class HubBackend:
         spec = self._uv_spec(request) if isinstance(request, UvJobRequest) else self._run_spec(request)
         ns = self.namespace(getattr(request, "namespace", None))
         info = self._call(lambda: self.api.create_scheduled_job(schedule=schedule, suspend=suspend,
-                                                                 concurrency=concurrency, namespace=ns, **spec),
+                                                                 concurrency=concurrency, namespace=segment(ns), **spec),
                           "create the scheduled job", idempotent=False, namespace=ns)
         return self.redact.model(to_scheduled_job(info))
 
     def scheduled_ps(self, *, all: bool = False, namespace: str | None = None) -> list[ScheduledJob]:
         ns = self.namespace(namespace)
-        infos = self._call(lambda: list(self.api.list_scheduled_jobs(namespace=ns)), "list scheduled jobs",
+        infos = self._call(lambda: list(self.api.list_scheduled_jobs(namespace=segment(ns))), "list scheduled jobs",
                            namespace=ns)
         jobs = [self.redact.model(to_scheduled_job(i)) for i in infos]
         return jobs if all else [j for j in jobs if not j.suspend]
 
     def scheduled_inspect(self, scheduled_job_id: str, *, namespace: str | None = None) -> ScheduledJob:
         ns = self.namespace(namespace)
-        info = self._call(lambda: self.api.inspect_scheduled_job(scheduled_job_id=scheduled_job_id, namespace=ns),
+        info = self._call(lambda: self.api.inspect_scheduled_job(scheduled_job_id=segment(scheduled_job_id),
+                                                                   namespace=segment(ns)),
                           f"inspect scheduled job {scheduled_job_id!r}", namespace=ns,
                           scheduled_job_id=scheduled_job_id)
         return self.redact.model(to_scheduled_job(info))
@@ -523,7 +532,7 @@ class HubBackend:
         ns = self.namespace(namespace)
         methods = {"delete": self.api.delete_scheduled_job, "suspend": self.api.suspend_scheduled_job,
                    "resume": self.api.resume_scheduled_job, "trigger": self.api.trigger_scheduled_job}
-        result = self._call(lambda: methods[action](scheduled_job_id=scheduled_job_id, namespace=ns),
+        result = self._call(lambda: methods[action](scheduled_job_id=segment(scheduled_job_id), namespace=segment(ns)),
                             f"{action} scheduled job {scheduled_job_id!r}", namespace=ns,
                             idempotent=action != "trigger", scheduled_job_id=scheduled_job_id)
         if action == "trigger":

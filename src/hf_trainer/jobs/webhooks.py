@@ -173,8 +173,10 @@ def list_webhooks(api: Any) -> list[WebhookView]:
 
 
 def delete_webhook(api: Any, webhook_id: str) -> None:
+    from hf_trainer.jobs.hub import segment  # huggingface_hub puts the id into the URL unescaped
+
     try:
-        api.delete_webhook(webhook_id)
+        api.delete_webhook(segment(webhook_id))
     except _errors() as exc:
         raise _hub_error(exc, f"delete webhook {webhook_id}", api, webhook_id) from None
 
