@@ -120,9 +120,9 @@ def test_every_named_mapping_was_run_on_the_sample_and_revalidated(row, kind, co
 VALUE_PROBLEMS = [
     # None content would crash the chat template in the middle of a job.
     ([{"messages": [USER, {"role": "assistant", "content": None}]}], "error", "messages",
-     "has a assistant message without content (None)"),
+     "has an assistant message without content (None)"),
     ([{"messages": [USER, {"role": "assistant", "content": "  "}]}], "error", "messages",
-     "has a assistant message with empty content"),
+     "has an assistant message with empty content"),
     ([{"messages": [{"role": "human", "content": "Q"}, ASSISTANT]}], "error", "messages", "unknown role 'human'"),
     ([{"messages": [USER, ASSISTANT, USER]}], "warning", "messages", "ends with a user message"),
     ([{"messages": [USER, USER, ASSISTANT]}], "warning", "messages", "two user messages in a row"),
@@ -164,8 +164,8 @@ def test_errors_in_the_values_turn_ready_into_incompatible_with_the_rows_named()
 
     assert report["methods"]["sft"]["verdict"] == X
     assert report["methods"]["sft"]["reasons"] == [
-        "the format fits (language modelling rows train as they are), but sample rows have errors (e.g. rows 3; "
-        "see issues): fix or filter them first"]
+        "the format fits (language modelling rows train as they are), but sample rows have errors (messages has an "
+        "assistant message without content (None), e.g. rows 3; see issues): fix or filter them first"]
     issue = report["issues"][0]
     assert issue["rows"] == [3] and issue["count"] == 1
 

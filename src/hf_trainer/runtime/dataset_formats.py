@@ -7,6 +7,7 @@ wraps them in pydantic models (dataset_inspect.py) and the script prints them as
 Entry point: `analyse(rows, mappings, tokenizer=None, max_length=None, method=None)`; `render(report)` is the text.
 """
 
+import json
 import math
 from typing import Any, Callable
 
@@ -16,7 +17,11 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 # Keys TRL reads in each format (trl.data_utils); extra columns are allowed and ignored (or passed to GRPO rewards).
 TRL_KINDS = ("language_modeling", "prompt_only", "prompt_completion", "preference", "implicit_preference",
              "unpaired_preference")
-FOREIGN_KINDS = ("sharegpt", "alpaca", "dolly", "question_answer", "prompt_response", "preference_columns")
+FOREIGN_KINDS = ("sharegpt", "alpaca", "dolly", "question_answer", "prompt_response", "preference_columns",
+                 "string_prompt_preference")
+# Columns TRL's trainers read by name (trl.data_utils.is_conversational looks at the first five; `tools` and
+# `chat_template_kwargs` go to the chat template). Any other column is extra: ignored, or passed to GRPO rewards.
+TRL_COLUMNS = ("prompt", "chosen", "rejected", "completion", "messages", "text", "label", "conversations")
 FOREIGN_PREFERENCE_PAIRS = (("chosen_response", "rejected_response"), ("response_chosen", "response_rejected"),
                             ("chosen_text", "rejected_text"))
 KIND_TEXT = {
@@ -32,6 +37,8 @@ KIND_TEXT = {
     "question_answer": "question/answer",
     "prompt_response": "prompt/response",
     "preference_columns": "preference pairs in foreign columns (e.g. chosen_response/rejected_response)",
+    "string_prompt_preference": "preference with a string prompt beside conversational chosen/rejected (as in "
+                                "ultrafeedback_binarized)",
     "unknown": "unknown",
 }
 
@@ -61,18 +68,28 @@ _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
         "prompt_response": (NEEDS_MAPPING, "prompt_response", "prompt/response become a user/assistant conversation"),
         "preference_columns": (INCOMPATIBLE, None, "preference pairs: use DPO, reward or KTO with the "
                                "preference_columns mapping"),
+        "string_prompt_preference": (NEEDS_MAPPING, "chosen_as_completion", "preference rows: SFT can train on the "
+                                     "chosen conversations (a messages column, when there is one, trains as it is)"),
     },
     "dpo": {
         "preference": (READY, None, "explicit-prompt preference rows"),
         "implicit_preference": (READY, None, "implicit-prompt preference rows (TRL extracts the shared prompt)"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
                                "conversational preference row"),
+        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
+                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
+                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
+                                     "trl.data_utils.extract_prompt does)"),
     },
     "reward": {
         "preference": (READY, None, "explicit-prompt preference rows"),
-        "implicit_preference": (READY, None, "implicit-prompt preference rows"),
+        "implicit_preference": (READY, None, "implicit-prompt preference rows (whole conversations are scored)"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
                                "conversational preference row"),
+        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
+                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
+                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
+                                     "trl.data_utils.extract_prompt does)"),
     },
     "kto": {
         "unpaired_preference": (READY, None, "unpaired preference rows (prompt, completion, label)"),
@@ -80,6 +97,10 @@ _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
         "implicit_preference": (READY, None, "paired preference rows; TRL's KTOTrainer unpairs them itself"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
                                "conversational preference row, which KTO unpairs"),
+        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
+                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
+                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
+                                     "trl.data_utils.extract_prompt does)"),
     },
     "grpo": {
         "prompt_only": (READY, None, "prompt-only rows; other columns reach reward functions"),
@@ -96,6 +117,8 @@ _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
                             "answer stays as a column for reward functions"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "the prompt column becomes a conversational "
                                "prompt"),
+        "string_prompt_preference": (READY, None, "the string prompt is used; chosen, rejected and the other "
+                                     "columns reach reward functions"),
     },
 }
 # A conversational language-modelling dataset can feed GRPO once its final answers are cut off.
@@ -124,6 +147,8 @@ def detect_row(row: dict) -> tuple[str, bool | None]:
     """
     keys = set(row)
     if {"prompt", "chosen", "rejected"} <= keys:
+        if isinstance(row["prompt"], str) and _is_messages(row["chosen"]) and _is_messages(row["rejected"]):
+            return "string_prompt_preference", None
         return "preference", _is_messages(row["chosen"]) or _is_messages(row["prompt"])
     if {"chosen", "rejected"} <= keys:
         return "implicit_preference", _is_messages(row["chosen"])
@@ -181,20 +206,54 @@ def _type_name(value: Any) -> str:
 def _check_content(message: dict, column: str, row: int, issues: _Issues) -> None:
     content = message.get("content")
     role = message.get("role")
+    calls_tools = role == "assistant" and bool(message.get("tool_calls"))
+    if calls_tools:
+        _check_tool_calls(message["tool_calls"], column, row, issues)
     if "content" not in message or content is None:
         # An assistant turn that only calls tools legitimately has no content.
-        if not (role == "assistant" and message.get("tool_calls")):
-            issues.add("error", column, f"has a {role} message without content (None)", row)
+        if not calls_tools:
+            issues.add("error", column, f"has {_a(role)} message without content (None)", row)
     elif isinstance(content, str):
-        if not content.strip():
+        if not content.strip() and not calls_tools:
             severity = "error" if role == "assistant" else "warning"
-            issues.add(severity, column, f"has a {role} message with empty content", row)
+            issues.add(severity, column, f"has {_a(role)} message with empty content", row)
     elif isinstance(content, list):
         # Multimodal content: a list of typed parts ({"type": "text", "text": ...}).
         if not all(isinstance(part, dict) and "type" in part for part in content):
             issues.add("error", column, "message content is a list whose parts have no 'type'", row)
     else:
         issues.add("error", column, f"message content is {type(content).__name__}, expected a string", row)
+
+
+def _a(word: Any) -> str:
+    return f"{'an' if str(word)[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def _check_tool_calls(calls: Any, column: str, row: int, issues: _Issues) -> None:
+    """OpenAI-style tool calls, as TRL's docs and chat templates read them: [{"type": "function", "function":
+    {"name": ..., "arguments": {...} or a JSON string}}]."""
+    if not isinstance(calls, list) or not all(isinstance(call, dict) for call in calls):
+        issues.add("error", column, "has tool_calls that are not a list of {'type', 'function'} objects", row)
+        return
+    for call in calls:
+        function = call.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            issues.add("error", column, "has a tool call without function.name", row)
+            return
+
+
+def check_tools(value: Any, row: int, issues: _Issues) -> None:
+    """The `tools` column TRL passes to the chat template: a list of function schemas, or that list as JSON text."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            issues.add("error", "tools", "is a string that is not JSON (TRL json-decodes a string tools column)", row)
+            return
+    if not isinstance(value, list) or not all(isinstance(tool, dict) for tool in value):
+        issues.add("error", "tools", "is not a list of tool (function schema) objects", row)
 
 
 def check_conversation(value: Any, column: str, row: int, issues: _Issues, part: str = "whole") -> None:
@@ -219,7 +278,7 @@ def check_conversation(value: Any, column: str, row: int, issues: _Issues, part:
         roles.append(role)
     for index, role in enumerate(roles):
         if role in ("system", "developer") and index > 0:
-            issues.add("warning", column, f"has a {role} message after the first position", row)
+            issues.add("warning", column, f"has {_a(role)} message after the first position", row)
     dialogue = [role for role in roles if role not in ("system", "developer")]
     for first, second in zip(dialogue, dialogue[1:]):
         if first == second and first in ("user", "assistant"):
@@ -278,6 +337,13 @@ def check_rows(rows: list[dict], kind: str, conversational: bool | None) -> list
         row_kind, row_conversational = detect_row(row)
         if row_kind != kind:
             issues.add("error", "*", f"row is {KIND_TEXT[row_kind]}, unlike the rest ({KIND_TEXT[kind]})", index)
+            continue
+        if "tools" in row:
+            check_tools(row["tools"], index, issues)
+        if kind == "string_prompt_preference":
+            _check_text(row.get("prompt"), "prompt", index, issues)
+            for column in ("chosen", "rejected"):
+                check_conversation(row.get(column), column, index, issues, "whole")
             continue
         if kind not in _FIELDS:
             continue
@@ -341,42 +407,70 @@ def _base_verdict(method: str, kind: str, conversational: bool | None) -> tuple[
     return _TABLE[method].get(kind, (INCOMPATIBLE, None, f"{KIND_TEXT[kind]} rows; " + _NEEDS[method]))
 
 
-def verdicts(rows: list[dict], kind: str, conversational: bool | None, issues: list[dict],
-             mappings: dict[str, Callable[[dict], dict]]) -> tuple[dict, dict]:
-    """Per-method verdicts, and the mappings they name, each run on the sample and re-validated."""
-    errors = [issue for issue in issues if issue["severity"] == "error"]
-    results, checked = {}, {}
-    for method in METHODS:
-        verdict, mapping, reason = _base_verdict(method, kind, conversational)
-        reasons = [reason]
-        if verdict == READY and errors:
-            verdict = INCOMPATIBLE
-            rows_hit = sorted({row for issue in errors for row in issue["rows"]})
-            reasons = [f"the format fits ({reason}), but sample rows have errors (e.g. rows "
-                       f"{', '.join(map(str, rows_hit[:5]))}; see issues): fix or filter them first"]
-        if verdict == NEEDS_MAPPING and mapping is not None:
-            if mapping not in mappings:
-                verdict, mapping = INCOMPATIBLE, None
-                reasons.append("the mapping it needs is not available here")
-            else:
-                if mapping not in checked:
-                    checked[mapping] = _check_mapping(mapping, rows, mappings)
-                result = checked[mapping]
-                target_kind = result["kind"]
-                if result["failures"]:
-                    first = result["failures"][0]
-                    verdict = INCOMPATIBLE
-                    reasons = [f"mapping {mapping!r} would fit ({reason}), but it failed on {result['failure_count']} "
-                               f"of {len(rows)} sample rows (row {first['row']}: {first['error']}); fix the data first"]
-                elif target_kind is None or _base_verdict(method, target_kind, result["conversational"])[0] != READY:
-                    verdict = INCOMPATIBLE
-                    reasons.append(f"but mapping {mapping!r} did not produce a {method.upper()}-ready format")
-                elif any(issue["severity"] == "error" for issue in result["issues"]):
-                    verdict = INCOMPATIBLE
-                    reasons = [f"mapping {mapping!r} would fit ({reason}), but the mapped rows still have errors "
-                               f"(see mappings.{mapping}.issues): fix or filter those rows first"]
-        results[method] = {"verdict": verdict, "mapping": mapping if verdict == NEEDS_MAPPING else None,
-                           "reasons": reasons}
+def dropped_columns(method: str, columns: list[str] | set[str]) -> list[str]:
+    """TRL columns a training script removes before its trainer sees the rows. SFT trains on `messages` when there is
+    one: TRL's SFTTrainer would otherwise read a `prompt` column beside it as prompt-completion data (and fail on
+    ultrafeedback-style rows whose `messages` are plain SFT data)."""
+    if method == "sft" and "messages" in columns:
+        return [column for column in TRL_COLUMNS if column != "messages" and column in columns]
+    return []
+
+
+def method_verdict(rows: list[dict], method: str, mappings: dict[str, Callable[[dict], dict]],
+                   checked: dict | None = None) -> dict:
+    """The verdict of one method on sample rows, as its training script sees them (after `dropped_columns`).
+
+    Inspection calls it for every method; the training scripts call it at load on the rows they are about to train on,
+    so both refuse the same rows with the same reason. `checked` caches mapping results across methods."""
+    checked = {} if checked is None else checked
+    drop = dropped_columns(method, {column for row in rows for column in row})
+    if drop:
+        rows = [{key: value for key, value in row.items() if key not in drop} for row in rows]
+    kind, conversational = _dataset_kind(rows)
+    errors = [issue for issue in check_rows(rows, kind, conversational) if issue["severity"] == "error"]
+    verdict, mapping, reason = _base_verdict(method, kind, conversational)
+    if drop and verdict == READY:
+        reason += f" (the script drops {', '.join(drop)} and trains on messages)"
+    reasons = [reason]
+    if verdict == READY and errors:
+        verdict = INCOMPATIBLE
+        rows_hit = sorted({row for issue in errors for row in issue["rows"]})
+        first = errors[0]
+        reasons = [f"the format fits ({reason}), but sample rows have errors ({first['column']} {first['message']}, "
+                   f"e.g. rows {', '.join(map(str, rows_hit[:5]))}; see issues): fix or filter them first"]
+    if verdict == NEEDS_MAPPING and mapping is not None:
+        if mapping not in mappings:
+            verdict, mapping = INCOMPATIBLE, None
+            reasons.append("the mapping it needs is not available here")
+        else:
+            key = (mapping, tuple(drop))
+            if key not in checked:
+                checked[key] = _check_mapping(mapping, rows, mappings)
+            result = checked[key]
+            target_kind = result["kind"]
+            if result["failures"]:
+                first = result["failures"][0]
+                verdict = INCOMPATIBLE
+                reasons = [f"mapping {mapping!r} would fit ({reason}), but it failed on {result['failure_count']} "
+                           f"of {len(rows)} sample rows (row {first['row']}: {first['error']}); fix the data first"]
+            elif (target_kind not in TRL_KINDS
+                  or _base_verdict(method, target_kind, result["conversational"])[0] != READY):
+                verdict = INCOMPATIBLE
+                reasons.append(f"but mapping {mapping!r} did not produce a {method.upper()}-ready format")
+            elif any(issue["severity"] == "error" for issue in result["issues"]):
+                verdict = INCOMPATIBLE
+                reasons = [f"mapping {mapping!r} would fit ({reason}), but the mapped rows still have errors "
+                           f"(see mappings.{mapping}.issues): fix or filter those rows first"]
+    return {"verdict": verdict, "mapping": mapping if verdict == NEEDS_MAPPING else None, "reasons": reasons}
+
+
+def verdicts(rows: list[dict], mappings: dict[str, Callable[[dict], dict]]) -> tuple[dict, dict]:
+    """Per-method verdicts, and the mappings they name (by name), each run on the sample and re-validated."""
+    cache: dict = {}
+    results = {method: method_verdict(rows, method, mappings, cache) for method in METHODS}
+    checked = {}
+    for (name, _drop), result in cache.items():
+        checked.setdefault(name, result)
     return results, checked
 
 
@@ -500,7 +594,7 @@ def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], token
         raise ValueError("no rows to inspect")
     kind, conversational = _dataset_kind(rows)
     issues = check_rows(rows, kind, conversational)
-    per_method, checked = verdicts(rows, kind, conversational, issues, mappings)
+    per_method, checked = verdicts(rows, mappings)
     report: dict[str, Any] = {
         "kind": kind,
         "kind_text": KIND_TEXT[kind],

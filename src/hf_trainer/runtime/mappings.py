@@ -217,12 +217,43 @@ def preference_columns(row: dict) -> dict:
     })
 
 
+def _shared_turns(chosen: list, rejected: list) -> int:
+    """How many leading turns chosen and rejected share (trl.data_utils.extract_prompt's rule, turn by turn)."""
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+        shared += 1
+    return shared
+
+
+def extract_prompt(row: dict) -> dict:
+    """Conversational `chosen` / `rejected` that repeat the prompt's turns (with or without a redundant string `prompt`,
+    as in HuggingFaceH4/ultrafeedback_binarized) -> conversational `prompt` (the turns they share) / `chosen` /
+    `rejected` (the rest), as trl.data_utils.extract_prompt does. When they share no turn, a string `prompt` becomes
+    the user turn."""
+    chosen, rejected = row.get("chosen"), row.get("rejected")
+    for key, value in (("chosen", chosen), ("rejected", rejected)):
+        if not isinstance(value, list) or not value or not all(isinstance(m, dict) and "role" in m for m in value):
+            raise ValueError(f"column {key!r} must be a list of {{'role', 'content'}} messages, got {value!r:.80}")
+    shared = _shared_turns(chosen, rejected)
+    prompt = chosen[:shared]
+    if not prompt:
+        prompt = [{"role": "user", "content": _text(row, "prompt")}]
+    if shared == len(chosen) or shared == len(rejected):
+        raise ValueError("chosen and rejected are identical, or one is the other's prefix: nothing to prefer")
+    return _row(row, ("system",), {"prompt": _with_system(row, prompt), "chosen": chosen[shared:],
+                                   "rejected": rejected[shared:]})
+
+
 def chosen_as_completion(row: dict) -> dict:
     """A preference row for SFT: `prompt` + `chosen` -> `prompt` / `completion`; without a prompt, `chosen` alone
-    becomes `messages` (or `text`). The rejected answer is dropped."""
+    becomes `messages` (or `text`). A string prompt beside conversational chosen/rejected (ultrafeedback_binarized)
+    is dropped for the conversation's own turns. The rejected answer is dropped."""
     chosen = row.get("chosen")
     if chosen is None or chosen == "" or chosen == []:
         raise ValueError("column 'chosen' is missing or empty")
+    if isinstance(row.get("prompt"), str) and isinstance(chosen, list):
+        mapped = extract_prompt(row)
+        return _row(row, (), {"prompt": mapped["prompt"], "completion": mapped["chosen"]})
     if "prompt" in row:
         if row["prompt"] is None:
             raise ValueError("column 'prompt' is None")
@@ -246,6 +277,7 @@ MAPPINGS: dict[str, Callable[[dict], dict]] = {
     "text_prompt_only": text_prompt_only,
     "preference_columns": preference_columns,
     "chosen_as_completion": chosen_as_completion,
+    "extract_prompt": extract_prompt,
 }
 
 
