@@ -9,11 +9,19 @@ from hf_trainer.errors import UserError
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def home() -> Path:
-    """The tool's own state folder: `HF_TRAINER_HOME`, default `~/.cache/hf-trainer`. Created on first use."""
-    path = Path(os.environ.get("HF_TRAINER_HOME") or Path.home() / ".cache" / "hf-trainer")
-    path.mkdir(parents=True, exist_ok=True)
+def private_dir(path: Path) -> Path:
+    """`path` as a folder only its owner can enter (0700): job records, logs and script copies live below it, and
+    they may hold what a job printed. A folder of ours that is wider is narrowed; someone else's is left alone."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        path.chmod(0o700)
     return path
+
+
+def home() -> Path:
+    """The tool's own state folder: `HF_TRAINER_HOME`, default `~/.cache/hf-trainer`. Created on first use, 0700."""
+    return private_dir(Path(os.environ.get("HF_TRAINER_HOME") or Path.home() / ".cache" / "hf-trainer"))
 
 
 def scripts_dir() -> Path:

@@ -47,6 +47,21 @@ def looks_like_token(value: str, token: str | None = None) -> bool:
     return bool((token and token in value) or _TOKEN_SHAPE.search(value))
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text)} characters)"
+
+
+def _check_name(where: str, key: object) -> None:
+    """An environment variable's name: letters, digits and '_' (no '=', NUL or blank, which the OS cannot take)."""
+    if not isinstance(key, str) or not _ENV_NAME.match(key):
+        raise UserError(f"{where} name {_short(key)} is not a valid environment variable name: use letters, digits "
+                        "and '_' (e.g. 'MY_VAR'), starting with a letter or '_', without '=' or spaces.")
+
+
 def prepare_env_and_secrets(
     env: Mapping[str, str] | None, secrets: Mapping[str, str] | None, token: str | None
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -58,8 +73,12 @@ def prepare_env_and_secrets(
     out_secrets: dict[str, str] = {}
     for where, values in (("env", env or {}), ("secrets", secrets or {})):
         for key, value in values.items():
+            _check_name(where, key)
             if not isinstance(value, str):
-                raise UserError(f"{where} {key!r} must be a string, got {value!r}. Quote the value.")
+                raise UserError(f"{where} {key!r} must be a string, got {_short(value)}. Quote the value.")
+            if "\x00" in value:
+                raise UserError(f"{where} {key!r} holds a NUL character (\\x00), which no environment variable can "
+                                "carry. Remove it.")
             if _is_token_reference(value):
                 if not token:
                     raise UserError(
@@ -80,6 +99,18 @@ def prepare_env_and_secrets(
     return out_env, out_secrets
 
 
+def secret_variants(value: str | None, min_length: int = MIN_REDACTED_LENGTH) -> set[str]:
+    """The forms in which a secret value can appear in output: whole, stripped, and - for a multi-line value such as
+    a PEM key - each of its lines (printed one by one, or with other line endings). Short forms are left out."""
+    if not isinstance(value, str) or not value:
+        return set()
+    forms = {value, value.strip()}
+    if "\n" in value or "\r" in value:
+        forms.update(line.strip() for line in re.split(r"[\r\n]+", value))
+        forms.add(value.replace("\r\n", "\n").replace("\n", "\r\n"))
+    return {form for form in forms if len(form) >= min_length}
+
+
 class Redactor:
     """Removes secret values and the caller's token from text: longest first, short values left alone."""
 
@@ -96,11 +127,7 @@ class Redactor:
 
     def add(self, *values: str | None) -> "Redactor":
         for value in values:
-            if value and len(value) >= self._min_length:
-                self._values.add(value)
-                # A value with surrounding blanks would also be printed stripped.
-                if len(value.strip()) >= self._min_length:
-                    self._values.add(value.strip())
+            self._values.update(secret_variants(value, self._min_length))
         # Alternation takes the first branch that matches: longest first, so a secret that contains another is
         # removed whole rather than leaving its remainder behind.
         ordered = sorted(self._values, key=len, reverse=True)
@@ -127,3 +154,57 @@ class Redactor:
     def model(self, model: M) -> M:
         """A copy of a pydantic model with every string field redacted."""
         return type(model).model_validate(self.value(model.model_dump(mode="python")))
+
+
+class StreamRedactor:
+    """Redacts a byte stream as it flows (a job's output on its way to log.txt), before it is split into lines: a
+    multi-line secret is removed whole, and a secret cut across two reads is still found. Bytes that could be the
+    start of a secret (or of a Hugging Face token) are held back until the next read or `flush()`."""
+
+    _TOKEN_TAIL = re.compile(rb"hf_[A-Za-z0-9]*\Z|hf?\Z")
+    _TOKEN = re.compile(rb"\bhf_[A-Za-z0-9]{30,}\b")
+    # A token-shaped run longer than this is redacted without waiting for its end.
+    _MAX_TOKEN_HOLD = 256
+
+    def __init__(self, values: Iterable[str | None] = (), *, min_length: int = MIN_REDACTED_LENGTH) -> None:
+        forms: set[str] = set()
+        for value in values:
+            forms |= secret_variants(value, min_length)
+        self._secrets = sorted({form.encode("utf-8") for form in forms}, key=len, reverse=True)
+        self._pattern = re.compile(b"|".join(re.escape(v) for v in self._secrets)) if self._secrets else None
+        self._first_bytes = {v[:1] for v in self._secrets}
+        self._longest = max((len(v) for v in self._secrets), default=0)
+        self._held = b""
+
+    def _redact_secrets(self, data: bytes) -> bytes:
+        return self._pattern.sub(REDACTED.encode(), data) if self._pattern is not None else data
+
+    def _hold_from(self, data: bytes) -> int:
+        """The first index from which `data` could still grow into a secret or a token."""
+        hold = len(data)
+        for start in range(max(0, len(data) - self._longest + 1), len(data)):
+            if data[start:start + 1] in self._first_bytes and any(v.startswith(data[start:]) for v in self._secrets):
+                hold = start
+                break
+        tail = self._TOKEN_TAIL.search(data, max(0, hold - self._MAX_TOKEN_HOLD))
+        if tail is not None and tail.start() < hold:
+            hold = tail.start()
+        elif hold < len(data) and data[hold:hold + 1].isalnum():
+            # Held inside a token-shaped run: hold the whole run, or its start would be cut off and redacted alone.
+            run = re.search(rb"hf_[A-Za-z0-9]*\Z", data[:hold])
+            if run is not None and hold - run.start() <= self._MAX_TOKEN_HOLD:
+                hold = run.start()
+        return hold
+
+    def feed(self, data: bytes) -> bytes:
+        """The redacted bytes that are safe to write now."""
+        buffer = self._redact_secrets(self._held + data)
+        hold = self._hold_from(buffer)
+        self._held = buffer[hold:]
+        return self._TOKEN.sub(REDACTED.encode(), buffer[:hold])
+
+    def flush(self) -> bytes:
+        """Whatever is still held (the stream has ended), redacted."""
+        out = self._TOKEN.sub(REDACTED.encode(), self._redact_secrets(self._held))
+        self._held = b""
+        return out

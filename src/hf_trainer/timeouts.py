@@ -4,9 +4,14 @@ HF Jobs (and huggingface_hub) read "2h", "1.5h", "30m", "1d" or plain seconds. h
 seconds; we refuse anything we cannot read exactly, naming the forms we accept.
 """
 
+import math
 import re
 
 from hf_trainer.errors import UserError
+
+# The longest timeout accepted: 30 days. Longer ones are typos ("9"*30 seconds overflowed the job store), and a job
+# that should run that long is better split with checkpoints.
+MAX_TIMEOUT_SECONDS = 30 * 86400
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _FORM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -17,16 +22,42 @@ def parse_timeout(value: int | float | str) -> int:
     """Seconds (> 0) from 5400, "5400", "90m", "1.5h", "2h" or "1d"; UserError for anything else."""
     if isinstance(value, bool):
         raise UserError(f"timeout {value!r} is not a duration. Use {ACCEPTED}.")
+    shown = _shown(value)
     if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _FORM.match(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer too large for a float
+            seconds = math.inf
+    elif isinstance(value, str):
+        match = _FORM.match(value) if len(value) <= 1000 else None
         if not match:
-            raise UserError(f"timeout {value!r} is not a duration. Use {ACCEPTED}.")
+            raise UserError(f"timeout {shown} is not a duration. Use {ACCEPTED}.")
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    else:
+        raise UserError(f"timeout {shown} is not a duration. Use {ACCEPTED}.")
+    if math.isnan(seconds):
+        raise UserError(f"timeout {shown} is not a number. Use {ACCEPTED}.")
     if seconds <= 0:
-        raise UserError(f"timeout {value!r} must be positive. Use {ACCEPTED}.")
+        raise UserError(f"timeout {shown} must be positive. Use {ACCEPTED}.")
+    if seconds > MAX_TIMEOUT_SECONDS:
+        raise UserError(f"timeout {shown} is longer than the {MAX_TIMEOUT_SECONDS // 86400} days accepted. Use "
+                        f"{ACCEPTED}; for longer training, save checkpoints and resume in a new job.")
     return max(1, round(seconds))
+
+
+def check_timeout_seconds(seconds: object) -> None:
+    """UserError unless `seconds` is a whole number of seconds in 1..MAX_TIMEOUT_SECONDS (for requests built
+    without parse_timeout)."""
+    if seconds is None:
+        return
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 < seconds <= MAX_TIMEOUT_SECONDS:
+        raise UserError(f"timeout {_shown(seconds)} must be a whole number of seconds from 1 to "
+                        f"{MAX_TIMEOUT_SECONDS} ({MAX_TIMEOUT_SECONDS // 86400} days). Use {ACCEPTED}.")
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
 
 
 def format_duration(seconds: float) -> str:

@@ -10,6 +10,8 @@ from typing import Iterator, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from hf_trainer.timeouts import MAX_TIMEOUT_SECONDS
+
 
 class Stage(StrEnum):
     """Job stages, as HF Jobs names them."""
@@ -38,7 +40,7 @@ class UvJobRequest(BaseModel):
     secrets: dict[str, str] = Field(default_factory=dict, description="Secret environment variables (tokens).")
     labels: dict[str, str] = Field(default_factory=dict)
     flavor: str | None = Field(default=None, description="Hardware flavor (hub backend), e.g. 'a10g-large'.")
-    timeout_seconds: int | None = Field(default=None, gt=0)
+    timeout_seconds: int | None = Field(default=None, gt=0, le=MAX_TIMEOUT_SECONDS)
 
 
 class CommandJobRequest(BaseModel):
@@ -50,7 +52,7 @@ class CommandJobRequest(BaseModel):
     secrets: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     flavor: str | None = None
-    timeout_seconds: int | None = Field(default=None, gt=0)
+    timeout_seconds: int | None = Field(default=None, gt=0, le=MAX_TIMEOUT_SECONDS)
 
 
 class JobInfo(BaseModel):

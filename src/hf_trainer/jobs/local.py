@@ -14,6 +14,7 @@ import functools
 import getpass
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -41,7 +42,7 @@ from hf_trainer.jobs.base import (
 )
 from hf_trainer.jobs.script_source import resolve_script
 from hf_trainer.secrets import Redactor, caller_token, prepare_env_and_secrets
-from hf_trainer.timeouts import format_duration
+from hf_trainer.timeouts import check_timeout_seconds, format_duration
 
 # HF_TRAINER_LOCAL_PYTHON=current runs uv scripts with this interpreter instead of `uv run` (uv would resolve a CUDA
 # torch on machines like the test machine); any other value is the path of an interpreter to use.
@@ -49,7 +50,40 @@ LOCAL_PYTHON_ENV = "HF_TRAINER_LOCAL_PYTHON"
 # A submitted job whose supervisor never recorded its pid within this long did not start.
 _START_GRACE = timedelta(seconds=60)
 _FOLLOW_POLL_SECONDS = 0.2
+# Reading logs: one line shows at most MAX_LINE_CHARS characters, one answer at most MAX_ANSWER_CHARS, and no answer
+# reads more than MAX_SCAN_BYTES of the file (a 300 MB log with a progress bar and no newline included).
+MAX_LINE_CHARS = 4_000
+MAX_LINE_BYTES = 4 * MAX_LINE_CHARS
+MAX_ANSWER_CHARS = 200_000
+MAX_SCAN_BYTES = 16 * 1024 * 1024
+_READ_BLOCK = 256 * 1024
+_FOLLOW_READ_BYTES = 1024 * 1024
 _URL_FETCH_TIMEOUT = 60
+# Local ids are 24 hex characters; a longer "id" is no id (and a prefix search for it is refused by SQLite).
+MAX_JOB_ID_LENGTH = 64
+
+# What a local job inherits from the process that submits it (a CLI, an MCP server): the basics of a shell, locale,
+# caches, interpreters and accelerators. Nothing else: the server's HF_TOKEN (a job gets it only when asked, as a
+# secret), its MCP auth token and any other credential in its environment stay with it.
+_INHERITED = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+    "PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONIOENCODING", "PYTHONUTF8",
+    "VIRTUAL_ENV", "CONDA_PREFIX", "HF_HOME", "HF_ENDPOINT", "HF_HUB_CACHE", "HF_DATASETS_CACHE", "HF_XET_CACHE",
+    "TRANSFORMERS_CACHE", "HF_TRAINER_HOME", "HF_TRAINER_SCRIPTS", LOCAL_PYTHON_ENV, "SSL_CERT_FILE",
+    "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NO_PROXY", "no_proxy", "TOKENIZERS_PARALLELISM",
+    "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "LD_LIBRARY_PATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+})
+_INHERITED_PREFIXES = ("LC_", "XDG_", "UV_", "HF_HUB_", "HF_DATASETS_", "TRACKIO_", "PYTORCH_", "TORCH", "NVIDIA_",
+                       "ACCELERATE_", "NCCL_", "PIP_")
+# Names that hold credentials even under an inherited prefix (UV_INDEX_..._PASSWORD, HF_HUB_..._TOKEN).
+_CREDENTIAL_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_?KEY|AUTH|_KEY$", re.I)
+
+
+def job_base_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every local job starts from (before its own env and secrets)."""
+    environ = dict(os.environ if environ is None else environ)
+    return {k: v for k, v in environ.items()
+            if (k in _INHERITED or k.startswith(_INHERITED_PREFIXES)) and not _CREDENTIAL_NAME.search(k)}
 
 
 # Failures of the disk under HF_TRAINER_HOME, as opposed to bugs: full, over quota, too large, read-only, broken.
@@ -77,14 +111,28 @@ def _reports_disk_errors(method: _F) -> _F:
 
 
 def _unknown_job(job_id: str) -> UserError:
-    return UserError(f"No local job with id {job_id!r}. "
+    return UserError(f"No local job with id {_short(job_id)}. "
                      "List local jobs with `hf-trainer jobs ps --all --backend local`.")
 
 
 def _check_timeout(timeout_seconds: int | None) -> None:
     # Requests refuse it already (pydantic); this guards requests built without validation.
-    if timeout_seconds is not None and timeout_seconds <= 0:
-        raise UserError(f"timeout {timeout_seconds!r} must be positive. Give seconds (e.g. 5400) or '90m', '2h'.")
+    check_timeout_seconds(timeout_seconds)
+
+
+def _check_text(what: str, values: list[str]) -> None:
+    """A NUL cannot travel in a command line: refuse it before anything is created (it crashed the supervisor)."""
+    for value in values:
+        if not isinstance(value, str):
+            raise UserError(f"{what} {value!r} must be text. Quote it.")
+        if "\x00" in value:
+            raise UserError(f"{what} {_short(value)} holds a NUL character (\\x00), which a command line cannot carry. "
+                            "Remove it.")
+
+
+def _short(value: str, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(value)} characters)"
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -94,12 +142,77 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
+def _display(raw: bytes) -> str:
+    """One log line (bytes, without its newline) as shown: decoded, progress-bar redraws collapsed, and cut at
+    MAX_LINE_CHARS with a note saying so."""
+    text = _as_displayed(raw.decode("utf-8", errors="replace").rstrip("\r"))
+    if len(text) > MAX_LINE_CHARS:
+        text = f"{text[:MAX_LINE_CHARS]} [hf-trainer: line cut, {len(raw)} bytes in all]"
+    return text
+
+
+def _read_last_lines(path: Path, end: int, tail: int | None, *, keep_partial: bool) -> tuple[list[str], int]:
+    """The last `tail` lines (None: as many as the answer allows) of the first `end` bytes of `path`, read backwards
+    in blocks: at most MAX_SCAN_BYTES are read and MAX_ANSWER_CHARS returned, and a note line says what was left out.
+    A carriage return starts a redraw of its line (a progress bar): only the last draw is shown, as in a terminal.
+    `keep_partial`: show a last line that has no newline yet (else it is left for a follower, which starts reading at
+    the returned offset)."""
+    if end <= 0 or tail == 0:
+        return [], end
+    wanted = tail if tail is not None else MAX_ANSWER_CHARS  # a line has at least one character
+    buffer = b""
+    position = end
+    newlines = 0
+    with open(path, "rb") as f:
+        while position > 0 and newlines <= wanted and len(buffer) < MAX_SCAN_BYTES:
+            step = min(_READ_BLOCK, position)
+            position -= step
+            f.seek(position)
+            block = f.read(step)
+            newlines += block.count(b"\n")
+            buffer = block + buffer
+            if tail is None and len(buffer) > 2 * MAX_ANSWER_CHARS:
+                break
+    parts = buffer.split(b"\n")
+    partial = parts.pop()  # after the last newline: b"" when the log ends with one
+    offset = end
+    if partial and not keep_partial:
+        offset = end - len(partial)
+    elif partial:
+        parts.append(partial)
+    cut_start = position > 0  # the first part's beginning was not read
+    if cut_start and len(parts) > 1:
+        parts = parts[1:]
+    picked: list[str] = []
+    size = 0
+    for raw in reversed(parts):
+        if tail is not None and len(picked) >= tail:
+            break
+        line = _display(raw)
+        if size + len(line) > MAX_ANSWER_CHARS and picked:
+            cut_start = True
+            break
+        picked.append(line)
+        size += len(line) + 1
+    picked.reverse()
+    if cut_start and (tail is None or len(picked) < tail):
+        picked.insert(0, f"[hf-trainer: earlier output not shown (the log is {end / 1e6:.1f} MB; answers hold at most "
+                         f"{MAX_ANSWER_CHARS // 1000}k characters): ask for fewer lines with tail, or read {path}]")
+    return picked, offset
+
+
 def _as_displayed(line: str) -> str:
     """A line as a terminal shows it: progress bars redraw with carriage returns, and only the last draw stays."""
     if "\r" not in line:
         return line
     drawn = [part for part in line.split("\r") if part.strip()]
     return drawn[-1] if drawn else ""
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a job file readable by its owner only (0600)."""
+    with open(store.private_file(path), "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -131,8 +244,7 @@ class LocalBackend:
         """`use_uv`: True runs uv scripts with `uv run`, False with `python` (default: this interpreter), None
         decides: HF_TRAINER_LOCAL_PYTHON set -> that interpreter; else uv when it is on PATH. `cwd`: where job
         commands run (default: the submitter's working folder, so relative paths in arguments mean what they say)."""
-        self.home = Path(home) if home is not None else paths.home()
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home = paths.private_dir(Path(home)) if home is not None else paths.home()
         self.jobs_dir = self.home / "jobs"
         self.db_path = self.home / "jobs.db"
         self.use_uv = use_uv
@@ -146,6 +258,9 @@ class LocalBackend:
     @_reports_disk_errors
     def uv(self, request: UvJobRequest) -> JobInfo:
         _check_timeout(request.timeout_seconds)
+        _check_text("script argument", list(request.script_args))
+        _check_text("dependency", list(request.dependencies))
+        _check_text("python", [request.python] if request.python else [])
         source = resolve_script(request.script)
         env, secrets = self._env_and_secrets(request.env, request.secrets)
         # Everything that can be refused is decided before the job's folder exists.
@@ -160,7 +275,7 @@ class LocalBackend:
             script_ref = str(source.url)  # uv fetches URLs itself
         else:
             script_ref = str(job_dir / source.name)
-            Path(script_ref).write_text(text, encoding="utf-8")
+            _write_private(Path(script_ref), text)
         if uv:
             command = [uv, "run"]
             for dep in request.dependencies:
@@ -185,6 +300,7 @@ class LocalBackend:
     @_reports_disk_errors
     def run(self, request: CommandJobRequest) -> JobInfo:
         _check_timeout(request.timeout_seconds)
+        _check_text("command part", list(request.command))
         env, secrets = self._env_and_secrets(request.env, request.secrets)
         if shutil.which(request.command[0]) is None and not Path(request.command[0]).is_file():
             raise UserError(f"The command {request.command[0]!r} was not found on this machine (PATH). Local jobs "
@@ -240,25 +356,31 @@ class LocalBackend:
 
     def _new_job_dir(self) -> tuple[str, Path]:
         job_id = token_hex(12)
+        paths.private_dir(self.jobs_dir)
         job_dir = self.jobs_dir / job_id
-        job_dir.mkdir(parents=True)
+        job_dir.mkdir(mode=0o700)
         return job_id, job_dir
 
     def _submit(self, job_id: str, job_dir: Path, kind: str, command: list[str], image: str | None,
                 flavor: str | None, timeout_seconds: int | None, labels: dict[str, str], env: dict[str, str],
                 secrets: dict[str, str], notes: list[str]) -> JobInfo:
         log_path = job_dir / "log.txt"
-        log_path.write_text("".join(f"[hf-trainer] note: {n}\n" for n in notes), encoding="utf-8")
-        with store.session(self.db_path) as conn:
-            conn.execute(
-                "INSERT INTO jobs (id, kind, stage, command, image, flavor, timeout_seconds, labels, env, "
-                "secret_names, cwd, job_dir, created_at) VALUES (?, ?, 'SCHEDULING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, kind, json.dumps(command), image, flavor, timeout_seconds, json.dumps(labels),
-                 json.dumps(env), json.dumps(sorted(secrets)), str(self.cwd or Path.cwd()), str(job_dir),
-                 store.now_iso()),
-            )
-        process_env = {**os.environ, **env, **secrets}
-        with open(job_dir / "supervisor.log", "ab") as supervisor_log:
+        try:
+            _write_private(log_path, "".join(f"[hf-trainer] note: {n}\n" for n in notes))
+            with store.session(self.db_path) as conn:
+                conn.execute(
+                    "INSERT INTO jobs (id, kind, stage, command, image, flavor, timeout_seconds, labels, env, "
+                    "secret_names, cwd, job_dir, created_at) VALUES (?, ?, 'SCHEDULING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, kind, json.dumps(command), image, flavor, timeout_seconds, json.dumps(labels),
+                     json.dumps(env), json.dumps(sorted(secrets)), str(self.cwd or Path.cwd()), str(job_dir),
+                     store.now_iso()),
+                )
+        except BaseException:
+            shutil.rmtree(job_dir, ignore_errors=True)  # a refused job leaves no folder behind
+            raise
+        # A clean environment plus what was asked: the server's own (its token, the MCP auth token, ...) stays here.
+        process_env = {**job_base_env(), **env, **secrets}
+        with open(store.private_file(job_dir / "supervisor.log"), "ab") as supervisor_log:
             try:
                 # A new session: the job survives its submitter (a closed terminal, an exiting CLI or MCP server).
                 process = subprocess.Popen(
@@ -266,7 +388,7 @@ class LocalBackend:
                     cwd=job_dir, env=process_env, stdin=subprocess.DEVNULL, stdout=supervisor_log,
                     stderr=subprocess.STDOUT, start_new_session=True,
                 )
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: an environment the OS cannot take
                 store.finish(self.db_path, job_id, "ERROR", f"could not start the job supervisor: {exc}", None)
                 return self.inspect(job_id)
         # Reap the supervisor when it ends while this process lives (a long-running MCP server), so no zombie stays.
@@ -281,6 +403,8 @@ class LocalBackend:
         if not isinstance(job_id, str) or not job_id.strip():
             raise UserError("A job id is required. List local jobs with `hf-trainer jobs ps --all --backend local`.")
         job_id = job_id.strip()
+        if len(job_id) > MAX_JOB_ID_LENGTH or "\x00" in job_id:
+            raise _unknown_job(job_id)  # no id is that long (SQLite's LIKE refused it as "too complex")
         with store.session(self.db_path) as conn:
             row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None and len(job_id) >= 4:
@@ -377,41 +501,38 @@ class LocalBackend:
 
     def _log_lines(self, row, tail: int | None, follow: bool, timeout: float | None) -> Iterator[str]:
         redactor = Redactor([caller_token()])
-
-        def redact(line: str) -> str:
-            return redactor(_as_displayed(line))
-
         log_path = Path(row["job_dir"]) / "log.txt"
-        data = log_path.read_bytes() if log_path.exists() else b""
-        offset = len(data)
-        cut = data.rfind(b"\n") + 1
-        complete, partial = data[:cut], data[cut:]
-        lines = complete.decode("utf-8", errors="replace").split("\n")[:-1]
-        if not follow or row["stage"] not in store.ACTIVE:
-            if partial:
-                lines.append(partial.decode("utf-8", errors="replace"))
-            partial = b""
-        if tail is not None:
-            lines = lines[-tail:] if tail else []
+        active = follow and row["stage"] in store.ACTIVE
+        try:
+            size = log_path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        # The backlog is read from the end: a 300 MB log answers `tail: 1` at once, in bounded memory and text.
+        lines, offset = _read_last_lines(log_path, size, tail, keep_partial=not active)
         for line in lines:
-            yield redact(line)
-        if not follow or row["stage"] not in store.ACTIVE:
+            yield redactor(line)
+        if not active:
             return
         deadline = None if timeout is None else self._clock() + timeout
-        pending = partial
+        pending = b""
         while True:
             ended = self._reconcile(store.fetch(self.db_path, row["id"]))["stage"] not in store.ACTIVE
             with open(log_path, "rb") as f:
                 f.seek(offset)
-                chunk = f.read()
+                chunk = f.read(_FOLLOW_READ_BYTES)
             offset += len(chunk)
             pending += chunk
             *complete_lines, pending = pending.split(b"\n")
+            if len(pending) > MAX_LINE_BYTES:  # a line that never ends: show what came, go on with the rest
+                complete_lines.append(pending)
+                pending = b""
             for raw in complete_lines:
-                yield redact(raw.decode("utf-8", errors="replace"))
+                yield redactor(_display(raw))
+            if len(chunk) == _FOLLOW_READ_BYTES:
+                continue  # more is waiting: read on before sleeping
             if ended:
                 if pending:
-                    yield redact(pending.decode("utf-8", errors="replace"))
+                    yield redactor(_display(pending))
                 return
             if deadline is not None and self._clock() >= deadline:
                 return

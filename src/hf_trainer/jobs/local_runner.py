@@ -65,8 +65,22 @@ def now_iso() -> str:
 _initialised: set[str] = set()
 
 
+def private_file(path: Path) -> Path:
+    """Create `path` readable by its owner only (0600), or narrow it if it is ours and wider: job files may hold what
+    a job printed. SQLite gives the -wal and -shm files of a database the database file's own mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        info = path.stat()
+        if info.st_mode & 0o077 and info.st_uid == os.getuid():
+            path.chmod(0o600)
+    return path
+
+
 def connect(db_path: Path) -> sqlite3.Connection:
     """A connection with the schema in place. Several processes write: WAL and a generous busy timeout."""
+    if str(db_path) not in _initialised:
+        private_file(db_path)
     conn = sqlite3.connect(str(db_path), timeout=30, isolation_level=None)
     conn.row_factory = sqlite3.Row
     if str(db_path) not in _initialised:
@@ -145,11 +159,22 @@ def _exists_without_proc(pid: int) -> str | None:
     return "?"
 
 
+def _proven(identity: str | None) -> bool:
+    """A recorded identity that can tell processes apart: a boot id and a start time, both known."""
+    if not identity or identity == "?":
+        return False
+    boot, _, start = identity.rpartition(":")
+    return bool(boot) and boot != "?" and start.isdigit()
+
+
 def is_same_process(pid: int | None, start: str | None) -> bool:
-    if not pid:
+    """True only when pid, boot id and start time are all recorded, all readable now, and all equal: a record with
+    a missing identity (tampered, or written where /proc is unreadable) is never taken for a live process, so
+    nothing ever signals a process it did not start."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not _proven(start):
         return False
     current = process_start(pid)
-    return current is not None and (start in (None, "?") or current == "?" or current == start)
+    return _proven(current) and current == start
 
 
 def group_members(pgid: int) -> list[int]:
@@ -210,20 +235,12 @@ def describe_exit(returncode: int) -> tuple[str, str, int]:
 # --- redaction -------------------------------------------------------------------------------------------------
 
 
-def make_redactor(values: list[str]) -> Callable[[str], str]:
-    """The project's Redactor (hf_trainer.secrets) when present; else a plain longest-first replacement."""
-    try:
-        from hf_trainer.secrets import Redactor
-    except ImportError:  # the secrets module is optional for the runner; never store a secret either way
-        ordered = sorted({v for v in values if v and len(v) >= 8}, key=len, reverse=True)
+def make_redactor(values: list[str]) -> Any:
+    """A byte-stream redactor (hf_trainer.secrets.StreamRedactor) for the job's secret values and token: it works on
+    the output before it is split into lines, so a multi-line secret (a PEM key) is never written."""
+    from hf_trainer.secrets import StreamRedactor  # the runner runs as `-m hf_trainer.jobs.local_runner`
 
-        def redact(text: str) -> str:
-            for value in ordered:
-                text = text.replace(value, "***")
-            return text
-
-        return redact
-    return Redactor(values)
+    return StreamRedactor(values)
 
 
 # --- the supervisor --------------------------------------------------------------------------------------------
@@ -253,6 +270,7 @@ class _Supervisor:
         command = json.loads(row["command"])
         secret_names = json.loads(row["secret_names"])
         log_path = Path(row["job_dir"]) / "log.txt"
+        # Every secret the job was given (values only in this process's memory) and the token, if it has one.
         redact = make_redactor([os.environ.get(n, "") for n in secret_names] + [os.environ.get("HF_TOKEN", "")])
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -268,9 +286,10 @@ class _Supervisor:
                     command, cwd=row["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT, process_group=0,
                 )
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: a NUL in an argument or the environment
                 _release(reserve)
-                finish(self.db_path, self.job_id, "ERROR", f"could not start {command[0]!r}: {exc.strerror}", None)
+                finish(self.db_path, self.job_id, "ERROR",
+                       f"could not start {command[0]!r}: {getattr(exc, 'strerror', None) or exc}", None)
                 return 0
             if not update_if_active(self.db_path, self.job_id, stage="RUNNING", started_at=now_iso(),
                                     child_pid=self.child.pid, child_start=process_start(self.child.pid)):
@@ -316,28 +335,35 @@ class _Supervisor:
 
 
 class _LogCopier:
-    """Copies the job's output to its log. When the log cannot be written (a full disk, a file-size limit) the job
-    goes on: its output is still read, so it never blocks on a full pipe, and the failure ends up in the record."""
+    """Copies the job's output to its log, redacted as a byte stream (never line by line: a multi-line secret would
+    pass). When the log cannot be written (a full disk, a file-size limit) the job goes on: its output is still read,
+    so it never blocks on a full pipe, and the failure ends up in the record."""
 
-    def __init__(self, stream: Any, log: Any, redact: Callable[[str], str],
-                 on_error: Callable[[], None] = lambda: None) -> None:
+    CHUNK = 64 * 1024
+
+    def __init__(self, stream: Any, log: Any, redact: Any, on_error: Callable[[], None] = lambda: None) -> None:
         self.stream, self.log, self.redact, self.on_error = stream, log, redact, on_error
         self.written = 0
         self.error: OSError | None = None
 
     def run(self) -> None:
-        for raw in iter(self.stream.readline, b""):
-            if self.error is not None:
-                continue  # drain and drop
-            data = self.redact(raw.decode("utf-8", errors="replace")).encode("utf-8")
-            try:
-                self.log.write(data)
-                self.log.flush()
-            except OSError as exc:
-                self.error = exc
-                self.on_error()
-                continue
-            self.written += len(data)
+        while True:
+            raw = self.stream.read1(self.CHUNK)
+            self._write(self.redact.feed(raw) if raw else self.redact.flush())
+            if not raw:
+                return
+
+    def _write(self, data: bytes) -> None:
+        if self.error is not None or not data:
+            return  # drain and drop
+        try:
+            self.log.write(data)
+            self.log.flush()
+        except OSError as exc:
+            self.error = exc
+            self.on_error()
+            return
+        self.written += len(data)
 
     def problem(self) -> str | None:
         if self.error is None:
@@ -349,7 +375,7 @@ class _LogCopier:
 def _hold_reserve(path: Path) -> Path | None:
     """Write RESERVE_BYTES to `path`; None when the disk has not even that much (nothing is held then)."""
     try:
-        with open(path, "wb", buffering=0) as f:
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb", buffering=0) as f:
             f.write(b"\0" * RESERVE_BYTES)
         return path
     except OSError:
