@@ -170,7 +170,7 @@ import difflib
 import json
 import math
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 GB = 1e9  # vendors and the Hub quote memory in decimal gigabytes
@@ -191,26 +191,34 @@ class GpuSpec:
     bf16: bool  # False: the card has no BF16 units, training runs in FP16 (T4)
     gpu_class: str  # "datacenter" (HBM, NVLink-class parts) or "workstation" (GDDR parts) or "cpu"
     source: str
+    # Between the GPUs of one machine, per direction (half the datasheet's bidirectional figure): what FSDP's
+    # all-gathers and reduce-scatters run over. "pcie" cards talk through the PCIe switch, "nvlink" ones directly.
+    interconnect: str = "pcie"
+    interconnect_gbs: float = 32.0
 
 
 GPU_SPECS: dict[str, GpuSpec] = {
     spec.model: spec
     for spec in [
         GpuSpec("T4", 16, 65, 320, False, "workstation",
-                "NVIDIA T4 datasheet: 65 TFLOPS FP16 mixed precision, 320 GB/s"),
+                "NVIDIA T4 datasheet: 65 TFLOPS FP16 mixed precision, 320 GB/s, PCIe Gen3 x16 32 GB/s",
+                "pcie", 16),
         GpuSpec("L4", 24, 121, 300, True, "workstation",
-                "NVIDIA L4 datasheet: 242 TFLOPS BF16 with sparsity, 300 GB/s"),
+                "NVIDIA L4 datasheet: 242 TFLOPS BF16 with sparsity, 300 GB/s, PCIe Gen4 x16 64 GB/s", "pcie", 32),
         GpuSpec("L40S", 48, 362, 864, True, "workstation",
-                "NVIDIA L40S datasheet: 733 TFLOPS BF16 with sparsity, 864 GB/s"),
+                "NVIDIA L40S datasheet: 733 TFLOPS BF16 with sparsity, 864 GB/s, PCIe Gen4 x16 64 GB/s "
+                "bidirectional (no NVLink)", "pcie", 32),
         GpuSpec("A10G", 24, 70, 600, True, "workstation",
-                "AWS EC2 G5 / NVIDIA A10G: ~70 TFLOPS BF16 dense, 600 GB/s"),
+                "AWS EC2 G5 / NVIDIA A10G: ~70 TFLOPS BF16 dense, 600 GB/s; NVIDIA A10 datasheet: PCIe Gen4 64 GB/s "
+                "(G5 instances have no NVLink)", "pcie", 32),
         GpuSpec("A100", 80, 312, 2039, True, "datacenter",
-                "NVIDIA A100 80GB SXM datasheet: 312 TFLOPS BF16, 2039 GB/s"),
+                "NVIDIA A100 80GB SXM datasheet: 312 TFLOPS BF16, 2039 GB/s, NVLink 600 GB/s", "nvlink", 300),
         GpuSpec("H200", 141, 989, 4800, True, "datacenter",
-                "NVIDIA H200 SXM datasheet: 1979 TFLOPS BF16 with sparsity, 4.8 TB/s"),
+                "NVIDIA H200 SXM datasheet: 1979 TFLOPS BF16 with sparsity, 4.8 TB/s, NVLink 900 GB/s",
+                "nvlink", 450),
         GpuSpec("RTX PRO 6000", 96, 504, 1597, True, "workstation",
                 "NVIDIA RTX PRO 6000 Blackwell Server Edition datasheet: 96 GB GDDR7, 1597 GB/s; ~504 TFLOPS BF16 "
-                "dense"),
+                "dense; PCIe Gen5 x16 128 GB/s bidirectional (no NVLink)", "pcie", 64),
     ]
 }
 
@@ -593,20 +601,20 @@ class Job:
     max_length: int = 2048
     per_device_train_batch_size: int = 4
     gradient_accumulation_steps: int = 4
-    activation_checkpointing: bool = True
+    activation_checkpointing: bool | None = True  # None: the scripts' default, on for GPUs and off on CPU
     use_peft: bool = False
     lora_r: int = 16
     lora_target_modules: str = "all-linear"
     load_in_4bit: bool = False
     optim: str = "adamw_torch_fused"
     dtype: str = "bfloat16"  # training weights on GPUs; CPU runs in float32
-    fsdp: bool = False  # shard weights, gradients and optimizer over the GPUs of one machine
+    fsdp: bool = False  # --fsdp: FSDP2 shards weights, gradients and optimizer state over the GPUs of one machine
     # preference methods
     precompute_ref_log_probs: bool = False
     beta: float = 0.1
     # GRPO
     num_generations: int = 8
-    max_completion_length: int = 512
+    max_completion_length: int = 256
     mean_prompt_len: float = 256.0
     use_vllm: bool = False
     # around the training
@@ -686,6 +694,28 @@ def activation_bytes_per_token_layer(m: ModelFacts, on_gpu: bool) -> float:
     return (15 * h + mlp) * scale
 
 
+def layer_params(m: ModelFacts) -> float:
+    """Parameters of one decoder layer (attention, MLP or experts, norms): what FSDP gathers at a time."""
+    return max(0.0, (m.num_params - m.embedding_params - m.hidden_size) / max(m.num_layers, 1))
+
+
+def fsdp_buffers(job: Job, wb: float) -> dict[str, float]:
+    """Per-GPU memory FSDP2 needs beyond the shards: unsharded parameters and gradient buffers.
+
+    - gathered: the decoder layer being computed and the next one, prefetched (2 x one layer, unsharded), plus the
+      root unit (embeddings, final norm and an untied head), which FSDP2 keeps unsharded from its forward to its
+      backward (it does not reshard the root after forward);
+    - communication: the unsharded gradients of one layer (of the root unit when larger) before their
+      reduce-scatter; with LoRA only the adapters have gradients (float32)."""
+    m = job.model
+    layer = layer_params(m)
+    if job.use_peft:
+        grads = lora_params(m, job.lora_r, job.lora_target_modules) / max(m.num_layers, 1) * 4.0
+    else:
+        grads = max(layer, float(m.embedding_params)) * wb
+    return {"fsdp_gathered_params": (m.embedding_params + 2.0 * layer) * wb, "fsdp_communication": grads}
+
+
 def memory_breakdown(job: Job, gpus: int, on_gpu: bool = True) -> dict[str, float]:
     """Bytes per device, by part, for `job` on a machine with `gpus` devices (1 for a CPU machine)."""
     m = job.model
@@ -706,11 +736,13 @@ def memory_breakdown(job: Job, gpus: int, on_gpu: bool = True) -> dict[str, floa
     else:
         parts["gradients"] = n * wb
         parts["optimizer"] = n * (2 * wb if opt is None else opt)
-    for key in ("weights", "gradients", "optimizer"):
+    for key in ("weights", "gradients", "optimizer", "lora_adapters"):
         if key in parts:
             parts[key] /= shard
     if has_reference_copy(job):
         parts["reference_model"] = n * wb / shard
+    if shard > 1:
+        parts.update(fsdp_buffers(job, wb))
 
     seq = job.max_length  # a batch is padded to its longest sequence: plan for the worst batch
     sequences = job.per_device_train_batch_size
@@ -754,6 +786,12 @@ QLORA_MFU_FACTOR = 0.70  # 4-bit dequantisation on every matmul (Dettmers et al.
 DECODE_BANDWIDTH_UTIL = {True: 0.60, False: 0.30}  # use_vllm -> fraction of memory bandwidth reached while decoding
 DECODE_STEP_FLOOR_S = {True: 0.004, False: 0.025}  # per decode step: kernel launches and Python in HF generate
 MULTI_GPU_EFFICIENCY = {"datacenter": 0.92, "workstation": 0.85, "cpu": 1.0}  # per doubling of GPUs (DDP)
+# Fraction of the interconnect's per-direction bandwidth that NCCL's ring collectives reach (nccl-tests "bus
+# bandwidth"): ~230 of 300 GB/s on NVLink A100 machines, ~20 of 32 GB/s on PCIe Gen4 machines without NVLink.
+COLLECTIVE_EFFICIENCY = {"nvlink": 0.75, "pcie": 0.60}
+# FSDP2 prefetches the next layer's all-gather while the current layer computes: this share of the communication
+# hides behind compute when compute takes longer; the rest (and any excess over compute) adds to the step time.
+FSDP_OVERLAP = 0.70
 STARTUP_S = 150.0  # pull the uv image and install the script's dependencies on the job machine
 DOWNLOAD_BYTES_PER_S = 150e6  # Hub -> job machine model download
 UPLOAD_BYTES_PER_S = 80e6  # job machine -> Hub push at the end
@@ -780,6 +818,16 @@ class LocalProfile:
     step_overhead_s: float = 0.03  # per micro-step: optimizer step, logging, collation, Python (tiny model)
     startup_s: float = 4.4  # imports, dataset preparation, model load and save around train()
     source: str = "built-in (fitted on the idle development machine, 2026-11-25)"
+    # The largest model the fit ran on (benchmarks/bench_estimate.py's "larger" Llama: hidden 512, 8 layers).
+    max_params_measured: int = 25_760_256
+
+
+# CPU rows are trusted up to this multiple of the largest model the CPU profile was measured on. One doubling of the
+# parameters grows the hidden size by ~26% (N ~ 12 L h^2 with L and h growing together): matmuls of that shape stay
+# in the regime the fit saw, where the fitted utilisation held within 0.96-1.15 of measured time. Far beyond it
+# (billions of parameters) the working set leaves the caches and memory bandwidth, not the matmul rate, sets the pace,
+# which the profile never measured: such rows are shown but never recommended.
+CPU_CALIBRATION_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -797,6 +845,8 @@ class Device:
     step_overhead_s: float = 0.0
     startup_s: float = STARTUP_S
     local: bool = False
+    interconnect: str = "pcie"
+    interconnect_gbs: float = 0.0  # per direction, between the GPUs of the machine
 
 
 def device_for(flavor: Flavor, job: Job, profile: LocalProfile, local: bool = False) -> Device:
@@ -809,7 +859,8 @@ def device_for(flavor: Flavor, job: Job, profile: LocalProfile, local: bool = Fa
         vram = flavor.vram_gb_per_gpu or spec.vram_gb
         # Vendors' "GB" of GPU memory are binary gigabytes (an "80GB" A100 holds 80 GiB).
         return Device(flavor.name, flavor.gpu_count, vram * USABLE_FRACTION, spec.bf16_tflops,
-                      spec.memory_bandwidth_gbs, mfu, spec.gpu_class, True)
+                      spec.memory_bandwidth_gbs, mfu, spec.gpu_class, True, interconnect=spec.interconnect,
+                      interconnect_gbs=spec.interconnect_gbs)
     # CPU flavors and this machine: one "device" with the machine's RAM, measured matmul rate per vCPU.
     ram_gib = flavor.ram_gb * (1.0 if local else 1e9 / GIB) * 0.85
     peak = max(flavor.vcpus, 1) * profile.gflops_per_vcpu / 1000.0
@@ -820,6 +871,19 @@ def device_for(flavor: Flavor, job: Job, profile: LocalProfile, local: bool = Fa
 def optimizer_steps(job: Job, devices: int) -> float:
     per_step = job.per_device_train_batch_size * job.gradient_accumulation_steps * max(devices, 1)
     return math.ceil(job.num_sequences / per_step) if job.num_sequences else 0.0
+
+
+def fsdp_bytes_per_micro_step(job: Job, gpus: int) -> float:
+    """Bytes each GPU sends per micro-batch under FSDP2 (ring collectives move (N-1)/N of the full tensor per GPU):
+    the parameters all-gathered in forward and again in backward (reshard after forward), the reference model's
+    parameters once (its forward), and the trainable gradients reduce-scattered. FSDP communicates on every
+    micro-batch, gradient accumulation included."""
+    m = job.model
+    wb = param_bytes(job, True)
+    weights = m.num_params * wb
+    grads = lora_params(m, job.lora_r, job.lora_target_modules) * 4.0 if job.use_peft else weights
+    total = 2.0 * weights + grads + (weights if has_reference_copy(job) else 0.0)
+    return total * (gpus - 1) / gpus
 
 
 def time_breakdown(job: Job, dev: Device) -> dict[str, float]:
@@ -836,6 +900,11 @@ def time_breakdown(job: Job, dev: Device) -> dict[str, float]:
     micro_steps = optimizer_steps(job, dev.devices) * job.gradient_accumulation_steps
     if dev.step_overhead_s:
         parts["training"] += micro_steps * dev.step_overhead_s
+    if job.fsdp and dev.devices > 1 and dev.on_gpu:
+        communication = micro_steps * fsdp_bytes_per_micro_step(job, dev.devices) / (
+            dev.interconnect_gbs * 1e9 * COLLECTIVE_EFFICIENCY.get(dev.interconnect, 0.6))
+        compute = parts["training"]
+        parts["fsdp_communication"] = max(communication * (1.0 - FSDP_OVERLAP), communication - compute)
     if job.method == "grpo":
         # Decoding reads every weight (and the KV cache) once per generated token position: bandwidth-bound.
         sequences_in_flight = job.per_device_train_batch_size * job.gradient_accumulation_steps
@@ -854,36 +923,72 @@ def time_breakdown(job: Job, dev: Device) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------------------------
 # Fit, verdict and the table over flavors
 # ---------------------------------------------------------------------------------------------------------------
-# Changes tried in order when a job does not fit, cheapest in speed first: each step is (labels so far, changed job);
-# a smaller batch replaces the previous batch label, so the list names each setting once with its final value.
-def _changes(job: Job, dev: Device) -> list[tuple[list[str], Job]]:
-    steps: list[tuple[list[str], Job]] = []
-    labels: dict[str, str] = {}
+# A change is a flag of the training scripts (runtime/train_common.py add_common_arguments): the estimator offers
+# nothing the scripts cannot do, and the flags it names are exactly what `train` appends to the job's arguments.
+FSDP_METHODS = ("sft", "dpo", "reward", "kto")  # the scripts refuse --fsdp for GRPO
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to a job: what a person reads, and the script arguments that make it."""
+
+    kind: str  # ckpt, fsdp, optim, batch, qlora (one value per kind: a later batch replaces an earlier one)
+    label: str
+    script_args: tuple[str, ...]
+
+
+def _chain(job: Job, dev: Device, fsdp: bool) -> list[tuple[list[Change], Job]]:
+    """Changes tried in order, cheapest in speed first; each step is (the changes so far, the changed job).
+
+    Two chains for a multi-GPU flavor: sharding (--fsdp) or data parallel with an 8-bit optimizer and, for LoRA,
+    a 4-bit base. They never mix: bitsandbytes' 8-bit optimizers and 4-bit weights are not FSDP2 (DTensor) aware
+    (bitsandbytes issues #89 and #1633), and the scripts do not combine them."""
+    steps: list[tuple[list[Change], Job]] = []
+    made: dict[str, Change] = {}
     current = job
 
-    def step(kind: str, label: str, changed: Job) -> Job:
-        labels[kind] = label
-        steps.append((list(labels.values()), changed))
+    def step(change: Change, changed: Job) -> Job:
+        made[change.kind] = change
+        steps.append((list(made.values()), changed))
         return changed
 
     if not current.activation_checkpointing:
-        current = step("ckpt", "activation_checkpointing=True", replace(current, activation_checkpointing=True))
-    if current.optim in ("adamw_torch", "adamw_torch_fused") and not current.use_peft and dev.on_gpu:
-        current = step("optim", "optim=adamw_bnb_8bit", replace(current, optim="adamw_bnb_8bit"))
-    if dev.devices > 1 and not current.fsdp and dev.on_gpu:
-        current = step("fsdp", f"FSDP over the {dev.devices} GPUs (accelerate launch --use_fsdp)",
-                       replace(current, fsdp=True))
+        current = step(Change("ckpt", "activation_checkpointing=True", ("--activation_checkpointing",)),
+                       replace(current, activation_checkpointing=True))
+    if fsdp:
+        current = step(Change("fsdp", f"fsdp=True (FSDP2 shards weights, gradients and optimizer state over the "
+                              f"{dev.devices} GPUs)", ("--fsdp",)), replace(current, fsdp=True))
+    elif (current.optim in ("adamw_torch", "adamw_torch_fused") and not current.use_peft and not current.fsdp
+          and dev.on_gpu):
+        current = step(Change("optim", "optim=adamw_bnb_8bit", ("--optim", "adamw_bnb_8bit")),
+                       replace(current, optim="adamw_bnb_8bit"))
     effective = current.per_device_train_batch_size * current.gradient_accumulation_steps
     batch = current.per_device_train_batch_size
     while batch > 1:
         batch //= 2
         accumulation = max(1, effective // batch)
-        current = step("batch", f"per_device_train_batch_size={batch} with gradient_accumulation_steps={accumulation}"
-                       " (same effective batch)",
+        current = step(Change("batch", f"per_device_train_batch_size={batch} with gradient_accumulation_steps="
+                              f"{accumulation} (same effective batch)",
+                              ("--per_device_train_batch_size", str(batch), "--gradient_accumulation_steps",
+                               str(accumulation))),
                        replace(current, per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation))
-    if current.use_peft and not current.load_in_4bit and dev.on_gpu:
-        current = step("qlora", "load_in_4bit=True (QLoRA)", replace(current, load_in_4bit=True))
+    if current.use_peft and not current.load_in_4bit and not current.fsdp and dev.on_gpu:
+        current = step(Change("qlora", "load_in_4bit=True (QLoRA)", ("--load_in_4bit",)),
+                       replace(current, load_in_4bit=True))
     return steps
+
+
+def _changes(job: Job, dev: Device) -> list[list[tuple[list[Change], Job]]]:
+    """The chains of changes worth trying on `dev`: sharding first on a multi-GPU flavor, data parallel always (the
+    faster of the two that fits wins). CPU machines get checkpointing and smaller batches only (no bitsandbytes)."""
+    chains = [_chain(job, dev, False)]
+    if dev.on_gpu and dev.devices > 1 and not job.fsdp and not job.load_in_4bit and job.method in FSDP_METHODS:
+        chains.insert(0, _chain(job, dev, True))
+    return chains
+
+
+def _chain_args(changes: list[Change]) -> list[str]:
+    return [arg for change in changes for arg in change.script_args]
 
 
 @dataclass
@@ -901,6 +1006,22 @@ class FlavorEstimate:
     time_parts_s: dict[str, float]
     within_time_limit: bool = True
     note: str = ""
+    script_args: list[str] = field(default_factory=list)  # the flags that make `changes`, for the training script
+    parallelism: str = ""  # "single device", "DDP over N GPUs" or "FSDP over N GPUs"
+
+
+def _fits(job: Job, dev: Device) -> tuple[bool, dict[str, float]]:
+    parts = memory_breakdown(job, dev.devices, dev.on_gpu)
+    return sum(parts.values()) / GIB <= dev.memory_gib, parts
+
+
+def uncalibrated_note(flavor: Flavor, facts: ModelFacts, profile: LocalProfile) -> str:
+    """Why a CPU row's time cannot be trusted for this model, or "" when the profile covers its size."""
+    if flavor.is_gpu or facts.num_params <= CPU_CALIBRATION_MARGIN * profile.max_params_measured:
+        return ""
+    return (f"not calibrated for this size: the CPU profile was measured on models up to "
+            f"{profile.max_params_measured / 1e6:.0f}M parameters (trusted to {CPU_CALIBRATION_MARGIN:g}x), this one "
+            f"has {facts.num_params / 1e6:,.0f}M")
 
 
 def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool = False) -> FlavorEstimate:
@@ -909,31 +1030,42 @@ def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool
     if flavor.is_gpu and not flavor.spec:
         return FlavorEstimate(flavor.name, gpu, "does not fit", [], 0.0, 0.0, {}, 0.0, 0.0, flavor.price_per_hour,
                               {}, False, f"no datasheet for GPU model {flavor.gpu_model!r}: not estimated")
+    if job.activation_checkpointing is None:  # the scripts' default: on for GPUs, off on CPU
+        job = replace(job, activation_checkpointing=dev.on_gpu)
     if not dev.on_gpu:
         job = replace(job, load_in_4bit=False, fsdp=False)
-    chosen, labels = job, []
-    parts = memory_breakdown(job, dev.devices, dev.on_gpu)
-    verdict = "fits"
-    if sum(parts.values()) / GIB > dev.memory_gib:
+    chosen, changes, verdict = job, [], "fits"
+    fits, parts = _fits(job, dev)
+    if not fits:
         verdict = "does not fit"
-        for labels, changed in _changes(job, dev):
-            parts = memory_breakdown(changed, dev.devices, dev.on_gpu)
-            if sum(parts.values()) / GIB <= dev.memory_gib:
-                chosen, verdict = changed, "fits with changes"
-                break
-        if verdict == "does not fit":
-            labels = []
-            parts = memory_breakdown(job, dev.devices, dev.on_gpu)
+        options = []
+        for chain in _changes(job, dev):
+            for made, changed in chain:
+                ok, changed_parts = _fits(changed, dev)
+                if ok:
+                    hours = sum(time_breakdown(changed, device_for(flavor, changed, profile, local)).values())
+                    quantized = any(c.kind == "qlora" for c in made)
+                    options.append((quantized, hours, len(made), made, changed, changed_parts))
+                    break
+        if options:
+            # QLoRA changes what is trained (a 4-bit base): the last resort. Otherwise the fastest option wins.
+            _, _, _, changes, chosen, parts = min(options, key=lambda o: o[:3])
+            verdict = "fits with changes"
     # Changes such as QLoRA alter the speed too: time the job as it will run.
     times = time_breakdown(chosen, device_for(flavor, chosen, profile, local))
     seconds = sum(times.values())
     billed_minutes = math.ceil(seconds / 60.0)
+    sharded = chosen.fsdp and dev.devices > 1 and dev.on_gpu
+    parallelism = (f"FSDP over {dev.devices} GPUs" if sharded else f"DDP over {dev.devices} GPUs"
+                   if dev.devices > 1 else "single device")
     return FlavorEstimate(
-        flavor=flavor.name, gpu=gpu, verdict=verdict, changes=labels,
+        flavor=flavor.name, gpu=gpu, verdict=verdict, changes=[c.label for c in changes],
         memory_gib=round(sum(parts.values()) / GIB, 2), memory_available_gib=round(dev.memory_gib, 2),
         memory_parts_gib={k: round(v / GIB, 3) for k, v in parts.items()},
         hours=seconds / 3600.0, cost_usd=billed_minutes / 60.0 * flavor.price_per_hour,
         price_per_hour=flavor.price_per_hour, time_parts_s={k: round(v, 1) for k, v in times.items()},
+        note=uncalibrated_note(flavor, job.model, profile), script_args=_chain_args(changes),
+        parallelism=parallelism,
     )
 
 
@@ -949,7 +1081,8 @@ def recommend(rows: list[FlavorEstimate], max_hours: float | None) -> FlavorEsti
     """The cheapest row that fits (with or without changes) within the time limit; ties go to the faster."""
     for row in rows:
         row.within_time_limit = max_hours is None or row.hours <= max_hours
-    candidates = [r for r in rows if r.verdict != "does not fit" and r.within_time_limit and r.price_per_hour > 0]
+    candidates = [r for r in rows if r.verdict != "does not fit" and r.within_time_limit and r.price_per_hour > 0
+                  and not r.note]  # a note says the row is not estimated or not calibrated
     if not candidates:
         return None
     return min(candidates, key=lambda r: (round(r.cost_usd, 2), r.verdict != "fits", r.hours))
@@ -970,24 +1103,67 @@ def check_flavor_name(name: str, catalog: Catalog) -> Flavor:
 # From a request (TRL's names, as a plain dict) to the result (a plain dict; estimate.py wraps both in pydantic)
 # ---------------------------------------------------------------------------------------------------------------
 DEFAULT_MAX_HOURS = 24.0
-REQUEST_DEFAULTS: dict[str, object] = {  # the defaults of our training scripts; estimate.EstimateRequest mirrors them
+# None: the default of the method's training script (METHOD_DEFAULTS below), resolved in build_job.
+REQUEST_DEFAULTS: dict[str, object] = {
     "model_name_or_path": None, "num_params": None, "method": "sft", "num_rows": None, "mean_tokens_per_row": None,
-    "total_tokens": None, "max_steps": None, "num_train_epochs": 1.0, "max_length": 2048,
-    "per_device_train_batch_size": 4, "gradient_accumulation_steps": 4, "activation_checkpointing": True,
-    "use_peft": False, "lora_r": 16, "lora_target_modules": "all-linear", "load_in_4bit": False,
-    "optim": "adamw_torch_fused", "precompute_ref_log_probs": False, "beta": None, "num_generations": 8,
-    "max_completion_length": 512, "use_vllm": False, "push_to_hub": True, "flavors": None,
+    "total_tokens": None, "max_steps": None, "num_train_epochs": None, "max_length": None,
+    "per_device_train_batch_size": None, "gradient_accumulation_steps": None, "activation_checkpointing": True,
+    "use_peft": False, "lora_r": None, "lora_target_modules": "all-linear", "load_in_4bit": False,
+    "optim": "adamw_torch_fused", "fsdp": False, "precompute_ref_log_probs": False, "beta": None,
+    "num_generations": None, "max_completion_length": None, "use_vllm": False, "push_to_hub": True, "flavors": None,
     "max_hours": DEFAULT_MAX_HOURS, "local": False,
     # read by estimate.run_estimate (dataset_inspect fills num_rows and mean_tokens_per_row), not by the math
     "dataset_name": None, "dataset_config": None, "dataset_train_split": None,
 }
+# The training scripts' own defaults, for this file when it runs alone (scripts/estimate_cost.py on HF Jobs). The
+# library reads them from the scripts' parsers (hf_trainer.script_defaults); tests/test_script_defaults.py fails when
+# this copy drifts from them. per_device_train_batch_size None: train_sft.py picks the batch shape at run time
+# (resolve_batch_shape below mirrors it).
+_COMMON_DEFAULTS: dict[str, object] = {"num_train_epochs": 1.0, "max_length": 2048, "per_device_train_batch_size": 4,
+                                       "gradient_accumulation_steps": 4, "lora_r": 16}
+METHOD_DEFAULTS: dict[str, dict[str, object]] = {
+    "sft": {**_COMMON_DEFAULTS, "per_device_train_batch_size": None},
+    "dpo": {**_COMMON_DEFAULTS, "max_length": 1024, "beta": 0.1},
+    "grpo": {**_COMMON_DEFAULTS, "beta": 0.0, "num_generations": 8, "max_completion_length": 256},
+    "reward": {**_COMMON_DEFAULTS, "max_length": 1024},
+    "kto": {**_COMMON_DEFAULTS, "max_length": 1024, "beta": 0.1},
+}
+# Request fields the scripts default; the others (flavors, max_hours, push_to_hub, ...) are the estimator's own.
+SCRIPT_FIELDS = ("num_train_epochs", "max_length", "per_device_train_batch_size", "gradient_accumulation_steps",
+                 "lora_r", "beta", "num_generations", "max_completion_length")
+
+
+def resolve_batch_shape(method: str, batch: int | None, accumulation: int) -> tuple[int, int]:
+    """The batch shape the script trains with. train_sft.py leaves --per_device_train_batch_size unset by default and
+    packs without a varlen attention kernel (flash-attn is not among its dependencies): 1 packed row per micro-batch
+    and 4x the accumulation, the same tokens per optimiser step (its resolve_batch_shape)."""
+    if batch is not None:
+        return int(batch), int(accumulation)
+    if method == "sft":
+        return 1, int(accumulation) * 4
+    return 4, int(accumulation)
+
+
+def with_method_defaults(p: dict) -> dict:
+    """The request with every unset (None) script field taken from the method's script defaults."""
+    p = {**REQUEST_DEFAULTS, **{k: v for k, v in p.items() if v is not None}}
+    defaults = METHOD_DEFAULTS.get(str(p["method"]), _COMMON_DEFAULTS)
+    for key in SCRIPT_FIELDS:
+        if p.get(key) is None:
+            p[key] = defaults.get(key)
+    return p
+
 
 ASSUMPTIONS = [
     "FLOPs: 6N per token for full training, 4N for LoRA (no weight gradients for the frozen base), +2N with "
     "activation checkpointing, + PaLM's attention term; preference methods add the reference forward (2N)",
     "utilisation (MFU): A100 0.45, H200 0.40, L40S/A10G/RTX PRO 6000 0.38, L4 0.30, T4 0.28 for full training; "
     "x0.83 for LoRA, x0.70 for QLoRA, x(N/1B)^0.25 below 1B parameters (see references/hardware_guide.md)",
-    "multi-GPU: data parallel, 92% scaling per doubling on A100/H200, 85% on PCIe cards",
+    "multi-GPU: data parallel (DDP, the whole model on every GPU), 92% scaling per doubling on A100/H200, 85% on PCIe "
+    "cards; with --fsdp, weights, gradients and optimizer state divided over the GPUs plus two gathered layers and "
+    "the root unit, and per micro-batch 2 all-gathers of the weights + 1 reduce-scatter of the gradients over NVLink "
+    "(A100, H200) or PCIe (others) at 75%/60% of the link, 70% hidden behind compute",
+    "CPU rows: trusted up to 2x the largest model the CPU profile was measured on, never recommended above it",
     "memory: weights/grads/AdamW moments in the training dtype (8 bytes/parameter in BF16), LoRA adapters in FP32 "
     "(16 bytes/parameter), activations per Korthikanti et al. 2022 for a batch of max_length sequences, logits 10 "
     "bytes per vocabulary entry, 1 GiB + 8% overhead, 92% of GPU memory usable",
@@ -1002,11 +1178,11 @@ def _rows_per_token(method: str, num_generations: int) -> float:
 
 def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str]]:
     """The Job (work in tokens) for a request, with the assumptions made on the way."""
-    p = {**REQUEST_DEFAULTS, **{k: v for k, v in p.items() if v is not None}}
     notes: list[str] = []
-    method = str(p["method"])
+    method = str(p.get("method") or "sft")
     if method not in METHODS:
         raise EstimateError(f"method {method!r} is not one of {', '.join(METHODS)}")
+    p = with_method_defaults(p)
     pairs = method in ("dpo", "reward")
     for key in ("num_rows", "total_tokens", "max_steps", "mean_tokens_per_row"):
         if p.get(key) is not None and float(p[key]) <= 0:  # type: ignore[arg-type]
@@ -1016,6 +1192,12 @@ def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str]]:
     if p["load_in_4bit"] and not p["use_peft"]:
         raise EstimateError("load_in_4bit=True needs use_peft=True: a 4-bit base can only be trained through a LoRA "
                             "adapter (QLoRA). Add use_peft=True or drop load_in_4bit.")
+    if p["fsdp"] and method not in FSDP_METHODS:
+        raise EstimateError(f"fsdp=True is not available for {method}: the training script refuses it. Drop fsdp "
+                            "(data parallel over the GPUs) or use LoRA/QLoRA on one GPU.")
+    if p["fsdp"] and p["load_in_4bit"]:
+        raise EstimateError("fsdp=True with load_in_4bit=True is not something the scripts run (bitsandbytes' 4-bit "
+                            "weights are not sharded by FSDP2). Use QLoRA on one GPU, or LoRA (use_peft) with fsdp.")
     max_length = int(p["max_length"])  # type: ignore[arg-type]
     # mean_tokens_per_row is one sequence, as inspect_dataset measures it: for dpo/reward the prompt with the longer
     # response (a pair trains two such sequences), for grpo the prompt; total_tokens counts every sequence.
@@ -1038,22 +1220,24 @@ def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str]]:
         mean = float(max_length)
         notes.append(f"mean_tokens_per_row unknown: assumed max_length ({max_length}) tokens per sequence")
     mean = float(mean)  # type: ignore[arg-type]
-    completion = int(p["max_completion_length"])  # type: ignore[arg-type]
+    completion = int(p["max_completion_length"] or 0)  # type: ignore[arg-type]  (grpo only)
     if method == "grpo":
         prompt = min(mean, float(max_length))
         seq = prompt + completion
         notes.append(f"grpo: every completion runs to max_completion_length ({completion} tokens), an upper bound")
     else:
         prompt, seq = 0.0, min(mean, float(max_length))  # truncated at max_length
-    beta = p["beta"] if p["beta"] is not None else (0.1 if method in ("dpo", "kto") else 0.0)
+    beta = float(p["beta"] or 0.0)  # type: ignore[arg-type]
+    batch, accumulation = resolve_batch_shape(method, p["per_device_train_batch_size"],  # type: ignore[arg-type]
+                                              int(p["gradient_accumulation_steps"]))  # type: ignore[arg-type]
     sequences = float(rows or 0) * float(p["num_train_epochs"])  # type: ignore[arg-type]
-    generations = int(p["num_generations"])  # type: ignore[arg-type]
+    generations = int(p["num_generations"] or 1)  # type: ignore[arg-type]  (grpo only)
     job = Job(
         model=facts, method=method, train_tokens=sequences * seq * _rows_per_token(method, generations),
         num_sequences=sequences, mean_seq_len=seq, max_length=max_length,
-        per_device_train_batch_size=int(p["per_device_train_batch_size"]),  # type: ignore[arg-type]
-        gradient_accumulation_steps=int(p["gradient_accumulation_steps"]),  # type: ignore[arg-type]
-        activation_checkpointing=bool(p["activation_checkpointing"]), use_peft=bool(p["use_peft"]),
+        per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation,
+        activation_checkpointing=None if p["activation_checkpointing"] is None else bool(p["activation_checkpointing"]),
+        use_peft=bool(p["use_peft"]), fsdp=bool(p["fsdp"]),
         lora_r=int(p["lora_r"]), lora_target_modules=str(p["lora_target_modules"]),  # type: ignore[arg-type]
         load_in_4bit=bool(p["load_in_4bit"]), optim=str(p["optim"]),
         precompute_ref_log_probs=bool(p["precompute_ref_log_probs"]), beta=float(beta),  # type: ignore[arg-type]
@@ -1103,7 +1287,7 @@ def _warnings(p: dict, facts: ModelFacts, catalog: Catalog, rows: list[FlavorEst
 def estimate(p: dict, catalog: Catalog, facts: ModelFacts, profile: LocalProfile | None = None,
              local: Flavor | None = None) -> dict:
     """The whole estimate as a plain dict (the fields of estimate.EstimateResult). Pure: no network, no files."""
-    p = {**REQUEST_DEFAULTS, **{k: v for k, v in p.items() if v is not None}}
+    p = with_method_defaults(p)
     profile = profile or LocalProfile()
     job, notes = build_job(facts, p)
     max_steps = p["max_steps"]
@@ -1114,6 +1298,8 @@ def estimate(p: dict, catalog: Catalog, facts: ModelFacts, profile: LocalProfile
         rows.append(estimate_flavor(job_for_devices(job, max_steps, 1), local, profile, local=True))
     best = recommend(rows, p["max_hours"])
     base = job_for_devices(job, max_steps, 1)
+    if base.activation_checkpointing is None:
+        base = replace(base, activation_checkpointing=True)  # the headline FLOPs: as on a GPU
     assumptions = list(ASSUMPTIONS) + notes + list(facts.assumed)
     if p["local"]:
         assumptions.append(f"local profile: {profile.gflops_per_vcpu:g} GFLOPS per vCPU at {profile.utilisation:g} "
@@ -1134,6 +1320,7 @@ def estimate(p: dict, catalog: Catalog, facts: ModelFacts, profile: LocalProfile
         "recommended_cost_usd": round(best.cost_usd, 2) if best else None,
         "timeout": timeout_for(best.hours * 3600) if best else None,
         "changes": list(best.changes) if best else [],
+        "script_args": list(best.script_args) if best else [],
         "catalog_source": f"{catalog.source} ({catalog.note or catalog.as_of})",
         "warnings": _warnings(p, facts, catalog, rows, best),
         "assumptions": assumptions,
@@ -1156,6 +1343,8 @@ def render_estimate(r: dict) -> str:
         ok = fits != "does not fit" and not row["note"]
         hours = (f"{row['hours']:.2f}" + ("" if row["within_time_limit"] else " (over limit)")) if ok else "-"
         cost = f"{row['cost_usd']:.2f}" if ok else "-"
+        if row.get("parallelism", "").startswith("FSDP") and "fsdp=True" not in fits:
+            fits += " (FSDP)"
         lines.append(f"| {row['flavor']} | {row['gpu']} | {fits} | {row['memory_gib']:.1f} / "
                      f"{row['memory_available_gib']:.1f} | {hours} | {cost} |")
     lines.append("")
@@ -1164,6 +1353,7 @@ def render_estimate(r: dict) -> str:
                      f"${r['recommended_cost_usd']:.2f}; timeout {r['timeout']} (estimate + 25%).")
         if r["changes"]:
             lines.append(f"  with: {'; '.join(r['changes'])}")
+            lines.append(f"  script arguments: {' '.join(r.get('script_args') or [])}")
     else:
         lines.append("Recommended: none - no flavor fits within the time limit (see warnings).")
     lines.append(f"Prices: {r['catalog_source']}.")

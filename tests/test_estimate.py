@@ -1,6 +1,7 @@
 """estimate_cost on hand-made catalogs and model facts: known fits, FLOPs, time, money, the recommendation, errors."""
 
 import json
+import math
 import subprocess
 import sys
 from dataclasses import replace
@@ -110,8 +111,8 @@ def test_8bit_adamw_shrinks_the_optimizer_state_fourfold_in_bf16() -> None:
 
 
 def test_activation_checkpointing_trades_memory_for_a_third_more_compute() -> None:
-    on = est(activation_checkpointing=True)
-    off = est(activation_checkpointing=False)
+    on = est(activation_checkpointing=True, per_device_train_batch_size=4)
+    off = est(activation_checkpointing=False, per_device_train_batch_size=4)
     job = Job(model=LLAMA2_7B, train_tokens=1e6, num_sequences=1e3, max_length=2048)
     with_ckpt = memory_breakdown(job, 1)["activations"]
     without = memory_breakdown(replace(job, activation_checkpointing=False), 1)["activations"]
@@ -386,7 +387,8 @@ def test_script_header_pins_floors_and_its_inline_copy_is_current() -> None:
     from hf_trainer import pep723, script_blocks
 
     text = (SCRIPTS / "estimate_cost.py").read_text(encoding="utf-8")
-    assert pep723.dependencies(text) == ["huggingface_hub>=2.4"]
+    # huggingface_hub only (a floor or a pin, whichever the pinning policy writes): no training library.
+    assert [d.split("=")[0].split(">")[0] for d in pep723.dependencies(text)] == ["huggingface_hub"]
     assert script_blocks.render(text) == text, "run `make sync-scripts`"
 
 
@@ -455,3 +457,121 @@ def test_lora_on_a_70b_model_shards_over_several_gpus_and_qlora_changes_are_time
     as_qlora = row(est(llama70, catalog=catalog, use_peft=True, load_in_4bit=True, per_device_train_batch_size=1,
                        gradient_accumulation_steps=16), "h200")
     assert single.time_parts_s["training"] == as_qlora.time_parts_s["training"]
+
+
+# --- the plan is the job that runs: changes are script flags; FSDP; CPU calibration ---------------------------------
+# config.json facts of public checkpoints (Qwen/Qwen3-4B, Qwen/Qwen3-14B).
+QWEN3_4B = facts_from_config({"model_type": "qwen3", "hidden_size": 2560, "num_hidden_layers": 36,
+                              "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+                              "intermediate_size": 9728, "vocab_size": 151936, "tie_word_embeddings": True})
+QWEN3_14B = facts_from_config({"model_type": "qwen3", "hidden_size": 5120, "num_hidden_layers": 40,
+                               "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128,
+                               "intermediate_size": 17408, "vocab_size": 151936, "tie_word_embeddings": False})
+
+
+def plan_and_rerun(facts, **kwargs):
+    """The estimate on the fallback catalog, then the same job with the recommendation's script_args applied."""
+    from hf_trainer.estimate import apply_script_args
+
+    request = make_request(**kwargs)
+    first = estimate_cost(request, fallback_catalog(), facts)
+    assert first.recommended_flavor, first.warnings
+    again = estimate_cost(apply_script_args(request, first.script_args), fallback_catalog(), facts)
+    return first, row(first, first.recommended_flavor), row(again, first.recommended_flavor)
+
+
+def test_4b_full_sft_is_planned_on_a_gpu_with_the_8bit_optimizer_flag_and_then_fits_as_submitted() -> None:
+    # The batch the issue's user ran (4 x 4): AdamW's BF16 moments do not fit the L40S, 8-bit ones do.
+    first, chosen, rerun = plan_and_rerun(QWEN3_4B, num_rows=2000, mean_tokens_per_row=500,
+                                          per_device_train_batch_size=4, gradient_accumulation_steps=4)
+    assert chosen.gpu != "" and not chosen.gpu.startswith("CPU")
+    assert first.script_args == ["--optim", "adamw_bnb_8bit"] == chosen.script_args
+    assert first.changes == ["optim=adamw_bnb_8bit"]
+    assert rerun.verdict == "fits" and rerun.changes == [] and rerun.script_args == []
+
+
+def test_4b_lora_on_48_rows_is_never_sent_to_an_uncalibrated_cpu_flavor() -> None:
+    first, chosen, rerun = plan_and_rerun(QWEN3_4B, num_rows=48, mean_tokens_per_row=300, use_peft=True)
+    assert first.recommended_flavor not in ("cpu-basic", "cpu-upgrade", "cpu-xl", "cpu-performance")
+    cpu = row(first, "cpu-upgrade")
+    assert cpu.note.startswith("not calibrated for this size") and "26M parameters" in cpu.note
+    assert "not calibrated" in first.render()
+    assert rerun.verdict == "fits"
+
+
+def test_14b_lora_gets_a_plan_that_fits_as_submitted() -> None:
+    first, chosen, rerun = plan_and_rerun(QWEN3_14B, num_rows=5000, mean_tokens_per_row=600, use_peft=True)
+    assert chosen.verdict in ("fits", "fits with changes")
+    assert rerun.verdict == "fits" and rerun.changes == []
+
+
+def test_a_cpu_flavor_is_recommended_when_the_profile_covers_the_model() -> None:
+    tiny = facts_from_count(1_000_000)  # well under the 26M-parameter model the profile was measured on
+    result = est(tiny, catalog=fallback_catalog(), num_rows=100, mean_tokens_per_row=64, max_length=128)
+    assert result.recommended_flavor.startswith("cpu-") and row(result, result.recommended_flavor).note == ""
+    covered = estimate_cost(make_request(num_rows=48, mean_tokens_per_row=300, use_peft=True), fallback_catalog(),
+                            QWEN3_4B, LocalProfile(max_params_measured=4_100_000_000))
+    assert row(covered, "cpu-upgrade").note == ""  # a profile measured on 4B models would cover it
+
+
+def test_full_7b_on_four_a10gs_shards_with_the_memory_written_out_by_hand() -> None:
+    r = row(est(), "a10g-largex4")  # Llama-2-7B, sft defaults: 1 packed row of 2048 tokens, checkpointing on
+    assert r.verdict == "fits with changes" and r.script_args == ["--fsdp"] and r.parallelism == "FSDP over 4 GPUs"
+    n, gpus, h, layers, inter, vocab = 6_738_415_616, 4, 4096, 32, 11008, 32000
+    shards = (n * 2 + n * 2 + n * 4) / gpus  # BF16 weights, BF16 gradients, two BF16 AdamW moments, over 4 GPUs
+    embeddings = vocab * h * 2  # input embeddings + untied head: FSDP2's root unit, unsharded through the step
+    layer = 4 * h * h + 3 * h * inter + 2 * h  # one decoder layer: q, k, v, o; gate, up, down; two norms
+    assert layer == (n - embeddings - h) / layers == 202_383_360
+    gathered = (embeddings + 2 * layer) * 2  # root unit + the layer computed + the one prefetched, BF16
+    comm = max(layer, embeddings) * 2  # unsharded BF16 gradients before their reduce-scatter
+    tokens = 1 * 2048
+    activations = tokens * (2 * h * layers + (15 * h + 2 * h + 8 * inter))  # checkpointed inputs + one layer rebuilt
+    logits = tokens * vocab * 10
+    total = (shards + gathered + comm + activations + logits) * 1.08 + 2**30  # +8% fragmentation, +1 GiB context
+    assert r.memory_gib == pytest.approx(total / 2**30, abs=0.01)
+    assert r.memory_gib == pytest.approx(17.95, abs=0.01) and r.memory_available_gib == pytest.approx(24 * 0.92)
+    # Data parallel rows keep the whole model on every GPU: 4 A10Gs hold what one does.
+    ddp = est(fsdp=False, flavors=["a10g-large", "a10g-largex4"], activation_checkpointing=True)
+    assert row(ddp, "a10g-large").memory_parts_gib["weights"] == pytest.approx(n * 2 / 2**30, rel=1e-3)
+
+
+def test_fsdp_time_adds_the_all_gathers_and_reduce_scatter_over_the_flavors_interconnect() -> None:
+    result = est(fsdp=True, flavors=["a10g-largex4"])
+    r = row(result, "a10g-largex4")
+    n = 6_738_415_616
+    micro_steps = math.ceil(10_000 / (1 * 16 * 4)) * 16  # packed rows of 1 x 16 accumulation on 4 GPUs
+    per_step = (2 * n * 2 + n * 2) * 3 / 4  # 2 all-gathers of BF16 weights + 1 reduce-scatter, (N-1)/N each
+    communication = micro_steps * per_step / (32e9 * 0.60)  # PCIe Gen4 x16 per direction at 60%
+    exposed = max(communication * 0.30, communication - r.time_parts_s["training"])
+    assert r.time_parts_s["fsdp_communication"] == pytest.approx(exposed, rel=1e-3)
+    nvlink = Catalog((gpu("a100x4", 10.0, "A100", 4, vram=80),), "test", "x")
+    fast = row(est(fsdp=True, catalog=nvlink), "a100x4")
+    assert fast.time_parts_s["fsdp_communication"] < r.time_parts_s["fsdp_communication"] / 5  # NVLink: 300 GB/s
+
+
+def test_fsdp_is_never_offered_for_grpo_and_asking_for_it_is_refused() -> None:
+    grpo = est(QWEN25_05B, method="grpo", num_rows=100, mean_tokens_per_row=100)
+    assert not any("--fsdp" in r.script_args for r in grpo.rows)
+    with pytest.raises(UserError, match="fsdp=True is not available for grpo"):
+        est(QWEN25_05B, method="grpo", fsdp=True, num_rows=100, mean_tokens_per_row=100)
+
+
+def test_every_flag_the_estimator_suggests_is_an_option_of_the_training_scripts() -> None:
+    from hf_trainer.script_defaults import build_parser
+
+    llama70 = facts_from_config({"model_type": "llama", "hidden_size": 8192, "num_hidden_layers": 80,
+                                 "num_attention_heads": 64, "num_key_value_heads": 8, "intermediate_size": 28672,
+                                 "vocab_size": 128256})
+    results = [est(), est(activation_checkpointing=False, per_device_train_batch_size=4),
+               est(QWEN25_05B, use_peft=True, per_device_train_batch_size=8, gradient_accumulation_steps=2),
+               est(llama70, use_peft=True, catalog=fallback_catalog()), est(QWEN3_4B, per_device_train_batch_size=4, catalog=fallback_catalog())]
+    flags = {arg for result in results for r in result.rows for arg in r.script_args if arg.startswith("--")}
+    assert flags == {"--fsdp", "--optim", "--activation_checkpointing", "--per_device_train_batch_size",
+                     "--gradient_accumulation_steps", "--load_in_4bit"}
+    for script in ("train_sft.py", "train_dpo.py", "train_reward.py", "train_kto.py", "train_grpo.py"):
+        options = {o for action in build_parser(script)._actions for o in action.option_strings}
+        missing = flags - options - {"--fsdp"}
+        assert not missing, (script, missing)
+    sft_options = {o for action in build_parser("train_sft.py")._actions for o in action.option_strings}
+    if "--fsdp" not in sft_options:
+        pytest.skip("--fsdp is being added to the scripts (FSDP2, helper H); every other flag exists")

@@ -8,11 +8,12 @@ explains every formula and constant.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from hf_trainer import paths
 from hf_trainer.errors import UserError
@@ -24,6 +25,7 @@ from hf_trainer.runtime.estimate_math import (
     Flavor,
     LocalProfile,
     ModelFacts,
+    SCRIPT_FIELDS,
     estimate,
     render_estimate,
 )
@@ -33,9 +35,12 @@ Optim = Literal["adamw_torch", "adamw_torch_fused", "adamw_bnb_8bit", "paged_ada
 PROFILE_FILE = "local_profile.json"
 
 
+SCRIPT_DEFAULT = "Default: the method's training script's own default."
+
+
 class EstimateRequest(BaseModel):
-    """What to estimate: the model, the data in tokens, the method and its settings (TRL's names and defaults of our
-    training scripts)."""
+    """What to estimate: the model, the data in tokens, the method and its settings (TRL's names; every setting left
+    out takes the default of the method's training script, read from its argument parser)."""
 
     model_name_or_path: str | None = Field(None, description="Hub model id (e.g. 'Qwen/Qwen2.5-0.5B') or local folder; "
                                            "its size is read from safetensors metadata / config.json, never the name.")
@@ -49,20 +54,29 @@ class EstimateRequest(BaseModel):
     total_tokens: int | None = Field(None, ge=1, description="Tokens per epoch (every sequence), instead of rows x "
                                      "mean tokens.")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimiser steps (overrides epochs).")
-    num_train_epochs: float = Field(1.0, gt=0, le=1000, description="Passes over the data.")
-    max_length: int = Field(2048, ge=16, le=1_048_576, description="Tokens per sequence (truncation).")
-    per_device_train_batch_size: int = Field(4, ge=1, le=4096)
-    gradient_accumulation_steps: int = Field(4, ge=1, le=4096)
-    activation_checkpointing: bool = Field(True, description="Recompute activations in backward (our GPU default).")
+    num_train_epochs: float | None = Field(None, gt=0, le=1000, description="Passes over the data. " + SCRIPT_DEFAULT)
+    max_length: int | None = Field(None, ge=16, le=1_048_576, description="Tokens per sequence (truncation). "
+                                   + SCRIPT_DEFAULT + " (2048 for sft and grpo, 1024 for dpo, reward and kto)")
+    per_device_train_batch_size: int | None = Field(None, ge=1, le=4096, description=SCRIPT_DEFAULT + " (4; sft "
+                                                    "packs 1 row per micro-batch with 4x the accumulation)")
+    gradient_accumulation_steps: int | None = Field(None, ge=1, le=4096, description=SCRIPT_DEFAULT)
+    activation_checkpointing: bool = Field(True, description="Recompute activations in backward. Left out: the "
+                                           "scripts' default, on for GPUs and off on CPU.")
     use_peft: bool = Field(False, description="Train a LoRA adapter instead of all weights.")
-    lora_r: int = Field(16, ge=1, le=4096)
+    lora_r: int | None = Field(None, ge=1, le=4096, description=SCRIPT_DEFAULT)
     lora_target_modules: Literal["all-linear", "attention"] = Field("all-linear")
     load_in_4bit: bool = Field(False, description="QLoRA: 4-bit base model (with use_peft).")
-    optim: Optim = Field("adamw_torch_fused")
+    optim: Optim = Field("adamw_torch_fused", description="Optimizer (the scripts' GPU default; adamw_torch on CPU, "
+                         "same memory).")
+    fsdp: bool = Field(False, description="Shard weights, gradients and optimizer state over the GPUs of a "
+                       "multi-GPU flavor (FSDP2, the scripts' --fsdp; not for grpo).")
     precompute_ref_log_probs: bool = Field(False, description="dpo/kto: reference log-probs computed beforehand.")
-    beta: float | None = Field(None, ge=0, description="KL coefficient (TRL default: dpo/kto 0.1, grpo 0.0).")
-    num_generations: int = Field(8, ge=1, le=1024, description="grpo: completions per prompt.")
-    max_completion_length: int = Field(512, ge=1, le=1_048_576, description="grpo: tokens per completion.")
+    beta: float | None = Field(None, ge=0, description="KL coefficient. " + SCRIPT_DEFAULT + " (dpo/kto 0.1, "
+                               "grpo 0.0)")
+    num_generations: int | None = Field(None, ge=1, le=1024, description="grpo: completions per prompt. "
+                                        + SCRIPT_DEFAULT)
+    max_completion_length: int | None = Field(None, ge=1, le=1_048_576, description="grpo: tokens per completion. "
+                                              + SCRIPT_DEFAULT)
     use_vllm: bool = Field(False, description="grpo: generate with vLLM (much faster rollouts).")
     push_to_hub: bool = Field(True, description="Count the upload of the result to the Hub.")
     flavors: list[str] | None = Field(None, description="Only these flavors (default: every flavor on offer).")
@@ -74,12 +88,27 @@ class EstimateRequest(BaseModel):
     dataset_config: str | None = Field(None, description="Dataset config (subset), with dataset_name.")
     dataset_train_split: str | None = Field(None, description="Dataset split, with dataset_name (default train).")
 
+    @model_validator(mode="after")
+    def _script_defaults(self) -> "EstimateRequest":
+        """Fill every script setting left out from the method's script (its argparse defaults; no torch import)."""
+        from hf_trainer.script_defaults import method_defaults
+
+        defaults = method_defaults(self.method)
+        for name in SCRIPT_FIELDS:
+            if getattr(self, name) is None and defaults.get(name) is not None:
+                setattr(self, name, defaults[name])
+        return self
+
 
 class FlavorRow(BaseModel):
     flavor: str
     gpu: str
     verdict: Literal["fits", "fits with changes", "does not fit"]
-    changes: list[str] = Field(description="What to change for the job to fit (flags of the training scripts).")
+    changes: list[str] = Field(description="What to change for the job to fit, for people.")
+    script_args: list[str] = Field(default_factory=list, description="The same changes as training-script arguments "
+                                   "to append to the job's, e.g. ['--optim', 'adamw_bnb_8bit'].")
+    parallelism: str = Field("", description="single device, DDP over N GPUs (whole model on each) or FSDP over N "
+                             "GPUs (sharded).")
     memory_gib: float = Field(description="Peak memory per device, with the changes applied.")
     memory_available_gib: float
     hours: float
@@ -115,6 +144,9 @@ class EstimateResult(BaseModel):
     recommended_cost_usd: float | None
     timeout: str | None = Field(description="Job timeout for the recommended flavor: estimate + 25%.")
     changes: list[str] = Field(description="Changes the recommended flavor needs.")
+    script_args: list[str] = Field(default_factory=list, description="The recommended flavor's changes as training-"
+                                   "script arguments: append them to the job's so the job that runs is the one "
+                                   "estimated.")
     catalog_source: str
     warnings: list[str]
     assumptions: list[str]
@@ -157,10 +189,27 @@ def local_flavor() -> Flavor:
 def estimate_cost(request: EstimateRequest, catalog: Catalog, facts: ModelFacts,
                   profile: LocalProfile | None = None) -> EstimateResult:
     """Estimate `request` on every flavor of `catalog` (or those named), pure: no network, no files."""
+    params = request.model_dump()
+    if "activation_checkpointing" not in request.model_fields_set:
+        params["activation_checkpointing"] = None  # the scripts' default: on for GPUs, off on CPU
     try:
-        return EstimateResult(**estimate(request.model_dump(), catalog, facts, profile, local_flavor()))
+        return EstimateResult(**estimate(params, catalog, facts, profile, local_flavor()))
     except EstimateError as exc:
         raise UserError(str(exc)) from None
+
+
+def apply_script_args(request: EstimateRequest, script_args: list[str]) -> EstimateRequest:
+    """The request as the job will run once `script_args` (an estimate's changes) are appended to its arguments."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--activation_checkpointing", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--optim", default=None)
+    parser.add_argument("--per_device_train_batch_size", type=int, default=None)
+    parser.add_argument("--gradient_accumulation_steps", type=int, default=None)
+    for flag in ("--fsdp", "--use_peft", "--load_in_4bit"):
+        parser.add_argument(flag, action="store_true", default=None)
+    known, _ = parser.parse_known_args(script_args)
+    update = {k: v for k, v in vars(known).items() if v is not None}
+    return request.model_validate({**request.model_dump(exclude_unset=True), **update})
 
 
 def run_estimate(request: EstimateRequest, *, api: object | None = None, catalog: Catalog | None = None,

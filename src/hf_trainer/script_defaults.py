@@ -1,0 +1,88 @@
+"""The defaults of the bundled training scripts, read from their own argument parsers: the one source for them.
+
+`script_defaults("train_sft.py")` loads the script file as a module under a name that is not `__main__` (so its
+`main()` does not run; the scripts import torch, transformers and TRL only inside `main`), calls its `build_parser()`
+and returns `{dest: default}` for every option. The estimator, `train` and the docs read defaults from here instead of
+keeping their own copies, so a changed default in a script changes them all (tests/test_script_defaults.py fails
+when a copy that must stay, like the standalone estimate_cost.py's table, drifts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+
+from hf_trainer import paths
+from hf_trainer.errors import UserError
+
+# The bundled script that trains each method (the estimator's and `train`'s method names).
+METHOD_SCRIPTS: dict[str, str] = {"sft": "train_sft.py", "dpo": "train_dpo.py", "grpo": "train_grpo.py",
+                                  "reward": "train_reward.py", "kto": "train_kto.py"}
+
+
+def load_script_module(script_name: str) -> ModuleType:
+    """The bundled script `script_name` executed as a module named `_hf_trainer_script_<stem>` (not `__main__`)."""
+    return _load(str(paths.bundled_script(script_name)))
+
+
+@lru_cache(maxsize=None)
+def _load(path: str) -> ModuleType:
+    name = f"_hf_trainer_script_{Path(path).stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UserError(f"{path} cannot be loaded as a Python module.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and typing look their module up by name while the file executes
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def build_parser(script_name: str) -> argparse.ArgumentParser:
+    """The script's own argument parser: `build_parser()`, or (older scripts) the parser `parse_args()` builds."""
+    module = load_script_module(script_name)
+    if hasattr(module, "build_parser"):
+        return module.build_parser()
+    captured: list[argparse.ArgumentParser] = []
+    original = argparse.ArgumentParser.parse_args
+
+    def capture(self: argparse.ArgumentParser, *args: object, **kwargs: object) -> argparse.Namespace:
+        captured.append(self)
+        return argparse.Namespace()
+
+    argparse.ArgumentParser.parse_args = capture  # type: ignore[method-assign]
+    try:
+        module.parse_args([])
+    finally:
+        argparse.ArgumentParser.parse_args = original  # type: ignore[method-assign]
+    if not captured:
+        raise UserError(f"{script_name} has neither build_parser() nor a parse_args() that builds an ArgumentParser.")
+    return captured[0]
+
+
+@lru_cache(maxsize=None)
+def _defaults(script_name: str) -> tuple[tuple[str, object], ...]:
+    parser = build_parser(script_name)
+    return tuple((action.dest, action.default) for action in parser._actions
+                 if action.dest != argparse.SUPPRESS and action.default is not argparse.SUPPRESS)
+
+
+def script_defaults(script_name: str) -> dict[str, object]:
+    """`{dest: default}` of every option of a bundled script (e.g. "train_grpo.py"), from its argparse parser.
+
+    Cached; the returned dict is a fresh copy (list defaults too), so callers may change it."""
+    return {dest: list(default) if isinstance(default, list) else default for dest, default in _defaults(script_name)}
+
+
+def method_defaults(method: str) -> dict[str, object]:
+    """The defaults of the script that trains `method` (sft, dpo, grpo, reward, kto)."""
+    if method not in METHOD_SCRIPTS:
+        raise UserError(f"method {method!r} has no training script: use one of {', '.join(METHOD_SCRIPTS)}.")
+    return script_defaults(METHOD_SCRIPTS[method])
