@@ -517,14 +517,16 @@ def max_length_cuts_images(rows: list[dict], processor: Any, max_length: int | N
     """A message when `max_length` would cut image tokens in any of these rows, else None."""
     if not max_length:
         return None
-    for index, row in enumerate(rows):
-        measured = measure_vision_row(row, processor)
-        if measured["last_image_token"] > max_length:
-            return (f"--max_length {max_length} cuts the image tokens of row {index} (its last image token is at "
-                    f"position {measured['last_image_token']}, {measured['tokens']} tokens in all), and a cut image "
-                    "cannot be trained on. Drop --max_length (no truncation, as TRL recommends for vision data) or "
-                    f"pass at least --max_length {measured['tokens']}.")
-    return None
+    measured = [measure_vision_row(row, processor) for row in rows]
+    cut = [index for index, m in enumerate(measured) if m["last_image_token"] > max_length]
+    if not cut:
+        return None
+    first = measured[cut[0]]
+    longest = max(m["tokens"] for m in measured)
+    return (f"--max_length {max_length} cuts the image tokens of {len(cut)} of the first {len(rows)} rows (row "
+            f"{cut[0]}: its last image token is at position {first['last_image_token']} of {first['tokens']}), and a "
+            "cut image cannot be trained on. Drop --max_length (no truncation, as TRL recommends for vision data), "
+            f"or pass --max_length {longest} or more (the longest of those rows).")
 
 
 # --- verdicts for dataset inspection ----------------------------------------------------------------------------

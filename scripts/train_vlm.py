@@ -1,0 +1,2389 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#     "torch>=2.13.0",
+#     "trl>=1.16",
+#     "transformers>=5.2",
+#     "peft>=0.21",
+#     "datasets>=5.2",
+#     "accelerate>=1.15",
+#     "trackio>=0.43",
+#     "huggingface_hub>=2.4",
+#     "pillow>=10",
+#     "bitsandbytes>=0.45; sys_platform == 'linux'",
+# ]
+# ///
+"""Fine-tune a vision-language model (SmolVLM, Qwen2.5-VL, Gemma 3, LLaVA, ...) on images + text with TRL: SFT or DPO.
+
+Run it locally:
+    uv run scripts/train_vlm.py --model_name_or_path HuggingFaceTB/SmolVLM-256M-Instruct \
+        --dataset_name HuggingFaceM4/the_cauldron --dataset_config ai2d --dataset_mapping the_cauldron \
+        --use_peft --output_dir outputs/smolvlm-sft --max_steps 100
+Run it on Hugging Face Jobs (results pushed to the Hub, private by default; resumable):
+    hf jobs uv run --flavor l4x1 --timeout 2h --secrets HF_TOKEN scripts/train_vlm.py \
+        --model_name_or_path HuggingFaceTB/SmolVLM-256M-Instruct --dataset_name <you>/my-captions \
+        --dataset_mapping image_caption --use_peft --push_to_hub --hub_model_id <you>/smolvlm-captions
+Preference data with images (images + prompt/chosen/rejected):
+    uv run scripts/train_vlm.py --method dpo --model_name_or_path ... --dataset_name ... --use_peft
+Check a configuration for one step first (exit 0 or 1 with one line):
+    uv run scripts/train_vlm.py ... --smoke
+
+Why a script of its own rather than a branch of train_sft.py: vision training differs in almost every setting that
+script chooses. The processing class is the model's AutoProcessor (image processor + tokenizer), not a tokenizer;
+packing and padding-free batches are off (TRL refuses them for images: an image's tokens must stay in one row);
+there is no truncation by default (a cut image leaves image features without their placeholder tokens, and TRL
+recommends max_length=None for vision data), and a given --max_length is checked against the rows' image tokens;
+the vision tower is frozen by default and LoRA goes on the language model's linear layers only; and the same script
+serves DPO, whose vision collator is TRL's too.
+
+Data: TRL's vision format (`images` + `messages` with {"type": "image"} parts, or a single `image` column;
+`images` + prompt/completion; `images` + prompt/chosen/rejected for DPO), or a named mapping: `the_cauldron`
+(images + texts), `llava` (image + conversations with <image>), `image_caption` (image + caption). Images as the Hub
+stores them (datasets' Image feature), or local parquet written with it. The token is read only from HF_TOKEN.
+"""
+
+import argparse
+import time
+
+VLM_METHODS = ("sft", "dpo")
+# DPO learning rates as in train_dpo.py (full fine-tuning / LoRA); SFT uses the common defaults.
+VLM_DPO_LEARNING_RATES = {"full": 5e-7, "lora": 5e-6}
+# Rows whose images are decoded and measured before training (a bad image or a cut image stops the run here, in
+# seconds, rather than in the middle of an epoch on a paid GPU).
+ROWS_CHECKED = 64
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_common_arguments(parser)
+    # No truncation by default: image tokens must never be cut (TRL's advice for vision data).
+    parser.set_defaults(max_length=None)
+    vlm = parser.add_argument_group("vision-language")
+    vlm.add_argument("--method", choices=VLM_METHODS, default="sft",
+                     help="sft: images + messages / prompt-completion; dpo: images + prompt/chosen/rejected.")
+    vlm.add_argument("--train_vision_tower", action="store_true",
+                     help="Also train the vision encoder (frozen by default; with LoRA: adapters on its linear layers).")
+    vlm.add_argument("--train_projector", action="store_true",
+                     help="Also train the projector/connector between vision encoder and language model (frozen by "
+                          "default; with LoRA it is trained fully and saved with the adapter).")
+    vlm.add_argument("--beta", type=_positive_float, default=0.1, help="DPO: KL strength (TRL's default).")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def load_vision_rows(args):
+    """Train and eval splits in TRL's vision format: loaded, mapped (vision mappings first, then the text ones),
+    checked for an image column and for the method's columns."""
+    train_dataset, eval_dataset = load_splits(args)
+    train_dataset = apply_vision_mapping(train_dataset, args.dataset_mapping)
+    eval_dataset = apply_vision_mapping(eval_dataset, args.dataset_mapping)
+    first = train_dataset[0]
+    shape = vision_shape(first)
+    if shape is None:
+        raise ScriptError(f"{args.dataset_name} has no image column ('images' or 'image'; columns: "
+                          f"{', '.join(train_dataset.column_names)}). For text-only data use train_sft.py or "
+                          "train_dpo.py; for images, add them as an 'images' column.")
+    wanted = {"sft": ("vision_messages", "vision_prompt_completion", "vision_text"), "dpo": ("vision_preference",)}
+    if shape in VISION_SHAPE_MAPPING:
+        raise ScriptError(f"The rows are {VISION_SHAPE_TEXT[shape]}: pass --dataset_mapping "
+                          f"{VISION_SHAPE_MAPPING[shape]} to convert them to TRL's vision format.")
+    if shape not in wanted[args.method]:
+        need = ("images + messages, images + prompt/completion or images + text with <image>" if args.method == "sft"
+                else "images + prompt/chosen/rejected")
+        raise ScriptError(f"--method {args.method} needs {need}; these rows are {VISION_SHAPE_TEXT.get(shape, shape)} "
+                          f"(columns: {', '.join(train_dataset.column_names)}).")
+    return train_dataset, eval_dataset
+
+
+def apply_vision_mapping(dataset, name: str | None):
+    """--dataset_mapping: a vision mapping (the_cauldron, llava, image_caption) or a text one (runtime/mappings)."""
+    if dataset is None or not name or name not in VISION_MAPPINGS:
+        return apply_mapping(dataset, name)
+    return dataset.map(VISION_MAPPINGS[name], remove_columns=dataset.column_names)
+
+
+def check_vision_rows(dataset, processor, args) -> None:
+    """Decode the first rows' images, match placeholders to images, and refuse a --max_length that cuts image
+    tokens: the errors TRL would otherwise raise mid-training, named with the row and the fix."""
+    rows = [dataset[i] for i in range(min(ROWS_CHECKED, len(dataset)))]
+    found = check_image_rows(rows)
+    for key, what in (("undecodable", "an image that does not decode"), ("mismatched", "placeholders that do not "
+                                                                                      "match its images")):
+        if found[f"{key}_count"]:
+            first = found[key][0]
+            raise ScriptError(f"Row {first['row']} of {args.dataset_name} has {what}: {first['error']} "
+                              f"({found[f'{key}_count']} of the first {len(rows)} rows). Fix or filter those rows; "
+                              "dataset_inspect lists them.")
+    problem = max_length_cuts_images(rows, processor, args.max_length)
+    if problem:
+        raise ScriptError(problem)
+
+
+def trained_parts(args) -> list[str]:
+    return ["language_model"] + (["projector"] if args.train_projector else []) + (
+        ["vision_tower"] if args.train_vision_tower else [])
+
+
+def freeze_parts(model, parts: list[str]) -> dict:
+    """Full fine-tuning: only the parameters of `parts` train. Returns trainable and frozen parameter counts."""
+    counts = {"trainable": 0, "frozen": 0}
+    for name, parameter in model.named_parameters():
+        train = vision_part(name) in parts
+        parameter.requires_grad_(train)
+        counts["trainable" if train else "frozen"] += parameter.numel()
+    return counts
+
+
+def vision_lora_config(args, model):
+    """LoRA on the language model's linear layers (and the vision tower's with --train_vision_tower); the projector,
+    with --train_projector, trained fully and saved with the adapter (modules_to_save). The output layer is left out,
+    as peft's all-linear does. --lora_target_modules other than all-linear is used as given."""
+    if not args.use_peft:
+        return None
+    import re
+
+    import torch
+    from peft import LoraConfig
+
+    parts = trained_parts(args)
+    targets = args.lora_target_modules
+    if targets == ["all-linear"]:
+        leaves: set[str] = set()
+        for name, module in model.named_modules():
+            leaf = name.rsplit(".", 1)[-1]
+            if isinstance(module, torch.nn.Linear) and leaf != "lm_head" and vision_part(name) in parts \
+                    and vision_part(name) != "projector":
+                leaves.add(leaf)
+        # Leaf names alone would also match the vision tower's layers (SigLIP has q_proj too): exclude by path.
+        excluded = PROJECTOR_NAMES + (() if "vision_tower" in parts else VISION_TOWER_NAMES)
+        targets = (f"^(?!(?:.*\\.)?(?:{'|'.join(map(re.escape, excluded))})\\.).*\\."
+                   f"(?:{'|'.join(map(re.escape, sorted(leaves)))})$")
+    modules_to_save = None
+    if args.train_projector:
+        modules_to_save = sorted({name.rsplit(".", 1)[-1] for name, _ in model.named_modules()
+                                  if name.rsplit(".", 1)[-1] in PROJECTOR_NAMES})
+    return LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                      target_modules=targets, modules_to_save=modules_to_save or None, task_type="CAUSAL_LM")
+
+
+def load_vision_model(args, device: dict):
+    """The model through AutoModelForImageTextToText; with QLoRA the vision tower, projector and output layer stay in
+    full precision (4-bit vision encoders lose accuracy and save little)."""
+    from transformers import AutoModelForImageTextToText
+
+    kwargs = model_init_kwargs(args, device)
+    if args.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=kwargs["dtype"],
+            llm_int8_skip_modules=[*VISION_TOWER_NAMES, *PROJECTOR_NAMES, "lm_head"])
+    try:
+        return AutoModelForImageTextToText.from_pretrained(args.model_name_or_path, **kwargs)
+    except ValueError as exc:
+        if "Unrecognized configuration class" in str(exc):
+            raise ScriptError(f"{args.model_name_or_path} is not an image-text-to-text model (transformers has no "
+                              "AutoModelForImageTextToText class for it). Use a vision-language model, or "
+                              "train_sft.py for a text model.") from None
+        raise
+
+
+def main(args: argparse.Namespace) -> int:
+    started = time.time()
+    # Heavy imports here, so --help is instant.
+    from transformers import AutoProcessor
+
+    method = args.method
+    device = detect_device()
+    relaunch_distributed(device)  # several GPUs: one process each under accelerate launch, never DataParallel
+    check_arguments(args, device)
+    if getattr(args, "fsdp", False):
+        raise ScriptError("--fsdp is not supported by train_vlm.py yet: use LoRA (--use_peft) or a GPU with more "
+                          "memory.")
+    output_dir = default_output_dir(args, f"vlm-{method}")
+    checkpoint = resume_checkpoint(args, method, output_dir)  # a checkpoint of another run stops here
+
+    train_dataset, eval_dataset = load_vision_rows(args)
+    processor = AutoProcessor.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
+    if not processor_sees_images(processor):
+        raise ScriptError(f"{args.model_name_or_path} is a text-only model (its processing class, "
+                          f"{type(processor).__name__}, has no image processor), so it cannot see the images. Use "
+                          "a vision-language model (e.g. HuggingFaceTB/SmolVLM-256M-Instruct, "
+                          "Qwen/Qwen2.5-VL-3B-Instruct), or train_sft.py on the text alone.")
+    check_vision_rows(train_dataset, processor, args)
+
+    model = load_vision_model(args, device)
+    parts = trained_parts(args)
+    lora = vision_lora_config(args, model)
+    counts = count_vision_parameters(model)
+    if lora is None:
+        freeze_parts(model, parts)
+    print(f"Training {' + '.join(parts)} ({'LoRA' if lora else 'full'}); parameters: vision tower "
+          f"{counts['vision_tower']:,}, projector {counts['projector']:,}, language model "
+          f"{counts['language_model']:,}.", flush=True)
+
+    common = dict(
+        output_dir=output_dir,
+        max_length=args.max_length,
+        num_train_epochs=args.num_train_epochs,
+        max_steps=1 if args.smoke else args.max_steps,
+        lr_scheduler_type=args.lr_scheduler_type,
+        warmup_steps=args.warmup_steps,
+        weight_decay=args.weight_decay,
+        per_device_train_batch_size=args.per_device_train_batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        logging_steps=logging_steps(args),
+        logging_nan_inf_filter=False,  # report a diverged loss as it is (divergence_guard stops the run)
+        seed=args.seed,
+        disable_tqdm=args.json,
+        remove_unused_columns=False,  # the collator needs the image column
+        **precision_kwargs(args, device),
+        **eval_kwargs(args, eval_dataset),
+        **hub_kwargs(args),
+        **tracking_kwargs(args, method),
+    )
+    if method == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        rate = args.learning_rate or VLM_DPO_LEARNING_RATES["lora" if args.use_peft else "full"]
+        config = DPOConfig(learning_rate=rate, beta=args.beta, **common)
+        trainer_class = DPOTrainer
+    else:
+        from trl import SFTConfig, SFTTrainer
+
+        # Packing and padding-free batches would split or merge images' token spans: TRL refuses both for images.
+        config = SFTConfig(learning_rate=default_learning_rate(args), packing=False, padding_free=False, **common)
+        trainer_class = SFTTrainer
+    trainer = trainer_class(
+        model=model,
+        args=config,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=processor,
+        peft_config=lora,
+        callbacks=[divergence_guard(), run_recorder(args, method)],
+    )
+    trainer.train(resume_from_checkpoint=checkpoint)
+    extra = {}
+    if method == "dpo":
+        rewards = [entry for entry in trainer.state.log_history if "rewards/accuracies" in entry]
+        if rewards:
+            extra = {"reward_accuracy": float(rewards[-1]["rewards/accuracies"]),
+                     "reward_margin": float(rewards[-1]["rewards/margins"])}
+    return finish_run(trainer, args, method, output_dir, started,
+                      {"vision_language": True, "trained_parts": "+".join(parts),
+                       **({"beta": args.beta} if method == "dpo" else {})},
+                      extra_results=extra or None)
+
+
+# ===== generated runtime: do not edit; source: src/hf_trainer/runtime/ (regenerate: make sync-scripts) =====
+# runtime modules: train_common, resume, results, vision
+
+# ----- runtime/mappings.py -----
+"""Named row mappings that turn common dataset shapes into TRL's formats; conversations stay messages.
+
+Pure standard library on purpose: this file is inlined verbatim into the self-contained PEP 723 training scripts,
+which call `map_row(args.dataset_mapping, row)` through `datasets.Dataset.map` with every old column removed. So each
+mapping returns the whole new row: the TRL columns it builds plus the row's other columns (e.g. an `answer` that a GRPO
+reward function reads), minus the columns it consumed and minus stray TRL column names that would confuse a trainer.
+A mapping raises ValueError for a row it cannot convert faithfully (a missing column, None content, an unknown role)
+rather than training on an empty or mislabelled turn.
+
+Public API (stable): `MAPPINGS`, `map_row(name, row)`, `mapping_source(name)`.
+"""
+
+import inspect
+from typing import Callable
+
+# ShareGPT speaker names seen in public datasets, and the chat role each one means.
+SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bard": "assistant",
+    "bing": "assistant",
+    "model": "assistant",
+    "function_call": "assistant",
+    "tool": "tool",
+    "function_response": "tool",
+    "observation": "tool",
+}
+
+
+# Column names TRL trainers read (plus ShareGPT's); never passed through, so a mapped row has exactly one format.
+TRL_COLUMNS = ("text", "messages", "conversations", "prompt", "completion", "chosen", "rejected", "label")
+
+
+def _row(row: dict, consumed: tuple, new: dict) -> dict:
+    """The mapped row: the new TRL columns plus the row's other columns, minus those consumed."""
+    kept = {key: value for key, value in row.items() if key not in consumed and key not in TRL_COLUMNS}
+    kept.update(new)
+    return kept
+
+
+def _text(row: dict, key: str) -> str:
+    """A required text column: present, a string and not None."""
+    if key not in row:
+        raise ValueError(f"row has no {key!r} column (columns: {sorted(row)})")
+    value = row[key]
+    if value is None:
+        raise ValueError(f"column {key!r} is None")
+    if not isinstance(value, str):
+        raise ValueError(f"column {key!r} holds {type(value).__name__}, expected a string")
+    return value
+
+
+def _optional_text(row: dict, key: str) -> str:
+    """An optional text column: missing or None reads as empty."""
+    value = row.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"column {key!r} holds {type(value).__name__}, expected a string")
+    return value
+
+
+def _join(first: str, second: str) -> str:
+    """Instruction plus its optional input/context, separated by a blank line."""
+    return f"{first}\n\n{second}" if second.strip() else first
+
+
+def _with_system(row: dict, messages: list) -> list:
+    """Prepend a non-empty `system` column as a system message."""
+    system = row.get("system")
+    if isinstance(system, str) and system.strip() and not (messages and messages[0]["role"] == "system"):
+        return [{"role": "system", "content": system}] + messages
+    return messages
+
+
+def sharegpt(row: dict) -> dict:
+    """`conversations: [{from, value}]` -> `messages: [{role, content}]` (human->user, gpt->assistant, ...)."""
+    turns = row.get("conversations")
+    if not isinstance(turns, list):
+        raise ValueError(f"column 'conversations' must be a list of turns, got {type(turns).__name__}")
+    messages = []
+    for index, turn in enumerate(turns):
+        # Some exports keep ShareGPT's `conversations` column but already use role/content inside it.
+        if not isinstance(turn, dict) or not ({"from", "value"} <= set(turn) or {"role", "content"} <= set(turn)):
+            raise ValueError(f"conversations[{index}] must be a dict with 'from' and 'value', got {turn!r:.80}")
+        speaker = str(turn["from"] if "from" in turn else turn["role"]).strip().lower()
+        value = turn["value"] if "value" in turn else turn["content"]
+        if speaker not in SHAREGPT_ROLES:
+            raise ValueError(
+                f"conversations[{index}] has unknown speaker {speaker!r}; known: {sorted(SHAREGPT_ROLES)}"
+            )
+        if value is None:
+            raise ValueError(f"conversations[{index}] has no text (None)")
+        messages.append({"role": SHAREGPT_ROLES[speaker], "content": str(value)})
+    return _row(row, ("system",), {"messages": _with_system(row, messages)})
+
+
+def sharegpt_prompt_only(row: dict) -> dict:
+    """ShareGPT for GRPO: every turn before the last assistant turn becomes the conversational `prompt`."""
+    messages = sharegpt(row)["messages"]
+    if messages and messages[-1]["role"] == "assistant":
+        messages = messages[:-1]
+    if not messages:
+        raise ValueError("conversation has no turn before the final assistant reply")
+    return _row(row, ("system",), {"prompt": messages})
+
+
+def messages_prompt_only(row: dict) -> dict:
+    """`messages` for GRPO: every message before the last assistant message becomes the `prompt`."""
+    messages = row.get("messages")
+    if not isinstance(messages, list):
+        raise ValueError(f"column 'messages' must be a list of messages, got {type(messages).__name__}")
+    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
+        messages = messages[:-1]
+    if not messages:
+        raise ValueError("conversation has no message before the final assistant reply")
+    return _row(row, (), {"prompt": list(messages)})
+
+
+ALPACA_COLUMNS = ("instruction", "input", "output", "system")
+
+
+def alpaca(row: dict) -> dict:
+    """`instruction`, optional `input`, `output` -> `messages` (user: instruction + input; assistant: output)."""
+    user = _join(_text(row, "instruction"), _optional_text(row, "input"))
+    messages = [{"role": "user", "content": user}, {"role": "assistant", "content": _text(row, "output")}]
+    return _row(row, ALPACA_COLUMNS, {"messages": _with_system(row, messages)})
+
+
+def alpaca_prompt_completion(row: dict) -> dict:
+    """Alpaca -> conversational `prompt` / `completion` (loss on the answer only by TRL's default)."""
+    messages = alpaca(row)["messages"]
+    return _row(row, ALPACA_COLUMNS, {"prompt": messages[:-1], "completion": messages[-1:]})
+
+
+def alpaca_prompt_only(row: dict) -> dict:
+    """Alpaca for GRPO: the instruction (and input) as a conversational `prompt`; `output` stays for rewards."""
+    return _row(row, ("instruction", "input", "system"), {"prompt": alpaca(row)["messages"][:-1]})
+
+
+def dolly(row: dict) -> dict:
+    """`instruction`, optional `context`, `response` -> `messages`."""
+    user = _join(_text(row, "instruction"), _optional_text(row, "context"))
+    messages = [{"role": "user", "content": user}, {"role": "assistant", "content": _text(row, "response")}]
+    return _row(row, ("instruction", "context", "response", "system"), {"messages": _with_system(row, messages)})
+
+
+def dolly_prompt_only(row: dict) -> dict:
+    """Dolly for GRPO: the instruction (and context) as a conversational `prompt`; `response` stays for rewards."""
+    return _row(row, ("instruction", "context", "system"), {"prompt": dolly(row)["messages"][:-1]})
+
+
+def question_answer(row: dict) -> dict:
+    """`question` / `answer` -> `messages`."""
+    messages = [
+        {"role": "user", "content": _text(row, "question")},
+        {"role": "assistant", "content": _text(row, "answer")},
+    ]
+    return _row(row, ("question", "answer", "system"), {"messages": _with_system(row, messages)})
+
+
+def question_answer_prompt_only(row: dict) -> dict:
+    """`question` for GRPO as a conversational `prompt`; `answer` stays as a column for reward functions."""
+    prompt = _with_system(row, [{"role": "user", "content": _text(row, "question")}])
+    return _row(row, ("question", "system"), {"prompt": prompt})
+
+
+def prompt_response(row: dict) -> dict:
+    """`prompt` (a string) / `response` -> `messages`."""
+    messages = [
+        {"role": "user", "content": _text(row, "prompt")},
+        {"role": "assistant", "content": _text(row, "response")},
+    ]
+    return _row(row, ("response", "system"), {"messages": _with_system(row, messages)})
+
+
+def text_prompt_completion(row: dict) -> dict:
+    """String `prompt` / `completion` -> conversational prompt/completion, so the chat template is applied."""
+    return _row(row, ("system",), {
+        "prompt": _with_system(row, [{"role": "user", "content": _text(row, "prompt")}]),
+        "completion": [{"role": "assistant", "content": _text(row, "completion")}],
+    })
+
+
+def text_prompt_only(row: dict) -> dict:
+    """String `prompt` -> conversational `prompt` (for GRPO with an instruct model's chat template)."""
+    return _row(row, ("system",), {"prompt": _with_system(row, [{"role": "user", "content": _text(row, "prompt")}])})
+
+
+# Column pairs that hold the two answers in "foreign" preference datasets, in the order they are tried.
+PREFERENCE_COLUMNS = (
+    ("chosen_response", "rejected_response"),
+    ("response_chosen", "response_rejected"),
+    ("chosen_text", "rejected_text"),
+    ("chosen", "rejected"),
+)
+PROMPT_COLUMNS = ("prompt", "question", "instruction", "input")
+
+
+def preference_columns(row: dict) -> dict:
+    """`prompt`/`question` + `chosen_response`/`rejected_response` (or similar strings) -> conversational
+    `prompt` / `chosen` / `rejected`."""
+    prompt_key = next((key for key in PROMPT_COLUMNS if isinstance(row.get(key), str)), None)
+    if prompt_key is None:
+        raise ValueError(f"row has no prompt column among {list(PROMPT_COLUMNS)} (columns: {sorted(row)})")
+    pair = next((pair for pair in PREFERENCE_COLUMNS if pair[0] in row and pair[1] in row), None)
+    if pair is None:
+        raise ValueError(f"row has no chosen/rejected column pair among {list(PREFERENCE_COLUMNS)}")
+    return _row(row, (prompt_key, pair[0], pair[1], "system"), {
+        "prompt": _with_system(row, [{"role": "user", "content": _text(row, prompt_key)}]),
+        "chosen": [{"role": "assistant", "content": _text(row, pair[0])}],
+        "rejected": [{"role": "assistant", "content": _text(row, pair[1])}],
+    })
+
+
+def _shared_turns(chosen: list, rejected: list) -> int:
+    """How many leading turns chosen and rejected share (trl.data_utils.extract_prompt's rule, turn by turn)."""
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+        shared += 1
+    return shared
+
+
+def extract_prompt(row: dict) -> dict:
+    """Conversational `chosen` / `rejected` that repeat the prompt's turns (with or without a redundant string `prompt`,
+    as in HuggingFaceH4/ultrafeedback_binarized) -> conversational `prompt` (the turns they share) / `chosen` /
+    `rejected` (the rest), as trl.data_utils.extract_prompt does. When they share no turn, a string `prompt` becomes
+    the user turn."""
+    chosen, rejected = row.get("chosen"), row.get("rejected")
+    for key, value in (("chosen", chosen), ("rejected", rejected)):
+        if not isinstance(value, list) or not value or not all(isinstance(m, dict) and "role" in m for m in value):
+            raise ValueError(f"column {key!r} must be a list of {{'role', 'content'}} messages, got {value!r:.80}")
+    shared = _shared_turns(chosen, rejected)
+    prompt = chosen[:shared]
+    if not prompt:
+        prompt = [{"role": "user", "content": _text(row, "prompt")}]
+    if shared == len(chosen) or shared == len(rejected):
+        raise ValueError("chosen and rejected are identical, or one is the other's prefix: nothing to prefer")
+    return _row(row, ("system",), {"prompt": _with_system(row, prompt), "chosen": chosen[shared:],
+                                   "rejected": rejected[shared:]})
+
+
+def chosen_as_completion(row: dict) -> dict:
+    """A preference row for SFT: `prompt` + `chosen` -> `prompt` / `completion`; without a prompt, `chosen` alone
+    becomes `messages` (or `text`). A string prompt beside conversational chosen/rejected (ultrafeedback_binarized)
+    is dropped for the conversation's own turns. The rejected answer is dropped."""
+    chosen = row.get("chosen")
+    if chosen is None or chosen == "" or chosen == []:
+        raise ValueError("column 'chosen' is missing or empty")
+    if isinstance(row.get("prompt"), str) and isinstance(chosen, list):
+        mapped = extract_prompt(row)
+        return _row(row, (), {"prompt": mapped["prompt"], "completion": mapped["chosen"]})
+    if "prompt" in row:
+        if row["prompt"] is None:
+            raise ValueError("column 'prompt' is None")
+        return _row(row, (), {"prompt": row["prompt"], "completion": chosen})
+    return _row(row, (), {"messages": chosen} if isinstance(chosen, list) else {"text": chosen})
+
+
+MAPPINGS: dict[str, Callable[[dict], dict]] = {
+    "sharegpt": sharegpt,
+    "sharegpt_prompt_only": sharegpt_prompt_only,
+    "messages_prompt_only": messages_prompt_only,
+    "alpaca": alpaca,
+    "alpaca_prompt_completion": alpaca_prompt_completion,
+    "alpaca_prompt_only": alpaca_prompt_only,
+    "dolly": dolly,
+    "dolly_prompt_only": dolly_prompt_only,
+    "question_answer": question_answer,
+    "question_answer_prompt_only": question_answer_prompt_only,
+    "prompt_response": prompt_response,
+    "text_prompt_completion": text_prompt_completion,
+    "text_prompt_only": text_prompt_only,
+    "preference_columns": preference_columns,
+    "chosen_as_completion": chosen_as_completion,
+    "extract_prompt": extract_prompt,
+}
+
+
+def _lookup(name: str) -> Callable[[dict], dict]:
+    if name not in MAPPINGS:
+        raise ValueError(f"Unknown dataset mapping {name!r}. Known mappings: {', '.join(sorted(MAPPINGS))}.")
+    return MAPPINGS[name]
+
+
+def map_row(name: str, row: dict) -> dict:
+    """Apply the mapping called `name` to one row; returns the new TRL columns. Unknown name -> ValueError."""
+    return _lookup(name)(row)
+
+
+def _names(code) -> set:
+    """Every name a code object (and the comprehensions nested in it) looks up; attribute names included."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names |= _names(const)
+    return names
+
+
+def _dependencies(function: Callable, found: dict) -> None:
+    """Collect, depth first, the module-level functions and constants that `function` refers to."""
+    for global_name in sorted(_names(function.__code__)):
+        # Attribute names (`__name__`, `get`) share co_names with globals; only this module's own names count.
+        if global_name in found or global_name.startswith("__") or global_name not in globals():
+            continue
+        value = globals()[global_name]
+        if inspect.isfunction(value) and value.__module__ == function.__module__:
+            _dependencies(value, found)
+            found[global_name] = inspect.getsource(value)
+        elif isinstance(value, (dict, tuple, str)):
+            found[global_name] = f"{global_name} = {value!r}\n"
+
+
+def mapping_source(name: str) -> str:
+    """Self-contained Python source of one mapping: its helpers, its constants and the function itself.
+
+    `exec` it and call the function named `name` (also bound to `map_row`) on a row dict.
+    """
+    function = _lookup(name)
+    found: dict[str, str] = {}
+    _dependencies(function, found)
+    parts = [f'"""Dataset mapping {name!r} from hf-trainer: {inspect.getdoc(function)}"""\n']
+    parts += list(found.values())
+    parts.append(inspect.getsource(function))
+    parts.append(f"map_row = {function.__name__}\n")
+    return "\n\n".join(part.rstrip("\n") + "\n" for part in parts)
+
+# ----- runtime/sharding.py -----
+"""Sharded training for the training scripts (`--fsdp`): PyTorch FSDP2 driven by transformers' Trainer and accelerate.
+
+With `--fsdp`, each of the N processes (one per GPU, started by `accelerate launch` or the script's own relaunch) holds
+1/N of the weights, gradients and optimizer state; a layer's full weights exist only while it runs. That is how a
+model that does not fit one GPU with its training state trains on an xN flavor. Everything goes through the Trainer's
+own `fsdp` / `fsdp_config` arguments (FullyShardedDataParallelPlugin, fsdp_version=2), so TRL's trainers shard their
+reference models the same way (trl.models.prepare_fsdp).
+
+- Checkpoints during training are sharded (SHARDED_STATE_DICT: each process writes its own part with
+  torch.distributed.checkpoint, in parallel): `checkpoint-N/pytorch_model_fsdp_0/`, `optimizer_0/`. They are pushed
+  with hub_strategy=checkpoint like any checkpoint, and resume on the same or another number of GPUs (DCP reshards).
+- The final model is consolidated: gathered into one full state dict on the main process and saved as ordinary
+  safetensors (a LoRA run: the adapter), so from_pretrained, the model card and the push see a normal model.
+- Mixed precision: with bf16 the trainable weights are kept as fp32 shards (accelerate upcasts them) and layers are
+  gathered and computed in bf16. Activation checkpointing is FSDP's own (the Trainer's would gather each layer twice).
+
+Standard library only at the top: this module is inlined into the self-contained training scripts.
+"""
+
+import os
+
+# fsdp_config keys as transformers' TrainingArguments reads them (version 2 = FSDP2).
+FSDP_CHECKPOINT_FORMAT = "SHARDED_STATE_DICT"
+FSDP_FINAL_FORMAT = "FULL_STATE_DICT"
+
+
+def activation_checkpointing_on(args, device: dict) -> bool:
+    """Whether to recompute activations: on by default on GPUs (memory is the constraint there), off on CPU."""
+    if device["type"] == "cuda":
+        return args.activation_checkpointing is not False
+    return bool(args.activation_checkpointing)
+
+
+def fsdp_problem(args, device: dict, world_size: int) -> str | None:
+    """Why `--fsdp` cannot run with these arguments here (one actionable sentence), or None."""
+    if not getattr(args, "fsdp", False):
+        return None
+    if world_size < 2:
+        where = f"{device['count']} GPU" if device["type"] == "cuda" else "CPU"
+        return (f"--fsdp shards the model over several processes, but this run has one ({where}). Run on a multi-GPU "
+                "flavor (e.g. a10g-largex4, l40sx4, a100x4: the script starts one process per GPU), or drop --fsdp "
+                "(on one GPU, --use_peft or --load_in_4bit save memory instead).")
+    if getattr(args, "load_in_4bit", False):
+        return ("--fsdp with --load_in_4bit is not supported by these scripts: shard a bf16 LoRA (--fsdp --use_peft) "
+                "over several GPUs, or train QLoRA on one GPU without --fsdp.")
+    if getattr(args, "eval_baseline", False):
+        return ("--eval_baseline runs generation on the main process only, which a sharded model cannot do (every "
+                "process holds part of each layer). Drop --eval_baseline and score the pushed model afterwards with "
+                "scripts/evaluate.py.")
+    return None
+
+
+def fsdp_kwargs(args, device: dict) -> dict:
+    """The TrainingArguments (SFTConfig, DPOConfig, ...) entries for --fsdp; {} without it.
+
+    Pass next to precision_kwargs(...), which then leaves activation checkpointing to FSDP."""
+    if not getattr(args, "fsdp", False):
+        return {}
+    if device["type"] != "cuda":
+        enable_fsdp_on_cpu()
+    if os.environ.get("RANK", "0") == "0":
+        print(f"--fsdp: weights, gradients and optimizer state sharded over {os.environ.get('WORLD_SIZE', '1')} "
+              "processes (FSDP2); sharded checkpoints, one consolidated model at the end.", flush=True)
+    return {
+        "fsdp": True,
+        "fsdp_config": {
+            "version": 2,
+            # TRANSFORMER_BASED_WRAP falls back to the model's _no_split_modules (its decoder layer class): one
+            # FSDP unit per layer, so at most one layer (plus the next, prefetched) is gathered at a time.
+            "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+            "reshard_after_forward": True,  # free each layer's full weights after forward (gathered again in backward)
+            "state_dict_type": FSDP_CHECKPOINT_FORMAT,
+            "activation_checkpointing": activation_checkpointing_on(args, device),
+            # Every process reads the checkpoint from disk: loading on rank 0 and broadcasting would leave the
+            # reference models of DPO/KTO/GRPO (loaded by TRL, not by accelerate) empty on the other ranks.
+            "cpu_ram_efficient_loading": False,
+        },
+    }
+
+
+def enable_fsdp_on_cpu() -> None:
+    """Let accelerate run FSDP2 over gloo on CPU, as torch does: for rehearsing a sharded run on a CPU machine.
+
+    accelerate 1.16 chooses FSDP only for GPU-like backends (AcceleratorState: MULTI_CPU is not in its list) and would
+    silently run data parallel instead, so a CPU rehearsal would test something else. After its own setup, a run
+    that was given an FSDP plugin is switched to FSDP. No effect on GPUs, where accelerate does this itself."""
+    from accelerate import state
+    from accelerate.utils import DistributedType
+
+    if getattr(state.AcceleratorState, "_hf_trainer_cpu_fsdp", False):
+        return
+    original = state.AcceleratorState.__init__
+
+    def init(self, *positional, fsdp_plugin=None, **keywords):
+        original(self, *positional, fsdp_plugin=fsdp_plugin, **keywords)
+        if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
+            self.distributed_type = DistributedType.FSDP
+            self.fsdp_plugin = fsdp_plugin
+            state.PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+
+    state.AcceleratorState.__init__ = init
+    state.AcceleratorState._hf_trainer_cpu_fsdp = True
+
+
+def is_sharded(trainer) -> bool:
+    return getattr(trainer, "is_fsdp_enabled", False)
+
+
+def save_final_model(trainer, output_dir: str) -> None:
+    """Save the trained model to output_dir as from_pretrained-loadable safetensors (a LoRA run: the adapter).
+
+    Sharded runs gather the full state dict on the main process first; every process must call this (the gather is a
+    collective), only the main process writes."""
+    if is_sharded(trainer):
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type(FSDP_FINAL_FORMAT)
+    trainer.save_model(output_dir)
+    if is_sharded(trainer):
+        # Later checkpoints (none are written after this in the scripts) would be sharded again.
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type(FSDP_CHECKPOINT_FORMAT)
+
+
+# ----- runtime/train_common.py -----
+"""What every training script shares before training: arguments, device, model loading, data, tracking, the Hub.
+
+The training scripts carry it (and its siblings runtime/resume.py and runtime/results.py, the resume check and the
+tail after training) in their generated runtime block, because HF Jobs runs a single file. So: standard-library
+imports only at the top; torch, transformers, trl, peft and datasets are imported inside the functions that need them.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+
+LOCAL_DATA_SUFFIXES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
+
+
+class ScriptError(Exception):
+    """A problem the user can fix: printed as one line, exit status 2, no traceback."""
+
+
+def run_main(main, parse_args) -> None:
+    """Run `main(parse_args())`, turning ScriptError into a one-line message and exit status 2 (1 with --smoke)."""
+    args = parse_args()
+    try:
+        code = main(args)
+    except ScriptError as exc:
+        # In smoke mode every failure is the one line an agent reads, with the smoke exit status.
+        if getattr(args, "smoke", False):
+            print(f"smoke: FAIL - {exc}", flush=True)
+            sys.exit(1)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code or 0)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every method shares, named as in TRL and transformers."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--model_name_or_path", required=True, help="Hub model id or local folder.")
+    model.add_argument("--trust_remote_code", action="store_true")
+    model.add_argument("--attn_implementation", default=None,
+                       help="Attention kernel; default: flash_attention_2 when installed on a GPU, else sdpa.")
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset_name", required=True,
+                      help="Hub dataset id, or a local .jsonl/.json/.csv/.parquet/.arrow file or a folder of them.")
+    data.add_argument("--dataset_config", default=None, help="Dataset configuration (subset) name.")
+    data.add_argument("--dataset_train_split", default="train")
+    data.add_argument("--dataset_test_split", default=None,
+                      help="Eval split name; default: 'test' or 'validation' when the dataset has one.")
+    data.add_argument("--eval_split_size", type=float, default=0.05,
+                      help="When there is no eval split, carve one: a fraction (<1) or a row count (>=1); 0 disables.")
+    data.add_argument("--dataset_mapping", default=None,
+                      help="Convert rows with a named mapping first (e.g. sharegpt, alpaca); see dataset_inspect.")
+    data.add_argument("--max_train_samples", type=_positive_int, default=None, help="Use only the first N rows.")
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--output_dir", default=None, help="Local output folder (default: outputs/<model>-<method>).")
+    train.add_argument("--max_length", type=_positive_int, default=2048, help="Tokens per example (truncation).")
+    train.add_argument("--num_train_epochs", type=_positive_float, default=1.0)
+    train.add_argument("--max_steps", type=int, default=-1, help="Stop after N optimiser steps (overrides epochs).")
+    train.add_argument("--learning_rate", type=_positive_float, default=None,
+                       help="Default: 2e-4 with LoRA, 2e-5 for full fine-tuning (method scripts may differ).")
+    train.add_argument("--lr_scheduler_type", default="cosine")
+    train.add_argument("--warmup_steps", type=float, default=0.03,
+                       help="Linear warm-up: a step count, or a fraction (<1) of all steps.")
+    train.add_argument("--weight_decay", type=float, default=0.0)
+    train.add_argument("--per_device_train_batch_size", type=_positive_int, default=4)
+    train.add_argument("--per_device_eval_batch_size", type=_positive_int, default=None)
+    train.add_argument("--gradient_accumulation_steps", type=_positive_int, default=4)
+    train.add_argument("--activation_checkpointing", action=argparse.BooleanOptionalAction, default=None,
+                       help="Recompute activations to save memory (default: on for GPUs, off on CPU).")
+    train.add_argument("--optim", default=None, help="Optimizer (default: adamw_torch_fused on GPU, adamw_torch on CPU).")
+    train.add_argument("--logging_steps", type=_positive_int, default=None)
+    train.add_argument("--save_steps", type=_positive_int, default=100)
+    train.add_argument("--save_total_limit", type=_positive_int, default=2)
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--fsdp", action="store_true",
+                       help="Shard weights, gradients and optimizer state over the GPUs (FSDP2), for models that do "
+                            "not fit one GPU: needs a multi-GPU flavor; sharded checkpoints, one consolidated model.")
+
+    peft = parser.add_argument_group("LoRA")
+    peft.add_argument("--use_peft", action="store_true", help="Train a LoRA adapter instead of all weights.")
+    peft.add_argument("--lora_r", type=_positive_int, default=16)
+    peft.add_argument("--lora_alpha", type=_positive_int, default=32)
+    peft.add_argument("--lora_dropout", type=float, default=0.05)
+    peft.add_argument("--lora_target_modules", nargs="+", default=["all-linear"],
+                      help="Module names, or all-linear (default).")
+    peft.add_argument("--load_in_4bit", action="store_true", help="QLoRA: 4-bit base model (CUDA GPU only).")
+
+    hub = parser.add_argument_group("Hub")
+    hub.add_argument("--push_to_hub", action="store_true", help="Push checkpoints and the final model to the Hub.")
+    hub.add_argument("--hub_model_id", default=None, help="Model repo, e.g. user/my-model.")
+    hub.add_argument("--hub_private_repo", action=argparse.BooleanOptionalAction, default=True,
+                     help="Make the repo private (default) or public (--no-hub_private_repo).")
+    hub.add_argument("--hub_strategy", default="checkpoint", choices=["end", "every_save", "checkpoint", "all_checkpoints"],
+                     help="Default 'checkpoint': the latest checkpoint is pushed too, so a new job can resume.")
+    hub.add_argument("--resume", nargs="?", const="must", default="never", choices=["auto", "never", "must"],
+                     help="Continue from the newest checkpoint (output_dir, else the Hub repo's last-checkpoint) only "
+                          "when the same kind of run made it (model, method, data, LoRA shape): auto continues or "
+                          "starts fresh, must (bare --resume) fails without one, never starts fresh. A checkpoint of "
+                          "another run is refused before training, with the difference named.")
+
+    track = parser.add_argument_group("tracking")
+    track.add_argument("--report_to", default="trackio", help="trackio (default), none, wandb, tensorboard, ...")
+    track.add_argument("--trackio_project", default=None, help="Trackio project (default: hf-trainer).")
+    track.add_argument("--trackio_space_id", default=None,
+                       help="Trackio Space for live metrics; default on HF Jobs: <user>/trackio (private unless "
+                            "--no-hub_private_repo). 'none' disables.")
+    track.add_argument("--run_name", default=None)
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--smoke", action="store_true",
+                     help="One optimiser step on real data: checks the loss is finite and the gradient non-zero.")
+    run.add_argument("--json", action="store_true", help="Print a one-line JSON summary at the end.")
+
+
+# --- device and precision ---------------------------------------------------------------------------------------
+
+def detect_device() -> dict:
+    """What the machine offers: device type, bf16 support (not on T4/V100), GPU count and name."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {
+            "type": "cuda",
+            "bf16": torch.cuda.is_bf16_supported(),
+            "count": torch.cuda.device_count(),
+            "name": torch.cuda.get_device_name(0),
+        }
+    return {"type": "cpu", "bf16": False, "count": 0, "name": "cpu"}
+
+
+def is_main_process() -> bool:
+    """True in a single-process run and in rank 0 of a distributed one (accelerate launch / torchrun set RANK)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def distributed_world_size() -> int:
+    """Processes in this run: WORLD_SIZE under accelerate launch / torchrun, else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def relaunch_distributed(device: dict) -> None:
+    """With several GPUs visible to a plain `python` process, re-run this script under `accelerate launch` with one
+    process per GPU: Trainer would otherwise fall back to DataParallel, which TRL refuses (and which is slow).
+    Set HF_TRAINER_NO_RELAUNCH=1 to keep one process (e.g. when you launch it yourself)."""
+    if device["count"] < 2 or "WORLD_SIZE" in os.environ or os.environ.get("HF_TRAINER_NO_RELAUNCH"):
+        return
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(device["count"]),
+               "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no",
+               str(Path(sys.argv[0]).resolve()), *sys.argv[1:]]
+    print(f"{device['count']} GPUs visible: relaunching with accelerate launch --num_processes {device['count']}",
+          flush=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+
+
+def check_arguments(args, device: dict) -> None:
+    """Refuse combinations that cannot work, before anything is loaded."""
+    if args.load_in_4bit and device["type"] != "cuda":
+        raise ScriptError("--load_in_4bit (QLoRA) needs a CUDA GPU, and none was found. Drop --load_in_4bit to train "
+                          "LoRA in full precision here, or run on a GPU flavor.")
+    if args.load_in_4bit and not args.use_peft:
+        raise ScriptError("--load_in_4bit trains a LoRA adapter on a 4-bit base: add --use_peft.")
+    if args.push_to_hub and not args.hub_model_id:
+        raise ScriptError("--push_to_hub needs --hub_model_id (e.g. your-name/my-model).")
+    if args.push_to_hub and not os.environ.get("HF_TOKEN"):
+        raise ScriptError("--push_to_hub needs a token in the HF_TOKEN environment variable (on HF Jobs pass it as a "
+                          "secret: --secrets HF_TOKEN).")
+    if args.eval_split_size < 0:
+        raise ScriptError(f"--eval_split_size {args.eval_split_size} is negative: use a fraction, a row count, or 0.")
+    if args.max_steps == 0 or args.max_steps < -1:
+        raise ScriptError(f"--max_steps {args.max_steps} is invalid: use a positive number, or -1 for epochs.")
+    problem = fsdp_problem(args, device, distributed_world_size())
+    if problem:
+        raise ScriptError(problem)
+
+
+def default_output_dir(args, method: str) -> str:
+    name = args.model_name_or_path.rstrip("/").split("/")[-1]
+    return args.output_dir or str(Path("outputs") / f"{name}-{method}")
+
+
+def precision_kwargs(args, device: dict) -> dict:
+    """Trainer precision and speed settings: bf16 where supported (fp16 on T4), CPU flags on CPU."""
+    # With --fsdp, FSDP checkpoints activations itself (sharding.fsdp_kwargs); the Trainer's would gather layers twice.
+    checkpointing = activation_checkpointing_on(args, device) and not getattr(args, "fsdp", False)
+    if device["type"] != "cuda":
+        return {"bf16": False, "fp16": False, "use_cpu": True, "optim": args.optim or "adamw_torch",
+                "activation_checkpointing": checkpointing}
+    kwargs = {"bf16": device["bf16"], "fp16": not device["bf16"], "optim": args.optim or "adamw_torch_fused",
+              "activation_checkpointing": checkpointing}
+    if kwargs["activation_checkpointing"]:
+        kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}
+    try:
+        import liger_kernel  # noqa: F401  (optional: fused kernels, +10-24% throughput when installed)
+
+        kwargs["use_liger_kernel"] = True
+    except ImportError:
+        pass
+    return kwargs
+
+
+def model_init_kwargs(args, device: dict) -> dict:
+    """How to load the model: dtype, attention kernel, 4-bit quantization."""
+    import torch
+
+    if device["type"] == "cuda":
+        dtype = torch.bfloat16 if device["bf16"] else torch.float16
+    else:
+        dtype = torch.float32
+    attn = args.attn_implementation
+    if attn is None:
+        attn = "sdpa"
+        if device["type"] == "cuda":
+            try:
+                import flash_attn  # noqa: F401  (optional: padding-free packing without a dense mask)
+
+                attn = "flash_attention_2"
+            except ImportError:
+                pass
+    kwargs = {"dtype": dtype, "attn_implementation": attn, "trust_remote_code": args.trust_remote_code}
+    if args.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
+    return kwargs
+
+
+def peft_config(args, task_type: str = "CAUSAL_LM"):
+    """The LoRA configuration, or None for full fine-tuning."""
+    if not args.use_peft:
+        return None
+    from peft import LoraConfig
+
+    targets = args.lora_target_modules
+    return LoraConfig(
+        r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, task_type=task_type,
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+    )
+
+
+def default_learning_rate(args, full: float = 2e-5, lora: float = 2e-4) -> float:
+    """LoRA trains few parameters from zero and wants ~10x the full fine-tuning rate."""
+    if args.learning_rate is not None:
+        return args.learning_rate
+    return lora if args.use_peft else full
+
+
+# --- data ------------------------------------------------------------------------------------------------------
+
+# Files in a folder that describe a dataset rather than hold rows (datasets.save_to_disk, the Hub's card).
+_METADATA_FILES = {"dataset_info.json", "state.json", "dataset_dict.json", "README.md"}
+# Split names recognised from file names in a folder, like the Hub does: train.jsonl, test-0000.parquet, ...
+_SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test", "validation": "validation",
+                "valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
+
+
+def _split_of(path: Path) -> str:
+    words = [w for w in re.split(r"[^a-z]+", "/".join(path.parts[-2:]).lower()) if w]
+    return next((_SPLIT_WORDS[w] for w in words if w in _SPLIT_WORDS), "train")
+
+
+def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
+    """The builder name and the files of each split for a local file or folder (split from the file names)."""
+    if path.is_file():
+        files = [path]
+    else:
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in LOCAL_DATA_SUFFIXES
+                       and p.name not in _METADATA_FILES and not p.name.startswith("."))
+    if not files:
+        raise ScriptError(f"No data files (.jsonl, .json, .csv, .parquet, .arrow) in {path}.")
+    builders = {LOCAL_DATA_SUFFIXES.get(p.suffix) for p in files}
+    if None in builders:
+        raise ScriptError(f"{path} is not a supported data file: use .jsonl, .json, .csv, .parquet or .arrow.")
+    if len(builders) > 1:
+        raise ScriptError(f"{path} mixes file types ({', '.join(sorted(builders))}); keep one type per dataset.")
+    splits: dict[str, list[str]] = {}
+    for file in files:
+        splits.setdefault("train" if path.is_file() else _split_of(file.relative_to(path)), []).append(str(file))
+    return builders.pop(), splits
+
+
+def load_splits(args):
+    """(train, eval or None): local files or a Hub dataset; an eval split carved when none exists."""
+    import datasets
+
+    path = Path(args.dataset_name).expanduser()
+    if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
+        loaded = datasets.load_from_disk(str(path))  # a datasets.save_to_disk folder
+        if isinstance(loaded, datasets.Dataset):
+            loaded = datasets.DatasetDict({"train": loaded})
+    elif path.exists():
+        builder, files = _local_data_files(path)
+        try:
+            loaded = datasets.load_dataset(builder, data_files=files)
+        except (ValueError, datasets.exceptions.DatasetGenerationError) as exc:
+            raise ScriptError(f"Could not read {path} as {builder}: {exc}") from None
+    elif args.dataset_name.startswith((".", "/", "~")) or args.dataset_name.count("/") > 1:
+        raise ScriptError(f"--dataset_name {args.dataset_name!r} is neither an existing local path nor a Hub id "
+                          "(owner/name).")
+    else:
+        loaded = datasets.load_dataset(args.dataset_name, args.dataset_config)
+    if args.dataset_train_split not in loaded:
+        raise ScriptError(f"Split {args.dataset_train_split!r} not found; the dataset has: {', '.join(loaded)}. "
+                          "Pass --dataset_train_split.")
+    train = loaded[args.dataset_train_split]
+    if len(train) == 0:
+        raise ScriptError(f"Split {args.dataset_train_split!r} of {args.dataset_name} is empty.")
+    if args.max_train_samples:
+        train = train.select(range(min(args.max_train_samples, len(train))))
+    eval_name = args.dataset_test_split or next((s for s in ("test", "validation") if s in loaded), None)
+    if args.dataset_test_split and args.dataset_test_split not in loaded:
+        raise ScriptError(f"Split {args.dataset_test_split!r} not found; the dataset has: {', '.join(loaded)}.")
+    if eval_name:
+        return train, loaded[eval_name]
+    size = args.eval_split_size
+    if size == 0 or len(train) < 4:
+        return train, None
+    test_size = max(1, int(round(size * len(train)))) if size < 1 else int(size)
+    if test_size >= len(train):
+        raise ScriptError(f"--eval_split_size {size} leaves no training rows ({len(train)} rows in all).")
+    parts = train.train_test_split(test_size=test_size, seed=args.seed)
+    return parts["train"], parts["test"]
+
+
+def apply_mapping(dataset, name: str | None):
+    """Convert rows with a named mapping (runtime/mappings.py)."""
+    if dataset is None or not name:
+        return dataset
+    if name not in MAPPINGS:
+        raise ScriptError(f"--dataset_mapping {name!r} is unknown. Known: {', '.join(sorted(MAPPINGS))}.")
+    return dataset.map(lambda row: map_row(name, row), remove_columns=dataset.column_names)
+
+
+def require_columns(dataset, accepted: list[tuple[str, ...]], method: str) -> tuple[str, ...]:
+    """The first accepted column set the dataset has; otherwise a ScriptError naming the columns it found."""
+    columns = set(dataset.column_names)
+    for option in accepted:
+        if set(option) <= columns:
+            return option
+    wanted = " or ".join("+".join(option) for option in accepted)
+    raise ScriptError(
+        f"The dataset has no usable columns for {method}: found {sorted(columns)}, need {wanted}. "
+        "Run dataset_inspect (hf-trainer dataset inspect) to get a --dataset_mapping, or rename the columns."
+    )
+
+
+def is_conversational_dataset(dataset) -> bool:
+    """Whether the first row holds chat messages (lists of {role, content}) in any TRL column."""
+    if dataset is None or len(dataset) == 0:
+        return False
+    row = dataset[0]
+    return any(isinstance(row.get(key), list) and row.get(key) and isinstance(row[key][0], dict)
+               for key in ("messages", "prompt", "completion", "chosen", "rejected"))
+
+
+def require_chat_template(tokenizer, dataset, args) -> None:
+    """Conversational data needs the tokenizer's chat template: refuse early with the fix, not deep in TRL."""
+    if is_conversational_dataset(dataset) and not getattr(tokenizer, "chat_template", None):
+        raise ScriptError(f"{args.model_name_or_path} has no chat template, so conversational rows (lists of "
+                          "messages) cannot be formatted. Use an instruct model's tokenizer, or plain-text data.")
+
+
+# --- tracking and the Hub ---------------------------------------------------------------------------------------
+
+def tracking_kwargs(args, method: str) -> dict:
+    """report_to, project, run name and (on HF Jobs) a Trackio Space whose URL is printed at start."""
+    report_to = "none" if args.smoke else args.report_to
+    kwargs = {"report_to": report_to, "run_name": args.run_name or f"{method}-{time.strftime('%Y%m%d-%H%M%S')}",
+              "project": args.trackio_project or "hf-trainer"}
+    if report_to != "trackio":
+        return kwargs
+    space = args.trackio_space_id
+    if space is None and on_hf_jobs() and os.environ.get("HF_TOKEN"):
+        space = f"{_hub_user()}/trackio"
+    if space and space != "none":
+        kwargs["trackio_space_id"] = space
+        os.environ["HF_TRAINER_TRACKIO_SPACE"] = space  # for the model card's link to the metrics
+        print(f"Trackio dashboard: https://huggingface.co/spaces/{space} (project {kwargs['project']}, "
+              f"run {kwargs['run_name']})", flush=True)
+    return kwargs
+
+
+def on_hf_jobs() -> bool:
+    """HF Jobs sets JOB_ID; hf-trainer's local backend sets it too, and says so in HF_TRAINER_BACKEND."""
+    return bool(os.environ.get("JOB_ID")) and os.environ.get("HF_TRAINER_BACKEND") != "local"
+
+
+def _hub_user() -> str:
+    from huggingface_hub import HfApi
+
+    return HfApi(token=os.environ["HF_TOKEN"]).whoami()["name"]
+
+
+def hub_url(repo_id: str) -> str:
+    return f"{os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/')}/{repo_id}"
+
+
+def hub_kwargs(args) -> dict:
+    """Checkpointing and pushing: the latest checkpoint goes to the Hub so a new job can resume."""
+    kwargs = {"save_strategy": "no" if args.smoke else "steps", "save_steps": args.save_steps,
+              "save_total_limit": args.save_total_limit}
+    if args.push_to_hub and not args.smoke:
+        kwargs.update(push_to_hub=True, hub_model_id=args.hub_model_id, hub_private_repo=args.hub_private_repo,
+                      hub_strategy=args.hub_strategy)
+    return kwargs
+
+
+def eval_kwargs(args, eval_dataset) -> dict:
+    if eval_dataset is None or args.smoke:
+        return {"eval_strategy": "no"}
+    return {"eval_strategy": "steps", "eval_steps": args.save_steps,
+            "per_device_eval_batch_size": args.per_device_eval_batch_size or args.per_device_train_batch_size}
+
+
+def logging_steps(args) -> int:
+    if args.logging_steps:
+        return args.logging_steps
+    return 1 if args.smoke or 0 < args.max_steps <= 100 else 10
+
+
+# --- benchmark hook (benchmarks/bench_train.py) -------------------------------------------------------------------
+
+TOKEN_STATS_ENV = "HF_TRAINER_TOKEN_STATS"
+
+
+def attach_token_stats(trainer) -> None:
+    """With HF_TRAINER_TOKEN_STATS=<path> set, record what each training micro-batch computes; otherwise do nothing.
+
+    One JSON line per micro-batch: tokens computed (the batch tensor's size) and real tokens (non-padding), so a
+    benchmark can report the padding share; at the end one line with the training time, peak memory and the eval loss.
+    """
+    path = os.environ.get(TOKEN_STATS_ENV)
+    if not path:
+        return
+    import resource
+
+    from transformers import TrainerCallback
+
+    collate = trainer.data_collator
+    out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed at the end of training)
+
+    def counting_collator(features):
+        batch = collate(features)
+        # The same collator serves evaluation, which runs with the model in eval mode: count training batches only.
+        if trainer.model.training:
+            ids = batch["input_ids"]
+            mask = batch.get("attention_mask")
+            real = int(mask.sum()) if mask is not None else int(ids.numel())  # padding-free batches have no padding
+            out.write(json.dumps({"computed": int(ids.numel()), "real": real, "rows": int(ids.shape[0])}) + "\n")
+        return batch
+
+    class _Summary(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                out.write(json.dumps({"step": state.global_step, "loss": logs["loss"]}) + "\n")
+            if logs and "train_runtime" in logs:
+                out.write(json.dumps({"train_runtime": logs["train_runtime"]}) + "\n")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            import torch
+
+            summary = {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            if torch.cuda.is_available():
+                summary["peak_cuda_bytes"] = torch.cuda.max_memory_allocated()
+            if trainer.eval_dataset is not None:
+                summary["eval_loss"] = trainer.evaluate().get("eval_loss")
+            out.write(json.dumps(summary) + "\n")
+            out.close()
+
+    trainer.data_collator = counting_collator
+    trainer.add_callback(_Summary())
+
+# ----- runtime/resume.py -----
+"""Resume that cannot mix runs: each checkpoint records what made it, and a run continues only from its own kind.
+
+A checkpoint continued by a run with another base model dies deep in torch with a `size mismatch` traceback; one
+continued with other data or another method trains on silently, mixing two runs in one model. So every checkpoint
+folder gets `hf_trainer_run.json` (base model, method, dataset, and the training arguments that shape the saved
+state, with their hash), written before the Trainer pushes the folder (hub_strategy=checkpoint pushes it as
+last-checkpoint). Before anything is loaded, `resume_checkpoint` compares the newest checkpoint's record with this
+run and continues, starts fresh, or stops with the difference named, as `--resume` asks:
+
+    never  (default)  start from step 0
+    auto              continue when the newest checkpoint (output_dir, else the Hub repo's last-checkpoint) was made
+                      by the same kind of run; start from step 0 when there is none; refuse a different one
+    must   (bare --resume)  like auto, but refuse when there is no checkpoint to continue
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+
+RUN_RECORD = "hf_trainer_run.json"
+RESUME_CHOICES = ("auto", "never", "must")
+# Arguments that decide what a checkpoint holds (the adapter's shapes, which weights train, how rows are cut): a
+# checkpoint made with other values is another run. Learning rate, schedule, batch shape, logging, saving and tracking
+# are left out on purpose: changing them between two jobs of one run is legitimate (e.g. a smaller batch on a smaller
+# GPU after a timeout).
+STATE_ARGUMENTS = ("use_peft", "lora_r", "lora_alpha", "lora_target_modules", "load_in_4bit", "max_length")
+
+
+def _identity(name: str | None) -> str | None:
+    """A model or dataset as the record keeps it: the absolute path when it is a local folder or file (a relative path
+    means another thing from another working directory), else the Hub id as given."""
+    if name is None:
+        return None
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def run_record(args, method: str) -> dict:
+    """What makes this run's checkpoints this run's: compared field by field when a later run wants to continue."""
+    arguments = {name: getattr(args, name) for name in STATE_ARGUMENTS if hasattr(args, name)}
+    if not arguments.get("use_peft"):  # LoRA settings do not shape a full fine-tune
+        arguments = {k: v for k, v in arguments.items() if not k.startswith("lora_")}
+    digest = hashlib.sha256(json.dumps(arguments, sort_keys=True).encode("utf-8")).hexdigest()
+    return {
+        "format": 1,
+        "base_model": _identity(args.model_name_or_path),
+        "method": method,
+        "dataset": {"name": _identity(args.dataset_name), "config": getattr(args, "dataset_config", None),
+                    "split": getattr(args, "dataset_train_split", None),
+                    "mapping": getattr(args, "dataset_mapping", None),
+                    "max_train_samples": getattr(args, "max_train_samples", None)},
+        "arguments": arguments,
+        "arguments_sha256": digest,
+    }
+
+
+def _value(value) -> str:
+    return "none" if value is None else " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def differences(saved: dict, wanted: dict) -> list[str]:
+    """Each way the checkpoint's run differs from this one, in words ('' when they match)."""
+    found = []
+    if saved.get("base_model") != wanted["base_model"]:
+        found.append(f"the checkpoint was made from model {saved.get('base_model')}, this run asks for "
+                     f"{wanted['base_model']}")
+    if saved.get("method") != wanted["method"]:
+        found.append(f"the checkpoint was made by {str(saved.get('method')).upper()}, this run is "
+                     f"{wanted['method'].upper()}")
+    old, new = saved.get("dataset") or {}, wanted["dataset"]
+    for key, label in (("name", "dataset"), ("config", "dataset config"), ("split", "train split"),
+                       ("mapping", "dataset mapping"), ("max_train_samples", "max_train_samples")):
+        if old.get(key) != new[key]:
+            found.append(f"the checkpoint was trained with {label} {_value(old.get(key))}, this run asks for "
+                         f"{_value(new[key])}")
+    if saved.get("arguments_sha256") != wanted["arguments_sha256"]:
+        old_args, new_args = saved.get("arguments") or {}, wanted["arguments"]
+        changed = [f"{key} {_value(old_args.get(key))} -> {_value(new_args.get(key))}"
+                   for key in sorted(set(old_args) | set(new_args)) if old_args.get(key) != new_args.get(key)]
+        found.append("the checkpoint was trained with other state-shaping arguments ("
+                     + (", ".join(changed) if changed else "hash " + str(saved.get("arguments_sha256"))[:12]) + ")")
+    return found
+
+
+def run_recorder(args, method: str):
+    """A TrainerCallback that writes this run's record into each checkpoint folder: before the Trainer pushes the
+    folder to the Hub (on_push_begin) and after every save (on_save, for runs that do not push)."""
+    from transformers import TrainerCallback
+
+    text = json.dumps(run_record(args, method), indent=2) + "\n"
+
+    class RunRecorder(TrainerCallback):
+        def _write(self, train_args, state) -> None:
+            if not state.is_world_process_zero:
+                return
+            folder = Path(train_args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                (folder / RUN_RECORD).write_text(text, encoding="utf-8")
+
+        def on_push_begin(self, args, state, control, **kwargs):
+            self._write(args, state)
+
+        def on_save(self, args, state, control, **kwargs):
+            self._write(args, state)
+
+    return RunRecorder()
+
+
+def _local_checkpoint(output_dir: str) -> str | None:
+    if not Path(output_dir).is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir)
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ScriptError(f"{path} cannot be read ({exc}): remove it, or start from step 0 with --resume never.") from None
+
+
+def _hub_checkpoint(args):
+    """(api, files) for the Hub repo's last-checkpoint, or None when the repo or the checkpoint does not exist."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = HfApi(token=os.environ.get("HF_TOKEN"))
+    try:
+        files = api.list_repo_files(args.hub_model_id)
+    except RepositoryNotFoundError:
+        return None
+    return (api, files) if "last-checkpoint/trainer_state.json" in files else None
+
+
+def _refuse(where: str, found: list[str], args) -> ScriptError:
+    places = "a new --output_dir" + (" and --hub_model_id" if args.push_to_hub and args.hub_model_id else "")
+    return ScriptError(
+        f"{where} belongs to another run: {'; '.join(found)}. Continuing it would mix two runs, so nothing was "
+        f"trained. Choose {places} for this run, or --resume never to start from step 0 (its checkpoints then go "
+        "to the same place).")
+
+
+def resume_checkpoint(args, method: str, output_dir: str) -> str | None:
+    """The checkpoint this run continues from, or None to start from step 0 (see the module's docstring).
+
+    Called before the model is loaded, so a refusal costs seconds, not a download."""
+    mode = args.resume
+    local = _local_checkpoint(output_dir)
+    if mode == "never":
+        if local:
+            print(f"note: {output_dir} holds checkpoints (newest {Path(local).name}); --resume never ignores them and "
+                  "starts from step 0.", flush=True)
+        return None
+    wanted = run_record(args, method)
+    if local:
+        where, saved, path = local, _read_record(Path(local) / RUN_RECORD), local
+    elif args.push_to_hub and args.hub_model_id and (hub := _hub_checkpoint(args)):
+        from huggingface_hub import hf_hub_download
+
+        api, files = hub
+        where = f"{args.hub_model_id}/last-checkpoint"
+        saved = None
+        if f"last-checkpoint/{RUN_RECORD}" in files:  # read the record alone first: a refusal downloads no weights
+            saved = _read_record(Path(hf_hub_download(args.hub_model_id, f"last-checkpoint/{RUN_RECORD}",
+                                                      token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)))
+        path = None
+    else:
+        if mode == "must":
+            hub = f" nor in {args.hub_model_id}/last-checkpoint" if args.push_to_hub and args.hub_model_id else ""
+            raise ScriptError(f"--resume must: there is no checkpoint in {output_dir}{hub} to continue. Use --resume "
+                              "auto (continue when there is one) or --resume never to start from step 0.")
+        print("No checkpoint found: starting from step 0.", flush=True)
+        return None
+
+    if saved is None:
+        if mode != "must":
+            raise ScriptError(
+                f"{where} has no {RUN_RECORD}, so this run cannot tell whether it made it (an older hf-trainer or "
+                "another tool did). Continue from it anyway with --resume must, start from step 0 with --resume "
+                "never, or choose a new --output_dir / --hub_model_id.")
+        print(f"warning: {where} has no {RUN_RECORD}; continuing from it because --resume must asks to.", flush=True)
+    else:
+        found = differences(saved, wanted)
+        if found:
+            raise _refuse(where, found, args)
+    if path is None:
+        from huggingface_hub import snapshot_download
+
+        # Under a "_" folder: the Trainer's pushes of output_dir skip "_*", so this old copy can never be pushed back
+        # over the newer checkpoints this run makes.
+        target = Path(output_dir) / "_resumed_from_hub"
+        snapshot_download(args.hub_model_id, allow_patterns=["last-checkpoint/*"], local_dir=str(target),
+                          token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)
+        path = str(target / "last-checkpoint")
+    print(f"Resuming from {where}", flush=True)
+    return path
+
+# ----- runtime/results.py -----
+"""The end of every training script: divergence guard, smoke check, model card, save and push, the summary.
+
+`finish_run(trainer, args, METHOD, ...)` is the one tail the training scripts share: with --smoke the one-step check,
+otherwise the evaluation after training (--eval_baseline), the saved model with its card and result files, the push,
+and the printed (or --json) summary. Like every runtime module it is inlined into the scripts by `make sync-scripts`:
+standard library at the top; transformers and huggingface_hub are imported inside the functions that need them.
+"""
+
+import json
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+
+def divergence_guard():
+    """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.
+
+    transformers hides a NaN loss by default (logging_nan_inf_filter logs the running mean instead, often 0), so a
+    diverged run would otherwise finish "successfully" with a broken model.
+    """
+    from transformers import TrainerCallback
+
+    class DivergenceGuard(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            for key in ("loss", "grad_norm"):
+                value = (logs or {}).get(key)
+                if value is not None and not math.isfinite(float(value)):
+                    raise ScriptError(
+                        f"training diverged: {key} is {value} at step {state.global_step}. Lower the learning rate "
+                        f"(now {args.learning_rate:g}) about tenfold; on fp16 GPUs (T4) prefer a bf16 GPU.")
+
+    return DivergenceGuard()
+
+
+def losses(log_history: list[dict]) -> list[float]:
+    return [entry["loss"] for entry in log_history if "loss" in entry]
+
+
+def check_smoke(trainer) -> tuple[bool, str]:
+    """After one step: the loss must be finite and the gradient norm finite and non-zero."""
+    history = trainer.state.log_history
+    step_logs = [entry for entry in history if "loss" in entry]
+    if not step_logs:
+        return False, "smoke: FAIL - no loss was logged after one step"
+    loss = float(step_logs[-1]["loss"])
+    grad = float(step_logs[-1].get("grad_norm", float("nan")))
+    if not math.isfinite(loss):
+        return False, f"smoke: FAIL - the loss is {loss} after one step (check the data and the learning rate)"
+    if not math.isfinite(grad) or grad == 0.0:
+        return False, (f"smoke: FAIL - the gradient norm is {grad} after one step: nothing is being trained "
+                       "(labels all masked? check assistant_only_loss/completion masks and max_length)")
+    return True, f"smoke: OK - loss {loss:.4f}, gradient norm {grad:.4f} after one step on real data"
+
+
+def job_url() -> str | None:
+    job_id = os.environ.get("JOB_ID")
+    if not job_id:
+        return None
+    if not on_hf_jobs():
+        return f"local job {job_id}"
+    # hf-trainer's train tool passes the namespace it submitted to; other submitters may not.
+    owner = os.environ.get("HF_TRAINER_NAMESPACE") or os.environ.get("JOB_OWNER") or ""
+    base = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    return f"{base}/jobs/{owner}/{job_id}" if owner else f"job {job_id}"
+
+
+RECORDED_LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub")
+
+
+def _job_flavor(job_id: str | None) -> str | None:
+    """The HF Jobs flavor this job runs on, read from its own record (best effort: None when it cannot be read)."""
+    if not job_id or not on_hf_jobs() or not os.environ.get("HF_TOKEN"):
+        return None
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api = HfApi(token=os.environ["HF_TOKEN"])
+        owner = os.environ.get("JOB_OWNER") or api.whoami()["name"]
+        flavor = api.inspect_job(job_id=job_id, namespace=owner).flavor
+    except (HfHubHTTPError, OSError, KeyError, ValueError):
+        return None
+    return str(getattr(flavor, "value", flavor)) if flavor else None
+
+
+def recorded_job(method: str) -> dict:
+    """What reproduces this run: the script (name and sha256 of its bytes), its arguments, the job and flavor, the
+    library versions. `hf-trainer rerun <repo>` reads it back from the model card's `hf_trainer_job` metadata."""
+    import hashlib
+    import platform
+    from importlib import metadata
+
+    script = Path(sys.argv[0])
+    digest = hashlib.sha256(script.read_bytes()).hexdigest() if script.is_file() else None
+    versions = {}
+    for name in RECORDED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    job_id = os.environ.get("JOB_ID")
+    device = detect_device()
+    return {"method": method, "script": script.name, "script_sha256": digest, "arguments": sys.argv[1:],
+            "job_id": job_id, "job_url": job_url(),
+            "flavor": os.environ.get("HF_TRAINER_FLAVOR") or _job_flavor(job_id),
+            "hardware": f"{device['count']} x {device['name']}" if device["count"] else "cpu",
+            "python": platform.python_version(), "libraries": versions}
+
+
+_YAML_PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./@+-]*")
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
+
+
+def yaml_scalar(value: str) -> str:
+    """A user's value (model id, path, dataset name) for the card's YAML header: as written when YAML reads it back
+    unchanged, else a double-quoted YAML string, so a newline or ': ' in a name cannot add or break metadata."""
+    text = str(value)
+    if _YAML_PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS and not re.fullmatch(r"[-+0-9._e]+", text):
+        return text
+    quoted = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            quoted.append("\\" + char)
+        elif char.isprintable():
+            quoted.append(char)
+        else:  # YAML's escapes: \xXX, \uXXXX, \UXXXXXXXX
+            quoted.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
+                          else f"\\U{code:08x}")
+    return '"' + "".join(quoted) + '"'
+
+
+def model_card(args, method: str, result: dict, extra_hparams: dict, sections: list[str] | None = None) -> str:
+    """A model card: base model, data, method, hyper-parameters, final metrics, extra `sections` (e.g. evaluation),
+    and the job that made it (machine-readable in the `hf_trainer_job` metadata, for reruns)."""
+    hparams = {
+        "learning_rate": result.get("learning_rate"),
+        "num_train_epochs": args.num_train_epochs,
+        "max_steps": args.max_steps,
+        "per_device_train_batch_size": args.per_device_train_batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "max_length": args.max_length,
+        "lr_scheduler_type": args.lr_scheduler_type,
+        "seed": args.seed,
+        **({"lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout,
+            "lora_target_modules": " ".join(args.lora_target_modules), "load_in_4bit": args.load_in_4bit}
+           if args.use_peft else {}),
+        **extra_hparams,
+    }
+    base = args.model_name_or_path
+    tags = ["hf-trainer", "trl", method] + (["lora", "peft"] if args.use_peft else [])
+    lines = [
+        "---",
+        f"base_model: {yaml_scalar(base)}",
+        *( [f"datasets:\n- {yaml_scalar(args.dataset_name)}"] if not Path(args.dataset_name).exists() else [] ),
+        "library_name: " + ("peft" if args.use_peft else "transformers"),
+        "tags:", *[f"- {tag}" for tag in tags],
+        # JSON on one line is valid YAML: the Hub returns it in cardData, so reruns read it without parsing markdown.
+        *([f"hf_trainer_job: {json.dumps(result['recorded_job'])}"] if result.get("recorded_job") else []),
+        "---",
+        "",
+        f"# {args.hub_model_id or Path(result['output_dir']).name}",
+        "",
+        f"Fine-tuned from `{base}` with {method.upper()} ({'LoRA adapter' if args.use_peft else 'full fine-tuning'}) "
+        f"on `{args.dataset_name}` by [hf-trainer](https://github.com/) using TRL.",
+        "",
+        "## Results",
+        "",
+        "| metric | value |", "|---|---|",
+        f"| steps | {result['steps']} |",
+        f"| first training loss | {_fmt(result['first_loss'])} |",
+        f"| last training loss | {_fmt(result['last_loss'])} |",
+        *([f"| eval loss | {_fmt(result['eval_loss'])} |"] if result.get("eval_loss") is not None else []),
+        *[f"| {key.replace('_', ' ')} | {_fmt(value) if isinstance(value, float) else value} |"
+          for key, value in (result.get("extra_results") or {}).items()],
+        f"| runtime (s) | {result['runtime_seconds']:.0f} |",
+        "",
+        "## Hyper-parameters",
+        "",
+        "| name | value |", "|---|---|",
+        *[f"| {key} | {value} |" for key, value in hparams.items()],
+        "",
+    ]
+    for section in sections or []:
+        lines += [section.rstrip("\n"), ""]
+    # Links back from the model to the job and its metrics (the job's labels link forward to both).
+    provenance = [f"Trained by Hugging Face job: {job_url()}"] if job_url() else []
+    if result.get("trackio_project"):
+        space = os.environ.get("HF_TRAINER_TRACKIO_SPACE")
+        provenance.append(f"Training metrics: trackio project `{result['trackio_project']}`, run "
+                          f"`{result.get('run_name')}`" + (f" ({hub_url('spaces/' + space)})" if space else ""))
+    if provenance:
+        lines += ["## Provenance", "", *[f"- {line}" for line in provenance], ""]
+    recorded = result.get("recorded_job")
+    if recorded:
+        import shlex
+
+        where = args.hub_model_id if args.push_to_hub and args.hub_model_id else (recorded.get("job_id") or "")
+        lines += ["## Reproduce", "",
+                  f"Script `{recorded['script']}` (sha256 `{recorded['script_sha256']}`) on "
+                  f"{recorded.get('flavor') or recorded['hardware']}, with "
+                  + ", ".join(f"{k} {v}" for k, v in recorded["libraries"].items()) + ":", "",
+                  "```", shlex.join([recorded["script"], *recorded["arguments"]]), "```", ""]
+        if where:
+            lines += [f"Plan the same job again with `hf-trainer rerun {where}` (add `--confirm` to submit).", ""]
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None,
+           extra_results: dict | None = None, card_sections: list[str] | None = None,
+           extra_files: dict[str, str] | None = None) -> dict:
+    """Save the model, write its card, push it (when asked) and return the summary.
+
+    Under accelerate launch every process calls this (saving may gather shards), but only the main process writes
+    the card and pushes. `extra_results` (method metrics, e.g. GRPO rewards) go into the summary and the card;
+    `card_sections` (markdown) into the card; `extra_files` ({relative path: text}, e.g. results/evaluation.json)
+    into the output folder, so they are pushed with the model."""
+    history = trainer.state.log_history
+    found = losses(history)
+    eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+    result = {
+        "method": method,
+        "output_dir": str(Path(output_dir).resolve()),
+        "hub_model_id": args.hub_model_id if args.push_to_hub else None,
+        "steps": trainer.state.global_step,
+        "first_loss": found[0] if found else None,
+        "last_loss": found[-1] if found else None,
+        "eval_loss": eval_losses[-1] if eval_losses else None,
+        "runtime_seconds": time.time() - started,
+        "learning_rate": trainer.args.learning_rate,
+        "trackio_project": trainer.args.project if args.report_to == "trackio" else None,
+        "run_name": trainer.args.run_name,
+        "job_url": job_url(),
+        **({"extra_results": extra_results} if extra_results else {}),
+    }
+    save_final_model(trainer, output_dir)  # a sharded (--fsdp) model is gathered into one first
+    if not trainer.is_world_process_zero():
+        return result
+    processing = getattr(trainer, "processing_class", None)
+    if processing is not None:
+        processing.save_pretrained(output_dir)
+    for relative, text in (extra_files or {}).items():
+        Path(output_dir, relative).parent.mkdir(parents=True, exist_ok=True)
+        Path(output_dir, relative).write_text(text, encoding="utf-8")
+    # The run's duration goes with the record: a rerun sizes its timeout from it (HF Jobs does not report timeouts).
+    record = {**recorded_job(method), "runtime_seconds": round(result["runtime_seconds"])}
+    card_result = {**result, "recorded_job": record}
+    Path(output_dir, "README.md").write_text(model_card(args, method, card_result, extra_hparams or {}, card_sections),
+                                             encoding="utf-8")
+    if args.push_to_hub:
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=os.environ["HF_TOKEN"])
+        api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
+        api.upload_folder(repo_id=args.hub_model_id, folder_path=output_dir, commit_message="hf-trainer: final model",
+                          ignore_patterns=["checkpoint-*/**", "checkpoint-*", "last-checkpoint/**", "runs/**", "_*"])
+        result["hub_url"] = hub_url(args.hub_model_id)
+    return result
+
+
+def report(result: dict, as_json: bool) -> None:
+    if not is_main_process():  # one summary per run, not one per GPU process
+        return
+    if as_json:
+        print(json.dumps(result), flush=True)
+        return
+    where = result.get("hub_url") or result["output_dir"]
+    print(f"Done: {result['steps']} steps, loss {_fmt(result['first_loss'])} -> {_fmt(result['last_loss'])}, "
+          f"{result['runtime_seconds']:.0f}s. Model: {where}", flush=True)
+
+
+def finish_run(trainer, args, method: str, output_dir: str, started: float, hparams: dict, *,
+               extra_results: dict | None = None, evaluate_after=None, smoke_check=check_smoke) -> int:
+    """Everything after `trainer.train()`; returns the exit status.
+
+    With --smoke: `smoke_check(trainer)` (finite loss, non-zero gradient) prints one line, exit 0 or 1. Otherwise:
+    `evaluate_after(model, processing_class)` (from --eval_baseline, or None) scores the trained model, and its card
+    section and result files go with the model; `hparams` (method settings) and `extra_results` (method metrics) go
+    into the card and the summary; the model is saved and pushed (when asked) and the summary printed."""
+    if args.smoke:
+        ok, line = smoke_check(trainer)
+        print(line, flush=True)
+        return 0 if ok else 1
+    evaluation = evaluate_after(trainer.model, trainer.processing_class) if evaluate_after else None
+    result = finish(trainer, args, method, output_dir, started, hparams, extra_results=extra_results,
+                    card_sections=[evaluation["card_section"]] if evaluation else None,
+                    extra_files=evaluation["files"] if evaluation else None)
+    if evaluation:
+        result["evaluation"] = evaluation["comparison"]
+    report(result, args.json)
+    return 0
+
+# ----- runtime/vision.py -----
+"""Vision-language data and models: image columns, the common Hub shapes as named mappings, image and placeholder
+checks, image tokens per image from a processor's configuration, and which parts of a model see images.
+
+Inlined into scripts/train_vlm.py, scripts/inspect_dataset.py and scripts/estimate_cost.py (through
+dataset_formats and estimate_math), so: standard library at the top; PIL, torch and transformers only inside the
+functions that need them, and every name prefixed or specific enough not to clash with the other runtime modules.
+
+TRL's vision format (trl.data_utils.prepare_multimodal_messages): an `images` list (or a single `image`) beside
+`messages`, `prompt`/`completion` or `prompt`/`chosen`/`rejected`; a message's content is either a string (TRL puts
+every image before the first user turn) or a list of parts `{"type": "image"}` / `{"type": "text", "text": ...}`,
+and the number of image parts must equal the number of images.
+"""
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+
+IMAGE_COLUMNS = ("images", "image")
+IMAGE_PLACEHOLDER = "<image>"
+# Methods train_vlm.py runs on image rows (TRL 1.16: SFTTrainer and DPOTrainer take vision data).
+VISION_METHODS = ("sft", "dpo")
+VISION_SCRIPT = "scripts/train_vlm.py"
+VISION_SHAPE_TEXT = {
+    "vision_messages": "TRL vision (images + messages)",
+    "vision_prompt_completion": "TRL vision (images + prompt/completion)",
+    "vision_preference": "TRL vision preference (images + prompt/chosen/rejected)",
+    "vision_text": "TRL vision (images + text with <image> placeholders)",
+    "the_cauldron": "the_cauldron style (images + texts of user/assistant pairs)",
+    "llava": "LLaVA style (image + conversations with <image> placeholders)",
+    "image_caption": "image + caption",
+    "vision_unknown": "images with no known text columns",
+}
+# Shapes that need a named mapping first, and the mapping's name.
+VISION_SHAPE_MAPPING = {"the_cauldron": "the_cauldron", "llava": "llava", "image_caption": "image_caption"}
+CAPTION_COLUMNS = ("caption", "captions", "description")
+CAPTION_PROMPT = "Describe this image."
+
+# Submodule names that hold the vision encoder, and those that project its features into the language model, across
+# transformers' vision-language families (LLaVA, Idefics3/SmolVLM, Gemma 3, Qwen2/2.5/3-VL, PaliGemma, Mllama, ...).
+VISION_TOWER_NAMES = ("vision_tower", "vision_model", "visual", "vision_encoder", "image_encoder", "vpm")
+PROJECTOR_NAMES = ("multi_modal_projector", "connector", "mm_projector", "merger", "deepstack_merger_list",
+                   "vision_projection", "resampler")
+
+
+# --- detection -------------------------------------------------------------------------------------------------
+
+
+def image_column(row: dict) -> str | None:
+    """The row's image column (`images` or `image`), or None for a text-only row."""
+    return next((key for key in IMAGE_COLUMNS if key in row), None)
+
+
+def rows_have_images(rows: list[dict]) -> bool:
+    """Whether sample rows carry images (an `images` or `image` column in any row)."""
+    return any(image_column(row) is not None for row in rows)
+
+
+def row_images(row: dict) -> list:
+    """The row's images as a list (a single `image` becomes a one-item list; None becomes no image)."""
+    column = image_column(row)
+    if column is None or row[column] is None:
+        return []
+    value = row[column]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def vision_shape(row: dict) -> str | None:
+    """The vision shape of one row (a key of VISION_SHAPE_TEXT), or None when it has no image column."""
+    column = image_column(row)
+    if column is None:
+        return None
+    keys = set(row)
+    if column == "images" and "texts" in keys and isinstance(row["texts"], list):
+        return "the_cauldron"
+    if "conversations" in keys and isinstance(row["conversations"], list):
+        return "llava"
+    if {"prompt", "chosen", "rejected"} <= keys:
+        return "vision_preference"
+    if {"prompt", "completion"} <= keys:
+        return "vision_prompt_completion"
+    if "messages" in keys:
+        return "vision_messages"
+    if "text" in keys and isinstance(row["text"], str) and IMAGE_PLACEHOLDER in row["text"]:
+        return "vision_text"
+    if any(isinstance(row.get(key), str) for key in CAPTION_COLUMNS + ("text",)):
+        return "image_caption"
+    return "vision_unknown"
+
+
+# --- named mappings ------------------------------------------------------------------------------------------------
+
+
+def _vision_parts(text: str, images_left: list[int]) -> list[dict]:
+    """Text with `<image>` placeholders -> content parts; counts the placeholders in images_left[0]."""
+    parts: list[dict] = []
+    pieces = text.split(IMAGE_PLACEHOLDER)
+    for index, piece in enumerate(pieces):
+        if index > 0:
+            parts.append({"type": "image"})
+            images_left[0] += 1
+        piece = piece.strip("\n") if index > 0 or len(pieces) > 1 else piece
+        if piece:
+            parts.append({"type": "text", "text": piece})
+    return parts
+
+
+def _vision_kept(row: dict, consumed: tuple) -> dict:
+    return {key: value for key, value in row.items() if key not in consumed and key not in IMAGE_COLUMNS}
+
+
+def map_the_cauldron(row: dict) -> dict:
+    """the_cauldron style: `images` + `texts: [{user, assistant}]` -> `images` + `messages` (every image before the
+    first question, as in HuggingFaceM4/the_cauldron)."""
+    texts = row.get("texts")
+    if not isinstance(texts, list) or not texts:
+        raise ValueError("column 'texts' must be a non-empty list of {user, assistant} pairs")
+    images = row_images(row)
+    messages: list[dict] = []
+    for number, pair in enumerate(texts):
+        if not isinstance(pair, dict) or not isinstance(pair.get("user"), str) or not isinstance(
+                pair.get("assistant"), str):
+            raise ValueError(f"texts[{number}] must have string 'user' and 'assistant' fields, got {pair!r:.80}")
+        user = [{"type": "image"} for _ in images] if number == 0 else []
+        user.append({"type": "text", "text": pair["user"]})
+        messages += [{"role": "user", "content": user},
+                     {"role": "assistant", "content": [{"type": "text", "text": pair["assistant"]}]}]
+    return {**_vision_kept(row, ("texts",)), "images": images, "messages": messages}
+
+
+def map_llava(row: dict) -> dict:
+    """LLaVA style: `image` + `conversations: [{from, value}]` with `<image>` placeholders -> `images` + `messages`
+    (the placeholder becomes an image part where it stood)."""
+    conversations = row.get("conversations")
+    if not isinstance(conversations, list) or not conversations:
+        raise ValueError("column 'conversations' must be a non-empty list of {from, value} turns")
+    images = row_images(row)
+    seen = [0]
+    messages = []
+    for number, turn in enumerate(conversations):
+        speaker = turn.get("from", turn.get("role")) if isinstance(turn, dict) else None
+        value = turn.get("value", turn.get("content")) if isinstance(turn, dict) else None
+        role = SHAREGPT_ROLES.get(str(speaker).lower())
+        if role is None or not isinstance(value, str):
+            raise ValueError(f"conversations[{number}] must have a known 'from' and a string 'value', got "
+                             f"{turn!r:.80}")
+        messages.append({"role": role, "content": _vision_parts(value, seen)})
+    if seen[0] != len(images):
+        raise ValueError(f"the row has {seen[0]} {IMAGE_PLACEHOLDER} placeholder(s) but {len(images)} image(s)")
+    return {**_vision_kept(row, ("conversations",)), "images": images, "messages": messages}
+
+
+def map_image_caption(row: dict) -> dict:
+    """`image`/`images` + a caption (`caption`, `captions`, `description` or `text`) -> `images` + `messages`
+    (user: the images and "Describe this image."; assistant: the caption)."""
+    column = next((key for key in CAPTION_COLUMNS + ("text",) if isinstance(row.get(key), str)), None)
+    if column is None:
+        raise ValueError(f"no caption column ({', '.join(CAPTION_COLUMNS + ('text',))}) with a string")
+    images = row_images(row)
+    if not images:
+        raise ValueError("the row has no image")
+    user = [{"type": "image"} for _ in images] + [{"type": "text", "text": CAPTION_PROMPT}]
+    return {**_vision_kept(row, (column,)), "images": images,
+            "messages": [{"role": "user", "content": user},
+                         {"role": "assistant", "content": [{"type": "text", "text": row[column]}]}]}
+
+
+VISION_MAPPINGS = {"the_cauldron": map_the_cauldron, "llava": map_llava, "image_caption": map_image_caption}
+
+
+# --- checks --------------------------------------------------------------------------------------------------------
+
+
+def decode_image(value: Any, base_dir: str | None = None):
+    """A PIL image from what a dataset row holds: a PIL image, `{"bytes", "path"}` (datasets' Image feature as
+    stored), raw bytes, or a file path (relative paths under `base_dir`). Raises ValueError when it cannot."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(value, Image.Image):
+        return value
+    data, path = None, None
+    if isinstance(value, dict):
+        data, path = value.get("bytes"), value.get("path")
+        if data is None and path is None and value.get("src"):
+            raise ValueError(f"an image URL from the dataset viewer ({str(value['src'])[:60]}...) is not decoded here")
+    elif isinstance(value, (bytes, bytearray)):
+        data = bytes(value)
+    elif isinstance(value, str):
+        path = value
+    else:
+        raise ValueError(f"an image cell holds {type(value).__name__}, expected an image, bytes or a path")
+    try:
+        if data is not None:
+            image = Image.open(io.BytesIO(data))
+        else:
+            file = Path(path)
+            if not file.is_absolute() and base_dir:
+                file = Path(base_dir) / file
+            if not file.is_file():
+                raise ValueError(f"image file {path!r} does not exist (image paths must point to files next to the "
+                                 "data; better: store the images in parquet with datasets' Image feature)")
+            image = Image.open(file)
+        image.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"an image does not decode ({exc})") from None
+    return image
+
+
+def placeholder_count(messages: list, images: int) -> int:
+    """Image placeholders TRL will count in these messages (prepare_multimodal_messages): image parts, plus `images`
+    placeholders that TRL inserts before the first user turn whose content is a plain string."""
+    count = 0
+    inserted = False
+    for message in messages or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        role = message.get("role") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            if role == "user" and not inserted:
+                count += images
+                inserted = True
+        elif isinstance(content, list) and role != "tool":
+            count += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "image"
+                         and part.get("image") is None)
+    return count
+
+
+def row_placeholders(row: dict) -> int | None:
+    """Image placeholders in a TRL vision row (None for shapes that need a mapping first)."""
+    images = len(row_images(row))
+    shape = vision_shape(row)
+    if shape == "vision_messages":
+        return placeholder_count(row["messages"], images)
+    if shape in ("vision_prompt_completion", "vision_preference"):
+        prompt = row["prompt"]
+        return placeholder_count(prompt, images) if isinstance(prompt, list) else prompt.count(IMAGE_PLACEHOLDER)
+    if shape == "vision_text":
+        return row["text"].count(IMAGE_PLACEHOLDER)
+    return None
+
+
+def check_image_rows(rows: list[dict], base_dir: str | None = None) -> dict:
+    """Decode every image of the sample and compare placeholders with images. Returns counts, per-row problems
+    (at most five of each kind) and the image sizes seen."""
+    decoded, undecodable, mismatched, sizes, per_row = 0, [], [], [], []
+    viewer_urls = 0
+    for index, row in enumerate(rows):
+        images = row_images(row)
+        per_row.append(len(images))
+        for value in images:
+            if isinstance(value, dict) and value.get("src") and value.get("bytes") is None and not value.get("path"):
+                viewer_urls += 1
+                if value.get("width") and value.get("height"):
+                    sizes.append((int(value["height"]), int(value["width"])))
+                continue
+            try:
+                image = decode_image(value, base_dir)
+            except ValueError as exc:
+                undecodable.append({"row": index, "error": str(exc)})
+                continue
+            decoded += 1
+            sizes.append((image.height, image.width))
+        placeholders = row_placeholders(row)
+        if placeholders is not None and placeholders != len(images):
+            mismatched.append({"row": index, "error": f"{placeholders} image placeholder(s) for {len(images)} "
+                                                      "image(s)"})
+    return {"images": sum(per_row), "decoded": decoded, "viewer_urls": viewer_urls,
+            "images_per_row": {"min": min(per_row, default=0), "max": max(per_row, default=0)},
+            "rows_without_images": sum(1 for n in per_row if n == 0),
+            "undecodable": undecodable[:5], "undecodable_count": len(undecodable),
+            "mismatched": mismatched[:5], "mismatched_count": len(mismatched),
+            "sizes": {"min": list(min(sizes, key=lambda s: s[0] * s[1])), "max": list(max(sizes, key=lambda s: s[0]
+                                                                                            * s[1]))}
+            if sizes else None}
+
+
+# --- models --------------------------------------------------------------------------------------------------------
+
+
+def config_sees_images(config: dict | None) -> bool:
+    """Whether a model configuration (config.json as a dict) describes a model that takes images."""
+    if not config:
+        return False
+    return bool(config.get("vision_config") or config.get("vision_tower") or config.get("mm_vision_tower")
+                or config.get("visual"))
+
+
+def processor_sees_images(processing_class: Any) -> bool:
+    """Whether a loaded processing class handles images (a processor with an image processor; a tokenizer: no)."""
+    return getattr(processing_class, "image_processor", None) is not None
+
+
+def vision_part(parameter_name: str) -> str:
+    """Which part of a vision-language model a parameter or module belongs to: "projector", "vision_tower" or
+    "language_model" (projector names first: Qwen2-VL's merger lives inside its visual tower)."""
+    parts = parameter_name.split(".")
+    if any(part in PROJECTOR_NAMES for part in parts):
+        return "projector"
+    if any(part in VISION_TOWER_NAMES for part in parts):
+        return "vision_tower"
+    return "language_model"
+
+
+def count_vision_parameters(model) -> dict:
+    """Parameters of each part of a loaded model: {"vision_tower", "projector", "language_model"}."""
+    counts = {"vision_tower": 0, "projector": 0, "language_model": 0}
+    for name, parameter in model.named_parameters():
+        counts[vision_part(name)] += parameter.numel()
+    return counts
+
+
+def _vision_layer_params(hidden: int, intermediate: int, layers: int) -> int:
+    # Per transformer layer: q, k, v, o (h x h + bias each), two MLP matrices (with biases), two norms.
+    return layers * (4 * (hidden * hidden + hidden) + 2 * hidden * intermediate + intermediate + hidden + 4 * hidden)
+
+
+def vision_params_from_config(config: dict) -> dict | None:
+    """Approximate parameters of the vision tower and the projector from config.json alone (no weights), or None for
+    a text-only config. Standard ViT arithmetic; projectors per family (LLaVA MLP, Idefics3 pixel-shuffle linear,
+    Qwen-VL patch merger, Gemma 3 linear)."""
+    vision = config.get("vision_config")
+    if not isinstance(vision, dict):
+        return None
+    text = config.get("text_config") or config
+    hidden = int(vision.get("hidden_size") or vision.get("embed_dim") or vision.get("width") or 0)
+    if not hidden:
+        return None
+    intermediate = int(vision.get("intermediate_size") or 4 * hidden)
+    layers = int(vision.get("num_hidden_layers") or vision.get("depth") or 0)
+    patch = int(vision.get("patch_size") or 14)
+    channels = int(vision.get("num_channels") or vision.get("in_channels") or 3)
+    temporal = int(vision.get("temporal_patch_size") or 1)
+    image_size = vision.get("image_size")
+    positions = (int(image_size) // patch) ** 2 + 1 if isinstance(image_size, int) else 0
+    tower = _vision_layer_params(hidden, intermediate, layers) + channels * temporal * patch * patch * hidden \
+        + positions * hidden + 2 * hidden
+    text_hidden = int(text.get("hidden_size") or vision.get("out_hidden_size") or hidden)
+    model_type = str(config.get("model_type", ""))
+    if "qwen" in model_type:
+        merge = int(vision.get("spatial_merge_size") or 2)
+        merged = hidden * merge * merge
+        projector = merged * merged + merged + merged * int(vision.get("out_hidden_size") or text_hidden)
+    elif model_type in ("idefics3", "smolvlm"):
+        scale = int(config.get("scale_factor") or 1)
+        projector = hidden * scale * scale * text_hidden
+    elif "gemma3" in model_type:
+        projector = hidden * text_hidden + hidden
+    else:  # LLaVA-style two-layer MLP
+        projector = hidden * text_hidden + text_hidden * text_hidden + 2 * text_hidden
+    return {"vision_tower": tower, "projector": projector, "image_size": image_size, "patch_size": patch}
+
+
+# --- image tokens --------------------------------------------------------------------------------------------------
+
+
+def _image_processor_config(processor_config: dict) -> dict:
+    """The image processor's settings: nested under "image_processor" (processor_config.json of transformers 5) or
+    at the top level (preprocessor_config.json)."""
+    nested = processor_config.get("image_processor")
+    return {**processor_config, **nested} if isinstance(nested, dict) else processor_config
+
+
+def _longest_edge(value: Any, default: int) -> int:
+    if isinstance(value, dict):
+        return int(value.get("longest_edge") or value.get("height") or default)
+    return int(value or default)
+
+
+def _qwen_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """Qwen2-VL's smart_resize: both sides multiples of `factor`, the area within [min_pixels, max_pixels]."""
+    h = max(factor, round(height / factor) * factor)
+    w = max(factor, round(width / factor) * factor)
+    if h * w > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h = max(factor, math.floor(height / beta / factor) * factor)
+        w = max(factor, math.floor(width / beta / factor) * factor)
+    elif h * w < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h = math.ceil(height * beta / factor) * factor
+        w = math.ceil(width * beta / factor) * factor
+    return h, w
+
+
+def image_tokens_per_image(processor_config: dict, model_config: dict | None = None, height: int = 512,
+                           width: int = 512) -> dict:
+    """Image tokens one image of height x width becomes, from the processor's configuration (and the model's, for
+    values only it has). Returns {"tokens", "scheme", "tiles"}; scheme: "fixed", "tiles" (Idefics3/SmolVLM image
+    splitting) or "dynamic" (Qwen-VL native resolution); "unknown" with tokens None when the family is not known.
+    The tokens are the placeholders the language model reads (the vision features), not the wrapper tokens some
+    families add around them."""
+    model_config = model_config or {}
+    image = _image_processor_config(processor_config)
+    kind = str(processor_config.get("processor_class") or image.get("image_processor_type") or "")
+    model_type = str(model_config.get("model_type", ""))
+    vision = model_config.get("vision_config") or {}
+    if "Qwen" in kind or "qwen" in model_type:
+        patch = int(image.get("patch_size") or vision.get("patch_size") or 14)
+        merge = int(image.get("merge_size") or vision.get("spatial_merge_size") or 2)
+        size = image.get("size") if isinstance(image.get("size"), dict) else {}
+        min_pixels = int(image.get("min_pixels") or size.get("shortest_edge") or 56 * 56)
+        max_pixels = int(image.get("max_pixels") or size.get("longest_edge") or 28 * 28 * 1280)
+        h, w = _qwen_resize(height, width, patch * merge, min_pixels, max_pixels)
+        return {"tokens": (h // (patch * merge)) * (w // (patch * merge)), "scheme": "dynamic", "tiles": 1,
+                "resized": [h, w]}
+    if "Idefics3" in kind or "SmolVLM" in kind or model_type in ("idefics3", "smolvlm"):
+        seq = processor_config.get("image_seq_len")
+        if not seq and vision:
+            scale = int(model_config.get("scale_factor") or 2)
+            seq = (int(vision.get("image_size", 512)) // int(vision.get("patch_size", 16))) ** 2 // (scale * scale)
+        seq = int(seq or 169)
+        tile = _longest_edge(image.get("max_image_size"), 364)
+        tiles = 1
+        if image.get("do_image_splitting", True):
+            longest = _longest_edge(image.get("size"), 4 * 364)
+            scale_to = longest / max(height, width)
+            h, w = max(1, int(height * scale_to)), max(1, int(width * scale_to))
+            rows, cols = math.ceil(h / tile), math.ceil(w / tile)
+            tiles = rows * cols + (1 if rows * cols > 1 else 0)  # the tiles plus a downscaled global image
+        return {"tokens": seq * tiles, "scheme": "tiles", "tiles": tiles}
+    if "Llava" in kind or model_type == "llava":
+        patch = int(processor_config.get("patch_size") or vision.get("patch_size") or 14)
+        crop = image.get("crop_size") or {}
+        side_h = int(crop.get("height") or vision.get("image_size") or 336)
+        side_w = int(crop.get("width") or side_h)
+        tokens = (side_h // patch) * (side_w // patch) + int(processor_config.get("num_additional_image_tokens") or 0)
+        if (processor_config.get("vision_feature_select_strategy")
+                or model_config.get("vision_feature_select_strategy")) == "default":
+            tokens -= 1
+        return {"tokens": tokens, "scheme": "fixed", "tiles": 1}
+    for key in ("image_seq_length", "image_seq_len", "num_image_tokens", "mm_tokens_per_image"):
+        value = processor_config.get(key) or model_config.get(key)
+        if value:
+            return {"tokens": int(value), "scheme": "fixed", "tiles": 1}
+    if "gemma3" in model_type or "Gemma3" in kind:
+        return {"tokens": 256, "scheme": "fixed", "tiles": 1}
+    return {"tokens": None, "scheme": "unknown", "tiles": None}
+
+
+def measure_vision_row(row: dict, processor: Any) -> dict:
+    """Tokens of one TRL vision row as the processor builds them: the whole sequence and the image tokens in it (for
+    preference rows, the longer of prompt+chosen and prompt+rejected)."""
+    images = [decode_image(value).convert("RGB") for value in row_images(row)]
+    shape = vision_shape(row)
+    if shape == "vision_messages":
+        texts = [processor.apply_chat_template(_with_image_parts(row["messages"], len(images)), tokenize=False)]
+    elif shape in ("vision_prompt_completion", "vision_preference"):
+        keys = ("completion",) if shape == "vision_prompt_completion" else ("chosen", "rejected")
+        if isinstance(row["prompt"], list):
+            texts = [processor.apply_chat_template(_with_image_parts(list(row["prompt"]) + list(row[key]),
+                                                                     len(images)), tokenize=False) for key in keys]
+        else:
+            texts = [row["prompt"] + row[key] for key in keys]
+    elif shape == "vision_text":
+        texts = [row["text"]]
+    else:
+        raise ValueError(f"{VISION_SHAPE_TEXT.get(shape or '', shape)} rows need a mapping before they can be measured")
+    image_token_id = getattr(processor, "image_token_id", None)
+    best = None
+    for text in texts:
+        encoded = processor(images=images or None, text=[text], add_special_tokens=False)
+        ids = encoded["input_ids"][0]
+        ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+        image_tokens = sum(1 for token in ids if token == image_token_id) if image_token_id is not None else None
+        positions = [i for i, token in enumerate(ids) if token == image_token_id]
+        measured = {"tokens": len(ids), "image_tokens": image_tokens,
+                    "last_image_token": positions[-1] + 1 if positions else 0}
+        if best is None or measured["tokens"] > best["tokens"]:
+            best = measured
+    return best
+
+
+def _with_image_parts(messages: list, images: int) -> list:
+    """Messages in the structured form TRL gives the chat template (string content -> text parts, the images before
+    the first user turn), without the None fields a datasets round trip adds to parts."""
+    result, inserted = [], False
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            parts = [{"type": "text", "text": content}]
+            if message.get("role") == "user" and not inserted:
+                parts = [{"type": "image"} for _ in range(images)] + parts
+                inserted = True
+        else:
+            parts = [{key: value for key, value in part.items() if value is not None} for part in content or []]
+        result.append({"role": message["role"], "content": parts})
+    return result
+
+
+def vision_token_stats(rows: list[dict], processor: Any, max_length: int | None) -> dict:
+    """Token lengths of TRL vision rows, image tokens included, and the rows whose image tokens `max_length` would
+    cut (training refuses those)."""
+    measured, failures = [], []
+    for index, row in enumerate(rows):
+        try:
+            measured.append(measure_vision_row(row, processor))
+        except (ValueError, KeyError, TypeError) as exc:
+            failures.append({"row": index, "error": str(exc)[:200]})
+    stats: dict[str, Any] = {"rows": len(measured), "failures": failures[:5], "max_length": max_length}
+    if measured:
+        lengths = sorted(m["tokens"] for m in measured)
+        image_tokens = [m["image_tokens"] for m in measured if m["image_tokens"] is not None]
+        stats.update(mean=round(sum(lengths) / len(lengths), 1), min=lengths[0], max=lengths[-1],
+                     p50=lengths[max(0, math.ceil(0.5 * len(lengths)) - 1)],
+                     p90=lengths[max(0, math.ceil(0.9 * len(lengths)) - 1)],
+                     p95=lengths[max(0, math.ceil(0.95 * len(lengths)) - 1)],
+                     p99=lengths[max(0, math.ceil(0.99 * len(lengths)) - 1)],
+                     image_tokens_mean=round(sum(image_tokens) / len(image_tokens), 1) if image_tokens else None,
+                     image_tokens_max=max(image_tokens) if image_tokens else None)
+        if max_length:
+            stats["truncated_share"] = round(sum(1 for n in lengths if n > max_length) / len(lengths), 4)
+            stats["image_cut_rows"] = sum(1 for m in measured if m["last_image_token"] > max_length)
+    return stats
+
+
+def max_length_cuts_images(rows: list[dict], processor: Any, max_length: int | None) -> str | None:
+    """A message when `max_length` would cut image tokens in any of these rows, else None."""
+    if not max_length:
+        return None
+    measured = [measure_vision_row(row, processor) for row in rows]
+    cut = [index for index, m in enumerate(measured) if m["last_image_token"] > max_length]
+    if not cut:
+        return None
+    first = measured[cut[0]]
+    longest = max(m["tokens"] for m in measured)
+    return (f"--max_length {max_length} cuts the image tokens of {len(cut)} of the first {len(rows)} rows (row "
+            f"{cut[0]}: its last image token is at position {first['last_image_token']} of {first['tokens']}), and a "
+            "cut image cannot be trained on. Drop --max_length (no truncation, as TRL recommends for vision data), "
+            f"or pass --max_length {longest} or more (the longest of those rows).")
+
+
+# --- verdicts for dataset inspection ----------------------------------------------------------------------------
+
+
+def analyse_vision(rows: list[dict], processor: Any = None, max_length: int | None = None,
+                   base_dir: str | None = None) -> dict:
+    """Inspection of sample rows with images, in dataset_formats.analyse's report shape plus a "vision" section.
+
+    READY only for a model that can see images (`processor` with an image processor): with a text-only tokenizer, or
+    no model named, every method is INCOMPATIBLE and the reason says why. SFT and DPO are the methods train_vlm.py
+    runs on images; the others are INCOMPATIBLE for image rows."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        shape = vision_shape(row) or "text_only"
+        counts[shape] = counts.get(shape, 0) + 1
+    shape = max(counts, key=lambda key: counts[key])
+    mapping = VISION_SHAPE_MAPPING.get(shape)
+    mapped, mapping_failures = rows, []
+    if mapping:
+        mapped = []
+        for index, row in enumerate(rows):
+            try:
+                mapped.append(VISION_MAPPINGS[mapping](dict(row)))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                mapping_failures.append({"row": index, "error": str(exc)})
+    images = check_image_rows(mapped if mapping else rows, base_dir)
+    issues = []
+
+    def issue(severity: str, column: str, message: str, problems: list[dict], count: int) -> None:
+        issues.append({"severity": severity, "column": column, "message": message, "count": count,
+                       "rows": [p["row"] for p in problems[:5]]})
+
+    if images["undecodable_count"]:
+        issue("error", "images", f"has images that do not decode ({images['undecodable'][0]['error']})",
+              images["undecodable"], images["undecodable_count"])
+    if images["mismatched_count"]:
+        issue("error", "messages", f"has image placeholders that do not match the images "
+              f"({images['mismatched'][0]['error']})", images["mismatched"], images["mismatched_count"])
+    if mapping_failures:
+        issue("error", "*", f"cannot be converted by mapping {mapping!r} ({mapping_failures[0]['error']})",
+              mapping_failures, len(mapping_failures))
+    if counts.get("text_only"):
+        issue("warning", "images", "is missing (text-only rows among image rows); TRL trains them without images",
+              [], counts["text_only"])
+    sees = processor is not None and processor_sees_images(processor)
+    errors = [item for item in issues if item["severity"] == "error"]
+    target = {"vision_preference": "dpo"}.get(shape, "sft")
+    methods = {}
+    for method in ("sft", "dpo", "grpo", "reward", "kto"):
+        if processor is None:
+            verdict, reasons = "INCOMPATIBLE", ["rows carry images: only a vision-language model can train on "
+                                                "them; name one (model_name_or_path) to check the rows with its "
+                                                f"processor, then train with {VISION_SCRIPT}"]
+        elif not sees:
+            verdict, reasons = "INCOMPATIBLE", ["rows carry images, and this model is text-only (its processing "
+                                                "class has no image processor), so it cannot see them: use a "
+                                                f"vision-language model with {VISION_SCRIPT}, or drop the image "
+                                                "column to train on the text alone"]
+        elif method not in VISION_METHODS:
+            verdict, reasons = "INCOMPATIBLE", [f"{VISION_SCRIPT} trains SFT and DPO on image rows; "
+                                                f"{method.upper()} with images is not bundled"]
+        elif method != target and not (method == "sft" and shape == "vision_preference"):
+            verdict, reasons = "INCOMPATIBLE", [f"{VISION_SHAPE_TEXT.get(shape, shape)} rows do not fit "
+                                                f"{method.upper()}"]
+        elif method == "sft" and shape == "vision_preference":
+            verdict, reasons = "INCOMPATIBLE", ["preference rows with images: train DPO (--method dpo)"]
+        elif shape == "vision_unknown":
+            verdict, reasons = "INCOMPATIBLE", ["images with no known text columns (messages, prompt/completion, "
+                                                "prompt/chosen/rejected, texts, conversations, caption)"]
+        elif errors:
+            verdict, reasons = "INCOMPATIBLE", ["the format fits, but sample rows have errors (see issues): fix or "
+                                                "filter them first"]
+        elif mapping:
+            verdict, reasons = "NEEDS MAPPING", [f"{VISION_SHAPE_TEXT[shape]} rows become TRL vision messages; "
+                                                 f"train with {VISION_SCRIPT} --dataset_mapping {mapping}"]
+        else:
+            verdict, reasons = "READY", [f"{VISION_SHAPE_TEXT.get(shape, shape)} rows train with {VISION_SCRIPT}"]
+        methods[method] = {"verdict": verdict, "mapping": mapping if verdict == "NEEDS MAPPING" else None,
+                           "reasons": reasons}
+    token_stats = None
+    if sees and not errors and shape != "vision_unknown":
+        token_stats = dict(vision_token_stats(mapped, processor, max_length), method=target)
+    return {
+        "kind": shape, "kind_text": VISION_SHAPE_TEXT.get(shape, shape), "conversational": shape in (
+            "vision_messages", "the_cauldron", "llava", "image_caption") or None,
+        "columns": sorted({column for row in rows for column in row}), "sample_rows": len(rows), "issues": issues,
+        "methods": methods, "mappings": {},
+        "chat_template": bool(getattr(processor, "chat_template", None)) if processor is not None else None,
+        "token_stats": token_stats,
+        "vision": {"shape": shape, "mapping": mapping, "model_sees_images": sees if processor is not None else None,
+                   "script": VISION_SCRIPT, **{key: value for key, value in images.items()}},
+    }
+
+
+def render_vision(report: dict) -> list[str]:
+    """Text lines for the "vision" section of an inspection report."""
+    vision = report.get("vision")
+    if not vision:
+        return []
+    sizes = vision.get("sizes")
+    lines = [f"  images: {vision['images']} in {report['sample_rows']} rows ({vision['images_per_row']['min']}-"
+             f"{vision['images_per_row']['max']} per row), {vision['decoded']} decoded"
+             + (f", {vision['viewer_urls']} viewer URLs not decoded" if vision.get("viewer_urls") else "")
+             + (f", sizes {sizes['min'][0]}x{sizes['min'][1]} to {sizes['max'][0]}x{sizes['max'][1]}" if sizes
+                else "")]
+    if vision.get("model_sees_images") is False:
+        lines.append("  model: text-only; these rows need a vision-language model")
+    stats = report.get("token_stats") or {}
+    if stats.get("image_tokens_mean") is not None:
+        lines.append(f"  image tokens per row: mean {stats['image_tokens_mean']}, max {stats['image_tokens_max']}")
+    if stats.get("image_cut_rows"):
+        lines.append(f"  advice: max_length {stats['max_length']} would cut the image tokens of "
+                     f"{stats['image_cut_rows']} sample rows: train without --max_length, or with --max_length "
+                     f"{stats['max']}")
+    return lines
+# ===== end of generated runtime =====
+
+
+if __name__ == "__main__":
+    run_main(main, parse_args)
