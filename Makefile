@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TOOLS := $(VENV)/tools
 GGUF_TOOLS := $(VENV)/llama.cpp/.ready
 
-.PHONY: demo test setup clean sync-scripts check-agents
+.PHONY: demo test setup clean sync-scripts check-agents pins check-scripts
 
 setup: $(STAMP)
 
@@ -52,6 +52,18 @@ check-agents: $(AGENT_CLIS)/node_modules/.bin/claude
 # Re-copy the package modules that scripts/ inline (scripts must be single files for HF Jobs).
 sync-scripts: $(STAMP)
 	$(BIN)/python -m hf_trainer.script_blocks
+
+# Move the tested versions forward, all at once: after upgrading the venv and passing the suite, write the venv's
+# training stack into pyproject's train extra, today's date into [tool.hf-trainer] exclude-newer, and both into
+# every script header (src/hf_trainer/pins.py).
+pins: $(STAMP)
+	$(BIN)/python -m hf_trainer.pins --update
+
+# Resolve every script header for HF Jobs (Linux x86_64, Python 3.11 and 3.12) with uv, without installing.
+# tests/test_pins.py runs the same check in the suite.
+check-scripts: $(STAMP) $(TOOLS)/bin/uvx
+	$(BIN)/python -m hf_trainer.pins --check
+	$(BIN)/python -m hf_trainer.pins --resolve
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,11 +1,11 @@
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
-#     "torch>=2.13.0",
-#     "transformers>=5.2",
-#     "peft>=0.21",
+#     "torch==2.13.0",
+#     "transformers==5.25.0",
+#     "peft==0.21.2",
 #     "safetensors>=0.5",
-#     "huggingface_hub>=2.4",
+#     "huggingface_hub==2.4.0",
 #     "sentencepiece>=0.2.1",
 #     "protobuf>=5.29",
 #     "numpy>=2.2.6",
@@ -16,6 +16,9 @@
 #     "cmake>=3.28",
 #     "xllamacpp==2026.10.11549",
 # ]
+#
+# [tool.uv]
+# exclude-newer = "2026-12-06T13:00:48Z"
 # ///
 """Convert a fine-tuned model (LoRA adapter or full model) to GGUF, verify every file in llama.cpp, then publish.
 

@@ -1,6 +1,11 @@
 # /// script
 # requires-python = ">=3.11"
-# dependencies = ["huggingface_hub>=2.4"]
+# dependencies = [
+#     "huggingface_hub==2.4.0",
+# ]
+#
+# [tool.uv]
+# exclude-newer = "2026-12-06T13:00:48Z"
 # ///
 """Estimate time, memory and cost of a fine-tuning job on every HF Jobs flavor, and recommend one.
 

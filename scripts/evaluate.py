@@ -1,13 +1,16 @@
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
-#     "torch>=2.13.0",
-#     "transformers>=5.2",
-#     "peft>=0.21",
-#     "datasets>=5.2",
-#     "accelerate>=1.15",
-#     "huggingface_hub>=2.4",
+#     "torch==2.13.0",
+#     "transformers==5.25.0",
+#     "peft==0.21.2",
+#     "datasets==5.2.0",
+#     "accelerate==1.16.0",
+#     "huggingface_hub==2.4.0",
 # ]
+#
+# [tool.uv]
+# exclude-newer = "2026-12-06T13:00:48Z"
 # ///
 """Evaluate a model (full or LoRA adapter) on an eval split: loss, perplexity, task metric, sample generations.
 

@@ -2,10 +2,13 @@
 # requires-python = ">=3.11"
 # dependencies = [
 #     "pyarrow>=15",
-#     "transformers>=5.2",
+#     "transformers==5.25.0",
 #     "jinja2>=3.1",
-#     "huggingface_hub>=2.4",
+#     "huggingface_hub==2.4.0",
 # ]
+#
+# [tool.uv]
+# exclude-newer = "2026-12-06T13:00:48Z"
 # ///
 """Inspect a dataset before training: format, per-method verdicts (SFT, DPO, GRPO, reward, KTO), validated mappings.
 

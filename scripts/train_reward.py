@@ -1,16 +1,19 @@
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
-#     "torch>=2.13.0",
-#     "trl>=1.16",
-#     "transformers>=5.2",
-#     "peft>=0.21",
-#     "datasets>=5.2",
-#     "accelerate>=1.15",
-#     "trackio>=0.43",
-#     "huggingface_hub>=2.4",
+#     "torch==2.13.0",
+#     "trl==1.16.0",
+#     "transformers==5.25.0",
+#     "peft==0.21.2",
+#     "datasets==5.2.0",
+#     "accelerate==1.16.0",
+#     "trackio==0.43.0",
+#     "huggingface_hub==2.4.0",
 #     "bitsandbytes>=0.45; sys_platform == 'linux'",
 # ]
+#
+# [tool.uv]
+# exclude-newer = "2026-12-06T13:00:48Z"
 # ///
 """Reward modelling with TRL: train a scalar scorer (a sequence-classification head, one label) on preference pairs.
 

@@ -1,12 +1,15 @@
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
-#     "unsloth>=2026.10",
-#     "trl>=1.16",
-#     "datasets>=5.2",
-#     "trackio>=0.43",
-#     "huggingface_hub>=2.4",
+#     "unsloth==2026.10.9",
+#     "trl==1.15.0",
+#     "datasets",
+#     "trackio",
+#     "huggingface_hub",
 # ]
+#
+# [tool.uv]
+# exclude-newer = "2026-12-06T13:00:48Z"
 # ///
 """LoRA/QLoRA supervised fine-tuning with Unsloth's kernels: about 2x faster and far less GPU memory than plain TRL.
 
