@@ -7,6 +7,7 @@ container that could not see them; we read local files here so a backend can shi
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
@@ -63,15 +64,81 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
+# Kernel and device views: /proc/self/environ holds this process's environment (the caller's token), /dev/zero never
+# ends. Never a script, whatever name or link leads there.
+_SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+# Names a caller gives a script on purpose; any other file must read as Python.
+_SCRIPT_SUFFIXES = (".py", ".sh")
+MAX_SCRIPT_BYTES = 10 * 1024 * 1024
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _shown(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else f"{text[:100]}... ({len(value)} characters)"
+
+
+def _under_system_root(path: Path) -> bool:
+    return any(path == root or root in path.parents for root in _SYSTEM_ROOTS)
+
+
+def _check_file(given: str, path: Path) -> os.stat_result:
+    """A script file must be a regular file outside /proc, /sys and /dev (links followed), of a sane size."""
+    real = Path(os.path.realpath(path))
+    if _under_system_root(path.absolute()) or _under_system_root(real):
+        raise UserError(f"The script {_shown(given)} is a system file ({real}), not a script: files under /proc, "
+                        "/sys and /dev are never sent as scripts. Pass a .py file, inline Python text or a URL.")
+    info = os.stat(real)
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+        raise UserError(f"The script {_shown(given)} exists but is {kind}, not a regular file. Pass a .py file, "
+                        "inline Python text or an http(s) URL.")
+    if info.st_size > MAX_SCRIPT_BYTES:
+        raise UserError(f"The script file {_shown(given)} is {info.st_size} bytes, more than the "
+                        f"{MAX_SCRIPT_BYTES // 1024 // 1024} MB a script may be. Check that it is the right file.")
+    return info
+
+
+def refuse_secrets(text: str, where: str) -> None:
+    """A script that holds the caller's token (or any Hugging Face token) is never sent: a job's script is stored
+    and shown (job folder, job spec). No flag overrides this; pass the token as a secret ("$HF_TOKEN")."""
+    from hf_trainer.secrets import caller_token, looks_like_token  # the token lookup imports huggingface_hub
+
+    if looks_like_token(text, caller_token()):
+        raise UserError(f"{where} holds a Hugging Face token in plain text, and a job's script is stored and shown. "
+                        "Remove it and pass the token as a secret instead: secrets {\"HF_TOKEN\": \"$HF_TOKEN\"}, "
+                        "read with os.environ[\"HF_TOKEN\"]. (force does not override this.)")
+
+
 def _read_file(given: str, path: Path) -> ScriptSource:
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"The script file {given!r} is not UTF-8 text. Save it as UTF-8 Python source.") from None
+        _check_file(given, path)
+        data = path.read_bytes()
     except OSError as exc:
-        raise UserError(f"The script file {given!r} cannot be read ({exc.strerror}). Check its permissions.") from None
+        raise UserError(f"The script file {_shown(given)} cannot be read ({exc.strerror}). Check its permissions.") \
+            from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"The script file {_shown(given)} is not UTF-8 text. Save it as UTF-8 Python source.") \
+            from None
+    if not path.name.lower().endswith(_SCRIPT_SUFFIXES):
+        try:
+            compile(text, path.name, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            raise UserError(f"The file {_shown(given)} does not read as Python, so it is not sent as a script. Pass "
+                            "a .py file (or name the file .py if it is one).") from None
+    refuse_secrets(text, f"The script file {_shown(given)}")
     metadata = read_metadata(text, where=f"The script {path.name!r}")
     return ScriptSource(kind="path", text=text, path=path.resolve(), name=path.name, metadata=metadata)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return os.path.lexists(path)
+    except (OSError, ValueError):
+        return False
 
 
 def resolve_script(script: str) -> ScriptSource:
@@ -95,16 +162,20 @@ def resolve_script(script: str) -> ScriptSource:
         return ScriptSource(kind="url", url=stripped, name=_url_name(stripped))
 
     if "\n" not in stripped:
-        path = Path(os.path.expanduser(stripped))  # Path.expanduser raises for an unknown ~user
-        if _is_file(path):
+        path = Path(os.path.expanduser(stripped)) if "\x00" not in stripped else None
+        if path is not None and _is_file(path):
             return _read_file(stripped, path)
         if not _looks_like_code(stripped):
-            if _is_dir(path):
-                raise UserError(f"The script {stripped!r} is a folder, not a file. Pass the .py file inside it.")
+            if path is not None and _is_dir(path):
+                raise UserError(f"The script {_shown(stripped)} is a folder, not a file. Pass the .py file inside it.")
+            if path is not None and _exists(path):
+                _read_file(stripped, path)  # a FIFO, a device, a dangling link...: says which
+            where = f" (looked in {path.absolute()})" if path is not None and len(stripped) <= 1000 else ""
             raise UserError(
-                f"The script file {stripped!r} does not exist (looked in {path.absolute()}). Check the path, or pass "
+                f"The script file {_shown(stripped)} does not exist{where}. Check the path, or pass "
                 "the script's Python text inline or an http(s) URL."
             )
 
+    refuse_secrets(script, "The inline script")
     metadata = read_metadata(script, where="The inline script")
     return ScriptSource(kind="inline", text=script, name=DEFAULT_NAME, metadata=metadata)
