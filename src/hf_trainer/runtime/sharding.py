@@ -1,0 +1,120 @@
+"""Sharded training for the training scripts (`--fsdp`): PyTorch FSDP2 driven by transformers' Trainer and accelerate.
+
+With `--fsdp`, each of the N processes (one per GPU, started by `accelerate launch` or the script's own relaunch) holds
+1/N of the weights, gradients and optimizer state; a layer's full weights exist only while it runs. That is how a
+model that does not fit one GPU with its training state trains on an xN flavor. Everything goes through the Trainer's
+own `fsdp` / `fsdp_config` arguments (FullyShardedDataParallelPlugin, fsdp_version=2), so TRL's trainers shard their
+reference models the same way (trl.models.prepare_fsdp).
+
+- Checkpoints during training are sharded (SHARDED_STATE_DICT: each process writes its own part with
+  torch.distributed.checkpoint, in parallel): `checkpoint-N/pytorch_model_fsdp_0/`, `optimizer_0/`. They are pushed
+  with hub_strategy=checkpoint like any checkpoint, and resume on the same or another number of GPUs (DCP reshards).
+- The final model is consolidated: gathered into one full state dict on the main process and saved as ordinary
+  safetensors (a LoRA run: the adapter), so from_pretrained, the model card and the push see a normal model.
+- Mixed precision: with bf16 the trainable weights are kept as fp32 shards (accelerate upcasts them) and layers are
+  gathered and computed in bf16. Activation checkpointing is FSDP's own (the Trainer's would gather each layer twice).
+
+Standard library only at the top: this module is inlined into the self-contained training scripts.
+"""
+
+import os
+
+# fsdp_config keys as transformers' TrainingArguments reads them (version 2 = FSDP2).
+FSDP_CHECKPOINT_FORMAT = "SHARDED_STATE_DICT"
+FSDP_FINAL_FORMAT = "FULL_STATE_DICT"
+
+
+def activation_checkpointing_on(args, device: dict) -> bool:
+    """Whether to recompute activations: on by default on GPUs (memory is the constraint there), off on CPU."""
+    if device["type"] == "cuda":
+        return args.activation_checkpointing is not False
+    return bool(args.activation_checkpointing)
+
+
+def fsdp_problem(args, device: dict, world_size: int) -> str | None:
+    """Why `--fsdp` cannot run with these arguments here (one actionable sentence), or None."""
+    if not getattr(args, "fsdp", False):
+        return None
+    if world_size < 2:
+        where = f"{device['count']} GPU" if device["type"] == "cuda" else "CPU"
+        return (f"--fsdp shards the model over several processes, but this run has one ({where}). Run on a multi-GPU "
+                "flavor (e.g. a10g-largex4, l40sx4, a100x4: the script starts one process per GPU), or drop --fsdp "
+                "(on one GPU, --use_peft or --load_in_4bit save memory instead).")
+    if getattr(args, "load_in_4bit", False):
+        return ("--fsdp with --load_in_4bit is not supported by these scripts: shard a bf16 LoRA (--fsdp --use_peft) "
+                "over several GPUs, or train QLoRA on one GPU without --fsdp.")
+    if getattr(args, "eval_baseline", False):
+        return ("--eval_baseline runs generation on the main process only, which a sharded model cannot do (every "
+                "process holds part of each layer). Drop --eval_baseline and score the pushed model afterwards with "
+                "scripts/evaluate.py.")
+    return None
+
+
+def fsdp_kwargs(args, device: dict) -> dict:
+    """The TrainingArguments (SFTConfig, DPOConfig, ...) entries for --fsdp; {} without it.
+
+    Pass next to precision_kwargs(...), which then leaves activation checkpointing to FSDP."""
+    if not getattr(args, "fsdp", False):
+        return {}
+    if device["type"] != "cuda":
+        enable_fsdp_on_cpu()
+    if os.environ.get("RANK", "0") == "0":
+        print(f"--fsdp: weights, gradients and optimizer state sharded over {os.environ.get('WORLD_SIZE', '1')} "
+              "processes (FSDP2); sharded checkpoints, one consolidated model at the end.", flush=True)
+    return {
+        "fsdp": True,
+        "fsdp_config": {
+            "version": 2,
+            # TRANSFORMER_BASED_WRAP falls back to the model's _no_split_modules (its decoder layer class): one
+            # FSDP unit per layer, so at most one layer (plus the next, prefetched) is gathered at a time.
+            "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+            "reshard_after_forward": True,  # free each layer's full weights after forward (gathered again in backward)
+            "state_dict_type": FSDP_CHECKPOINT_FORMAT,
+            "activation_checkpointing": activation_checkpointing_on(args, device),
+            # Every process reads the checkpoint from disk: loading on rank 0 and broadcasting would leave the
+            # reference models of DPO/KTO/GRPO (loaded by TRL, not by accelerate) empty on the other ranks.
+            "cpu_ram_efficient_loading": False,
+        },
+    }
+
+
+def enable_fsdp_on_cpu() -> None:
+    """Let accelerate run FSDP2 over gloo on CPU, as torch does: for rehearsing a sharded run on a CPU machine.
+
+    accelerate 1.16 chooses FSDP only for GPU-like backends (AcceleratorState: MULTI_CPU is not in its list) and would
+    silently run data parallel instead, so a CPU rehearsal would test something else. After its own setup, a run
+    that was given an FSDP plugin is switched to FSDP. No effect on GPUs, where accelerate does this itself."""
+    from accelerate import state
+    from accelerate.utils import DistributedType
+
+    if getattr(state.AcceleratorState, "_hf_trainer_cpu_fsdp", False):
+        return
+    original = state.AcceleratorState.__init__
+
+    def init(self, *positional, fsdp_plugin=None, **keywords):
+        original(self, *positional, fsdp_plugin=fsdp_plugin, **keywords)
+        if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
+            self.distributed_type = DistributedType.FSDP
+            self.fsdp_plugin = fsdp_plugin
+            state.PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+
+    state.AcceleratorState.__init__ = init
+    state.AcceleratorState._hf_trainer_cpu_fsdp = True
+
+
+def is_sharded(trainer) -> bool:
+    return getattr(trainer, "is_fsdp_enabled", False)
+
+
+def save_final_model(trainer, output_dir: str) -> None:
+    """Save the trained model to output_dir as from_pretrained-loadable safetensors (a LoRA run: the adapter).
+
+    Sharded runs gather the full state dict on the main process first; every process must call this (the gather is a
+    collective), only the main process writes."""
+    if is_sharded(trainer):
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type(FSDP_FINAL_FORMAT)
+    trainer.save_model(output_dir)
+    if is_sharded(trainer):
+        # Later checkpoints (none are written after this in the scripts) would be sharded again.
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type(FSDP_CHECKPOINT_FORMAT)
+
