@@ -127,3 +127,32 @@ def test_only_the_main_process_prints_the_summary(monkeypatch, capsys, rank, pri
     monkeypatch.setenv("RANK", rank)
     report({"method": "dpo", "steps": 2}, as_json=True)
     assert (capsys.readouterr().out.strip() == '{"method": "dpo", "steps": 2}') is printed
+
+
+# --- sharded training (--fsdp) ------------------------------------------------------------------------------------
+
+def test_a_sharded_run_on_several_gpus_uses_the_same_launcher_with_fsdp_passed_to_the_script():
+    # The scripts hand their FSDP configuration to the Trainer: the command line only needs one process per GPU.
+    argv = launch_command("/s/train_sft.py", ["--model_name_or_path", "Qwen/Qwen2.5-7B", "--fsdp"], 4)
+    assert argv == launch_command("/s/train_sft.py", ["--model_name_or_path", "Qwen/Qwen2.5-7B"], 4) + ["--fsdp"]
+    assert argv[argv.index("--num_processes") + 1] == "4"
+
+
+@pytest.mark.parametrize(
+    "args, gpus, refused",
+    [
+        (["--fsdp"], 1, True),  # one GPU: nothing to shard over
+        (["--fsdp"], 0, True),  # CPU flavor
+        (["--fsdp"], 2, False),  # the smallest multi-GPU flavor
+        (["--use_peft"], 1, False),  # no --fsdp: nothing to check
+    ],
+)
+def test_fsdp_on_fewer_than_two_gpus_is_refused_before_submission(args, gpus, refused):
+    from hf_trainer.launch import sharding_problem
+
+    problem = sharding_problem(args, gpus)
+    assert (problem is not None) is refused
+    if refused:
+        assert "--fsdp" in problem and "multi-GPU flavor" in problem
+        with pytest.raises(ValueError, match="multi-GPU flavor"):
+            launch_command("train_sft.py", args, gpus)

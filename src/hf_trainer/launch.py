@@ -11,6 +11,10 @@ which `accelerate launch --num_processes N` starts. For a PEP 723 script under u
 script.py`. The bundled training scripts also relaunch themselves this way when started plainly on a multi-GPU
 machine; building the command here makes the job's command say what it does.
 
+Sharded training (`--fsdp` in the script's arguments, FSDP2) needs nothing more on the command line: the scripts pass
+their FSDP configuration to the Trainer, which hands it to accelerate, so the same launcher starts it. It does need
+several GPUs: `sharding_problem` says so before a job is submitted rather than after it started.
+
 Pure functions, no I/O: the Hub backend (jobs/hub.py) and the local backend call `launch_command` and put the
 result in the job's command.
 """
@@ -53,11 +57,26 @@ def accelerate_launcher(script_target: str, num_gpus: int) -> list[str]:
     ]
 
 
+def sharding_problem(script_args: list[str] | tuple[str, ...], num_gpus: int) -> str | None:
+    """Why these training-script arguments cannot run with num_gpus GPUs (one sentence naming the fix), or None.
+
+    `--fsdp` shards the model over one process per GPU: with one GPU or none the script would refuse at start."""
+    if "--fsdp" not in [str(arg) for arg in script_args] or num_gpus > 1:
+        return None
+    where = "one GPU" if num_gpus == 1 else "no GPU"
+    return (f"--fsdp shards the model over several GPUs, but this flavor has {where}. Pick a multi-GPU flavor "
+            "(e.g. a10g-largex4, l40sx4, a100x4, h200x2), or drop --fsdp.")
+
+
 def launch_command(script_name: str, script_args: list[str] | tuple[str, ...] = (), num_gpus: int = 1,
                    uv: str = "uv") -> list[str]:
     """The argv that runs a PEP 723 script with uv: one process per GPU under `accelerate launch` when num_gpus > 1.
 
     script_name: the script's path (or URL) as the job sees it. script_args: its arguments, passed through verbatim
     (no shell quoting needed: this is an argv list). num_gpus: GPUs of the flavor (see gpus_for_flavor).
+    Raises ValueError for `--fsdp` on fewer than two GPUs (sharding_problem).
     """
+    problem = sharding_problem(script_args, num_gpus)
+    if problem:
+        raise ValueError(problem)
     return [uv, "run", *accelerate_launcher(script_name, num_gpus), script_name, *[str(arg) for arg in script_args]]
