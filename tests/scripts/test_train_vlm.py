@@ -1,0 +1,137 @@
+"""scripts/train_vlm.py: SFT and DPO of two tiny vision-language model families on generated 64x64 images."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from helpers import json_summary, run_script
+
+from hf_trainer.tiny import build_model, build_vlm, image_rows, write_image_parquet
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_vlm.py"
+# One thread per run: the tiny models gain nothing from more, and the test machine's cores are shared.
+ENV = {"OMP_NUM_THREADS": "1"}
+FAST = ["--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1", "--eval_split_size", "0",
+        "--report_to", "none", "--json"]
+
+
+@pytest.fixture(scope="module")
+def vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("vlm")
+    for family in ("idefics3", "llava"):
+        build_vlm(root / family, family)
+    for shape in ("messages", "preference", "llava", "the_cauldron"):
+        write_image_parquet(image_rows(32, shape), root / "data" / shape / "train.parquet")
+    build_model(root / "text")
+    return root
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("train_vlm", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _refusal(*argv: str) -> str:
+    """Run main() in this process (no training happens before a refusal) and return the ScriptError text."""
+    module = _script()
+    with pytest.raises(module.ScriptError) as caught:
+        module.main(module.parse_args(list(argv)))
+    return str(caught.value)
+
+
+def _weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_help_exits_zero() -> None:
+    result = run_script("train_vlm.py", "--help")
+    assert result.returncode == 0 and "--train_vision_tower" in result.stdout
+
+
+def test_full_sft_trains_the_language_model_keeps_the_vision_tower_and_resumes(vlm_dir: Path, tmp_path: Path) -> None:
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    out = tmp_path / "out"
+    args = ["--model_name_or_path", str(vlm_dir / "idefics3"), "--dataset_name", str(vlm_dir / "data" / "messages"),
+            "--output_dir", str(out), "--learning_rate", "3e-3", "--save_steps", "4", *FAST]
+    summary = json_summary(run_script("train_vlm.py", *args, "--max_steps", "8", env=ENV))
+    assert summary["steps"] == 8 and summary["last_loss"] < summary["first_loss"] - 0.3
+    before, after = _weights(vlm_dir / "idefics3"), _weights(out)
+    tower = [k for k in before if ".vision_model." in k]
+    language = [k for k in before if ".text_model." in k]
+    projector = [k for k in before if ".connector." in k]
+    assert tower and language and projector
+    assert all((before[k] == after[k]).all() for k in tower + projector)  # frozen by default
+    assert any((before[k] != after[k]).any() for k in language)
+    # The output folder is a complete vision-language model: processor + weights load with the auto classes.
+    assert AutoProcessor.from_pretrained(out).image_processor is not None
+    assert type(AutoModelForImageTextToText.from_pretrained(out)).__name__ == "Idefics3ForConditionalGeneration"
+    assert "vision_language" in (out / "README.md").read_text()
+
+    # Resume: the same run continues from checkpoint-8 to step 12.
+    resumed = json_summary(run_script("train_vlm.py", *args, "--max_steps", "12", "--resume", env=ENV))
+    assert resumed["steps"] == 12
+
+
+def test_lora_on_llava_rows_targets_the_language_model_and_saves_the_projector(vlm_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lora"
+    summary = json_summary(run_script(
+        "train_vlm.py", "--model_name_or_path", str(vlm_dir / "llava"), "--dataset_name",
+        str(vlm_dir / "data" / "llava"), "--dataset_mapping", "llava", "--use_peft", "--train_projector",
+        "--output_dir", str(out), "--learning_rate", "5e-3", "--max_steps", "8", *FAST, env=ENV))
+    assert summary["last_loss"] < summary["first_loss"] - 0.2
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["modules_to_save"] == ["multi_modal_projector"]
+    from safetensors.torch import load_file
+
+    keys = list(load_file(str(out / "adapter_model.safetensors")))
+    assert any("language_model" in k and "lora_A" in k for k in keys)
+    assert not any("vision_tower" in k for k in keys)  # LoRA stays off the frozen vision tower
+    assert any("multi_modal_projector" in k for k in keys)
+    assert (out / "processor_config.json").exists()
+
+
+def test_dpo_on_image_preference_rows(vlm_dir: Path, tmp_path: Path) -> None:
+    summary = json_summary(run_script(
+        "train_vlm.py", "--method", "dpo", "--model_name_or_path", str(vlm_dir / "llava"), "--dataset_name",
+        str(vlm_dir / "data" / "preference"), "--output_dir", str(tmp_path / "dpo"), "--learning_rate", "1e-3",
+        "--max_steps", "6", *FAST, env=ENV))
+    assert summary["first_loss"] == pytest.approx(0.6931, abs=1e-3)  # log(2): policy equals reference at step 0
+    assert summary["last_loss"] < 0.66 and summary["extra_results"]["reward_accuracy"] > 0.5
+
+
+@pytest.mark.parametrize("extra, expected", [
+    # A text-only model cannot see the images: refused with the reason, before any training.
+    (["--model", "text"], "is a text-only model"),
+    # A max_length that would cut the image tokens (20 per image, after a 3-token header).
+    (["--max_length", "16"], "cuts the image tokens"),
+    # QLoRA needs CUDA; this machine has none.
+    (["--use_peft", "--load_in_4bit"], "needs a CUDA GPU"),
+    # the_cauldron rows need their mapping.
+    (["--data", "the_cauldron"], "--dataset_mapping the_cauldron"),
+    # DPO needs preference rows.
+    (["--method", "dpo"], "needs images + prompt/chosen/rejected"),
+])
+def test_refusals_name_the_reason(vlm_dir: Path, tmp_path: Path, extra: list[str], expected: str) -> None:
+    model, data = "idefics3", "messages"
+    if extra[:1] == ["--model"]:
+        model, extra = extra[1], extra[2:]
+    if extra[:1] == ["--data"]:
+        data, extra = extra[1], extra[2:]
+    message = _refusal("--model_name_or_path", str(vlm_dir / model), "--dataset_name", str(vlm_dir / "data" / data),
+                       "--output_dir", str(tmp_path / "o"), "--report_to", "none", *extra)
+    assert expected in message
+
+
+def test_text_rows_are_sent_to_the_text_scripts(vlm_dir: Path, tmp_path: Path) -> None:
+    from hf_trainer.tiny import chat_rows, write_jsonl
+
+    data = write_jsonl(chat_rows(8), tmp_path / "chat.jsonl")
+    message = _refusal("--model_name_or_path", str(vlm_dir / "idefics3"), "--dataset_name", str(data),
+                       "--output_dir", str(tmp_path / "o"), "--report_to", "none")
+    assert "has no image column" in message and "train_sft.py" in message
