@@ -401,12 +401,43 @@ def preference_columns(row: dict) -> dict:
     })
 
 
+def _shared_turns(chosen: list, rejected: list) -> int:
+    """How many leading turns chosen and rejected share (trl.data_utils.extract_prompt's rule, turn by turn)."""
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+        shared += 1
+    return shared
+
+
+def extract_prompt(row: dict) -> dict:
+    """Conversational `chosen` / `rejected` that repeat the prompt's turns (with or without a redundant string `prompt`,
+    as in HuggingFaceH4/ultrafeedback_binarized) -> conversational `prompt` (the turns they share) / `chosen` /
+    `rejected` (the rest), as trl.data_utils.extract_prompt does. When they share no turn, a string `prompt` becomes
+    the user turn."""
+    chosen, rejected = row.get("chosen"), row.get("rejected")
+    for key, value in (("chosen", chosen), ("rejected", rejected)):
+        if not isinstance(value, list) or not value or not all(isinstance(m, dict) and "role" in m for m in value):
+            raise ValueError(f"column {key!r} must be a list of {{'role', 'content'}} messages, got {value!r:.80}")
+    shared = _shared_turns(chosen, rejected)
+    prompt = chosen[:shared]
+    if not prompt:
+        prompt = [{"role": "user", "content": _text(row, "prompt")}]
+    if shared == len(chosen) or shared == len(rejected):
+        raise ValueError("chosen and rejected are identical, or one is the other's prefix: nothing to prefer")
+    return _row(row, ("system",), {"prompt": _with_system(row, prompt), "chosen": chosen[shared:],
+                                   "rejected": rejected[shared:]})
+
+
 def chosen_as_completion(row: dict) -> dict:
     """A preference row for SFT: `prompt` + `chosen` -> `prompt` / `completion`; without a prompt, `chosen` alone
-    becomes `messages` (or `text`). The rejected answer is dropped."""
+    becomes `messages` (or `text`). A string prompt beside conversational chosen/rejected (ultrafeedback_binarized)
+    is dropped for the conversation's own turns. The rejected answer is dropped."""
     chosen = row.get("chosen")
     if chosen is None or chosen == "" or chosen == []:
         raise ValueError("column 'chosen' is missing or empty")
+    if isinstance(row.get("prompt"), str) and isinstance(chosen, list):
+        mapped = extract_prompt(row)
+        return _row(row, (), {"prompt": mapped["prompt"], "completion": mapped["chosen"]})
     if "prompt" in row:
         if row["prompt"] is None:
             raise ValueError("column 'prompt' is None")
@@ -430,6 +461,7 @@ MAPPINGS: dict[str, Callable[[dict], dict]] = {
     "text_prompt_only": text_prompt_only,
     "preference_columns": preference_columns,
     "chosen_as_completion": chosen_as_completion,
+    "extract_prompt": extract_prompt,
 }
 
 
@@ -480,6 +512,128 @@ def mapping_source(name: str) -> str:
     parts.append(inspect.getsource(function))
     parts.append(f"map_row = {function.__name__}\n")
     return "\n\n".join(part.rstrip("\n") + "\n" for part in parts)
+
+# ----- runtime/sharding.py -----
+"""Sharded training for the training scripts (`--fsdp`): PyTorch FSDP2 driven by transformers' Trainer and accelerate.
+
+With `--fsdp`, each of the N processes (one per GPU, started by `accelerate launch` or the script's own relaunch) holds
+1/N of the weights, gradients and optimizer state; a layer's full weights exist only while it runs. That is how a
+model that does not fit one GPU with its training state trains on an xN flavor. Everything goes through the Trainer's
+own `fsdp` / `fsdp_config` arguments (FullyShardedDataParallelPlugin, fsdp_version=2), so TRL's trainers shard their
+reference models the same way (trl.models.prepare_fsdp).
+
+- Checkpoints during training are sharded (SHARDED_STATE_DICT: each process writes its own part with
+  torch.distributed.checkpoint, in parallel): `checkpoint-N/pytorch_model_fsdp_0/`, `optimizer_0/`. They are pushed
+  with hub_strategy=checkpoint like any checkpoint, and resume on the same or another number of GPUs (DCP reshards).
+- The final model is consolidated: gathered into one full state dict on the main process and saved as ordinary
+  safetensors (a LoRA run: the adapter), so from_pretrained, the model card and the push see a normal model.
+- Mixed precision: with bf16 the trainable weights are kept as fp32 shards (accelerate upcasts them) and layers are
+  gathered and computed in bf16. Activation checkpointing is FSDP's own (the Trainer's would gather each layer twice).
+
+Standard library only at the top: this module is inlined into the self-contained training scripts.
+"""
+
+import os
+
+# fsdp_config keys as transformers' TrainingArguments reads them (version 2 = FSDP2).
+FSDP_CHECKPOINT_FORMAT = "SHARDED_STATE_DICT"
+FSDP_FINAL_FORMAT = "FULL_STATE_DICT"
+
+
+def activation_checkpointing_on(args, device: dict) -> bool:
+    """Whether to recompute activations: on by default on GPUs (memory is the constraint there), off on CPU."""
+    if device["type"] == "cuda":
+        return args.activation_checkpointing is not False
+    return bool(args.activation_checkpointing)
+
+
+def fsdp_problem(args, device: dict, world_size: int) -> str | None:
+    """Why `--fsdp` cannot run with these arguments here (one actionable sentence), or None."""
+    if not getattr(args, "fsdp", False):
+        return None
+    if world_size < 2:
+        where = f"{device['count']} GPU" if device["type"] == "cuda" else "CPU"
+        return (f"--fsdp shards the model over several processes, but this run has one ({where}). Run on a multi-GPU "
+                "flavor (e.g. a10g-largex4, l40sx4, a100x4: the script starts one process per GPU), or drop --fsdp "
+                "(on one GPU, --use_peft or --load_in_4bit save memory instead).")
+    if getattr(args, "load_in_4bit", False):
+        return ("--fsdp with --load_in_4bit is not supported by these scripts: shard a bf16 LoRA (--fsdp --use_peft) "
+                "over several GPUs, or train QLoRA on one GPU without --fsdp.")
+    if getattr(args, "eval_baseline", False):
+        return ("--eval_baseline runs generation on the main process only, which a sharded model cannot do (every "
+                "process holds part of each layer). Drop --eval_baseline and score the pushed model afterwards with "
+                "scripts/evaluate.py.")
+    return None
+
+
+def fsdp_kwargs(args, device: dict) -> dict:
+    """The TrainingArguments (SFTConfig, DPOConfig, ...) entries for --fsdp; {} without it.
+
+    Pass next to precision_kwargs(...), which then leaves activation checkpointing to FSDP."""
+    if not getattr(args, "fsdp", False):
+        return {}
+    if device["type"] != "cuda":
+        enable_fsdp_on_cpu()
+    if os.environ.get("RANK", "0") == "0":
+        print(f"--fsdp: weights, gradients and optimizer state sharded over {os.environ.get('WORLD_SIZE', '1')} "
+              "processes (FSDP2); sharded checkpoints, one consolidated model at the end.", flush=True)
+    return {
+        "fsdp": True,
+        "fsdp_config": {
+            "version": 2,
+            # TRANSFORMER_BASED_WRAP falls back to the model's _no_split_modules (its decoder layer class): one
+            # FSDP unit per layer, so at most one layer (plus the next, prefetched) is gathered at a time.
+            "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+            "reshard_after_forward": True,  # free each layer's full weights after forward (gathered again in backward)
+            "state_dict_type": FSDP_CHECKPOINT_FORMAT,
+            "activation_checkpointing": activation_checkpointing_on(args, device),
+            # Every process reads the checkpoint from disk: loading on rank 0 and broadcasting would leave the
+            # reference models of DPO/KTO/GRPO (loaded by TRL, not by accelerate) empty on the other ranks.
+            "cpu_ram_efficient_loading": False,
+        },
+    }
+
+
+def enable_fsdp_on_cpu() -> None:
+    """Let accelerate run FSDP2 over gloo on CPU, as torch does: for rehearsing a sharded run on a CPU machine.
+
+    accelerate 1.16 chooses FSDP only for GPU-like backends (AcceleratorState: MULTI_CPU is not in its list) and would
+    silently run data parallel instead, so a CPU rehearsal would test something else. After its own setup, a run
+    that was given an FSDP plugin is switched to FSDP. No effect on GPUs, where accelerate does this itself."""
+    from accelerate import state
+    from accelerate.utils import DistributedType
+
+    if getattr(state.AcceleratorState, "_hf_trainer_cpu_fsdp", False):
+        return
+    original = state.AcceleratorState.__init__
+
+    def init(self, *positional, fsdp_plugin=None, **keywords):
+        original(self, *positional, fsdp_plugin=fsdp_plugin, **keywords)
+        if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
+            self.distributed_type = DistributedType.FSDP
+            self.fsdp_plugin = fsdp_plugin
+            state.PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+
+    state.AcceleratorState.__init__ = init
+    state.AcceleratorState._hf_trainer_cpu_fsdp = True
+
+
+def is_sharded(trainer) -> bool:
+    return getattr(trainer, "is_fsdp_enabled", False)
+
+
+def save_final_model(trainer, output_dir: str) -> None:
+    """Save the trained model to output_dir as from_pretrained-loadable safetensors (a LoRA run: the adapter).
+
+    Sharded runs gather the full state dict on the main process first; every process must call this (the gather is a
+    collective), only the main process writes."""
+    if is_sharded(trainer):
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type(FSDP_FINAL_FORMAT)
+    trainer.save_model(output_dir)
+    if is_sharded(trainer):
+        # Later checkpoints (none are written after this in the scripts) would be sharded again.
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type(FSDP_CHECKPOINT_FORMAT)
+
 
 # ----- runtime/train_common.py -----
 """What every training script shares: arguments, data, model loading, tracking, Hub push, resume, smoke, summary.
@@ -577,6 +731,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--save_steps", type=_positive_int, default=100)
     train.add_argument("--save_total_limit", type=_positive_int, default=2)
     train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--fsdp", action="store_true",
+                       help="Shard weights, gradients and optimizer state over the GPUs (FSDP2), for models that do "
+                            "not fit one GPU: needs a multi-GPU flavor; sharded checkpoints, one consolidated model.")
 
     peft = parser.add_argument_group("LoRA")
     peft.add_argument("--use_peft", action="store_true", help="Train a LoRA adapter instead of all weights.")
@@ -669,6 +826,9 @@ def check_arguments(args, device: dict) -> None:
         raise ScriptError(f"--eval_split_size {args.eval_split_size} is negative: use a fraction, a row count, or 0.")
     if args.max_steps == 0 or args.max_steps < -1:
         raise ScriptError(f"--max_steps {args.max_steps} is invalid: use a positive number, or -1 for epochs.")
+    problem = fsdp_problem(args, device, distributed_world_size())
+    if problem:
+        raise ScriptError(problem)
 
 
 def default_output_dir(args, method: str) -> str:
@@ -678,11 +838,13 @@ def default_output_dir(args, method: str) -> str:
 
 def precision_kwargs(args, device: dict) -> dict:
     """Trainer precision and speed settings: bf16 where supported (fp16 on T4), CPU flags on CPU."""
+    # With --fsdp, FSDP checkpoints activations itself (sharding.fsdp_kwargs); the Trainer's would gather layers twice.
+    checkpointing = activation_checkpointing_on(args, device) and not getattr(args, "fsdp", False)
     if device["type"] != "cuda":
         return {"bf16": False, "fp16": False, "use_cpu": True, "optim": args.optim or "adamw_torch",
-                "activation_checkpointing": bool(args.activation_checkpointing)}
+                "activation_checkpointing": checkpointing}
     kwargs = {"bf16": device["bf16"], "fp16": not device["bf16"], "optim": args.optim or "adamw_torch_fused",
-              "activation_checkpointing": args.activation_checkpointing is not False}
+              "activation_checkpointing": checkpointing}
     if kwargs["activation_checkpointing"]:
         kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}
     try:
@@ -1226,7 +1388,7 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
         "job_url": job_url(),
         **({"extra_results": extra_results} if extra_results else {}),
     }
-    trainer.save_model(output_dir)
+    save_final_model(trainer, output_dir)  # a sharded (--fsdp) model is gathered into one first
     if not trainer.is_world_process_zero():
         return result
     processing = getattr(trainer, "processing_class", None)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .mappings import MAPPINGS, map_row
+from .sharding import activation_checkpointing_on, fsdp_problem, save_final_model
 
 LOCAL_DATA_SUFFIXES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
 
@@ -94,6 +95,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--save_steps", type=_positive_int, default=100)
     train.add_argument("--save_total_limit", type=_positive_int, default=2)
     train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--fsdp", action="store_true",
+                       help="Shard weights, gradients and optimizer state over the GPUs (FSDP2), for models that do "
+                            "not fit one GPU: needs a multi-GPU flavor; sharded checkpoints, one consolidated model.")
 
     peft = parser.add_argument_group("LoRA")
     peft.add_argument("--use_peft", action="store_true", help="Train a LoRA adapter instead of all weights.")
@@ -186,6 +190,9 @@ def check_arguments(args, device: dict) -> None:
         raise ScriptError(f"--eval_split_size {args.eval_split_size} is negative: use a fraction, a row count, or 0.")
     if args.max_steps == 0 or args.max_steps < -1:
         raise ScriptError(f"--max_steps {args.max_steps} is invalid: use a positive number, or -1 for epochs.")
+    problem = fsdp_problem(args, device, distributed_world_size())
+    if problem:
+        raise ScriptError(problem)
 
 
 def default_output_dir(args, method: str) -> str:
@@ -195,11 +202,13 @@ def default_output_dir(args, method: str) -> str:
 
 def precision_kwargs(args, device: dict) -> dict:
     """Trainer precision and speed settings: bf16 where supported (fp16 on T4), CPU flags on CPU."""
+    # With --fsdp, FSDP checkpoints activations itself (sharding.fsdp_kwargs); the Trainer's would gather layers twice.
+    checkpointing = activation_checkpointing_on(args, device) and not getattr(args, "fsdp", False)
     if device["type"] != "cuda":
         return {"bf16": False, "fp16": False, "use_cpu": True, "optim": args.optim or "adamw_torch",
-                "activation_checkpointing": bool(args.activation_checkpointing)}
+                "activation_checkpointing": checkpointing}
     kwargs = {"bf16": device["bf16"], "fp16": not device["bf16"], "optim": args.optim or "adamw_torch_fused",
-              "activation_checkpointing": args.activation_checkpointing is not False}
+              "activation_checkpointing": checkpointing}
     if kwargs["activation_checkpointing"]:
         kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}
     try:
@@ -743,7 +752,7 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
         "job_url": job_url(),
         **({"extra_results": extra_results} if extra_results else {}),
     }
-    trainer.save_model(output_dir)
+    save_final_model(trainer, output_dir)  # a sharded (--fsdp) model is gathered into one first
     if not trainer.is_world_process_zero():
         return result
     processing = getattr(trainer, "processing_class", None)
