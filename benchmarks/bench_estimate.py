@@ -9,7 +9,8 @@ the estimate for the same job and the same tokens. Prints the ratios predicted /
     .venv/bin/python benchmarks/bench_estimate.py --save          # also fit and save the local profile
     .venv/bin/python benchmarks/bench_estimate.py --json --max_steps 20
 
-The fitted profile (matmul GFLOPS per vCPU, training utilisation, per-micro-step overhead) is written to
+The fitted profile (matmul GFLOPS per vCPU, training utilisation, per-micro-step overhead, and the largest model it
+was measured on: CPU rows are trusted up to twice that size) is written to
 $HF_TRAINER_HOME/local_profile.json with --save; `hf-trainer estimate --local` uses it. This machine is shared, so
 timings move with its load: the load average is printed with the results.
 """
@@ -121,8 +122,10 @@ def fit_profile(runs: list[dict], gflops_per_vcpu: float, base):
     overhead = max(overhead, 0.0)
     utilisation = min(max(1 / inverse_util if inverse_util > 0 else base.utilisation, 0.01), 1.0)
     startup = sum(r["measured"]["wall_s"] - r["measured"]["train_runtime_s"] for r in runs) / len(runs)
+    # The largest model measured bounds the sizes the estimator trusts CPU rows for (x2, CPU_CALIBRATION_MARGIN).
     return replace(base, gflops_per_vcpu=round(gflops_per_vcpu, 2), utilisation=round(utilisation, 4),
                    step_overhead_s=round(overhead, 4), startup_s=round(startup, 2),
+                   max_params_measured=max(int(r["predicted"]["num_params"]) for r in runs),
                    source=f"fitted by benchmarks/bench_estimate.py on {time.strftime('%Y-%m-%d')}")
 
 

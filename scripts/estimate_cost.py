@@ -374,11 +374,14 @@ def suggest(name: str, choices: list[str]) -> list[str]:
     return difflib.get_close_matches(name.strip().lower(), choices, n=3, cutoff=0.5)
 
 
+_LINK_NAMES = {"pcie": "PCIe", "nvlink": "NVLink"}
+
+
 def flavor_table_markdown(catalog: Catalog) -> str:
     """The flavor/price table as Markdown (references/hardware_guide.md embeds exactly this)."""
     lines = [
-        "| Flavor | Hardware | GPU memory | Peak BF16 (dense) | Memory bandwidth | vCPU / RAM | $/hour |",
-        "|---|---|---|---|---|---|---|",
+        "| Flavor | Hardware | GPU memory | Peak BF16 (dense) | Memory bandwidth | GPU link (per direction) | vCPU / RAM | $/hour |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for f in catalog.flavors:
         spec = f.spec
@@ -388,9 +391,11 @@ def flavor_table_markdown(catalog: Catalog) -> str:
             if spec and not spec.bf16:
                 peak += " (FP16)"
             bandwidth = f"{spec.memory_bandwidth_gbs:g} GB/s" if spec else "unknown"
+            link = "-" if f.gpu_count < 2 else (f"{_LINK_NAMES[spec.interconnect]} {spec.interconnect_gbs:g} GB/s"
+                                                if spec else "unknown")
         else:
-            memory, peak, bandwidth = "-", "-", "-"
-        lines.append(f"| `{f.name}` | {f.pretty_name} | {memory} | {peak} | {bandwidth} | "
+            memory, peak, bandwidth, link = "-", "-", "-", "-"
+        lines.append(f"| `{f.name}` | {f.pretty_name} | {memory} | {peak} | {bandwidth} | {link} | "
                      f"{f.vcpus} / {f.ram_gb:g} GB | {f.price_per_hour:.2f} |")
     return "\n".join(lines)
 

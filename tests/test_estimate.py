@@ -10,7 +10,7 @@ import pytest
 from conftest import CANARY_TOKEN, SCRIPTS
 
 from hf_trainer.errors import UserError
-from hf_trainer.estimate import EstimateRequest, estimate_cost, make_request, run_estimate
+from hf_trainer.estimate import GUIDE_FLAVORS, EstimateRequest, estimate_cost, make_request, run_estimate
 from hf_trainer.runtime.estimate_math import (
     Catalog,
     Flavor,
@@ -575,3 +575,38 @@ def test_every_flag_the_estimator_suggests_is_an_option_of_the_training_scripts(
     sft_options = {o for action in build_parser("train_sft.py")._actions for o in action.option_strings}
     if "--fsdp" not in sft_options:
         pytest.skip("--fsdp is being added to the scripts (FSDP2, helper H); every other flag exists")
+
+
+def test_the_multi_gpu_guide_quotes_the_estimators_current_numbers_and_its_prose_agrees() -> None:
+    from hf_trainer.estimate import GUIDE_BEGIN, GUIDE_END, multi_gpu_guide_path, multi_gpu_table_markdown
+
+    text = multi_gpu_guide_path().read_text(encoding="utf-8")
+    quoted = text[text.index(GUIDE_BEGIN) + len(GUIDE_BEGIN):text.index(GUIDE_END)].strip("\n")
+    table = multi_gpu_table_markdown()
+    assert quoted == table, "stale: run `python -m hf_trainer.estimate --sync-guide`"
+    # The statements above the table, checked against it.
+    model, cells = "", {}
+    header: list[str] = []
+    for line in table.splitlines():
+        parts = [p.strip().replace("`", "") for p in line.strip("|").split("|")]
+        if line.startswith("| Model |"):
+            header = parts
+        elif line.startswith("| ") and not line.startswith("|---"):
+            model = parts[0].split(" (")[0] or model
+            cells.update({(model, parts[1], column): value for column, value in zip(header[2:], parts[2:])})
+    fits = {key for key, value in cells.items() if value not in ("-",) and not value.startswith("no (")}
+    assert ("Qwen2.5-7B", "full", "a10g-largex4") not in fits and ("Qwen2.5-7B", "full", "l40sx4") in fits
+    assert {f for (m, t, f) in fits if m == "Qwen2.5-32B" and t == "full" and f in GUIDE_FLAVORS} == {
+        "rtx-pro-6000x4", "a100x8", "h200x4", "h200x8"}
+    assert {f for (m, t, f) in fits if m == "Llama-3.1-70B" and t == "full" and f in GUIDE_FLAVORS} == {"h200x8"}
+    assert cells[("Qwen2.5-32B", "QLoRA r=16", "One GPU")].startswith("l40sx1")
+
+    def cost(cell: str) -> float:
+        return float(cell.split("$")[1].split()[0].replace(",", ""))
+
+    qlora = cells[("Llama-3.1-70B", "QLoRA r=16", "One GPU")]
+    lora = cells[("Llama-3.1-70B", "LoRA r=16", "FSDP (sharded)")]
+    assert qlora.startswith("h200 ") and lora.startswith("h200x2") and cost(qlora) <= cost(lora) * 1.25
+    for model_name in ("Qwen2.5-7B", "Qwen2.5-14B"):  # DDP repeats the single GPU's memory
+        one, ddp = cells[(model_name, "full", "One GPU")], cells[(model_name, "full", "DDP (whole model per GPU)")]
+        assert one.split()[1] == ddp.split()[1]

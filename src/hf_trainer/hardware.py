@@ -164,6 +164,9 @@ class FlavorRow(BaseModel):
     vram_gb_per_gpu: float
     bf16_tflops_per_gpu: float | None
     memory_bandwidth_gbs: float | None
+    interconnect: str | None = Field(None, description="How the GPUs of one machine talk: pcie or nvlink.")
+    interconnect_gbs: float | None = Field(None, description="GPU-to-GPU bandwidth per direction (GB/s), the "
+                                           "link FSDP's collectives use.")
 
 
 class CatalogResult(BaseModel):
@@ -189,7 +192,9 @@ def catalog_result(catalog: Catalog) -> CatalogResult:
     for f in catalog.flavors:
         spec = f.spec
         rows.append(FlavorRow(**asdict(f), bf16_tflops_per_gpu=spec.bf16_tflops if spec else None,
-                              memory_bandwidth_gbs=spec.memory_bandwidth_gbs if spec else None))
+                              memory_bandwidth_gbs=spec.memory_bandwidth_gbs if spec else None,
+                              interconnect=spec.interconnect if spec else None,
+                              interconnect_gbs=spec.interconnect_gbs if spec else None))
     return CatalogResult(source=catalog.source, as_of=catalog.as_of, note=catalog.note, flavors=rows)
 
 
