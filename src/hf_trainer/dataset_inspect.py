@@ -14,7 +14,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field
 
-from hf_trainer.runtime import dataset_files, dataset_formats, dataset_viewer, mappings
+from hf_trainer.runtime import dataset_files, dataset_formats, dataset_viewer, mappings, vision
 from hf_trainer.errors import UserError
 
 Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
@@ -100,6 +100,9 @@ class TokenStats(BaseModel):
     p99: int | None = None
     max: int | None = None
     truncated_share: float | None = Field(None, description="Share of sample rows longer than max_length.")
+    image_tokens_mean: float | None = Field(None, description="Image rows: image tokens per row (processor's count).")
+    image_tokens_max: int | None = None
+    image_cut_rows: int | None = Field(None, description="Image rows whose image tokens max_length would cut.")
 
 
 class DatasetInspection(BaseModel):
@@ -119,6 +122,8 @@ class DatasetInspection(BaseModel):
     chat_template: bool | None = Field(None, description="Whether the tokenizer has a chat template (None: no "
                                        "tokenizer given).")
     token_stats: TokenStats | None = None
+    vision: dict[str, Any] | None = Field(None, description="Rows with images: shape, mapping, images decoded, "
+                                          "placeholder mismatches, image sizes, whether the model sees images.")
 
     def total_tokens(self, num_train_epochs: float = 1.0) -> int | None:
         """Tokens a training run would process: rows x mean tokens per row x epochs (None when unknown)."""
@@ -153,6 +158,19 @@ def load_tokenizer(name_or_path: str, token: str | None) -> Any:
     except (OSError, ValueError) as exc:
         raise UserError(f"Could not load a tokenizer from {name_or_path!r} ({str(exc).splitlines()[0]}). Pass a Hub "
                         "model id you can access or a local folder with tokenizer files.") from None
+
+
+def load_processor(name_or_path: str, token: str | None) -> Any:
+    """For rows with images: the model's processor (image processor + tokenizer), which counts image tokens; a
+    text-only model has none, and its tokenizer comes back (the rows are then INCOMPATIBLE, with the reason)."""
+    try:
+        from transformers import AutoProcessor
+    except ImportError:
+        return load_tokenizer(name_or_path, token)  # says that transformers is missing
+    try:
+        return AutoProcessor.from_pretrained(name_or_path, token=token)
+    except (OSError, ValueError, TypeError, KeyError):
+        return load_tokenizer(name_or_path, token)
 
 
 def _read_local(params: DatasetInspectInput) -> tuple[list[dict], Source]:
@@ -199,6 +217,8 @@ def inspect_dataset(params: DatasetInspectInput, viewer_url: str | None = None, 
                         f"split{(' (' + ', '.join(source.splits) + ')') if source.splits else ''} or check the data.")
     tokenizer = None
     if params.model_name_or_path:
+        if tokenizer_loader is load_tokenizer and vision.rows_have_images(rows):
+            tokenizer_loader = load_processor
         tokenizer = tokenizer_loader(params.model_name_or_path, token if token is not None else _hub_token())
     report = dataset_formats.analyse(rows, mappings.MAPPINGS, tokenizer=tokenizer, max_length=params.max_length,
                                      method=params.method, mapping_source=mappings.mapping_source)

@@ -11,6 +11,8 @@ import json
 import math
 from typing import Any, Callable
 
+from .vision import analyse_vision, render_vision, rows_have_images
+
 METHODS = ("sft", "dpo", "grpo", "reward", "kto")
 READY, NEEDS_MAPPING, INCOMPATIBLE = "READY", "NEEDS MAPPING", "INCOMPATIBLE"
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -592,6 +594,8 @@ def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], token
     the data). `mappings` and `mapping_source` come from hf_trainer.runtime.mappings."""
     if not rows:
         raise ValueError("no rows to inspect")
+    if rows_have_images(rows):  # runtime/vision.py: READY only for a model that sees images, via train_vlm.py
+        return {"chat_template_used": None, **analyse_vision(rows, tokenizer, max_length)}
     kind, conversational = _dataset_kind(rows)
     issues = check_rows(rows, kind, conversational)
     per_method, checked = verdicts(rows, mappings)
@@ -679,4 +683,5 @@ def render(report: dict) -> str:
                      "lengths are lower bounds")
     if report.get("chat_template") is not None:
         lines.append(f"  tokenizer chat template: {'yes' if report['chat_template'] else 'NO'}")
+    lines += render_vision(report)
     return "\n".join(lines)
