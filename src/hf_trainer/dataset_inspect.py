@@ -36,7 +36,11 @@ class DatasetInspectInput(BaseModel):
                                            "token lengths and whose chat template is checked; none: no token stats.")
     max_length: int | None = Field(None, ge=1, le=1_048_576, description="Tokens per example in training; reports "
                                    "the share of sample rows longer than this.")
-    sample_size: int = Field(100, ge=1, le=2000, description="Rows read from the start of the split.")
+    sample_size: int = Field(100, ge=1, le=2000, description="Rows read: half from the start of the split, half "
+                             "evenly spaced through the rest (so problems that start late are seen).")
+    chat_template: str | None = Field(None, max_length=4096, description="A chat template the training would use "
+                                      "instead of the model's (train_sft.py --chat_template): 'chatml' or a Jinja "
+                                      "file. Checked against the sample with the model's tokenizer.")
 
 
 class Source(BaseModel):
@@ -51,6 +55,11 @@ class Source(BaseModel):
     num_bytes: int | None = Field(None, description="Bytes of the files (local) or of the parquet export (Hub).")
     files: list[str] = Field(default_factory=list)
     truncated_cells: int = Field(0, description="Cells the viewer shortened; token lengths are then lower bounds.")
+    sampled_from: str | None = Field(None, description="Where the sample rows came from (head and spread).")
+    locations: list[str] = Field(default_factory=list, description="Where each sample row came from (line, byte "
+                                 "offset, row number), in sample order: issue row indices point into this list.")
+    oversized_rows: int = Field(0, description="Rows longer than row_byte_cap bytes: counted, not parsed.")
+    row_byte_cap: int | None = Field(None, description="Bytes read per row at most (local files).")
 
 
 class Issue(BaseModel):
@@ -121,6 +130,8 @@ class DatasetInspection(BaseModel):
     mappings: dict[str, MappingCheck]
     chat_template: bool | None = Field(None, description="Whether the tokenizer has a chat template (None: no "
                                        "tokenizer given).")
+    chat_template_used: str | None = Field(None, description="The template conversational rows were rendered with: "
+                                           "'model' (the tokenizer's own), the chat_template asked for, or None.")
     token_stats: TokenStats | None = None
     vision: dict[str, Any] | None = Field(None, description="Rows with images: shape, mapping, images decoded, "
                                           "placeholder mismatches, image sizes, whether the model sees images.")
@@ -176,14 +187,17 @@ def load_processor(name_or_path: str, token: str | None) -> Any:
 def _read_local(params: DatasetInspectInput) -> tuple[list[dict], Source]:
     try:
         files = dataset_files.data_files(Path(params.dataset_name), params.dataset_train_split)
-        sample = dataset_files.sample_files(files, params.sample_size)
+        head = (params.sample_size + 1) // 2
+        sample = dataset_files.sample_files(files, head, params.sample_size - head)
     except dataset_files.DatasetFileError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"Could not read {params.dataset_name}: {exc.strerror or exc}.") from None
     source = Source(dataset_name=params.dataset_name, kind="local", split=params.dataset_train_split,
                     num_rows=sample["num_rows"], num_rows_exact=sample["num_rows_exact"],
-                    num_bytes=sample["num_bytes"], files=sample["files"])
+                    num_bytes=sample["num_bytes"], files=sample["files"], sampled_from=sample["sampled_from"],
+                    locations=sample["locations"], oversized_rows=sample["oversized_rows"],
+                    row_byte_cap=sample["row_byte_cap"])
     return sample["rows"], source
 
 

@@ -1,8 +1,14 @@
 """Read a sample of rows from local dataset files (jsonl, json, csv, parquet, arrow) without reading the whole file.
 
-A many-GB file costs about what a small one does: text formats read only their first lines and estimate the row
-count from the bytes per sampled row; parquet reads the footer (exact row count) and the first pages of the first
-row group; arrow memory-maps the file and touches only the first record batch (and batch headers to count rows).
+A sample is the head of the data plus rows at evenly spaced places through the rest, so problems that start late are
+seen, and a many-GB file costs about what a small one does: text formats read their first lines, then one line after
+each of a few evenly spaced byte offsets, and estimate the row count from the bytes per sampled row; parquet reads the
+footer (exact row count) and the first pages of evenly spaced row groups; arrow memory-maps the file and slices rows
+at evenly spaced indices. No row is read past ROW_BYTE_CAP bytes (a 1 GB line costs 1 GB of nothing): such rows are
+counted, not parsed, and the result says so.
+
+`FILE_TYPES` is the one list of local file types: inspection reads exactly these, and the training scripts load
+exactly these (train_common imports it), with the `datasets` builder and options each needs.
 
 Pure standard library plus pyarrow imported inside the functions that need it, so scripts/inspect_dataset.py can
 inline this module verbatim. Failures raise `DatasetFileError` with text meant for a person.
@@ -14,8 +20,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "csv",
-              ".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow"}
+# suffix -> (reader here, `datasets` builder, builder options). A JSON file holding {"data": [rows]} also needs the
+# builder's `field` option: see json_rows_field.
+FILE_TYPES = {
+    ".jsonl": ("jsonl", "json", {}), ".ndjson": ("jsonl", "json", {}), ".json": ("json", "json", {}),
+    ".csv": ("csv", "csv", {}), ".tsv": ("csv", "csv", {"delimiter": "\t"}),
+    ".parquet": ("parquet", "parquet", {}), ".arrow": ("arrow", "arrow", {}), ".feather": ("arrow", "arrow", {}),
+}
+EXTENSIONS = {suffix: reader for suffix, (reader, _builder, _options) in FILE_TYPES.items()}
+# Longest row read; a longer one (a file without newlines, a giant cell) is counted and skipped, never parsed.
+ROW_BYTE_CAP = 8 << 20
 # Metadata files that `datasets.save_to_disk` writes beside its arrow shards; they are not rows.
 _METADATA = {"dataset_info.json", "state.json", "dataset_dict.json"}
 # Text formats are read in chunks of this size until enough rows are seen; a row longer than this still works.
@@ -73,34 +87,93 @@ def file_format(path: Path) -> str:
     return EXTENSIONS[Path(path).suffix.lower()]
 
 
-def sample_file(path: Path, limit: int) -> dict[str, Any]:
-    """Up to `limit` rows from the start of one file, with its row count (exact or estimated)."""
+def builder_for(files: list[Path]) -> tuple[str, dict]:
+    """The `datasets` builder and options that load these files (one type per dataset); ValueError otherwise."""
+    specs = set()
+    for path in files:
+        suffix = Path(path).suffix.lower()
+        if suffix not in FILE_TYPES:
+            raise ValueError(f"{path} is not a supported data file: use {', '.join(FILE_TYPES)}.")
+        _reader, builder, options = FILE_TYPES[suffix]
+        if builder == "json" and suffix == ".json":
+            field = json_rows_field(Path(path))
+            options = {"field": field} if field else {}
+        specs.add((builder, tuple(sorted(options.items()))))
+    if len(specs) != 1:
+        raise ValueError(f"the files mix types or layouts ({', '.join(sorted(str(spec) for spec in specs))}); keep "
+                         "one type per dataset.")
+    builder, options = specs.pop()
+    return builder, dict(options)
+
+
+def json_rows_field(path: Path) -> str | None:
+    """The key of a .json file that is one object holding the list of rows ({"data": [...]}), else None."""
+    with path.open("rb") as handle:
+        head = handle.read(_CHUNK).decode("utf-8", errors="ignore").lstrip()
+    if not head.startswith("{"):
+        return None
+    first_line, _, rest = head.partition("\n")
+    try:
+        first = json.loads(first_line)
+    except json.JSONDecodeError:
+        first = None
+    if first is not None and (rest.strip() or not _row_lists(first)):
+        return None  # JSON Lines saved as .json
+    try:
+        lists = _row_lists(json.loads(path.read_text(encoding="utf-8"))) if first is None else _row_lists(first)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    return lists[0] if len(lists) == 1 else None
+
+
+def sample_file(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
+    """Up to `limit` rows from the start of one file plus up to `spread` rows evenly spaced through the rest, with the
+    file's row count (exact or estimated), where each row came from, and how many rows were over ROW_BYTE_CAP."""
     reader = {"jsonl": _sample_jsonl, "json": _sample_json, "csv": _sample_csv, "parquet": _sample_parquet,
               "arrow": _sample_arrow}[file_format(path)]
-    return reader(Path(path), limit)
+    result = reader(Path(path), limit, spread)
+    result.setdefault("locations", [f"row {i + 1}" for i in range(len(result["rows"]))])
+    result.setdefault("oversized", 0)
+    return result
 
 
-def sample_files(files: list[Path], limit: int) -> dict[str, Any]:
-    """Rows from the first files until `limit` is reached; the row count adds up every file (cheaply)."""
+def sample_files(files: list[Path], limit: int, spread: int | None = None) -> dict[str, Any]:
+    """The first `limit` rows (from the first files) plus `spread` rows (default: as many) evenly spaced through all
+    the files; the row count adds up every file (cheaply). `sampled_from` says where the rows came from."""
+    spread = limit if spread is None else spread
+    sizes = [max(path.stat().st_size, 1) for path in files]
     rows: list[dict] = []
-    num_rows, exact, num_bytes = 0, True, 0
-    for path in files:
-        if len(rows) < limit:
-            part = sample_file(path, limit - len(rows))
-            rows += part["rows"]
-        else:
-            part = count_rows(path)
+    locations: list[str] = []
+    num_rows, exact, num_bytes, oversized = 0, True, 0, 0
+    head_rows = spread_rows = 0
+    for index, path in enumerate(files):
+        share = round(spread * sizes[index] / sum(sizes)) if spread else 0
+        share = max(share, 1) if spread else 0
+        head = max(0, limit - head_rows)
+        part = sample_file(path, head, share) if head or share else count_rows(path)
+        taken = part.get("head_count", len(part["rows"]))
+        head_rows += taken
+        spread_rows += len(part["rows"]) - taken
+        rows += part["rows"]
+        where = f"{path.name}: " if len(files) > 1 else ""
+        locations += [where + location for location in part["locations"]]
         num_rows += part["num_rows"]
         exact = exact and part["num_rows_exact"]
+        oversized += part["oversized"]
         num_bytes += path.stat().st_size
+    sampled_from = f"the first {head_rows} rows"
+    if spread_rows:
+        sampled_from += f" and {spread_rows} rows evenly spaced through the rest"
     return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact, "num_bytes": num_bytes,
-            "files": [str(p) for p in files]}
+            "files": [str(p) for p in files], "locations": locations, "sampled_from": sampled_from,
+            "oversized_rows": oversized, "row_byte_cap": ROW_BYTE_CAP}
 
 
 def count_rows(path: Path) -> dict[str, Any]:
     """Row count of a file not sampled: exact for parquet/arrow (metadata), estimated from a small sample otherwise."""
     part = sample_file(path, 1 if file_format(path) in ("parquet", "arrow") else 50)
-    return {"num_rows": part["num_rows"], "num_rows_exact": part["num_rows_exact"]}
+    return {"rows": [], "locations": [], "oversized": part["oversized"], "num_rows": part["num_rows"],
+            "num_rows_exact": part["num_rows_exact"]}
 
 
 # --- text formats ----------------------------------------------------------------------------------------------
@@ -112,35 +185,90 @@ def _estimate(size: int, rows: int, bytes_read: int, reached_end: bool) -> tuple
     return max(rows, round(size * rows / max(bytes_read, 1))), False
 
 
-def _sample_jsonl(path: Path, limit: int) -> dict[str, Any]:
+def _read_line(handle: Any) -> tuple[bytes | None, int, bool]:
+    """The next line, never holding more than ROW_BYTE_CAP bytes: (line, or None at the end; bytes consumed;
+    whether it was over the cap, in which case the rest of it was skipped and b"" is returned)."""
+    line = handle.readline(ROW_BYTE_CAP + 1)
+    if not line:
+        return None, 0, False
+    consumed = len(line)
+    if len(line) > ROW_BYTE_CAP and not line.endswith(b"\n"):
+        while True:
+            more = handle.readline(_CHUNK)
+            consumed += len(more)
+            if not more or more.endswith(b"\n"):
+                return b"", consumed, True
+    return line, consumed, False
+
+
+def _spread_offsets(start: int, size: int, count: int) -> list[int]:
+    """`count` byte offsets evenly spaced from `start` (the end of the head) to the end of the file."""
+    if count <= 0 or start >= size:
+        return []
+    return sorted({start + (size - start) * i // count for i in range(count)})
+
+
+def _line_at(handle: Any, offset: int) -> tuple[int, bytes | None, bool]:
+    """The first whole line starting at or after `offset`: (its start, the line or None, oversized)."""
+    if offset > 0:
+        handle.seek(offset - 1)
+        if handle.read(1) != b"\n":
+            _read_line(handle)  # the rest of the line the offset fell into
+    start = handle.tell()
+    line, _consumed, over = _read_line(handle)
+    return start, line, over
+
+
+def _json_object_line(line: bytes, where: str, path: Path) -> dict:
+    try:
+        row = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+        raise DatasetFileError(f"{where} of {path} is not valid JSON ({str(exc)[:200]}). Fix or remove that line; "
+                               "each line of a JSONL file must be one JSON object.") from None
+    if not isinstance(row, dict):
+        raise DatasetFileError(f"{where} of {path} is a JSON {type(row).__name__}, not an object. "
+                               "Each line of a JSONL file must be one JSON object ({\"column\": value, ...}).")
+    return row
+
+
+def _sample_jsonl(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     rows: list[dict] = []
-    bytes_read = 0
-    reached_end = True
+    locations: list[str] = []
+    bytes_read = oversized = number = 0
+    size = path.stat().st_size
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if len(rows) >= limit:
-                reached_end = False
+        while len(rows) < limit:
+            line, consumed, over = _read_line(handle)
+            if line is None:
                 break
-            bytes_read += len(raw)
-            line = raw.strip()
-            if not line:
+            number += 1
+            bytes_read += consumed
+            if over:
+                oversized += 1
                 continue
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise DatasetFileError(f"Line {number} of {path} is not valid JSON ({exc}). Fix or remove that line; "
-                                       "each line of a JSONL file must be one JSON object.") from None
-            if not isinstance(row, dict):
-                raise DatasetFileError(f"Line {number} of {path} is a JSON {type(row).__name__}, not an object. "
-                                       "Each line of a JSONL file must be one JSON object ({\"column\": value, ...}).")
-            rows.append(row)
-        else:
-            reached_end = True
-    num_rows, exact = _estimate(path.stat().st_size, len(rows), bytes_read, reached_end)
-    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact}
+            if line.strip():
+                rows.append(_json_object_line(line, f"Line {number}", path))
+                locations.append(f"line {number}")
+        head_end = handle.tell()
+        reached_end = head_end >= size
+        head_count = len(rows)
+        seen: set[int] = set()
+        for offset in _spread_offsets(head_end, size, spread):
+            start, line, over = _line_at(handle, offset)
+            if start in seen or line is None:
+                continue
+            seen.add(start)
+            if over:
+                oversized += 1
+            elif line.strip():
+                rows.append(_json_object_line(line, f"The line at byte {start}", path))
+                locations.append(f"byte {start}")
+    num_rows, exact = _estimate(size, head_count, bytes_read, reached_end)
+    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact, "locations": locations,
+            "head_count": head_count, "oversized": oversized}
 
 
-def _sample_json(path: Path, limit: int) -> dict[str, Any]:
+def _sample_json(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     """A JSON array of objects (read incrementally), JSON Lines saved as .json, or one object holding such a list."""
     with path.open("rb") as handle:
         head = handle.read(_CHUNK)
@@ -151,35 +279,45 @@ def _sample_json(path: Path, limit: int) -> dict[str, Any]:
         first_line, _, rest = text.partition("\n")
         try:
             first = json.loads(first_line)
-        except json.JSONDecodeError:
-            return _sample_json_object(path, limit)
+        except (json.JSONDecodeError, RecursionError):
+            return _sample_json_object(path, limit, spread)
         # One line holding {"data": [rows]} is the object form; anything else starting with an object is JSON Lines.
         if rest.strip() or not _row_lists(first):
-            return _sample_jsonl(path, limit)
-        return _sample_json_object(path, limit)
+            return _sample_jsonl(path, limit, spread)
+        return _sample_json_object(path, limit, spread)
     if text[0] != "[":
         raise DatasetFileError(f"{path} is neither a JSON array nor JSON Lines (it starts with {text[:20]!r}).")
-    return _sample_json_array(path, limit)
+    return _sample_json_array(path, limit, spread)
 
 
-def _sample_json_array(path: Path, limit: int) -> dict[str, Any]:
+def _sample_json_array(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     decoder = json.JSONDecoder()
     rows: list[dict] = []
     size = path.stat().st_size
-    with path.open("r", encoding="utf-8") as handle:
-        buffer = handle.read(_CHUNK)
+    oversized = 0
+    with path.open("rb") as handle:
+        buffer = handle.read(_CHUNK).decode("utf-8", errors="replace")
         position = buffer.index("[") + 1
         lines_before = 0
         total_chars = len(buffer)
+        reached_end = False
         while len(rows) < limit:
             while position < len(buffer) and buffer[position] in " \t\r\n,":
                 position += 1
             if position < len(buffer) and buffer[position] == "]":
-                return {"rows": rows, "num_rows": len(rows), "num_rows_exact": True}
+                reached_end = True
+                break
             try:
                 row, end = decoder.raw_decode(buffer, position)
+            except RecursionError:
+                raise DatasetFileError(f"Element {len(rows) + 1} of the JSON array in {path} is nested too deeply "
+                                       "to read.") from None
             except json.JSONDecodeError as exc:
-                more = handle.read(_CHUNK)
+                if len(buffer) - position > ROW_BYTE_CAP:
+                    raise DatasetFileError(f"Element {len(rows) + 1} of the JSON array in {path} is longer than "
+                                           f"{describe_size(ROW_BYTE_CAP)} (or not valid JSON); rows are read up to "
+                                           "that size. Save the data as JSON Lines.") from None
+                more = handle.read(_CHUNK).decode("utf-8", errors="replace")
                 if not more:
                     line = buffer.count("\n", 0, exc.pos) + 1 + lines_before
                     raise DatasetFileError(f"{path} is not valid JSON near element {len(rows) + 1} "
@@ -195,12 +333,54 @@ def _sample_json_array(path: Path, limit: int) -> dict[str, Any]:
                                        f"{type(row).__name__}, not an object.")
             rows.append(row)
             position = end
-    # Characters stand in for bytes in the estimate; it is labelled as an estimate anyway.
-    num_rows, exact = _estimate(size, len(rows), total_chars - (len(buffer) - position), False)
-    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact}
+        head_count = len(rows)
+        head_end = min(size, total_chars - (len(buffer) - position))  # characters stand in for bytes here
+        locations = [f"element {i + 1}" for i in range(head_count)]
+        if not reached_end and rows:
+            keys = set(rows[0])
+            for offset in _spread_offsets(head_end, size, spread):
+                found = _json_element_at(handle, offset, decoder, keys)
+                if found is not None:
+                    rows.append(found[1])
+                    locations.append(f"byte {found[0]}")
+    num_rows, exact = _estimate(size, head_count, head_end, reached_end)
+    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact, "locations": locations,
+            "head_count": head_count, "oversized": oversized}
 
 
-def _sample_json_object(path: Path, limit: int) -> dict[str, Any]:
+def _json_element_at(handle: Any, offset: int, decoder: json.JSONDecoder, keys: set) -> tuple[int, dict] | None:
+    """The first array element (an object sharing a column with the head's rows) that starts after `offset`: a
+    '{' right after ',' or '[' is tried as the start of a row, a few times, within ROW_BYTE_CAP bytes."""
+    handle.seek(offset)
+    window = handle.read(min(_CHUNK, ROW_BYTE_CAP)).decode("utf-8", errors="ignore")
+    tries = 0
+    index = 0
+    while tries < 8:
+        index = window.find("{", index)
+        if index < 0:
+            return None
+        before = window[:index].rstrip()
+        if before.endswith((",", "[")):
+            tries += 1
+            while True:
+                try:
+                    row, _end = decoder.raw_decode(window, index)
+                    break
+                except (json.JSONDecodeError, RecursionError):
+                    if len(window) >= ROW_BYTE_CAP:
+                        return None
+                    more = handle.read(_CHUNK).decode("utf-8", errors="ignore")
+                    if not more:
+                        row = None
+                        break
+                    window += more
+            if isinstance(row, dict) and set(row) & keys:
+                return offset + len(window[:index].encode("utf-8")), row
+        index += 1
+    return None
+
+
+def _sample_json_object(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     """`{"data": [...]}`: the whole file must be parsed; refuse big ones rather than pretend it is cheap."""
     if path.stat().st_size > 200 * _CHUNK:
         raise DatasetFileError(f"{path} is one large JSON object; convert it to JSON Lines (one row per line) so it "
@@ -209,12 +389,23 @@ def _sample_json_object(path: Path, limit: int) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DatasetFileError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}).") from None
+    except RecursionError:
+        raise DatasetFileError(f"{path} is nested too deeply to read as JSON.") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetFileError(f"{path} is not UTF-8 text (byte {exc.start}).") from None
     lists = _row_lists(data)
     if len(lists) != 1:
         raise DatasetFileError(f"{path} is a JSON object without exactly one list of rows (found: "
                                f"{', '.join(lists) or 'none'}). Save the rows as JSON Lines.")
-    rows = data[lists[0]]
-    return {"rows": rows[:limit], "num_rows": len(rows), "num_rows_exact": True}
+    every = data[lists[0]]
+    if not all(isinstance(row, dict) for row in every):
+        raise DatasetFileError(f"{path}: the list {lists[0]!r} holds items that are not objects.")
+    picked = list(range(min(limit, len(every))))
+    rest = len(every) - len(picked)
+    if spread and rest > 0:
+        picked += sorted({len(picked) + rest * i // min(spread, rest) for i in range(min(spread, rest))})
+    return {"rows": [every[i] for i in picked], "num_rows": len(every), "num_rows_exact": True,
+            "locations": [f"{lists[0]}[{i}]" for i in picked], "head_count": min(limit, len(every))}
 
 
 def _row_lists(data: Any) -> list[str]:
@@ -224,38 +415,68 @@ def _row_lists(data: Any) -> list[str]:
     return [key for key, value in data.items() if isinstance(value, list) and value and isinstance(value[0], dict)]
 
 
-def _sample_csv(path: Path, limit: int) -> dict[str, Any]:
+def _csv_lines(handle: Any, counter: list[int]) -> Any:
+    """Decoded lines for csv.reader, each at most ROW_BYTE_CAP bytes (longer ones are counted in counter[1])."""
+    while True:
+        line, consumed, over = _read_line(handle)
+        if line is None:
+            return
+        counter[0] += consumed
+        if over:
+            counter[1] += 1
+            continue
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DatasetFileError(f"{handle.name} is not UTF-8 text (a line has byte {line[exc.start]:#x}); "
+                                   "save it as UTF-8.") from None
+
+
+def _sample_csv(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     rows: list[dict] = []
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    consumed = [0]
-
-    def counted(lines: Any) -> Any:
-        # The text layer reads ahead in blocks, so the file position overstates what the sample used.
-        for line in lines:
-            consumed[0] += len(line.encode("utf-8"))
-            yield line
-
-    with path.open("r", encoding="utf-8", newline="") as text:
-        reader = csv.DictReader(counted(text), delimiter=delimiter)
-        reached_end = True
+    counter = [0, 0]  # bytes consumed, oversized lines
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        reader = csv.DictReader(_csv_lines(handle, counter), delimiter=delimiter)
         try:
             for row in reader:
-                if len(rows) >= limit:
-                    reached_end = False
-                    break
                 if None in row:
                     raise DatasetFileError(f"Line {reader.line_num} of {path} has more fields than the header.")
                 rows.append(dict(row))
+                if len(rows) >= limit:
+                    break
         except csv.Error as exc:
             raise DatasetFileError(f"Line {reader.line_num} of {path} is not valid CSV ({exc}).") from None
-    num_rows, exact = _estimate(path.stat().st_size, len(rows), consumed[0], reached_end)
-    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact}
+        head_end = handle.tell()
+        reached_end = head_end >= size
+        head_count = len(rows)
+        locations = [f"row {i + 1}" for i in range(head_count)]
+        fields = reader.fieldnames or []
+        seen: set[int] = set()
+        for offset in _spread_offsets(head_end, size, spread if fields else 0):
+            start, line, over = _line_at(handle, offset)
+            if start in seen or not line or over:
+                counter[1] += int(over and start not in seen)
+                seen.add(start)
+                continue
+            seen.add(start)
+            try:
+                values = next(csv.reader([line.decode("utf-8", errors="replace")], delimiter=delimiter), None)
+            except csv.Error:
+                continue  # the offset fell inside a quoted field that spans lines: not a row start
+            if values is not None and len(values) == len(fields):
+                rows.append(dict(zip(fields, values)))
+                locations.append(f"byte {start}")
+    num_rows, exact = _estimate(size, head_count, counter[0], reached_end)
+    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact, "locations": locations,
+            "head_count": head_count, "oversized": counter[1]}
 
 
 # --- columnar formats ------------------------------------------------------------------------------------------
 
 
-def _sample_parquet(path: Path, limit: int) -> dict[str, Any]:
+def _sample_parquet(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     import pyarrow.parquet as pq  # lazy: only parquet needs it, and the core must start without it
 
     try:
@@ -264,15 +485,54 @@ def _sample_parquet(path: Path, limit: int) -> dict[str, Any]:
         parquet = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
     except (OSError, ValueError) as exc:
         raise DatasetFileError(f"{path} is not a readable parquet file ({exc}).") from None
-    num_rows = parquet.metadata.num_rows
+    meta = parquet.metadata
+    num_rows = meta.num_rows
+    head = min(limit, num_rows)
+    wanted = list(range(head))
+    rest = num_rows - head
+    if spread and rest > 0:
+        wanted += sorted({head + rest * i // min(spread, rest) for i in range(min(spread, rest))})
     rows: list[dict] = []
-    if num_rows and limit:
-        batch = next(parquet.iter_batches(batch_size=min(limit, num_rows)), None)
-        rows = batch.to_pylist() if batch is not None else []
-    return {"rows": rows[:limit], "num_rows": num_rows, "num_rows_exact": True}
+    locations: list[str] = []
+    first = 0
+    for group in range(meta.num_row_groups):
+        size = meta.row_group(group).num_rows
+        inside = [i - first for i in wanted if first <= i < first + size]
+        if inside:
+            if meta.row_group(group).total_byte_size <= _CHEAP_ROW_GROUP or inside[-1] < len(inside):
+                # A small group (or only its first rows): read up to the last row wanted, batch by batch.
+                table = _parquet_head(parquet, group, inside[-1] + 1)
+                got = table.take(inside).to_pylist()
+            else:
+                # A big group is read from its start only: its first rows stand in for the ones wanted.
+                inside = list(range(len(inside)))
+                got = _parquet_head(parquet, group, len(inside)).to_pylist()
+            rows += got
+            locations += [f"row {first + i + 1}" for i in inside[:len(got)]]
+        first += size
+    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": True, "locations": locations,
+            "head_count": head}
 
 
-def _sample_arrow(path: Path, limit: int) -> dict[str, Any]:
+# A row group this big (uncompressed) is not read past its first rows to reach a spread row.
+_CHEAP_ROW_GROUP = 64 << 20
+
+
+def _parquet_head(parquet: Any, group: int, count: int) -> Any:
+    """The first `count` rows of one row group, reading its pages only as far as needed."""
+    import pyarrow as pa
+
+    batches = []
+    got = 0
+    for batch in parquet.iter_batches(batch_size=min(count, 1024), row_groups=[group]):
+        batches.append(batch)
+        got += batch.num_rows
+        if got >= count:
+            break
+    return pa.Table.from_batches(batches).slice(0, count) if batches else pa.table({})
+
+
+def _sample_arrow(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     import pyarrow as pa  # lazy: see _sample_parquet
 
     source = pa.memory_map(str(path), "r")
@@ -280,22 +540,30 @@ def _sample_arrow(path: Path, limit: int) -> dict[str, Any]:
         # The IPC file format (Feather v2) has a footer that indexes its batches; datasets' cache files are streams.
         try:
             reader = pa.ipc.open_file(source)
-            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
         except pa.ArrowInvalid:
             source.seek(0)
-            batches = iter(pa.ipc.open_stream(source))
+            batches = list(pa.ipc.open_stream(source))
+        # Memory-mapped batches are zero-copy: listing them touches headers only.
+        num_rows = sum(batch.num_rows for batch in batches)
+        head = min(limit, num_rows)
+        wanted = list(range(head))
+        rest = num_rows - head
+        if spread and rest > 0:
+            wanted += sorted({head + rest * i // min(spread, rest) for i in range(min(spread, rest))})
         rows: list[dict] = []
-        num_rows = 0
+        first = 0
         for batch in batches:
-            # Memory-mapped batches are zero-copy: counting them touches headers only.
-            if len(rows) < limit:
-                rows += batch.slice(0, limit - len(rows)).to_pylist()
-            num_rows += batch.num_rows
+            inside = [i - first for i in wanted if first <= i < first + batch.num_rows]
+            if inside:
+                rows += batch.take(pa.array(inside)).to_pylist()
+            first += batch.num_rows
     except pa.ArrowInvalid as exc:
         raise DatasetFileError(f"{path} is not a readable Arrow IPC file or stream ({exc}).") from None
     finally:
         source.close()
-    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": True}
+    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": True,
+            "locations": [f"row {i + 1}" for i in wanted], "head_count": head}
 
 
 def describe_size(num_bytes: int) -> str:

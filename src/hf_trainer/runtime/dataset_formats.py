@@ -466,6 +466,28 @@ def method_verdict(rows: list[dict], method: str, mappings: dict[str, Callable[[
     return {"verdict": verdict, "mapping": mapping if verdict == NEEDS_MAPPING else None, "reasons": reasons}
 
 
+def sample_indices(total: int, head: int = 50, spread: int = 50) -> list[int]:
+    """Row indices to check: the first `head` rows plus `spread` evenly spaced through the rest (to the last row), so
+    problems that start late are seen at a cost independent of the dataset's size."""
+    indices = list(range(min(head, total)))
+    rest = total - len(indices)
+    if rest > 0 and spread > 0:
+        step = rest / min(spread, rest)
+        indices += sorted({len(indices) + min(rest - 1, int(step * (i + 1)) - 1) for i in range(min(spread, rest))})
+    return indices
+
+
+def refusal(entry: dict, method: str, mapping: str | None = None) -> str:
+    """What a training script says when its rows are not READY for `method`: the inspection's reason and the fix."""
+    name = method.upper()
+    after = f" after --dataset_mapping {mapping}" if mapping else ""
+    reasons = "; ".join(entry["reasons"])
+    if entry["verdict"] == NEEDS_MAPPING and entry["mapping"]:
+        return (f"{name} cannot train on these rows{after} as they are: {reasons}. Pass --dataset_mapping "
+                f"{entry['mapping']} (dataset_inspect runs it on a sample and re-validates the result).")
+    return f"{name} cannot train on these rows{after}: {reasons}. Run dataset_inspect for the details."
+
+
 def verdicts(rows: list[dict], mappings: dict[str, Callable[[dict], dict]]) -> tuple[dict, dict]:
     """Per-method verdicts, and the mappings they name (by name), each run on the sample and re-validated."""
     cache: dict = {}
@@ -522,11 +544,66 @@ def _dataset_kind(rows: list[dict]) -> tuple[str, bool | None]:
     return max(counts, key=lambda key: counts[key])
 
 
+# --- chat templates --------------------------------------------------------------------------------------------
+
+# ChatML, for base models whose tokenizer has no chat template (train_sft.py --chat_template chatml). The
+# {% generation %} markers let TRL's assistant_only_loss find the answers; tool calls are written as <tool_call> JSON.
+CHATML_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{- '<|im_start|>assistant\n' -}}{%- generation -%}{{- message['content'] or '' -}}"
+    "{%- for call in (message['tool_calls'] or []) -%}"
+    "{{- '<tool_call>' + (call['function'] | tojson) + '</tool_call>' -}}{%- endfor -%}"
+    "{{- '<|im_end|>' -}}{%- endgeneration -%}{{- '\n' -}}"
+    "{%- else -%}"
+    "{{- '<|im_start|>' + message['role'] + '\n' + (message['content'] or '') + '<|im_end|>\n' -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}"
+)
+CHAT_TEMPLATES = {"chatml": CHATML_TEMPLATE}
+
+
+def read_chat_template(value: str) -> str:
+    """A named template (chatml) or the text of a Jinja file; ValueError naming the choices otherwise."""
+    if value in CHAT_TEMPLATES:
+        return CHAT_TEMPLATES[value]
+    try:
+        with open(value, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ValueError(f"chat template {value!r} is neither a known name ({', '.join(CHAT_TEMPLATES)}) nor a "
+                         f"readable Jinja file ({exc.strerror or exc})") from None
+    if "messages" not in text:
+        raise ValueError(f"chat template file {value!r} does not read `messages`; it is not a chat template")
+    return text
+
+
+def _tools(row: dict) -> Any:
+    tools = row.get("tools")
+    return json.loads(tools) if isinstance(tools, str) else tools
+
+
+def render_failures(rows: list[dict], tokenizer: Any, limit: int = 20) -> list[dict]:
+    """Rows (up to `limit`) the tokenizer's chat template cannot render, with the template's error: what TRL would
+    otherwise raise from deep inside its dataset preparation."""
+    failures = []
+    for index, row in enumerate(rows[:limit]):
+        if not detect_row(row)[1]:
+            continue
+        try:
+            format_row(row, tokenizer)
+        except Exception as exc:  # noqa: BLE001 - a Jinja template can raise anything; the message is what matters
+            failures.append({"row": index, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+    return failures
+
+
 # --- token statistics ------------------------------------------------------------------------------------------
 
 
-def _render_messages(messages: list, tokenizer: Any, add_generation_prompt: bool = False) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+def _render_messages(messages: list, tokenizer: Any, add_generation_prompt: bool = False, tools: Any = None) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                         tools=tools)
 
 
 def format_row(row: dict, tokenizer: Any) -> str:
@@ -534,7 +611,10 @@ def format_row(row: dict, tokenizer: Any) -> str:
     For preference rows, the longer of prompt+chosen and prompt+rejected (that is what must fit in max_length)."""
     kind, conversational = detect_row(row)
     if kind == "language_modeling":
-        return _render_messages(row["messages"], tokenizer) if conversational else row["text"]
+        return _render_messages(row["messages"], tokenizer, tools=_tools(row)) if conversational else row["text"]
+    if kind == "string_prompt_preference":
+        texts = [_render_messages(list(row[key]), tokenizer, tools=_tools(row)) for key in ("chosen", "rejected")]
+        return max(texts, key=len)
     if kind in ("prompt_completion", "unpaired_preference"):
         if conversational:
             return _render_messages(list(row["prompt"]) + list(row["completion"]), tokenizer)
@@ -588,10 +668,11 @@ def _is_templated(row: dict) -> bool:
 
 def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], tokenizer: Any = None,
             max_length: int | None = None, method: str | None = None,
-            mapping_source: Callable[[str], str] | None = None) -> dict:
+            mapping_source: Callable[[str], str] | None = None, chat_template: str | None = None) -> dict:
     """Detect the format of sample rows, check their values, give per-method verdicts with validated mappings and,
     with a tokenizer, token statistics for `method` (default: the first of SFT, DPO, GRPO, reward, KTO that can use
-    the data). `mappings` and `mapping_source` come from hf_trainer.runtime.mappings."""
+    the data). `chat_template` (a name such as chatml, or a Jinja file) replaces the tokenizer's, as train_sft.py
+    --chat_template does. `mappings` and `mapping_source` come from hf_trainer.runtime.mappings."""
     if not rows:
         raise ValueError("no rows to inspect")
     if rows_have_images(rows):  # runtime/vision.py: READY only for a model that sees images, via train_vlm.py
@@ -609,6 +690,7 @@ def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], token
         "methods": per_method,
         "mappings": {},
         "chat_template": None,
+        "chat_template_used": None,
         "token_stats": None,
     }
     for name, result in checked.items():
@@ -616,19 +698,39 @@ def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], token
         report["mappings"][name]["source"] = mapping_source(name) if mapping_source else None
     if tokenizer is not None:
         report["chat_template"] = bool(getattr(tokenizer, "chat_template", None))
-        target = method or next((m for m in METHODS if per_method[m]["verdict"] != INCOMPATIBLE), None)
-        if target is not None:
-            mapping = per_method[target]["mapping"]
-            formatted = checked[mapping]["rows"] if mapping else rows
-            conversational_rows = bool(formatted) and bool(detect_row(formatted[0])[1])
-            if conversational_rows and not report["chat_template"]:
-                report["issues"].insert(0, {
-                    "severity": "error", "column": "*", "count": len(rows), "rows": [],
-                    "message": "the tokenizer has no chat template, so conversational rows cannot be formatted; "
-                               "use an instruct/chat model's tokenizer or set one",
-                })
+        if chat_template:
+            tokenizer.chat_template = read_chat_template(chat_template)
+            report["chat_template_used"] = chat_template
+        elif report["chat_template"]:
+            report["chat_template_used"] = "model"
+        # Every method that could train is checked against the template: READY must mean its script trains.
+        formatted_by_method = {}
+        for name, entry in per_method.items():
+            if entry["verdict"] == INCOMPATIBLE:
+                continue
+            drop = dropped_columns(name, report["columns"])
+            view = [{key: value for key, value in row.items() if key not in drop} for row in rows]
+            formatted = checked[entry["mapping"]]["rows"] if entry["mapping"] else view
+            formatted_by_method[name] = formatted
+            if not (formatted and detect_row(formatted[0])[1]):
+                continue
+            if not report["chat_template_used"]:
+                reason = ("the tokenizer has no chat template, so conversational rows cannot be formatted; use an "
+                          "instruct/chat model's tokenizer, or train_sft.py --chat_template chatml (or a Jinja file)")
             else:
-                report["token_stats"] = dict(token_stats(formatted, tokenizer, max_length), method=target)
+                failures = render_failures(formatted, tokenizer)
+                if not failures:
+                    continue
+                reason = (f"the chat template cannot render {len(failures)} sample row(s) (row {failures[0]['row']}: "
+                          f"{failures[0]['error']})")
+            if not any(issue["message"] == reason for issue in report["issues"]):
+                report["issues"].insert(0, {"severity": "error", "column": "*", "count": len(rows), "rows": [],
+                                            "message": reason})
+            entry.update(verdict=INCOMPATIBLE, mapping=None, reasons=[f"{'; '.join(entry['reasons'])}, but {reason}"])
+        target = method or next((m for m in METHODS if per_method[m]["verdict"] != INCOMPATIBLE), None)
+        if target is not None and target in formatted_by_method:
+            report["token_stats"] = dict(token_stats(formatted_by_method[target], tokenizer, max_length),
+                                         method=target)
     return report
 
 
