@@ -185,3 +185,16 @@ def test_inspection_refuses_rows_whose_images_do_not_decode(vlms) -> None:
     report = vision.analyse_vision(rows, _processor(vlms["llava"]))
     assert report["methods"]["sft"]["verdict"] == "INCOMPATIBLE"
     assert report["issues"][0]["rows"] == [1] and "do not decode" in report["issues"][0]["message"]
+
+
+def test_dataset_inspect_reads_image_parquet_and_loads_the_processor(vlms, tmp_path: Path) -> None:
+    from hf_trainer.dataset_inspect import DatasetInspectInput, inspect_dataset
+    from hf_trainer.tiny import write_image_parquet
+
+    data = write_image_parquet(image_rows(8, "the_cauldron"), tmp_path / "cauldron" / "train.parquet")
+    result = inspect_dataset(DatasetInspectInput(dataset_name=str(data.parent),
+                                                 model_name_or_path=str(vlms["idefics3"]), sample_size=8))
+    assert result.methods["sft"].verdict == "NEEDS MAPPING" and result.methods["sft"].mapping == "the_cauldron"
+    assert result.vision["decoded"] == 8 and result.vision["model_sees_images"] is True
+    assert result.token_stats.image_tokens_max == 20
+    assert "images: 8 in 8 rows" in result.render()

@@ -539,6 +539,8 @@ def analyse_vision(rows: list[dict], processor: Any = None, max_length: int | No
     READY only for a model that can see images (`processor` with an image processor): with a text-only tokenizer, or
     no model named, every method is INCOMPATIBLE and the reason says why. SFT and DPO are the methods train_vlm.py
     runs on images; the others are INCOMPATIBLE for image rows."""
+    if processor is not None and not processor_sees_images(processor):
+        processor = _vision_processor_of(processor)
     counts: dict[str, int] = {}
     for row in rows:
         shape = vision_shape(row) or "text_only"
@@ -620,6 +622,21 @@ def analyse_vision(rows: list[dict], processor: Any = None, max_length: int | No
         "vision": {"shape": shape, "mapping": mapping, "model_sees_images": sees if processor is not None else None,
                    "script": VISION_SCRIPT, **{key: value for key, value in images.items()}},
     }
+
+
+def _vision_processor_of(tokenizer: Any) -> Any:
+    """The model's own processor when a caller loaded only its tokenizer (AutoTokenizer on a vision-language model
+    gives a tokenizer without the image processor); the tokenizer itself for a text-only model."""
+    name = getattr(tokenizer, "name_or_path", None)
+    if not name:
+        return tokenizer
+    try:
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(name)
+    except (ImportError, OSError, ValueError, TypeError, KeyError):
+        return tokenizer
+    return processor if processor_sees_images(processor) else tokenizer
 
 
 def render_vision(report: dict) -> list[str]:
