@@ -505,6 +505,18 @@ def test_14b_lora_gets_a_plan_that_fits_as_submitted() -> None:
     assert rerun.verdict == "fits" and rerun.changes == []
 
 
+def test_a_7b_full_fine_tune_on_multi_gpu_flavors_is_planned_sharded_and_fits_as_submitted() -> None:
+    from hf_trainer.estimate import apply_script_args
+
+    # 4 x 24 GB: only sharding fits (4 x 48 GB holds it whole with 8-bit AdamW, DDP, which is faster over PCIe).
+    request = make_request(num_rows=10_000, mean_tokens_per_row=1000, flavors=["l4x4", "a10g-largex4"])
+    first = estimate_cost(request, fallback_catalog(), LLAMA2_7B)
+    assert "--fsdp" in first.script_args and row(first, first.recommended_flavor).parallelism.startswith("FSDP")
+    again = row(estimate_cost(apply_script_args(request, first.script_args), fallback_catalog(), LLAMA2_7B),
+                first.recommended_flavor)
+    assert again.verdict == "fits" and again.changes == []
+
+
 def test_a_cpu_flavor_is_recommended_when_the_profile_covers_the_model() -> None:
     tiny = facts_from_count(1_000_000)  # well under the 26M-parameter model the profile was measured on
     result = est(tiny, catalog=fallback_catalog(), num_rows=100, mean_tokens_per_row=64, max_length=128)
