@@ -102,3 +102,24 @@ def test_the_sft_batch_shape_mirrors_the_scripts_resolution(batch: int | None, a
 
 def test_every_method_script_is_bundled() -> None:
     assert all((SCRIPTS / name).is_file() for name in METHOD_SCRIPTS.values())
+
+
+def test_the_defaults_quoted_in_the_hardware_guide_and_the_request_schema_are_the_scripts() -> None:
+    from conftest import REPO_ROOT as REPO
+
+    guide = (REPO / "references" / "hardware_guide.md").read_text(encoding="utf-8")
+    quoted = " ".join(guide.split())  # the guide wraps lines
+    length = {m: method_defaults(m)["max_length"] for m in METHODS}
+    assert length["sft"] == length["grpo"] == 2048 and length["dpo"] == length["reward"] == length["kto"] == 1024
+    assert "`max_length` 2048 for SFT and GRPO, 1024 for DPO, reward and KTO" in quoted
+    grpo = method_defaults("grpo")
+    assert f"GRPO {grpo['num_generations']} generations of at most {grpo['max_completion_length']} tokens" in quoted
+    batch, accumulation = resolve_batch_shape("sft", method_defaults("sft")["per_device_train_batch_size"],
+                                              method_defaults("sft")["gradient_accumulation_steps"])
+    assert f"packs {batch} row of `max_length` tokens per micro-batch with {accumulation} accumulation" in quoted
+    dpo = method_defaults("dpo")
+    assert f"batch {dpo['per_device_train_batch_size']} × {dpo['gradient_accumulation_steps']} accumulation" in quoted
+    schema = {name: field.description for name, field in EstimateRequest.model_fields.items()}
+    assert "(2048 for sft and grpo, 1024 for dpo, reward and kto)" in schema["max_length"]
+    assert (f"(dpo/kto {method_defaults('dpo')['beta']}, grpo {grpo['beta']})" in schema["beta"]
+            and method_defaults("kto")["beta"] == method_defaults("dpo")["beta"])
