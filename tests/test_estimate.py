@@ -576,7 +576,8 @@ def test_every_flag_the_estimator_suggests_is_an_option_of_the_training_scripts(
                                  "vocab_size": 128256})
     results = [est(), est(activation_checkpointing=False, per_device_train_batch_size=4),
                est(QWEN25_05B, use_peft=True, per_device_train_batch_size=8, gradient_accumulation_steps=2),
-               est(llama70, use_peft=True, catalog=fallback_catalog()), est(QWEN3_4B, per_device_train_batch_size=4, catalog=fallback_catalog())]
+               est(llama70, use_peft=True, catalog=fallback_catalog()),
+               est(QWEN3_4B, per_device_train_batch_size=4, catalog=fallback_catalog())]
     flags = {arg for result in results for r in result.rows for arg in r.script_args if arg.startswith("--")}
     assert flags == {"--fsdp", "--optim", "--activation_checkpointing", "--per_device_train_batch_size",
                      "--gradient_accumulation_steps", "--load_in_4bit"}

@@ -149,9 +149,11 @@ def test_markdown_table_has_one_row_per_flavor_with_datasheet_figures() -> None:
     table = hardware.flavor_table_markdown(hardware.fallback_catalog())
     lines = table.splitlines()
     assert len(lines) == 2 + len(hardware.fallback_catalog().flavors)
-    assert "| `a10g-large` | Nvidia A10G - large | 1 x 24 GB | 1 x 70 TFLOPS | 600 GB/s | - | 12 / 46 GB | 1.50 |" in lines
+    assert "| `a10g-large` | Nvidia A10G - large | 1 x 24 GB | 1 x 70 TFLOPS | 600 GB/s | - | 12 / 46 GB | 1.50 |" in (
+        lines)
     # The link FSDP's collectives use, for machines with several GPUs: PCIe on A10G, NVLink on A100.
-    assert "| 600 GB/s | PCIe 32 GB/s | 48 / 184 GB | 5.00 |" in next(line for line in lines if "`a10g-largex4`" in line)
+    a10g_x4 = next(line for line in lines if "`a10g-largex4`" in line)
+    assert "| 600 GB/s | PCIe 32 GB/s | 48 / 184 GB | 5.00 |" in a10g_x4
     assert "| NVLink 300 GB/s |" in next(line for line in lines if "`a100x8`" in line)
     assert "(FP16)" in next(line for line in lines if "`t4-small`" in line)
 
