@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from hf_trainer import paths
 from hf_trainer.errors import UserError
+from hf_trainer.runtime import vision as vision_runtime
 from hf_trainer.runtime.estimate_math import (
     DEFAULT_MAX_HOURS,
     GIB,
@@ -151,6 +152,8 @@ class EstimateResult(BaseModel):
     catalog_source: str
     warnings: list[str]
     assumptions: list[str]
+    vision: dict[str, Any] | None = Field(None, description="Vision-language models: vision tower and projector "
+                                          "parameters, image tokens per image (runtime/vision.py).")
 
     def render(self) -> str:
         return render_estimate(self.model_dump())
@@ -226,9 +229,41 @@ def run_estimate(request: EstimateRequest, *, api: object | None = None, catalog
         request, note = with_dataset_tokens(request)
     catalog = catalog or load_catalog(api)
     result = estimate_cost(request, catalog, facts, load_profile())
+    result.vision = vision_facts(request.model_name_or_path, api)
+    if result.vision:
+        result.assumptions.append(vision_runtime.vision_summary_text(result.vision))
     if note:
         result.assumptions.append(note)
     return result
+
+
+def _model_json(model_name_or_path: str, name: str, api: Any) -> dict | None:
+    """One JSON file of a local folder or Hub model repo, or None when it is missing or unreadable."""
+    local = Path(os.path.expanduser(model_name_or_path))
+    try:
+        if local.is_dir():
+            path = local / name
+        else:
+            from huggingface_hub import HfApi  # imported on use, keeping the CLI start fast
+
+            api = api or HfApi(endpoint=os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+            path = Path(api.hf_hub_download(model_name_or_path, name))
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError):  # missing file, Hub errors (OSError subclasses), bad JSON
+        return None
+
+
+def vision_facts(model_name_or_path: str | None, api: Any = None) -> dict | None:
+    """Vision tower and projector parameters and image tokens per image for a vision-language model, from its
+    config.json and processor configuration; None for a text model (runtime/vision.py does the arithmetic)."""
+    config = _model_json(model_name_or_path, "config.json", api) if model_name_or_path else None
+    if not config or not isinstance(config.get("vision_config"), dict):
+        return None
+    processor = _model_json(model_name_or_path, "processor_config.json", api) or {}
+    image = _model_json(model_name_or_path, "preprocessor_config.json", api)
+    if image and not isinstance(processor.get("image_processor"), dict):
+        processor = {**processor, "image_processor": image}
+    return vision_runtime.vision_summary(config, processor)
 
 
 def with_dataset_tokens(request: EstimateRequest, inspect: Callable[..., Any] | None = None
