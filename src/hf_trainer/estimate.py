@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -228,10 +229,14 @@ def run_estimate(request: EstimateRequest, *, api: object | None = None, catalog
             request.num_rows and request.mean_tokens_per_row):
         request, note = with_dataset_tokens(request)
     catalog = catalog or load_catalog(api)
+    vision = vision_facts(request.model_name_or_path, api)
+    if vision and "safetensors" not in facts.source:  # config.json arithmetic covers the language model only
+        extra = vision["vision_tower_params"] + vision["projector_params"]
+        facts = replace(facts, num_params=facts.num_params + extra, num_active_params=facts.active_params + extra)
     result = estimate_cost(request, catalog, facts, load_profile())
-    result.vision = vision_facts(request.model_name_or_path, api)
-    if result.vision:
-        result.assumptions.append(vision_runtime.vision_summary_text(result.vision))
+    if vision:
+        result.vision = vision
+        result.assumptions.append(vision_runtime.vision_summary_text(vision))
     if note:
         result.assumptions.append(note)
     return result

@@ -12,8 +12,6 @@ import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .vision import vision_params_from_config
-
 GB = 1e9  # vendors and the Hub quote memory in decimal gigabytes
 FALLBACK_DATE = "2026-11-25"
 
@@ -287,9 +285,6 @@ def facts_from_config(config: dict, source: str = "config.json") -> ModelFacts:
     MLP (gated: 3 matrices, else 2; mixture of experts: times the experts, plus a router), two norms; final norm;
     output head unless tied. Raises EstimateError when the config lacks the sizes.
     """
-    # Vision-language models: vision tower + projector (runtime/vision.py), beside the language model below.
-    vision = vision_params_from_config(config) or {}
-    vision_params = vision.get("vision_tower", 0) + vision.get("projector", 0)
     if isinstance(config.get("text_config"), dict):  # multimodal wrappers keep the language model here
         inner = dict(config["text_config"])
         inner.setdefault("model_type", config.get("model_type"))
@@ -329,8 +324,7 @@ def facts_from_config(config: dict, source: str = "config.json") -> ModelFacts:
     tied = bool(tied) if tied is not None else model_type in {"gpt2", "gemma", "gemma2", "gemma3_text"}
     embeddings = vocab * hidden * (1 if tied else 2)
     total = embeddings + layers * (attention + mlp_total + norms) + hidden
-    active = embeddings + layers * (attention + mlp_active + norms) + hidden + vision_params
-    total += vision_params
+    active = embeddings + layers * (attention + mlp_active + norms) + hidden
     dtype = str(_cfg(config, "torch_dtype", "dtype", default="bfloat16"))
     return ModelFacts(
         num_params=int(total), num_layers=int(layers), hidden_size=int(hidden), num_attention_heads=int(heads),
