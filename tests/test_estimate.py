@@ -623,3 +623,25 @@ def test_the_multi_gpu_guide_quotes_the_estimators_current_numbers_and_its_prose
     for model_name in ("Qwen2.5-7B", "Qwen2.5-14B"):  # DDP repeats the single GPU's memory
         one, ddp = cells[(model_name, "full", "One GPU")], cells[(model_name, "full", "DDP (whole model per GPU)")]
         assert one.split()[1] == ddp.split()[1]
+
+
+def test_a_request_is_read_from_a_training_scripts_own_arguments() -> None:
+    from hf_trainer.estimate import request_from_script_args
+
+    request = request_from_script_args("train_grpo.py", [
+        "--model_name_or_path", "Qwen/Qwen2.5-0.5B", "--dataset_name", "org/math", "--use_peft",
+        "--per_device_train_batch_size", "2", "--max_steps", "50", "--no-activation_checkpointing",
+        "--lora_target_modules", "q_proj", "v_proj"], num_rows=300, mean_tokens_per_row=80, flavors=["l4x1"])
+    assert (request.method, request.model_name_or_path, request.dataset_name) == ("grpo", "Qwen/Qwen2.5-0.5B", "org/math")
+    assert request.max_completion_length == 256 and request.num_generations == 8  # the script's defaults
+    assert (request.per_device_train_batch_size, request.max_steps, request.use_peft) == (2, 50, True)
+    assert request.activation_checkpointing is False and request.lora_target_modules == "attention"
+    assert request.num_rows == 300 and request.flavors == ["l4x1"]
+    capped = request_from_script_args("train_sft.py", ["--model_name_or_path", "m", "--dataset_name", "d",
+                                                       "--max_train_samples", "48"], num_rows=5000)
+    assert capped.num_rows == 48 and capped.max_steps is None and "activation_checkpointing" not in (
+        capped.model_fields_set)  # left to the scripts' per-device default
+    with pytest.raises(UserError, match="train_sft.py --max_length x: argument --max_length"):
+        request_from_script_args("train_sft.py", ["--max_length", "x"])
+    with pytest.raises(UserError, match="not a bundled training script"):
+        request_from_script_args("evaluate.py", [])

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.runtime import vision as vision_runtime
+from hf_trainer.runtime.vocabulary import Method
 from hf_trainer.runtime.estimate_math import (
     DEFAULT_MAX_HOURS,
     GIB,
@@ -33,7 +34,6 @@ from hf_trainer.runtime.estimate_math import (
     render_estimate,
 )
 
-Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
 Optim = Literal["adamw_torch", "adamw_torch_fused", "adamw_bnb_8bit", "paged_adamw_8bit", "adafactor", "sgd"]
 PROFILE_FILE = "local_profile.json"
 
@@ -269,6 +269,54 @@ def vision_facts(model_name_or_path: str | None, api: Any = None) -> dict | None
     if image and not isinstance(processor.get("image_processor"), dict):
         processor = {**processor, "image_processor": image}
     return vision_runtime.vision_summary(config, processor)
+
+
+# Script options that become request fields under the same name (the rest need a translation or are not estimated).
+_SAME_NAME = ("model_name_or_path", "dataset_name", "dataset_config", "dataset_train_split", "num_train_epochs",
+              "max_length", "per_device_train_batch_size", "gradient_accumulation_steps", "use_peft", "lora_r",
+              "load_in_4bit", "fsdp", "precompute_ref_log_probs", "beta", "num_generations", "max_completion_length",
+              "push_to_hub")
+_ATTENTION_ONLY = {"q_proj", "k_proj", "v_proj", "o_proj"}
+
+
+def request_from_script_args(script_name: str, script_args: list[str], **extra: object) -> EstimateRequest:
+    """The estimate request for a bundled training script run with `script_args`, parsed by the script's own parser
+    (so every default is the script's). `extra` adds what the arguments do not say: num_rows and mean_tokens_per_row
+    (from dataset_inspect), flavors, max_hours, ...; --max_train_samples caps num_rows."""
+    from hf_trainer.script_defaults import METHOD_SCRIPTS, build_parser  # loads the script file on first use
+
+    method = next((m for m, name in METHOD_SCRIPTS.items() if name == script_name), None)
+    if method is None and script_name == "train_sft_unsloth.py":
+        method = "sft"
+    if method is None:
+        raise UserError(f"{script_name!r} is not a bundled training script: estimate it with estimate_cost's own "
+                        f"fields. Training scripts: {', '.join(METHOD_SCRIPTS.values())}, train_sft_unsloth.py.")
+    parser = build_parser(script_name)
+
+    def refuse(message: str) -> None:
+        raise UserError(f"{script_name} {' '.join(script_args)}: {message}.")
+
+    parser.error = refuse  # type: ignore[method-assign]  (argparse would print and exit)
+    args, _ = parser.parse_known_args(list(script_args))
+    fields: dict[str, object] = {"method": method}
+    for name in _SAME_NAME:
+        if getattr(args, name, None) is not None:
+            fields[name] = getattr(args, name)
+    if getattr(args, "max_steps", -1) and args.max_steps > 0:
+        fields["max_steps"] = args.max_steps
+    if args.activation_checkpointing is not None:
+        fields["activation_checkpointing"] = args.activation_checkpointing
+    if args.optim in Optim.__args__:  # type: ignore[attr-defined]
+        fields["optim"] = args.optim
+    targets = set(args.lora_target_modules or [])
+    fields["lora_target_modules"] = "attention" if targets and targets <= _ATTENTION_ONLY else "all-linear"
+    if getattr(args, "use_vllm", None):
+        fields["use_vllm"] = True
+    fields.update({k: v for k, v in extra.items() if v is not None})
+    cap = getattr(args, "max_train_samples", None)
+    if cap and (fields.get("num_rows") is None or int(fields["num_rows"]) > cap):  # type: ignore[call-overload]
+        fields["num_rows"] = cap
+    return make_request(**fields)
 
 
 def with_dataset_tokens(request: EstimateRequest, inspect: Callable[..., Any] | None = None
