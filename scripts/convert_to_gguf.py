@@ -362,11 +362,31 @@ def resolve_dtype(requested: str, config_folder: Path) -> str:
     return found if found in DTYPES else "float32"
 
 
+def refuse_vision_model(config_folder: Path, name: str) -> None:
+    """Vision-language models are refused, before anything is loaded or downloaded.
+
+    The pinned llama.cpp converter can write the language model plus a separate projector file (`--mmproj`, for some
+    families such as SmolVLM/Idefics3), but this script verifies every file against the HF model and publishes only
+    verified ones, and its check (greedy text and log-probabilities through xllamacpp) is text-only: an image-conditioned
+    comparison is not built. An unverified export would break the promise, so the script says so instead."""
+    config = json.loads((config_folder / "config.json").read_text(encoding="utf-8"))
+    if not (config.get("vision_config") or config.get("vision_tower") or config.get("mm_vision_tower")):
+        return
+    architecture = ", ".join(config.get("architectures") or []) or config.get("model_type") or "unknown"
+    raise ScriptError(
+        f"{name!r} is a vision-language model ({architecture}: config.json has a vision tower). convert_to_gguf.py "
+        "exports and verifies text models only: llama.cpp runs a vision model as two files (the language model GGUF "
+        "and an mmproj projector GGUF), and this script cannot yet check image-conditioned generation against the HF "
+        "model, so it publishes nothing unverified. To export anyway, run llama.cpp's convert_hf_to_gguf.py on the "
+        "(merged) model twice, once plainly and once with --mmproj, and test both with llama-mtmd-cli.")
+
+
 def resolve_input(args: argparse.Namespace) -> dict:
     """Find the input (and an adapter's base) and say what it is, before anything heavy happens."""
     folder = resolve_folder(args.model_name_or_path, "--model_name_or_path")
     kind = classify(folder, args.model_name_or_path)
     if kind == "model":
+        refuse_vision_model(folder, args.model_name_or_path)
         return {"folder": folder, "kind": kind, "base": None, "base_folder": None}
     adapter_config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
     base_name = args.base_model_name_or_path or adapter_config.get("base_model_name_or_path")
@@ -377,6 +397,7 @@ def resolve_input(args: argparse.Namespace) -> dict:
     if not ((base_folder / "config.json").is_file() and has_weights(base_folder)):
         raise ScriptError(f"The adapter's base model {base_name!r} ({base_folder}) is not a model folder (no "
                           "config.json with weights). Pass --base_model_name_or_path.")
+    refuse_vision_model(base_folder, base_name)
     return {"folder": folder, "kind": kind, "base": base_name, "base_folder": base_folder}
 
 

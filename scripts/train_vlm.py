@@ -1,17 +1,20 @@
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
-#     "torch>=2.13.0",
-#     "trl>=1.16",
-#     "transformers>=5.2",
-#     "peft>=0.21",
-#     "datasets>=5.2",
-#     "accelerate>=1.15",
-#     "trackio>=0.43",
-#     "huggingface_hub>=2.4",
+#     "torch==2.13.0",
+#     "trl==1.16.0",
+#     "transformers==5.25.0",
+#     "peft==0.21.2",
+#     "datasets==5.2.0",
+#     "accelerate==1.16.0",
+#     "trackio==0.43.0",
+#     "huggingface_hub==2.4.0",
 #     "pillow>=10",
 #     "bitsandbytes>=0.45; sys_platform == 'linux'",
 # ]
+#
+# [tool.uv]
+# exclude-newer = "2026-12-06T13:00:48Z"
 # ///
 """Fine-tune a vision-language model (SmolVLM, Qwen2.5-VL, Gemma 3, LLaVA, ...) on images + text with TRL: SFT or DPO.
 
@@ -283,6 +286,74 @@ def main(args: argparse.Namespace) -> int:
 
 # ===== generated runtime: do not edit; source: src/hf_trainer/runtime/ (regenerate: make sync-scripts) =====
 # runtime modules: train_common, resume, results, vision
+
+# ----- runtime/file_types.py -----
+"""The one list of local dataset file types: dataset inspection samples exactly these (runtime/dataset_files.py) and
+the training scripts load exactly these (runtime/train_common.py), with the `datasets` builder and options each needs.
+
+Pure standard library; small on purpose, because every training script carries it.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+# Text is read in chunks of this size.
+_CHUNK = 1 << 20
+# suffix -> (reader here, `datasets` builder, builder options). A JSON file holding {"data": [rows]} also needs the
+# builder's `field` option: see json_rows_field.
+FILE_TYPES = {
+    ".jsonl": ("jsonl", "json", {}), ".ndjson": ("jsonl", "json", {}), ".json": ("json", "json", {}),
+    ".csv": ("csv", "csv", {}), ".tsv": ("csv", "csv", {"delimiter": "\t"}),
+    ".parquet": ("parquet", "parquet", {}), ".arrow": ("arrow", "arrow", {}), ".feather": ("arrow", "arrow", {}),
+}
+EXTENSIONS = {suffix: reader for suffix, (reader, _builder, _options) in FILE_TYPES.items()}
+
+
+def builder_for(files: list[Path]) -> tuple[str, dict]:
+    """The `datasets` builder and options that load these files (one type per dataset); ValueError otherwise."""
+    specs = set()
+    for path in files:
+        suffix = Path(path).suffix.lower()
+        if suffix not in FILE_TYPES:
+            raise ValueError(f"{path} is not a supported data file: use {', '.join(FILE_TYPES)}.")
+        _reader, builder, options = FILE_TYPES[suffix]
+        if builder == "json" and suffix == ".json":
+            field = json_rows_field(Path(path))
+            options = {"field": field} if field else {}
+        specs.add((builder, tuple(sorted(options.items()))))
+    if len(specs) != 1:
+        raise ValueError(f"the files mix types or layouts ({', '.join(sorted(str(spec) for spec in specs))}); keep "
+                         "one type per dataset.")
+    builder, options = specs.pop()
+    return builder, dict(options)
+
+
+def json_rows_field(path: Path) -> str | None:
+    """The key of a .json file that is one object holding the list of rows ({"data": [...]}), else None."""
+    with path.open("rb") as handle:
+        head = handle.read(_CHUNK).decode("utf-8", errors="ignore").lstrip()
+    if not head.startswith("{"):
+        return None
+    first_line, _, rest = head.partition("\n")
+    try:
+        first = json.loads(first_line)
+    except json.JSONDecodeError:
+        first = None
+    if first is not None and (rest.strip() or not _row_lists(first)):
+        return None  # JSON Lines saved as .json
+    try:
+        lists = _row_lists(json.loads(path.read_text(encoding="utf-8"))) if first is None else _row_lists(first)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    return lists[0] if len(lists) == 1 else None
+
+
+def _row_lists(data: Any) -> list[str]:
+    """Keys of a JSON object whose values are lists of row objects."""
+    if not isinstance(data, dict):
+        return []
+    return [key for key, value in data.items() if isinstance(value, list) and value and isinstance(value[0], dict)]
 
 # ----- runtime/mappings.py -----
 """Named row mappings that turn common dataset shapes into TRL's formats; conversations stay messages.
@@ -615,1165 +686,6 @@ def mapping_source(name: str) -> str:
     parts.append(inspect.getsource(function))
     parts.append(f"map_row = {function.__name__}\n")
     return "\n\n".join(part.rstrip("\n") + "\n" for part in parts)
-
-# ----- runtime/sharding.py -----
-"""Sharded training for the training scripts (`--fsdp`): PyTorch FSDP2 driven by transformers' Trainer and accelerate.
-
-With `--fsdp`, each of the N processes (one per GPU, started by `accelerate launch` or the script's own relaunch) holds
-1/N of the weights, gradients and optimizer state; a layer's full weights exist only while it runs. That is how a
-model that does not fit one GPU with its training state trains on an xN flavor. Everything goes through the Trainer's
-own `fsdp` / `fsdp_config` arguments (FullyShardedDataParallelPlugin, fsdp_version=2), so TRL's trainers shard their
-reference models the same way (trl.models.prepare_fsdp).
-
-- Checkpoints during training are sharded (SHARDED_STATE_DICT: each process writes its own part with
-  torch.distributed.checkpoint, in parallel): `checkpoint-N/pytorch_model_fsdp_0/`, `optimizer_0/`. They are pushed
-  with hub_strategy=checkpoint like any checkpoint, and resume on the same or another number of GPUs (DCP reshards).
-- The final model is consolidated: gathered into one full state dict on the main process and saved as ordinary
-  safetensors (a LoRA run: the adapter), so from_pretrained, the model card and the push see a normal model.
-- Mixed precision: with bf16 the trainable weights are kept as fp32 shards (accelerate upcasts them) and layers are
-  gathered and computed in bf16. Activation checkpointing is FSDP's own (the Trainer's would gather each layer twice).
-
-Standard library only at the top: this module is inlined into the self-contained training scripts.
-"""
-
-import os
-
-# fsdp_config keys as transformers' TrainingArguments reads them (version 2 = FSDP2).
-FSDP_CHECKPOINT_FORMAT = "SHARDED_STATE_DICT"
-FSDP_FINAL_FORMAT = "FULL_STATE_DICT"
-
-
-def activation_checkpointing_on(args, device: dict) -> bool:
-    """Whether to recompute activations: on by default on GPUs (memory is the constraint there), off on CPU."""
-    if device["type"] == "cuda":
-        return args.activation_checkpointing is not False
-    return bool(args.activation_checkpointing)
-
-
-def fsdp_problem(args, device: dict, world_size: int) -> str | None:
-    """Why `--fsdp` cannot run with these arguments here (one actionable sentence), or None."""
-    if not getattr(args, "fsdp", False):
-        return None
-    if world_size < 2:
-        where = f"{device['count']} GPU" if device["type"] == "cuda" else "CPU"
-        return (f"--fsdp shards the model over several processes, but this run has one ({where}). Run on a multi-GPU "
-                "flavor (e.g. a10g-largex4, l40sx4, a100x4: the script starts one process per GPU), or drop --fsdp "
-                "(on one GPU, --use_peft or --load_in_4bit save memory instead).")
-    if getattr(args, "load_in_4bit", False):
-        return ("--fsdp with --load_in_4bit is not supported by these scripts: shard a bf16 LoRA (--fsdp --use_peft) "
-                "over several GPUs, or train QLoRA on one GPU without --fsdp.")
-    if getattr(args, "eval_baseline", False):
-        return ("--eval_baseline runs generation on the main process only, which a sharded model cannot do (every "
-                "process holds part of each layer). Drop --eval_baseline and score the pushed model afterwards with "
-                "scripts/evaluate.py.")
-    return None
-
-
-def fsdp_kwargs(args, device: dict) -> dict:
-    """The TrainingArguments (SFTConfig, DPOConfig, ...) entries for --fsdp; {} without it.
-
-    Pass next to precision_kwargs(...), which then leaves activation checkpointing to FSDP."""
-    if not getattr(args, "fsdp", False):
-        return {}
-    if device["type"] != "cuda":
-        enable_fsdp_on_cpu()
-    if os.environ.get("RANK", "0") == "0":
-        print(f"--fsdp: weights, gradients and optimizer state sharded over {os.environ.get('WORLD_SIZE', '1')} "
-              "processes (FSDP2); sharded checkpoints, one consolidated model at the end.", flush=True)
-    return {
-        "fsdp": True,
-        "fsdp_config": {
-            "version": 2,
-            # TRANSFORMER_BASED_WRAP falls back to the model's _no_split_modules (its decoder layer class): one
-            # FSDP unit per layer, so at most one layer (plus the next, prefetched) is gathered at a time.
-            "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
-            "reshard_after_forward": True,  # free each layer's full weights after forward (gathered again in backward)
-            "state_dict_type": FSDP_CHECKPOINT_FORMAT,
-            "activation_checkpointing": activation_checkpointing_on(args, device),
-            # Every process reads the checkpoint from disk: loading on rank 0 and broadcasting would leave the
-            # reference models of DPO/KTO/GRPO (loaded by TRL, not by accelerate) empty on the other ranks.
-            "cpu_ram_efficient_loading": False,
-        },
-    }
-
-
-def enable_fsdp_on_cpu() -> None:
-    """Let accelerate run FSDP2 over gloo on CPU, as torch does: for rehearsing a sharded run on a CPU machine.
-
-    accelerate 1.16 chooses FSDP only for GPU-like backends (AcceleratorState: MULTI_CPU is not in its list) and would
-    silently run data parallel instead, so a CPU rehearsal would test something else. After its own setup, a run
-    that was given an FSDP plugin is switched to FSDP. No effect on GPUs, where accelerate does this itself."""
-    from accelerate import state
-    from accelerate.utils import DistributedType
-
-    if getattr(state.AcceleratorState, "_hf_trainer_cpu_fsdp", False):
-        return
-    original = state.AcceleratorState.__init__
-
-    def init(self, *positional, fsdp_plugin=None, **keywords):
-        original(self, *positional, fsdp_plugin=fsdp_plugin, **keywords)
-        if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
-            self.distributed_type = DistributedType.FSDP
-            self.fsdp_plugin = fsdp_plugin
-            state.PartialState._shared_state["distributed_type"] = DistributedType.FSDP
-
-    state.AcceleratorState.__init__ = init
-    state.AcceleratorState._hf_trainer_cpu_fsdp = True
-
-
-def is_sharded(trainer) -> bool:
-    return getattr(trainer, "is_fsdp_enabled", False)
-
-
-def save_final_model(trainer, output_dir: str) -> None:
-    """Save the trained model to output_dir as from_pretrained-loadable safetensors (a LoRA run: the adapter).
-
-    Sharded runs gather the full state dict on the main process first; every process must call this (the gather is a
-    collective), only the main process writes."""
-    if is_sharded(trainer):
-        trainer.accelerator.state.fsdp_plugin.set_state_dict_type(FSDP_FINAL_FORMAT)
-    trainer.save_model(output_dir)
-    if is_sharded(trainer):
-        # Later checkpoints (none are written after this in the scripts) would be sharded again.
-        trainer.accelerator.state.fsdp_plugin.set_state_dict_type(FSDP_CHECKPOINT_FORMAT)
-
-
-# ----- runtime/train_common.py -----
-"""What every training script shares before training: arguments, device, model loading, data, tracking, the Hub.
-
-The training scripts carry it (and its siblings runtime/resume.py and runtime/results.py, the resume check and the
-tail after training) in their generated runtime block, because HF Jobs runs a single file. So: standard-library
-imports only at the top; torch, transformers, trl, peft and datasets are imported inside the functions that need them.
-"""
-
-import argparse
-import json
-import os
-import re
-import sys
-import time
-from pathlib import Path
-
-
-LOCAL_DATA_SUFFIXES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
-
-
-# Trackio project of runs that name none (--trackio_project).
-DEFAULT_TRACKIO_PROJECT = "hf-trainer"
-
-
-class ScriptError(Exception):
-    """A problem the user can fix: printed as one line, exit status 2, no traceback."""
-
-
-def run_main(main, parse_args) -> None:
-    """Run `main(parse_args())`, turning ScriptError into a one-line message and exit status 2 (1 with --smoke)."""
-    args = parse_args()
-    try:
-        code = main(args)
-    except ScriptError as exc:
-        # In smoke mode every failure is the one line an agent reads, with the smoke exit status.
-        if getattr(args, "smoke", False):
-            print(f"smoke: FAIL - {exc}", flush=True)
-            sys.exit(1)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(code or 0)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
-    return value
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments every method shares, named as in TRL and transformers."""
-    model = parser.add_argument_group("model")
-    model.add_argument("--model_name_or_path", required=True, help="Hub model id or local folder.")
-    model.add_argument("--trust_remote_code", action="store_true")
-    model.add_argument("--attn_implementation", default=None,
-                       help="Attention kernel; default: flash_attention_2 when installed on a GPU, else sdpa.")
-
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset_name", required=True,
-                      help="Hub dataset id, or a local .jsonl/.json/.csv/.parquet/.arrow file or a folder of them.")
-    data.add_argument("--dataset_config", default=None, help="Dataset configuration (subset) name.")
-    data.add_argument("--dataset_train_split", default="train")
-    data.add_argument("--dataset_test_split", default=None,
-                      help="Eval split name; default: 'test' or 'validation' when the dataset has one.")
-    data.add_argument("--eval_split_size", type=float, default=0.05,
-                      help="When there is no eval split, carve one: a fraction (<1) or a row count (>=1); 0 disables.")
-    data.add_argument("--dataset_mapping", default=None,
-                      help="Convert rows with a named mapping first (e.g. sharegpt, alpaca); see dataset_inspect.")
-    data.add_argument("--max_train_samples", type=_positive_int, default=None, help="Use only the first N rows.")
-
-    train = parser.add_argument_group("training")
-    train.add_argument("--output_dir", default=None, help="Local output folder (default: outputs/<model>-<method>).")
-    train.add_argument("--max_length", type=_positive_int, default=2048, help="Tokens per example (truncation).")
-    train.add_argument("--num_train_epochs", type=_positive_float, default=1.0)
-    train.add_argument("--max_steps", type=int, default=-1, help="Stop after N optimiser steps (overrides epochs).")
-    train.add_argument("--learning_rate", type=_positive_float, default=None,
-                       help="Default: 2e-4 with LoRA, 2e-5 for full fine-tuning (method scripts may differ).")
-    train.add_argument("--lr_scheduler_type", default="cosine")
-    train.add_argument("--warmup_steps", type=float, default=0.03,
-                       help="Linear warm-up: a step count, or a fraction (<1) of all steps.")
-    train.add_argument("--weight_decay", type=float, default=0.0)
-    train.add_argument("--per_device_train_batch_size", type=_positive_int, default=4)
-    train.add_argument("--per_device_eval_batch_size", type=_positive_int, default=None)
-    train.add_argument("--gradient_accumulation_steps", type=_positive_int, default=4)
-    train.add_argument("--activation_checkpointing", action=argparse.BooleanOptionalAction, default=None,
-                       help="Recompute activations to save memory (default: on for GPUs, off on CPU).")
-    train.add_argument("--optim", default=None, help="Optimizer (default: adamw_torch_fused on GPU, adamw_torch on CPU).")
-    train.add_argument("--logging_steps", type=_positive_int, default=None)
-    train.add_argument("--save_steps", type=_positive_int, default=100)
-    train.add_argument("--save_total_limit", type=_positive_int, default=2)
-    train.add_argument("--seed", type=int, default=42)
-    train.add_argument("--fsdp", action="store_true",
-                       help="Shard weights, gradients and optimizer state over the GPUs (FSDP2), for models that do "
-                            "not fit one GPU: needs a multi-GPU flavor; sharded checkpoints, one consolidated model.")
-
-    peft = parser.add_argument_group("LoRA")
-    peft.add_argument("--use_peft", action="store_true", help="Train a LoRA adapter instead of all weights.")
-    peft.add_argument("--lora_r", type=_positive_int, default=16)
-    peft.add_argument("--lora_alpha", type=_positive_int, default=32)
-    peft.add_argument("--lora_dropout", type=float, default=0.05)
-    peft.add_argument("--lora_target_modules", nargs="+", default=["all-linear"],
-                      help="Module names, or all-linear (default).")
-    peft.add_argument("--load_in_4bit", action="store_true", help="QLoRA: 4-bit base model (CUDA GPU only).")
-
-    hub = parser.add_argument_group("Hub")
-    hub.add_argument("--push_to_hub", action="store_true", help="Push checkpoints and the final model to the Hub.")
-    hub.add_argument("--hub_model_id", default=None, help="Model repo, e.g. user/my-model.")
-    hub.add_argument("--hub_private_repo", action=argparse.BooleanOptionalAction, default=True,
-                     help="Make the repo private (default) or public (--no-hub_private_repo).")
-    hub.add_argument("--hub_strategy", default="checkpoint", choices=["end", "every_save", "checkpoint", "all_checkpoints"],
-                     help="Default 'checkpoint': the latest checkpoint is pushed too, so a new job can resume.")
-    hub.add_argument("--resume", nargs="?", const="must", default="never", choices=["auto", "never", "must"],
-                     help="Continue from the newest checkpoint (output_dir, else the Hub repo's last-checkpoint) only "
-                          "when the same kind of run made it (model, method, data, LoRA shape): auto continues or "
-                          "starts fresh, must (bare --resume) fails without one, never starts fresh. A checkpoint of "
-                          "another run is refused before training, with the difference named.")
-
-    track = parser.add_argument_group("tracking")
-    track.add_argument("--report_to", default="trackio", help="trackio (default), none, wandb, tensorboard, ...")
-    track.add_argument("--trackio_project", default=DEFAULT_TRACKIO_PROJECT,
-                       help="Trackio project: runs of one project share a dashboard; choose one per experiment.")
-    track.add_argument("--trackio_space_id", default=None,
-                       help="Trackio Space for live metrics; default on HF Jobs: <user>/trackio (private unless "
-                            "--no-hub_private_repo). 'none' disables.")
-    track.add_argument("--run_name", default=None,
-                       help="Run name in the dashboard; default: <model>-<data>-<method>-<UTC time>, e.g. "
-                            "qwen2.5-0.5b-capybara-sft-20261206-1405.")
-
-    run = parser.add_argument_group("run")
-    run.add_argument("--smoke", action="store_true",
-                     help="One optimiser step on real data: checks the loss is finite and the gradient non-zero.")
-    run.add_argument("--json", action="store_true", help="Print a one-line JSON summary at the end.")
-
-
-# --- device and precision ---------------------------------------------------------------------------------------
-
-def detect_device() -> dict:
-    """What the machine offers: device type, bf16 support (not on T4/V100), GPU count and name."""
-    import torch
-
-    if torch.cuda.is_available():
-        return {
-            "type": "cuda",
-            "bf16": torch.cuda.is_bf16_supported(),
-            "count": torch.cuda.device_count(),
-            "name": torch.cuda.get_device_name(0),
-        }
-    return {"type": "cpu", "bf16": False, "count": 0, "name": "cpu"}
-
-
-def is_main_process() -> bool:
-    """True in a single-process run and in rank 0 of a distributed one (accelerate launch / torchrun set RANK)."""
-    return os.environ.get("RANK", "0") == "0"
-
-
-def distributed_world_size() -> int:
-    """Processes in this run: WORLD_SIZE under accelerate launch / torchrun, else 1."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def relaunch_distributed(device: dict) -> None:
-    """With several GPUs visible to a plain `python` process, re-run this script under `accelerate launch` with one
-    process per GPU: Trainer would otherwise fall back to DataParallel, which TRL refuses (and which is slow).
-    Set HF_TRAINER_NO_RELAUNCH=1 to keep one process (e.g. when you launch it yourself)."""
-    if device["count"] < 2 or "WORLD_SIZE" in os.environ or os.environ.get("HF_TRAINER_NO_RELAUNCH"):
-        return
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(device["count"]),
-               "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no",
-               str(Path(sys.argv[0]).resolve()), *sys.argv[1:]]
-    print(f"{device['count']} GPUs visible: relaunching with accelerate launch --num_processes {device['count']}",
-          flush=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, command)
-
-
-def check_arguments(args, device: dict) -> None:
-    """Refuse combinations that cannot work, before anything is loaded."""
-    if args.load_in_4bit and device["type"] != "cuda":
-        raise ScriptError("--load_in_4bit (QLoRA) needs a CUDA GPU, and none was found. Drop --load_in_4bit to train "
-                          "LoRA in full precision here, or run on a GPU flavor.")
-    if args.load_in_4bit and not args.use_peft:
-        raise ScriptError("--load_in_4bit trains a LoRA adapter on a 4-bit base: add --use_peft.")
-    if args.push_to_hub and not args.hub_model_id:
-        raise ScriptError("--push_to_hub needs --hub_model_id (e.g. your-name/my-model).")
-    if args.push_to_hub and not os.environ.get("HF_TOKEN"):
-        raise ScriptError("--push_to_hub needs a token in the HF_TOKEN environment variable (on HF Jobs pass it as a "
-                          "secret: --secrets HF_TOKEN).")
-    if args.eval_split_size < 0:
-        raise ScriptError(f"--eval_split_size {args.eval_split_size} is negative: use a fraction, a row count, or 0.")
-    if args.max_steps == 0 or args.max_steps < -1:
-        raise ScriptError(f"--max_steps {args.max_steps} is invalid: use a positive number, or -1 for epochs.")
-    problem = fsdp_problem(args, device, distributed_world_size())
-    if problem:
-        raise ScriptError(problem)
-
-
-def default_output_dir(args, method: str) -> str:
-    name = args.model_name_or_path.rstrip("/").split("/")[-1]
-    return args.output_dir or str(Path("outputs") / f"{name}-{method}")
-
-
-def precision_kwargs(args, device: dict) -> dict:
-    """Trainer precision and speed settings: bf16 where supported (fp16 on T4), CPU flags on CPU."""
-    # With --fsdp, FSDP checkpoints activations itself (sharding.fsdp_kwargs); the Trainer's would gather layers twice.
-    checkpointing = activation_checkpointing_on(args, device) and not getattr(args, "fsdp", False)
-    if device["type"] != "cuda":
-        return {"bf16": False, "fp16": False, "use_cpu": True, "optim": args.optim or "adamw_torch",
-                "activation_checkpointing": checkpointing}
-    kwargs = {"bf16": device["bf16"], "fp16": not device["bf16"], "optim": args.optim or "adamw_torch_fused",
-              "activation_checkpointing": checkpointing}
-    if kwargs["activation_checkpointing"]:
-        kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}
-    try:
-        import liger_kernel  # noqa: F401  (optional: fused kernels, +10-24% throughput when installed)
-
-        kwargs["use_liger_kernel"] = True
-    except ImportError:
-        pass
-    return kwargs
-
-
-def model_init_kwargs(args, device: dict) -> dict:
-    """How to load the model: dtype, attention kernel, 4-bit quantization."""
-    import torch
-
-    if device["type"] == "cuda":
-        dtype = torch.bfloat16 if device["bf16"] else torch.float16
-    else:
-        dtype = torch.float32
-    attn = args.attn_implementation
-    if attn is None:
-        attn = "sdpa"
-        if device["type"] == "cuda":
-            try:
-                import flash_attn  # noqa: F401  (optional: padding-free packing without a dense mask)
-
-                attn = "flash_attention_2"
-            except ImportError:
-                pass
-    kwargs = {"dtype": dtype, "attn_implementation": attn, "trust_remote_code": args.trust_remote_code}
-    if args.load_in_4bit:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
-    return kwargs
-
-
-def peft_config(args, task_type: str = "CAUSAL_LM"):
-    """The LoRA configuration, or None for full fine-tuning."""
-    if not args.use_peft:
-        return None
-    from peft import LoraConfig
-
-    targets = args.lora_target_modules
-    return LoraConfig(
-        r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, task_type=task_type,
-        target_modules="all-linear" if targets == ["all-linear"] else targets,
-    )
-
-
-def default_learning_rate(args, full: float = 2e-5, lora: float = 2e-4) -> float:
-    """LoRA trains few parameters from zero and wants ~10x the full fine-tuning rate."""
-    if args.learning_rate is not None:
-        return args.learning_rate
-    return lora if args.use_peft else full
-
-
-# --- data ------------------------------------------------------------------------------------------------------
-
-# Files in a folder that describe a dataset rather than hold rows (datasets.save_to_disk, the Hub's card).
-_METADATA_FILES = {"dataset_info.json", "state.json", "dataset_dict.json", "README.md"}
-# Split names recognised from file names in a folder, like the Hub does: train.jsonl, test-0000.parquet, ...
-_SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test", "validation": "validation",
-                "valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
-
-
-def _split_of(path: Path) -> str:
-    words = [w for w in re.split(r"[^a-z]+", "/".join(path.parts[-2:]).lower()) if w]
-    return next((_SPLIT_WORDS[w] for w in words if w in _SPLIT_WORDS), "train")
-
-
-def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
-    """The builder name and the files of each split for a local file or folder (split from the file names)."""
-    if path.is_file():
-        files = [path]
-    else:
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in LOCAL_DATA_SUFFIXES
-                       and p.name not in _METADATA_FILES and not p.name.startswith("."))
-    if not files:
-        raise ScriptError(f"No data files (.jsonl, .json, .csv, .parquet, .arrow) in {path}.")
-    builders = {LOCAL_DATA_SUFFIXES.get(p.suffix) for p in files}
-    if None in builders:
-        raise ScriptError(f"{path} is not a supported data file: use .jsonl, .json, .csv, .parquet or .arrow.")
-    if len(builders) > 1:
-        raise ScriptError(f"{path} mixes file types ({', '.join(sorted(builders))}); keep one type per dataset.")
-    splits: dict[str, list[str]] = {}
-    for file in files:
-        splits.setdefault("train" if path.is_file() else _split_of(file.relative_to(path)), []).append(str(file))
-    return builders.pop(), splits
-
-
-def load_splits(args):
-    """(train, eval or None): local files or a Hub dataset; an eval split carved when none exists."""
-    import datasets
-
-    path = Path(args.dataset_name).expanduser()
-    if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
-        loaded = datasets.load_from_disk(str(path))  # a datasets.save_to_disk folder
-        if isinstance(loaded, datasets.Dataset):
-            loaded = datasets.DatasetDict({"train": loaded})
-    elif path.exists():
-        builder, files = _local_data_files(path)
-        try:
-            loaded = datasets.load_dataset(builder, data_files=files)
-        except (ValueError, datasets.exceptions.DatasetGenerationError) as exc:
-            raise ScriptError(f"Could not read {path} as {builder}: {exc}") from None
-    elif args.dataset_name.startswith((".", "/", "~")) or args.dataset_name.count("/") > 1:
-        raise ScriptError(f"--dataset_name {args.dataset_name!r} is neither an existing local path nor a Hub id "
-                          "(owner/name).")
-    else:
-        loaded = datasets.load_dataset(args.dataset_name, args.dataset_config)
-    if args.dataset_train_split not in loaded:
-        raise ScriptError(f"Split {args.dataset_train_split!r} not found; the dataset has: {', '.join(loaded)}. "
-                          "Pass --dataset_train_split.")
-    train = loaded[args.dataset_train_split]
-    if len(train) == 0:
-        raise ScriptError(f"Split {args.dataset_train_split!r} of {args.dataset_name} is empty.")
-    if args.max_train_samples:
-        train = train.select(range(min(args.max_train_samples, len(train))))
-    eval_name = args.dataset_test_split or next((s for s in ("test", "validation") if s in loaded), None)
-    if args.dataset_test_split and args.dataset_test_split not in loaded:
-        raise ScriptError(f"Split {args.dataset_test_split!r} not found; the dataset has: {', '.join(loaded)}.")
-    if eval_name:
-        return train, loaded[eval_name]
-    size = args.eval_split_size
-    if size == 0 or len(train) < 4:
-        return train, None
-    test_size = max(1, int(round(size * len(train)))) if size < 1 else int(size)
-    if test_size >= len(train):
-        raise ScriptError(f"--eval_split_size {size} leaves no training rows ({len(train)} rows in all).")
-    parts = train.train_test_split(test_size=test_size, seed=args.seed)
-    return parts["train"], parts["test"]
-
-
-def apply_mapping(dataset, name: str | None):
-    """Convert rows with a named mapping (runtime/mappings.py)."""
-    if dataset is None or not name:
-        return dataset
-    if name not in MAPPINGS:
-        raise ScriptError(f"--dataset_mapping {name!r} is unknown. Known: {', '.join(sorted(MAPPINGS))}.")
-    return dataset.map(lambda row: map_row(name, row), remove_columns=dataset.column_names)
-
-
-def require_columns(dataset, accepted: list[tuple[str, ...]], method: str) -> tuple[str, ...]:
-    """The first accepted column set the dataset has; otherwise a ScriptError naming the columns it found."""
-    columns = set(dataset.column_names)
-    for option in accepted:
-        if set(option) <= columns:
-            return option
-    wanted = " or ".join("+".join(option) for option in accepted)
-    raise ScriptError(
-        f"The dataset has no usable columns for {method}: found {sorted(columns)}, need {wanted}. "
-        "Run dataset_inspect (hf-trainer dataset inspect) to get a --dataset_mapping, or rename the columns."
-    )
-
-
-def is_conversational_dataset(dataset) -> bool:
-    """Whether the first row holds chat messages (lists of {role, content}) in any TRL column."""
-    if dataset is None or len(dataset) == 0:
-        return False
-    row = dataset[0]
-    return any(isinstance(row.get(key), list) and row.get(key) and isinstance(row[key][0], dict)
-               for key in ("messages", "prompt", "completion", "chosen", "rejected"))
-
-
-def require_chat_template(tokenizer, dataset, args) -> None:
-    """Conversational data needs the tokenizer's chat template: refuse early with the fix, not deep in TRL."""
-    if is_conversational_dataset(dataset) and not getattr(tokenizer, "chat_template", None):
-        raise ScriptError(f"{args.model_name_or_path} has no chat template, so conversational rows (lists of "
-                          "messages) cannot be formatted. Use an instruct model's tokenizer, or plain-text data.")
-
-
-# --- tracking and the Hub ---------------------------------------------------------------------------------------
-
-def tracking_kwargs(args, method: str) -> dict:
-    """report_to, project, run name and (on HF Jobs) a Trackio Space whose URL is printed at start."""
-    report_to = "none" if args.smoke else args.report_to
-    kwargs = {"report_to": report_to,
-              "run_name": args.run_name or default_run_name(args.model_name_or_path, args.dataset_name, method),
-              "project": args.trackio_project or DEFAULT_TRACKIO_PROJECT}
-    if report_to != "trackio":
-        return kwargs
-    space = args.trackio_space_id
-    if space is None and on_hf_jobs() and os.environ.get("HF_TOKEN"):
-        space = f"{_hub_user()}/trackio"
-    if space and space != "none":
-        kwargs["trackio_space_id"] = space
-        os.environ["HF_TRAINER_TRACKIO_SPACE"] = space  # for the model card's link to the metrics
-        print(f"Trackio dashboard: https://huggingface.co/spaces/{space} (project {kwargs['project']}, "
-              f"run {kwargs['run_name']})", flush=True)
-    return kwargs
-
-
-def current_job_id() -> str | None:
-    """The id of the job this script runs in. HF Jobs sets HF_JOB_ID (read by transformers' model card code) and
-    JOB_ID (read by TRL's tags); either may be missing, so both count. hf-trainer's local backend sets JOB_ID too."""
-    return os.environ.get("HF_JOB_ID") or os.environ.get("JOB_ID") or None
-
-
-def current_job_flavor() -> str | None:
-    """The job's flavor when the platform or hf-trainer says it (HF_JOB_FLAVOR, HF_TRAINER_FLAVOR)."""
-    return os.environ.get("HF_JOB_FLAVOR") or os.environ.get("HF_TRAINER_FLAVOR") or None
-
-
-def on_hf_jobs() -> bool:
-    """True inside an HF Jobs job: a job id (HF_JOB_ID or JOB_ID) or flavor is set, and it is not a local job."""
-    in_job = bool(current_job_id() or os.environ.get("HF_JOB_FLAVOR"))
-    return in_job and os.environ.get("HF_TRAINER_BACKEND") != "local"
-
-
-def _slug(text: str, limit: int = 32) -> str:
-    """The last path part of a model or dataset id, lower-case, safe in a run name ('Qwen/Qwen2.5-0.5B' -> 'qwen2.5-0.5b')."""
-    last = str(text).rstrip("/").replace("\\", "/").split("/")[-1]
-    last = re.sub(r"\.(jsonl|json|csv|parquet|arrow)$", "", last, flags=re.IGNORECASE)
-    return re.sub(r"[^a-z0-9.]+", "-", last.lower()).strip("-.")[:limit] or "run"
-
-
-def default_run_name(model: str, dataset: str, method: str, when: float | None = None) -> str:
-    """A run name a person can tell apart in the dashboard: '<model>-<data>-<method>-<UTC time>'
-    ('qwen2.5-0.5b-capybara-sft-20261206-1405'). `train` shows the same name in the plan."""
-    stamp = time.strftime("%Y%m%d-%H%M", time.gmtime(time.time() if when is None else when))
-    return f"{_slug(model)}-{_slug(dataset)}-{method}-{stamp}"
-
-
-def _hub_user() -> str:
-    from huggingface_hub import HfApi
-
-    return HfApi(token=os.environ["HF_TOKEN"]).whoami()["name"]
-
-
-def hub_url(repo_id: str) -> str:
-    return f"{os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/')}/{repo_id}"
-
-
-def hub_kwargs(args) -> dict:
-    """Checkpointing and pushing: the latest checkpoint goes to the Hub so a new job can resume."""
-    # hub_private_repo always: transformers also reads it for the Trackio Space and its static copy, which would be
-    # public (private=None) on a run that logs to a Space without pushing the model.
-    kwargs = {"save_strategy": "no" if args.smoke else "steps", "save_steps": args.save_steps,
-              "save_total_limit": args.save_total_limit, "hub_private_repo": args.hub_private_repo}
-    if args.push_to_hub and not args.smoke:
-        kwargs.update(push_to_hub=True, hub_model_id=args.hub_model_id, hub_strategy=args.hub_strategy)
-    return kwargs
-
-
-def eval_kwargs(args, eval_dataset) -> dict:
-    if eval_dataset is None or args.smoke:
-        return {"eval_strategy": "no"}
-    return {"eval_strategy": "steps", "eval_steps": args.save_steps,
-            "per_device_eval_batch_size": args.per_device_eval_batch_size or args.per_device_train_batch_size}
-
-
-def logging_steps(args) -> int:
-    if args.logging_steps:
-        return args.logging_steps
-    return 1 if args.smoke or 0 < args.max_steps <= 100 else 10
-
-
-# --- benchmark hook (benchmarks/bench_train.py) -------------------------------------------------------------------
-
-TOKEN_STATS_ENV = "HF_TRAINER_TOKEN_STATS"
-
-
-def attach_token_stats(trainer) -> None:
-    """With HF_TRAINER_TOKEN_STATS=<path> set, record what each training micro-batch computes; otherwise do nothing.
-
-    One JSON line per micro-batch: tokens computed (the batch tensor's size) and real tokens (non-padding), so a
-    benchmark can report the padding share; at the end one line with the training time, peak memory and the eval loss.
-    """
-    path = os.environ.get(TOKEN_STATS_ENV)
-    if not path:
-        return
-    import resource
-
-    from transformers import TrainerCallback
-
-    collate = trainer.data_collator
-    out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed at the end of training)
-
-    def counting_collator(features):
-        batch = collate(features)
-        # The same collator serves evaluation, which runs with the model in eval mode: count training batches only.
-        if trainer.model.training:
-            ids = batch["input_ids"]
-            mask = batch.get("attention_mask")
-            real = int(mask.sum()) if mask is not None else int(ids.numel())  # padding-free batches have no padding
-            out.write(json.dumps({"computed": int(ids.numel()), "real": real, "rows": int(ids.shape[0])}) + "\n")
-        return batch
-
-    class _Summary(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
-                out.write(json.dumps({"step": state.global_step, "loss": logs["loss"]}) + "\n")
-            if logs and "train_runtime" in logs:
-                out.write(json.dumps({"train_runtime": logs["train_runtime"]}) + "\n")
-
-        def on_train_end(self, args, state, control, **kwargs):
-            import torch
-
-            summary = {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
-            if torch.cuda.is_available():
-                summary["peak_cuda_bytes"] = torch.cuda.max_memory_allocated()
-            if trainer.eval_dataset is not None:
-                summary["eval_loss"] = trainer.evaluate().get("eval_loss")
-            out.write(json.dumps(summary) + "\n")
-            out.close()
-
-    trainer.data_collator = counting_collator
-    trainer.add_callback(_Summary())
-
-# ----- runtime/resume.py -----
-"""Resume that cannot mix runs: each checkpoint records what made it, and a run continues only from its own kind.
-
-A checkpoint continued by a run with another base model dies deep in torch with a `size mismatch` traceback; one
-continued with other data or another method trains on silently, mixing two runs in one model. So every checkpoint
-folder gets `hf_trainer_run.json` (base model, method, dataset, and the training arguments that shape the saved
-state, with their hash), written before the Trainer pushes the folder (hub_strategy=checkpoint pushes it as
-last-checkpoint). Before anything is loaded, `resume_checkpoint` compares the newest checkpoint's record with this
-run and continues, starts fresh, or stops with the difference named, as `--resume` asks:
-
-    never  (default)  start from step 0
-    auto              continue when the newest checkpoint (output_dir, else the Hub repo's last-checkpoint) was made
-                      by the same kind of run; start from step 0 when there is none; refuse a different one
-    must   (bare --resume)  like auto, but refuse when there is no checkpoint to continue
-"""
-
-import hashlib
-import json
-import os
-from pathlib import Path
-
-
-RUN_RECORD = "hf_trainer_run.json"
-RESUME_CHOICES = ("auto", "never", "must")
-# Arguments that decide what a checkpoint holds (the adapter's shapes, which weights train, how rows are cut): a
-# checkpoint made with other values is another run. Learning rate, schedule, batch shape, logging, saving and tracking
-# are left out on purpose: changing them between two jobs of one run is legitimate (e.g. a smaller batch on a smaller
-# GPU after a timeout).
-STATE_ARGUMENTS = ("use_peft", "lora_r", "lora_alpha", "lora_target_modules", "load_in_4bit", "max_length")
-
-
-def _identity(name: str | None) -> str | None:
-    """A model or dataset as the record keeps it: the absolute path when it is a local folder or file (a relative path
-    means another thing from another working directory), else the Hub id as given."""
-    if name is None:
-        return None
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.exists() else name
-
-
-def run_record(args, method: str) -> dict:
-    """What makes this run's checkpoints this run's: compared field by field when a later run wants to continue."""
-    arguments = {name: getattr(args, name) for name in STATE_ARGUMENTS if hasattr(args, name)}
-    if not arguments.get("use_peft"):  # LoRA settings do not shape a full fine-tune
-        arguments = {k: v for k, v in arguments.items() if not k.startswith("lora_")}
-    digest = hashlib.sha256(json.dumps(arguments, sort_keys=True).encode("utf-8")).hexdigest()
-    return {
-        "format": 1,
-        "base_model": _identity(args.model_name_or_path),
-        "method": method,
-        "dataset": {"name": _identity(args.dataset_name), "config": getattr(args, "dataset_config", None),
-                    "split": getattr(args, "dataset_train_split", None),
-                    "mapping": getattr(args, "dataset_mapping", None),
-                    "max_train_samples": getattr(args, "max_train_samples", None)},
-        "arguments": arguments,
-        "arguments_sha256": digest,
-    }
-
-
-def _value(value) -> str:
-    return "none" if value is None else " ".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
-def differences(saved: dict, wanted: dict) -> list[str]:
-    """Each way the checkpoint's run differs from this one, in words ('' when they match)."""
-    found = []
-    if saved.get("base_model") != wanted["base_model"]:
-        found.append(f"the checkpoint was made from model {saved.get('base_model')}, this run asks for "
-                     f"{wanted['base_model']}")
-    if saved.get("method") != wanted["method"]:
-        found.append(f"the checkpoint was made by {str(saved.get('method')).upper()}, this run is "
-                     f"{wanted['method'].upper()}")
-    old, new = saved.get("dataset") or {}, wanted["dataset"]
-    for key, label in (("name", "dataset"), ("config", "dataset config"), ("split", "train split"),
-                       ("mapping", "dataset mapping"), ("max_train_samples", "max_train_samples")):
-        if old.get(key) != new[key]:
-            found.append(f"the checkpoint was trained with {label} {_value(old.get(key))}, this run asks for "
-                         f"{_value(new[key])}")
-    if saved.get("arguments_sha256") != wanted["arguments_sha256"]:
-        old_args, new_args = saved.get("arguments") or {}, wanted["arguments"]
-        changed = [f"{key} {_value(old_args.get(key))} -> {_value(new_args.get(key))}"
-                   for key in sorted(set(old_args) | set(new_args)) if old_args.get(key) != new_args.get(key)]
-        found.append("the checkpoint was trained with other state-shaping arguments ("
-                     + (", ".join(changed) if changed else "hash " + str(saved.get("arguments_sha256"))[:12]) + ")")
-    return found
-
-
-def run_recorder(args, method: str):
-    """A TrainerCallback that writes this run's record into each checkpoint folder: before the Trainer pushes the
-    folder to the Hub (on_push_begin) and after every save (on_save, for runs that do not push)."""
-    from transformers import TrainerCallback
-
-    text = json.dumps(run_record(args, method), indent=2) + "\n"
-
-    class RunRecorder(TrainerCallback):
-        def _write(self, train_args, state) -> None:
-            if not state.is_world_process_zero:
-                return
-            folder = Path(train_args.output_dir) / f"checkpoint-{state.global_step}"
-            if folder.is_dir():
-                (folder / RUN_RECORD).write_text(text, encoding="utf-8")
-
-        def on_push_begin(self, args, state, control, **kwargs):
-            self._write(args, state)
-
-        def on_save(self, args, state, control, **kwargs):
-            self._write(args, state)
-
-    return RunRecorder()
-
-
-def _local_checkpoint(output_dir: str) -> str | None:
-    if not Path(output_dir).is_dir():
-        return None
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(output_dir)
-
-
-def _read_record(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise ScriptError(f"{path} cannot be read ({exc}): remove it, or start from step 0 with --resume never.") from None
-
-
-def _hub_checkpoint(args):
-    """(api, files) for the Hub repo's last-checkpoint, or None when the repo or the checkpoint does not exist."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
-
-    api = HfApi(token=os.environ.get("HF_TOKEN"))
-    try:
-        files = api.list_repo_files(args.hub_model_id)
-    except RepositoryNotFoundError:
-        return None
-    return (api, files) if "last-checkpoint/trainer_state.json" in files else None
-
-
-def _refuse(where: str, found: list[str], args) -> ScriptError:
-    places = "a new --output_dir" + (" and --hub_model_id" if args.push_to_hub and args.hub_model_id else "")
-    return ScriptError(
-        f"{where} belongs to another run: {'; '.join(found)}. Continuing it would mix two runs, so nothing was "
-        f"trained. Choose {places} for this run, or --resume never to start from step 0 (its checkpoints then go "
-        "to the same place).")
-
-
-def resume_checkpoint(args, method: str, output_dir: str) -> str | None:
-    """The checkpoint this run continues from, or None to start from step 0 (see the module's docstring).
-
-    Called before the model is loaded, so a refusal costs seconds, not a download."""
-    mode = args.resume
-    local = _local_checkpoint(output_dir)
-    if mode == "never":
-        if local:
-            print(f"note: {output_dir} holds checkpoints (newest {Path(local).name}); --resume never ignores them and "
-                  "starts from step 0.", flush=True)
-        return None
-    wanted = run_record(args, method)
-    if local:
-        where, saved, path = local, _read_record(Path(local) / RUN_RECORD), local
-    elif args.push_to_hub and args.hub_model_id and (hub := _hub_checkpoint(args)):
-        from huggingface_hub import hf_hub_download
-
-        api, files = hub
-        where = f"{args.hub_model_id}/last-checkpoint"
-        saved = None
-        if f"last-checkpoint/{RUN_RECORD}" in files:  # read the record alone first: a refusal downloads no weights
-            saved = _read_record(Path(hf_hub_download(args.hub_model_id, f"last-checkpoint/{RUN_RECORD}",
-                                                      token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)))
-        path = None
-    else:
-        if mode == "must":
-            hub = f" nor in {args.hub_model_id}/last-checkpoint" if args.push_to_hub and args.hub_model_id else ""
-            raise ScriptError(f"--resume must: there is no checkpoint in {output_dir}{hub} to continue. Use --resume "
-                              "auto (continue when there is one) or --resume never to start from step 0.")
-        print("No checkpoint found: starting from step 0.", flush=True)
-        return None
-
-    if saved is None:
-        if mode != "must":
-            raise ScriptError(
-                f"{where} has no {RUN_RECORD}, so this run cannot tell whether it made it (an older hf-trainer or "
-                "another tool did). Continue from it anyway with --resume must, start from step 0 with --resume "
-                "never, or choose a new --output_dir / --hub_model_id.")
-        print(f"warning: {where} has no {RUN_RECORD}; continuing from it because --resume must asks to.", flush=True)
-    else:
-        found = differences(saved, wanted)
-        if found:
-            raise _refuse(where, found, args)
-    if path is None:
-        from huggingface_hub import snapshot_download
-
-        # Under a "_" folder: the Trainer's pushes of output_dir skip "_*", so this old copy can never be pushed back
-        # over the newer checkpoints this run makes.
-        target = Path(output_dir) / "_resumed_from_hub"
-        snapshot_download(args.hub_model_id, allow_patterns=["last-checkpoint/*"], local_dir=str(target),
-                          token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)
-        path = str(target / "last-checkpoint")
-    print(f"Resuming from {where}", flush=True)
-    return path
-
-# ----- runtime/results.py -----
-"""The end of every training script: divergence guard, smoke check, model card, save and push, the summary.
-
-`finish_run(trainer, args, METHOD, ...)` is the one tail the training scripts share: with --smoke the one-step check,
-otherwise the evaluation after training (--eval_baseline), the saved model with its card and result files, the push,
-and the printed (or --json) summary. Like every runtime module it is inlined into the scripts by `make sync-scripts`:
-standard library at the top; transformers and huggingface_hub are imported inside the functions that need them.
-"""
-
-import json
-import math
-import os
-import re
-import sys
-import time
-from pathlib import Path
-
-
-def divergence_guard():
-    """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.
-
-    transformers hides a NaN loss by default (logging_nan_inf_filter logs the running mean instead, often 0), so a
-    diverged run would otherwise finish "successfully" with a broken model.
-    """
-    from transformers import TrainerCallback
-
-    class DivergenceGuard(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            for key in ("loss", "grad_norm"):
-                value = (logs or {}).get(key)
-                if value is not None and not math.isfinite(float(value)):
-                    raise ScriptError(
-                        f"training diverged: {key} is {value} at step {state.global_step}. Lower the learning rate "
-                        f"(now {args.learning_rate:g}) about tenfold; on fp16 GPUs (T4) prefer a bf16 GPU.")
-
-    return DivergenceGuard()
-
-
-def losses(log_history: list[dict]) -> list[float]:
-    return [entry["loss"] for entry in log_history if "loss" in entry]
-
-
-def check_smoke(trainer) -> tuple[bool, str]:
-    """After one step: the loss must be finite and the gradient norm finite and non-zero."""
-    history = trainer.state.log_history
-    step_logs = [entry for entry in history if "loss" in entry]
-    if not step_logs:
-        return False, "smoke: FAIL - no loss was logged after one step"
-    loss = float(step_logs[-1]["loss"])
-    grad = float(step_logs[-1].get("grad_norm", float("nan")))
-    if not math.isfinite(loss):
-        return False, f"smoke: FAIL - the loss is {loss} after one step (check the data and the learning rate)"
-    if not math.isfinite(grad) or grad == 0.0:
-        return False, (f"smoke: FAIL - the gradient norm is {grad} after one step: nothing is being trained "
-                       "(labels all masked? check assistant_only_loss/completion masks and max_length)")
-    return True, f"smoke: OK - loss {loss:.4f}, gradient norm {grad:.4f} after one step on real data"
-
-
-def job_url() -> str | None:
-    job_id = current_job_id()
-    if not job_id:
-        return None
-    if not on_hf_jobs():
-        return f"local job {job_id}"
-    # hf-trainer's train tool passes the namespace it submitted to; other submitters may not.
-    owner = os.environ.get("HF_TRAINER_NAMESPACE") or os.environ.get("JOB_OWNER") or ""
-    base = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    return f"{base}/jobs/{owner}/{job_id}" if owner else f"job {job_id}"
-
-
-RECORDED_LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub")
-
-
-def _job_flavor(job_id: str | None) -> str | None:
-    """The HF Jobs flavor this job runs on, read from its own record (best effort: None when it cannot be read)."""
-    if not job_id or not on_hf_jobs() or not os.environ.get("HF_TOKEN"):
-        return None
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        api = HfApi(token=os.environ["HF_TOKEN"])
-        owner = os.environ.get("JOB_OWNER") or api.whoami()["name"]
-        flavor = api.inspect_job(job_id=job_id, namespace=owner).flavor
-    except (HfHubHTTPError, OSError, KeyError, ValueError):
-        return None
-    return str(getattr(flavor, "value", flavor)) if flavor else None
-
-
-def recorded_job(method: str) -> dict:
-    """What reproduces this run: the script (name and sha256 of its bytes), its arguments, the job and flavor, the
-    library versions. `hf-trainer rerun <repo>` reads it back from the model card's `hf_trainer_job` metadata."""
-    import hashlib
-    import platform
-    from importlib import metadata
-
-    script = Path(sys.argv[0])
-    digest = hashlib.sha256(script.read_bytes()).hexdigest() if script.is_file() else None
-    versions = {}
-    for name in RECORDED_LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    job_id = current_job_id()
-    device = detect_device()
-    return {"method": method, "script": script.name, "script_sha256": digest, "arguments": sys.argv[1:],
-            "job_id": job_id, "job_url": job_url(),
-            "flavor": current_job_flavor() or _job_flavor(job_id),
-            "hardware": f"{device['count']} x {device['name']}" if device["count"] else "cpu",
-            "python": platform.python_version(), "libraries": versions}
-
-
-_YAML_PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./@+-]*")
-_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
-
-
-def yaml_scalar(value: str) -> str:
-    """A user's value (model id, path, dataset name) for the card's YAML header: as written when YAML reads it back
-    unchanged, else a double-quoted YAML string, so a newline or ': ' in a name cannot add or break metadata."""
-    text = str(value)
-    if _YAML_PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS and not re.fullmatch(r"[-+0-9._e]+", text):
-        return text
-    quoted = []
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            quoted.append("\\" + char)
-        elif char.isprintable():
-            quoted.append(char)
-        else:  # YAML's escapes: \xXX, \uXXXX, \UXXXXXXXX
-            quoted.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
-                          else f"\\U{code:08x}")
-    return '"' + "".join(quoted) + '"'
-
-
-def model_card(args, method: str, result: dict, extra_hparams: dict, sections: list[str] | None = None) -> str:
-    """A model card: base model, data, method, hyper-parameters, final metrics, extra `sections` (e.g. evaluation),
-    and the job that made it (machine-readable in the `hf_trainer_job` metadata, for reruns)."""
-    hparams = {
-        "learning_rate": result.get("learning_rate"),
-        "num_train_epochs": args.num_train_epochs,
-        "max_steps": args.max_steps,
-        "per_device_train_batch_size": args.per_device_train_batch_size,
-        "gradient_accumulation_steps": args.gradient_accumulation_steps,
-        "max_length": args.max_length,
-        "lr_scheduler_type": args.lr_scheduler_type,
-        "seed": args.seed,
-        **({"lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout,
-            "lora_target_modules": " ".join(args.lora_target_modules), "load_in_4bit": args.load_in_4bit}
-           if args.use_peft else {}),
-        **extra_hparams,
-    }
-    base = args.model_name_or_path
-    tags = ["hf-trainer", "trl", method] + (["lora", "peft"] if args.use_peft else [])
-    lines = [
-        "---",
-        f"base_model: {yaml_scalar(base)}",
-        *( [f"datasets:\n- {yaml_scalar(args.dataset_name)}"] if not Path(args.dataset_name).exists() else [] ),
-        "library_name: " + ("peft" if args.use_peft else "transformers"),
-        "tags:", *[f"- {tag}" for tag in tags],
-        # JSON on one line is valid YAML: the Hub returns it in cardData, so reruns read it without parsing markdown.
-        *([f"hf_trainer_job: {json.dumps(result['recorded_job'])}"] if result.get("recorded_job") else []),
-        "---",
-        "",
-        f"# {args.hub_model_id or Path(result['output_dir']).name}",
-        "",
-        f"Fine-tuned from `{base}` with {method.upper()} ({'LoRA adapter' if args.use_peft else 'full fine-tuning'}) "
-        f"on `{args.dataset_name}` by [hf-trainer](https://github.com/) using TRL.",
-        "",
-        "## Results",
-        "",
-        "| metric | value |", "|---|---|",
-        f"| steps | {result['steps']} |",
-        f"| first training loss | {_fmt(result['first_loss'])} |",
-        f"| last training loss | {_fmt(result['last_loss'])} |",
-        *([f"| eval loss | {_fmt(result['eval_loss'])} |"] if result.get("eval_loss") is not None else []),
-        *[f"| {key.replace('_', ' ')} | {_fmt(value) if isinstance(value, float) else value} |"
-          for key, value in (result.get("extra_results") or {}).items()],
-        f"| runtime (s) | {result['runtime_seconds']:.0f} |",
-        "",
-        "## Hyper-parameters",
-        "",
-        "| name | value |", "|---|---|",
-        *[f"| {key} | {value} |" for key, value in hparams.items()],
-        "",
-    ]
-    for section in sections or []:
-        lines += [section.rstrip("\n"), ""]
-    # Links back from the model to the job and its metrics (the job's labels link forward to both).
-    provenance = [f"Trained by Hugging Face job: {job_url()}"] if job_url() else []
-    if result.get("trackio_project"):
-        space = os.environ.get("HF_TRAINER_TRACKIO_SPACE")
-        provenance.append(f"Training metrics: trackio project `{result['trackio_project']}`, run "
-                          f"`{result.get('run_name')}`" + (f" ({hub_url('spaces/' + space)})" if space else ""))
-    if provenance:
-        lines += ["## Provenance", "", *[f"- {line}" for line in provenance], ""]
-    recorded = result.get("recorded_job")
-    if recorded:
-        import shlex
-
-        where = args.hub_model_id if args.push_to_hub and args.hub_model_id else (recorded.get("job_id") or "")
-        lines += ["## Reproduce", "",
-                  f"Script `{recorded['script']}` (sha256 `{recorded['script_sha256']}`) on "
-                  f"{recorded.get('flavor') or recorded['hardware']}, with "
-                  + ", ".join(f"{k} {v}" for k, v in recorded["libraries"].items()) + ":", "",
-                  "```", shlex.join([recorded["script"], *recorded["arguments"]]), "```", ""]
-        if where:
-            lines += [f"Plan the same job again with `hf-trainer rerun {where}` (add `--confirm` to submit).", ""]
-    return "\n".join(lines)
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
-def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None,
-           extra_results: dict | None = None, card_sections: list[str] | None = None,
-           extra_files: dict[str, str] | None = None) -> dict:
-    """Save the model, write its card, push it (when asked) and return the summary.
-
-    Under accelerate launch every process calls this (saving may gather shards), but only the main process writes
-    the card and pushes. `extra_results` (method metrics, e.g. GRPO rewards) go into the summary and the card;
-    `card_sections` (markdown) into the card; `extra_files` ({relative path: text}, e.g. results/evaluation.json)
-    into the output folder, so they are pushed with the model."""
-    history = trainer.state.log_history
-    found = losses(history)
-    eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
-    result = {
-        "method": method,
-        "output_dir": str(Path(output_dir).resolve()),
-        "hub_model_id": args.hub_model_id if args.push_to_hub else None,
-        "steps": trainer.state.global_step,
-        "first_loss": found[0] if found else None,
-        "last_loss": found[-1] if found else None,
-        "eval_loss": eval_losses[-1] if eval_losses else None,
-        "runtime_seconds": time.time() - started,
-        "learning_rate": trainer.args.learning_rate,
-        "trackio_project": trainer.args.project if args.report_to == "trackio" else None,
-        "run_name": trainer.args.run_name,
-        "job_url": job_url(),
-        **({"extra_results": extra_results} if extra_results else {}),
-    }
-    save_final_model(trainer, output_dir)  # a sharded (--fsdp) model is gathered into one first
-    if not trainer.is_world_process_zero():
-        return result
-    processing = getattr(trainer, "processing_class", None)
-    if processing is not None:
-        processing.save_pretrained(output_dir)
-    for relative, text in (extra_files or {}).items():
-        Path(output_dir, relative).parent.mkdir(parents=True, exist_ok=True)
-        Path(output_dir, relative).write_text(text, encoding="utf-8")
-    # The run's duration goes with the record: a rerun sizes its timeout from it (HF Jobs does not report timeouts).
-    record = {**recorded_job(method), "runtime_seconds": round(result["runtime_seconds"])}
-    card_result = {**result, "recorded_job": record}
-    # The versions this job really ran (the header pins them; a rerun can pin them again from the summary too).
-    result["libraries"] = record["libraries"]
-    result["flavor"] = record["flavor"]
-    Path(output_dir, "README.md").write_text(model_card(args, method, card_result, extra_hparams or {}, card_sections),
-                                             encoding="utf-8")
-    if args.push_to_hub:
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=os.environ["HF_TOKEN"])
-        api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
-        api.upload_folder(repo_id=args.hub_model_id, folder_path=output_dir, commit_message="hf-trainer: final model",
-                          ignore_patterns=["checkpoint-*/**", "checkpoint-*", "last-checkpoint/**", "runs/**", "_*"])
-        result["hub_url"] = hub_url(args.hub_model_id)
-    return result
-
-
-def report(result: dict, as_json: bool) -> None:
-    if not is_main_process():  # one summary per run, not one per GPU process
-        return
-    if as_json:
-        print(json.dumps(result), flush=True)
-        return
-    where = result.get("hub_url") or result["output_dir"]
-    print(f"Done: {result['steps']} steps, loss {_fmt(result['first_loss'])} -> {_fmt(result['last_loss'])}, "
-          f"{result['runtime_seconds']:.0f}s. Model: {where}", flush=True)
-
-
-def finish_run(trainer, args, method: str, output_dir: str, started: float, hparams: dict, *,
-               extra_results: dict | None = None, evaluate_after=None, smoke_check=check_smoke) -> int:
-    """Everything after `trainer.train()`; returns the exit status.
-
-    With --smoke: `smoke_check(trainer)` (finite loss, non-zero gradient) prints one line, exit 0 or 1. Otherwise:
-    `evaluate_after(model, processing_class)` (from --eval_baseline, or None) scores the trained model, and its card
-    section and result files go with the model; `hparams` (method settings) and `extra_results` (method metrics) go
-    into the card and the summary; the model is saved and pushed (when asked) and the summary printed."""
-    if args.smoke:
-        ok, line = smoke_check(trainer)
-        print(line, flush=True)
-        return 0 if ok else 1
-    evaluation = evaluate_after(trainer.model, trainer.processing_class) if evaluate_after else None
-    result = finish(trainer, args, method, output_dir, started, hparams, extra_results=extra_results,
-                    card_sections=[evaluation["card_section"]] if evaluation else None,
-                    extra_files=evaluation["files"] if evaluation else None)
-    if evaluation:
-        result["evaluation"] = evaluation["comparison"]
-    report(result, args.json)
-    return 0
 
 # ----- runtime/vision.py -----
 """Vision-language data and models: image columns, the common Hub shapes as named mappings, image and placeholder
@@ -2437,6 +1349,2063 @@ def render_vision(report: dict) -> list[str]:
                      f"{stats['image_cut_rows']} sample rows: train without --max_length, or with --max_length "
                      f"{stats['max']}")
     return lines
+
+
+# --- estimation ----------------------------------------------------------------------------------------------------
+
+# The image size the estimate quotes tokens for when the data is not measured (a common photo after resizing).
+ESTIMATE_IMAGE_SIDE = 512
+
+
+def vision_summary(model_config: dict, processor_config: dict | None = None,
+                   side: int = ESTIMATE_IMAGE_SIDE) -> dict | None:
+    """What an estimate says about a vision-language model: vision tower and projector parameters (config.json
+    arithmetic) and the image tokens one side x side image becomes (from the processor's configuration). None for a
+    text-only model. Frozen by default in train_vlm.py, the tower adds weights but no gradients, optimizer state or
+    stored activations; its image tokens count as sequence tokens of the language model (dataset_inspect measures
+    them per row)."""
+    params = vision_params_from_config(model_config)
+    if params is None:
+        return None
+    tokens = image_tokens_per_image(processor_config or {}, model_config, side, side)
+    return {"vision_tower_params": params["vision_tower"], "projector_params": params["projector"],
+            "image_side": side, "image_tokens_per_image": tokens["tokens"], "image_token_scheme": tokens["scheme"],
+            "tiles_per_image": tokens["tiles"]}
+
+
+def vision_summary_text(summary: dict) -> str:
+    """One line for an estimate's assumptions."""
+    tokens = summary["image_tokens_per_image"]
+    scheme = {"tiles": f"{summary['tiles_per_image']} tiles", "dynamic": "native resolution",
+              "fixed": "fixed"}.get(summary["image_token_scheme"], "unknown scheme")
+    per_image = (f"{tokens} image tokens per {summary['image_side']}x{summary['image_side']} image ({scheme})"
+                 if tokens else "image tokens per image unknown for this family")
+    return (f"vision-language model: vision tower {summary['vision_tower_params'] / 1e6:.1f}M and projector "
+            f"{summary['projector_params'] / 1e6:.1f}M parameters (frozen by default: weights only); {per_image}, "
+            "counted as sequence tokens (dataset_inspect measures them per row)")
+
+# ----- runtime/vocabulary.py -----
+"""Words all of hf-trainer shares, defined once: the training methods, the resume choices, the job-timeout rule.
+
+The package imports them from here (`hf_trainer.runtime.vocabulary`); the runtime modules scripts carry import them
+with a relative import, so scripts/estimate_cost.py and scripts/inspect_dataset.py carry the same definitions.
+"""
+
+import math
+from typing import Literal, get_args
+
+# The training methods, each a bundled script scripts/train_<method>.py.
+Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
+METHODS: tuple[str, ...] = get_args(Method)
+
+# --resume of the training scripts (runtime/resume.py): continue a matching checkpoint, start fresh, or insist.
+Resume = Literal["auto", "never", "must"]
+RESUME_CHOICES: tuple[str, ...] = get_args(Resume)
+
+# A job's timeout is its estimate plus 25%, rounded up to the minute, never under 10 minutes: estimates err, and a
+# job killed at 99% has spent all its money for nothing.
+TIMEOUT_BUFFER = 1.25
+MIN_TIMEOUT_SECONDS = 600
+
+
+def timeout_seconds(estimated_seconds: float) -> int:
+    """The timeout for a job estimated to run `estimated_seconds`: estimate + 25%, rounded up to the minute, at
+    least 10 minutes."""
+    return max(MIN_TIMEOUT_SECONDS, math.ceil(estimated_seconds * TIMEOUT_BUFFER / 60) * 60)
+
+# ----- runtime/dataset_formats.py -----
+"""Which TRL format a sample of rows is in, whether each trainer can use it, and what to run to make it usable.
+
+Pure standard library (no hf_trainer imports) so scripts/inspect_dataset.py can inline it verbatim; everything it
+needs from elsewhere (the named mappings, a tokenizer) is passed in. Results are plain JSON-able dicts; the library
+wraps them in pydantic models (dataset_inspect.py) and the script prints them as they are.
+
+Entry point: `analyse(rows, mappings, tokenizer=None, max_length=None, method=None)`; `render(report)` is the text.
+"""
+
+import json
+import math
+from typing import Any, Callable
+
+
+READY, NEEDS_MAPPING, INCOMPATIBLE = "READY", "NEEDS MAPPING", "INCOMPATIBLE"
+ROLES = ("system", "developer", "user", "assistant", "tool")
+# Keys TRL reads in each format (trl.data_utils); extra columns are allowed and ignored (or passed to GRPO rewards).
+TRL_KINDS = ("language_modeling", "prompt_only", "prompt_completion", "preference", "implicit_preference",
+             "unpaired_preference")
+FOREIGN_KINDS = ("sharegpt", "alpaca", "dolly", "question_answer", "prompt_response", "preference_columns",
+                 "string_prompt_preference")
+# Columns TRL's trainers read by name (trl.data_utils.is_conversational looks at the first five; `tools` and
+# `chat_template_kwargs` go to the chat template). Any other column is extra: ignored, or passed to GRPO rewards.
+TRL_COLUMNS = ("prompt", "chosen", "rejected", "completion", "messages", "text", "label", "conversations")
+FOREIGN_PREFERENCE_PAIRS = (("chosen_response", "rejected_response"), ("response_chosen", "response_rejected"),
+                            ("chosen_text", "rejected_text"))
+KIND_TEXT = {
+    "language_modeling": "language modelling",
+    "prompt_only": "prompt-only",
+    "prompt_completion": "prompt-completion",
+    "preference": "preference (explicit prompt)",
+    "implicit_preference": "preference (implicit prompt)",
+    "unpaired_preference": "unpaired preference",
+    "sharegpt": "ShareGPT (conversations with from/value)",
+    "alpaca": "Alpaca (instruction/input/output)",
+    "dolly": "Dolly (instruction/context/response)",
+    "question_answer": "question/answer",
+    "prompt_response": "prompt/response",
+    "preference_columns": "preference pairs in foreign columns (e.g. chosen_response/rejected_response)",
+    "string_prompt_preference": "preference with a string prompt beside conversational chosen/rejected (as in "
+                                "ultrafeedback_binarized)",
+    "unknown": "unknown",
+}
+
+# (verdict, mapping, reason) per method and kind; a kind missing from a method's table is INCOMPATIBLE with the
+# method's default reason. Reasons say why in the trainer's terms, so an agent can explain the choice.
+_NEEDS = {
+    "sft": "SFT needs language modelling (text or messages) or prompt-completion rows",
+    "dpo": "DPO needs a chosen and a rejected answer per prompt",
+    "reward": "reward modelling needs a chosen and a rejected answer per prompt",
+    "grpo": "GRPO needs a prompt column (completions are generated)",
+    "kto": "KTO needs answers labelled desirable/undesirable, or chosen/rejected pairs",
+}
+_TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
+    "sft": {
+        "language_modeling": (READY, None, "language modelling rows train as they are"),
+        "prompt_completion": (READY, None, "prompt-completion rows train with loss on the completion"),
+        "preference": (NEEDS_MAPPING, "chosen_as_completion", "preference rows: SFT can train on the chosen answers"),
+        "implicit_preference": (NEEDS_MAPPING, "chosen_as_completion",
+                                "preference rows: SFT can train on the chosen conversations"),
+        "unpaired_preference": (INCOMPATIBLE, None, "half the completions are labelled undesirable and SFT would "
+                                "imitate them; keep only rows with label true, or use KTO"),
+        "prompt_only": (INCOMPATIBLE, None, "prompt-only rows have no answers to learn from; use GRPO"),
+        "sharegpt": (NEEDS_MAPPING, "sharegpt", "ShareGPT turns become messages with chat roles"),
+        "alpaca": (NEEDS_MAPPING, "alpaca", "instruction/input/output become a user/assistant conversation"),
+        "dolly": (NEEDS_MAPPING, "dolly", "instruction/context/response become a user/assistant conversation"),
+        "question_answer": (NEEDS_MAPPING, "question_answer", "question/answer become a user/assistant conversation"),
+        "prompt_response": (NEEDS_MAPPING, "prompt_response", "prompt/response become a user/assistant conversation"),
+        "preference_columns": (INCOMPATIBLE, None, "preference pairs: use DPO, reward or KTO with the "
+                               "preference_columns mapping"),
+        "string_prompt_preference": (NEEDS_MAPPING, "chosen_as_completion", "preference rows: SFT can train on the "
+                                     "chosen conversations (a messages column, when there is one, trains as it is)"),
+    },
+    "dpo": {
+        "preference": (READY, None, "explicit-prompt preference rows"),
+        "implicit_preference": (READY, None, "implicit-prompt preference rows (TRL extracts the shared prompt)"),
+        "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
+                               "conversational preference row"),
+        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
+                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
+                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
+                                     "trl.data_utils.extract_prompt does)"),
+    },
+    "reward": {
+        "preference": (READY, None, "explicit-prompt preference rows"),
+        "implicit_preference": (READY, None, "implicit-prompt preference rows (whole conversations are scored)"),
+        "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
+                               "conversational preference row"),
+        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
+                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
+                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
+                                     "trl.data_utils.extract_prompt does)"),
+    },
+    "kto": {
+        "unpaired_preference": (READY, None, "unpaired preference rows (prompt, completion, label)"),
+        "preference": (READY, None, "paired preference rows; TRL's KTOTrainer unpairs them itself"),
+        "implicit_preference": (READY, None, "paired preference rows; TRL's KTOTrainer unpairs them itself"),
+        "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
+                               "conversational preference row, which KTO unpairs"),
+        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
+                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
+                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
+                                     "trl.data_utils.extract_prompt does)"),
+    },
+    "grpo": {
+        "prompt_only": (READY, None, "prompt-only rows; other columns reach reward functions"),
+        "prompt_completion": (READY, None, "the prompt column is used; completion reaches reward functions"),
+        "preference": (READY, None, "the prompt column is used; other columns reach reward functions"),
+        "unpaired_preference": (READY, None, "the prompt column is used; other columns reach reward functions"),
+        "prompt_response": (READY, None, "the prompt column is used; response reaches reward functions"),
+        "sharegpt": (NEEDS_MAPPING, "sharegpt_prompt_only", "the turns before the last answer become the prompt"),
+        "alpaca": (NEEDS_MAPPING, "alpaca_prompt_only", "instruction + input become the prompt; output stays as a "
+                   "column for reward functions (train_grpo.py: --answer_column output)"),
+        "dolly": (NEEDS_MAPPING, "dolly_prompt_only", "instruction + context become the prompt; response stays as a "
+                  "column for reward functions (train_grpo.py: --answer_column response)"),
+        "question_answer": (NEEDS_MAPPING, "question_answer_prompt_only", "the question becomes the prompt; "
+                            "answer stays as a column for reward functions"),
+        "preference_columns": (NEEDS_MAPPING, "preference_columns", "the prompt column becomes a conversational "
+                               "prompt"),
+        "string_prompt_preference": (READY, None, "the string prompt is used; chosen, rejected and the other "
+                                     "columns reach reward functions"),
+    },
+}
+# A conversational language-modelling dataset can feed GRPO once its final answers are cut off.
+_GRPO_FROM_MESSAGES = (NEEDS_MAPPING, "messages_prompt_only", "every message before the last answer becomes the "
+                       "prompt")
+
+
+# --- detection -------------------------------------------------------------------------------------------------
+
+
+def _is_messages(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "role" in m for m in value)
+
+
+def _is_sharegpt(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(m, dict) and (("from" in m and "value" in m) or ("role" in m and "content" in m)) for m in value
+    )
+
+
+def detect_row(row: dict) -> tuple[str, bool | None]:
+    """(kind, conversational) of one row. `conversational` is None for foreign shapes and unknown rows.
+
+    Key sets follow trl.data_utils; foreign shapes are checked before a lone `prompt` so that
+    prompt + chosen_response/rejected_response is not mistaken for prompt-only.
+    """
+    keys = set(row)
+    if {"prompt", "chosen", "rejected"} <= keys:
+        if isinstance(row["prompt"], str) and _is_messages(row["chosen"]) and _is_messages(row["rejected"]):
+            return "string_prompt_preference", None
+        return "preference", _is_messages(row["chosen"]) or _is_messages(row["prompt"])
+    if {"chosen", "rejected"} <= keys:
+        return "implicit_preference", _is_messages(row["chosen"])
+    if {"prompt", "completion", "label"} <= keys:
+        return "unpaired_preference", _is_messages(row["prompt"]) or _is_messages(row["completion"])
+    if {"prompt", "completion"} <= keys:
+        return "prompt_completion", _is_messages(row["prompt"]) or _is_messages(row["completion"])
+    if "messages" in keys:
+        return "language_modeling", True
+    if "conversations" in keys and (_is_sharegpt(row["conversations"]) or isinstance(row["conversations"], list)):
+        return "sharegpt", None
+    if "text" in keys:
+        return "language_modeling", False
+    if any(set(pair) <= keys for pair in FOREIGN_PREFERENCE_PAIRS):
+        return "preference_columns", None
+    if {"instruction", "output"} <= keys:
+        return "alpaca", None
+    if {"instruction", "response"} <= keys:
+        return "dolly", None
+    if {"question", "answer"} <= keys:
+        return "question_answer", None
+    if {"prompt", "response"} <= keys and not _is_messages(row["prompt"]):
+        return "prompt_response", None
+    if "prompt" in keys:
+        return "prompt_only", _is_messages(row["prompt"])
+    return "unknown", None
+
+
+# --- value checks ----------------------------------------------------------------------------------------------
+
+
+class _Issues:
+    """Problems found in the sample, grouped by (severity, column, message) with the rows they occur in."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[str, str, str], list[int]] = {}
+
+    def add(self, severity: str, column: str, message: str, row: int) -> None:
+        rows = self._groups.setdefault((severity, column, message), [])
+        if not rows or rows[-1] != row:  # a row with the same problem twice counts once
+            rows.append(row)
+
+    def as_list(self) -> list[dict]:
+        items = [
+            {"severity": severity, "column": column, "message": message, "count": len(rows), "rows": rows[:5]}
+            for (severity, column, message), rows in self._groups.items()
+        ]
+        return sorted(items, key=lambda item: (item["severity"] != "error", -item["count"]))
+
+
+def _type_name(value: Any) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def _check_content(message: dict, column: str, row: int, issues: _Issues) -> None:
+    content = message.get("content")
+    role = message.get("role")
+    calls_tools = role == "assistant" and bool(message.get("tool_calls"))
+    if calls_tools:
+        _check_tool_calls(message["tool_calls"], column, row, issues)
+    if "content" not in message or content is None:
+        # An assistant turn that only calls tools legitimately has no content.
+        if not calls_tools:
+            issues.add("error", column, f"has {_a(role)} message without content (None)", row)
+    elif isinstance(content, str):
+        if not content.strip() and not calls_tools:
+            severity = "error" if role == "assistant" else "warning"
+            issues.add(severity, column, f"has {_a(role)} message with empty content", row)
+    elif isinstance(content, list):
+        # Multimodal content: a list of typed parts ({"type": "text", "text": ...}).
+        if not all(isinstance(part, dict) and "type" in part for part in content):
+            issues.add("error", column, "message content is a list whose parts have no 'type'", row)
+    else:
+        issues.add("error", column, f"message content is {type(content).__name__}, expected a string", row)
+
+
+def _a(word: Any) -> str:
+    return f"{'an' if str(word)[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def _check_tool_calls(calls: Any, column: str, row: int, issues: _Issues) -> None:
+    """OpenAI-style tool calls, as TRL's docs and chat templates read them: [{"type": "function", "function":
+    {"name": ..., "arguments": {...} or a JSON string}}]."""
+    if not isinstance(calls, list) or not all(isinstance(call, dict) for call in calls):
+        issues.add("error", column, "has tool_calls that are not a list of {'type', 'function'} objects", row)
+        return
+    for call in calls:
+        function = call.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            issues.add("error", column, "has a tool call without function.name", row)
+            return
+
+
+def check_tools(value: Any, row: int, issues: _Issues) -> None:
+    """The `tools` column TRL passes to the chat template: a list of function schemas, or that list as JSON text."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            issues.add("error", "tools", "is a string that is not JSON (TRL json-decodes a string tools column)", row)
+            return
+    if not isinstance(value, list) or not all(isinstance(tool, dict) for tool in value):
+        issues.add("error", "tools", "is not a list of tool (function schema) objects", row)
+
+
+def check_conversation(value: Any, column: str, row: int, issues: _Issues, part: str = "whole") -> None:
+    """Message structure, allowed roles and their order. `part` is what the list is in its row:
+    'whole' (a full conversation), 'prompt' (ends before an answer) or 'answer' (starts with the assistant)."""
+    if not isinstance(value, list) or not value:
+        issues.add("error", column, "is empty or not a list of messages", row)
+        return
+    roles: list[str] = []
+    for message in value:
+        if isinstance(message, dict) and "from" in message and "value" in message:
+            issues.add("error", column, "holds ShareGPT turns (from/value), not role/content messages; name the "
+                       "column 'conversations' so the sharegpt mapping applies", row)
+            return
+        if not isinstance(message, dict) or "role" not in message:
+            issues.add("error", column, "has an item that is not a {'role', 'content'} message", row)
+            return
+        role = message["role"]
+        if role not in ROLES:
+            issues.add("error", column, f"has unknown role {role!r} (allowed: {', '.join(ROLES)})", row)
+        _check_content(message, column, row, issues)
+        roles.append(role)
+    for index, role in enumerate(roles):
+        if role in ("system", "developer") and index > 0:
+            issues.add("warning", column, f"has {_a(role)} message after the first position", row)
+    dialogue = [role for role in roles if role not in ("system", "developer")]
+    for first, second in zip(dialogue, dialogue[1:]):
+        if first == second and first in ("user", "assistant"):
+            issues.add("warning", column, f"has two {first} messages in a row", row)
+            break
+    if part == "whole":
+        if dialogue and dialogue[0] == "assistant":
+            issues.add("warning", column, "starts with an assistant message (no user turn before it)", row)
+        if "assistant" not in dialogue:
+            issues.add("error", column, "has no assistant message to learn from", row)
+        elif dialogue[-1] != "assistant":
+            issues.add("warning", column, "ends with a user message, which trains nothing", row)
+    elif part == "prompt":
+        if dialogue and dialogue[-1] == "assistant":
+            issues.add("warning", column, "prompt ends with an assistant message; the answer should come next", row)
+    elif part == "answer":
+        if roles[0] != "assistant":
+            issues.add("error", column, f"answer starts with a {roles[0]} message, expected assistant", row)
+
+
+def _check_text(value: Any, column: str, row: int, issues: _Issues) -> None:
+    if value is None:
+        issues.add("error", column, "is None", row)
+    elif not isinstance(value, str):
+        issues.add("error", column, f"is {type(value).__name__}, expected a string", row)
+    elif not value.strip():
+        issues.add("error", column, "is an empty string", row)
+
+
+def _check_field(row: dict, column: str, index: int, issues: _Issues, conversational: bool, part: str) -> None:
+    value = row.get(column)
+    if conversational:
+        if isinstance(value, str):
+            issues.add("error", column, "is a string while other fields of the row are messages", index)
+        else:
+            check_conversation(value, column, index, issues, part)
+    else:
+        _check_text(value, column, index, issues)
+
+
+# Which fields each TRL kind has, and what part of a conversation each one is.
+_FIELDS = {
+    "language_modeling": (("text", "whole"),),
+    "prompt_only": (("prompt", "prompt"),),
+    "prompt_completion": (("prompt", "prompt"), ("completion", "answer")),
+    "preference": (("prompt", "prompt"), ("chosen", "answer"), ("rejected", "answer")),
+    "implicit_preference": (("chosen", "whole"), ("rejected", "whole")),
+    "unpaired_preference": (("prompt", "prompt"), ("completion", "answer")),
+}
+
+
+def check_rows(rows: list[dict], kind: str, conversational: bool | None) -> list[dict]:
+    """Every value problem in `rows` read as `kind`, plus columns whose type changes across rows."""
+    issues = _Issues()
+    for index, row in enumerate(rows):
+        row_kind, row_conversational = detect_row(row)
+        if row_kind != kind:
+            issues.add("error", "*", f"row is {KIND_TEXT[row_kind]}, unlike the rest ({KIND_TEXT[kind]})", index)
+            continue
+        if "tools" in row:
+            check_tools(row["tools"], index, issues)
+        if kind == "string_prompt_preference":
+            _check_text(row.get("prompt"), "prompt", index, issues)
+            for column in ("chosen", "rejected"):
+                check_conversation(row.get(column), column, index, issues, "whole")
+            continue
+        if kind not in _FIELDS:
+            continue
+        if kind == "language_modeling" and row_conversational:
+            check_conversation(row.get("messages"), "messages", index, issues, "whole")
+            continue
+        for column, part in _FIELDS[kind]:
+            _check_field(row, column, index, issues, bool(conversational), part)
+        if kind == "preference" and row.get("chosen") == row.get("rejected"):
+            issues.add("warning", "chosen", "chosen and rejected are identical", index)
+        label = row.get("label")
+        if kind == "unpaired_preference" and not isinstance(label, bool):
+            # KTOTrainer casts labels with torch.as_tensor(..., dtype=bool): 0/1 work, anything else is wrong.
+            if type(label) is int and label in (0, 1):
+                issues.add("warning", "label", "is 0/1 rather than true/false (read as booleans)", index)
+            else:
+                issues.add("error", "label", f"is {label!r:.20} ({_type_name(label)}), expected true or false", index)
+    _check_types(rows, issues)
+    return issues.as_list()
+
+
+def _check_types(rows: list[dict], issues: _Issues) -> None:
+    """A column whose values change type across rows (str here, list there) breaks Arrow and the trainers."""
+    seen: dict[str, dict[str, list[int]]] = {}
+    for index, row in enumerate(rows):
+        for column, value in row.items():
+            seen.setdefault(column, {}).setdefault(_type_name(value), []).append(index)
+    for column, types in seen.items():
+        missing = [index for index, row in enumerate(rows) if column not in row]
+        for index in missing:
+            issues.add("warning", column, "is missing from some rows", index)
+        real = {name: found for name, found in types.items() if name != "None"}
+        if len(real) > 1:
+            summary = ", ".join(f"{name} in {len(found)} rows" for name, found in sorted(real.items()))
+            minority = min(real.values(), key=len)
+            for index in minority:
+                issues.add("error", column, f"changes type across rows ({summary})", index)
+
+
+# --- mappings --------------------------------------------------------------------------------------------------
+
+
+def run_mapping(name: str, rows: list[dict], mappings: dict[str, Callable[[dict], dict]]) -> dict:
+    """Apply a named mapping to the sample; returns the mapped rows and each row's failure."""
+    mapped, failures = [], []
+    for index, row in enumerate(rows):
+        try:
+            mapped.append(mappings[name](dict(row)))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            failures.append({"row": index, "error": str(exc)})
+    return {"rows": mapped, "failures": failures}
+
+
+def _base_verdict(method: str, kind: str, conversational: bool | None) -> tuple[str, str | None, str]:
+    if method == "grpo" and kind == "language_modeling":
+        if conversational:
+            return _GRPO_FROM_MESSAGES
+        return INCOMPATIBLE, None, "plain text has no prompts; " + _NEEDS["grpo"]
+    if kind == "unknown":
+        return INCOMPATIBLE, None, "no known format in the columns; " + _NEEDS[method]
+    return _TABLE[method].get(kind, (INCOMPATIBLE, None, f"{KIND_TEXT[kind]} rows; " + _NEEDS[method]))
+
+
+def dropped_columns(method: str, columns: list[str] | set[str]) -> list[str]:
+    """TRL columns a training script removes before its trainer sees the rows. SFT trains on `messages` when there is
+    one: TRL's SFTTrainer would otherwise read a `prompt` column beside it as prompt-completion data (and fail on
+    ultrafeedback-style rows whose `messages` are plain SFT data)."""
+    if method == "sft" and "messages" in columns:
+        return [column for column in TRL_COLUMNS if column != "messages" and column in columns]
+    return []
+
+
+def method_verdict(rows: list[dict], method: str, mappings: dict[str, Callable[[dict], dict]],
+                   checked: dict | None = None) -> dict:
+    """The verdict of one method on sample rows, as its training script sees them (after `dropped_columns`).
+
+    Inspection calls it for every method; the training scripts call it at load on the rows they are about to train on,
+    so both refuse the same rows with the same reason. `checked` caches mapping results across methods."""
+    checked = {} if checked is None else checked
+    drop = dropped_columns(method, {column for row in rows for column in row})
+    if drop:
+        rows = [{key: value for key, value in row.items() if key not in drop} for row in rows]
+    kind, conversational = _dataset_kind(rows)
+    errors = [issue for issue in check_rows(rows, kind, conversational) if issue["severity"] == "error"]
+    verdict, mapping, reason = _base_verdict(method, kind, conversational)
+    if drop and verdict == READY:
+        reason += f" (the script drops {', '.join(drop)} and trains on messages)"
+    reasons = [reason]
+    if verdict == READY and errors:
+        verdict = INCOMPATIBLE
+        rows_hit = sorted({row for issue in errors for row in issue["rows"]})
+        first = errors[0]
+        reasons = [f"the format fits ({reason}), but sample rows have errors ({first['column']} {first['message']}, "
+                   f"e.g. rows {', '.join(map(str, rows_hit[:5]))}; see issues): fix or filter them first"]
+    if verdict == NEEDS_MAPPING and mapping is not None:
+        if mapping not in mappings:
+            verdict, mapping = INCOMPATIBLE, None
+            reasons.append("the mapping it needs is not available here")
+        else:
+            key = (mapping, tuple(drop))
+            if key not in checked:
+                checked[key] = _check_mapping(mapping, rows, mappings)
+            result = checked[key]
+            target_kind = result["kind"]
+            if result["failures"]:
+                first = result["failures"][0]
+                verdict = INCOMPATIBLE
+                reasons = [f"mapping {mapping!r} would fit ({reason}), but it failed on {result['failure_count']} "
+                           f"of {len(rows)} sample rows (row {first['row']}: {first['error']}); fix the data first"]
+            elif (target_kind not in TRL_KINDS
+                  or _base_verdict(method, target_kind, result["conversational"])[0] != READY):
+                verdict = INCOMPATIBLE
+                reasons.append(f"but mapping {mapping!r} did not produce a {method.upper()}-ready format")
+            elif any(issue["severity"] == "error" for issue in result["issues"]):
+                verdict = INCOMPATIBLE
+                reasons = [f"mapping {mapping!r} would fit ({reason}), but the mapped rows still have errors "
+                           f"(see mappings.{mapping}.issues): fix or filter those rows first"]
+    return {"verdict": verdict, "mapping": mapping if verdict == NEEDS_MAPPING else None, "reasons": reasons}
+
+
+def sample_indices(total: int, head: int = 50, spread: int = 50) -> list[int]:
+    """Row indices to check: the first `head` rows plus `spread` evenly spaced through the rest (to the last row), so
+    problems that start late are seen at a cost independent of the dataset's size."""
+    indices = list(range(min(head, total)))
+    rest = total - len(indices)
+    if rest > 0 and spread > 0:
+        step = rest / min(spread, rest)
+        indices += sorted({len(indices) + min(rest - 1, int(step * (i + 1)) - 1) for i in range(min(spread, rest))})
+    return indices
+
+
+def refusal(entry: dict, method: str, mapping: str | None = None) -> str:
+    """What a training script says when its rows are not READY for `method`: the inspection's reason and the fix."""
+    name = method.upper()
+    after = f" after --dataset_mapping {mapping}" if mapping else ""
+    reasons = "; ".join(entry["reasons"])
+    if entry["verdict"] == NEEDS_MAPPING and entry["mapping"]:
+        return (f"{name} cannot train on these rows{after} as they are: {reasons}. Pass --dataset_mapping "
+                f"{entry['mapping']} (dataset_inspect runs it on a sample and re-validates the result).")
+    return f"{name} cannot train on these rows{after}: {reasons}. Run dataset_inspect for the details."
+
+
+def verdicts(rows: list[dict], mappings: dict[str, Callable[[dict], dict]]) -> tuple[dict, dict]:
+    """Per-method verdicts, and the mappings they name (by name), each run on the sample and re-validated."""
+    cache: dict = {}
+    results = {method: method_verdict(rows, method, mappings, cache) for method in METHODS}
+    checked = {}
+    for (name, _drop), result in cache.items():
+        checked.setdefault(name, result)
+    return results, checked
+
+
+def _check_mapping(name: str, rows: list[dict], mappings: dict) -> dict:
+    outcome = run_mapping(name, rows, mappings)
+    mapped = outcome["rows"]
+    kind, conversational = _dataset_kind(mapped) if mapped else (None, None)
+    issues = check_rows(mapped, kind, conversational) if kind else []
+    return {
+        "name": name,
+        "rows_checked": len(rows),
+        "failures": outcome["failures"][:5],
+        "failure_count": len(outcome["failures"]),
+        "kind": kind,
+        "conversational": conversational,
+        "issues": issues,
+        "validated": bool(mapped) and not outcome["failures"] and kind in TRL_KINDS
+        and not any(issue["severity"] == "error" for issue in issues),
+        "example_before": preview(rows[0]) if rows else None,
+        "example_after": preview(mapped[0]) if mapped else None,
+        "rows": mapped,
+    }
+
+
+def preview(value: Any, limit: int = 300) -> Any:
+    """A JSON-safe, short copy of a row for showing: long strings cut, bytes (images, audio) summarised."""
+    if isinstance(value, dict):
+        return {str(key): preview(item, limit) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [preview(item, limit) for item in value[:20]] + ([f"... {len(value) - 20} more"] if len(value) > 20
+                                                                  else [])
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + f"... ({len(value)} characters)"
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _dataset_kind(rows: list[dict]) -> tuple[str, bool | None]:
+    """The kind most sample rows have (rows of other kinds are reported as issues)."""
+    counts: dict[tuple[str, bool | None], int] = {}
+    for row in rows:
+        key = detect_row(row)
+        counts[key] = counts.get(key, 0) + 1
+    return max(counts, key=lambda key: counts[key])
+
+
+# --- chat templates --------------------------------------------------------------------------------------------
+
+# ChatML, for base models whose tokenizer has no chat template (train_sft.py --chat_template chatml). The
+# {% generation %} markers let TRL's assistant_only_loss find the answers; tool calls are written as <tool_call> JSON.
+CHATML_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{- '<|im_start|>assistant\n' -}}{%- generation -%}{{- message['content'] or '' -}}"
+    "{%- for call in (message['tool_calls'] or []) -%}"
+    "{{- '<tool_call>' + (call['function'] | tojson) + '</tool_call>' -}}{%- endfor -%}"
+    "{{- '<|im_end|>' -}}{%- endgeneration -%}{{- '\n' -}}"
+    "{%- else -%}"
+    "{{- '<|im_start|>' + message['role'] + '\n' + (message['content'] or '') + '<|im_end|>\n' -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}"
+)
+CHAT_TEMPLATES = {"chatml": CHATML_TEMPLATE}
+
+
+def read_chat_template(value: str) -> str:
+    """A named template (chatml) or the text of a Jinja file; ValueError naming the choices otherwise."""
+    if value in CHAT_TEMPLATES:
+        return CHAT_TEMPLATES[value]
+    try:
+        with open(value, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ValueError(f"chat template {value!r} is neither a known name ({', '.join(CHAT_TEMPLATES)}) nor a "
+                         f"readable Jinja file ({exc.strerror or exc})") from None
+    if "messages" not in text:
+        raise ValueError(f"chat template file {value!r} does not read `messages`; it is not a chat template")
+    return text
+
+
+def _tools(row: dict) -> Any:
+    tools = row.get("tools")
+    return json.loads(tools) if isinstance(tools, str) else tools
+
+
+def render_failures(rows: list[dict], tokenizer: Any, limit: int = 20) -> list[dict]:
+    """Rows (up to `limit`) the tokenizer's chat template cannot render, with the template's error: what TRL would
+    otherwise raise from deep inside its dataset preparation."""
+    failures = []
+    for index, row in enumerate(rows[:limit]):
+        if not detect_row(row)[1]:
+            continue
+        try:
+            format_row(row, tokenizer)
+        except Exception as exc:  # noqa: BLE001 - a Jinja template can raise anything; the message is what matters
+            failures.append({"row": index, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+    return failures
+
+
+# --- token statistics ------------------------------------------------------------------------------------------
+
+
+def _render_messages(messages: list, tokenizer: Any, add_generation_prompt: bool = False, tools: Any = None) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                         tools=tools)
+
+
+def format_row(row: dict, tokenizer: Any) -> str:
+    """The text a trainer would tokenize for one TRL row: chat template for messages, concatenation otherwise.
+    For preference rows, the longer of prompt+chosen and prompt+rejected (that is what must fit in max_length)."""
+    kind, conversational = detect_row(row)
+    if kind == "language_modeling":
+        return _render_messages(row["messages"], tokenizer, tools=_tools(row)) if conversational else row["text"]
+    if kind == "string_prompt_preference":
+        texts = [_render_messages(list(row[key]), tokenizer, tools=_tools(row)) for key in ("chosen", "rejected")]
+        return max(texts, key=len)
+    if kind in ("prompt_completion", "unpaired_preference"):
+        if conversational:
+            return _render_messages(list(row["prompt"]) + list(row["completion"]), tokenizer)
+        return row["prompt"] + row["completion"]
+    if kind == "prompt_only":
+        return _render_messages(row["prompt"], tokenizer, True) if conversational else row["prompt"]
+    if kind in ("preference", "implicit_preference"):
+        prompt = row.get("prompt", [] if conversational else "")
+        texts = [_render_messages(list(prompt) + list(row[key]), tokenizer) if conversational
+                 else prompt + row[key] for key in ("chosen", "rejected")]
+        return max(texts, key=len)
+    raise ValueError(f"cannot format {KIND_TEXT.get(kind, kind)} rows")
+
+
+def _percentile(sorted_values: list[int], share: float) -> int:
+    """Nearest-rank percentile (no interpolation: a token count is an integer)."""
+    rank = max(1, math.ceil(share * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def token_stats(rows: list[dict], tokenizer: Any, max_length: int | None) -> dict:
+    """Token lengths of the formatted rows: mean, percentiles, max, and the share `max_length` would truncate."""
+    lengths, failures = [], []
+    for index, row in enumerate(rows):
+        try:
+            text = format_row(row, tokenizer)
+        except (ValueError, KeyError, TypeError) as exc:
+            failures.append({"row": index, "error": str(exc)})
+            continue
+        # The chat template already adds special tokens; plain text gets the tokenizer's own (e.g. BOS).
+        lengths.append(len(tokenizer(text, add_special_tokens=not _is_templated(row))["input_ids"]))
+    stats: dict[str, Any] = {"rows": len(lengths), "failures": failures[:5], "max_length": max_length}
+    if lengths:
+        ordered = sorted(lengths)
+        stats.update(
+            mean=round(sum(ordered) / len(ordered), 1),
+            p50=_percentile(ordered, 0.5), p90=_percentile(ordered, 0.9), p95=_percentile(ordered, 0.95),
+            p99=_percentile(ordered, 0.99), max=ordered[-1], min=ordered[0],
+        )
+        if max_length:
+            stats["truncated_share"] = round(sum(1 for n in ordered if n > max_length) / len(ordered), 4)
+    return stats
+
+
+def _is_templated(row: dict) -> bool:
+    return bool(detect_row(row)[1])
+
+
+# --- the whole analysis ----------------------------------------------------------------------------------------
+
+
+def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], tokenizer: Any = None,
+            max_length: int | None = None, method: str | None = None,
+            mapping_source: Callable[[str], str] | None = None, chat_template: str | None = None) -> dict:
+    """Detect the format of sample rows, check their values, give per-method verdicts with validated mappings and,
+    with a tokenizer, token statistics for `method` (default: the first of SFT, DPO, GRPO, reward, KTO that can use
+    the data). `chat_template` (a name such as chatml, or a Jinja file) replaces the tokenizer's, as train_sft.py
+    --chat_template does. `mappings` and `mapping_source` come from hf_trainer.runtime.mappings."""
+    if not rows:
+        raise ValueError("no rows to inspect")
+    if rows_have_images(rows):  # runtime/vision.py: READY only for a model that sees images, via train_vlm.py
+        return {"chat_template_used": None, **analyse_vision(rows, tokenizer, max_length)}
+    kind, conversational = _dataset_kind(rows)
+    issues = check_rows(rows, kind, conversational)
+    per_method, checked = verdicts(rows, mappings)
+    report: dict[str, Any] = {
+        "kind": kind,
+        "kind_text": KIND_TEXT[kind],
+        "conversational": conversational,
+        "columns": sorted({column for row in rows for column in row}),
+        "sample_rows": len(rows),
+        "issues": issues,
+        "methods": per_method,
+        "mappings": {},
+        "chat_template": None,
+        "chat_template_used": None,
+        "token_stats": None,
+    }
+    for name, result in checked.items():
+        report["mappings"][name] = {key: value for key, value in result.items() if key != "rows"}
+        report["mappings"][name]["source"] = mapping_source(name) if mapping_source else None
+    if tokenizer is not None:
+        report["chat_template"] = bool(getattr(tokenizer, "chat_template", None))
+        if chat_template:
+            tokenizer.chat_template = read_chat_template(chat_template)
+            report["chat_template_used"] = chat_template
+        elif report["chat_template"]:
+            report["chat_template_used"] = "model"
+        # Every method that could train is checked against the template: READY must mean its script trains.
+        formatted_by_method = {}
+        for name, entry in per_method.items():
+            if entry["verdict"] == INCOMPATIBLE:
+                continue
+            drop = dropped_columns(name, report["columns"])
+            view = [{key: value for key, value in row.items() if key not in drop} for row in rows]
+            formatted = checked[entry["mapping"]]["rows"] if entry["mapping"] else view
+            formatted_by_method[name] = formatted
+            if not (formatted and detect_row(formatted[0])[1]):
+                continue
+            if not report["chat_template_used"]:
+                reason = ("the tokenizer has no chat template, so conversational rows cannot be formatted; use an "
+                          "instruct/chat model's tokenizer, or train_sft.py --chat_template chatml (or a Jinja file)")
+            else:
+                failures = render_failures(formatted, tokenizer)
+                if not failures:
+                    continue
+                reason = (f"the chat template cannot render {len(failures)} sample row(s) (row {failures[0]['row']}: "
+                          f"{failures[0]['error']})")
+            if not any(issue["message"] == reason for issue in report["issues"]):
+                report["issues"].insert(0, {"severity": "error", "column": "*", "count": len(rows), "rows": [],
+                                            "message": reason})
+            entry.update(verdict=INCOMPATIBLE, mapping=None, reasons=[f"{'; '.join(entry['reasons'])}, but {reason}"])
+        target = method or next((m for m in METHODS if per_method[m]["verdict"] != INCOMPATIBLE), None)
+        if target is not None and target in formatted_by_method:
+            report["token_stats"] = dict(token_stats(formatted_by_method[target], tokenizer, max_length),
+                                         method=target)
+    return report
+
+
+# --- text ------------------------------------------------------------------------------------------------------
+
+
+def render(report: dict) -> str:
+    """Concise, actionable text for a report from `analyse` (plus the source fields that the caller adds)."""
+    lines = []
+    source = report.get("source") or {}
+    where = source.get("dataset_name", "dataset")
+    parts = [part for part in (source.get("config"), source.get("split")) if part]
+    split = f" [{'/'.join(parts)}]" if parts else ""
+    total = source.get("num_rows")
+    size = f", {total:,} rows{'' if source.get('num_rows_exact', True) else ' (estimated)'}" if total else ""
+    lines.append(f"{where}{split}{size}: {report['kind_text']}"
+                 + ("" if report["conversational"] is None else
+                    (", conversational" if report["conversational"] else ", standard"))
+                 + f" (from {report['sample_rows']} sample rows"
+                 + (f": {source['sampled_from']}" if source.get("sampled_from") else "")
+                 + f"; columns: {', '.join(report['columns'])})")
+    for method in METHODS:
+        entry = report["methods"][method]
+        mapping = f" -> --dataset_mapping {entry['mapping']}" if entry["mapping"] else ""
+        lines.append(f"  {method.upper():<6} {entry['verdict']}{mapping}: {'; '.join(entry['reasons'])}")
+    for issue in report["issues"][:8]:
+        more = ", ..." if issue["count"] > len(issue["rows"]) else ""
+        rows = f" (row{'s' if issue['count'] > 1 else ''} {', '.join(map(str, issue['rows']))}{more})"
+        lines.append(f"  {issue['severity']}: {issue['column']} {issue['message']}, in {issue['count']} sample "
+                     f"row{'s' if issue['count'] > 1 else ''}" + (rows if issue["rows"] else ""))
+    if len(report["issues"]) > 8:
+        lines.append(f"  ... {len(report['issues']) - 8} more issue(s) in the structured result")
+    for name, result in report["mappings"].items():
+        if result["validated"]:
+            lines.append(f"  mapping {name}: run on {result['rows_checked']} sample rows and re-validated as "
+                         f"{KIND_TEXT.get(result['kind'] or 'unknown')}; pass --dataset_mapping {name} to the "
+                         "training script (its source is in the structured result)")
+        else:
+            lines.append(f"  mapping {name}: NOT usable on this sample (see the reasons above)")
+    stats = report.get("token_stats")
+    if stats and stats.get("rows"):
+        # TRL's RewardTrainer drops pairs longer than max_length instead of truncating them.
+        fate = " (dropped by the reward trainer)" if stats["method"] == "reward" else ""
+        truncated = (f", {stats['truncated_share']:.1%} longer than max_length {stats['max_length']}{fate}"
+                     if stats.get("truncated_share") is not None else "")
+        lines.append(f"  tokens per row ({stats['method'].upper()} format): mean {stats['mean']}, p50 {stats['p50']}, "
+                     f"p95 {stats['p95']}, max {stats['max']}{truncated}")
+        if (stats.get("truncated_share") or 0) > 0.05:
+            lines.append(f"  advice: max_length {stats['max_length']} is shorter than many rows (their ends, the "
+                         "answers, are lost); "
+                         f"--max_length {stats['p99']} keeps 99% of the sample whole")
+    if source.get("truncated_cells"):
+        lines.append(f"  note: the dataset viewer shortened {source['truncated_cells']} cells of the sample; token "
+                     "lengths are lower bounds")
+    if source.get("oversized_rows"):
+        lines.append(f"  note: {source['oversized_rows']} row(s) longer than {source.get('row_byte_cap', 0):,} bytes "
+                     "were counted but not read (the cap per row); check them separately")
+    if report.get("chat_template") is not None:
+        used = report.get("chat_template_used")
+        lines.append(f"  tokenizer chat template: {'yes' if report['chat_template'] else 'NO'}; rows rendered with: "
+                     + ("the model's" if used == "model" else used or "none (train_sft.py --chat_template chatml "
+                        "gives a base model one)"))
+    lines += render_vision(report)
+    return "\n".join(lines)
+
+# ----- runtime/sharding.py -----
+"""Sharded training for the training scripts (`--fsdp`): PyTorch FSDP2 driven by transformers' Trainer and accelerate.
+
+With `--fsdp`, each of the N processes (one per GPU, started by `accelerate launch` or the script's own relaunch) holds
+1/N of the weights, gradients and optimizer state; a layer's full weights exist only while it runs. That is how a
+model that does not fit one GPU with its training state trains on an xN flavor. Everything goes through the Trainer's
+own `fsdp` / `fsdp_config` arguments (FullyShardedDataParallelPlugin, fsdp_version=2), so TRL's trainers shard their
+reference models the same way (trl.models.prepare_fsdp).
+
+- Checkpoints during training are sharded (SHARDED_STATE_DICT: each process writes its own part with
+  torch.distributed.checkpoint, in parallel): `checkpoint-N/pytorch_model_fsdp_0/`, `optimizer_0/`. They are pushed
+  with hub_strategy=checkpoint like any checkpoint, and resume on the same or another number of GPUs (DCP reshards).
+- The final model is consolidated: gathered into one full state dict on the main process and saved as ordinary
+  safetensors (a LoRA run: the adapter), so from_pretrained, the model card and the push see a normal model.
+- Mixed precision: with bf16 the trainable weights are kept as fp32 shards (accelerate upcasts them) and layers are
+  gathered and computed in bf16. Activation checkpointing is FSDP's own (the Trainer's would gather each layer twice).
+
+Standard library only at the top: this module is inlined into the self-contained training scripts.
+"""
+
+import os
+
+# fsdp_config keys as transformers' TrainingArguments reads them (version 2 = FSDP2).
+FSDP_CHECKPOINT_FORMAT = "SHARDED_STATE_DICT"
+FSDP_FINAL_FORMAT = "FULL_STATE_DICT"
+
+
+def activation_checkpointing_on(args, device: dict) -> bool:
+    """Whether to recompute activations: on by default on GPUs (memory is the constraint there), off on CPU."""
+    if device["type"] == "cuda":
+        return args.activation_checkpointing is not False
+    return bool(args.activation_checkpointing)
+
+
+def fsdp_problem(args, device: dict, world_size: int) -> str | None:
+    """Why `--fsdp` cannot run with these arguments here (one actionable sentence), or None."""
+    if not getattr(args, "fsdp", False):
+        return None
+    if world_size < 2:
+        where = f"{device['count']} GPU" if device["type"] == "cuda" else "CPU"
+        return (f"--fsdp shards the model over several processes, but this run has one ({where}). Run on a multi-GPU "
+                "flavor (e.g. a10g-largex4, l40sx4, a100x4: the script starts one process per GPU), or drop --fsdp "
+                "(on one GPU, --use_peft or --load_in_4bit save memory instead).")
+    if getattr(args, "load_in_4bit", False):
+        return ("--fsdp with --load_in_4bit is not supported by these scripts: shard a bf16 LoRA (--fsdp --use_peft) "
+                "over several GPUs, or train QLoRA on one GPU without --fsdp.")
+    if getattr(args, "eval_baseline", False):
+        return ("--eval_baseline runs generation on the main process only, which a sharded model cannot do (every "
+                "process holds part of each layer). Drop --eval_baseline and score the pushed model afterwards with "
+                "scripts/evaluate.py.")
+    return None
+
+
+def fsdp_kwargs(args, device: dict) -> dict:
+    """The TrainingArguments (SFTConfig, DPOConfig, ...) entries for --fsdp; {} without it.
+
+    Pass next to precision_kwargs(...), which then leaves activation checkpointing to FSDP."""
+    if not getattr(args, "fsdp", False):
+        return {}
+    if device["type"] != "cuda":
+        enable_fsdp_on_cpu()
+    if os.environ.get("RANK", "0") == "0":
+        print(f"--fsdp: weights, gradients and optimizer state sharded over {os.environ.get('WORLD_SIZE', '1')} "
+              "processes (FSDP2); sharded checkpoints, one consolidated model at the end.", flush=True)
+    return {
+        "fsdp": True,
+        "fsdp_config": {
+            "version": 2,
+            # TRANSFORMER_BASED_WRAP falls back to the model's _no_split_modules (its decoder layer class): one
+            # FSDP unit per layer, so at most one layer (plus the next, prefetched) is gathered at a time.
+            "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+            "reshard_after_forward": True,  # free each layer's full weights after forward (gathered again in backward)
+            "state_dict_type": FSDP_CHECKPOINT_FORMAT,
+            "activation_checkpointing": activation_checkpointing_on(args, device),
+            # Every process reads the checkpoint from disk: loading on rank 0 and broadcasting would leave the
+            # reference models of DPO/KTO/GRPO (loaded by TRL, not by accelerate) empty on the other ranks.
+            "cpu_ram_efficient_loading": False,
+        },
+    }
+
+
+def enable_fsdp_on_cpu() -> None:
+    """Let accelerate run FSDP2 over gloo on CPU, as torch does: for rehearsing a sharded run on a CPU machine.
+
+    accelerate 1.16 chooses FSDP only for GPU-like backends (AcceleratorState: MULTI_CPU is not in its list) and would
+    silently run data parallel instead, so a CPU rehearsal would test something else. After its own setup, a run
+    that was given an FSDP plugin is switched to FSDP. No effect on GPUs, where accelerate does this itself."""
+    from accelerate import state
+    from accelerate.utils import DistributedType
+
+    if getattr(state.AcceleratorState, "_hf_trainer_cpu_fsdp", False):
+        return
+    original = state.AcceleratorState.__init__
+
+    def init(self, *positional, fsdp_plugin=None, **keywords):
+        original(self, *positional, fsdp_plugin=fsdp_plugin, **keywords)
+        if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
+            self.distributed_type = DistributedType.FSDP
+            self.fsdp_plugin = fsdp_plugin
+            state.PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+
+    state.AcceleratorState.__init__ = init
+    state.AcceleratorState._hf_trainer_cpu_fsdp = True
+
+
+def is_sharded(trainer) -> bool:
+    return getattr(trainer, "is_fsdp_enabled", False)
+
+
+def save_final_model(trainer, output_dir: str) -> None:
+    """Save the trained model to output_dir as from_pretrained-loadable safetensors (a LoRA run: the adapter).
+
+    Sharded runs gather the full state dict on the main process first; every process must call this (the gather is a
+    collective), only the main process writes."""
+    if is_sharded(trainer):
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type(FSDP_FINAL_FORMAT)
+    trainer.save_model(output_dir)
+    if is_sharded(trainer):
+        # Later checkpoints (none are written after this in the scripts) would be sharded again.
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type(FSDP_CHECKPOINT_FORMAT)
+
+
+# ----- runtime/train_common.py -----
+"""What every training script shares before training: arguments, device, model loading, data, tracking, the Hub.
+
+The training scripts carry it (and its siblings runtime/resume.py and runtime/results.py, the resume check and the
+tail after training) in their generated runtime block, because HF Jobs runs a single file. So: standard-library
+imports only at the top; torch, transformers, trl, peft and datasets are imported inside the functions that need them.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+
+# One list of local file types, shared with dataset inspection (runtime/file_types.py): suffix -> datasets builder.
+LOCAL_DATA_SUFFIXES = {suffix: builder for suffix, (_reader, builder, _options) in FILE_TYPES.items()}
+
+
+# Trackio project of runs that name none (--trackio_project).
+DEFAULT_TRACKIO_PROJECT = "hf-trainer"
+
+
+class ScriptError(Exception):
+    """A problem the user can fix: printed as one line, exit status 2, no traceback."""
+
+
+def run_main(main, parse_args) -> None:
+    """Run `main(parse_args())`, turning ScriptError into a one-line message and exit status 2 (1 with --smoke)."""
+    args = parse_args()
+    try:
+        code = main(args)
+    except ScriptError as exc:
+        # In smoke mode every failure is the one line an agent reads, with the smoke exit status.
+        if getattr(args, "smoke", False):
+            print(f"smoke: FAIL - {exc}", flush=True)
+            sys.exit(1)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code or 0)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every method shares, named as in TRL and transformers."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--model_name_or_path", required=True, help="Hub model id or local folder.")
+    model.add_argument("--trust_remote_code", action="store_true")
+    model.add_argument("--attn_implementation", default=None,
+                       help="Attention kernel; default: flash_attention_2 when installed on a GPU, else sdpa.")
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset_name", required=True,
+                      help="Hub dataset id, or a local .jsonl/.json/.csv/.parquet/.arrow file or a folder of them.")
+    data.add_argument("--dataset_config", default=None, help="Dataset configuration (subset) name.")
+    data.add_argument("--dataset_train_split", default="train")
+    data.add_argument("--dataset_test_split", default=None,
+                      help="Eval split name; default: 'test' or 'validation' when the dataset has one.")
+    data.add_argument("--eval_split_size", type=float, default=0.05,
+                      help="When there is no eval split, carve one: a fraction (<1) or a row count (>=1); 0 disables.")
+    data.add_argument("--dataset_mapping", default=None,
+                      help="Convert rows with a named mapping first (e.g. sharegpt, alpaca); see dataset_inspect.")
+    data.add_argument("--max_train_samples", type=_positive_int, default=None, help="Use only the first N rows.")
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--output_dir", default=None, help="Local output folder (default: outputs/<model>-<method>).")
+    train.add_argument("--max_length", type=_positive_int, default=2048, help="Tokens per example (truncation).")
+    train.add_argument("--num_train_epochs", type=_positive_float, default=1.0)
+    train.add_argument("--max_steps", type=int, default=-1, help="Stop after N optimiser steps (overrides epochs).")
+    train.add_argument("--learning_rate", type=_positive_float, default=None,
+                       help="Default: 2e-4 with LoRA, 2e-5 for full fine-tuning (method scripts may differ).")
+    train.add_argument("--lr_scheduler_type", default="cosine")
+    train.add_argument("--warmup_steps", type=float, default=0.03,
+                       help="Linear warm-up: a step count, or a fraction (<1) of all steps.")
+    train.add_argument("--weight_decay", type=float, default=0.0)
+    train.add_argument("--per_device_train_batch_size", type=_positive_int, default=4)
+    train.add_argument("--per_device_eval_batch_size", type=_positive_int, default=None)
+    train.add_argument("--gradient_accumulation_steps", type=_positive_int, default=4)
+    train.add_argument("--activation_checkpointing", action=argparse.BooleanOptionalAction, default=None,
+                       help="Recompute activations to save memory (default: on for GPUs, off on CPU).")
+    train.add_argument("--optim", default=None, help="Optimizer (default: adamw_torch_fused on GPU, adamw_torch on CPU).")
+    train.add_argument("--logging_steps", type=_positive_int, default=None)
+    train.add_argument("--save_steps", type=_positive_int, default=100)
+    train.add_argument("--save_total_limit", type=_positive_int, default=2)
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--fsdp", action="store_true",
+                       help="Shard weights, gradients and optimizer state over the GPUs (FSDP2), for models that do "
+                            "not fit one GPU: needs a multi-GPU flavor; sharded checkpoints, one consolidated model.")
+
+    peft = parser.add_argument_group("LoRA")
+    peft.add_argument("--use_peft", action="store_true", help="Train a LoRA adapter instead of all weights.")
+    peft.add_argument("--lora_r", type=_positive_int, default=16)
+    peft.add_argument("--lora_alpha", type=_positive_int, default=32)
+    peft.add_argument("--lora_dropout", type=float, default=0.05)
+    peft.add_argument("--lora_target_modules", nargs="+", default=["all-linear"],
+                      help="Module names, or all-linear (default).")
+    peft.add_argument("--load_in_4bit", action="store_true", help="QLoRA: 4-bit base model (CUDA GPU only).")
+
+    hub = parser.add_argument_group("Hub")
+    hub.add_argument("--push_to_hub", action="store_true", help="Push checkpoints and the final model to the Hub.")
+    hub.add_argument("--hub_model_id", default=None, help="Model repo, e.g. user/my-model.")
+    hub.add_argument("--hub_private_repo", action=argparse.BooleanOptionalAction, default=True,
+                     help="Make the repo private (default) or public (--no-hub_private_repo).")
+    hub.add_argument("--hub_strategy", default="checkpoint", choices=["end", "every_save", "checkpoint", "all_checkpoints"],
+                     help="Default 'checkpoint': the latest checkpoint is pushed too, so a new job can resume.")
+    hub.add_argument("--resume", nargs="?", const="must", default="never", choices=RESUME_CHOICES,
+                     help="Continue from the newest checkpoint (output_dir, else the Hub repo's last-checkpoint) only "
+                          "when the same kind of run made it (model, method, data, LoRA shape): auto continues or "
+                          "starts fresh, must (bare --resume) fails without one, never starts fresh. A checkpoint of "
+                          "another run is refused before training, with the difference named.")
+
+    track = parser.add_argument_group("tracking")
+    track.add_argument("--report_to", default="trackio", help="trackio (default), none, wandb, tensorboard, ...")
+    track.add_argument("--trackio_project", default=DEFAULT_TRACKIO_PROJECT,
+                       help="Trackio project: runs of one project share a dashboard; choose one per experiment.")
+    track.add_argument("--trackio_space_id", default=None,
+                       help="Trackio Space for live metrics; default on HF Jobs: <user>/trackio (private unless "
+                            "--no-hub_private_repo). 'none' disables.")
+    track.add_argument("--run_name", default=None,
+                       help="Run name in the dashboard; default: <model>-<data>-<method>-<UTC time>, e.g. "
+                            "qwen2.5-0.5b-capybara-sft-20261206-1405.")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--smoke", action="store_true",
+                     help="One optimiser step on real data: checks the loss is finite and the gradient non-zero.")
+    run.add_argument("--json", action="store_true", help="Print a one-line JSON summary at the end.")
+
+
+# --- device and precision ---------------------------------------------------------------------------------------
+
+def detect_device() -> dict:
+    """What the machine offers: device type, bf16 support (not on T4/V100), GPU count and name."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {
+            "type": "cuda",
+            "bf16": torch.cuda.is_bf16_supported(),
+            "count": torch.cuda.device_count(),
+            "name": torch.cuda.get_device_name(0),
+        }
+    return {"type": "cpu", "bf16": False, "count": 0, "name": "cpu"}
+
+
+def is_main_process() -> bool:
+    """True in a single-process run and in rank 0 of a distributed one (accelerate launch / torchrun set RANK)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def distributed_world_size() -> int:
+    """Processes in this run: WORLD_SIZE under accelerate launch / torchrun, else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def relaunch_distributed(device: dict) -> None:
+    """With several GPUs visible to a plain `python` process, re-run this script under `accelerate launch` with one
+    process per GPU: Trainer would otherwise fall back to DataParallel, which TRL refuses (and which is slow).
+    Set HF_TRAINER_NO_RELAUNCH=1 to keep one process (e.g. when you launch it yourself)."""
+    if device["count"] < 2 or "WORLD_SIZE" in os.environ or os.environ.get("HF_TRAINER_NO_RELAUNCH"):
+        return
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(device["count"]),
+               "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no",
+               str(Path(sys.argv[0]).resolve()), *sys.argv[1:]]
+    print(f"{device['count']} GPUs visible: relaunching with accelerate launch --num_processes {device['count']}",
+          flush=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+
+
+def check_arguments(args, device: dict) -> None:
+    """Refuse combinations that cannot work, before anything is loaded."""
+    if args.load_in_4bit and device["type"] != "cuda":
+        raise ScriptError("--load_in_4bit (QLoRA) needs a CUDA GPU, and none was found. Drop --load_in_4bit to train "
+                          "LoRA in full precision here, or run on a GPU flavor.")
+    if args.load_in_4bit and not args.use_peft:
+        raise ScriptError("--load_in_4bit trains a LoRA adapter on a 4-bit base: add --use_peft.")
+    if args.push_to_hub and not args.hub_model_id:
+        raise ScriptError("--push_to_hub needs --hub_model_id (e.g. your-name/my-model).")
+    if args.push_to_hub and not os.environ.get("HF_TOKEN"):
+        raise ScriptError("--push_to_hub needs a token in the HF_TOKEN environment variable (on HF Jobs pass it as a "
+                          "secret: --secrets HF_TOKEN).")
+    if args.eval_split_size < 0:
+        raise ScriptError(f"--eval_split_size {args.eval_split_size} is negative: use a fraction, a row count, or 0.")
+    if args.max_steps == 0 or args.max_steps < -1:
+        raise ScriptError(f"--max_steps {args.max_steps} is invalid: use a positive number, or -1 for epochs.")
+    problem = fsdp_problem(args, device, distributed_world_size())
+    if problem:
+        raise ScriptError(problem)
+
+
+def default_output_dir(args, method: str) -> str:
+    name = args.model_name_or_path.rstrip("/").split("/")[-1]
+    return args.output_dir or str(Path("outputs") / f"{name}-{method}")
+
+
+def precision_kwargs(args, device: dict) -> dict:
+    """Trainer precision and speed settings: bf16 where supported (fp16 on T4), CPU flags on CPU."""
+    # With --fsdp, FSDP checkpoints activations itself (sharding.fsdp_kwargs); the Trainer's would gather layers twice.
+    checkpointing = activation_checkpointing_on(args, device) and not getattr(args, "fsdp", False)
+    if device["type"] != "cuda":
+        return {"bf16": False, "fp16": False, "use_cpu": True, "optim": args.optim or "adamw_torch",
+                "activation_checkpointing": checkpointing}
+    kwargs = {"bf16": device["bf16"], "fp16": not device["bf16"], "optim": args.optim or "adamw_torch_fused",
+              "activation_checkpointing": checkpointing}
+    if kwargs["activation_checkpointing"]:
+        kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}
+    try:
+        import liger_kernel  # noqa: F401  (optional: fused kernels, +10-24% throughput when installed)
+
+        kwargs["use_liger_kernel"] = True
+    except ImportError:
+        pass
+    return kwargs
+
+
+def model_init_kwargs(args, device: dict) -> dict:
+    """How to load the model: dtype, attention kernel, 4-bit quantization."""
+    import torch
+
+    if device["type"] == "cuda":
+        dtype = torch.bfloat16 if device["bf16"] else torch.float16
+    else:
+        dtype = torch.float32
+    attn = args.attn_implementation
+    if attn is None:
+        attn = "sdpa"
+        if device["type"] == "cuda":
+            try:
+                import flash_attn  # noqa: F401  (optional: padding-free packing without a dense mask)
+
+                attn = "flash_attention_2"
+            except ImportError:
+                pass
+    kwargs = {"dtype": dtype, "attn_implementation": attn, "trust_remote_code": args.trust_remote_code}
+    if args.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
+    return kwargs
+
+
+def peft_config(args, task_type: str = "CAUSAL_LM"):
+    """The LoRA configuration, or None for full fine-tuning."""
+    if not args.use_peft:
+        return None
+    from peft import LoraConfig
+
+    targets = args.lora_target_modules
+    return LoraConfig(
+        r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, task_type=task_type,
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+    )
+
+
+def default_learning_rate(args, full: float = 2e-5, lora: float = 2e-4) -> float:
+    """LoRA trains few parameters from zero and wants ~10x the full fine-tuning rate."""
+    if args.learning_rate is not None:
+        return args.learning_rate
+    return lora if args.use_peft else full
+
+
+# --- data ------------------------------------------------------------------------------------------------------
+
+# Files in a folder that describe a dataset rather than hold rows (datasets.save_to_disk, the Hub's card).
+_METADATA_FILES = {"dataset_info.json", "state.json", "dataset_dict.json", "README.md"}
+# Split names recognised from file names in a folder, like the Hub does: train.jsonl, test-0000.parquet, ...
+_SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test", "validation": "validation",
+                "valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
+
+
+def _split_of(path: Path) -> str:
+    words = [w for w in re.split(r"[^a-z]+", "/".join(path.parts[-2:]).lower()) if w]
+    return next((_SPLIT_WORDS[w] for w in words if w in _SPLIT_WORDS), "train")
+
+
+def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
+    """The builder name and the files of each split for a local file or folder (split from the file names)."""
+    if path.is_file():
+        files = [path]
+    else:
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in LOCAL_DATA_SUFFIXES
+                       and p.name not in _METADATA_FILES and not p.name.startswith("."))
+    if not files:
+        raise ScriptError(f"No data files ({', '.join(LOCAL_DATA_SUFFIXES)}) in {path}.")
+    builders = {LOCAL_DATA_SUFFIXES.get(p.suffix.lower()) for p in files}
+    if None in builders:
+        raise ScriptError(f"{path} is not a supported data file: use {', '.join(LOCAL_DATA_SUFFIXES)}.")
+    if len(builders) > 1:
+        raise ScriptError(f"{path} mixes file types ({', '.join(sorted(builders))}); keep one type per dataset.")
+    splits: dict[str, list[str]] = {}
+    for file in files:
+        splits.setdefault("train" if path.is_file() else _split_of(file.relative_to(path)), []).append(str(file))
+    return builders.pop(), splits
+
+
+def load_splits(args):
+    """(train, eval or None): local files or a Hub dataset; an eval split carved when none exists."""
+    import datasets
+
+    path = Path(args.dataset_name).expanduser()
+    if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
+        loaded = datasets.load_from_disk(str(path))  # a datasets.save_to_disk folder
+        if isinstance(loaded, datasets.Dataset):
+            loaded = datasets.DatasetDict({"train": loaded})
+    elif path.exists():
+        builder, files = _local_data_files(path)
+        try:
+            # Options per file type (a .tsv delimiter, the `field` of a {"data": [...]} JSON file).
+            options = builder_for([Path(file) for split_files in files.values() for file in split_files])[1]
+            loaded = datasets.load_dataset(builder, data_files=files, **options)
+        except (ValueError, datasets.exceptions.DatasetGenerationError) as exc:
+            raise ScriptError(f"Could not read {path} as {builder}: {exc}") from None
+    elif args.dataset_name.startswith((".", "/", "~")) or args.dataset_name.count("/") > 1:
+        raise ScriptError(f"--dataset_name {args.dataset_name!r} is neither an existing local path nor a Hub id "
+                          "(owner/name).")
+    else:
+        loaded = datasets.load_dataset(args.dataset_name, args.dataset_config)
+    if args.dataset_train_split not in loaded:
+        raise ScriptError(f"Split {args.dataset_train_split!r} not found; the dataset has: {', '.join(loaded)}. "
+                          "Pass --dataset_train_split.")
+    train = loaded[args.dataset_train_split]
+    if len(train) == 0:
+        raise ScriptError(f"Split {args.dataset_train_split!r} of {args.dataset_name} is empty.")
+    if args.max_train_samples:
+        train = train.select(range(min(args.max_train_samples, len(train))))
+    eval_name = args.dataset_test_split or next((s for s in ("test", "validation") if s in loaded), None)
+    if args.dataset_test_split and args.dataset_test_split not in loaded:
+        raise ScriptError(f"Split {args.dataset_test_split!r} not found; the dataset has: {', '.join(loaded)}.")
+    if eval_name:
+        return train, loaded[eval_name]
+    size = args.eval_split_size
+    if size == 0 or len(train) < 4:
+        return train, None
+    test_size = max(1, int(round(size * len(train)))) if size < 1 else int(size)
+    if test_size >= len(train):
+        raise ScriptError(f"--eval_split_size {size} leaves no training rows ({len(train)} rows in all).")
+    parts = train.train_test_split(test_size=test_size, seed=args.seed)
+    return parts["train"], parts["test"]
+
+
+def apply_mapping(dataset, name: str | None):
+    """Convert rows with a named mapping (runtime/mappings.py)."""
+    if dataset is None or not name:
+        return dataset
+    if name not in MAPPINGS:
+        raise ScriptError(f"--dataset_mapping {name!r} is unknown. Known: {', '.join(sorted(MAPPINGS))}.")
+    try:
+        return dataset.map(lambda row: map_row(name, row), remove_columns=dataset.column_names)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ScriptError(f"--dataset_mapping {name} cannot convert a row: {exc}. Run dataset_inspect to see which "
+                          "rows and which mapping fits.") from None
+
+
+def validate_dataset(dataset, method: str, mapping: str | None, split: str = "train"):
+    """The rows as the trainer will see them, checked with dataset inspection's own rules (runtime/dataset_formats)
+    on the head and evenly spaced rows: READY trains; anything else stops here, before a model is loaded, with the
+    inspection's reason and the mapping to pass. Returns the dataset without the columns the method must not see."""
+    if dataset is None:
+        return None
+    drop = dropped_columns(method, dataset.column_names)
+    if drop:
+        dataset = dataset.remove_columns(drop)
+    rows = [dataset[index] for index in sample_indices(len(dataset))]
+    entry = method_verdict(rows, method, MAPPINGS)
+    if entry["verdict"] != READY:
+        raise ScriptError(refusal(entry, method, mapping) + ("" if split == "train" else f" (the {split} split)"))
+    return dataset
+
+
+def require_columns(dataset, accepted: list[tuple[str, ...]], method: str) -> tuple[str, ...]:
+    """The first accepted column set the dataset has; otherwise a ScriptError naming the columns it found."""
+    columns = set(dataset.column_names)
+    for option in accepted:
+        if set(option) <= columns:
+            return option
+    wanted = " or ".join("+".join(option) for option in accepted)
+    raise ScriptError(
+        f"The dataset has no usable columns for {method}: found {sorted(columns)}, need {wanted}. "
+        "Run dataset_inspect (hf-trainer dataset inspect) to get a --dataset_mapping, or rename the columns."
+    )
+
+
+def is_conversational_dataset(dataset) -> bool:
+    """Whether the first row holds chat messages (lists of {role, content}) in any TRL column."""
+    if dataset is None or len(dataset) == 0:
+        return False
+    row = dataset[0]
+    return any(isinstance(row.get(key), list) and row.get(key) and isinstance(row[key][0], dict)
+               for key in ("messages", "prompt", "completion", "chosen", "rejected"))
+
+
+def require_chat_template(tokenizer, dataset, args) -> None:
+    """Conversational data needs a chat template that renders it: refuse early with the fix, not deep in TRL.
+    `--chat_template` (chatml or a Jinja file, where the script offers it) replaces the tokenizer's."""
+    if getattr(args, "chat_template", None):
+        try:
+            tokenizer.chat_template = read_chat_template(args.chat_template)
+        except ValueError as exc:
+            raise ScriptError(f"--chat_template: {exc}.") from None
+    if not is_conversational_dataset(dataset):
+        return
+    if not getattr(tokenizer, "chat_template", None):
+        offer = (" or pass --chat_template chatml (or a Jinja file) to give this base model one"
+                 if hasattr(args, "chat_template") else "")
+        raise ScriptError(f"{args.model_name_or_path} has no chat template, so conversational rows (lists of "
+                          f"messages) cannot be formatted. Use an instruct model's tokenizer{offer}, or plain-text "
+                          "data.")
+    failures = render_failures([dataset[index] for index in sample_indices(len(dataset), 10, 10)], tokenizer)
+    if failures:
+        first = failures[0]
+        raise ScriptError(f"The chat template of {args.model_name_or_path} cannot render the rows (sample row "
+                          f"{first['row']}: {first['error']}). Fix those rows, or use a template that handles them.")
+
+
+# --- tracking and the Hub ---------------------------------------------------------------------------------------
+
+def tracking_kwargs(args, method: str) -> dict:
+    """report_to, project, run name and (on HF Jobs) a Trackio Space whose URL is printed at start."""
+    report_to = "none" if args.smoke else args.report_to
+    kwargs = {"report_to": report_to,
+              "run_name": args.run_name or default_run_name(args.model_name_or_path, args.dataset_name, method),
+              "project": args.trackio_project or DEFAULT_TRACKIO_PROJECT}
+    if report_to != "trackio":
+        return kwargs
+    space = args.trackio_space_id
+    if space is None and on_hf_jobs() and os.environ.get("HF_TOKEN"):
+        space = f"{_hub_user()}/trackio"
+    if space and space != "none":
+        kwargs["trackio_space_id"] = space
+        os.environ["HF_TRAINER_TRACKIO_SPACE"] = space  # for the model card's link to the metrics
+        print(f"Trackio dashboard: https://huggingface.co/spaces/{space} (project {kwargs['project']}, "
+              f"run {kwargs['run_name']})", flush=True)
+    return kwargs
+
+
+def current_job_id() -> str | None:
+    """The id of the job this script runs in. HF Jobs sets HF_JOB_ID (read by transformers' model card code) and
+    JOB_ID (read by TRL's tags); either may be missing, so both count. hf-trainer's local backend sets JOB_ID too."""
+    return os.environ.get("HF_JOB_ID") or os.environ.get("JOB_ID") or None
+
+
+def current_job_flavor() -> str | None:
+    """The job's flavor when the platform or hf-trainer says it (HF_JOB_FLAVOR, HF_TRAINER_FLAVOR)."""
+    return os.environ.get("HF_JOB_FLAVOR") or os.environ.get("HF_TRAINER_FLAVOR") or None
+
+
+def on_hf_jobs() -> bool:
+    """True inside an HF Jobs job: a job id (HF_JOB_ID or JOB_ID) or flavor is set, and it is not a local job."""
+    in_job = bool(current_job_id() or os.environ.get("HF_JOB_FLAVOR"))
+    return in_job and os.environ.get("HF_TRAINER_BACKEND") != "local"
+
+
+def _slug(text: str, limit: int = 32) -> str:
+    """The last path part of a model or dataset id, lower-case, safe in a run name ('Qwen/Qwen2.5-0.5B' -> 'qwen2.5-0.5b')."""
+    last = str(text).rstrip("/").replace("\\", "/").split("/")[-1]
+    last = re.sub(r"\.(jsonl|json|csv|parquet|arrow)$", "", last, flags=re.IGNORECASE)
+    return re.sub(r"[^a-z0-9.]+", "-", last.lower()).strip("-.")[:limit] or "run"
+
+
+def default_run_name(model: str, dataset: str, method: str, when: float | None = None) -> str:
+    """A run name a person can tell apart in the dashboard: '<model>-<data>-<method>-<UTC time>'
+    ('qwen2.5-0.5b-capybara-sft-20261206-1405'). `train` shows the same name in the plan."""
+    stamp = time.strftime("%Y%m%d-%H%M", time.gmtime(time.time() if when is None else when))
+    return f"{_slug(model)}-{_slug(dataset)}-{method}-{stamp}"
+
+
+def _hub_user() -> str:
+    from huggingface_hub import HfApi
+
+    return HfApi(token=os.environ["HF_TOKEN"]).whoami()["name"]
+
+
+def hub_url(repo_id: str) -> str:
+    return f"{os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/')}/{repo_id}"
+
+
+def hub_kwargs(args) -> dict:
+    """Checkpointing and pushing: the latest checkpoint goes to the Hub so a new job can resume."""
+    # hub_private_repo always: transformers also reads it for the Trackio Space and its static copy, which would be
+    # public (private=None) on a run that logs to a Space without pushing the model.
+    kwargs = {"save_strategy": "no" if args.smoke else "steps", "save_steps": args.save_steps,
+              "save_total_limit": args.save_total_limit, "hub_private_repo": args.hub_private_repo}
+    if args.push_to_hub and not args.smoke:
+        kwargs.update(push_to_hub=True, hub_model_id=args.hub_model_id, hub_strategy=args.hub_strategy)
+    return kwargs
+
+
+def eval_kwargs(args, eval_dataset) -> dict:
+    if eval_dataset is None or args.smoke:
+        return {"eval_strategy": "no"}
+    return {"eval_strategy": "steps", "eval_steps": args.save_steps,
+            "per_device_eval_batch_size": args.per_device_eval_batch_size or args.per_device_train_batch_size}
+
+
+def logging_steps(args) -> int:
+    if args.logging_steps:
+        return args.logging_steps
+    return 1 if args.smoke or 0 < args.max_steps <= 100 else 10
+
+
+# --- benchmark hook (benchmarks/bench_train.py) -------------------------------------------------------------------
+
+TOKEN_STATS_ENV = "HF_TRAINER_TOKEN_STATS"
+
+
+def attach_token_stats(trainer) -> None:
+    """With HF_TRAINER_TOKEN_STATS=<path> set, record what each training micro-batch computes; otherwise do nothing.
+
+    One JSON line per micro-batch: tokens computed (the batch tensor's size) and real tokens (non-padding), so a
+    benchmark can report the padding share; at the end one line with the training time, peak memory and the eval loss.
+    """
+    path = os.environ.get(TOKEN_STATS_ENV)
+    if not path:
+        return
+    import resource
+
+    from transformers import TrainerCallback
+
+    collate = trainer.data_collator
+    out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed at the end of training)
+
+    def counting_collator(features):
+        batch = collate(features)
+        # The same collator serves evaluation, which runs with the model in eval mode: count training batches only.
+        if trainer.model.training:
+            ids = batch["input_ids"]
+            mask = batch.get("attention_mask")
+            real = int(mask.sum()) if mask is not None else int(ids.numel())  # padding-free batches have no padding
+            out.write(json.dumps({"computed": int(ids.numel()), "real": real, "rows": int(ids.shape[0])}) + "\n")
+        return batch
+
+    class _Summary(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                out.write(json.dumps({"step": state.global_step, "loss": logs["loss"]}) + "\n")
+            if logs and "train_runtime" in logs:
+                out.write(json.dumps({"train_runtime": logs["train_runtime"]}) + "\n")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            import torch
+
+            summary = {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            if torch.cuda.is_available():
+                summary["peak_cuda_bytes"] = torch.cuda.max_memory_allocated()
+            if trainer.eval_dataset is not None:
+                summary["eval_loss"] = trainer.evaluate().get("eval_loss")
+            out.write(json.dumps(summary) + "\n")
+            out.close()
+
+    trainer.data_collator = counting_collator
+    trainer.add_callback(_Summary())
+
+# ----- runtime/resume.py -----
+"""Resume that cannot mix runs: each checkpoint records what made it, and a run continues only from its own kind.
+
+A checkpoint continued by a run with another base model dies deep in torch with a `size mismatch` traceback; one
+continued with other data or another method trains on silently, mixing two runs in one model. So every checkpoint
+folder gets `hf_trainer_run.json` (base model, method, dataset, and the training arguments that shape the saved
+state, with their hash), written before the Trainer pushes the folder (hub_strategy=checkpoint pushes it as
+last-checkpoint). Before anything is loaded, `resume_checkpoint` compares the newest checkpoint's record with this
+run and continues, starts fresh, or stops with the difference named, as `--resume` asks:
+
+    never  (default)  start from step 0
+    auto              continue when the newest checkpoint (output_dir, else the Hub repo's last-checkpoint) was made
+                      by the same kind of run; start from step 0 when there is none; refuse a different one
+    must   (bare --resume)  like auto, but refuse when there is no checkpoint to continue
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+
+RUN_RECORD = "hf_trainer_run.json"
+# Arguments that decide what a checkpoint holds (the adapter's shapes, which weights train, how rows are cut): a
+# checkpoint made with other values is another run. Learning rate, schedule, batch shape, logging, saving and tracking
+# are left out on purpose: changing them between two jobs of one run is legitimate (e.g. a smaller batch on a smaller
+# GPU after a timeout).
+STATE_ARGUMENTS = ("use_peft", "lora_r", "lora_alpha", "lora_target_modules", "load_in_4bit", "max_length")
+
+
+def _identity(name: str | None) -> str | None:
+    """A model or dataset as the record keeps it: the absolute path when it is a local folder or file (a relative path
+    means another thing from another working directory), else the Hub id as given."""
+    if name is None:
+        return None
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def run_record(args, method: str) -> dict:
+    """What makes this run's checkpoints this run's: compared field by field when a later run wants to continue."""
+    arguments = {name: getattr(args, name) for name in STATE_ARGUMENTS if hasattr(args, name)}
+    if not arguments.get("use_peft"):  # LoRA settings do not shape a full fine-tune
+        arguments = {k: v for k, v in arguments.items() if not k.startswith("lora_")}
+    digest = hashlib.sha256(json.dumps(arguments, sort_keys=True).encode("utf-8")).hexdigest()
+    return {
+        "format": 1,
+        "base_model": _identity(args.model_name_or_path),
+        "method": method,
+        "dataset": {"name": _identity(args.dataset_name), "config": getattr(args, "dataset_config", None),
+                    "split": getattr(args, "dataset_train_split", None),
+                    "mapping": getattr(args, "dataset_mapping", None),
+                    "max_train_samples": getattr(args, "max_train_samples", None)},
+        "arguments": arguments,
+        "arguments_sha256": digest,
+    }
+
+
+def _value(value) -> str:
+    return "none" if value is None else " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def differences(saved: dict, wanted: dict) -> list[str]:
+    """Each way the checkpoint's run differs from this one, in words ('' when they match)."""
+    found = []
+    if saved.get("base_model") != wanted["base_model"]:
+        found.append(f"the checkpoint was made from model {saved.get('base_model')}, this run asks for "
+                     f"{wanted['base_model']}")
+    if saved.get("method") != wanted["method"]:
+        found.append(f"the checkpoint was made by {str(saved.get('method')).upper()}, this run is "
+                     f"{wanted['method'].upper()}")
+    old, new = saved.get("dataset") or {}, wanted["dataset"]
+    for key, label in (("name", "dataset"), ("config", "dataset config"), ("split", "train split"),
+                       ("mapping", "dataset mapping"), ("max_train_samples", "max_train_samples")):
+        if old.get(key) != new[key]:
+            found.append(f"the checkpoint was trained with {label} {_value(old.get(key))}, this run asks for "
+                         f"{_value(new[key])}")
+    if saved.get("arguments_sha256") != wanted["arguments_sha256"]:
+        old_args, new_args = saved.get("arguments") or {}, wanted["arguments"]
+        changed = [f"{key} {_value(old_args.get(key))} -> {_value(new_args.get(key))}"
+                   for key in sorted(set(old_args) | set(new_args)) if old_args.get(key) != new_args.get(key)]
+        found.append("the checkpoint was trained with other state-shaping arguments ("
+                     + (", ".join(changed) if changed else "hash " + str(saved.get("arguments_sha256"))[:12]) + ")")
+    return found
+
+
+def run_recorder(args, method: str):
+    """A TrainerCallback that writes this run's record into each checkpoint folder: before the Trainer pushes the
+    folder to the Hub (on_push_begin) and after every save (on_save, for runs that do not push)."""
+    from transformers import TrainerCallback
+
+    text = json.dumps(run_record(args, method), indent=2) + "\n"
+
+    class RunRecorder(TrainerCallback):
+        def _write(self, train_args, state) -> None:
+            if not state.is_world_process_zero:
+                return
+            folder = Path(train_args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                (folder / RUN_RECORD).write_text(text, encoding="utf-8")
+
+        def on_push_begin(self, args, state, control, **kwargs):
+            self._write(args, state)
+
+        def on_save(self, args, state, control, **kwargs):
+            self._write(args, state)
+
+    return RunRecorder()
+
+
+def _local_checkpoint(output_dir: str) -> str | None:
+    if not Path(output_dir).is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir)
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ScriptError(f"{path} cannot be read ({exc}): remove it, or start from step 0 with --resume never.") from None
+
+
+def _hub_checkpoint(args):
+    """(api, files) for the Hub repo's last-checkpoint, or None when the repo or the checkpoint does not exist."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = HfApi(token=os.environ.get("HF_TOKEN"))
+    try:
+        files = api.list_repo_files(args.hub_model_id)
+    except RepositoryNotFoundError:
+        return None
+    return (api, files) if "last-checkpoint/trainer_state.json" in files else None
+
+
+def _refuse(where: str, found: list[str], args) -> ScriptError:
+    places = "a new --output_dir" + (" and --hub_model_id" if args.push_to_hub and args.hub_model_id else "")
+    return ScriptError(
+        f"{where} belongs to another run: {'; '.join(found)}. Continuing it would mix two runs, so nothing was "
+        f"trained. Choose {places} for this run, or --resume never to start from step 0 (its checkpoints then go "
+        "to the same place).")
+
+
+def resume_checkpoint(args, method: str, output_dir: str) -> str | None:
+    """The checkpoint this run continues from, or None to start from step 0 (see the module's docstring).
+
+    Called before the model is loaded, so a refusal costs seconds, not a download."""
+    mode = args.resume
+    local = _local_checkpoint(output_dir)
+    if mode == "never":
+        if local:
+            print(f"note: {output_dir} holds checkpoints (newest {Path(local).name}); --resume never ignores them and "
+                  "starts from step 0.", flush=True)
+        return None
+    wanted = run_record(args, method)
+    if local:
+        where, saved, path = local, _read_record(Path(local) / RUN_RECORD), local
+    elif args.push_to_hub and args.hub_model_id and (hub := _hub_checkpoint(args)):
+        from huggingface_hub import hf_hub_download
+
+        api, files = hub
+        where = f"{args.hub_model_id}/last-checkpoint"
+        saved = None
+        if f"last-checkpoint/{RUN_RECORD}" in files:  # read the record alone first: a refusal downloads no weights
+            saved = _read_record(Path(hf_hub_download(args.hub_model_id, f"last-checkpoint/{RUN_RECORD}",
+                                                      token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)))
+        path = None
+    else:
+        if mode == "must":
+            hub = f" nor in {args.hub_model_id}/last-checkpoint" if args.push_to_hub and args.hub_model_id else ""
+            raise ScriptError(f"--resume must: there is no checkpoint in {output_dir}{hub} to continue. Use --resume "
+                              "auto (continue when there is one) or --resume never to start from step 0.")
+        print("No checkpoint found: starting from step 0.", flush=True)
+        return None
+
+    if saved is None:
+        if mode != "must":
+            raise ScriptError(
+                f"{where} has no {RUN_RECORD}, so this run cannot tell whether it made it (an older hf-trainer or "
+                "another tool did). Continue from it anyway with --resume must, start from step 0 with --resume "
+                "never, or choose a new --output_dir / --hub_model_id.")
+        print(f"warning: {where} has no {RUN_RECORD}; continuing from it because --resume must asks to.", flush=True)
+    else:
+        found = differences(saved, wanted)
+        if found:
+            raise _refuse(where, found, args)
+    if path is None:
+        from huggingface_hub import snapshot_download
+
+        # Under a "_" folder: the Trainer's pushes of output_dir skip "_*", so this old copy can never be pushed back
+        # over the newer checkpoints this run makes.
+        target = Path(output_dir) / "_resumed_from_hub"
+        snapshot_download(args.hub_model_id, allow_patterns=["last-checkpoint/*"], local_dir=str(target),
+                          token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)
+        path = str(target / "last-checkpoint")
+    print(f"Resuming from {where}", flush=True)
+    return path
+
+# ----- runtime/results.py -----
+"""The end of every training script: divergence guard, smoke check, model card, save and push, the summary.
+
+`finish_run(trainer, args, METHOD, ...)` is the one tail the training scripts share: with --smoke the one-step check,
+otherwise the evaluation after training (--eval_baseline), the saved model with its card and result files, the push,
+and the printed (or --json) summary. Like every runtime module it is inlined into the scripts by `make sync-scripts`:
+standard library at the top; transformers and huggingface_hub are imported inside the functions that need them.
+"""
+
+import json
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+
+def divergence_guard():
+    """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.
+
+    transformers hides a NaN loss by default (logging_nan_inf_filter logs the running mean instead, often 0), so a
+    diverged run would otherwise finish "successfully" with a broken model.
+    """
+    from transformers import TrainerCallback
+
+    class DivergenceGuard(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            for key in ("loss", "grad_norm"):
+                value = (logs or {}).get(key)
+                if value is not None and not math.isfinite(float(value)):
+                    raise ScriptError(
+                        f"training diverged: {key} is {value} at step {state.global_step}. Lower the learning rate "
+                        f"(now {args.learning_rate:g}) about tenfold; on fp16 GPUs (T4) prefer a bf16 GPU.")
+
+    return DivergenceGuard()
+
+
+def losses(log_history: list[dict]) -> list[float]:
+    return [entry["loss"] for entry in log_history if "loss" in entry]
+
+
+def check_smoke(trainer) -> tuple[bool, str]:
+    """After one step: the loss must be finite and the gradient norm finite and non-zero."""
+    history = trainer.state.log_history
+    step_logs = [entry for entry in history if "loss" in entry]
+    if not step_logs:
+        return False, "smoke: FAIL - no loss was logged after one step"
+    loss = float(step_logs[-1]["loss"])
+    grad = float(step_logs[-1].get("grad_norm", float("nan")))
+    if not math.isfinite(loss):
+        return False, f"smoke: FAIL - the loss is {loss} after one step (check the data and the learning rate)"
+    if not math.isfinite(grad) or grad == 0.0:
+        return False, (f"smoke: FAIL - the gradient norm is {grad} after one step: nothing is being trained "
+                       "(labels all masked? check assistant_only_loss/completion masks and max_length)")
+    return True, f"smoke: OK - loss {loss:.4f}, gradient norm {grad:.4f} after one step on real data"
+
+
+def job_url() -> str | None:
+    job_id = current_job_id()
+    if not job_id:
+        return None
+    if not on_hf_jobs():
+        return f"local job {job_id}"
+    # hf-trainer's train tool passes the namespace it submitted to; other submitters may not.
+    owner = os.environ.get("HF_TRAINER_NAMESPACE") or os.environ.get("JOB_OWNER") or ""
+    base = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    return f"{base}/jobs/{owner}/{job_id}" if owner else f"job {job_id}"
+
+
+RECORDED_LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub")
+
+
+def _job_flavor(job_id: str | None) -> str | None:
+    """The HF Jobs flavor this job runs on, read from its own record (best effort: None when it cannot be read)."""
+    if not job_id or not on_hf_jobs() or not os.environ.get("HF_TOKEN"):
+        return None
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api = HfApi(token=os.environ["HF_TOKEN"])
+        owner = os.environ.get("JOB_OWNER") or api.whoami()["name"]
+        flavor = api.inspect_job(job_id=job_id, namespace=owner).flavor
+    except (HfHubHTTPError, OSError, KeyError, ValueError):
+        return None
+    return str(getattr(flavor, "value", flavor)) if flavor else None
+
+
+def recorded_job(method: str) -> dict:
+    """What reproduces this run: the script (name and sha256 of its bytes), its arguments, the job and flavor, the
+    library versions. `hf-trainer rerun <repo>` reads it back from the model card's `hf_trainer_job` metadata."""
+    import hashlib
+    import platform
+    from importlib import metadata
+
+    script = Path(sys.argv[0])
+    digest = hashlib.sha256(script.read_bytes()).hexdigest() if script.is_file() else None
+    versions = {}
+    for name in RECORDED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    job_id = current_job_id()
+    device = detect_device()
+    return {"method": method, "script": script.name, "script_sha256": digest, "arguments": sys.argv[1:],
+            "job_id": job_id, "job_url": job_url(),
+            "flavor": current_job_flavor() or _job_flavor(job_id),
+            "hardware": f"{device['count']} x {device['name']}" if device["count"] else "cpu",
+            "python": platform.python_version(), "libraries": versions}
+
+
+_YAML_PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./@+-]*")
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
+
+
+def yaml_scalar(value: str) -> str:
+    """A user's value (model id, path, dataset name) for the card's YAML header: as written when YAML reads it back
+    unchanged, else a double-quoted YAML string, so a newline or ': ' in a name cannot add or break metadata."""
+    text = str(value)
+    if _YAML_PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS and not re.fullmatch(r"[-+0-9._e]+", text):
+        return text
+    quoted = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            quoted.append("\\" + char)
+        elif char.isprintable():
+            quoted.append(char)
+        else:  # YAML's escapes: \xXX, \uXXXX, \UXXXXXXXX
+            quoted.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
+                          else f"\\U{code:08x}")
+    return '"' + "".join(quoted) + '"'
+
+
+def model_card(args, method: str, result: dict, extra_hparams: dict, sections: list[str] | None = None) -> str:
+    """A model card: base model, data, method, hyper-parameters, final metrics, extra `sections` (e.g. evaluation),
+    and the job that made it (machine-readable in the `hf_trainer_job` metadata, for reruns)."""
+    hparams = {
+        "learning_rate": result.get("learning_rate"),
+        "num_train_epochs": args.num_train_epochs,
+        "max_steps": args.max_steps,
+        "per_device_train_batch_size": args.per_device_train_batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "max_length": args.max_length,
+        "lr_scheduler_type": args.lr_scheduler_type,
+        "seed": args.seed,
+        **({"lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout,
+            "lora_target_modules": " ".join(args.lora_target_modules), "load_in_4bit": args.load_in_4bit}
+           if args.use_peft else {}),
+        **extra_hparams,
+    }
+    base = args.model_name_or_path
+    tags = ["hf-trainer", "trl", method] + (["lora", "peft"] if args.use_peft else [])
+    lines = [
+        "---",
+        f"base_model: {yaml_scalar(base)}",
+        *( [f"datasets:\n- {yaml_scalar(args.dataset_name)}"] if not Path(args.dataset_name).exists() else [] ),
+        "library_name: " + ("peft" if args.use_peft else "transformers"),
+        "tags:", *[f"- {tag}" for tag in tags],
+        # JSON on one line is valid YAML: the Hub returns it in cardData, so reruns read it without parsing markdown.
+        *([f"hf_trainer_job: {json.dumps(result['recorded_job'])}"] if result.get("recorded_job") else []),
+        "---",
+        "",
+        f"# {args.hub_model_id or Path(result['output_dir']).name}",
+        "",
+        f"Fine-tuned from `{base}` with {method.upper()} ({'LoRA adapter' if args.use_peft else 'full fine-tuning'}) "
+        f"on `{args.dataset_name}` by [hf-trainer](https://github.com/) using TRL.",
+        "",
+        "## Results",
+        "",
+        "| metric | value |", "|---|---|",
+        f"| steps | {result['steps']} |",
+        f"| first training loss | {_fmt(result['first_loss'])} |",
+        f"| last training loss | {_fmt(result['last_loss'])} |",
+        *([f"| eval loss | {_fmt(result['eval_loss'])} |"] if result.get("eval_loss") is not None else []),
+        *[f"| {key.replace('_', ' ')} | {_fmt(value) if isinstance(value, float) else value} |"
+          for key, value in (result.get("extra_results") or {}).items()],
+        f"| runtime (s) | {result['runtime_seconds']:.0f} |",
+        "",
+        "## Hyper-parameters",
+        "",
+        "| name | value |", "|---|---|",
+        *[f"| {key} | {value} |" for key, value in hparams.items()],
+        "",
+    ]
+    for section in sections or []:
+        lines += [section.rstrip("\n"), ""]
+    # Links back from the model to the job and its metrics (the job's labels link forward to both).
+    provenance = [f"Trained by Hugging Face job: {job_url()}"] if job_url() else []
+    if result.get("trackio_project"):
+        space = os.environ.get("HF_TRAINER_TRACKIO_SPACE")
+        provenance.append(f"Training metrics: trackio project `{result['trackio_project']}`, run "
+                          f"`{result.get('run_name')}`" + (f" ({hub_url('spaces/' + space)})" if space else ""))
+    if provenance:
+        lines += ["## Provenance", "", *[f"- {line}" for line in provenance], ""]
+    recorded = result.get("recorded_job")
+    if recorded:
+        import shlex
+
+        where = args.hub_model_id if args.push_to_hub and args.hub_model_id else (recorded.get("job_id") or "")
+        lines += ["## Reproduce", "",
+                  f"Script `{recorded['script']}` (sha256 `{recorded['script_sha256']}`) on "
+                  f"{recorded.get('flavor') or recorded['hardware']}, with "
+                  + ", ".join(f"{k} {v}" for k, v in recorded["libraries"].items()) + ":", "",
+                  "```", shlex.join([recorded["script"], *recorded["arguments"]]), "```", ""]
+        if where:
+            lines += [f"Plan the same job again with `hf-trainer rerun {where}` (add `--confirm` to submit).", ""]
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None,
+           extra_results: dict | None = None, card_sections: list[str] | None = None,
+           extra_files: dict[str, str] | None = None) -> dict:
+    """Save the model, write its card, push it (when asked) and return the summary.
+
+    Under accelerate launch every process calls this (saving may gather shards), but only the main process writes
+    the card and pushes. `extra_results` (method metrics, e.g. GRPO rewards) go into the summary and the card;
+    `card_sections` (markdown) into the card; `extra_files` ({relative path: text}, e.g. results/evaluation.json)
+    into the output folder, so they are pushed with the model."""
+    history = trainer.state.log_history
+    found = losses(history)
+    eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+    result = {
+        "method": method,
+        "output_dir": str(Path(output_dir).resolve()),
+        "hub_model_id": args.hub_model_id if args.push_to_hub else None,
+        "steps": trainer.state.global_step,
+        "first_loss": found[0] if found else None,
+        "last_loss": found[-1] if found else None,
+        "eval_loss": eval_losses[-1] if eval_losses else None,
+        "runtime_seconds": time.time() - started,
+        "learning_rate": trainer.args.learning_rate,
+        "trackio_project": trainer.args.project if args.report_to == "trackio" else None,
+        "run_name": trainer.args.run_name,
+        "job_url": job_url(),
+        **({"extra_results": extra_results} if extra_results else {}),
+    }
+    save_final_model(trainer, output_dir)  # a sharded (--fsdp) model is gathered into one first
+    if not trainer.is_world_process_zero():
+        return result
+    processing = getattr(trainer, "processing_class", None)
+    if processing is not None:
+        processing.save_pretrained(output_dir)
+    for relative, text in (extra_files or {}).items():
+        Path(output_dir, relative).parent.mkdir(parents=True, exist_ok=True)
+        Path(output_dir, relative).write_text(text, encoding="utf-8")
+    # The run's duration goes with the record: a rerun sizes its timeout from it (HF Jobs does not report timeouts).
+    record = {**recorded_job(method), "runtime_seconds": round(result["runtime_seconds"])}
+    card_result = {**result, "recorded_job": record}
+    # The versions this job really ran (the header pins them; a rerun can pin them again from the summary too).
+    result["libraries"] = record["libraries"]
+    result["flavor"] = record["flavor"]
+    Path(output_dir, "README.md").write_text(model_card(args, method, card_result, extra_hparams or {}, card_sections),
+                                             encoding="utf-8")
+    if args.push_to_hub:
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=os.environ["HF_TOKEN"])
+        api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
+        api.upload_folder(repo_id=args.hub_model_id, folder_path=output_dir, commit_message="hf-trainer: final model",
+                          ignore_patterns=["checkpoint-*/**", "checkpoint-*", "last-checkpoint/**", "runs/**", "_*"])
+        result["hub_url"] = hub_url(args.hub_model_id)
+    return result
+
+
+def report(result: dict, as_json: bool) -> None:
+    if not is_main_process():  # one summary per run, not one per GPU process
+        return
+    if as_json:
+        print(json.dumps(result), flush=True)
+        return
+    where = result.get("hub_url") or result["output_dir"]
+    print(f"Done: {result['steps']} steps, loss {_fmt(result['first_loss'])} -> {_fmt(result['last_loss'])}, "
+          f"{result['runtime_seconds']:.0f}s. Model: {where}", flush=True)
+
+
+def finish_run(trainer, args, method: str, output_dir: str, started: float, hparams: dict, *,
+               extra_results: dict | None = None, evaluate_after=None, smoke_check=check_smoke) -> int:
+    """Everything after `trainer.train()`; returns the exit status.
+
+    With --smoke: `smoke_check(trainer)` (finite loss, non-zero gradient) prints one line, exit 0 or 1. Otherwise:
+    `evaluate_after(model, processing_class)` (from --eval_baseline, or None) scores the trained model, and its card
+    section and result files go with the model; `hparams` (method settings) and `extra_results` (method metrics) go
+    into the card and the summary; the model is saved and pushed (when asked) and the summary printed."""
+    if args.smoke:
+        ok, line = smoke_check(trainer)
+        print(line, flush=True)
+        return 0 if ok else 1
+    evaluation = evaluate_after(trainer.model, trainer.processing_class) if evaluate_after else None
+    result = finish(trainer, args, method, output_dir, started, hparams, extra_results=extra_results,
+                    card_sections=[evaluation["card_section"]] if evaluation else None,
+                    extra_files=evaluation["files"] if evaluation else None)
+    if evaluation:
+        result["evaluation"] = evaluation["comparison"]
+    report(result, args.json)
+    return 0
 # ===== end of generated runtime =====
 
 

@@ -135,3 +135,15 @@ def test_text_rows_are_sent_to_the_text_scripts(vlm_dir: Path, tmp_path: Path) -
     message = _refusal("--model_name_or_path", str(vlm_dir / "idefics3"), "--dataset_name", str(data),
                        "--output_dir", str(tmp_path / "o"), "--report_to", "none")
     assert "has no image column" in message and "train_sft.py" in message
+
+
+def test_convert_to_gguf_refuses_vision_models_and_their_adapters(vlm_dir: Path, tmp_path: Path) -> None:
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(vlm_dir / "llava"),
+                                                             "peft_type": "LORA"}))
+    for model in (vlm_dir / "idefics3", adapter):
+        result = run_script("convert_to_gguf.py", "--model_name_or_path", str(model), "--output_dir",
+                            str(tmp_path / "gguf"))
+        assert result.returncode == 2 and "is a vision-language model" in result.stderr
+        assert "--mmproj" in result.stderr and not (tmp_path / "gguf").exists()
