@@ -123,3 +123,12 @@ def test_the_defaults_quoted_in_the_hardware_guide_and_the_request_schema_are_th
     assert "(2048 for sft and grpo, 1024 for dpo, reward and kto)" in schema["max_length"]
     assert (f"(dpo/kto {method_defaults('dpo')['beta']}, grpo {grpo['beta']})" in schema["beta"]
             and method_defaults("kto")["beta"] == method_defaults("dpo")["beta"])
+
+
+def test_a_script_without_build_parser_is_refused_with_what_to_add(tmp_path, monkeypatch) -> None:
+    (tmp_path / "train_sft.py").write_text("def parse_args(argv=None):\n    return None\n", encoding="utf-8")
+    monkeypatch.setenv("HF_TRAINER_SCRIPTS", str(tmp_path))
+    with pytest.raises(UserError, match=r"train_sft.py has no build_parser\(\)"):
+        from hf_trainer.script_defaults import build_parser
+
+        build_parser("train_sft.py")

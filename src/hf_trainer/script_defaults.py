@@ -46,25 +46,12 @@ def _load(path: str) -> ModuleType:
 
 
 def build_parser(script_name: str) -> argparse.ArgumentParser:
-    """The script's own argument parser: `build_parser()`, or (older scripts) the parser `parse_args()` builds."""
+    """A fresh copy of the script's own argument parser (its `build_parser()`, which every bundled script has)."""
     module = load_script_module(script_name)
-    if hasattr(module, "build_parser"):
-        return module.build_parser()
-    captured: list[argparse.ArgumentParser] = []
-    original = argparse.ArgumentParser.parse_args
-
-    def capture(self: argparse.ArgumentParser, *args: object, **kwargs: object) -> argparse.Namespace:
-        captured.append(self)
-        return argparse.Namespace()
-
-    argparse.ArgumentParser.parse_args = capture  # type: ignore[method-assign]
-    try:
-        module.parse_args([])
-    finally:
-        argparse.ArgumentParser.parse_args = original  # type: ignore[method-assign]
-    if not captured:
-        raise UserError(f"{script_name} has neither build_parser() nor a parse_args() that builds an ArgumentParser.")
-    return captured[0]
+    if not callable(getattr(module, "build_parser", None)):
+        raise UserError(f"{script_name} has no build_parser(): its defaults cannot be read without running it. Give "
+                        "it one (parse_args(argv) returns build_parser().parse_args(argv)).")
+    return module.build_parser()
 
 
 @lru_cache(maxsize=None)
