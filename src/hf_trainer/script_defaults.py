@@ -47,16 +47,20 @@ def _load(path: str) -> ModuleType:
 
 def build_parser(script_name: str) -> argparse.ArgumentParser:
     """A fresh copy of the script's own argument parser (its `build_parser()`, which every bundled script has)."""
-    module = load_script_module(script_name)
+    return _build_parser(str(paths.bundled_script(script_name)))
+
+
+def _build_parser(path: str) -> argparse.ArgumentParser:
+    module = _load(path)
     if not callable(getattr(module, "build_parser", None)):
-        raise UserError(f"{script_name} has no build_parser(): its defaults cannot be read without running it. Give "
-                        "it one (parse_args(argv) returns build_parser().parse_args(argv)).")
+        raise UserError(f"{Path(path).name} has no build_parser(): its defaults cannot be read without running it. "
+                        "Give it one (parse_args(argv) returns build_parser().parse_args(argv)).")
     return module.build_parser()
 
 
 @lru_cache(maxsize=None)
-def _defaults(script_name: str) -> tuple[tuple[str, object], ...]:
-    parser = build_parser(script_name)
+def _defaults(path: str) -> tuple[tuple[str, object], ...]:
+    parser = _build_parser(path)
     return tuple((action.dest, action.default) for action in parser._actions
                  if action.dest != argparse.SUPPRESS and action.default is not argparse.SUPPRESS)
 
@@ -65,7 +69,8 @@ def script_defaults(script_name: str) -> dict[str, object]:
     """`{dest: default}` of every option of a bundled script (e.g. "train_grpo.py"), from its argparse parser.
 
     Cached; the returned dict is a fresh copy (list defaults too), so callers may change it."""
-    return {dest: list(default) if isinstance(default, list) else default for dest, default in _defaults(script_name)}
+    defaults = _defaults(str(paths.bundled_script(script_name)))
+    return {dest: list(default) if isinstance(default, list) else default for dest, default in defaults}
 
 
 def method_defaults(method: str) -> dict[str, object]:
