@@ -29,7 +29,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.arguments import HubOptions
 from hf_trainer.jobs.base import CommandJobRequest, JobInfo, Stage, UvJobRequest
-from hf_trainer.jobs.hub_errors import LOGIN_HINT, Context, Retry, to_user_error
+from hf_trainer.jobs.hub_errors import LOGIN_HINT, CallDeadline, Context, Retry, run_within, to_user_error
 from hf_trainer.jobs.hub_models import JobMetrics, ScheduledJob
 from hf_trainer.jobs.script_source import ScriptSource, resolve_script
 from hf_trainer.launch import accelerate_launcher, gpus_for_flavor
@@ -203,9 +203,12 @@ def _refuse_local_files(script_args: list[str]) -> None:
 
 
 # huggingface_hub's shared HTTP client waits forever by default: a Hub that accepts the connection and never answers
-# would hold an MCP tool call (and the person) forever. Calls that set their own timeout (log and metric streams) keep
-# it.
-HTTP_TIMEOUT = httpx2.Timeout(60.0, connect=10.0)
+# would hold an MCP tool call (and the person) forever. These bound each connect and read; Retry's deadlines bound
+# each call as a whole (a server that trickles bytes never trips a read timeout). Calls that set their own timeout
+# (log and metric streams) keep it.
+HTTP_TIMEOUT = httpx2.Timeout(20.0, connect=5.0)
+# A log read without follow ends here even when the Hub keeps the stream open (the Hub takes ~5 s for a running job).
+LOGS_DEADLINE = 20.0
 _timeouts_installed: list[httpx2.Timeout] = []
 
 
@@ -273,11 +276,12 @@ class HubBackend:
     # --- plumbing ---
 
     def _call(self, fn: Callable[[], Any], action: str, *, job_id: str | None = None, idempotent: bool = True,
-              namespace: str | None = None, client_retries: int = 0, scheduled_job_id: str | None = None) -> Any:
+              namespace: str | None = None, client_retries: int = 0, scheduled_job_id: str | None = None,
+              attempts: int | None = None) -> Any:
         ctx = Context(action=action, namespace=namespace or self._namespace, job_id=job_id,
                       endpoint=str(self.api.endpoint), scheduled_job_id=scheduled_job_id)
         try:
-            return self.retry.call(fn, ctx, idempotent=idempotent, client_retries=client_retries)
+            return self.retry.call(fn, ctx, idempotent=idempotent, client_retries=client_retries, attempts=attempts)
         except UserError as exc:
             raise UserError(self.redact(str(exc))) from None
 
@@ -286,8 +290,9 @@ class HubBackend:
         if override:
             return override
         if self._namespace is None:
-            info = self._call(lambda: self.api.whoami(), "find your user name (whoami)")
-            self._namespace = str(info["name"])  # encoded where it enters a URL (segment)
+            # Read inside the call: a malformed answer is then reported as one (the error table), not a crash.
+            name = self._call(lambda: str(self.api.whoami()["name"]), "find your user name (whoami)")
+            self._namespace = name  # encoded where it enters a URL (segment)
         return self._namespace
 
     def _out(self, job: JobInfo) -> JobInfo:
@@ -302,9 +307,12 @@ class HubBackend:
     def catalog(self) -> Any:
         if self._catalog_loader is not None:
             return self._catalog_loader(self.api)
-        from hf_trainer.hardware import load_catalog
+        from hf_trainer.hardware import fallback_catalog, load_catalog
 
-        return load_catalog(self.api)
+        try:  # load_catalog falls back by itself on errors; a Hub that stalls needs a deadline too
+            return run_within(lambda: load_catalog(self.api), self.retry.attempt_timeout)
+        except CallDeadline:
+            return fallback_catalog()
 
     def check_flavor(self, flavor: str | None) -> Any:
         """The Flavor record (with its $/h) for `flavor` (default cpu-basic); UserError with did-you-mean."""
@@ -379,15 +387,16 @@ class HubBackend:
         # SCHEDULING is listed with RUNNING: hf-mcp-server hid queued jobs, so people submitted twice.
         status: list[str] | None = [stage.value] if stage else (None if all else [Stage.SCHEDULING.value,
                                                                                   Stage.RUNNING.value])
-        jobs = self._call(lambda: list(self.api.list_jobs(namespace=segment(ns), status=status, labels=labels or None)),
+        jobs = self._call(lambda: list(self.api.list_jobs(namespace=segment(ns), status=status,
+                                                          labels=labels or None)),
                           "list jobs", namespace=ns, client_retries=LISTING_RETRIES)
         jobs.sort(key=lambda j: j.created_at or datetime.min.replace(tzinfo=timezone.utc), reverse=True)
         return [self._info(j) for j in jobs]
 
     def inspect(self, job_id: str, *, namespace: str | None = None) -> JobInfo:
         ns = self.namespace(namespace)
-        job = self._call(lambda: self.api.inspect_job(job_id=segment(job_id), namespace=segment(ns)), f"inspect job {job_id!r}",
-                         job_id=job_id, namespace=ns)
+        job = self._call(lambda: self.api.inspect_job(job_id=segment(job_id), namespace=segment(ns)),
+                         f"inspect job {job_id!r}", job_id=job_id, namespace=ns)
         return self._info(job)
 
     def logs(self, job_id: str, *, tail: int | None = None, follow: bool = False, timeout: float | None = None,
@@ -395,12 +404,37 @@ class HubBackend:
         ns = self.namespace(namespace)
         if not follow:
             # Server-side tail: hf-mcp-server read the whole log from the start for 10 s and cut it locally.
-            lines = self._call(
-                lambda: list(self.api.fetch_job_logs(job_id=segment(job_id), namespace=segment(ns), follow=False, tail=tail)),
-                f"read the logs of job {job_id!r}", job_id=job_id, namespace=ns)
-            return iter([self.redact(line) for line in lines])
+            return iter([self.redact(line) for line in self._read_logs(job_id, ns, tail)])
         self.inspect(job_id, namespace=ns)  # a wrong id fails now, with our message, not on the first read
         return self._follow(job_id, ns, tail, timeout)
+
+    def _read_logs(self, job_id: str, ns: str, tail: int | None) -> list[str]:
+        """The log without following it, within LOGS_DEADLINE: a stream the Hub keeps open (a running job, or one
+        that trickles a line a second) is cut there, and what came is returned with a note saying so."""
+        received: list[list[str]] = []
+
+        def read() -> list[str]:
+            lines: list[str] = []
+            received.append(lines)  # a fresh list per attempt: a retry never repeats lines
+            for line in self.api.fetch_job_logs(job_id=segment(job_id), namespace=segment(ns), follow=False,
+                                                tail=tail):
+                lines.append(line)
+            return lines
+
+        action = f"read the logs of job {job_id!r}"
+        previous = self.retry.total_timeout
+        try:
+            self.retry.total_timeout = min(previous or LOGS_DEADLINE, LOGS_DEADLINE)
+            return self._call(read, action, job_id=job_id, namespace=ns, attempts=1)
+        except UserError:
+            partial = received[-1] if received else []
+            if not partial:
+                raise
+            kept = partial[-tail:] if tail else list(partial)
+            return kept + [f"[hf-trainer: the Hub kept the log stream open; stopped reading after "
+                           f"{LOGS_DEADLINE:g} s. Follow the job (follow: true, with a timeout) to read on.]"]
+        finally:
+            self.retry.total_timeout = previous
 
     def _follow(self, job_id: str, ns: str, tail: int | None, timeout: float | None) -> Iterator[str]:
         """Stream lines until the job ends or `timeout` passes, whichever is first.
@@ -413,7 +447,8 @@ class HubBackend:
 
         def pump() -> None:
             try:
-                for line in self.api.fetch_job_logs(job_id=segment(job_id), namespace=segment(ns), follow=True, tail=tail):
+                for line in self.api.fetch_job_logs(job_id=segment(job_id), namespace=segment(ns), follow=True,
+                                                    tail=tail):
                     if stop.is_set():  # the reader gave up: close the stream at the next line
                         return
                     lines.put(("line", line))
@@ -501,14 +536,20 @@ class HubBackend:
 
         if self._catalog_loader is not None:
             return catalog_result(self._catalog_loader(self.api))
-        return catalog_result(load_catalog(self.api, refresh=True))
+        from hf_trainer.hardware import fallback_catalog
+
+        try:
+            return catalog_result(run_within(lambda: load_catalog(self.api, refresh=True), self.retry.attempt_timeout))
+        except CallDeadline:
+            return catalog_result(fallback_catalog())
 
     def scheduled_create(self, request: UvJobRequest | CommandJobRequest, *, schedule: str,
                          suspend: bool | None = None, concurrency: bool | None = None) -> ScheduledJob:
         spec = self._uv_spec(request) if isinstance(request, UvJobRequest) else self._run_spec(request)
         ns = self.namespace(getattr(request, "namespace", None))
         info = self._call(lambda: self.api.create_scheduled_job(schedule=schedule, suspend=suspend,
-                                                                 concurrency=concurrency, namespace=segment(ns), **spec),
+                                                                 concurrency=concurrency, namespace=segment(ns),
+                                                                 **spec),
                           "create the scheduled job", idempotent=False, namespace=ns)
         return self.redact.model(to_scheduled_job(info))
 

@@ -6,11 +6,12 @@ the sleep and the random source are parameters so tests run without waiting.
 """
 
 import random
+import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import httpx2
 from huggingface_hub.errors import HfHubHTTPError, JobNotFoundError, LocalTokenNotFoundError, OfflineModeIsEnabled
@@ -18,6 +19,43 @@ from huggingface_hub.errors import HfHubHTTPError, JobNotFoundError, LocalTokenN
 from hf_trainer.errors import UserError
 
 T = TypeVar("T")
+
+
+class CallDeadline(TimeoutError):
+    """A Hub call that did not finish within its deadline (however the server stalled: connect, headers, body)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no complete answer within {seconds:g} s")
+        self.seconds = seconds
+
+
+def run_within(fn: Callable[[], T], seconds: float | None) -> T:
+    """`fn()`, or CallDeadline once `seconds` pass. httpx's timeouts bound each read, not a whole call: a server that
+    sends a byte now and then, or a stream that never ends, would hold the caller for ever. `fn` runs in a daemon
+    thread, which is left to its own read timeout when the deadline passes (its result is dropped)."""
+    if seconds is None:
+        return fn()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as it is
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="hub-call", daemon=True)
+    worker.start()
+    worker.join(max(0.0, seconds))
+    if worker.is_alive():
+        raise CallDeadline(seconds)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+# What a Hub answer that is not the API's shape raises while huggingface_hub parses it (malformed JSON, a list
+# where an object belongs, a missing field).
+UNREADABLE_ANSWER = (ValueError, KeyError, TypeError)
 
 LOGIN_HINT = "Run 'hf auth login' or set HF_TOKEN (create a token at https://huggingface.co/settings/tokens)."
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
@@ -118,8 +156,26 @@ def to_user_error(exc: Exception, ctx: Context, attempts: int = 1, *, maybe_sent
                 "a few minutes; see https://status.huggingface.co."
             )
         return UserError(f"The Hub answered HTTP {status} while trying to {ctx.action}.{server}")
+    endpoint = f" at {ctx.endpoint}" if ctx.endpoint else ""
+    if isinstance(exc, CallDeadline):
+        if maybe_sent:
+            return UserError(
+                f"The Hub{endpoint} gave no answer within {exc.seconds:g} s while trying to {ctx.action}, after the "
+                "request was sent: it may have been submitted. Check with hf_jobs operation 'ps' (CLI: hf-trainer "
+                "jobs ps) before submitting again, so it does not run twice."
+            )
+        return UserError(
+            f"The Hub{endpoint} gave no complete answer within {exc.seconds:g} s{tried} while trying to "
+            f"{ctx.action}. Check the network connection and HF_ENDPOINT, or https://status.huggingface.co, then try "
+            "again."
+        )
+    if isinstance(exc, UNREADABLE_ANSWER) and not isinstance(exc, UserError):
+        return UserError(
+            f"The Hub{endpoint} sent an answer hf-trainer cannot read while trying to {ctx.action} "
+            f"({type(exc).__name__}: {str(exc)[:200]}). Try again; if it persists, check that HF_ENDPOINT points at "
+            "the Hugging Face Hub."
+        )
     if isinstance(exc, (httpx2.TransportError, TimeoutError)):
-        endpoint = f" at {ctx.endpoint}" if ctx.endpoint else ""
         if maybe_sent:
             return UserError(
                 f"The Hub{endpoint} did not answer in time while trying to {ctx.action} ({type(exc).__name__}), "
@@ -152,6 +208,9 @@ class Retry:
     attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
+    # Deadlines in seconds: one attempt, and the whole call with its retries and pauses.
+    attempt_timeout: float | None = 30.0
+    total_timeout: float | None = 60.0
     # A rate limit that resets later than this is reported at once ("Retry in N seconds") instead of waited out.
     max_rate_limit_wait: float = 30.0
     sleep: Callable[[float], None] = time.sleep
@@ -162,22 +221,33 @@ class Retry:
         return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * (0.5 + 0.5 * self.rand())
 
     def call(self, fn: Callable[[], T], ctx: Context, *, idempotent: bool = True,
-             client_retries: int = 0) -> T:
+             client_retries: int = 0, attempts: int | None = None) -> T:
         """Run `fn`; retry passing faults; raise a UserError from the table for anything else (or the last fault).
+        Every attempt has `attempt_timeout` seconds and the whole call `total_timeout`, pauses included.
 
         `client_retries`: huggingface_hub already retries this call that many times (its paginated listings use
         http_backoff); we then add none of our own, so a dead Hub is not waited on twice over.
         """
-        attempts = 1 if client_retries else self.attempts
+        attempts = attempts or (1 if client_retries else self.attempts)
         attempt = 0
+        end = None if self.total_timeout is None else time.monotonic() + self.total_timeout
         while True:
             attempt += 1
+            budget = self.attempt_timeout
+            if end is not None:
+                left = end - time.monotonic()
+                budget = left if budget is None else min(budget, left)
             try:
-                return fn()
+                return run_within(fn, budget)
+            except UNREADABLE_ANSWER as exc:
+                raise to_user_error(exc, ctx, attempts=attempt + client_retries) from None
             except (HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled, httpx2.HTTPError,
                     TimeoutError) as exc:
-                if attempt < attempts and is_retryable(exc, idempotent=idempotent):
+                time_left = end is None or end - time.monotonic() > 0.1
+                if attempt < attempts and time_left and is_retryable(exc, idempotent=idempotent):
                     pause = self.delay(attempt)
+                    if end is not None:
+                        pause = min(pause, max(0.0, end - time.monotonic()))
                     if isinstance(exc, HfHubHTTPError) and _status(exc) == 429:
                         reset = retry_after_seconds(exc)
                         if reset is not None and reset > self.max_rate_limit_wait:

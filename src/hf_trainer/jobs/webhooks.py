@@ -124,11 +124,23 @@ def _hub_error(exc: Exception, action: str, api: Any, webhook_id: str | None = N
     return to_user_error(exc, Context(action=action, endpoint=getattr(api, "endpoint", None)))
 
 
+# Seconds a webhook call may take in all (a Hub that accepts the connection and never answers included).
+DEADLINE_SECONDS = 30.0
+
+
 def _errors() -> tuple[type[Exception], ...]:
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
-    return HfHubHTTPError, LocalTokenNotFoundError, httpx2.TransportError
+    from hf_trainer.jobs.hub_errors import UNREADABLE_ANSWER
+
+    return HfHubHTTPError, LocalTokenNotFoundError, httpx2.TransportError, TimeoutError, *UNREADABLE_ANSWER
+
+
+def _within(fn: Any) -> Any:
+    from hf_trainer.jobs.hub_errors import run_within
+
+    return run_within(fn, DEADLINE_SECONDS)
 
 
 def create_job_webhook(api: Any, *, watched: list[str] | list[dict], job_id: str | None = None,
@@ -158,8 +170,9 @@ def create_job_webhook(api: Any, *, watched: list[str] | list[dict], job_id: str
     _, job_secrets = prepare_env_and_secrets(None, secrets if secrets is not None else {"HF_TOKEN": "$HF_TOKEN"},
                                              caller_token())
     try:
-        info = api.create_webhook(job_id=job_id, watched=items, domains=list(domains or ["repo"]),
-                                  secret=secret or _secrets.token_urlsafe(24), secrets=job_secrets or None)
+        info = _within(lambda: api.create_webhook(job_id=job_id, watched=items, domains=list(domains or ["repo"]),
+                                                  secret=secret or _secrets.token_urlsafe(24),
+                                                  secrets=job_secrets or None))
     except _errors() as exc:
         raise _hub_error(exc, "create a webhook", api) from None
     return to_view(info), job_id
@@ -167,7 +180,7 @@ def create_job_webhook(api: Any, *, watched: list[str] | list[dict], job_id: str
 
 def list_webhooks(api: Any) -> list[WebhookView]:
     try:
-        return [to_view(info) for info in api.list_webhooks()]
+        return [to_view(info) for info in _within(lambda: list(api.list_webhooks()))]
     except _errors() as exc:
         raise _hub_error(exc, "list webhooks", api) from None
 
@@ -176,7 +189,7 @@ def delete_webhook(api: Any, webhook_id: str) -> None:
     from hf_trainer.jobs.hub import segment  # huggingface_hub puts the id into the URL unescaped
 
     try:
-        api.delete_webhook(segment(webhook_id))
+        _within(lambda: api.delete_webhook(segment(webhook_id)))
     except _errors() as exc:
         raise _hub_error(exc, f"delete webhook {webhook_id}", api, webhook_id) from None
 
