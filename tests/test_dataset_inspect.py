@@ -574,12 +574,13 @@ def test_examples_in_the_result_are_short_and_json_safe_even_with_binary_columns
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [{"question": "Q" * 5000, "answer": "A", "image": {"bytes": b"\x89PNG" * 100, "path": None}}] * 3
+    # Audio bytes (images make the rows a vision dataset, tested in test_vision).
+    rows = [{"question": "Q" * 5000, "answer": "A", "audio": {"bytes": b"RIFF" * 100, "path": None}}] * 3
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "vqa.parquet")
 
     result = _inspect(tmp_path / "vqa.parquet")
     example = result.mappings["question_answer"].example_before
-    assert example["image"]["bytes"] == "<400 bytes>"
+    assert example["audio"]["bytes"] == "<400 bytes>"
     assert example["question"].endswith("... (5000 characters)") and len(example["question"]) < 400
     json.loads(result.model_dump_json())  # the MCP client receives this as structured content
 

@@ -15,12 +15,14 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, Field
 
 from hf_trainer.runtime import dataset_files, dataset_formats, dataset_viewer, mappings, vision
+from hf_trainer.runtime.vocabulary import Method
 from hf_trainer.errors import UserError
 
-Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
 Verdict = Literal["READY", "NEEDS MAPPING", "INCOMPATIBLE"]
 # Where the viewer API lives; an environment variable so a mirror or a test server can stand in.
 VIEWER_URL_ENV = "HF_TRAINER_DATASETS_SERVER"
+# How long a tokenizer load waits for the Hub to answer before it uses the local cache only.
+HUB_PROBE_SECONDS = 3.0
 
 
 class DatasetInspectInput(BaseModel):
@@ -164,9 +166,21 @@ def load_tokenizer(name_or_path: str, token: str | None) -> Any:
         raise UserError(f"Token statistics need a tokenizer, and transformers is not installed ({exc.name} is "
                         "missing). Install the train extra (pip install 'hf-trainer[train]'), or inspect without "
                         "model_name_or_path.") from None
+    offline = False
+    if name_or_path.startswith(("/", "./", "../", "~")) and not Path(name_or_path).expanduser().is_dir():
+        raise UserError(f"Could not load a tokenizer from {name_or_path!r} (no such folder). Pass a Hub model id or a "
+                        "local folder with tokenizer files.")
+    if not Path(name_or_path).expanduser().is_dir():
+        endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+        offline = not dataset_viewer.hub_reachable(endpoint, timeout=HUB_PROBE_SECONDS)
     try:
-        return AutoTokenizer.from_pretrained(name_or_path, token=token)
+        return AutoTokenizer.from_pretrained(name_or_path, token=token, local_files_only=offline)
     except (OSError, ValueError) as exc:
+        if offline:
+            raise UserError(f"The Hub ({os.environ.get('HF_ENDPOINT') or 'https://huggingface.co'}) cannot be "
+                            f"reached from here and {name_or_path!r} is not in the local cache, so its tokenizer "
+                            "cannot be loaded. Check the network (or HF_ENDPOINT), pass a local model folder, or "
+                            "inspect without model_name_or_path.") from None
         raise UserError(f"Could not load a tokenizer from {name_or_path!r} ({str(exc).splitlines()[0]}). Pass a Hub "
                         "model id you can access or a local folder with tokenizer files.") from None
 
@@ -234,6 +248,14 @@ def inspect_dataset(params: DatasetInspectInput, viewer_url: str | None = None, 
         if tokenizer_loader is load_tokenizer and vision.rows_have_images(rows):
             tokenizer_loader = load_processor
         tokenizer = tokenizer_loader(params.model_name_or_path, token if token is not None else _hub_token())
-    report = dataset_formats.analyse(rows, mappings.MAPPINGS, tokenizer=tokenizer, max_length=params.max_length,
-                                     method=params.method, mapping_source=mappings.mapping_source)
+    if params.chat_template and tokenizer is None:
+        raise UserError("chat_template is checked with the model's tokenizer: pass model_name_or_path too.")
+    try:
+        report = dataset_formats.analyse(rows, mappings.MAPPINGS, tokenizer=tokenizer, max_length=params.max_length,
+                                         method=params.method, mapping_source=mappings.mapping_source,
+                                         chat_template=params.chat_template)
+    except ValueError as exc:
+        if params.chat_template and "chat template" in str(exc):
+            raise UserError(f"{exc}.") from None
+        raise
     return DatasetInspection(source=source, **report)

@@ -7,8 +7,7 @@ footer (exact row count) and the first pages of evenly spaced row groups; arrow 
 at evenly spaced indices. No row is read past ROW_BYTE_CAP bytes (a 1 GB line costs 1 GB of nothing): such rows are
 counted, not parsed, and the result says so.
 
-`FILE_TYPES` is the one list of local file types: inspection reads exactly these, and the training scripts load
-exactly these (train_common imports it), with the `datasets` builder and options each needs.
+runtime/file_types.py holds the one list of local file types (FILE_TYPES), which the training scripts load too.
 
 Pure standard library plus pyarrow imported inside the functions that need it, so scripts/inspect_dataset.py can
 inline this module verbatim. Failures raise `DatasetFileError` with text meant for a person.
@@ -20,20 +19,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-# suffix -> (reader here, `datasets` builder, builder options). A JSON file holding {"data": [rows]} also needs the
-# builder's `field` option: see json_rows_field.
-FILE_TYPES = {
-    ".jsonl": ("jsonl", "json", {}), ".ndjson": ("jsonl", "json", {}), ".json": ("json", "json", {}),
-    ".csv": ("csv", "csv", {}), ".tsv": ("csv", "csv", {"delimiter": "\t"}),
-    ".parquet": ("parquet", "parquet", {}), ".arrow": ("arrow", "arrow", {}), ".feather": ("arrow", "arrow", {}),
-}
-EXTENSIONS = {suffix: reader for suffix, (reader, _builder, _options) in FILE_TYPES.items()}
+from .file_types import _CHUNK, EXTENSIONS, FILE_TYPES, _row_lists  # noqa: F401  (FILE_TYPES: re-exported)
+
 # Longest row read; a longer one (a file without newlines, a giant cell) is counted and skipped, never parsed.
 ROW_BYTE_CAP = 8 << 20
 # Metadata files that `datasets.save_to_disk` writes beside its arrow shards; they are not rows.
 _METADATA = {"dataset_info.json", "state.json", "dataset_dict.json"}
-# Text formats are read in chunks of this size until enough rows are seen; a row longer than this still works.
-_CHUNK = 1 << 20
 # A dataset folder holds a few hundred shards at most; walking more than this is a mistake such as '/'.
 _MAX_WALK = 20_000
 
@@ -85,45 +76,6 @@ def data_files(path: Path, split: str | None) -> list[Path]:
 
 def file_format(path: Path) -> str:
     return EXTENSIONS[Path(path).suffix.lower()]
-
-
-def builder_for(files: list[Path]) -> tuple[str, dict]:
-    """The `datasets` builder and options that load these files (one type per dataset); ValueError otherwise."""
-    specs = set()
-    for path in files:
-        suffix = Path(path).suffix.lower()
-        if suffix not in FILE_TYPES:
-            raise ValueError(f"{path} is not a supported data file: use {', '.join(FILE_TYPES)}.")
-        _reader, builder, options = FILE_TYPES[suffix]
-        if builder == "json" and suffix == ".json":
-            field = json_rows_field(Path(path))
-            options = {"field": field} if field else {}
-        specs.add((builder, tuple(sorted(options.items()))))
-    if len(specs) != 1:
-        raise ValueError(f"the files mix types or layouts ({', '.join(sorted(str(spec) for spec in specs))}); keep "
-                         "one type per dataset.")
-    builder, options = specs.pop()
-    return builder, dict(options)
-
-
-def json_rows_field(path: Path) -> str | None:
-    """The key of a .json file that is one object holding the list of rows ({"data": [...]}), else None."""
-    with path.open("rb") as handle:
-        head = handle.read(_CHUNK).decode("utf-8", errors="ignore").lstrip()
-    if not head.startswith("{"):
-        return None
-    first_line, _, rest = head.partition("\n")
-    try:
-        first = json.loads(first_line)
-    except json.JSONDecodeError:
-        first = None
-    if first is not None and (rest.strip() or not _row_lists(first)):
-        return None  # JSON Lines saved as .json
-    try:
-        lists = _row_lists(json.loads(path.read_text(encoding="utf-8"))) if first is None else _row_lists(first)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        return None
-    return lists[0] if len(lists) == 1 else None
 
 
 def sample_file(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
@@ -406,13 +358,6 @@ def _sample_json_object(path: Path, limit: int, spread: int = 0) -> dict[str, An
         picked += sorted({len(picked) + rest * i // min(spread, rest) for i in range(min(spread, rest))})
     return {"rows": [every[i] for i in picked], "num_rows": len(every), "num_rows_exact": True,
             "locations": [f"{lists[0]}[{i}]" for i in picked], "head_count": min(limit, len(every))}
-
-
-def _row_lists(data: Any) -> list[str]:
-    """Keys of a JSON object whose values are lists of row objects."""
-    if not isinstance(data, dict):
-        return []
-    return [key for key, value in data.items() if isinstance(value, list) and value and isinstance(value[0], dict)]
 
 
 def _csv_lines(handle: Any, counter: list[int]) -> Any:

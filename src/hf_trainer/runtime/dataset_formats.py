@@ -11,9 +11,10 @@ import json
 import math
 from typing import Any, Callable
 
+from .mappings import TRL_COLUMNS
 from .vision import analyse_vision, render_vision, rows_have_images
+from .vocabulary import METHODS
 
-METHODS = ("sft", "dpo", "grpo", "reward", "kto")
 READY, NEEDS_MAPPING, INCOMPATIBLE = "READY", "NEEDS MAPPING", "INCOMPATIBLE"
 ROLES = ("system", "developer", "user", "assistant", "tool")
 # Keys TRL reads in each format (trl.data_utils); extra columns are allowed and ignored (or passed to GRPO rewards).
@@ -21,9 +22,8 @@ TRL_KINDS = ("language_modeling", "prompt_only", "prompt_completion", "preferenc
              "unpaired_preference")
 FOREIGN_KINDS = ("sharegpt", "alpaca", "dolly", "question_answer", "prompt_response", "preference_columns",
                  "string_prompt_preference")
-# Columns TRL's trainers read by name (trl.data_utils.is_conversational looks at the first five; `tools` and
-# `chat_template_kwargs` go to the chat template). Any other column is extra: ignored, or passed to GRPO rewards.
-TRL_COLUMNS = ("prompt", "chosen", "rejected", "completion", "messages", "text", "label", "conversations")
+# Columns TRL's trainers read by name are mappings.TRL_COLUMNS (`tools` and `chat_template_kwargs` go to the chat
+# template); any other column is extra: ignored, or passed to GRPO rewards.
 FOREIGN_PREFERENCE_PAIRS = (("chosen_response", "rejected_response"), ("response_chosen", "response_rejected"),
                             ("chosen_text", "rejected_text"))
 KIND_TEXT = {
@@ -749,7 +749,9 @@ def render(report: dict) -> str:
     lines.append(f"{where}{split}{size}: {report['kind_text']}"
                  + ("" if report["conversational"] is None else
                     (", conversational" if report["conversational"] else ", standard"))
-                 + f" (from {report['sample_rows']} sample rows; columns: {', '.join(report['columns'])})")
+                 + f" (from {report['sample_rows']} sample rows"
+                 + (f": {source['sampled_from']}" if source.get("sampled_from") else "")
+                 + f"; columns: {', '.join(report['columns'])})")
     for method in METHODS:
         entry = report["methods"][method]
         mapping = f" -> --dataset_mapping {entry['mapping']}" if entry["mapping"] else ""
@@ -783,7 +785,13 @@ def render(report: dict) -> str:
     if source.get("truncated_cells"):
         lines.append(f"  note: the dataset viewer shortened {source['truncated_cells']} cells of the sample; token "
                      "lengths are lower bounds")
+    if source.get("oversized_rows"):
+        lines.append(f"  note: {source['oversized_rows']} row(s) longer than {source.get('row_byte_cap', 0):,} bytes "
+                     "were counted but not read (the cap per row); check them separately")
     if report.get("chat_template") is not None:
-        lines.append(f"  tokenizer chat template: {'yes' if report['chat_template'] else 'NO'}")
+        used = report.get("chat_template_used")
+        lines.append(f"  tokenizer chat template: {'yes' if report['chat_template'] else 'NO'}; rows rendered with: "
+                     + ("the model's" if used == "model" else used or "none (train_sft.py --chat_template chatml "
+                        "gives a base model one)"))
     lines += render_vision(report)
     return "\n".join(lines)

@@ -9,6 +9,8 @@ Pure standard library (urllib) so scripts/inspect_dataset.py can inline it verba
 """
 
 import json
+import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -165,3 +167,29 @@ def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: s
         "splits": [item["split"] for item in splits if item["config"] == config],
         "truncated_cells": truncated_cells,
     }
+
+
+def hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub endpoint's host opens within `timeout` seconds (name lookup included).
+
+    huggingface_hub retries an unreachable Hub for about 50 s before giving up on a file it has not cached; this
+    probe lets a caller go straight to the local cache (local_files_only) and say in a few seconds what is wrong."""
+    parsed = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    host = parsed.hostname
+    if not host:
+        return False
+    port = parsed.port or (80 if parsed.scheme == "http" else 443)
+    result = [False]
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result[0] = True
+        except OSError:
+            pass
+
+    # A thread, because name lookup (getaddrinfo) ignores socket timeouts and can hang on a broken resolver.
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return result[0]
