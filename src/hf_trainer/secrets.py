@@ -208,3 +208,34 @@ class StreamRedactor:
         out = self._TOKEN.sub(REDACTED.encode(), self._redact_secrets(self._held))
         self._held = b""
         return out
+
+
+def mcp_auth_token(inline: str | None, token_file: str | None, warn: Any = None) -> str | None:
+    """The MCP HTTP bearer token from `--auth-token-file` (first line of the file) or, discouraged, `--auth-token`
+    (a command line is visible to every user in the process list: a warning says so). None: the server then reads
+    HF_TRAINER_MCP_TOKEN, which only the same user (and root) can read."""
+    if inline and token_file:
+        raise UserError("Give the MCP auth token once: --auth-token-file PATH (or HF_TRAINER_MCP_TOKEN), not both.")
+    if token_file:
+        try:
+            with open(token_file, encoding="utf-8") as f:
+                token = f.readline().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise UserError(f"Cannot read the MCP auth token file {token_file!r} ({reason}). Write the token on its "
+                            "first line (e.g. `openssl rand -hex 32 > FILE; chmod 600 FILE`).") from None
+        if len(token) < 16:
+            raise UserError(f"The MCP auth token in {token_file!r} is {'empty' if not token else 'too short'}: "
+                            "use at least 16 random characters (e.g. `openssl rand -hex 32`).")
+        return token
+    if inline:
+        (warn or _stderr)("warning: --auth-token is visible to every user of this machine in the process list; "
+                          "use --auth-token-file PATH or set HF_TRAINER_MCP_TOKEN instead.")
+        return inline
+    return None
+
+
+def _stderr(text: str) -> None:
+    import sys
+
+    print(text, file=sys.stderr)
