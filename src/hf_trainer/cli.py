@@ -68,9 +68,11 @@ def _add_demo(subparsers: Any) -> None:
 
 # --- mcp server ---
 def _mcp(args: argparse.Namespace) -> None:
+    from hf_trainer.secrets import mcp_auth_token
     from hf_trainer.server import serve
 
-    serve(http=args.http, host=args.host, port=args.port, auth_token=args.auth_token)
+    serve(http=args.http, host=args.host, port=args.port,
+          auth_token=mcp_auth_token(args.auth_token, args.auth_token_file))
 
 
 def _add_mcp(subparsers: Any) -> None:
@@ -78,8 +80,11 @@ def _add_mcp(subparsers: Any) -> None:
     parser.add_argument("--http", action="store_true", help="Serve streamable HTTP instead of stdio.")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1).")
     parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765).")
-    parser.add_argument("--auth-token", default=None, help="Bearer token HTTP clients must send (required when "
-                        "--host is not a loopback address; default $HF_TRAINER_MCP_TOKEN).")
+    parser.add_argument("--auth-token-file", default=None, help="File whose first line is the bearer token HTTP "
+                        "clients must send (required when --host is not a loopback address; default "
+                        "$HF_TRAINER_MCP_TOKEN).")
+    parser.add_argument("--auth-token", default=None, help="The token itself (discouraged: other users see it in "
+                        "the process list; use --auth-token-file or HF_TRAINER_MCP_TOKEN).")
     parser.set_defaults(handler=_mcp, json=False)
 
 
