@@ -110,10 +110,10 @@ def test_without_a_token_jobs_default_to_the_local_backend(capsys, monkeypatch: 
     [
         (["jobs", "uv", "--local-python", "--timeout", "2hours", "print(1)"], "timeout '2hours' is not a duration"),
         (["jobs", "uv", "--local-python", "--timeout", "-5", "print(1)"], "timeout '-5' is not a duration"),
-        (["jobs", "uv", "--local-python", "--timeout", "0", "print(1)"], "timeout '0' must be positive"),
+        (["jobs", "uv", "--local-python", "--timeout", "0", "print(1)"], "timeout '0' is not a duration"),
         (["jobs", "uv", "--local-python", "missing_script.py"], "script file 'missing_script.py' does not exist"),
         (["jobs", "uv", "--local-python", "# /// script\nprint(1)\n"], "never closes"),  # malformed header
-        (["jobs", "uv", "--local-python", "-e", "NOVALUE", "print(1)"], "env 'NOVALUE' has no value"),
+        (["jobs", "uv", "--local-python", "-e", "NOVALUE", "print(1)"], "env ['NOVALUE'] has the entry 'NOVALUE', which is not KEY=value"),
         (["jobs", "uv", "--local-python", "-s", "UNSET_SECRET_XYZ", "print(1)"],
          "secret 'UNSET_SECRET_XYZ' has no value and UNSET_SECRET_XYZ is not set"),  # bare secret not in env
         (["jobs", "uv", "--local-python", "--backend", "hub", "print(1)"], "cannot be combined with --backend hub"),
@@ -121,11 +121,11 @@ def test_without_a_token_jobs_default_to_the_local_backend(capsys, monkeypatch: 
         (["jobs", "inspect", "feedbeef00"], "No local job with id 'feedbeef00'. List local jobs with "
                                             "`hf-trainer jobs ps --all --backend local`"),
         (["jobs", "logs", "feedbeef00"], "No local job with id 'feedbeef00'"),
-        (["jobs", "logs", "feedbeef00", "--tail", "-2"], "--tail -2 must be 0 or more lines"),
+        (["jobs", "logs", "feedbeef00", "--tail", "-2"], "tail '-2' must be at least 1"),
         (["jobs", "wait", "feedbeef00", "--timeout", "1m"], "No local job with id 'feedbeef00'"),
         (["jobs", "cancel", "feedbeef00"], "No local job with id 'feedbeef00'"),
-        (["jobs", "ps", "--stage", "DONE"], "stage 'DONE' is not a job stage"),
-        (["jobs", "ps", "--label", "novalue"], "label 'novalue' has no value"),
+        (["jobs", "ps", "--stage", "DONE"], "status 'DONE' is not a job stage"),
+        (["jobs", "ps", "--label", "novalue"], "has the entry 'novalue', which is not KEY=value"),
     ],
 )
 def test_bad_input_exits_2_with_a_message_and_no_traceback(capsys, argv: list[str], message: str):

@@ -143,7 +143,7 @@ def test_scheduled_operations_end_to_end(fake_hub: FakeHub) -> None:
     ("operation", "args", "message"),
     [
         ("deploy", {}, "operation 'deploy' is not known."),  # unknown operation
-        ("logs", {"job_id": "x", "taill": 3}, "logs does not take the argument 'taill'. Did you mean 'tail'?"),
+        ("logs", {"job_id": "abc123", "taill": 3}, "logs does not take the argument 'taill'. Did you mean 'tail'?"),
         ("run", {"image": "ubuntu", "command": "ls | wc -l"}, "uses the shell operator '|'"),  # pipe in a string
         ("run", {"image": "ubuntu", "command": "make && make test"}, "uses the shell operator '&&'"),
         ("run", {"image": "ubuntu", "command": "echo hi > out.txt"}, "[\"bash\", \"-c\""),  # redirection: hint
@@ -156,8 +156,8 @@ def test_scheduled_operations_end_to_end(fake_hub: FakeHub) -> None:
         ("uv", {"script": "print(1)", "volumes": ["hf://datasets/org/d"]}, "Missing mount path"),  # no mount path
         ("uv", {"script": "print(1)", "volumes": ["/data:/data"]}, "is not a Hub mount"),  # not hf://
         ("uv", {"script": "print(1)", "flavor": "a100-larg"}, "Did you mean 'a100-large'"),  # typo
-        ("uv", {"script": "print(1)", "attempts": 0}, "attempts 0 must be a whole number between 1 and 10"),
-        ("uv", {"script": "print(1)", "labels": {"bad key": "v"}}, "label 'bad key'='v' is not allowed"),
+        ("uv", {"script": "print(1)", "attempts": 0}, "attempts 0 must be at least 1"),
+        ("uv", {"script": "print(1)", "labels": {"bad key": "v"}}, "'bad key'='v': label keys and values use only"),
         ("uv", {"script": "print(1)", "env": {"TOKEN": CANARY_TOKEN}}, "Pass it as a secret instead"),
         ("uv", {"script": "missing_file.py"}, "The script file 'missing_file.py' does not exist"),
         ("uv", {}, "uv needs script"),
@@ -166,7 +166,14 @@ def test_scheduled_operations_end_to_end(fake_hub: FakeHub) -> None:
         ("inspect", {}, "inspect needs job_id"),
         ("ps", {"status": "DONE"}, "status 'DONE' is not a job stage"),
         ("scheduled delete", {}, "scheduled delete needs scheduled_job_id"),
-        ("logs", {"job_id": "x", "timeout": "1m"}, "logs takes timeout only with follow=true"),
+        ("logs", {"job_id": "abc123", "timeout": "1m"}, "logs takes timeout only with follow=true"),
+        # Ids are checked against the formats the Hub issues before they can reach a URL (issue 21 item 1).
+        ("cancel", {"job_id": "../../../api/repos/create?x="}, "job_id '../../../api/repos/create?x=' is not a job id"),
+        ("inspect", {"job_id": ["abc123", "a/b"]}, "is not a job id: ids are hexadecimal"),
+        ("logs", {"job_id": "abc#frag"}, "is not a job id"),
+        ("scheduled delete", {"scheduled_job_id": "../../../api/repos/delete?"}, "is not a scheduled job id"),
+        ("webhook delete", {"webhook_id": "a%2F..%2Fapi"}, "is not a webhook id"),
+        ("retry", {"job_id": ".."}, "is not a job id"),
     ],
 )
 def test_bad_inputs_are_refused_with_their_message(fake_hub: FakeHub, operation: str, args: dict,
@@ -191,7 +198,8 @@ def test_the_read_only_tool_refuses_operations_that_change_things(fake_hub: Fake
 
 
 def test_an_unknown_job_and_a_refused_token_get_actionable_errors(fake_hub: FakeHub) -> None:
-    assert "No job 'nope' in namespace 'alice'" in refused("inspect", {"job_id": "nope"})
+    assert "No job '0123456789abcdef01234567' in namespace 'alice'" in refused(
+        "inspect", {"job_id": "0123456789abcdef01234567"})
     fake_hub.tokens = {"hf_" + "someOtherToken" + "x" * 26}
     # A new token means a new backend: the cached one for the canary token would keep its namespace.
     assert "Run 'hf auth login' or set HF_TOKEN" in refused("ps", None)

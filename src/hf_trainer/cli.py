@@ -10,9 +10,10 @@ import json
 import sys
 from typing import Any, Callable, Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from hf_trainer.errors import UserError
+from hf_trainer.errors import UserError, to_user_error
+from hf_trainer.runtime.vocabulary import METHODS
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -111,11 +112,15 @@ def _add_dataset(subparsers: Any) -> None:
     parser.add_argument("dataset_name", help="Hub dataset id (owner/name) or a local file or folder.")
     parser.add_argument("--dataset_config", default=None, help="Config (subset) name.")
     parser.add_argument("--dataset_train_split", default=None, help="Split to inspect (default: train or the first).")
-    parser.add_argument("--method", choices=["sft", "dpo", "grpo", "reward", "kto"], default=None,
+    parser.add_argument("--method", choices=METHODS, default=None,
                         help="Method whose formatted rows the token statistics measure.")
     parser.add_argument("--model_name_or_path", default=None, help="Tokenizer (Hub id or folder) for token stats.")
     parser.add_argument("--max_length", type=int, default=None, help="Report the share longer than this many tokens.")
-    parser.add_argument("--sample_size", type=int, default=100, help="Rows read from the start (default 100).")
+    parser.add_argument("--sample_size", type=int, default=100,
+                        help="Rows read: half from the start, half evenly spaced through the rest (default 100).")
+    parser.add_argument("--chat_template", default=None,
+                        help="Check the rows with this template instead of the model's (chatml or a Jinja file), as "
+                             "train_sft.py --chat_template would use it.")
     parser.add_argument("--viewer_url", default=None, help="Dataset viewer API base URL (default: "
                         "$HF_TRAINER_DATASETS_SERVER or https://datasets-server.huggingface.co).")
 
@@ -176,7 +181,10 @@ def _preflight(args: argparse.Namespace) -> Any:
     from hf_trainer.preflight import PreflightInput, preflight
     from hf_trainer.timeouts import parse_timeout
 
-    source = resolve_script(args.script)
+    from hf_trainer.jobs.submit import bundled_path
+
+    bundled = bundled_path(args.script)  # a bundled script by name, from any folder
+    source = resolve_script(str(bundled) if bundled else args.script)
     secrets = dict(item.split("=", 1) if "=" in item else (item, "$" + item) for item in args.secrets)
     env = dict(_key_value(item, "--env") for item in args.env)
     report = preflight(PreflightInput(
@@ -284,11 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _emit(args.handler(args), getattr(args, "json", False))
-    except UserError as exc:
-        from hf_trainer.secrets import Redactor
-
-        # As the MCP tools do: a token pasted where an id belongs is not printed back.
-        print(f"error: {Redactor.for_caller()(str(exc))}", file=sys.stderr)
+    except (UserError, ValidationError) as exc:
+        # The same words (and the same redaction) as the MCP tools: errors.to_user_error makes both.
+        print(f"error: {to_user_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,32 +1,49 @@
-"""`hf-trainer jobs ...`: submit and follow jobs on Hugging Face Jobs (`--backend hub`) or here (`--backend local`).
+"""`hf-trainer jobs ...`: every hf_jobs operation as a command, generated from the operation table (jobs/tool.py).
 
-The arguments follow `hf jobs` (huggingface_hub's CLI) so people and agents used to it succeed:
-    hf-trainer jobs uv [--flavor F] [--timeout 2h] [-e K=V] [-s K[=V]] [-l K=V] [--with DEP] SCRIPT [ARGS...]
-    hf-trainer jobs run [IMAGE] COMMAND...
+Each command's options are its args model's fields, spelled as `hf jobs` (huggingface_hub's CLI) spells them:
+    hf-trainer jobs uv [--flavor F] [--timeout 2h] [-e K=V] [-s K[=V]] [-l K=V] [--with DEP] [--image I] SCRIPT [ARGS...]
+    hf-trainer jobs run [--image I | IMAGE] COMMAND...
     hf-trainer jobs ps [--all] [--stage S] [--label K=V]
     hf-trainer jobs logs ID [--tail N] [--follow] [--timeout 10m]
-    hf-trainer jobs inspect ID... | cancel ID | wait ID [--timeout 1h]
-Every handler is a thin adapter over a `JobBackend` (jobs/base.py); without `--backend`, the Hub is used when a token
-is found, else this machine.
+    hf-trainer jobs inspect ID... | cancel ID | wait ID [--timeout 1h] | diagnose ID | retry ID [--confirm]
+    hf-trainer jobs metrics ID | hardware
+    hf-trainer jobs scheduled uv|run SCHEDULE ... | ps | inspect|delete|suspend|resume|trigger SID
+    hf-trainer jobs webhook create --watched dataset:me/data (--job-id ID | --script S ... | --image I --command ...)
+    hf-trainer jobs webhook ps | delete WID
+The values go into the same args dict an MCP client sends, through the same model, pipeline and error text
+(`run_call`), so the CLI refuses exactly what the hf_jobs tool refuses. Without `--backend`, the Hub is used when a
+token is found, else this machine.
 """
 
 import argparse
 import os
 import shlex
 import shutil
+import typing
 from pathlib import Path
 from typing import Any, Callable
 
 from hf_trainer.errors import UserError
-from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, Stage, UvJobRequest
-from hf_trainer.jobs.hub_cli import add_hub_submit_options, with_hub_options  # argparse + pydantic only
-from hf_trainer.jobs.tool import text_table  # pydantic only
-from hf_trainer.timeouts import ACCEPTED, format_duration, parse_timeout
+from hf_trainer.jobs.base import JobBackend, JobInfo
+from hf_trainer.jobs.tool import OPERATIONS, JobsResult, Operation, parse_call, run_call
+from hf_trainer.timeouts import format_duration
+from hf_trainer.views import present, text_table
 
 Command = Callable[..., argparse.ArgumentParser]
 
 _TABLE_COLUMNS = ("ID", "STAGE", "CREATED", "COMMAND", "FLAVOR")
 _COMMAND_WIDTH = 60
+# CLI spellings of args fields (the `hf jobs` ones where it has them); other fields are --field_name.
+_FLAGS: dict[str, tuple[str, ...]] = {
+    "env": ("-e", "--env"), "secrets": ("-s", "--secrets"), "labels": ("-l", "--label"), "volumes": ("-v", "--volume"),
+    "with_deps": ("--with",), "all": ("-a", "--all"), "follow": ("-f", "--follow"), "status": ("--stage",),
+    "poll_interval": ("--poll-interval",), "job_id": ("--job-id",), "run_now": ("--run-now",),
+    "script_args": ("--script-arg",),
+}
+_METAVARS = {"env": "K=V", "secrets": "K[=V]", "labels": "K=V", "volumes": "hf://...:/PATH", "with_deps": "DEP",
+             "job_id": "ID", "scheduled_job_id": "SID", "webhook_id": "WID", "watched": "TYPE:NAME"}
+# Fields the CLI does not offer: jobs always run detached.
+_HIDDEN = {"detach", "dependencies"}
 
 
 # --- result views -----------------------------------------------------------------------------------------------
@@ -61,7 +78,7 @@ class JobView(JobInfo):
 
 
 class JobViews(list):
-    """A list of jobs that prints as a compact table (`--json` prints a JSON list)."""
+    """A list of jobs that prints each in full (`--json` prints a JSON list)."""
 
     def render(self) -> str:
         if not self:
@@ -84,6 +101,17 @@ class JobTable(list):
         return text_table(rows)
 
 
+class Printed(dict):
+    """A JSON object (`--json`) with its own readable text."""
+
+    def __init__(self, data: dict[str, Any], text: str) -> None:
+        super().__init__(data)
+        self._text = text
+
+    def render(self) -> str:
+        return self._text
+
+
 def _when(job: JobInfo) -> str | None:
     return job.created_at.strftime("%Y-%m-%d %H:%M:%S") if job.created_at else None
 
@@ -99,95 +127,56 @@ def _view(job: JobInfo) -> JobView:
     return JobView.model_validate(job.model_dump())
 
 
-# --- argument parsing -------------------------------------------------------------------------------------------
+def _for_cli(result: JobsResult, ns: argparse.Namespace) -> Any:
+    """The CLI's view of a result: a job, a list or a table for the `hf jobs` commands; the tool's text otherwise."""
+    op = result.operation
+    if op in ("uv", "run", "cancel", "wait"):
+        return _view(result.job)
+    if op == "inspect":
+        return JobViews(_view(j) for j in result.jobs)
+    if op == "ps":
+        table = JobTable(_view(j) for j in result.jobs)
+        table.all = bool(getattr(ns, "all", False) or getattr(ns, "status", None))
+        return table
+    if op in ("diagnose", "retry"):
+        return Printed(result.diagnosis or {}, result.text)
+    return present(result)
 
 
-def _pairs(values: list[str] | None, what: str, *, allow_bare: bool = False) -> dict[str, str]:
-    """K=V pairs from repeated options; with `allow_bare`, a lone K takes its value from this environment."""
-    result: dict[str, str] = {}
-    for item in values or []:
+# --- from the command line to an args dict ---------------------------------------------------------------------
+
+
+def _secrets(values: list[str] | None) -> dict[str, str] | None:
+    """-s K=V, -s HF_TOKEN (your login) or -s K (its value from your environment), like `hf jobs`."""
+    if values is None:
+        return None
+    out: dict[str, str] = {}
+    for item in values:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not key:
-            raise UserError(f"{what} {item!r} has no name. Write it as NAME=VALUE.")
+            raise UserError(f"secret {item!r} has no name. Write it as NAME=VALUE.")
         if not sep:
-            if not allow_bare:
-                raise UserError(f"{what} {item!r} has no value. Write it as {key}=VALUE.")
             if key in os.environ:
                 value = os.environ[key]
             elif key == "HF_TOKEN":
                 value = "$HF_TOKEN"  # the token `hf auth login` stored, resolved by the backend
             else:
-                raise UserError(f"{what} {key!r} has no value and {key} is not set in this environment. "
+                raise UserError(f"secret {key!r} has no value and {key} is not set in this environment. "
                                 f"Write it as {key}=VALUE or export {key} first.")
-        result[key] = value
-    return result
+        out[key] = value
+    return out
 
 
-def _labels(values: list[str] | None) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for item in values or []:
-        key, _, value = item.partition("=")
-        if not key.strip():
-            raise UserError(f"label {item!r} has no name. Write it as NAME=VALUE (or NAME).")
-        result[key.strip()] = value
-    return result
-
-
-def _timeout(value: str | None) -> int | None:
-    return None if value is None else parse_timeout(value)
-
-
-def _stage(value: str | None) -> Stage | None:
-    if value is None:
-        return None
-    try:
-        return Stage(value.upper())
-    except ValueError:
-        raise UserError(f"stage {value!r} is not a job stage. Use one of: "
-                        f"{', '.join(s.value for s in Stage)}.") from None
-
-
-def _backend(args: argparse.Namespace) -> JobBackend:
-    from hf_trainer.jobs.select import get_backend
-
-    if getattr(args, "local_python", False):
-        if args.backend == "hub":
-            raise UserError("--local-python runs a script on this machine; it cannot be combined with --backend hub.")
-        from hf_trainer.jobs.local import LocalBackend
-
-        return LocalBackend(use_uv=False)
-    return get_backend(args.backend)
-
-
-# --- handlers ---------------------------------------------------------------------------------------------------
-
-
-def _uv(args: argparse.Namespace) -> JobView:
-    backend = _backend(args)
-    request = UvJobRequest(
-        script=args.script,
-        script_args=list(args.script_args),
-        dependencies=list(args.with_ or []),
-        python=args.python,
-        env=_pairs(args.env, "env"),
-        secrets=_pairs(args.secrets, "secret", allow_bare=True),
-        labels=_labels(args.label),
-        flavor=args.flavor,
-        timeout_seconds=_timeout(args.timeout),
-    )
-    return _view(backend.uv(with_hub_options(request, args, backend)))
-
-
-def _split_image(backend: JobBackend, words: list[str]) -> tuple[str | None, list[str]]:
+def _split_image(op: str, backend_name: str | None, words: list[str]) -> tuple[str | None, list[str]]:
     """`run [IMAGE] COMMAND...`: the Hub always takes an image first; locally a first word that is no program here
     (e.g. 'python:3.12', 'ubuntu') followed by a command is taken as the image, which local jobs do not use."""
+    example = "hf-trainer jobs run python:3.12 python -c \"print('hi')\""
     if not words:
-        raise UserError("No command given. Example: hf-trainer jobs run python:3.12 python -c \"print('hi')\"")
-    if backend.name == "hub":
+        raise UserError(f"No command given. Example: {example}")
+    if backend_name == "hub" or op != "run":
         if len(words) < 2:
-            raise UserError(f"Hub jobs need an image and a command; got only {words[0]!r}. "
-                            "Example: hf-trainer jobs run python:3.12 python -c \"print('hi')\"")
+            raise UserError(f"Hub jobs need an image and a command; got only {words[0]!r}. Example: {example}")
         return words[0], words[1:]
     first = words[0]
     if len(words) >= 2 and shutil.which(first) is None and not Path(first).exists():
@@ -195,89 +184,157 @@ def _split_image(backend: JobBackend, words: list[str]) -> tuple[str | None, lis
     return None, words
 
 
-def _run(args: argparse.Namespace) -> JobView:
-    backend = _backend(args)
-    words = list(args.command)
-    image, command = (args.image, words) if args.image else _split_image(backend, words)
-    if not command:
-        raise UserError("No command given after the image. Example: hf-trainer jobs run python:3.12 python -V")
-    request = CommandJobRequest(
-        command=command,
-        image=image,
-        env=_pairs(args.env, "env"),
-        secrets=_pairs(args.secrets, "secret", allow_bare=True),
-        labels=_labels(args.label),
-        flavor=args.flavor,
-        timeout_seconds=_timeout(args.timeout),
-    )
-    return _view(backend.run(with_hub_options(request, args, backend)))
+def _args_dict(op: Operation, ns: argparse.Namespace, backend_name: str | None) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for name in op.args.model_fields:
+        value = getattr(ns, name, None)
+        if name == "secrets":
+            value = _secrets(value)
+        if value is None or value == []:
+            continue
+        args[name] = value
+    if op.name in ("run", "scheduled run") and "image" not in args:
+        image, command = _split_image(op.name, backend_name, list(args.pop("command", [])))
+        args["command"] = command
+        if image is not None:
+            args["image"] = image
+    return args
 
 
-def _ps(args: argparse.Namespace) -> JobTable:
-    jobs = _backend(args).ps(all=args.all, stage=_stage(args.stage), labels=_pairs(args.label, "label") or None)
-    table = JobTable(_view(j) for j in jobs)
-    table.all = args.all
-    return table
+def _backend(op: Operation, ns: argparse.Namespace) -> JobBackend:
+    from hf_trainer.jobs.select import get_backend
+
+    if getattr(ns, "local_python", False):
+        if getattr(ns, "backend", None) == "hub":
+            raise UserError("--local-python runs a script on this machine; it cannot be combined with --backend hub.")
+        from hf_trainer.jobs.local import LocalBackend
+
+        return LocalBackend(use_uv=False)
+    if op.name == "hardware":
+        # Prices are public: no login needed to look at them.
+        from huggingface_hub import HfApi
+
+        from hf_trainer.jobs.hub import DEFAULT_ENDPOINT, HubBackend
+        from hf_trainer.secrets import caller_token
+
+        endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+        return HubBackend(HfApi(endpoint=endpoint, token=caller_token()))
+    return get_backend("hub" if op.hub_only else getattr(ns, "backend", None))
 
 
-def _logs(args: argparse.Namespace) -> list[str] | None:
-    if args.tail is not None and args.tail < 0:
-        raise UserError(f"--tail {args.tail} must be 0 or more lines.")
-    lines = _backend(args).logs(args.job_id, tail=args.tail, follow=args.follow, timeout=_timeout(args.timeout))
-    if args.json:
-        return list(lines)
-    for line in lines:
-        print(line, flush=True)
+def _backend_name(op: Operation, ns: argparse.Namespace) -> str | None:
+    if op.hub_only:
+        return "hub"
+    if getattr(ns, "local_python", False):
+        return "local"
+    if getattr(ns, "backend", None):
+        return ns.backend
+    from hf_trainer.jobs.select import default_backend_name
+
+    return default_backend_name()
+
+
+def _handler(op: Operation) -> Callable[[argparse.Namespace], Any]:
+    def handle(ns: argparse.Namespace) -> Any:
+        if getattr(ns, "local_python", False) and getattr(ns, "backend", None) == "hub":
+            raise UserError("--local-python runs a script on this machine; it cannot be combined with --backend hub.")
+        call = parse_call(op.name, _args_dict(op, ns, _backend_name(op, ns)))  # refused before any backend exists
+        backend = _backend(op, ns)
+        if op.name == "logs":
+            return _stream_logs(call.args, ns, backend)
+        result = run_call(call, backend)
+        if op.name == "wait":
+            # Scripts chain on the exit status: only a COMPLETED job is a success.
+            ns.exit_code = 0 if result.job and result.job.stage == "COMPLETED" else 1
+        return _for_cli(result, ns)
+    return handle
+
+
+def _stream_logs(args: Any, ns: argparse.Namespace, backend: JobBackend) -> list[str] | None:
+    """The CLI prints lines as they come (the tool returns them at the end); all lines unless --tail."""
+    from hf_trainer.errors import to_user_error
+    from hf_trainer.secrets import Redactor
+
+    redact = Redactor.for_caller()
+    tail = args.tail if ns.tail is not None else None
+    timeout = args.timeout if ns.timeout is not None else None
+    namespace = {"namespace": args.namespace} if args.namespace and backend.name == "hub" else {}
+    try:
+        lines = (redact(line) for line in backend.logs(args.job_id, tail=tail, follow=args.follow, timeout=timeout,
+                                                        **namespace))
+        if ns.json:
+            return list(lines)
+        for line in lines:
+            print(line, flush=True)
+    except UserError as exc:
+        raise to_user_error(exc) from None  # type: ignore[misc]
     return None
-
-
-def _inspect(args: argparse.Namespace) -> JobViews:
-    backend = _backend(args)
-    return JobViews(_view(backend.inspect(job_id)) for job_id in args.job_ids)
-
-
-def _cancel(args: argparse.Namespace) -> JobView:
-    return _view(_backend(args).cancel(args.job_id))
-
-
-def _wait(args: argparse.Namespace) -> JobView:
-    job = _backend(args).wait(args.job_id, timeout=_timeout(args.timeout), poll_interval=args.poll_interval)
-    # Scripts chain on the exit status: only a COMPLETED job is a success.
-    args.exit_code = 0 if job.stage == "COMPLETED" else 1
-    return _view(job)
-
-
-def _diagnose(args: argparse.Namespace) -> Any:
-    from hf_trainer.train import retry_job  # diagnosis and resubmission live with the training workflow
-
-    return retry_job(_backend(args), args.job_id)
-
-
-def _retry(args: argparse.Namespace) -> Any:
-    from hf_trainer.train import retry_job
-
-    return retry_job(_backend(args), args.job_id, confirm=args.confirm, force=args.force)
 
 
 # --- registration -----------------------------------------------------------------------------------------------
 
 
 def add_backend_argument(parser: argparse.ArgumentParser) -> None:
-    """`--backend local|hub` (default: hub when a token is found, else local). For every jobs subcommand."""
+    """`--backend local|hub` (default: hub when a token is found, else local)."""
     parser.add_argument("--backend", choices=["local", "hub"], default=None,
                         help="Where jobs run: 'hub' (Hugging Face Jobs) or 'local' (this machine). "
                              "Default: hub when a token is found, else local.")
 
 
-def _add_submit_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-e", "--env", action="append", metavar="K=V", help="Environment variable (repeatable).")
-    parser.add_argument("-s", "--secrets", action="append", metavar="K[=V]",
-                        help="Secret environment variable (repeatable); a bare K takes its value from your "
-                             "environment, and HF_TOKEN from your login. Secret values are never shown.")
-    parser.add_argument("-l", "--label", action="append", metavar="K=V", help="Label (repeatable).")
-    parser.add_argument("--flavor", help="Hardware flavor on the Hub, e.g. cpu-basic, a10g-large, h200.")
-    parser.add_argument("--timeout", help=f"Stop the job after this long: {ACCEPTED}.")
-    add_hub_submit_options(parser)
+def _is_list(annotation: Any) -> bool:
+    kinds = [annotation, *typing.get_args(annotation)]
+    return any(typing.get_origin(k) in (list, dict) or k in (list, dict) for k in kinds) or \
+        any(_is_list(k) for k in typing.get_args(annotation) if typing.get_origin(k) is typing.Annotated)
+
+
+def _add_field(parser: argparse.ArgumentParser, op: Operation, name: str, field: Any) -> None:
+    help_text = (field.description or "").replace("%", "%%")
+    base = typing.get_args(field.annotation)[0] if typing.get_origin(field.annotation) is typing.Annotated \
+        else field.annotation
+    flags = _FLAGS.get(name, (f"--{name}",))
+    kwargs: dict[str, Any] = {"dest": name, "help": help_text, "default": None}
+    if base is bool or base == bool | None:
+        parser.add_argument(*flags, action="store_true", **kwargs)
+        return
+    if name in _METAVARS:
+        kwargs["metavar"] = _METAVARS[name]
+    literal = typing.get_args(typing.get_args(base)[0]) if typing.get_origin(base) is list and \
+        typing.get_origin(typing.get_args(base)[0]) is typing.Literal else None
+    if literal:
+        kwargs["choices"] = list(literal)
+    if _is_list(base):
+        kwargs["action"] = "append"
+    parser.add_argument(*flags, **kwargs)
+
+
+def _add_operation(sub: Any, command: Command, op: Operation, name: str) -> None:
+    parser = command(sub, name, _handler(op), op.summary[0].upper() + op.summary[1:])
+    if not op.hub_only:
+        add_backend_argument(parser)
+    if op.name in ("uv", "retry"):
+        parser.add_argument("--local-python", action="store_true",
+                            help="Local backend: run the script with this interpreter instead of `uv run` (its "
+                                 "dependencies must already be installed).")
+    positional = [p.rstrip("*") for p in op.positional]
+    if op.name == "run":
+        positional = ["command"]  # [IMAGE] COMMAND...: the image may come first or as --image
+    if op.name == "scheduled run":
+        positional = ["schedule", "command"]  # IMAGE COMMAND...
+    for fname, field in op.args.model_fields.items():
+        if fname in positional or fname in _HIDDEN:
+            continue
+        _add_field(parser, op, fname, field)
+    for fname in positional:
+        field = op.args.model_fields[fname]
+        rest = fname == positional[-1] and op.positional[-1].endswith("*")
+        metavar = {"command": "[IMAGE] COMMAND ..." if op.name == "run" else "IMAGE COMMAND ..."}.get(
+            fname, _METAVARS.get(fname, fname.upper()))
+        if rest and fname == "job_id":
+            parser.add_argument(fname, nargs="+", metavar=metavar, help=field.description)
+        elif rest or fname == "command":
+            parser.add_argument(fname, nargs=argparse.REMAINDER, metavar=metavar, help=field.description)
+        else:
+            parser.add_argument(fname, metavar=metavar, help=field.description)
 
 
 def register(subparsers: Any, command: Command) -> None:
@@ -285,70 +342,15 @@ def register(subparsers: Any, command: Command) -> None:
     jobs = subparsers.add_parser("jobs", help="Run and follow jobs on Hugging Face Jobs or this machine.",
                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
-
-    p = command(sub, "uv", _uv, "Run a Python script (a file, inline text or an http(s) URL; a PEP 723 header "
-                "declares its dependencies) with uv. Options go before SCRIPT; everything after it goes to the script.")
-    add_backend_argument(p)
-    _add_submit_arguments(p)
-    p.add_argument("--with", dest="with_", action="append", metavar="DEP", help="Extra dependency (repeatable).")
-    p.add_argument("--python", help="Python version for uv, e.g. 3.12.")
-    p.add_argument("--local-python", action="store_true",
-                   help="Local backend: run the script with this interpreter instead of `uv run` "
-                        "(its dependencies must already be installed).")
-    p.add_argument("script", help="Script: path, inline Python text, or http(s) URL.")
-    p.add_argument("script_args", nargs=argparse.REMAINDER, help="Arguments for the script.")
-
-    p = command(sub, "run", _run, "Run a command: in a Docker image on the Hub; as a process on this machine "
-                "locally (the image is then not used). Options go before the command.")
-    add_backend_argument(p)
-    _add_submit_arguments(p)
-    p.add_argument("--image", help="Docker image (instead of giving it as the first word).")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="[IMAGE] COMMAND ...",
-                   help="The image (Hub) and the command with its arguments.")
-
-    p = command(sub, "ps", _ps, "List jobs, newest first: unfinished ones, or all with --all.")
-    add_backend_argument(p)
-    p.add_argument("-a", "--all", action="store_true", help="Include finished jobs.")
-    p.add_argument("--stage", help="Only jobs in this stage (SCHEDULING, RUNNING, COMPLETED, ERROR, CANCELED).")
-    p.add_argument("--label", action="append", metavar="K=V", help="Only jobs with this label (repeatable).")
-
-    p = command(sub, "logs", _logs, "Print a job's logs; --follow streams them until the job ends.")
-    add_backend_argument(p)
-    p.add_argument("job_id", metavar="ID")
-    p.add_argument("--tail", type=int, help="Only the last N lines.")
-    p.add_argument("-f", "--follow", action="store_true", help="Keep printing new lines until the job ends.")
-    p.add_argument("--timeout", help=f"With --follow, stop after this long: {ACCEPTED}.")
-
-    p = command(sub, "inspect", _inspect, "Show one or more jobs in full: stage and its cause, command, timings.")
-    add_backend_argument(p)
-    p.add_argument("job_ids", nargs="+", metavar="ID")
-
-    p = command(sub, "cancel", _cancel, "Cancel a job (its whole process tree stops).")
-    add_backend_argument(p)
-    p.add_argument("job_id", metavar="ID")
-
-    p = command(sub, "wait", _wait, "Wait until a job is COMPLETED, ERROR or CANCELED, and show it.")
-    add_backend_argument(p)
-    p.add_argument("job_id", metavar="ID")
-    p.add_argument("--timeout", help=f"Give up after this long: {ACCEPTED}.")
-    p.add_argument("--poll-interval", type=float, default=2.0, help="Seconds between checks (default 2).")
-
-    p = command(sub, "diagnose", _diagnose, "Say why a finished job failed (out of memory, timeout, 401/403, data "
-                "format, no CUDA, NaN or flat loss, push failure, dependency resolution) and the one change that "
-                "fixes it.")
-    add_backend_argument(p)
-    p.add_argument("job_id", metavar="ID")
-
-    p = command(sub, "retry", _retry, "Plan a failed job again with the fix diagnose names (bundled scripts); "
-                "--confirm submits it.")
-    add_backend_argument(p)
-    p.add_argument("job_id", metavar="ID")
-    p.add_argument("--confirm", action="store_true", help="Submit the fixed job (after the person agreed).")
-    p.add_argument("--force", action="store_true", help="Submit even when preflight finds errors.")
-    p.add_argument("--local-python", action="store_true", help="Local backend: run with this interpreter, not uv.")
-
-    # Hub-only commands (metrics, hardware, scheduled ...) are registered below, on `sub`, with
-    # `command(sub, name, handler, help)` and `add_backend_argument(p)` where a backend choice applies.
-    from hf_trainer.jobs.hub_cli import register_hub_commands  # argparse only; the Hub stack loads on use
-
-    register_hub_commands(sub, command)
+    groups: dict[str, Any] = {}
+    for op in OPERATIONS.values():
+        if op.name == "help":
+            continue
+        if " " in op.name:
+            group, name = op.name.split(" ", 1)
+            if group not in groups:
+                parser = sub.add_parser(group, help=f"{group.capitalize()} commands (Hub only).")
+                groups[group] = parser.add_subparsers(dest=f"{group}_command", required=True, metavar="COMMAND")
+            _add_operation(groups[group], command, op, name)
+        else:
+            _add_operation(sub, command, op, op.name)

@@ -9,9 +9,12 @@ import math
 import re
 from typing import Any, Literal
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field
 
-from hf_trainer.jobs.base import Stage
+from hf_trainer.jobs.base import JobBackend, JobInfo, Stage
+from hf_trainer.preflight import PreflightReport
 
 FailureKind = Literal[
     "out_of_memory", "timeout", "unauthorized", "forbidden", "dataset_format", "no_cuda", "nan_loss", "flat_loss",
@@ -205,8 +208,8 @@ def _explain(kind: FailureKind, evidence: str, args: list[str], flavor: str | No
         return Diagnosis(kind=kind, summary=f"The job hit its timeout ({current}s) before finishing.",
                          evidence=evidence,
                          change=Change(description=f"double the timeout ({current}s -> {new}s) and resume from the "
-                                                   "last pushed checkpoint (--resume)",
-                                       script_args=set_arg(args, "--resume", None), flavor=flavor,
+                                                   "last pushed checkpoint of the same run (--resume auto)",
+                                       script_args=set_arg(args, "--resume", "auto"), flavor=flavor,
                                        timeout_seconds=new),
                          next_steps=["or move to a faster flavor (see estimate_cost)"])
     if kind == "unauthorized":
@@ -221,8 +224,9 @@ def _explain(kind: FailureKind, evidence: str, args: list[str], flavor: str | No
                              "or push to a repo in your own namespace (--hub_model_id <you>/<name>)"])
     if kind == "hub_push_failure":
         return Diagnosis(kind=kind, summary="Training ran but pushing to the Hub failed.", evidence=evidence,
-                         change=Change(description="resubmit with --resume: it continues from the last checkpoint "
-                                                   "that reached the Hub", script_args=set_arg(args, "--resume", None),
+                         change=Change(description="resubmit with --resume auto: it continues from the last "
+                                                   "checkpoint of the same run that reached the Hub",
+                                       script_args=set_arg(args, "--resume", "auto"),
                                        flavor=flavor, timeout_seconds=timeout_seconds),
                          next_steps=["check the token's write access and the repo id"])
     if kind == "dataset_format":
@@ -277,3 +281,66 @@ def diagnose_job(backend: Any, job_id: str) -> Diagnosis:
     lines = list(backend.logs(job_id, tail=DIAGNOSE_LOG_LINES))
     return diagnose(job.stage, job.message, lines, script_args_from_command(job.command), flavor=job.flavor,
                     timeout_seconds=job.timeout_seconds)
+
+
+# --- retry: the failed job again, with the fix --------------------------------------------------------------------
+
+
+class RetryPlan(BaseModel):
+    """A failed job, its diagnosis, and the same job with the one fix applied (submitted with confirm)."""
+
+    failed_job_id: str
+    diagnosis: Diagnosis
+    script: str | None
+    script_args: list[str]
+    flavor: str | None
+    timeout_seconds: int | None
+    preflight: PreflightReport | None
+    submitted: bool = False
+    job: JobInfo | None = None
+
+    def render(self) -> str:
+        lines = [self.diagnosis.render()]
+        if self.script is None:
+            lines.append("  resubmit: not possible automatically (the job did not run a bundled script); apply the "
+                         "fix by hand")
+        elif self.diagnosis.change is None:
+            lines.append("  resubmit: no automatic change for this failure; follow the steps above")
+        elif self.submitted and self.job:
+            lines.append(f"  resubmitted as job {self.job.id}: {self.job.url}")
+        else:
+            lines.append(f"  resubmit {self.script} with: {' '.join(self.script_args)}"
+                         + (f" on {self.flavor}" if self.flavor else "")
+                         + " (call again with confirm: true after the person agrees)")
+        if self.preflight is not None and not self.preflight.ok:
+            lines.append("  " + self.preflight.render().replace("\n", "\n  "))
+        return "\n".join(lines)
+
+
+def retry_job(backend: JobBackend, job_id: str, *, confirm: bool = False, force: bool = False) -> RetryPlan:
+    """Diagnose a finished job and, for a bundled training script, plan (or with confirm submit) it with the fix,
+    through the same estimate, preflight and submit as every other job."""
+    from hf_trainer.jobs import submit  # the pipeline reads scripts and the estimator only when a retry is planned
+
+    job = backend.inspect(job_id)
+    diagnosis = diagnose(job.stage, job.message, list(backend.logs(job_id, tail=DIAGNOSE_LOG_LINES)),
+                         script_args_from_command(job.command), flavor=job.flavor,
+                         timeout_seconds=job.timeout_seconds)
+    script = next((Path(part).name for part in job.command if Path(part).name in submit.TRAINING_SCRIPTS), None)
+    change = diagnosis.change
+    plan = RetryPlan(failed_job_id=job_id, diagnosis=diagnosis, script=script,
+                     script_args=change.script_args if change else [], flavor=change.flavor if change else job.flavor,
+                     timeout_seconds=(change.timeout_seconds if change else None) or job.timeout_seconds,
+                     preflight=None)
+    if script is None or change is None:
+        return plan
+    report = submit.plan_training(script, plan.script_args, backend, flavor=plan.flavor,
+                                  timeout_seconds=plan.timeout_seconds)
+    plan = plan.model_copy(update={"preflight": report})
+    if not confirm:
+        return plan
+    labels = {**job.labels, "retry-of": job_id}
+    new_job, _ = submit.submit_training(script, plan.script_args, backend, flavor=plan.flavor,
+                                        timeout_seconds=plan.timeout_seconds, labels=labels, force=force,
+                                        report=report, action="Not resubmitted")
+    return plan.model_copy(update={"submitted": True, "job": new_job})

@@ -18,11 +18,12 @@ from pydantic import BaseModel, Field
 
 from hf_trainer import paths
 from hf_trainer.errors import UserError
-from hf_trainer.jobs.base import JobBackend, JobInfo, UvJobRequest
-from hf_trainer.preflight import PreflightInput, PreflightReport, preflight
+from hf_trainer.jobs import submit
+from hf_trainer.jobs.base import JobBackend, JobInfo
+from hf_trainer.preflight import PreflightReport
 
 CARD_KEY = "hf_trainer_job"
-_JOB_ID = re.compile(r"^[0-9a-zA-Z_-]{6,64}$")
+_JOB_ID = re.compile(r"^[0-9a-fA-F]{1,64}$")  # the hex ids the Hub and the local backend issue (jobs/arguments.py)
 _REPO_URL = re.compile(r"^https?://[^/]+/(?P<repo>[^/]+/[^/]+?)/?$")
 
 
@@ -162,7 +163,6 @@ def rerun(source: str, backend: JobBackend, *, api: Any = None, flavor: str | No
         recorded = recorded_job_from_job(backend, ref)
 
     script_path = paths.bundled_script(recorded.script)
-    text = script_path.read_text(encoding="utf-8")
     now = hashlib.sha256(script_path.read_bytes()).hexdigest()
     changed = bool(recorded.script_sha256) and recorded.script_sha256 != now
     notes = []
@@ -178,18 +178,15 @@ def rerun(source: str, backend: JobBackend, *, api: Any = None, flavor: str | No
         chosen_timeout = max(1800, math.ceil(2 * recorded.runtime_seconds / 1800) * 1800)
         notes.append(f"timeout {chosen_timeout // 60} min: twice the recorded run ({recorded.runtime_seconds:.0f} s), "
                      "as no timeout was recorded; --timeout overrides it")
-    secrets = {"HF_TOKEN": "$HF_TOKEN"} if backend.name == "hub" else {}
-    report = preflight(PreflightInput(script_text=text, script_name=recorded.script, script_args=recorded.arguments,
-                                      secrets=secrets, backend=backend.name, flavor=chosen_flavor,
-                                      timeout_seconds=chosen_timeout))
+    # Estimated and preflighted as any new job is (jobs/submit.py), with the arguments it ran with.
+    report = submit.plan_training(recorded.script, recorded.arguments, backend, flavor=chosen_flavor,
+                                  timeout_seconds=chosen_timeout)
     plan = RerunPlan(source=ref, source_kind=kind, recorded=recorded, script=recorded.script,
                      script_args=list(recorded.arguments), flavor=chosen_flavor, timeout_seconds=chosen_timeout,
                      script_changed=changed, notes=notes, preflight=report)
     if not confirm:
         return plan
-    if not report.ok and not force:
-        raise UserError("Not submitted: preflight found errors.\n" + report.render())
-    job = backend.uv(UvJobRequest(script=str(script_path), script_args=plan.script_args, secrets=secrets,
-                                  labels={"rerun-of": _label(ref)}, flavor=chosen_flavor,
-                                  timeout_seconds=chosen_timeout))
+    job, _ = submit.submit_training(recorded.script, plan.script_args, backend, flavor=chosen_flavor,
+                                    timeout_seconds=chosen_timeout, labels={"rerun-of": _label(ref)}, force=force,
+                                    report=report)
     return plan.model_copy(update={"submitted": True, "job": job})

@@ -18,9 +18,10 @@ from pydantic import Field, ValidationError
 # Each tool's input and result models: pydantic and the standard library only, so start-up stays light; the
 # backends, the Hub client and the training stack are imported inside the tools when they are called.
 from hf_trainer.dataset_inspect import DatasetInspectInput, DatasetInspection, Method, inspect_dataset
-from hf_trainer.errors import UserError
+from hf_trainer.errors import UserError, to_user_error
 from hf_trainer.estimate import EstimateRequest, EstimateResult
-from hf_trainer.jobs.tool import USAGE, JobsResult
+from hf_trainer import views
+from hf_trainer.jobs.tool import READ_ONLY, JobsResult
 from hf_trainer.preflight import PreflightInput, PreflightReport
 from hf_trainer.rerun import RerunPlan
 from hf_trainer.train import TrainPlan, TrainRequest
@@ -35,22 +36,20 @@ mcp = MCPServer("hf-trainer", instructions=INSTRUCTIONS)
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn a UserError raised inside a tool into a ToolError the client sees word for word. A pydantic model built
-    inside the tool from the arguments can refuse them too (a limit the tool's own schema lacks): that is the
-    caller's mistake as well, and pydantic's text names the argument and the accepted values."""
+    """Turn an expected failure inside a tool (a UserError, or a pydantic model built from the arguments refusing
+    them) into a ToolError the client sees word for word: errors.to_user_error words and redacts it, for the CLI
+    too."""
     try:
         yield
-    except UserError as exc:
-        raise ToolError(str(exc)) from None
-    except ValidationError as exc:
-        raise ToolError(str(exc)) from None
+    except (UserError, ValidationError) as exc:
+        error = to_user_error(exc)
+        raise ToolError(str(error)) from None
 
 
 # --- tools are declared below, one section per capability ---
 
-# --- hf_jobs (jobs/arguments.py parses, jobs/tool.py runs; backends in jobs/hub.py and jobs/local.py) ---
-
-
+# --- hf_jobs and hf_jobs_status: generated from the operation table (jobs/tool.py; args models in jobs/arguments.py,
+# the submit pipeline in jobs/submit.py, the words in views.py) ---
 
 
 def _structured(result: Any) -> CallToolResult:
@@ -59,43 +58,47 @@ def _structured(result: Any) -> CallToolResult:
                           structured_content=result.model_dump(mode="json"))
 
 
-_JobsOperation = Annotated[str | None, Field(
-    description="uv, run, ps, logs, inspect, cancel, wait, metrics, hardware, scheduled run|uv|ps|inspect|delete|"
-    "suspend|resume|trigger, webhook create|ps|delete. Leave empty (or pass args {\"help\": true}) for usage with "
-    "examples.")]
+def _operation_field(read_only: bool) -> Any:
+    return Annotated[str | None, Field(
+        description=f"One of: {views.operations_text(read_only)}. Leave empty (or pass args {{\"help\": true}}) for "
+        "usage with examples.")]
+
+
 _JobsArgs = Annotated[dict[str, Any] | str | None, Field(
-    description="The operation's arguments, e.g. uv: {\"script\": \"train.py\", \"flavor\": \"a10g-large\", "
-    "\"timeout\": \"2h\", \"secrets\": {\"HF_TOKEN\": \"$HF_TOKEN\"}}; logs: {\"job_id\": \"...\", \"tail\": 100}.")]
+    description="The operation's arguments (hf-mcp-server's shape), e.g. uv: {\"script\": \"train_sft.py\", "
+    "\"script_args\": [...], \"flavor\": \"a10g-large\", \"timeout\": \"2h\", \"secrets\": {\"HF_TOKEN\": "
+    "\"$HF_TOKEN\"}}. Accepted per operation: " + views.args_text() + ".")]
 _JobsBackend = Annotated[Literal["hub", "local"] | None, Field(
     description="Where jobs run: 'hub' (Hugging Face Jobs; default when a token is found) or 'local' (this machine).")]
 
 
 def run_hf_jobs(operation: str | None, args: dict[str, Any] | str | None, backend: str | None,
                 *, read_only: bool = False) -> JobsResult:
-    """Parse, pick the backend, run. Imports the backends on first use so start-up stays light."""
-    from hf_trainer.jobs.arguments import parse_call
+    """Parse, pick the backend, run, word the result. Imports the backends on first use so start-up stays light."""
     from hf_trainer.jobs.select import get_backend
-    from hf_trainer.jobs.tool import READ_ONLY, execute
+    from hf_trainer.jobs.tool import parse_call, run_call
 
     call = parse_call(operation, args)
     if call.operation == "help":
-        return JobsResult(operation="help", backend=backend, text=USAGE)
+        return views.present(JobsResult(operation="help", backend=backend))
     if read_only and call.operation not in READ_ONLY:
         raise UserError(f"hf_jobs_status only reads; operation {call.operation!r} changes things. Use the hf_jobs "
                         "tool for it.")
-    return execute(call, get_backend(backend))  # type: ignore[arg-type]
+    return views.present(run_call(call, get_backend(backend)))  # type: ignore[arg-type]
 
 
 @mcp.tool(
     title="Hugging Face Jobs",
     description="Run and manage training jobs on Hugging Face Jobs or on this machine: submit a uv script or a Docker "
-    "command, list, read logs, inspect, cancel, wait, metrics, hardware prices, scheduled jobs. Same operation + args "
-    "shape as hf-mcp-server's hf_jobs. Submitting spends money on the Hub and cancel/delete stop work: confirm with "
-    "the person first. Returns readable text plus structured fields (job id, URL, stage, flavor, $/h).",
+    "command, list, read logs, inspect, cancel, wait, metrics, hardware prices, scheduled jobs, webhooks, diagnose "
+    "and retry. Same operation + args shape as hf-mcp-server's hf_jobs. Every submission is estimated and "
+    "preflighted first and refused with errors unless force. Submitting spends money on the Hub and cancel/delete "
+    "stop work: confirm with the person first. Returns readable text plus structured fields (job id, URL, stage, "
+    "flavor, $/h).",
     annotations=ToolAnnotations(title="Hugging Face Jobs", read_only_hint=False, destructive_hint=True,
                              idempotent_hint=False, open_world_hint=True),
 )
-def hf_jobs(operation: _JobsOperation = None, args: _JobsArgs = None,
+def hf_jobs(operation: _operation_field(False) = None, args: _JobsArgs = None,  # type: ignore[valid-type]
             backend: _JobsBackend = None) -> Annotated[CallToolResult, JobsResult]:
     with user_errors():
         return _structured(run_hf_jobs(operation, args, backend))
@@ -103,12 +106,12 @@ def hf_jobs(operation: _JobsOperation = None, args: _JobsArgs = None,
 
 @mcp.tool(
     title="Hugging Face Jobs (read only)",
-    description="Look at jobs without changing anything: ps, logs, inspect, wait, metrics, hardware, scheduled ps, "
-    "scheduled inspect, help. Same arguments as hf_jobs.",
+    description="Look at jobs without changing anything: " + views.operations_text(read_only=True) + ", help. Same "
+    "arguments as hf_jobs.",
     annotations=ToolAnnotations(title="Hugging Face Jobs (read only)", read_only_hint=True, destructive_hint=False,
                              idempotent_hint=True, open_world_hint=True),
 )
-def hf_jobs_status(operation: _JobsOperation = None, args: _JobsArgs = None,
+def hf_jobs_status(operation: _operation_field(True) = None, args: _JobsArgs = None,  # type: ignore[valid-type]
                    backend: _JobsBackend = None) -> Annotated[CallToolResult, JobsResult]:
     with user_errors():
         return _structured(run_hf_jobs(operation, args, backend, read_only=True))
@@ -131,6 +134,8 @@ def dataset_inspect(
     max_length: Annotated[int | None, Field(description=_FIELDS["max_length"].description, ge=1,
                                             le=1_048_576)] = None,
     sample_size: Annotated[int, Field(description=_FIELDS["sample_size"].description, ge=1, le=2000)] = 100,
+    chat_template: Annotated[str | None, Field(description=_FIELDS["chat_template"].description,
+                                               max_length=4096)] = None,
 ) -> Annotated[CallToolResult, DatasetInspection]:
     """Check a dataset before training: run this first, before estimating or submitting a job.
 
@@ -147,7 +152,7 @@ def dataset_inspect(
         params = DatasetInspectInput(dataset_name=dataset_name, dataset_config=dataset_config,
                                      dataset_train_split=dataset_train_split, method=method,
                                      model_name_or_path=model_name_or_path, max_length=max_length,
-                                     sample_size=sample_size)
+                                     sample_size=sample_size, chat_template=chat_template)
         # Concise text for the model to act on; every field (mapping sources included) in structured content.
         return _structured(inspect_dataset(params))
 

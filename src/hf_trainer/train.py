@@ -10,22 +10,22 @@ Dependencies (the inspector, the estimator, the backend) are parameters, so test
 """
 
 import difflib
-import math
 import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 from pydantic import BaseModel, Field
 
 from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import BackendName, JobBackend, JobInfo, UvJobRequest
-from hf_trainer.preflight import PreflightInput, PreflightReport, preflight
+from hf_trainer.jobs import submit
+from hf_trainer.preflight import PreflightReport
+from hf_trainer.runtime.vocabulary import Method, Resume, timeout_seconds as job_timeout_seconds
 from hf_trainer.timeouts import format_duration, parse_timeout
 
-Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
 SCRIPTS: dict[str, str] = {"sft": "train_sft.py", "dpo": "train_dpo.py", "grpo": "train_grpo.py",
                            "reward": "train_reward.py", "kto": "train_kto.py"}
 # When the dataset's size cannot be measured in tokens, a conservative guess keeps the estimate usable, with a warning.
@@ -62,6 +62,10 @@ class TrainRequest(BaseModel):
     reward_funcs: list[str] | None = Field(None, description="grpo: built-in rewards by name, e.g. ['accuracy'].")
     extra_args: list[str] = Field(default_factory=list, description="More script arguments, passed as they are.")
     hub_private_repo: bool = Field(True, description="Private output repo (default).")
+    resume: Resume = Field("auto", description="With an output repo or folder that holds a checkpoint: 'auto' "
+                           "continues it only when the same run made it (base model, method, data, training "
+                           "arguments) and else starts fresh, 'never' always starts fresh, 'must' fails unless it "
+                           "can continue. A mismatch is named before any training.")
     confirm: bool = Field(False, description="Submit. Only after the person approved the plan and its cost.")
     force: bool = Field(False, description="Submit even when preflight finds errors.")
 
@@ -88,6 +92,10 @@ class TrainPlan(BaseModel):
     labels: dict[str, str]
     preflight: PreflightReport
     warnings: list[str]
+    changes: list[str] = Field(default_factory=list, description="What the flavor needs for the job to fit, "
+                               "already applied to script_args.")
+    change_args: list[str] = Field(default_factory=list, description="The script flags those changes set.")
+    resume: Resume = "auto"
     submitted: bool = False
     job: JobInfo | None = None
     job_url: str | None = None
@@ -104,12 +112,15 @@ class TrainPlan(BaseModel):
             f"  timeout        {self.timeout}",
             f"  dataset        {self.dataset_verdict}" + (f" (mapping {self.dataset_mapping})"
                                                          if self.dataset_mapping else ""),
-            f"  results        {self.model_url} (checkpoints pushed: a resubmission resumes)"
-            if self.model_repo else f"  results        {self.output_dir or 'the job output folder'}",
+            f"  results        {self.model_url}" if self.model_repo else
+            f"  results        {self.output_dir or 'the job output folder'}",
+            f"  resume         {self.resume}: " + _RESUME_TEXT[self.resume],
             f"  metrics        trackio project {self.trackio_project}"
             + (f": {self.trackio_url}" if self.trackio_url else ""),
             "  " + self.preflight.render().replace("\n", "\n  "),
         ]
+        if self.changes:
+            lines.insert(2, f"  fits with      {', '.join(self.changes)} (set: {' '.join(self.change_args)})")
         lines += [f"  warning: {w}" for w in self.warnings]
         if self.submitted and self.job:
             lines += [f"  job id         {self.job.id}", f"  job url        {self.job_url or self.job.url}",
@@ -119,6 +130,24 @@ class TrainPlan(BaseModel):
         else:
             lines.append("  next           show this plan and its cost to the person; submit with confirm: true")
         return "\n".join(lines)
+
+
+_RESUME_TEXT = {"auto": "continues a checkpoint only when the same run made it (model, method, data, arguments); "
+                        "otherwise starts fresh",
+                "never": "always starts fresh", "must": "fails unless a checkpoint of the same run exists"}
+
+
+def apply_args(script_args: list[str], changes: list[str]) -> list[str]:
+    """`script_args` with each `--flag [value]` of `changes` set (replacing an earlier value), as diagnose does."""
+    from hf_trainer.diagnose import set_arg
+
+    out, i = list(script_args), 0
+    while i < len(changes):
+        flag = changes[i]
+        value = changes[i + 1] if i + 1 < len(changes) and not changes[i + 1].startswith("--") else None
+        out = set_arg(out, flag, value)
+        i += 2 if value is not None else 1
+    return out
 
 
 Inspector = Callable[[Any], Any]
@@ -168,10 +197,12 @@ def _script_args(req: TrainRequest, mapping: str | None, backend: BackendName, r
     if req.reward_funcs:
         args += ["--reward_funcs", *req.reward_funcs]
     if req.hub_model_id:
-        # --resume: a resubmission to the same repo continues from its last pushed checkpoint, not from step 0.
-        args += ["--push_to_hub", "--hub_model_id", req.hub_model_id, "--resume"]
+        args += ["--push_to_hub", "--hub_model_id", req.hub_model_id]
         if not req.hub_private_repo:
             args.append("--no-hub_private_repo")
+    # The script checks a checkpoint's recorded fingerprint itself: 'auto' continues only the same run, so training
+    # again into a repo with new data or another base model starts fresh instead of mixing the two.
+    args += ["--resume", req.resume]
     args += ["--trackio_project", "hf-trainer", "--run_name", run_name, "--json", *req.extra_args]
     return args
 
@@ -264,7 +295,7 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
     # 3. The job: bundled script + arguments; timeout = estimate + 25% (never below the asked time limit).
     if hours is not None:
         # Estimate + 25%, rounded up to the minute (never down: preflight holds the job to exactly that).
-        timeout_seconds = max(600, math.ceil(hours * 3600 * 1.25 / 60) * 60)
+        timeout_seconds = job_timeout_seconds(hours * 3600)
     else:
         timeout_seconds = LOCAL_TIMEOUT_SECONDS
     if req.time_limit:
@@ -275,17 +306,25 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
     labels = {"hf-trainer": "train", "method": req.method, "trackio-run": run_name}
     if req.hub_model_id:
         labels["model-repo"] = _label_value(req.hub_model_id)
-    if row is not None and row.verdict == "fits with changes":
-        warnings.append(f"{flavor} fits only with changes: {', '.join(row.changes)}")
+    # The recommendation is the job that runs: the estimator's changes for this flavor are script flags, set here.
+    changes = list(row.changes) if row is not None and row.verdict == "fits with changes" else []
+    change_args = list(getattr(row, "script_args", None) or []) if changes else []
+    script_args = apply_args(script_args, change_args)
 
-    report = preflight(PreflightInput(
-        script_text=script_path.read_text(encoding="utf-8"), script_name=script_path.name, script_args=script_args,
-        secrets={"HF_TOKEN": "$HF_TOKEN"} if backend_name == "hub" else {}, backend=backend_name, flavor=flavor,
-        timeout_seconds=timeout_seconds, estimated_seconds=hours * 3600 if hours is not None else None,
-        memory_fits=None if row is None else row.verdict != "does not fit",
-        memory_detail=None if row is None else f"needs {row.memory_gib:.1f} GiB, has {row.memory_available_gib:.0f} GiB",
-        dataset_verdict=verdict.verdict if not (verdict.verdict == "NEEDS MAPPING" and mapping) else "READY",
-        dataset_reasons=list(verdict.reasons), suggested_mapping=verdict.mapping))
+    fits = None if row is None else row.verdict != "does not fit"
+    if row is not None and changes and not change_args:
+        # Changes the scripts cannot make are no fit: the job would run without them.
+        fits = False
+        warnings.append(f"{flavor} fits only with changes the scripts cannot make: {', '.join(changes)}")
+    secrets = {"HF_TOKEN": "$HF_TOKEN"} if backend_name == "hub" else {}
+    report = submit.preflight_job(
+        UvJobRequest(script=str(script_path), script_args=script_args, secrets=secrets, flavor=flavor,
+                     timeout_seconds=timeout_seconds), backend_name,
+        submit.Estimated(seconds=hours * 3600 if hours is not None else None, memory_fits=fits,
+                         memory_detail=None if row is None else
+                         f"needs {row.memory_gib:.1f} GiB, has {row.memory_available_gib:.0f} GiB",
+                         dataset_verdict=verdict.verdict if not (verdict.verdict == "NEEDS MAPPING" and mapping)
+                         else "READY", dataset_reasons=list(verdict.reasons), suggested_mapping=verdict.mapping))
 
     endpoint = _hub_endpoint(backend)
     return TrainPlan(
@@ -296,7 +335,8 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         timeout_seconds=timeout_seconds, model_repo=req.hub_model_id,
         model_url=f"{endpoint}/{req.hub_model_id}" if req.hub_model_id else None, trackio_project="hf-trainer",
         output_dir=_output_dir(req, backend_name),
-        dataset_verdict=verdict.verdict, dataset_mapping=mapping, labels=labels, preflight=report, warnings=warnings)
+        dataset_verdict=verdict.verdict, dataset_mapping=mapping, labels=labels, preflight=report, warnings=warnings,
+        changes=changes, change_args=change_args, resume=req.resume)
 
 
 def _hub_endpoint(backend: JobBackend) -> str:
@@ -305,17 +345,11 @@ def _hub_endpoint(backend: JobBackend) -> str:
 
 
 def submit_plan(plan: TrainPlan, backend: JobBackend, *, force: bool = False) -> TrainPlan:
-    """Submit a plan: refused while preflight has errors, unless forced."""
-    if not plan.preflight.ok and not force:
-        raise UserError("Not submitted: preflight found errors.\n" + plan.preflight.render())
-    env = {}
-    if plan.backend == "hub":
-        # The script writes the job's URL and flavor into the model card: links from the model back to the job.
-        env = {"HF_TRAINER_NAMESPACE": backend.namespace(), "HF_TRAINER_FLAVOR": plan.flavor or ""}
-    job = backend.uv(UvJobRequest(
-        script=str(paths.bundled_script(plan.script)), script_args=plan.script_args, env=env,
-        secrets={"HF_TOKEN": "$HF_TOKEN"} if plan.backend == "hub" else {}, labels=plan.labels,
-        flavor=plan.flavor, timeout_seconds=plan.timeout_seconds))
+    """Submit a plan through the one submit pipeline (jobs/submit.py): refused while preflight has errors, unless
+    forced; the card gets the job's link and flavor there."""
+    job, _ = submit.submit_training(plan.script, plan.script_args, backend, flavor=plan.flavor,
+                                    timeout_seconds=plan.timeout_seconds, labels=plan.labels, force=force,
+                                    report=plan.preflight)
     trackio_url = None
     if plan.backend == "hub" and job.owner:
         trackio_url = f"{_hub_endpoint(backend)}/spaces/{job.owner}/trackio"
@@ -327,66 +361,3 @@ def train(req: TrainRequest, backend: JobBackend, *, inspector: Inspector = _def
     """Plan, and with `confirm` submit. The MCP tool and `hf-trainer train` call this."""
     plan = plan_training(req, backend, inspector=inspector, estimator=estimator)
     return submit_plan(plan, backend, force=req.force) if req.confirm else plan
-
-
-class RetryPlan(BaseModel):
-    """A failed job, its diagnosis, and the same job with the one fix applied (submitted with confirm)."""
-
-    failed_job_id: str
-    diagnosis: Any
-    script: str | None
-    script_args: list[str]
-    flavor: str | None
-    timeout_seconds: int | None
-    preflight: PreflightReport | None
-    submitted: bool = False
-    job: JobInfo | None = None
-
-    def render(self) -> str:
-        lines = [self.diagnosis.render()]
-        if self.script is None:
-            lines.append("  resubmit: not possible automatically (the job did not run a bundled script); apply the "
-                         "fix by hand")
-        elif self.diagnosis.change is None:
-            lines.append("  resubmit: no automatic change for this failure; follow the steps above")
-        elif self.submitted and self.job:
-            lines.append(f"  resubmitted as job {self.job.id}: {self.job.url}")
-        else:
-            lines.append(f"  resubmit {self.script} with: {' '.join(self.script_args)}"
-                         + (f" on {self.flavor}" if self.flavor else "")
-                         + " (call again with confirm: true after the person agrees)")
-        if self.preflight is not None and not self.preflight.ok:
-            lines.append("  " + self.preflight.render().replace("\n", "\n  "))
-        return "\n".join(lines)
-
-
-def retry_job(backend: JobBackend, job_id: str, *, confirm: bool = False, force: bool = False) -> RetryPlan:
-    """Diagnose a finished job and, for a bundled training script, plan (or with confirm submit) it with the fix."""
-    from hf_trainer.diagnose import DIAGNOSE_LOG_LINES, diagnose, script_args_from_command
-
-    job = backend.inspect(job_id)
-    diagnosis = diagnose(job.stage, job.message, list(backend.logs(job_id, tail=DIAGNOSE_LOG_LINES)),
-                         script_args_from_command(job.command), flavor=job.flavor,
-                         timeout_seconds=job.timeout_seconds)
-    script = next((Path(part).name for part in job.command if Path(part).name in SCRIPTS.values()), None)
-    change = diagnosis.change
-    plan = RetryPlan(failed_job_id=job_id, diagnosis=diagnosis, script=script,
-                     script_args=change.script_args if change else [], flavor=change.flavor if change else job.flavor,
-                     timeout_seconds=(change.timeout_seconds if change else None) or job.timeout_seconds,
-                     preflight=None)
-    if script is None or change is None:
-        return plan
-    script_path = paths.bundled_script(script)
-    secrets = {"HF_TOKEN": "$HF_TOKEN"} if backend.name == "hub" else {}
-    report = preflight(PreflightInput(script_text=script_path.read_text(encoding="utf-8"), script_name=script,
-                                      script_args=plan.script_args, secrets=secrets, backend=backend.name,
-                                      flavor=plan.flavor, timeout_seconds=plan.timeout_seconds))
-    plan = plan.model_copy(update={"preflight": report})
-    if not confirm:
-        return plan
-    if not report.ok and not force:
-        raise UserError("Not resubmitted: preflight found errors.\n" + report.render())
-    new_job = backend.uv(UvJobRequest(script=str(script_path), script_args=plan.script_args, secrets=secrets,
-                                      labels={**job.labels, "retry-of": job_id}, flavor=plan.flavor,
-                                      timeout_seconds=plan.timeout_seconds))
-    return plan.model_copy(update={"submitted": True, "job": new_job})

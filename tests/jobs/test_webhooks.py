@@ -10,7 +10,7 @@ from fakes.fake_hub import FakeHub, Request, Response
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.arguments import HubUvJobRequest
 from hf_trainer.jobs.hub import HubBackend
-from hf_trainer.jobs.tool import JobsResult, execute
+from hf_trainer.jobs.tool import JobsResult, parse_call, run_call
 from hf_trainer.jobs.webhooks import create_job_webhook, delete_webhook, list_webhooks, parse_watched
 
 TRAIN_ARGS = ["--model_name_or_path", "Qwen/Qwen2.5-0.5B", "--dataset_name", "alice/support-chats", "--push_to_hub",
@@ -136,13 +136,13 @@ def test_watched_items_parse_from_type_name_strings_and_dicts():
         {"type": "dataset", "name": "a/b"}, {"type": "org", "name": "hf"}]
 
 
-# --- the hf_jobs operations (jobs/arguments.py + jobs/tool.py) -------------------------------------------------
+# --- the hf_jobs operations (jobs/arguments.py + jobs/tool.py + views.py) -------------------------------------------------
 
 
 def _tool(operation: str, args: dict, backend) -> JobsResult:
-    from hf_trainer.jobs.arguments import parse_call
+    from hf_trainer.views import present
 
-    return execute(parse_call(operation, args), backend)
+    return present(run_call(parse_call(operation, args), backend))
 
 
 def test_hf_jobs_webhook_operations_create_list_and_delete(fake_hub, api, backend):
@@ -172,13 +172,14 @@ def test_hf_jobs_webhook_create_from_a_script_submits_a_cancelled_template_job(f
     "args, message",
     [
         # two sources of the job
-        ({"watched": ["dataset:a/b"], "job_id": "x", "script": "print(1)"}, "needs one job to start"),
+        ({"watched": ["dataset:a/b"], "job_id": "abc123", "script": "print(1)"}, "needs one job to start"),
         # no source
         ({"watched": ["dataset:a/b"]}, "needs one job to start"),
         # a domain that does not exist
-        ({"watched": ["dataset:a/b"], "job_id": "x", "domains": ["commits"]}, "domain 'commits'"),
+        ({"watched": ["dataset:a/b"], "job_id": "abc123", "domains": ["commits"]}, "domains 'commits' must be 'repo' or "
+         "'discussion'"),
         # an argument the operation does not take
-        ({"watched": ["dataset:a/b"], "job_id": "x", "webhook_url": "http://x"}, "does not take the argument"),
+        ({"watched": ["dataset:a/b"], "job_id": "abc123", "webhook_url": "http://x"}, "does not take the argument"),
     ],
 )
 def test_hf_jobs_webhook_create_refuses_bad_arguments(backend, args, message):

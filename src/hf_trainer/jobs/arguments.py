@@ -1,143 +1,64 @@
-"""hf-mcp-server's `operation` + `args` shape, parsed into our requests.
+"""The arguments of every `hf_jobs` operation, one pydantic model each (hf-mcp-server's `operation` + `args` shape).
 
 Agents used to hf-mcp-server's `hf_jobs` tool send `{"operation": "uv", "args": {"script": ..., "flavor": ...}}`; the
-same calls work here. Every refusal names the argument, quotes the value and lists the accepted forms. The Hub-only
-options (namespace, volumes, attempts) ride on request subclasses, so the base requests stay backend-neutral.
+same calls work here, and `hf-trainer jobs ...` builds the same dicts. The models are the one place arguments are
+checked: field types and limits refuse bad values, the shared annotated types below parse the forms people write
+(timeouts like "2h", env as {"K": "v"} or ["K=v"], a command as a string). Ids are checked against the formats the Hub
+issues before they go anywhere near a URL. `errors.validation_error` turns pydantic's complaints into one UserError
+that names the argument, quotes the value and gives the accepted forms.
 """
 
-import difflib
-import json
 import re
 import shlex
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import CommandJobRequest, Stage, UvJobRequest
 from hf_trainer.timeouts import ACCEPTED as TIMEOUT_FORMS
 from hf_trainer.timeouts import parse_timeout
 
-Operation = Literal[
-    "help", "run", "uv", "ps", "logs", "inspect", "cancel", "wait", "metrics", "hardware",
-    "scheduled run", "scheduled uv", "scheduled ps", "scheduled inspect", "scheduled delete",
-    "scheduled suspend", "scheduled resume", "scheduled trigger", "diagnose", "retry",
-    "webhook create", "webhook ps", "webhook delete",
-]
-OPERATIONS: tuple[str, ...] = Operation.__args__  # type: ignore[attr-defined]
-
 DEFAULT_LOG_TAIL = 50
 DEFAULT_FOLLOW_SECONDS = 30
 DEFAULT_WAIT_SECONDS = 600
 MAX_TOOL_WAIT_SECONDS = 3600
 SHELL_OPERATORS = frozenset({"|", "||", "&", "&&", ";", ";;", ">", ">>", "<", "<<", "(", ")", ">&", "<&", "|&"})
+SCHEDULE_KEYWORDS = ("@annually", "@yearly", "@monthly", "@weekly", "@daily", "@hourly")
 _LABEL = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
-SCHEDULE_KEYWORDS = ("@annually", "@yearly", "@monthly", "@weekly", "@daily", "@hourly")
+# The Hub issues job, scheduled-job and webhook ids as hex strings (24 characters today, e.g. 6751a2c3e4f5a6b7c8d9e0f1);
+# the local backend uses the same form and accepts a unique prefix. Anything else ('/', '.', '?', '#', '%', spaces)
+# could move a request to another Hub API path, so it never leaves this module.
+_HEX_ID = re.compile(r"^[0-9a-fA-F]{1,64}$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,95}$")
+_PYTHON = re.compile(r"^\d+(\.\d+){0,2}$")
 
 
-class HubOptions(BaseModel):
-    """Options only HF Jobs understands."""
-
-    namespace: str | None = Field(default=None, description="User or organization to run in (default: yours).")
-    volumes: list[str] = Field(default_factory=list, description="hf://[TYPE/]SOURCE[/PATH]:/MOUNT[:ro|:rw] mounts.")
-    attempts: int | None = Field(default=None, ge=1, le=10, description="Tries in all, the first run included.")
+# --- value parsers: each raises ValueError with the accepted forms (pydantic adds the argument and the value) ---
 
 
-class HubUvJobRequest(UvJobRequest, HubOptions):
-    """A uv job with the Hub's extras."""
-
-    image: str | None = Field(default=None,
-                              description="Image with uv (default ghcr.io/astral-sh/uv:python3.12-bookworm).")
-    launcher: list[str] = Field(
-        default_factory=list,
-        description="Words put between 'uv run [options]' and the script, e.g. an 'accelerate launch' prefix for "
-        "multi-GPU flavors (issue 4 decides when).",
-    )
+def _id_of(what: str, finder: str) -> Any:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not _HEX_ID.match(value.strip()):
+            raise ValueError(f"is not a {what} id: ids are hexadecimal, e.g. 6751a2c3e4f5a6b7c8d9e0f1 (24 "
+                             f"characters), with no '/', '.', '?', '#' or '%'. Find ids with {finder}")
+        return value.strip().lower()
+    return check
 
 
-class HubCommandJobRequest(CommandJobRequest, HubOptions):
-    """A Docker-image job with the Hub's extras."""
-
-
-class JobsCall(BaseModel):
-    """One parsed `hf_jobs` call."""
-
-    operation: Operation
-    uv: HubUvJobRequest | None = None
-    run: HubCommandJobRequest | None = None
-    job_ids: list[str] = Field(default_factory=list)
-    scheduled_job_id: str | None = None
-    all: bool = False
-    stage: Stage | None = None
-    labels: dict[str, str] = Field(default_factory=dict, description="ps label filter.")
-    tail: int | None = None
-    follow: bool = False
-    wait_seconds: int | None = None
-    namespace: str | None = None
-    schedule: str | None = None
-    suspend: bool | None = None
-    concurrency: bool | None = None
-    force: bool = Field(default=False, description="Submit even when preflight finds errors.")
-    confirm: bool = Field(default=False, description="retry: submit the fixed job (after the person agreed).")
-    # webhook operations (jobs/webhooks.py)
-    webhook_id: str | None = None
-    watched: list[str] = Field(default_factory=list, description="TYPE:NAME items a webhook watches.")
-    domains: list[Literal["repo", "discussion"]] = Field(default_factory=list)
-    webhook_secrets: dict[str, str] = Field(default_factory=dict, description="Secrets of the jobs it starts.")
-    webhook_signing_secret: str | None = None
-    run_now: bool = False
-
-
-# Arguments each operation accepts; aliases map hf CLI / hf-mcp-server spellings onto ours.
-_RUN_KEYS = {"image", "command", "flavor", "env", "secrets", "labels", "timeout", "namespace", "volumes", "attempts",
-             "detach", "force"}
-_UV_KEYS = {"script", "script_args", "with_deps", "dependencies", "python", "image", "flavor", "env", "secrets",
-            "labels", "timeout", "namespace", "volumes", "attempts", "detach", "launcher", "force"}
-_SCHEDULE_KEYS = {"schedule", "suspend", "concurrency"}
-_ID = {"job_id", "namespace"}
-_SID = {"scheduled_job_id", "namespace"}
-ACCEPTED_KEYS: dict[str, set[str]] = {
-    "help": {"help"},
-    "run": _RUN_KEYS,
-    "uv": _UV_KEYS,
-    "ps": {"all", "status", "stage", "labels", "label", "namespace"},
-    "logs": {"job_id", "tail", "follow", "timeout", "namespace"},
-    "inspect": _ID,
-    "cancel": _ID,
-    "wait": {"job_id", "timeout", "namespace"},
-    "metrics": _ID,
-    "hardware": set(),
-    "scheduled run": _RUN_KEYS | _SCHEDULE_KEYS,
-    "scheduled uv": _UV_KEYS | _SCHEDULE_KEYS,
-    "scheduled ps": {"all", "namespace"},
-    "scheduled inspect": _SID,
-    "scheduled delete": _SID,
-    "scheduled suspend": _SID,
-    "scheduled resume": _SID,
-    "scheduled trigger": _SID,
-    "diagnose": _ID,
-    "retry": _ID | {"confirm", "force"},
-    "webhook create": {"watched", "job_id", "domains", "secret", "run_now"} | _UV_KEYS | _RUN_KEYS,
-    "webhook ps": set(),
-    "webhook delete": {"webhook_id"},
-}
-
-
-def _did_you_mean(value: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
-    close = difflib.get_close_matches(value, sorted(choices), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
-def normalize_operation(operation: str | None) -> str:
-    """'scheduled_run', 'Scheduled-Run' and 'scheduled run' are the same operation; None means help."""
-    if operation is None or not str(operation).strip():
-        return "help"
-    op = re.sub(r"[\s_\-]+", " ", str(operation).strip().lower())
-    if op not in OPERATIONS:
-        raise UserError(f"operation {operation!r} is not known.{_did_you_mean(op, OPERATIONS)} Operations: "
-                        f"{', '.join(OPERATIONS)}.")
-    return op
+def _timeout(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        raise ValueError(f"is not a duration. Use {TIMEOUT_FORMS}")
+    try:
+        seconds = parse_timeout(value)
+    except (UserError, OverflowError, ValueError):
+        raise ValueError(f"is not a duration. Use {TIMEOUT_FORMS}") from None
+    if seconds > 7 * 86400:
+        raise ValueError("is longer than 7 days, the longest job this tool submits. Use e.g. '2h' or '1d'")
+    return seconds
 
 
 def parse_command(value: Any, name: str = "command") -> list[str]:
@@ -164,46 +85,59 @@ def parse_command(value: Any, name: str = "command") -> list[str]:
     return words
 
 
-def _string_map(value: Any, name: str, *, check_labels: bool = False) -> dict[str, str]:
-    forms = f"Pass {name} as an object {{\"KEY\": \"value\"}} or a list [\"KEY=value\"]."
-    if value is None:
-        return {}
-    items: dict[str, Any] = {}
-    if isinstance(value, dict):
-        items = dict(value)
-    elif isinstance(value, list):
-        for entry in value:
-            if not isinstance(entry, str) or "=" not in entry:
-                raise UserError(f"{name} entry {entry!r} is not KEY=value. {forms}")
-            key, _, val = entry.partition("=")
-            items[key] = val
-    else:
-        raise UserError(f"{name} {value!r} is not a mapping. {forms}")
-    out: dict[str, str] = {}
-    for key, val in items.items():
-        if not isinstance(key, str) or not key.strip():
-            raise UserError(f"{name} has an empty key. {forms}")
-        if isinstance(val, bool):
-            val = str(val).lower()
-        elif isinstance(val, (int, float)):
-            val = str(val)
-        if not isinstance(val, str):
-            raise UserError(f"{name} {key!r} has the value {val!r}; values must be strings. {forms}")
-        if check_labels and not (_LABEL.match(key) and (val == "" or _LABEL.match(val))):
-            raise UserError(f"label {key!r}={val!r} is not allowed: keys and values use only letters, digits, '-' "
-                            "and '_' (at most 100 characters).")
-        out[key] = val
-    return out
+def _command(value: Any) -> list[str]:
+    try:
+        return parse_command(value)
+    except UserError as exc:
+        raise ValueError(str(exc).split(" ", 2)[-1] if str(exc).startswith("command ") else str(exc)) from None
 
 
-def _string_list(value: Any, name: str, example: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
-        return [str(v) for v in value]
-    raise UserError(f"{name} {value!r} must be a list of strings, e.g. {example}.")
+def _string_map(check_labels: bool = False) -> Any:
+    forms = "Pass it as an object {\"KEY\": \"value\"} or a list [\"KEY=value\"]"
+
+    def parse(value: Any) -> dict[str, str]:
+        if value is None:
+            return {}
+        items: dict[Any, Any] = {}
+        if isinstance(value, dict):
+            items = dict(value)
+        elif isinstance(value, list):
+            for entry in value:
+                if not isinstance(entry, str) or "=" not in entry:
+                    raise ValueError(f"has the entry {entry!r}, which is not KEY=value. {forms}")
+                key, _, val = entry.partition("=")
+                items[key] = val
+        else:
+            raise ValueError(f"is not a mapping. {forms}")
+        out: dict[str, str] = {}
+        for key, val in items.items():
+            if not isinstance(key, str) or not key.strip():
+                raise ValueError(f"has an empty key. {forms}")
+            if isinstance(val, bool):
+                val = str(val).lower()
+            elif isinstance(val, (int, float)):
+                val = str(val)
+            if not isinstance(val, str):
+                raise ValueError(f"has {key!r} = {val!r}; values must be strings. {forms}")
+            if check_labels and not (_LABEL.match(key) and (val == "" or _LABEL.match(val))):
+                raise ValueError(f"has {key!r}={val!r}: label keys and values use only letters, digits, '-' and "
+                                 "'_' (at most 100 characters)")
+            out[key] = val
+        return out
+    return parse
+
+
+def _string_list(example: str) -> Any:
+    def parse(value: Any) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                           for v in value):
+            return [str(v) for v in value]
+        raise ValueError(f"must be a list of strings, e.g. {example}")
+    return parse
 
 
 def parse_volumes(value: Any) -> list[str]:
@@ -212,254 +146,360 @@ def parse_volumes(value: Any) -> list[str]:
     from huggingface_hub.errors import HfUriError
     from huggingface_hub.utils import parse_hf_mount
 
-    volumes = _string_list(value, "volumes", "[\"hf://datasets/org/data:/data:ro\"]")
+    volumes = _string_list("[\"hf://datasets/org/data:/data:ro\"]")(value)
     for spec in volumes:
         try:
             parse_hf_mount(spec)
         except HfUriError as exc:
-            raise UserError(
-                f"volume {spec!r} is not a Hub mount ({exc.msg}). Use hf://[TYPE/]SOURCE[/PATH]:/MOUNT_PATH[:ro|:rw] "
+            raise ValueError(
+                f"has {spec!r}, which is not a Hub mount ({exc.msg}). Use hf://[TYPE/]SOURCE[/PATH]:/MOUNT_PATH[:ro|:rw] "
                 "with TYPE models, datasets, spaces or buckets, e.g. 'hf://datasets/org/data:/data:ro' or "
-                "'hf://buckets/me/out:/outputs'."
-            ) from None
+                "'hf://buckets/me/out:/outputs'") from None
     return volumes
-
-
-def _bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
-        return value.strip().lower() == "true"
-    raise UserError(f"{name} {value!r} must be true or false.")
-
-
-def _positive_int(value: Any, name: str, *, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
-        raise UserError(f"{name} {value!r} must be a positive whole number, e.g. 100.")
-    number = int(value)
-    if number < 1 or (maximum is not None and number > maximum):
-        limit = f" between 1 and {maximum}" if maximum else " of at least 1"
-        raise UserError(f"{name} {value!r} must be a whole number{limit}.")
-    return number
-
-
-def _timeout(value: Any, name: str = "timeout") -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_timeout(value)
-    except UserError:
-        raise UserError(f"{name} {value!r} is not a duration. Use {TIMEOUT_FORMS}.") from None
-
-
-def _job_ids(args: dict[str, Any], op: str) -> list[str]:
-    value = args.get("job_id")
-    if isinstance(value, str) and value.strip():
-        return [value.strip()]
-    if op == "inspect" and isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
-        return [v.strip() for v in value]
-    forms = "a job id string, or a list of ids" if op == "inspect" else "a job id string"
-    raise UserError(f"{op} needs job_id ({forms}); got {value!r}. Find ids with operation 'ps' and args "
-                    "{\"all\": true}.")
 
 
 def _schedule(value: Any) -> str:
     forms = (f"one of {', '.join(SCHEDULE_KEYWORDS)} or a 5-field CRON expression such as '0 9 * * 1' "
              "(09:00 every Monday)")
     if not isinstance(value, str) or not value.strip():
-        raise UserError(f"schedule {value!r} is missing. Use {forms}.")
+        raise ValueError(f"is missing. Use {forms}")
     text = value.strip()
     if text.startswith("@"):
         if text.lower() not in SCHEDULE_KEYWORDS:
-            raise UserError(f"schedule {value!r} is not known.{_did_you_mean(text.lower(), SCHEDULE_KEYWORDS)} "
-                            f"Use {forms}.")
+            raise ValueError(f"is not known. Use {forms}")
         return text.lower()
     fields = text.split()
     if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-        raise UserError(f"schedule {value!r} is not a CRON expression. Use {forms}.")
+        raise ValueError(f"is not a CRON expression. Use {forms}")
     return text
 
 
-def hub_options(args: dict[str, Any]) -> dict[str, Any]:
-    options: dict[str, Any] = {"volumes": parse_volumes(args.get("volumes"))}
-    if args.get("attempts") is not None:
-        options["attempts"] = _positive_int(args["attempts"], "attempts", maximum=10)
-    if args.get("namespace") is not None:
-        options["namespace"] = _namespace(args["namespace"])
-    return options
-
-
-def _namespace(value: Any) -> str:
-    if not isinstance(value, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", value.strip()):
-        raise UserError(f"namespace {value!r} is not a user or organization name, e.g. 'my-org'.")
+def _namespace(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _NAMESPACE.match(value.strip()):
+        raise ValueError("is not a user or organization name (letters, digits, '-' and '_'), e.g. 'my-org'")
     return value.strip()
 
 
 def _flavor(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip():
-        raise UserError(f"flavor {value!r} must be a hardware name such as 'cpu-basic', 'a10g-large' or 'h200'. "
-                        "List them with operation 'hardware'.")
+    if not isinstance(value, str) or not re.match(r"^[a-z0-9][a-z0-9-]{0,63}$", value.strip().lower()):
+        raise ValueError("must be a hardware name such as 'cpu-basic', 'a10g-large' or 'h200'. List them with "
+                         "operation 'hardware'")
     return value.strip().lower()
 
 
-def _common_submit(args: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "env": _string_map(args.get("env"), "env"),
-        "secrets": _string_map(args.get("secrets"), "secrets"),
-        "labels": _string_map(args.get("labels"), "labels", check_labels=True),
-        "flavor": _flavor(args.get("flavor")),
-        "timeout_seconds": _timeout(args.get("timeout")),
-        **hub_options(args),
-    }
+def _python(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not _PYTHON.match(str(value).strip()):
+        raise ValueError("must be a version such as '3.12'")
+    return str(value).strip()
 
 
-def _uv_request(args: dict[str, Any]) -> HubUvJobRequest:
-    script = args.get("script")
-    if not isinstance(script, str) or not script.strip():
-        raise UserError(f"uv needs script: inline Python text, a local .py path or an http(s) URL; got {script!r}.")
-    deps = _string_list(args.get("with_deps"), "with_deps", "[\"trl>=1.16\", \"peft\"]")
-    deps += _string_list(args.get("dependencies"), "dependencies", "[\"trl>=1.16\", \"peft\"]")
-    python = args.get("python")
-    if python is not None and (not isinstance(python, (str, float, int)) or isinstance(python, bool)
-                               or not re.match(r"^\d+(\.\d+){0,2}$", str(python).strip())):
-        raise UserError(f"python {python!r} must be a version such as '3.12'.")
-    image = args.get("image")
-    if image is not None and (not isinstance(image, str) or not image.strip()):
-        raise UserError(f"image {image!r} must be a Docker image name with uv installed.")
-    return HubUvJobRequest(
-        script=script,
-        script_args=_string_list(args.get("script_args"), "script_args", "[\"--max_steps\", \"10\"]"),
-        dependencies=deps,
-        python=str(python).strip() if python is not None else None,
-        image=image,
-        launcher=_string_list(args.get("launcher"), "launcher", "[\"accelerate\", \"launch\"]"),
-        **_common_submit(args),
+def _stage(value: Any) -> Stage | None:
+    if value is None:
+        return None
+    name = str(value).strip().upper()
+    if name not in Stage.__members__:
+        raise ValueError(f"is not a job stage. Stages: {', '.join(Stage.__members__)}")
+    return Stage(name)
+
+
+def _non_empty(what: str) -> Any:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"must be {what}")
+        return value
+    return check
+
+
+JobId = Annotated[str, BeforeValidator(_id_of("job", "operation 'ps' and args {\"all\": true}"))]
+ScheduledJobId = Annotated[str, BeforeValidator(_id_of("scheduled job", "operation 'scheduled ps'"))]
+WebhookId = Annotated[str, BeforeValidator(_id_of("webhook", "operation 'webhook ps'"))]
+Timeout = Annotated[int | None, BeforeValidator(_timeout)]
+StringMap = Annotated[dict[str, str], BeforeValidator(_string_map())]
+Labels = Annotated[dict[str, str], BeforeValidator(_string_map(check_labels=True))]
+Namespace = Annotated[str | None, BeforeValidator(_namespace)]
+Flavor = Annotated[str | None, BeforeValidator(_flavor)]
+Words = Annotated[list[str], BeforeValidator(_string_list("[\"--max_steps\", \"10\"]"))]
+Deps = Annotated[list[str], BeforeValidator(_string_list("[\"trl>=1.16\", \"peft\"]"))]
+Volumes = Annotated[list[str], BeforeValidator(parse_volumes)]
+Command = Annotated[list[str], BeforeValidator(_command)]
+Schedule = Annotated[str, BeforeValidator(_schedule)]
+Python = Annotated[str | None, BeforeValidator(_python)]
+StageName = Annotated[Stage | None, BeforeValidator(_stage)]
+Script = Annotated[str, AfterValidator(_non_empty("inline Python text, a local .py path, a bundled script name "
+                                                  "such as 'train_sft.py', or an http(s) URL"))]
+Image = Annotated[str, AfterValidator(_non_empty("a Docker image such as 'python:3.12' or 'hf.co/spaces/user/space'"))]
+
+
+# --- the requests the backends take (Hub-only options ride on subclasses, so the base requests stay neutral) ---
+
+
+class HubOptions(BaseModel):
+    """Options only HF Jobs understands."""
+
+    namespace: str | None = Field(default=None, description="User or organization to run in (default: yours).")
+    volumes: list[str] = Field(default_factory=list, description="hf://[TYPE/]SOURCE[/PATH]:/MOUNT[:ro|:rw] mounts.")
+    attempts: int | None = Field(default=None, ge=1, le=10, description="Tries in all, the first run included.")
+
+
+class HubUvJobRequest(UvJobRequest, HubOptions):
+    """A uv job with the Hub's extras."""
+
+    image: str | None = Field(default=None,
+                              description="Image with uv (default ghcr.io/astral-sh/uv:python3.12-bookworm).")
+    launcher: list[str] = Field(
+        default_factory=list,
+        description="Words put between 'uv run [options]' and the script, e.g. an 'accelerate launch' prefix for "
+        "multi-GPU flavors.",
     )
 
 
-def _run_request(args: dict[str, Any]) -> HubCommandJobRequest:
-    image = args.get("image")
-    if not isinstance(image, str) or not image.strip():
-        raise UserError(f"run needs image: a Docker image such as 'python:3.12' or 'hf.co/spaces/user/space'; "
-                        f"got {image!r}.")
-    if args.get("command") is None:
-        raise UserError("run needs command: a list of words such as [\"python\", \"-c\", \"print(1)\"].")
-    return HubCommandJobRequest(image=image.strip(), command=parse_command(args["command"]), **_common_submit(args))
+class HubCommandJobRequest(CommandJobRequest, HubOptions):
+    """A Docker-image job with the Hub's extras."""
 
 
-def parse_call(operation: str | None, args: dict[str, Any] | str | None) -> JobsCall:
-    """Check `args` against `operation` and build the request. UserError names the bad argument and its forms."""
-    if isinstance(args, str):
-        # Some clients send nested objects as JSON text.
-        try:
-            args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError:
-            raise UserError(f"args {args!r} is not a JSON object. Pass an object, e.g. {{\"job_id\": \"...\"}}.") \
-                from None
-    if args is not None and not isinstance(args, dict):
-        raise UserError(f"args {args!r} must be an object, e.g. {{\"job_id\": \"...\"}}.")
-    args = dict(args or {})
-    if args.get("help") is True:
-        return JobsCall(operation="help")
-    op = normalize_operation(operation)
-    accepted = ACCEPTED_KEYS[op]
-    if "repo" in args and op in ("uv", "scheduled uv"):
-        # hf-mcp-server stored scripts in a repo; here they travel inline with the job.
-        raise UserError(f"{op} does not take 'repo': the script is shipped inline with the job, nothing is uploaded. "
-                        "Remove 'repo'.")
-    for key in args:
-        if key not in accepted:
-            listed = ", ".join(sorted(accepted)) or "none"
-            raise UserError(f"{op} does not take the argument {key!r}.{_did_you_mean(key, accepted)} It accepts: "
-                            f"{listed}.")
-    if args.get("detach") is not None:
-        # Jobs always run detached here; 'wait' or 'logs' with follow replaces detach=false.
-        _bool(args["detach"], "detach")
-    call: dict[str, Any] = {"operation": op}
-    if "namespace" in args and args["namespace"] is not None:
-        call["namespace"] = _namespace(args["namespace"])
-    if op in ("uv", "scheduled uv"):
-        call["uv"] = _uv_request(args)
-    elif op in ("run", "scheduled run"):
-        call["run"] = _run_request(args)
-    if op.startswith("scheduled ") and op.split(" ", 1)[1] in ("run", "uv"):
-        call["schedule"] = _schedule(args.get("schedule"))
-        if args.get("suspend") is not None:
-            call["suspend"] = _bool(args["suspend"], "suspend")
-        if args.get("concurrency") is not None:
-            call["concurrency"] = _bool(args["concurrency"], "concurrency")
-    if op in ("logs", "inspect", "cancel", "wait", "metrics", "diagnose", "retry"):
-        call["job_ids"] = _job_ids(args, op)
-    for flag in ("force", "confirm"):
-        if args.get(flag) is not None:
-            call[flag] = _bool(args[flag], flag)
-    if op in ("scheduled inspect", "scheduled delete", "scheduled suspend", "scheduled resume", "scheduled trigger"):
-        sid = args.get("scheduled_job_id")
-        if not isinstance(sid, str) or not sid.strip():
-            raise UserError(f"{op} needs scheduled_job_id (a string); got {sid!r}. Find ids with operation "
-                            "'scheduled ps'.")
-        call["scheduled_job_id"] = sid.strip()
-    if op in ("ps", "scheduled ps") and args.get("all") is not None:
-        call["all"] = _bool(args["all"], "all")
-    if op == "ps":
-        status = args.get("status", args.get("stage"))
-        if status is not None:
-            name = str(status).strip().upper()
-            if name not in Stage.__members__:
-                raise UserError(f"status {status!r} is not a job stage.{_did_you_mean(name, Stage.__members__)} "
-                                f"Stages: {', '.join(Stage.__members__)}.")
-            call["stage"] = Stage(name)
-            call["all"] = True
-        call["labels"] = {**_string_map(args.get("labels"), "labels"), **_string_map(args.get("label"), "label")}
-    if op == "logs":
-        call["tail"] = (_positive_int(args["tail"], "tail", maximum=100_000) if args.get("tail") is not None
-                        else DEFAULT_LOG_TAIL)
-        call["follow"] = _bool(args.get("follow", False), "follow")
-        if call["follow"]:
-            call["wait_seconds"] = min(_timeout(args.get("timeout")) or DEFAULT_FOLLOW_SECONDS, MAX_TOOL_WAIT_SECONDS)
-        elif args.get("timeout") is not None:
-            raise UserError("logs takes timeout only with follow=true (how long to keep streaming).")
-    if op.startswith("webhook "):
-        call.update(_webhook_args(op, args))
-    if op == "wait":
-        call["wait_seconds"] = min(_timeout(args.get("timeout")) or DEFAULT_WAIT_SECONDS, MAX_TOOL_WAIT_SECONDS)
-    return JobsCall(**call)
+# --- the args models, one per operation ---
 
 
-def _webhook_args(op: str, args: dict[str, Any]) -> dict[str, Any]:
-    """webhook create: watched + (job_id, or a uv/run job used as the template); webhook delete: webhook_id."""
-    if op == "webhook delete":
-        wid = args.get("webhook_id")
-        if not isinstance(wid, str) or not wid.strip():
-            raise UserError(f"webhook delete needs webhook_id (a string); got {wid!r}. Find ids with operation "
-                            "'webhook ps'.")
-        return {"webhook_id": wid.strip()}
-    if op != "webhook create":
-        return {}
-    out: dict[str, Any] = {"watched": _string_list(args.get("watched"), "watched", "[\"dataset:alice/my-data\"]")}
-    domains = _string_list(args.get("domains"), "domains", "[\"repo\"]")
-    for domain in domains:
-        if domain not in ("repo", "discussion"):
-            raise UserError(f"domain {domain!r} is not 'repo' (commits, settings) or 'discussion'.")
-    out["domains"] = domains
-    sources = [key for key in ("job_id", "script", "command") if args.get(key) is not None]
-    if len(sources) != 1:
-        raise UserError("webhook create needs one job to start on each event: job_id (an existing job, e.g. the "
-                        "training run to repeat), or script (+ script_args, flavor, ...) as for 'uv', or image + "
-                        f"command as for 'run'; got {', '.join(sources) or 'none'}.")
-    if sources[0] == "job_id":
-        out["job_ids"] = _job_ids(args, "webhook create")
-        out["webhook_secrets"] = _string_map(args.get("secrets"), "secrets")
-    elif sources[0] == "script":
-        out["uv"] = _uv_request(args)
-    else:
-        out["run"] = _run_request(args)
-    if args.get("secret") is not None:
-        if not isinstance(args["secret"], str) or not args["secret"].strip():
-            raise UserError("secret (the webhook's signing secret) must be a non-empty string.")
-        out["webhook_signing_secret"] = args["secret"]
-    if args.get("run_now") is not None:
-        out["run_now"] = _bool(args["run_now"], "run_now")
-    return out
+class Args(BaseModel):
+    """Base of every operation's args: unknown keys are refused (errors.validation_error names the close ones)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    # Other spellings of an argument (hf CLI / hf-mcp-server) -> ours; merged before validation.
+    ALIASES: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not cls.ALIASES:
+            return data
+        data = dict(data)
+        for alias, name in cls.ALIASES.items():
+            if alias in data:
+                value = data.pop(alias)
+                if name in data and isinstance(data[name], list) and isinstance(value, list):
+                    data[name] = [*data[name], *value]
+                elif name in data and isinstance(data[name], dict) and isinstance(value, dict):
+                    data[name] = {**data[name], **value}
+                elif name not in data:
+                    data[name] = value
+        return data
+
+
+class NoArgs(Args):
+    pass
+
+
+class SubmitArgs(Args):
+    """What every job submission takes (uv, run and their scheduled forms)."""
+
+    flavor: Flavor = Field(None, description="Hardware flavor, e.g. cpu-basic (the Hub's default), a10g-large, h200; "
+                           "see operation 'hardware'.")
+    timeout: Timeout = Field(None, description="Stop the job after this long: seconds, or a number with s, m, h or d "
+                             "('90m', '2h'). Default 30m on the Hub.")
+    env: StringMap = Field(default_factory=dict, description="Environment variables {\"K\": \"v\"} (never tokens).")
+    secrets: StringMap = Field(default_factory=dict, description="Secret environment variables; \"$HF_TOKEN\" "
+                               "becomes your token, sent encrypted.")
+    labels: Labels = Field(default_factory=dict, description="Labels {\"k\": \"v\"}.")
+    namespace: Namespace = Field(None, description="Hub: user or organization to run in (default: yours).")
+    volumes: Volumes = Field(default_factory=list, description="Hub: mounts hf://[TYPE/]SOURCE[/PATH]:/MOUNT[:ro|:rw].")
+    attempts: int | None = Field(None, ge=1, le=10, description="Hub: tries in all, the first run included.")
+    detach: bool | None = Field(None, description="Accepted for hf-mcp-server compatibility: jobs always run "
+                                "detached (follow with 'logs' or 'wait').")
+    force: bool = Field(False, description="Submit even when preflight finds errors (never a leaked secret).")
+
+    def _common(self) -> dict[str, Any]:
+        return {"env": self.env, "secrets": self.secrets, "labels": self.labels, "flavor": self.flavor,
+                "timeout_seconds": self.timeout, "namespace": self.namespace, "volumes": self.volumes,
+                "attempts": self.attempts}
+
+
+class UvArgs(SubmitArgs):
+    ALIASES: ClassVar[dict[str, str]] = {"dependencies": "with_deps"}
+
+    script: Script = Field(description="The script: inline Python text, a local .py path (read and shipped inline), "
+                           "a bundled script by name such as 'train_sft.py', or an http(s) URL.")
+    script_args: Words = Field(default_factory=list, description="Arguments for the script.")
+    with_deps: Deps = Field(default_factory=list, description="Extra dependencies beyond the PEP 723 header.")
+    python: Python = Field(None, description="Python version for uv, e.g. '3.12'.")
+    image: str | None = Field(None, description="Image with uv (default ghcr.io/astral-sh/uv:python3.12-bookworm).")
+    launcher: Words = Field(default_factory=list, description="Words between 'uv run' and the script, e.g. "
+                            "[\"accelerate\", \"launch\"].")
+
+    def request(self) -> HubUvJobRequest:
+        return HubUvJobRequest(script=self.script, script_args=self.script_args, dependencies=self.with_deps,
+                               python=self.python, image=self.image, launcher=self.launcher, **self._common())
+
+
+class RunArgs(SubmitArgs):
+    image: Image | None = Field(None, description="Docker image, e.g. 'python:3.12' or 'hf.co/spaces/user/space' "
+                                "(required on the Hub; local jobs run on this machine and do not use one).")
+    command: Command = Field(description="The command: a list of words, or a string split like a shell would "
+                             "(without one: use [\"bash\", \"-c\", \"a && b\"] for pipes and lists).")
+
+    def request(self) -> HubCommandJobRequest:
+        return HubCommandJobRequest(image=self.image.strip() if self.image else None, command=self.command,
+                                    **self._common())
+
+
+class ScheduleArgs(BaseModel):
+    schedule: Schedule = Field(description="@hourly, @daily, @weekly, @monthly, @yearly or CRON such as '0 9 * * 1'.")
+    suspend: bool | None = Field(None, description="Create it suspended.")
+    concurrency: bool | None = Field(None, description="Allow a run to start while the previous one still runs.")
+
+
+class ScheduledUvArgs(UvArgs, ScheduleArgs):
+    pass
+
+
+class ScheduledRunArgs(RunArgs, ScheduleArgs):
+    pass
+
+
+class PsArgs(Args):
+    ALIASES: ClassVar[dict[str, str]] = {"stage": "status", "label": "labels"}
+
+    all: bool = Field(False, description="Include finished jobs.")
+    status: StageName = Field(None, description="Only jobs in this stage (SCHEDULING, RUNNING, COMPLETED, ERROR, "
+                              "CANCELED); implies all.")
+    labels: StringMap = Field(default_factory=dict, description="Only jobs with these labels.")
+    namespace: Namespace = Field(None, description="Hub: whose jobs (default: yours).")
+
+
+class JobArgs(Args):
+    job_id: JobId = Field(description="The job's id (from 'ps').")
+    namespace: Namespace = Field(None, description="Hub: the job's owner (default: you).")
+
+
+class InspectArgs(Args):
+    job_id: JobId | list[JobId] = Field(description="A job id, or a list of ids.")
+    namespace: Namespace = Field(None, description="Hub: the jobs' owner (default: you).")
+
+    @property
+    def job_ids(self) -> list[str]:
+        return self.job_id if isinstance(self.job_id, list) else [self.job_id]
+
+
+class LogsArgs(JobArgs):
+    tail: int = Field(DEFAULT_LOG_TAIL, ge=1, le=100_000, description="Only the last N lines (default 50).")
+    follow: bool = Field(False, description="Stream new lines until the job ends or timeout passes.")
+    timeout: Timeout = Field(None, description="With follow: stop streaming after this long (default 30s, at most "
+                             "1h).")
+
+    @model_validator(mode="after")
+    def _timeout_needs_follow(self) -> "LogsArgs":
+        if self.timeout is not None and not self.follow:
+            raise ValueError("logs takes timeout only with follow=true (how long to keep streaming)")
+        return self
+
+    @property
+    def wait_seconds(self) -> int:
+        return min(self.timeout or DEFAULT_FOLLOW_SECONDS, MAX_TOOL_WAIT_SECONDS)
+
+
+class WaitArgs(JobArgs):
+    timeout: Timeout = Field(None, description="Give up after this long (default 10m, at most 1h).")
+    poll_interval: float | None = Field(None, ge=0.05, le=60, description="Seconds between checks (default 5 on the "
+                                        "Hub, 1 locally).")
+
+    @property
+    def wait_seconds(self) -> int:
+        return min(self.timeout or DEFAULT_WAIT_SECONDS, MAX_TOOL_WAIT_SECONDS)
+
+
+class RetryArgs(JobArgs):
+    confirm: bool = Field(False, description="Submit the fixed job (after the person agreed).")
+    force: bool = Field(False, description="Submit even when preflight finds errors (never a leaked secret).")
+
+
+class ScheduledPsArgs(Args):
+    all: bool = Field(False, description="Include suspended scheduled jobs.")
+    namespace: Namespace = Field(None, description="Whose scheduled jobs (default: yours).")
+
+
+class ScheduledIdArgs(Args):
+    scheduled_job_id: ScheduledJobId = Field(description="The scheduled job's id (from 'scheduled ps').")
+    namespace: Namespace = Field(None, description="The scheduled job's owner (default: you).")
+
+
+class WebhookCreateArgs(Args):
+    """watched + one job to start on each event: job_id, or a uv job (script ...), or a command job (image+command)."""
+
+    ALIASES: ClassVar[dict[str, str]] = {"dependencies": "with_deps"}
+
+    watched: Words = Field(description="TYPE:NAME items to watch, e.g. [\"dataset:alice/my-data\"] (types dataset, "
+                           "model, space, bucket, user, org).")
+    domains: list[Literal["repo", "discussion"]] = Field(default_factory=list, description="Events: repo (commits, "
+                                                         "settings; the default) and/or discussion.")
+    secret: str | None = Field(None, min_length=1, description="The webhook's signing secret (default: random).")
+    run_now: bool = Field(False, description="Keep the template job running now (default: cancelled at once).")
+    job_id: JobId | None = Field(None, description="An existing job to repeat on each event.")
+    script: str | None = Field(None, description="Or a script, as for 'uv'.")
+    script_args: Words = Field(default_factory=list, description="The script's arguments.")
+    with_deps: Deps = Field(default_factory=list, description="Extra dependencies.")
+    python: Python = Field(None, description="Python version for uv.")
+    launcher: Words = Field(default_factory=list, description="Words between 'uv run' and the script.")
+    image: str | None = Field(None, description="Docker image: with command, as for 'run'; with script, the uv image.")
+    command: Command | None = Field(None, description="Or a command, as for 'run'.")
+    flavor: Flavor = Field(None, description="Hardware flavor of the job.")
+    timeout: Timeout = Field(None, description="Job timeout.")
+    env: StringMap = Field(default_factory=dict, description="Environment variables.")
+    secrets: StringMap = Field(default_factory=dict, description="Secrets of the jobs it starts (default "
+                               "{\"HF_TOKEN\": \"$HF_TOKEN\"}).")
+    labels: Labels = Field(default_factory=dict, description="Labels.")
+    namespace: Namespace = Field(None, description="Where the template job runs.")
+    volumes: Volumes = Field(default_factory=list, description="Mounts.")
+    attempts: int | None = Field(None, ge=1, le=10, description="Tries per job.")
+    detach: bool | None = Field(None, description="Ignored: jobs always run detached.")
+    force: bool = Field(False, description="Create it even when preflight finds errors in the job.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "WebhookCreateArgs":
+        sources = [key for key in ("job_id", "script", "command") if getattr(self, key) is not None]
+        if len(sources) != 1:
+            raise ValueError("webhook create needs one job to start on each event: job_id (an existing job, e.g. "
+                             "the training run to repeat), or script (+ script_args, flavor, ...) as for 'uv', or "
+                             f"image + command as for 'run'; got {', '.join(sources) or 'none'}")
+        if self.command is not None and not self.image:
+            raise ValueError("webhook create with command needs image, as for 'run'")
+        return self
+
+    def request(self) -> HubUvJobRequest | HubCommandJobRequest | None:
+        common = {"env": self.env, "secrets": self.secrets, "labels": self.labels, "flavor": self.flavor,
+                  "timeout_seconds": self.timeout, "namespace": self.namespace, "volumes": self.volumes,
+                  "attempts": self.attempts}
+        if self.script is not None:
+            return HubUvJobRequest(script=self.script, script_args=self.script_args, dependencies=self.with_deps,
+                                   python=self.python, image=self.image, launcher=self.launcher, **common)
+        if self.command is not None:
+            return HubCommandJobRequest(image=str(self.image).strip(), command=self.command, **common)
+        return None
+
+
+class WebhookDeleteArgs(Args):
+    webhook_id: WebhookId = Field(description="The webhook's id (from 'webhook ps').")
+
+
+def hub_options(args: dict[str, Any]) -> dict[str, Any]:
+    """namespace, volumes and attempts checked as the args models check them (for callers building requests)."""
+    model = SubmitArgs.model_validate({k: v for k, v in args.items() if v is not None})
+    return {"namespace": model.namespace, "volumes": model.volumes, "attempts": model.attempts}
+
+
+def __getattr__(name: str) -> Any:
+    """OPERATIONS, ACCEPTED_KEYS and normalize_operation, for earlier importers: the table lives in jobs/tool.py."""
+    from hf_trainer.jobs import tool
+
+    if name == "OPERATIONS":
+        return tuple(tool.OPERATIONS)
+    if name == "ACCEPTED_KEYS":
+        return {op: set(entry.accepted) for op, entry in tool.OPERATIONS.items()}
+    if name in ("normalize_operation", "parse_call"):
+        return getattr(tool, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

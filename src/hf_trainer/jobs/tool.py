@@ -1,75 +1,23 @@
-"""The `hf_jobs` operation runner behind the MCP tool (and usable from anywhere): one parsed call -> one result.
+"""The table of `hf_jobs` operations: each one is an args model, one handler and its flags.
 
-`execute(call, backend)` runs a `JobsCall` (jobs/arguments.py) on a backend and returns a `JobsResult`: structured
-fields for machines and `text` for people (after a submit: id, URL, flavor, $/h, timeout and how to follow up; ps as
-a compact table). Everything it returns, errors included, has the caller's token and the submitted secrets redacted.
+The MCP tools `hf_jobs` / `hf_jobs_status` (server.py) and the `hf-trainer jobs ...` commands (cli_jobs.py) are both
+generated from `OPERATIONS` and both call `run_operation(name, args, backend)`: same validation (the args models in
+jobs/arguments.py), same preflight (jobs/submit.py), same error text (errors.to_user_error, redacted). Handlers return
+a `JobsResult` with data only; the words people read are made next to each front end (views.py for MCP).
 """
 
-import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from hf_trainer.errors import UserError
-from hf_trainer.jobs.arguments import JobsCall
-from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, UvJobRequest
+from hf_trainer.errors import UserError, did_you_mean, to_user_error
+from hf_trainer.jobs import arguments as a
+from hf_trainer.jobs import submit
+from hf_trainer.jobs.base import JobBackend, JobInfo
 from hf_trainer.jobs.hub_models import JobMetrics, ScheduledJob
 from hf_trainer.jobs.webhooks import WebhookView
-from hf_trainer.secrets import Redactor
-from hf_trainer.timeouts import format_duration
-
-HUB_ONLY = {"metrics", "hardware", "scheduled run", "scheduled uv", "scheduled ps", "scheduled inspect",
-            "scheduled delete", "scheduled suspend", "scheduled resume", "scheduled trigger",
-            "webhook create", "webhook ps", "webhook delete"}
-READ_ONLY = {"help", "ps", "inspect", "logs", "wait", "metrics", "hardware", "scheduled ps", "scheduled inspect",
-             "diagnose", "webhook ps"}
-HUB_DEFAULT_TIMEOUT_SECONDS = 30 * 60
-
-USAGE = """hf_jobs: run and manage jobs on Hugging Face Jobs (backend "hub") or on this machine (backend "local").
-Call with operation + args (hf-mcp-server's shape). backend defaults to "hub" when a Hugging Face token is found,
-else "local".
-
-Operations and args (examples):
-  uv        run a Python (PEP 723) script with uv. script: inline code, a local .py path (read and shipped inline,
-            never uploaded) or an http(s) URL.
-            {"script": "train_sft.py", "script_args": ["--max_steps", "100"], "with_deps": ["trl>=1.16"],
-             "flavor": "a10g-large", "timeout": "2h", "secrets": {"HF_TOKEN": "$HF_TOKEN"}}
-  run       run a command in a Docker image.
-            {"image": "python:3.12", "command": ["python", "-c", "print('hello')"], "flavor": "cpu-basic"}
-            command may be a string (split like a shell, but without one: use ["bash", "-c", "a && b"] for
-            pipes, redirections and command lists).
-  ps        list jobs, newest first; SCHEDULING and RUNNING by default.  {"all": true} {"status": "ERROR"}
-            {"labels": {"project": "sft"}}
-  logs      last lines of a job's log (server-side tail, default 50).  {"job_id": "...", "tail": 100}
-            follow new lines until the job ends or timeout passes:  {"job_id": "...", "follow": true,
-            "timeout": "60s"}
-  inspect   one job or several.  {"job_id": "..."}  {"job_id": ["id1", "id2"]}
-  cancel    stop a job (destructive).  {"job_id": "..."}
-  wait      block until the job finishes (default at most 10m).  {"job_id": "...", "timeout": "30m"}
-  metrics   CPU/GPU use and memory of a running job (hub).  {"job_id": "..."}
-  hardware  flavors on offer with specs and $/h (hub).
-  scheduled run | scheduled uv   as run / uv plus {"schedule": "@daily" or "0 9 * * 1", "suspend": false}
-  scheduled ps | scheduled inspect | scheduled delete | scheduled suspend | scheduled resume | scheduled trigger
-            {"scheduled_job_id": "..."}  (scheduled ps takes {"all": true} to include suspended ones)
-  webhook create  start a job on every Hub repo event (hub): {"watched": ["dataset:me/data"], "job_id": "..."}
-            or, instead of job_id, a job as for uv (submitted, then cancelled: it only serves as the
-            template): {"watched": [...], "script": "train_sft.py", "script_args": [...], "flavor": ...}.
-            The job gets the event in WEBHOOK_PAYLOAD. secrets default to {"HF_TOKEN": "$HF_TOKEN"};
-            domains ["repo"] (or "discussion"); run_now true keeps the first run. See references/webhooks.md.
-  webhook ps | webhook delete {"webhook_id": "..."}
-  diagnose  why a finished job failed (out of memory, timeout, 401/403, data format, no CUDA, NaN or flat loss, push
-            failure, dependency resolution) and the one change that fixes it.  {"job_id": "..."}
-  retry     the failed job again with that change: a plan, submitted only with confirm (after the person agreed).
-            {"job_id": "...", "confirm": true}
-
-Before uv and run submit, preflight lints the job (PEP 723 header, results pushed with an HF_TOKEN secret, literal
-tokens, renamed TRL arguments, local paths, ...): a job with errors is refused unless args has "force": true.
-
-Common submit args: flavor (see 'hardware'; default cpu-basic), timeout (seconds, or a number with s/m/h/d such as
-"90m" or "2h"; default 30m on the Hub), env {"K": "v"} (never tokens), secrets {"HF_TOKEN": "$HF_TOKEN"} ("$HF_TOKEN"
-becomes your token, sent encrypted), labels {"k": "v"}, namespace (an organization), volumes
-["hf://datasets/org/data:/data:ro", "hf://buckets/me/out:/outputs"], attempts (1-10).
-Jobs always run detached: follow up with inspect, logs or wait."""
+from hf_trainer.preflight import PreflightReport
 
 
 class JobsResult(BaseModel):
@@ -77,7 +25,7 @@ class JobsResult(BaseModel):
 
     operation: str
     backend: str | None = None
-    text: str = Field(description="Readable summary of the result.")
+    text: str = Field("", description="Readable summary of the result.")
     job: JobInfo | None = None
     jobs: list[JobInfo] = Field(default_factory=list)
     logs: list[str] | None = None
@@ -86,85 +34,56 @@ class JobsResult(BaseModel):
     scheduled_job: ScheduledJob | None = None
     scheduled_jobs: list[ScheduledJob] = Field(default_factory=list)
     price_per_hour: float | None = Field(default=None, description="USD per hour of the submitted job's flavor.")
+    preflight: PreflightReport | None = Field(default=None, description="What the submitted job was linted with.")
     webhook: WebhookView | None = None
     webhooks: list[WebhookView] = Field(default_factory=list)
     diagnosis: dict[str, Any] | None = Field(default=None, description="diagnose/retry: the failure, its evidence "
                                              "and the fixed job (script_args, flavor, timeout).")
+    message: str | None = Field(default=None, description="A one-line outcome (deleted, started, ...).")
+    job_id: str | None = Field(default=None, description="The job an operation was about.")
+    followed_seconds: int | None = Field(default=None, description="logs with follow: how long it streamed.")
+    catalog_text: str | None = Field(default=None, description="hardware: the flavor table.")
 
     def render(self) -> str:
         return self.text
 
 
-def _short(value: str, width: int) -> str:
-    return value if len(value) <= width else value[: width - 1] + "…"
+Handler = Callable[[Any, JobBackend], JobsResult]
 
 
-def text_table(rows: list[tuple[str, ...]]) -> str:
-    """Rows as aligned columns; the last column (a command, free-length) is not padded."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row, widths)), row[-1]]).rstrip() for row in rows)
+@dataclass(frozen=True)
+class Operation:
+    """One hf_jobs operation: its args model, its handler and what it does to the world."""
+
+    name: str
+    args: type[a.Args]
+    handler: Handler
+    summary: str
+    example: dict[str, Any] | None = None
+    read_only: bool = False
+    hub_only: bool = False
+    spends_money: bool = False
+    # The CLI's positional arguments, in order ("*" after a name: it takes the rest of the command line).
+    positional: tuple[str, ...] = ()
+
+    @property
+    def accepted(self) -> list[str]:
+        return sorted([*self.args.model_fields, *getattr(self.args, "ALIASES", {})])
 
 
-def ps_table(jobs: list[JobInfo]) -> str:
-    """A compact table: id, stage, created, flavor, command."""
-    if not jobs:
-        return "No jobs."
-    rows = [("ID", "STAGE", "CREATED", "FLAVOR", "COMMAND")]
-    for job in jobs:
-        created = job.created_at.strftime("%Y-%m-%d %H:%M") if job.created_at else "-"
-        rows.append((job.id, job.stage.value, created, job.flavor or "-", _short(" ".join(job.command), 60)))
-    return text_table(rows)
+# --- handlers ---------------------------------------------------------------------------------------------------
 
 
-def scheduled_table(items: list[ScheduledJob]) -> str:
-    if not items:
-        return "No scheduled jobs."
-    rows = [("ID", "SCHEDULE", "STATE", "NEXT RUN", "COMMAND")]
-    for item in items:
-        nxt = item.next_run_at.strftime("%Y-%m-%d %H:%M") if item.next_run_at else "-"
-        rows.append((item.id, item.schedule or "-", "suspended" if item.suspend else "active", nxt,
-                     _short(" ".join(item.command), 50)))
-    return text_table(rows)
+def _name(backend: JobBackend) -> str | None:
+    return getattr(backend, "name", None)
 
 
-def job_text(job: JobInfo) -> str:
-    lines = [f"Job {job.id}: {job.stage.value}" + (f" ({job.message})" if job.message else "")]
-    if job.url:
-        lines.append(f"  URL:     {job.url}")
-    if job.flavor:
-        lines.append(f"  Flavor:  {job.flavor}")
-    if job.image:
-        lines.append(f"  Image:   {job.image}")
-    if job.command:
-        lines.append(f"  Command: {_short(' '.join(job.command), 200)}")
-    for label, when in (("Created", job.created_at), ("Started", job.started_at), ("Ended", job.finished_at)):
-        if when:
-            lines.append(f"  {label}: {when.isoformat(timespec='seconds')}")
-    if job.secret_names:
-        lines.append(f"  Secrets: {', '.join(job.secret_names)} (values hidden)")
-    return "\n".join(lines)
+def _ns(args: Any, backend: JobBackend) -> dict[str, Any]:
+    namespace = getattr(args, "namespace", None)
+    return {"namespace": namespace} if namespace and _name(backend) == "hub" else {}
 
 
-def submit_text(job: JobInfo, backend: str, price: float | None) -> str:
-    timeout = job.timeout_seconds or (HUB_DEFAULT_TIMEOUT_SECONDS if backend == "hub" else None)
-    timeout_text = format_duration(timeout) if timeout else "none"
-    if backend == "hub" and not job.timeout_seconds:
-        timeout_text += " (the Hub's default)"
-    lines = [f"Submitted job {job.id} ({backend} backend): {job.stage.value}."]
-    if job.url:
-        lines.append(f"  URL:     {job.url}")
-    if backend == "hub":
-        cost = f"${price:.2f}/h" if price is not None else "price unknown"
-        cap = f", at most ${price * timeout / 3600:.2f} if it runs to the timeout" if price and timeout else ""
-        lines.append(f"  Flavor:  {job.flavor} ({cost}{cap})")
-    lines.append(f"  Timeout: {timeout_text}")
-    quoted = json.dumps({"job_id": job.id})
-    lines.append(f"Check it: hf_jobs operation 'inspect' args {quoted}; progress: 'logs' args {quoted}; "
-                 f"until it ends: 'wait'. CLI: hf-trainer jobs inspect {job.id} --backend {backend}")
-    return "\n".join(lines)
-
-
-def _flavor_price(backend: Any, flavor: str | None) -> float | None:
+def _price(backend: Any, flavor: str | None) -> float | None:
     check = getattr(backend, "check_flavor", None)
     if check is None or not flavor:
         return None
@@ -174,161 +93,304 @@ def _flavor_price(backend: Any, flavor: str | None) -> float | None:
         return None
 
 
-def _hub_only(call: JobsCall, backend: JobBackend) -> None:
-    if call.operation in HUB_ONLY and getattr(backend, "name", None) != "hub":
-        raise UserError(f"operation {call.operation!r} exists only on Hugging Face Jobs. Use backend 'hub' "
-                        "(it needs a token: run 'hf auth login' or set HF_TOKEN).")
-    request = call.uv or call.run
-    if request is not None and getattr(backend, "name", None) != "hub":
-        extras = [name for name in ("volumes", "attempts", "namespace") if getattr(request, name, None)]
-        if extras:
-            raise UserError(f"{', '.join(extras)} only apply to Hugging Face Jobs; the local backend cannot use "
-                            "them. Remove them, or use backend 'hub'.")
+def _needs_image(args: Any, backend: JobBackend) -> None:
+    if isinstance(args, a.RunArgs) and not args.image and _name(backend) == "hub":
+        raise UserError("run needs image on the Hub: a Docker image such as 'python:3.12' or "
+                        "'hf.co/spaces/user/space'.")
 
 
-def _ns(call: JobsCall, backend: JobBackend) -> dict[str, Any]:
-    return {"namespace": call.namespace} if call.namespace and getattr(backend, "name", None) == "hub" else {}
+def _submit(args: a.UvArgs | a.RunArgs, backend: JobBackend, op: str) -> JobsResult:
+    _needs_image(args, backend)
+    job, report = submit.submit(args.request(), backend, force=args.force)
+    return JobsResult(operation=op, backend=_name(backend), job=job, preflight=report,
+                      price_per_hour=_price(backend, job.flavor))
 
 
-def _preflight_gate(op: str, request: Any, backend: str | None, force: bool) -> None:
-    """Refuse a job that preflight finds errors in, unless forced: nothing is spent on a job that would fail."""
-    from hf_trainer.jobs.script_source import resolve_script
-    from hf_trainer.preflight import PreflightInput, preflight
-
-    if op == "uv":
-        source = resolve_script(request.script)
-        if source.kind == "url":
-            return  # nothing to read here; the Hub fetches it
-        job = PreflightInput(script_text=source.text or "", script_name=source.name, script_args=request.script_args,
-                             env=request.env, secrets=request.secrets, backend=backend or "hub",
-                             flavor=request.flavor, timeout_seconds=request.timeout_seconds)
-    else:
-        # A command job has no script to lint; its command words are checked like script arguments.
-        job = PreflightInput(script_text="# /// script\n# dependencies = []\n# ///\n", script_name="command",
-                             script_args=request.command, env=request.env, secrets=request.secrets,
-                             backend=backend or "hub", flavor=request.flavor, timeout_seconds=request.timeout_seconds)
-    report = preflight(job)
-    if not report.ok and not force:
-        raise UserError("Not submitted: preflight found errors (pass \"force\": true to submit anyway).\n"
-                        + report.render())
+def _uv(args: a.UvArgs, backend: JobBackend) -> JobsResult:
+    return _submit(args, backend, "uv")
 
 
-def _local_request(request: Any) -> Any:
-    """The backend-neutral part of a request, for the local backend."""
-    base = UvJobRequest if isinstance(request, UvJobRequest) else CommandJobRequest
-    return base.model_validate(request.model_dump(include=set(base.model_fields)))
+def _run(args: a.RunArgs, backend: JobBackend) -> JobsResult:
+    return _submit(args, backend, "run")
 
 
-def execute(call: JobsCall, backend: JobBackend) -> JobsResult:
-    """Run one call. UserError (redacted) for anything the caller can fix."""
-    request = call.uv or call.run
-    redact = Redactor.for_caller(request.secrets if request is not None else None)
-    try:
-        result = _execute(call, backend)
-    except UserError as exc:
-        raise UserError(redact(str(exc))) from None
-    return redact.model(result)
+def _scheduled_create(args: a.ScheduledUvArgs | a.ScheduledRunArgs, backend: Any) -> JobsResult:
+    # Linted once, now, for every tick it will run: a scheduled GPU job spends money at each one.
+    _needs_image(args, backend)
+    request, report = submit.check(args.request(), backend, force=args.force, action="Not scheduled")
+    request = submit.card_env(request, backend)
+    item = backend.scheduled_create(request, schedule=args.schedule, suspend=args.suspend,
+                                    concurrency=args.concurrency)
+    op = "scheduled uv" if isinstance(args, a.ScheduledUvArgs) else "scheduled run"
+    return JobsResult(operation=op, backend="hub", scheduled_job=item, preflight=report,
+                      price_per_hour=_price(backend, args.flavor))
 
 
-def _execute(call: JobsCall, backend: JobBackend) -> JobsResult:
-    op = call.operation
-    name = getattr(backend, "name", None)
-    if op == "help":
-        return JobsResult(operation=op, backend=name, text=USAGE)
-    _hub_only(call, backend)
-    ns = _ns(call, backend)
-    hub: Any = backend  # Hub-only methods, checked by _hub_only
-    if op in ("uv", "run"):
-        request = call.uv if op == "uv" else call.run
-        _preflight_gate(op, request, name, call.force)
-        if name != "hub":
-            request = _local_request(request)
-        job = backend.uv(request) if op == "uv" else backend.run(request)
-        price = _flavor_price(backend, job.flavor)
-        return JobsResult(operation=op, backend=name, job=job, price_per_hour=price,
-                          text=submit_text(job, name or "?", price))
-    if op == "ps":
-        jobs = backend.ps(all=call.all, stage=call.stage, labels=call.labels or None, **ns)
-        return JobsResult(operation=op, backend=name, jobs=jobs, text=ps_table(jobs))
-    if op == "inspect":
-        jobs = [backend.inspect(job_id, **ns) for job_id in call.job_ids]
-        return JobsResult(operation=op, backend=name, job=jobs[0] if len(jobs) == 1 else None, jobs=jobs,
-                          text="\n\n".join(job_text(j) for j in jobs))
-    if op == "logs":
-        job_id = call.job_ids[0]
-        lines = list(backend.logs(job_id, tail=call.tail, follow=call.follow,
-                                  timeout=call.wait_seconds if call.follow else None, **ns))
-        header = f"Last {len(lines)} log lines of job {job_id}" if not call.follow else \
-            f"{len(lines)} log lines of job {job_id} (followed for at most {format_duration(call.wait_seconds or 0)})"
-        body = "\n".join(lines) if lines else "(no log lines yet)"
-        return JobsResult(operation=op, backend=name, logs=lines, text=f"{header}:\n{body}")
-    if op == "cancel":
-        job = backend.cancel(call.job_ids[0], **ns)
-        return JobsResult(operation=op, backend=name, job=job, text=job_text(job))
-    if op == "wait":
-        job = backend.wait(call.job_ids[0], timeout=call.wait_seconds, poll_interval=5.0 if name == "hub" else 1.0,
-                           **ns)
-        return JobsResult(operation=op, backend=name, job=job, text=job_text(job))
-    if op in ("diagnose", "retry"):
-        from hf_trainer.train import retry_job  # diagnosis and resubmission live with the training workflow
-
-        plan = retry_job(backend, call.job_ids[0], confirm=op == "retry" and call.confirm, force=call.force)
-        return JobsResult(operation=op, backend=name, job=plan.job, diagnosis=plan.model_dump(mode="json"),
-                          text=plan.render())
-    if op == "metrics":
-        metrics = hub.metrics(call.job_ids[0], **ns)
-        return JobsResult(operation=op, backend=name, metrics=metrics, text=metrics.render())
-    if op == "hardware":
-        catalog = hub.hardware()
-        rows = [row.model_dump(mode="json") for row in catalog.flavors]
-        return JobsResult(operation=op, backend=name, hardware=rows, text=catalog.render())
-    if op.startswith("webhook "):
-        return _webhook(call, hub)
-    if op in ("scheduled run", "scheduled uv"):
-        request = call.uv if op == "scheduled uv" else call.run
-        item = hub.scheduled_create(request, schedule=call.schedule, suspend=call.suspend,
-                                    concurrency=call.concurrency)
-        return JobsResult(operation=op, backend=name, scheduled_job=item,
-                          text=f"Scheduled job {item.id} created ({item.schedule}"
-                               f"{', suspended' if item.suspend else ''}).\n" + scheduled_table([item]))
-    if op == "scheduled ps":
-        items = hub.scheduled_ps(all=call.all, **ns)
-        return JobsResult(operation=op, backend=name, scheduled_jobs=items, text=scheduled_table(items))
-    if op == "scheduled inspect":
-        item = hub.scheduled_inspect(call.scheduled_job_id, **ns)
-        return JobsResult(operation=op, backend=name, scheduled_job=item, text=scheduled_table([item]))
-    action = op.split(" ", 1)[1]
-    outcome = hub.scheduled_action(action, call.scheduled_job_id, **ns)
-    if action == "trigger":
-        return JobsResult(operation=op, backend=name, job=outcome,
-                          text=f"Scheduled job {call.scheduled_job_id} started a run now.\n" + job_text(outcome))
-    if action == "delete":
-        return JobsResult(operation=op, backend=name, text=f"Scheduled job {call.scheduled_job_id} deleted.")
-    return JobsResult(operation=op, backend=name, scheduled_job=outcome,
-                      text=f"Scheduled job {call.scheduled_job_id} {action}d.\n" + scheduled_table([outcome]))
+def _ps(args: a.PsArgs, backend: JobBackend) -> JobsResult:
+    jobs = backend.ps(all=args.all or args.status is not None, stage=args.status, labels=args.labels or None,
+                      **_ns(args, backend))
+    return JobsResult(operation="ps", backend=_name(backend), jobs=jobs)
 
 
-def _webhook(call: JobsCall, hub: Any) -> JobsResult:
-    """webhook create / ps / delete on the Hub backend's client (jobs/webhooks.py)."""
+def _inspect(args: a.InspectArgs, backend: JobBackend) -> JobsResult:
+    jobs = [backend.inspect(job_id, **_ns(args, backend)) for job_id in args.job_ids]
+    return JobsResult(operation="inspect", backend=_name(backend), job=jobs[0] if len(jobs) == 1 else None, jobs=jobs)
+
+
+def _logs(args: a.LogsArgs, backend: JobBackend) -> JobsResult:
+    lines = list(backend.logs(args.job_id, tail=args.tail, follow=args.follow,
+                              timeout=args.wait_seconds if args.follow else None, **_ns(args, backend)))
+    return JobsResult(operation="logs", backend=_name(backend), logs=lines, job_id=args.job_id,
+                      followed_seconds=args.wait_seconds if args.follow else None)
+
+
+def _cancel(args: a.JobArgs, backend: JobBackend) -> JobsResult:
+    return JobsResult(operation="cancel", backend=_name(backend), job=backend.cancel(args.job_id, **_ns(args, backend)))
+
+
+def _wait(args: a.WaitArgs, backend: JobBackend) -> JobsResult:
+    interval = args.poll_interval or (5.0 if _name(backend) == "hub" else 1.0)
+    job = backend.wait(args.job_id, timeout=args.wait_seconds, poll_interval=interval, **_ns(args, backend))
+    return JobsResult(operation="wait", backend=_name(backend), job=job)
+
+
+def _diagnose(args: a.JobArgs, backend: JobBackend) -> JobsResult:
+    from hf_trainer.diagnose import retry_job  # diagnosis and its fix live in diagnose.py
+
+    plan = retry_job(backend, args.job_id)
+    return JobsResult(operation="diagnose", backend=_name(backend), diagnosis=plan.model_dump(mode="json"),
+                      text=plan.render())
+
+
+def _retry(args: a.RetryArgs, backend: JobBackend) -> JobsResult:
+    from hf_trainer.diagnose import retry_job
+
+    plan = retry_job(backend, args.job_id, confirm=args.confirm, force=args.force)
+    return JobsResult(operation="retry", backend=_name(backend), job=plan.job, diagnosis=plan.model_dump(mode="json"),
+                      text=plan.render())
+
+
+def _metrics(args: a.JobArgs, hub: Any) -> JobsResult:
+    return JobsResult(operation="metrics", backend="hub", metrics=hub.metrics(args.job_id, **_ns(args, hub)))
+
+
+def _hardware(args: a.NoArgs, hub: Any) -> JobsResult:
+    catalog = hub.hardware()
+    return JobsResult(operation="hardware", backend="hub", hardware=[r.model_dump(mode="json") for r in catalog.flavors],
+                      catalog_text=catalog.render())
+
+
+def _scheduled_ps(args: a.ScheduledPsArgs, hub: Any) -> JobsResult:
+    items = hub.scheduled_ps(all=args.all, **_ns(args, hub))
+    return JobsResult(operation="scheduled ps", backend="hub", scheduled_jobs=items)
+
+
+def _scheduled_inspect(args: a.ScheduledIdArgs, hub: Any) -> JobsResult:
+    item = hub.scheduled_inspect(args.scheduled_job_id, **_ns(args, hub))
+    return JobsResult(operation="scheduled inspect", backend="hub", scheduled_job=item)
+
+
+def _scheduled_action(action: str) -> Handler:
+    def handler(args: a.ScheduledIdArgs, hub: Any) -> JobsResult:
+        outcome = hub.scheduled_action(action, args.scheduled_job_id, **_ns(args, hub))
+        result = JobsResult(operation=f"scheduled {action}", backend="hub", job_id=args.scheduled_job_id)
+        if action == "trigger":
+            return result.model_copy(update={"job": outcome})
+        if action == "delete":
+            return result
+        return result.model_copy(update={"scheduled_job": outcome})
+    return handler
+
+
+def _webhook_ps(args: a.NoArgs, hub: Any) -> JobsResult:
     from hf_trainer.jobs import webhooks
 
-    op = call.operation
-    if op == "webhook ps":
-        items = webhooks.list_webhooks(hub.api)
-        return JobsResult(operation=op, backend="hub", webhooks=items, text=webhooks.webhooks_table(items))
-    if op == "webhook delete":
-        webhooks.delete_webhook(hub.api, call.webhook_id)
-        return JobsResult(operation=op, backend="hub", text=f"Webhook {call.webhook_id} deleted.")
-    request = call.uv or call.run
-    if request is not None:  # every event will run this job: lint it once now
-        _preflight_gate("uv" if call.uv is not None else "run", request, "hub", call.force)
-    secrets = request.secrets if request is not None else (call.webhook_secrets or None)
+    return JobsResult(operation="webhook ps", backend="hub", webhooks=webhooks.list_webhooks(hub.api))
+
+
+def _webhook_delete(args: a.WebhookDeleteArgs, hub: Any) -> JobsResult:
+    from hf_trainer.jobs import webhooks
+
+    webhooks.delete_webhook(hub.api, args.webhook_id)
+    return JobsResult(operation="webhook delete", backend="hub", job_id=args.webhook_id)
+
+
+def _webhook_create(args: a.WebhookCreateArgs, hub: Any) -> JobsResult:
+    from hf_trainer.jobs import webhooks
+
+    request, report = args.request(), None
+    if request is not None:
+        # Every event will run this job: it goes through the same pipeline now, once.
+        request, report = submit.check(request, hub, force=args.force, action="Webhook not created")
+        request = submit.card_env(request, hub)
+    secrets = request.secrets if request is not None else (args.secrets or None)
     view, job_id = webhooks.create_job_webhook(
-        hub.api, watched=call.watched, job_id=call.job_ids[0] if call.job_ids else None, backend=hub,
-        request=request, run_now=call.run_now, domains=call.domains or None, secret=call.webhook_signing_secret,
-        secrets=secrets)
-    started = "is running now" if request is not None and call.run_now else "was cancelled at once" \
+        hub.api, watched=args.watched, job_id=args.job_id, backend=hub, request=request, run_now=args.run_now,
+        domains=args.domains or None, secret=args.secret, secrets=secrets)
+    started = "is running now" if request is not None and args.run_now else "was cancelled at once" \
         if request is not None else "is the template"
-    return JobsResult(operation=op, backend="hub", webhook=view,
-                      text=f"{view.render()}\nSource job {job_id} {started}; each event starts a copy of it. Stop "
-                           f"with operation 'webhook delete' and args {{\"webhook_id\": \"{view.id}\"}}.")
+    return JobsResult(operation="webhook create", backend="hub", webhook=view, preflight=report, job_id=job_id,
+                      message=f"Source job {job_id} {started}; each event starts a copy of it.")
+
+
+def _help(args: a.NoArgs, backend: JobBackend) -> JobsResult:
+    return JobsResult(operation="help", backend=_name(backend))
+
+
+# --- the table --------------------------------------------------------------------------------------------------
+
+_UV_EXAMPLE = {"script": "train_sft.py", "script_args": ["--model_name_or_path", "Qwen/Qwen2.5-0.5B", "--dataset_name",
+               "trl-lib/Capybara", "--push_to_hub", "--hub_model_id", "<you>/qwen-sft"], "flavor": "a10g-large",
+               "timeout": "2h", "secrets": {"HF_TOKEN": "$HF_TOKEN"}}
+_RUN_EXAMPLE = {"image": "python:3.12", "command": ["python", "-c", "print('hello')"], "flavor": "cpu-basic"}
+
+OPERATIONS: dict[str, Operation] = {op.name: op for op in [
+    Operation("help", a.NoArgs, _help, "this usage text.", read_only=True),
+    Operation("uv", a.UvArgs, _uv, "run a Python (PEP 723) script with uv: inline code, a local .py path (shipped "
+              "inline), a bundled script by name, or an http(s) URL. Estimated and preflighted first.", _UV_EXAMPLE,
+              spends_money=True, positional=("script", "script_args*")),
+    Operation("run", a.RunArgs, _run, "run a command in a Docker image (locally: as a process). Preflighted first.",
+              _RUN_EXAMPLE, spends_money=True, positional=("image", "command*")),
+    Operation("ps", a.PsArgs, _ps, "list jobs, newest first (SCHEDULING and RUNNING unless all or status).",
+              {"all": True, "status": "ERROR"}, read_only=True),
+    Operation("logs", a.LogsArgs, _logs, "last lines of a job's log; follow streams until it ends or timeout.",
+              {"job_id": "<id>", "tail": 100}, read_only=True, positional=("job_id",)),
+    Operation("inspect", a.InspectArgs, _inspect, "one job or several in full.", {"job_id": "<id>"}, read_only=True,
+              positional=("job_id*",)),
+    Operation("cancel", a.JobArgs, _cancel, "stop a job (destructive).", {"job_id": "<id>"}, positional=("job_id",)),
+    Operation("wait", a.WaitArgs, _wait, "block until the job finishes (default at most 10m).",
+              {"job_id": "<id>", "timeout": "30m"}, read_only=True, positional=("job_id",)),
+    Operation("metrics", a.JobArgs, _metrics, "CPU/GPU use and memory of a running job.", {"job_id": "<id>"},
+              read_only=True, hub_only=True, positional=("job_id",)),
+    Operation("hardware", a.NoArgs, _hardware, "flavors on offer with specs and $/h.", read_only=True, hub_only=True),
+    Operation("scheduled run", a.ScheduledRunArgs, _scheduled_create, "as run, on a schedule; linted once, now, for "
+              "every run it will start.", {**_RUN_EXAMPLE, "schedule": "@daily"}, hub_only=True, spends_money=True,
+              positional=("schedule", "image", "command*")),
+    Operation("scheduled uv", a.ScheduledUvArgs, _scheduled_create, "as uv, on a schedule; estimated and linted once, "
+              "now.", {"script": "report.py", "schedule": "0 9 * * 1"}, hub_only=True, spends_money=True,
+              positional=("schedule", "script", "script_args*")),
+    Operation("scheduled ps", a.ScheduledPsArgs, _scheduled_ps, "list scheduled jobs (all: suspended ones too).",
+              {"all": True}, read_only=True, hub_only=True),
+    Operation("scheduled inspect", a.ScheduledIdArgs, _scheduled_inspect, "one scheduled job.",
+              {"scheduled_job_id": "<id>"}, read_only=True, hub_only=True, positional=("scheduled_job_id",)),
+    Operation("scheduled delete", a.ScheduledIdArgs, _scheduled_action("delete"), "delete a scheduled job.",
+              {"scheduled_job_id": "<id>"}, hub_only=True, positional=("scheduled_job_id",)),
+    Operation("scheduled suspend", a.ScheduledIdArgs, _scheduled_action("suspend"), "pause a scheduled job.",
+              {"scheduled_job_id": "<id>"}, hub_only=True, positional=("scheduled_job_id",)),
+    Operation("scheduled resume", a.ScheduledIdArgs, _scheduled_action("resume"), "resume a paused scheduled job.",
+              {"scheduled_job_id": "<id>"}, hub_only=True, positional=("scheduled_job_id",)),
+    Operation("scheduled trigger", a.ScheduledIdArgs, _scheduled_action("trigger"), "start a run now.",
+              {"scheduled_job_id": "<id>"}, hub_only=True, spends_money=True, positional=("scheduled_job_id",)),
+    Operation("diagnose", a.JobArgs, _diagnose, "why a finished job failed (out of memory, timeout, 401/403, data "
+              "format, no CUDA, NaN or flat loss, push failure, dependency resolution) and the one change that fixes "
+              "it.", {"job_id": "<id>"}, read_only=True, positional=("job_id",)),
+    Operation("retry", a.RetryArgs, _retry, "the failed job again with that change: a plan, submitted only with "
+              "confirm (after the person agreed), through the same preflight.", {"job_id": "<id>", "confirm": True},
+              spends_money=True, positional=("job_id",)),
+    Operation("webhook create", a.WebhookCreateArgs, _webhook_create, "start a job on every Hub repo event: job_id, "
+              "or a job as for uv/run (linted now, submitted as the template and cancelled unless run_now). The job "
+              "gets the event in WEBHOOK_PAYLOAD.", {"watched": ["dataset:<you>/data"], "job_id": "<id>"},
+              hub_only=True, spends_money=True),
+    Operation("webhook ps", a.NoArgs, _webhook_ps, "list webhooks.", read_only=True, hub_only=True),
+    Operation("webhook delete", a.WebhookDeleteArgs, _webhook_delete, "delete a webhook.", {"webhook_id": "<id>"},
+              hub_only=True, positional=("webhook_id",)),
+]}
+READ_ONLY = frozenset(name for name, op in OPERATIONS.items() if op.read_only)
+HUB_ONLY = frozenset(name for name, op in OPERATIONS.items() if op.hub_only)
+SPENDS_MONEY = frozenset(name for name, op in OPERATIONS.items() if op.spends_money)
+
+
+# --- parsing and running ----------------------------------------------------------------------------------------
+
+
+def normalize_operation(operation: str | None) -> str:
+    """'scheduled_run', 'Scheduled-Run' and 'scheduled run' are the same operation; None means help."""
+    import re
+
+    if operation is None or not str(operation).strip():
+        return "help"
+    op = re.sub(r"[\s_\-]+", " ", str(operation).strip().lower())
+    if op not in OPERATIONS:
+        raise UserError(f"operation {str(operation)[:100]!r} is not known.{did_you_mean(op, OPERATIONS)} Operations: "
+                        f"{', '.join(OPERATIONS)}.")
+    return op
+
+
+@dataclass(frozen=True)
+class Call:
+    """One parsed call: the operation and its validated args."""
+
+    operation: str
+    args: Any
+
+    # The requests a call carries, for callers that submit them themselves.
+    @property
+    def uv(self) -> Any:
+        return self.args.request() if isinstance(self.args, a.UvArgs) else None
+
+    @property
+    def run(self) -> Any:
+        return self.args.request() if isinstance(self.args, a.RunArgs) else None
+
+    @property
+    def schedule(self) -> str | None:
+        return getattr(self.args, "schedule", None)
+
+
+def parse_call(operation: str | None, args: dict[str, Any] | str | None) -> Call:
+    """Check `args` against `operation`'s model. UserError names the bad argument, the value and the forms."""
+    import json
+
+    if isinstance(args, str):
+        # Some clients send nested objects as JSON text.
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError:
+            raise UserError(f"args {args[:200]!r} is not a JSON object. Pass an object, e.g. {{\"job_id\": \"...\"}}.") \
+                from None
+    if args is not None and not isinstance(args, dict):
+        raise UserError(f"args {str(args)[:200]!r} must be an object, e.g. {{\"job_id\": \"...\"}}.")
+    args = dict(args or {})
+    if args.get("help") is True:
+        return Call("help", a.NoArgs())
+    op = normalize_operation(operation)
+    if "repo" in args and op in ("uv", "scheduled uv"):
+        # hf-mcp-server stored scripts in a repo; here they travel inline with the job.
+        raise UserError(f"{op} does not take 'repo': the script is shipped inline with the job, nothing is uploaded. "
+                        "Remove 'repo'.")
+    entry = OPERATIONS[op]
+    given = args.get("secrets")
+    secrets = {str(k): v for k, v in given.items() if isinstance(v, str)} if isinstance(given, dict) else None
+    try:
+        return Call(op, entry.args.model_validate(args))
+    except ValidationError as exc:
+        raise to_user_error(exc, what=op, accepted=entry.accepted, secrets=secrets) from None  # type: ignore[misc]
+
+
+def run_call(call: Call, backend: JobBackend) -> JobsResult:
+    """Run a parsed call on `backend`; every UserError comes out redacted (the caller's token and the call's secrets)."""
+    entry = OPERATIONS[call.operation]
+    secrets = getattr(call.args, "secrets", None)
+    try:
+        if entry.hub_only and _name(backend) != "hub":
+            raise UserError(f"operation {call.operation!r} exists only on Hugging Face Jobs. Use backend 'hub' (it "
+                            "needs a token: run 'hf auth login' or set HF_TOKEN).")
+        result = entry.handler(call.args, backend)
+    except (UserError, ValidationError) as exc:
+        raise to_user_error(exc, what=call.operation, secrets=secrets) from None  # type: ignore[misc]
+    from hf_trainer.secrets import Redactor
+
+    return Redactor.for_caller(secrets).model(result)
+
+
+def run_operation(operation: str | None, args: dict[str, Any] | str | None,
+                  backend: JobBackend | Callable[[], JobBackend]) -> JobsResult:
+    """Parse, then run. `backend` may be a factory, so a refused call never builds one (nor asks the Hub anything)."""
+    call = parse_call(operation, args)
+    if call.operation == "help":
+        return JobsResult(operation="help")
+    return run_call(call, backend() if callable(backend) and not hasattr(backend, "name") else backend)
+
+
+# The names earlier callers imported from here.
+execute = run_call

@@ -1,0 +1,383 @@
+"""One submit pipeline for every job that can spend money: uv, run, scheduled uv/run, webhook templates, retry, rerun
+and `train` with confirm.
+
+    resolve the script -> estimate (bundled training scripts) -> preflight with that estimate -> refuse or submit
+
+- Resolve: inline text, a local path, an http(s) URL, or a bundled script by name ("train_sft.py", or
+  "scripts/train_sft.py" from another folder) found in the package's scripts folder from any working directory.
+- Estimate: for a bundled training script, from its own arguments (read with the script's own parser: model, data,
+  method, batch, LoRA, ...) on the job's flavor, with the data measured by dataset_inspect. Any part that cannot be
+  measured (no network, a private model) becomes a warning: the job is then linted without that number.
+- Preflight with the estimate: timeout at least estimate + 25%, memory fit on the flavor, dataset verdict, push and
+  token, plus every rule of preflight.py. Errors refuse the job unless `force`; `force` never lets a secret leak.
+  Nothing reaches the backend when a job is refused.
+- Submit: bundled training scripts on the Hub get the variables that put the job's link and flavor into the model
+  card, whichever route submitted them.
+
+Dependencies (the dataset inspector, the estimator) are module-level hooks, so tests replace them.
+"""
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from hf_trainer import paths
+from hf_trainer.errors import UserError
+from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, UvJobRequest
+from hf_trainer.preflight import Finding, PreflightInput, PreflightReport, preflight
+
+# Bundled training scripts and the method each trains.
+TRAINING_SCRIPTS = {"train_sft.py": "sft", "train_dpo.py": "dpo", "train_grpo.py": "grpo", "train_reward.py": "reward",
+                    "train_kto.py": "kto", "train_sft_unsloth.py": "sft"}
+# Findings `force` cannot override: a token in the job's text or arguments leaks the moment the job is created.
+UNFORCEABLE = frozenset({"literal-token"})
+# A command job has no script to lint; its words are checked like script arguments.
+_COMMAND_STANDIN = "# /// script\n# dependencies = []\n# ///\n"
+# When the dataset's size cannot be measured in tokens, a conservative guess keeps the estimate usable (with a warning).
+FALLBACK_TOKENS_PER_ROW = 512
+
+
+# --- 1. resolve ---------------------------------------------------------------------------------------------------
+
+
+def bundled_path(script: str) -> Path | None:
+    """The package's copy of a bundled script named by `script` ('train_sft.py', 'scripts/train_sft.py'), when no such
+    file exists where the caller is; None for anything else (a real file always wins)."""
+    text = script.strip() if isinstance(script, str) else ""
+    if not text or "\n" in text or "://" in text or not text.endswith(".py"):
+        return None
+    given = Path(os.path.expanduser(text))
+    try:
+        if given.exists():
+            return None
+    except OSError:
+        return None
+    if len(given.parts) > 1 and (given.is_absolute() or given.parent.name != "scripts"):
+        return None
+    try:
+        candidate = paths.scripts_dir() / given.name
+    except UserError:
+        return None
+    return candidate if candidate.is_file() else None
+
+
+def resolve(request: Any) -> Any:
+    """The request with a bundled script name replaced by its absolute path (the backends read that file)."""
+    if isinstance(request, UvJobRequest):
+        path = bundled_path(request.script)
+        if path is not None:
+            return request.model_copy(update={"script": str(path)})
+    return request
+
+
+def training_script(request: Any) -> str | None:
+    """The bundled training script a request runs ('train_sft.py'), or None."""
+    if not isinstance(request, UvJobRequest):
+        return None
+    path = Path(os.path.expanduser(request.script.strip())) if "\n" not in request.script else None
+    if path is None or path.name not in TRAINING_SCRIPTS:
+        return None
+    try:
+        bundled = paths.scripts_dir() / path.name
+        same = path.resolve() == bundled.resolve()
+    except (UserError, OSError):
+        return None
+    return path.name if same else None
+
+
+# --- 2. estimate --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Estimated:
+    """What the estimator and the dataset inspector found for one job (None where they could not tell)."""
+
+    seconds: float | None = None
+    memory_fits: bool | None = None
+    memory_detail: str | None = None
+    dataset_verdict: str | None = None
+    dataset_reasons: list[str] = field(default_factory=list)
+    suggested_mapping: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    result: Any = None
+    row: Any = None
+
+
+def _default_inspector(params: Any) -> Any:
+    from hf_trainer.dataset_inspect import inspect_dataset  # tokenizers load on use
+
+    return inspect_dataset(params)
+
+
+def _default_estimator(request: Any, api: Any = None) -> Any:
+    from hf_trainer.estimate import run_estimate  # the Hub client and the catalog load on use
+
+    return run_estimate(request, api=api)
+
+
+# Hooks: tests replace them with fakes.
+inspector: Callable[[Any], Any] = _default_inspector
+estimator: Callable[..., Any] = _default_estimator
+
+
+class _Refused(Exception):
+    pass
+
+
+def script_arguments(script_name: str, script_args: list[str]) -> dict[str, Any]:
+    """The script's own parser applied to `script_args`: {dest: value} with the script's defaults filled in."""
+    from hf_trainer.script_defaults import build_parser
+
+    parser = build_parser(script_name)
+
+    def refuse(message: str) -> None:  # argparse would print usage and exit
+        raise _Refused(message)
+
+    parser.error = refuse  # type: ignore[method-assign]
+    parser.exit_on_error = False
+    try:
+        known, _ = parser.parse_known_args(list(script_args))
+    except (_Refused, argparse.ArgumentError) as exc:
+        raise UserError(f"{script_name}'s arguments do not parse: {exc}.") from None
+    return vars(known)
+
+
+def measure_data(method: str, model: str | None, dataset: str, *, config: str | None = None,
+                 split: str | None = None, max_length: int | None = None) -> tuple[Any, list[str]]:
+    """dataset_inspect for the method, with the model's tokenizer when it loads (else without, with a warning)."""
+    from hf_trainer.dataset_inspect import DatasetInspectInput
+
+    warnings: list[str] = []
+    base = {"dataset_name": dataset, "dataset_config": config, "dataset_train_split": split, "method": method}
+    try:
+        inspection = inspector(DatasetInspectInput(**base, model_name_or_path=model, max_length=max_length or 2048))
+    except UserError as exc:
+        if not model or "tokenizer" not in str(exc).lower():
+            raise
+        warnings.append(f"token lengths not measured ({exc}); estimating with {FALLBACK_TOKENS_PER_ROW} tokens "
+                        "per row")
+        inspection = inspector(DatasetInspectInput(**base))
+    return inspection, warnings
+
+
+def estimate_training(script_name: str, script_args: list[str], flavor: str | None, backend_name: str,
+                      api: Any = None) -> Estimated:
+    """Estimate a bundled training script's job from its own arguments on `flavor`; what fails becomes a warning."""
+    from hf_trainer.estimate import EstimateRequest, make_request
+
+    method = TRAINING_SCRIPTS[script_name]
+    out = Estimated()
+    try:
+        values = script_arguments(script_name, script_args)
+        model, dataset = values.get("model_name_or_path"), values.get("dataset_name")
+        rows = mean = None
+        if dataset:
+            inspection, out.warnings = measure_data(
+                method, model, dataset, config=values.get("dataset_config"),
+                split=values.get("dataset_train_split"), max_length=values.get("max_length"))
+            verdict = inspection.methods.get(method)
+            if verdict is not None:
+                out.dataset_verdict, out.dataset_reasons = verdict.verdict, list(verdict.reasons)
+                out.suggested_mapping = verdict.mapping
+            rows = inspection.source.num_rows or inspection.sample_rows
+            stats = inspection.token_stats
+            mean = stats.mean if stats and stats.mean else FALLBACK_TOKENS_PER_ROW
+        settings = _estimator_settings(values, EstimateRequest)
+        local = backend_name == "local"
+        settings.update(method=method, num_rows=rows, mean_tokens_per_row=mean, max_hours=None, local=local,
+                        push_to_hub=bool(values.get("push_to_hub")), flavors=None if local else [flavor or "cpu-basic"])
+        result = estimator(make_request(**settings), api)
+    except UserError as exc:
+        out.warnings.append(f"not estimated ({exc}): the timeout and memory checks did not run")
+        return out
+    wanted = "local" if backend_name == "local" else (flavor or "cpu-basic")
+    row = next((r for r in result.rows if r.flavor == wanted), None)
+    out.result, out.row = result, row
+    if row is None:
+        out.warnings.append(f"not estimated on {wanted}: the estimator has no row for it")
+        return out
+    out.seconds = row.hours * 3600
+    out.memory_detail = f"needs {row.memory_gib:.1f} GiB, has {row.memory_available_gib:.0f} GiB"
+    if row.verdict == "does not fit":
+        out.memory_fits = False
+    elif row.verdict == "fits with changes":
+        changes = list(getattr(row, "script_args", []) or [])
+        missing = _missing_args(script_args, changes)
+        if missing:
+            out.memory_fits = False
+            out.memory_detail += f"; it fits only with {' '.join(missing)} ({', '.join(row.changes)})"
+        else:
+            out.memory_fits = True
+    else:
+        out.memory_fits = True
+    return out
+
+
+_NOT_SETTINGS = {"dataset_name", "flavors", "local", "max_hours", "num_rows", "mean_tokens_per_row", "method",
+                 "push_to_hub"}
+
+
+def _estimator_settings(values: dict[str, Any], model: Any) -> dict[str, Any]:
+    """The script's values the estimator models, in its types; a value it cannot take is left to its default."""
+    from typing import Annotated
+
+    from pydantic import TypeAdapter, ValidationError
+
+    settings: dict[str, Any] = {}
+    for name, value in values.items():
+        field = model.model_fields.get(name)
+        if field is None or value is None or name in _NOT_SETTINGS:
+            continue
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]  # nargs='+' options such as --lora_target_modules all-linear
+        try:
+            kind = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+            settings[name] = TypeAdapter(kind).validate_python(value)
+        except ValidationError:
+            continue
+    return settings
+
+
+def _missing_args(script_args: list[str], changes: list[str]) -> list[str]:
+    """The flags (with their values) of `changes` that `script_args` does not already set that way."""
+    missing: list[str] = []
+    i = 0
+    while i < len(changes):
+        flag = changes[i]
+        value = changes[i + 1] if i + 1 < len(changes) and not changes[i + 1].startswith("--") else None
+        i += 2 if value is not None else 1
+        if value is None:
+            if flag not in script_args:
+                missing.append(flag)
+            continue
+        given = [script_args[j + 1] for j, a in enumerate(script_args[:-1]) if a == flag]
+        given += [a.split("=", 1)[1] for a in script_args if a.startswith(flag + "=")]
+        if not given or given[-1] != value:
+            missing += [flag, value]
+    return missing
+
+
+# --- 3. preflight -------------------------------------------------------------------------------------------------
+
+
+def preflight_job(request: Any, backend_name: str, estimated: Estimated | None = None) -> PreflightReport:
+    """Preflight a uv or command request as it would be submitted, with what the estimate found."""
+    from hf_trainer.jobs.script_source import resolve_script
+
+    est = estimated or Estimated()
+    extras = {"estimated_seconds": est.seconds, "memory_fits": est.memory_fits, "memory_detail": est.memory_detail,
+              "dataset_verdict": est.dataset_verdict, "dataset_reasons": est.dataset_reasons,
+              "suggested_mapping": est.suggested_mapping}
+    common = {"env": request.env, "secrets": request.secrets, "backend": backend_name, "flavor": request.flavor,
+              "timeout_seconds": request.timeout_seconds, **extras}
+    if isinstance(request, UvJobRequest):
+        source = resolve_script(request.script)
+        if source.kind == "url":
+            # The Hub fetches it; only the arguments and the job's settings can be checked here.
+            job = PreflightInput(script_text=_COMMAND_STANDIN, script_name=source.name,
+                                 script_args=request.script_args, **common)
+            report = preflight(job)
+            return _with_warnings(report, [f"the script at {source.url} is fetched by the job and was not linted "
+                                           "(download it and pass the file to lint it)"])
+        job = PreflightInput(script_text=source.text or "", script_name=source.name, script_args=request.script_args,
+                             **common)
+    else:
+        job = PreflightInput(script_text=_COMMAND_STANDIN, script_name="command", script_args=request.command,
+                             **common)
+    return _with_warnings(preflight(job), est.warnings)
+
+
+def _with_warnings(report: PreflightReport, warnings: list[str]) -> PreflightReport:
+    if not warnings:
+        return report
+    extra = [Finding(severity="warning", rule="estimate", message=w[0].upper() + w[1:] + ".",
+                     fix="Check time and memory with estimate_cost, and set timeout and flavor from it.")
+             for w in dict.fromkeys(warnings)]
+    return report.model_copy(update={"findings": [*report.findings, *extra]})
+
+
+def gate(report: PreflightReport, *, force: bool, action: str = "Not submitted") -> None:
+    """Refuse a job with preflight errors unless forced; a leaked secret is refused even when forced."""
+    blocking = [f for f in report.errors if f.rule in UNFORCEABLE] if force else report.errors
+    if not blocking:
+        return
+    if force:
+        raise UserError(f"{action}: the job would expose a secret, and force does not override that.\n"
+                        + report.render())
+    raise UserError(f"{action}: preflight found errors (pass \"force\": true to submit anyway).\n" + report.render())
+
+
+def check(request: Any, backend: JobBackend, *, force: bool = False, estimate: bool = True,
+          action: str = "Not submitted") -> tuple[Any, PreflightReport]:
+    """Resolve, estimate and preflight a request; UserError when it is refused. Returns (resolved request, report)."""
+    request = resolve(request)
+    name = getattr(backend, "name", "hub")
+    script = training_script(request)
+    estimated = None
+    if estimate and script is not None:
+        estimated = estimate_training(script, request.script_args, request.flavor, name, getattr(backend, "api", None))
+    report = preflight_job(request, name, estimated)
+    gate(report, force=force, action=action)
+    return request, report
+
+
+# --- 4. submit ----------------------------------------------------------------------------------------------------
+
+
+def card_env(request: Any, backend: JobBackend) -> Any:
+    """A bundled training script on the Hub writes its job's link and flavor into the model card: give it both."""
+    if getattr(backend, "name", None) != "hub" or training_script(request) is None:
+        return request
+    env = {"HF_TRAINER_NAMESPACE": backend.namespace(getattr(request, "namespace", None)),  # type: ignore[attr-defined]
+           "HF_TRAINER_FLAVOR": request.flavor or "cpu-basic", **request.env}
+    return request.model_copy(update={"env": env})
+
+
+def for_backend(request: Any, backend: JobBackend) -> Any:
+    """The backend-neutral part of a request for the local backend (Hub-only options refused, not dropped)."""
+    if getattr(backend, "name", None) == "hub":
+        return request
+    extras = [name for name in ("volumes", "attempts", "namespace") if getattr(request, name, None)]
+    if extras:
+        raise UserError(f"{', '.join(extras)} only apply to Hugging Face Jobs; the local backend cannot use them. "
+                        "Remove them, or use backend 'hub'.")
+    base = UvJobRequest if isinstance(request, UvJobRequest) else CommandJobRequest
+    return base.model_validate(request.model_dump(include=set(base.model_fields)))
+
+
+def submit(request: Any, backend: JobBackend, *, force: bool = False, report: PreflightReport | None = None,
+           action: str = "Not submitted") -> tuple[JobInfo, PreflightReport]:
+    """The whole pipeline for one job; `report` skips the checks when the caller ran them already (train)."""
+    if report is None:
+        request, report = check(request, backend, force=force, action=action)
+    else:
+        request = resolve(request)
+        gate(report, force=force, action=action)
+    request = for_backend(card_env(request, backend), backend)
+    job = backend.uv(request) if isinstance(request, UvJobRequest) else backend.run(request)
+    return job, report
+
+
+def submit_training(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
+                    timeout_seconds: int | None, labels: dict[str, str], force: bool = False,
+                    report: PreflightReport | None = None, action: str = "Not submitted"
+                    ) -> tuple[JobInfo, PreflightReport]:
+    """train, rerun and retry: a bundled training script with arguments, submitted through the same pipeline."""
+    secrets = {"HF_TOKEN": "$HF_TOKEN"} if getattr(backend, "name", None) == "hub" else {}
+    request = UvJobRequest(script=str(paths.bundled_script(script)), script_args=list(script_args), secrets=secrets,
+                           labels=labels, flavor=flavor, timeout_seconds=timeout_seconds)
+    return submit(request, backend, force=force, report=report, action=action)
+
+
+def plan_training(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
+                  timeout_seconds: int | None) -> PreflightReport:
+    """The preflight (with the estimate) of a bundled training job that `submit_training` would send; never refuses."""
+    secrets = {"HF_TOKEN": "$HF_TOKEN"} if getattr(backend, "name", None) == "hub" else {}
+    request = UvJobRequest(script=str(paths.bundled_script(script)), script_args=list(script_args), secrets=secrets,
+                           flavor=flavor, timeout_seconds=timeout_seconds)
+    name = getattr(backend, "name", "hub")
+    estimated = estimate_training(script, request.script_args, flavor, name, getattr(backend, "api", None)) \
+        if script in TRAINING_SCRIPTS else None
+    return preflight_job(request, name, estimated)
