@@ -74,7 +74,7 @@ class PreflightInput(BaseModel):
     backend: Literal["hub", "local"] = "hub"
     flavor: str | None = None
     timeout_seconds: int | None = None
-    estimated_seconds: float | None = Field(default=None, description="Estimated run time (estimate_cost).")
+    estimated_seconds: float | None = Field(default=None, ge=0, description="Estimated run time (estimate_cost).")
     memory_fits: bool | None = Field(default=None, description="Whether the model fits the flavor (estimate_cost).")
     memory_detail: str | None = None
     dataset_verdict: Literal["READY", "NEEDS MAPPING", "INCOMPATIBLE"] | None = None
@@ -344,5 +344,10 @@ def preflight(job: PreflightInput) -> PreflightReport:
                           message=f"{job.script_name} is not valid Python: {exc.msg}.", fix="Fix the syntax error.")
         return PreflightReport(ok=False, findings=[finding, *check_header(job, None),
                                                    *check_literal_tokens(job, None)])
+    except (RecursionError, MemoryError, ValueError) as exc:  # nested too deep to parse; a NUL byte (3.11)
+        reason = "holds a NUL byte" if isinstance(exc, ValueError) else "is nested too deeply for Python's parser"
+        finding = Finding(severity="error", rule="syntax", message=f"{job.script_name} {reason}.",
+                          fix="Simplify the script (split long expressions into several statements).")
+        return PreflightReport(ok=False, findings=[finding, *check_literal_tokens(job, None)])
     findings = [finding for rule in RULES for finding in rule(job, tree)]
     return PreflightReport(ok=not any(f.severity == "error" for f in findings), findings=findings)
