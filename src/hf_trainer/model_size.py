@@ -113,6 +113,9 @@ def model_facts(model_name_or_path: str | None, *, num_params: int | None = None
         if num_params:
             return facts_from_count(num_params, source="num_params (given)")
         raise UserError(f"No model given. Pass model_name_or_path (a Hub id or a local folder). {HOW_TO_PASS}")
+    if len(model_name_or_path) > 1000 or "\x00" in model_name_or_path:
+        raise UserError(f"model_name_or_path {model_name_or_path[:60]!r}... ({len(model_name_or_path)} characters) is "
+                        f"neither a Hub id (owner/name) nor a folder path. {HOW_TO_PASS}")
     local = Path(os.path.expanduser(model_name_or_path))  # Path.expanduser raises for an unknown ~user
     if local.is_dir():
         return local_model_facts(local, num_params)
