@@ -117,7 +117,11 @@ def model_facts(model_name_or_path: str | None, *, num_params: int | None = None
         raise UserError(f"model_name_or_path {model_name_or_path[:60]!r}... ({len(model_name_or_path)} characters) is "
                         f"neither a Hub id (owner/name) nor a folder path. {HOW_TO_PASS}")
     local = Path(os.path.expanduser(model_name_or_path))  # Path.expanduser raises for an unknown ~user
-    if local.is_dir():
+    try:
+        is_folder = local.is_dir()
+    except OSError:  # a name too long for the file system is no folder
+        is_folder = False
+    if is_folder:
         return local_model_facts(local, num_params)
     if model_name_or_path.startswith((".", "/", "~")):
         raise UserError(f"Local folder {model_name_or_path!r} does not exist.")
