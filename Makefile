@@ -67,3 +67,26 @@ check-scripts: $(STAMP) $(TOOLS)/bin/uvx
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# GPU acceptance (benchmarks/gpu_acceptance.py, references/training_speed.md). `make gpu-wheels` here fetches what the
+# GPU device image lacks (benchmarks/gpu_wheels.txt: Linux x86-64, CPython 3.12, no dependency resolution) into
+# .venv/gpu-wheels; `make gpu-acceptance` on a CUDA machine installs them into a scratch folder (when present) and runs
+# the kit with the machine's own python3. The one-call device command is in references/training_speed.md.
+.PHONY: gpu-wheels gpu-acceptance
+GPU_WHEELS := $(VENV)/gpu-wheels
+GPU_PYTHON ?= python3
+GPU_OUT ?= gpu-acceptance-results
+GPU_SITE ?= /tmp/gpu-acceptance-site
+
+gpu-wheels: $(STAMP)
+	rm -rf $(GPU_WHEELS)
+	$(BIN)/pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 -d $(GPU_WHEELS) -r benchmarks/gpu_wheels.txt
+	du -sh $(GPU_WHEELS)
+
+gpu-acceptance:
+	if [ -d $(GPU_WHEELS) ]; then $(GPU_PYTHON) -m pip install --quiet --no-index --no-deps --no-compile \
+		--no-cache-dir --upgrade --target $(GPU_SITE) $(GPU_WHEELS)/*.whl; fi
+	PYTHONPATH=$(GPU_SITE)$${PYTHONPATH:+:$$PYTHONPATH} timeout 560 $(GPU_PYTHON) benchmarks/gpu_acceptance.py \
+		--out $(GPU_OUT)

@@ -539,6 +539,19 @@ def render(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stack_problems() -> list[str]:
+    """What keeps the scripts' imports from working here (a missing wheel, a version clash), one line each."""
+    import importlib
+
+    problems = []
+    for module in ("transformers", "trl", "datasets", "peft", "accelerate"):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001  (any import failure is the finding; record it and stop cleanly)
+            problems.append(f"import {module} failed: {type(exc).__name__}: {str(exc)[:300]}")
+    return problems
+
+
 def versions() -> dict:
     from importlib import metadata
 
@@ -594,6 +607,8 @@ def main(args: argparse.Namespace) -> int:
     if not cuda:
         env["CUDA_VISIBLE_DEVICES"] = ""
     notes: list[str] = []
+    broken = stack_problems()
+    notes += broken
     available = {"cuda": cuda, "flash_attn": False, "bitsandbytes": False}
     if cuda:
         for module in ("flash_attn", "bitsandbytes"):
@@ -612,7 +627,7 @@ def main(args: argparse.Namespace) -> int:
     if peak_note:
         notes.append(peak_note)
     model_dir = work / "model"
-    model = build_model(model_dir, shape, cuda)
+    model = build_model(model_dir, shape, cuda) if not broken else {"shape": shape, "parameters": 0, "dtype": "-"}
     data = write_datasets(work / "data", args.rows or (1200 if cuda else 48))
     ctx = {"work": work, "model_dir": model_dir, "data": data, "steps": steps, "warmup": warmup, "env": env,
            "model": model, "peak_flops": spec.bf16_tflops * 1e12 if spec else None, "flavor": flavor,
@@ -627,7 +642,9 @@ def main(args: argparse.Namespace) -> int:
             continue
         left = args.budget_s - (time.time() - started)
         reason = missing_need(path, available)
-        if reason:
+        if broken:
+            results.append(PathResult(path.name, "skipped", "the training stack does not import (see notes)", path.note))
+        elif reason:
             results.append(PathResult(path.name, "skipped", reason, path.note))
         elif left < args.min_path_s:
             results.append(PathResult(path.name, "skipped", f"time budget ({args.budget_s:.0f} s) spent", path.note))
@@ -649,7 +666,7 @@ def main(args: argparse.Namespace) -> int:
     (out / "gpu_acceptance.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     (out / "gpu_acceptance.md").write_text(render(report), encoding="utf-8")
     print(render(report), flush=True)
-    return 0
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":
