@@ -428,7 +428,7 @@ class ScheduledIdArgs(Args):
     namespace: Namespace = Field(None, description="The scheduled job's owner (default: you).")
 
 
-class WebhookCreateArgs(Args):
+class WebhookCreateArgs(SubmitArgs):
     """watched + one job to start on each event: job_id, or a uv job (script ...), or a command job (image+command)."""
 
     ALIASES: ClassVar[dict[str, str]] = {"dependencies": "with_deps"}
@@ -440,24 +440,14 @@ class WebhookCreateArgs(Args):
     secret: str | None = Field(None, min_length=1, description="The webhook's signing secret (default: random).")
     run_now: bool = Field(False, description="Keep the template job running now (default: cancelled at once).")
     job_id: JobId | None = Field(None, description="An existing job to repeat on each event.")
-    script: str | None = Field(None, description="Or a script, as for 'uv'.")
+    script: str | None = Field(None, description="Or a script, as for 'uv' (script_args, with_deps, python, "
+                               "launcher too).")
     script_args: Words = Field(default_factory=list, description="The script's arguments.")
     with_deps: Deps = Field(default_factory=list, description="Extra dependencies.")
     python: Python = Field(None, description="Python version for uv.")
     launcher: Words = Field(default_factory=list, description="Words between 'uv run' and the script.")
     image: str | None = Field(None, description="Docker image: with command, as for 'run'; with script, the uv image.")
     command: Command | None = Field(None, description="Or a command, as for 'run'.")
-    flavor: Flavor = Field(None, description="Hardware flavor of the job.")
-    timeout: Timeout = Field(None, description="Job timeout.")
-    env: StringMap = Field(default_factory=dict, description="Environment variables.")
-    secrets: StringMap = Field(default_factory=dict, description="Secrets of the jobs it starts (default "
-                               "{\"HF_TOKEN\": \"$HF_TOKEN\"}).")
-    labels: Labels = Field(default_factory=dict, description="Labels.")
-    namespace: Namespace = Field(None, description="Where the template job runs.")
-    volumes: Volumes = Field(default_factory=list, description="Mounts.")
-    attempts: int | None = Field(None, ge=1, le=10, description="Tries per job.")
-    detach: bool | None = Field(None, description="Ignored: jobs always run detached.")
-    force: bool = Field(False, description="Create it even when preflight finds errors in the job.")
 
     @model_validator(mode="after")
     def _one_source(self) -> "WebhookCreateArgs":
@@ -471,14 +461,11 @@ class WebhookCreateArgs(Args):
         return self
 
     def request(self) -> HubUvJobRequest | HubCommandJobRequest | None:
-        common = {"env": self.env, "secrets": self.secrets, "labels": self.labels, "flavor": self.flavor,
-                  "timeout_seconds": self.timeout, "namespace": self.namespace, "volumes": self.volumes,
-                  "attempts": self.attempts}
         if self.script is not None:
             return HubUvJobRequest(script=self.script, script_args=self.script_args, dependencies=self.with_deps,
-                                   python=self.python, image=self.image, launcher=self.launcher, **common)
+                                   python=self.python, image=self.image, launcher=self.launcher, **self._common())
         if self.command is not None:
-            return HubCommandJobRequest(image=str(self.image).strip(), command=self.command, **common)
+            return HubCommandJobRequest(image=str(self.image).strip(), command=self.command, **self._common())
         return None
 
 

@@ -17,7 +17,6 @@ and `train` with confirm.
 Dependencies (the dataset inspector, the estimator) are module-level hooks, so tests replace them.
 """
 
-import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,10 +135,9 @@ def script_arguments(script_name: str, script_args: list[str]) -> dict[str, Any]
         raise _Refused(message)
 
     parser.error = refuse  # type: ignore[method-assign]
-    parser.exit_on_error = False
     try:
         known, _ = parser.parse_known_args(list(script_args))
-    except (_Refused, argparse.ArgumentError) as exc:
+    except _Refused as exc:
         raise UserError(f"{script_name}'s arguments do not parse: {exc}.") from None
     return vars(known)
 
