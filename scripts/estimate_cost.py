@@ -380,7 +380,8 @@ _LINK_NAMES = {"pcie": "PCIe", "nvlink": "NVLink"}
 def flavor_table_markdown(catalog: Catalog) -> str:
     """The flavor/price table as Markdown (references/hardware_guide.md embeds exactly this)."""
     lines = [
-        "| Flavor | Hardware | GPU memory | Peak BF16 (dense) | Memory bandwidth | GPU link (per direction) | vCPU / RAM | $/hour |",
+        "| Flavor | Hardware | GPU memory | Peak BF16 (dense) | Memory bandwidth | GPU link (per direction) | "
+        "vCPU / RAM | $/hour |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for f in catalog.flavors:
@@ -704,6 +705,9 @@ def activation_bytes_per_token_layer(m: ModelFacts, on_gpu: bool) -> float:
     return (15 * h + mlp) * scale
 
 
+FSDP_MASTER_BYTES = 4.0  # FP32 master copy of each trainable parameter under FSDP (accelerate's upcast)
+
+
 def layer_params(m: ModelFacts) -> float:
     """Parameters of one decoder layer (attention, MLP or experts, norms): what FSDP gathers at a time."""
     return max(0.0, (m.num_params - m.embedding_params - m.hidden_size) / max(m.num_layers, 1))
@@ -744,8 +748,13 @@ def memory_breakdown(job: Job, gpus: int, on_gpu: bool = True) -> dict[str, floa
         # PEFT keeps adapters in float32: weight + gradient + two AdamW moments (or the 8-bit ones).
         parts["lora_adapters"] = trainable * (4.0 + 4.0 + (8.0 if opt is None else opt))
     else:
-        parts["gradients"] = n * wb
-        parts["optimizer"] = n * (2 * wb if opt is None else opt)
+        # Under FSDP with mixed precision, accelerate upcasts the trainable parameters to FP32 master weights before
+        # sharding (fsdp2_prepare_model); gradients and AdamW moments follow them. Layers are still gathered and
+        # computed in BF16 (MixedPrecisionPolicy param_dtype), so only the shards are FP32.
+        master = FSDP_MASTER_BYTES if shard > 1 else wb
+        parts["weights"] = n * master
+        parts["gradients"] = n * master
+        parts["optimizer"] = n * (2 * master if opt is None else opt)
     for key in ("weights", "gradients", "optimizer", "lora_adapters"):
         if key in parts:
             parts[key] /= shard
@@ -1029,9 +1038,9 @@ def uncalibrated_note(flavor: Flavor, facts: ModelFacts, profile: LocalProfile) 
     """Why a CPU row's time cannot be trusted for this model, or "" when the profile covers its size."""
     if flavor.is_gpu or facts.num_params <= CPU_CALIBRATION_MARGIN * profile.max_params_measured:
         return ""
-    return (f"not calibrated for this size: the CPU profile was measured on models up to "
-            f"{profile.max_params_measured / 1e6:.0f}M parameters (trusted to {CPU_CALIBRATION_MARGIN:g}x), this one "
-            f"has {facts.num_params / 1e6:,.0f}M")
+    measured = profile.max_params_measured / 1e6
+    return (f"not calibrated for this size: CPU profile measured up to {measured:.0f}M parameters, trusted to "
+            f"{measured * CPU_CALIBRATION_MARGIN:.0f}M")
 
 
 def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool = False) -> FlavorEstimate:
@@ -1042,6 +1051,9 @@ def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool
                               {}, False, f"no datasheet for GPU model {flavor.gpu_model!r}: not estimated")
     if job.activation_checkpointing is None:  # the scripts' default: on for GPUs, off on CPU
         job = replace(job, activation_checkpointing=dev.on_gpu)
+    note = uncalibrated_note(flavor, job.model, profile)
+    if job.fsdp and (dev.devices < 2 or not dev.on_gpu):
+        note = "--fsdp needs several GPUs: the scripts refuse it on a one-device machine"
     if not dev.on_gpu:
         job = replace(job, load_in_4bit=False, fsdp=False)
     chosen, changes, verdict = job, [], "fits"
@@ -1074,7 +1086,7 @@ def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool
         memory_parts_gib={k: round(v / GIB, 3) for k, v in parts.items()},
         hours=seconds / 3600.0, cost_usd=billed_minutes / 60.0 * flavor.price_per_hour,
         price_per_hour=flavor.price_per_hour, time_parts_s={k: round(v, 1) for k, v in times.items()},
-        note=uncalibrated_note(flavor, job.model, profile), script_args=_chain_args(changes),
+        note=note, script_args=_chain_args(changes),
         parallelism=parallelism,
     )
 
