@@ -494,11 +494,12 @@ reference models the same way (trl.models.prepare_fsdp).
 Standard library only at the top: this module is inlined into the self-contained training scripts.
 """
 
+import json
 import os
+from pathlib import Path
 
 # fsdp_config keys as transformers' TrainingArguments reads them (version 2 = FSDP2).
 FSDP_CHECKPOINT_FORMAT = "SHARDED_STATE_DICT"
-FSDP_FINAL_FORMAT = "FULL_STATE_DICT"
 
 
 def activation_checkpointing_on(args, device: dict) -> bool:
@@ -520,6 +521,9 @@ def fsdp_problem(args, device: dict, world_size: int) -> str | None:
     if getattr(args, "load_in_4bit", False):
         return ("--fsdp with --load_in_4bit is not supported by these scripts: shard a bf16 LoRA (--fsdp --use_peft) "
                 "over several GPUs, or train QLoRA on one GPU without --fsdp.")
+    if "8bit" in (getattr(args, "optim", None) or ""):
+        return (f"--optim {args.optim} keeps bitsandbytes 8-bit state that FSDP2's sharded (DTensor) parameters do "
+                "not support: drop --optim with --fsdp (sharding already divides the AdamW state by the GPU count).")
     if getattr(args, "eval_baseline", False):
         return ("--eval_baseline runs generation on the main process only, which a sharded model cannot do (every "
                 "process holds part of each layer). Drop --eval_baseline and score the pushed model afterwards with "
@@ -583,18 +587,46 @@ def is_sharded(trainer) -> bool:
     return getattr(trainer, "is_fsdp_enabled", False)
 
 
+def _training_dtype(trainer):
+    """The dtype the model was loaded in for training (bf16/fp16 on GPUs), or None for fp32."""
+    import torch
+
+    return torch.bfloat16 if trainer.args.bf16 else torch.float16 if trainer.args.fp16 else None
+
+
 def save_final_model(trainer, output_dir: str) -> None:
     """Save the trained model to output_dir as from_pretrained-loadable safetensors (a LoRA run: the adapter).
 
-    Sharded runs gather the full state dict on the main process first; every process must call this (the gather is a
-    collective), only the main process writes."""
-    if is_sharded(trainer):
-        trainer.accelerator.state.fsdp_plugin.set_state_dict_type(FSDP_FINAL_FORMAT)
-    trainer.save_model(output_dir)
-    if is_sharded(trainer):
-        # Later checkpoints (none are written after this in the scripts) would be sharded again.
-        trainer.accelerator.state.fsdp_plugin.set_state_dict_type(FSDP_CHECKPOINT_FORMAT)
+    A sharded run gathers the full state dict onto the main process's CPU, one parameter at a time (every process must
+    call this: the gathers are collectives; only the main process writes). Under bf16 mixed precision FSDP trains fp32
+    master weights, so a full model is cast back to the dtype it was loaded in: the same files, and the same size,
+    as an unsharded run writes (a LoRA adapter stays fp32, as PEFT keeps it in either case)."""
+    if not is_sharded(trainer):
+        trainer.save_model(output_dir)
+        return
+    state_dict = trainer.accelerator.get_state_dict(trainer.model)  # FSDP2: full tensors, on the main process only
+    dtype = _training_dtype(trainer)
+    is_adapter = hasattr(trainer.accelerator.unwrap_model(trainer.model), "peft_config")
+    if dtype is not None and not is_adapter:
+        cast_floating(state_dict, dtype)
+    trainer._save(output_dir, state_dict=state_dict)  # what Trainer.save_model does for FSDP, with our state dict
+    config = Path(output_dir) / "config.json"
+    if dtype is not None and not is_adapter and trainer.args.should_save and config.is_file():
+        record_dtype(config, dtype)
 
+
+def cast_floating(state_dict: dict, dtype) -> None:
+    """Cast the floating-point tensors of state_dict to dtype in place, one at a time (peak: one extra tensor)."""
+    for name, tensor in state_dict.items():
+        if tensor.is_floating_point() and tensor.dtype != dtype:
+            state_dict[name] = tensor.to(dtype)
+
+
+def record_dtype(config_path: Path, dtype) -> None:
+    """Write the weights' dtype into config.json (save_pretrained recorded the fp32 of the sharded master weights)."""
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["dtype"] = str(dtype).removeprefix("torch.")
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 # ----- runtime/train_common.py -----
 """What every training script shares: arguments, data, model loading, tracking, Hub push, resume, smoke, summary.

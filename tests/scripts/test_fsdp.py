@@ -138,6 +138,7 @@ def test_fsdp_configures_fsdp2_with_sharded_checkpoints_and_its_own_activation_c
         ({"fsdp": True}, CPU, 1, "this run has one (CPU)"),
         ({"fsdp": True, "use_peft": True, "load_in_4bit": True}, A100X4, 4, "--load_in_4bit is not supported"),
         ({"fsdp": True, "eval_baseline": True}, A100X4, 4, "Drop --eval_baseline"),  # generation on rank 0 only
+        ({"fsdp": True, "optim": "paged_adamw_8bit"}, A100X4, 4, "drop --optim"),  # bitsandbytes state, not DTensor
     ],
 )
 def test_what_cannot_shard_is_refused_with_the_fix(overrides, device, world, refusal):
@@ -145,6 +146,46 @@ def test_what_cannot_shard_is_refused_with_the_fix(overrides, device, world, ref
 
     problem = fsdp_problem(_args(**overrides), device, world)
     assert problem is None if refusal is None else refusal in problem
+
+
+class _FakeShardedTrainer:
+    """What save_final_model reads of a Trainer whose model FSDP2 sharded (no process group needed)."""
+
+    is_fsdp_enabled = True
+
+    def __init__(self, state_dict: dict, bf16: bool, adapter: bool = False):
+        from types import SimpleNamespace
+
+        model = SimpleNamespace(peft_config={}) if adapter else SimpleNamespace()
+        self.model = model
+        self.args = SimpleNamespace(bf16=bf16, fp16=False, should_save=True)
+        self.accelerator = SimpleNamespace(get_state_dict=lambda _: state_dict, unwrap_model=lambda m: m)
+        self.saved: dict = {}
+
+    def _save(self, output_dir, state_dict):
+        self.saved = state_dict
+        Path(output_dir, "config.json").write_text('{"dtype": "float32", "model_type": "llama"}', encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "bf16, adapter, saved_dtype, config_dtype",
+    [
+        (True, False, "bfloat16", "bfloat16"),  # full model: back to the dtype it was loaded in, config says so
+        (True, True, "float32", "float32"),  # a LoRA adapter stays fp32 (PEFT keeps it so unsharded too)
+        (False, False, "float32", "float32"),  # fp32 training (CPU): nothing to cast
+    ],
+)
+def test_the_consolidated_model_is_saved_in_the_dtype_it_was_loaded_in(tmp_path, bf16, adapter, saved_dtype,
+                                                                      config_dtype):
+    import torch
+
+    from hf_trainer.runtime.sharding import save_final_model
+
+    # FSDP2 under bf16 mixed precision trains fp32 master weights: what the gather returns.
+    trainer = _FakeShardedTrainer({"w": torch.ones(2, 2), "step": torch.tensor(3)}, bf16, adapter)
+    save_final_model(trainer, str(tmp_path))
+    assert str(trainer.saved["w"].dtype) == f"torch.{saved_dtype}" and trainer.saved["step"].dtype == torch.int64
+    assert json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))["dtype"] == config_dtype
 
 
 def test_a_script_given_fsdp_in_one_process_stops_before_loading_anything(tiny_model, tmp_path):
