@@ -155,15 +155,11 @@ Estimator = Callable[[Any], Any]
 
 
 def _default_inspector(params: Any) -> Any:
-    from hf_trainer.dataset_inspect import inspect_dataset
-
-    return inspect_dataset(params)
+    return submit.inspector(params)  # the submit pipeline's hooks: one place for tests to stand the Hub in
 
 
 def _default_estimator(request: Any) -> Any:
-    from hf_trainer.estimate import run_estimate
-
-    return run_estimate(request)
+    return submit.estimator(request, None)
 
 
 def _output_dir(req: TrainRequest, backend: BackendName) -> str | None:

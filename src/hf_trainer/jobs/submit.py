@@ -181,7 +181,12 @@ def estimate_training(script_name: str, script_args: list[str], flavor: str | No
                 out.suggested_mapping = verdict.mapping
             rows = inspection.source.num_rows or inspection.sample_rows
             stats = inspection.token_stats
-            mean = stats.mean if stats and stats.mean else FALLBACK_TOKENS_PER_ROW
+            mean = stats.mean if stats and stats.mean else None
+            if mean is None:
+                mean = FALLBACK_TOKENS_PER_ROW
+                if not out.warnings:
+                    out.warnings.append(f"token lengths not measured; estimating with {FALLBACK_TOKENS_PER_ROW} "
+                                        "tokens per row")
         settings = _estimator_settings(values, EstimateRequest)
         local = backend_name == "local"
         settings.update(method=method, num_rows=rows, mean_tokens_per_row=mean, max_hours=None, local=local,
