@@ -531,6 +531,33 @@ def fsdp_problem(args, device: dict, world_size: int) -> str | None:
     return None
 
 
+# The folder Trainer writes a sharded model into inside a checkpoint (transformers' FSDP_MODEL_NAME + "_0").
+SHARDED_MODEL_DIR = "pytorch_model_fsdp_0"
+
+
+def is_sharded_checkpoint(files) -> bool:
+    """Whether a checkpoint is sharded: `files` is its folder (a path) or the names in it (e.g. a Hub listing of
+    last-checkpoint/, names relative to it)."""
+    if isinstance(files, (str, Path)):
+        return (Path(files) / SHARDED_MODEL_DIR).is_dir()
+    return any(str(name).startswith(SHARDED_MODEL_DIR + "/") for name in files)
+
+
+def checkpoint_problem(args, where: str, sharded: bool) -> str | None:
+    """Why this run cannot continue the checkpoint at `where` (sharded or not: see is_sharded_checkpoint), or None.
+
+    transformers would only fail inside train() ("only supported when using PyTorch FSDP") or in torch's checkpoint
+    reader: call this where the checkpoint to resume is chosen, before anything is loaded or downloaded."""
+    fsdp = getattr(args, "fsdp", False)
+    if sharded and not fsdp:
+        return (f"{where} is a sharded (--fsdp) checkpoint: continue it with --fsdp on a multi-GPU flavor (any GPU "
+                "count: the shards are redistributed), or pass --resume never to start from step 0.")
+    if not sharded and fsdp:
+        return (f"{where} was saved by a run without --fsdp: continue it without --fsdp, or pass --resume never to "
+                "start a sharded run from step 0.")
+    return None
+
+
 def fsdp_kwargs(args, device: dict) -> dict:
     """The TrainingArguments (SFTConfig, DPOConfig, ...) entries for --fsdp; {} without it.
 

@@ -148,6 +148,27 @@ def test_what_cannot_shard_is_refused_with_the_fix(overrides, device, world, ref
     assert problem is None if refusal is None else refusal in problem
 
 
+@pytest.mark.parametrize(
+    "sharded_checkpoint, fsdp, refusal",
+    [
+        (True, True, None),  # sharded -> sharded (any GPU count)
+        (False, False, None),  # whole -> whole
+        (True, False, "continue it with --fsdp"),  # transformers would fail inside train()
+        (False, True, "continue it without --fsdp"),
+    ],
+)
+def test_a_checkpoint_continues_only_in_its_own_format(tmp_path, sharded_checkpoint, fsdp, refusal):
+    from hf_trainer.runtime.sharding import checkpoint_problem, is_sharded_checkpoint
+
+    checkpoint = tmp_path / "checkpoint-2"
+    inside = "pytorch_model_fsdp_0" if sharded_checkpoint else "model.safetensors"
+    (checkpoint / inside).mkdir(parents=True)
+    listing = [f"{inside}/__0_0.distcp" if sharded_checkpoint else inside, "trainer_state.json"]  # a Hub listing
+    assert is_sharded_checkpoint(checkpoint) is is_sharded_checkpoint(listing) is sharded_checkpoint
+    problem = checkpoint_problem(_args(fsdp=fsdp), "alice/x/last-checkpoint", sharded_checkpoint)
+    assert problem is None if refusal is None else refusal in problem and "alice/x/last-checkpoint" in problem
+
+
 class _FakeShardedTrainer:
     """What save_final_model reads of a Trainer whose model FSDP2 sharded (no process group needed)."""
 
