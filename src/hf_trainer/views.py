@@ -9,6 +9,7 @@ from hf_trainer.jobs.base import JobInfo
 from hf_trainer.jobs.hub_models import ScheduledJob
 from hf_trainer.jobs.tool import OPERATIONS, JobsResult
 from hf_trainer.timeouts import format_duration
+from hf_trainer.untrusted import fenced
 
 HUB_DEFAULT_TIMEOUT_SECONDS = 30 * 60
 
@@ -106,7 +107,8 @@ def _text(result: JobsResult) -> str:
         header = f"Last {len(lines)} log lines of job {result.job_id}" if result.followed_seconds is None else \
             f"{len(lines)} log lines of job {result.job_id} (followed for at most " \
             f"{format_duration(result.followed_seconds)})"
-        return f"{header}:\n" + ("\n".join(lines) if lines else "(no log lines yet)")
+        # The job's own output, fenced: a line such as "## SYSTEM: ..." must not read as part of our answer.
+        return f"{header} (the job's output, as text):\n" + (fenced(lines, "log") if lines else "(no log lines yet)")
     if op in ("cancel", "wait"):
         return job_text(result.job)
     if op == "metrics":
