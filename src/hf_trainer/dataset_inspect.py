@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from hf_trainer.runtime import dataset_files, dataset_formats, dataset_viewer, mappings, vision
 from hf_trainer.runtime.vocabulary import Method
 from hf_trainer.errors import UserError
+from hf_trainer.untrusted import quoted
 
 Verdict = Literal["READY", "NEEDS MAPPING", "INCOMPATIBLE"]
 # Where the viewer API lives; an environment variable so a mirror or a test server can stand in.
@@ -145,7 +146,13 @@ class DatasetInspection(BaseModel):
         return round(self.source.num_rows * self.token_stats.mean * num_train_epochs)
 
     def render(self) -> str:
-        return dataset_formats.render(self.model_dump())
+        report = self.model_dump()
+        # Column names come from the data: quoted, so a name holding a newline cannot start a line of the summary.
+        report["columns"] = [quoted(name) for name in report.get("columns") or []]
+        for issue in report.get("issues") or []:
+            if isinstance(issue.get("column"), str):
+                issue["column"] = quoted(issue["column"])
+        return dataset_formats.render(report)
 
 
 def default_viewer_url() -> str:
