@@ -60,8 +60,21 @@ def test_the_steady_window_leaves_out_the_warm_up_steps():
     assert m["real_tokens_per_second"] == 1000.0 and m["seconds_per_step"] == 1.0
     assert m["padding_share"] == pytest.approx(1 - 2000 / 2250)
     assert m["real_tokens_per_micro_batch"] == 500.0 and m["rows_per_micro_batch"] == 2.0
+    assert m["tokens_per_sequence"] == 250.0  # padded batches: one sequence per row
     # Fewer steps than the warm-up: the last step is still measured.
     assert ga.measure(steps[:1], warmup=3)["steps_measured"] == 1
+
+
+def test_a_padding_free_batch_counts_its_sequences_by_where_positions_restart():
+    import torch
+
+    packed = {"input_ids": torch.ones(1, 10, dtype=torch.long),
+              "position_ids": torch.tensor([[0, 1, 2, 3, 0, 1, 2, 0, 1, 2]])}  # three conversations in one row
+    real, computed, prompt, rows, sequences = ga._batch_tokens(packed)
+    assert (int(real), computed, prompt, rows, int(sequences)) == (10, 10, None, 1, 3)
+    padded = {"input_ids": torch.ones(2, 4, dtype=torch.long), "attention_mask": torch.tensor([[1, 1, 1, 1],
+                                                                                               [1, 1, 0, 0]])}
+    assert [int(v) for v in ga._batch_tokens(padded) if v is not None] == [6, 8, 2, 2]
 
 
 @pytest.mark.parametrize("method, expected_mean", [
