@@ -584,6 +584,22 @@ def _tools(row: dict) -> Any:
     return json.loads(tools) if isinstance(tools, str) else tools
 
 
+NO_TEMPLATE = ("the tokenizer has no chat template, so conversational rows cannot be formatted; use an instruct/chat "
+               "model's tokenizer, or train_sft.py --chat_template chatml (or a Jinja file)")
+
+
+def template_problem(rows: list[dict], tokenizer: Any) -> str | None:
+    """Why the tokenizer cannot format these (conversational) rows, or None: no template, or one that fails on some
+    rows. Inspection and the training scripts both ask this, so they refuse with the same words."""
+    if not getattr(tokenizer, "chat_template", None):
+        return NO_TEMPLATE
+    failures = render_failures(rows, tokenizer)
+    if not failures:
+        return None
+    return (f"the chat template cannot render {len(failures)} sample row(s) (row {failures[0]['row']}: "
+            f"{failures[0]['error']})")
+
+
 def render_failures(rows: list[dict], tokenizer: Any, limit: int = 20) -> list[dict]:
     """Rows (up to `limit`) the tokenizer's chat template cannot render, with the template's error: what TRL would
     otherwise raise from deep inside its dataset preparation."""
@@ -714,19 +730,13 @@ def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], token
             formatted_by_method[name] = formatted
             if not (formatted and detect_row(formatted[0])[1]):
                 continue
-            if not report["chat_template_used"]:
-                reason = ("the tokenizer has no chat template, so conversational rows cannot be formatted; use an "
-                          "instruct/chat model's tokenizer, or train_sft.py --chat_template chatml (or a Jinja file)")
-            else:
-                failures = render_failures(formatted, tokenizer)
-                if not failures:
-                    continue
-                reason = (f"the chat template cannot render {len(failures)} sample row(s) (row {failures[0]['row']}: "
-                          f"{failures[0]['error']})")
+            reason = template_problem(formatted, tokenizer)
+            if reason is None:
+                continue
             if not any(issue["message"] == reason for issue in report["issues"]):
                 report["issues"].insert(0, {"severity": "error", "column": "*", "count": len(rows), "rows": [],
                                             "message": reason})
-            entry.update(verdict=INCOMPATIBLE, mapping=None, reasons=[f"{'; '.join(entry['reasons'])}, but {reason}"])
+            entry.update(verdict=INCOMPATIBLE, mapping=None, reasons=entry["reasons"] + [f"but {reason}"])
         target = method or next((m for m in METHODS if per_method[m]["verdict"] != INCOMPATIBLE), None)
         if target is not None and target in formatted_by_method:
             report["token_stats"] = dict(token_stats(formatted_by_method[target], tokenizer, max_length),
