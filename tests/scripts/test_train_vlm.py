@@ -34,6 +34,21 @@ def _script():
     return module
 
 
+def _train(capsys: pytest.CaptureFixture, *argv: str) -> dict:
+    """Run the script's main() in this process (the imports are paid once for the whole file; the subprocess runs
+    are kept for --help and the other scripts) and return its --json summary."""
+    import torch
+
+    module = _script()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as OMP_NUM_THREADS=1 for the subprocess runs
+    try:
+        assert module.main(module.parse_args([*FAST, *argv])) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
 def _refusal(*argv: str) -> str:
     """Run main() in this process (no training happens before a refusal) and return the ScriptError text."""
     module = _script()
@@ -53,13 +68,14 @@ def test_help_exits_zero() -> None:
     assert result.returncode == 0 and "--train_vision_tower" in result.stdout
 
 
-def test_full_sft_trains_the_language_model_keeps_the_vision_tower_and_resumes(vlm_dir: Path, tmp_path: Path) -> None:
+def test_full_sft_trains_the_language_model_keeps_the_vision_tower_and_resumes(vlm_dir: Path, tmp_path: Path,
+                                                                              capsys: pytest.CaptureFixture) -> None:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     out = tmp_path / "out"
     args = ["--model_name_or_path", str(vlm_dir / "idefics3"), "--dataset_name", str(vlm_dir / "data" / "messages"),
-            "--output_dir", str(out), "--learning_rate", "3e-3", "--save_steps", "4", *FAST]
-    summary = json_summary(run_script("train_vlm.py", *args, "--max_steps", "8", env=ENV))
+            "--output_dir", str(out), "--learning_rate", "3e-3", "--save_steps", "4"]
+    summary = _train(capsys, *args, "--max_steps", "8")
     assert summary["steps"] == 8 and summary["last_loss"] < summary["first_loss"] - 0.3
     before, after = _weights(vlm_dir / "idefics3"), _weights(out)
     tower = [k for k in before if ".vision_model." in k]
@@ -74,17 +90,22 @@ def test_full_sft_trains_the_language_model_keeps_the_vision_tower_and_resumes(v
     assert "vision_language" in (out / "README.md").read_text()
 
     # Resume: the same run continues from checkpoint-8 to step 12.
-    resumed = json_summary(run_script("train_vlm.py", *args, "--max_steps", "12", "--resume", env=ENV))
+    resumed = _train(capsys, *args, "--max_steps", "12", "--resume")
     assert resumed["steps"] == 12
 
 
-def test_lora_on_llava_rows_targets_the_language_model_and_saves_the_projector(vlm_dir: Path, tmp_path: Path) -> None:
+def test_lora_on_llava_rows_targets_the_language_model_and_saves_the_projector(vlm_dir: Path, tmp_path: Path,
+                                                                              capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "lora"
-    summary = json_summary(run_script(
-        "train_vlm.py", "--model_name_or_path", str(vlm_dir / "llava"), "--dataset_name",
+    summary = _train(
+        capsys, "--model_name_or_path", str(vlm_dir / "llava"), "--dataset_name",
         str(vlm_dir / "data" / "llava"), "--dataset_mapping", "llava", "--use_peft", "--train_projector",
-        "--output_dir", str(out), "--learning_rate", "5e-3", "--max_steps", "8", *FAST, env=ENV))
+        "--output_dir", str(out), "--learning_rate", "5e-3", "--max_steps", "8",
+        # --eval_baseline on image rows: the base model and the adapter scored on the same 4 held-out rows.
+        "--eval_baseline", "--num_samples", "1", "--max_new_tokens", "4", "--eval_split_size", "4")
     assert summary["last_loss"] < summary["first_loss"] - 0.2
+    assert summary["evaluation"]["loss"]["difference"] < 0
+    assert json.loads((out / "results" / "samples.jsonl").read_text().splitlines()[0])["images"] == 1
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["modules_to_save"] == ["multi_modal_projector"]
     from safetensors.torch import load_file
@@ -96,11 +117,11 @@ def test_lora_on_llava_rows_targets_the_language_model_and_saves_the_projector(v
     assert (out / "processor_config.json").exists()
 
 
-def test_dpo_on_image_preference_rows(vlm_dir: Path, tmp_path: Path) -> None:
-    summary = json_summary(run_script(
-        "train_vlm.py", "--method", "dpo", "--model_name_or_path", str(vlm_dir / "llava"), "--dataset_name",
+def test_dpo_on_image_preference_rows(vlm_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    summary = _train(
+        capsys, "--method", "dpo", "--model_name_or_path", str(vlm_dir / "llava"), "--dataset_name",
         str(vlm_dir / "data" / "preference"), "--output_dir", str(tmp_path / "dpo"), "--learning_rate", "1e-3",
-        "--max_steps", "6", *FAST, env=ENV))
+        "--max_steps", "6")
     assert summary["first_loss"] == pytest.approx(0.6931, abs=1e-3)  # log(2): policy equals reference at step 0
     assert summary["last_loss"] < 0.66 and summary["extra_results"]["reward_accuracy"] > 0.5
 
@@ -147,3 +168,17 @@ def test_convert_to_gguf_refuses_vision_models_and_their_adapters(vlm_dir: Path,
                             str(tmp_path / "gguf"))
         assert result.returncode == 2 and "is a vision-language model" in result.stderr
         assert "--mmproj" in result.stderr and not (tmp_path / "gguf").exists()
+
+
+def test_evaluate_and_generate_responses_take_image_rows(vlm_dir: Path, tmp_path: Path) -> None:
+    model, data = str(vlm_dir / "idefics3"), str(vlm_dir / "data" / "messages")
+    evaluation = json_summary(run_script(
+        "evaluate.py", "--model_name_or_path", model, "--dataset_name", data, "--max_eval_samples", "4",
+        "--num_samples", "1", "--max_new_tokens", "4", "--output_dir", str(tmp_path / "eval"), "--json", env=ENV))
+    assert evaluation["rows"] == 4 and evaluation["loss"] > 0
+    generated = json_summary(run_script(
+        "generate_responses.py", "--model_name_or_path", model, "--dataset_name", data, "--max_samples", "2",
+        "--max_new_tokens", "4", "--output_dir", str(tmp_path / "gen"), "--json", env=ENV))
+    assert generated["rows"] == 2
+    first = json.loads((tmp_path / "gen" / "data.jsonl").read_text().splitlines()[0])
+    assert first["num_images"] == 1 and "images" not in first and first["messages"][-1]["role"] == "assistant"
