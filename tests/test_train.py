@@ -99,3 +99,45 @@ def test_a_failed_training_job_is_resubmitted_with_the_one_fix(tiny_model, chat,
     resubmitted = retry_job(backend, first.job.id, confirm=True)
     assert resubmitted.submitted and resubmitted.job.labels["retry-of"] == first.job.id
     backend.wait(resubmitted.job.id, timeout=300, poll_interval=0.2)
+
+
+# --- the recommendation is the job that runs; resume that cannot mix runs ---------------------------------------
+
+
+def _stand_in_estimate(verdict: str, script_args: list[str], changes: list[str]):
+    from types import SimpleNamespace
+
+    row = SimpleNamespace(flavor="local", gpu="-", verdict=verdict, changes=changes, script_args=script_args,
+                          hours=0.01, cost_usd=0.0, price_per_hour=0.0, memory_gib=20.0, memory_available_gib=24.0)
+    return lambda request: SimpleNamespace(rows=[row], warnings=[], recommended_flavor=None)
+
+
+def test_the_plan_carries_the_flags_the_estimator_says_the_flavor_needs_and_shows_them(tiny_model, chat, tmp_path,
+                                                                                      backend):
+    changes = ["--optim", "adamw_bnb_8bit", "--per_device_train_batch_size", "1", "--gradient_accumulation_steps",
+               "16"]
+    plan = plan_training(_request(tiny_model, chat, tmp_path), backend, estimator=_stand_in_estimate(
+        "fits with changes", changes, ["optim=adamw_bnb_8bit", "per_device_train_batch_size=1"]))
+    args = plan.script_args
+    assert args[args.index("--optim") + 1] == "adamw_bnb_8bit"
+    # replaced, not repeated: the request asked for 8 rows per batch and 1 accumulation step
+    assert args.count("--per_device_train_batch_size") == 1 and args.count("--gradient_accumulation_steps") == 1
+    assert args[args.index("--per_device_train_batch_size") + 1] == "1"
+    assert args[args.index("--gradient_accumulation_steps") + 1] == "16"
+    assert plan.change_args == changes and plan.preflight.ok
+    assert "fits with      optim=adamw_bnb_8bit" in plan.render()
+
+
+def test_changes_no_script_can_make_are_no_fit(tiny_model, chat, tmp_path, backend):
+    plan = plan_training(_request(tiny_model, chat, tmp_path), backend,
+                         estimator=_stand_in_estimate("fits with changes", [], ["a bigger GPU"]))
+    assert not plan.preflight.ok and any(f.rule == "does-not-fit" for f in plan.preflight.findings)
+
+
+@pytest.mark.parametrize("resume", ["auto", "never", "must"])
+def test_the_plan_passes_and_names_its_resume_policy(tiny_model, chat, tmp_path, backend, resume):
+    plan = plan_training(_request(tiny_model, chat, tmp_path, resume=resume), backend)
+    args = plan.script_args
+    assert args[args.index("--resume") + 1] == resume and args.count("--resume") == 1
+    assert f"resume         {resume}: " in plan.render()
+    assert TrainRequest.model_fields["resume"].default == "auto"  # never the bare --resume (= must)

@@ -72,7 +72,7 @@ def test_confirm_sends_the_expected_jobspec(hub):
     assert shipped_script(spec["environment"]) == (REPO_ROOT / "scripts" / "train_sft.py").read_bytes()
     assert spec["environment"]["HF_TRAINER_NAMESPACE"] == "alice"  # the card links back to this job
     command = " ".join(spec["command"])
-    for expected in ("--push_to_hub", "--hub_model_id alice/qwen-chat", "--resume", "--max_steps 50"):
+    for expected in ("--push_to_hub", "--hub_model_id alice/qwen-chat", "--resume auto", "--max_steps 50"):
         assert expected in command
 
 
@@ -88,3 +88,35 @@ def test_a_hub_plan_without_an_output_repo_is_refused(hub):
     with pytest.raises(UserError, match="hub_model_id is required on the Hub"):
         train(TrainRequest(method="sft", model_name_or_path="Qwen/Qwen2.5-0.5B", dataset_name="alice/chat"),
               backend, **tools)
+
+
+# Qwen3-4B's config.json facts: big enough that a full fine-tune needs changes (or more memory) on smaller GPUs.
+QWEN3_4B = {"architectures": ["Qwen3ForCausalLM"], "hidden_size": 2560, "intermediate_size": 9728,
+            "num_attention_heads": 32, "num_hidden_layers": 36, "num_key_value_heads": 8, "vocab_size": 151936,
+            "tie_word_embeddings": True, "torch_dtype": "bfloat16", "head_dim": 128}
+
+
+@pytest.mark.parametrize("flavor", ["t4-small", "a10g-large", "a100-large"])
+def test_a_4b_full_fine_tune_plan_carries_every_change_its_flavor_needs(hub, flavor):
+    # Whatever the estimator decides for the flavor, the plan is the job that runs: its changes are in the script
+    # arguments (and the job is linted as fitting), or preflight refuses it for memory.
+    fake, backend, tools = hub
+    api = backend.api
+    seen = []
+
+    def estimator(request):
+        result = run_estimate(request, api=api, facts=facts_from_config(QWEN3_4B))
+        seen.append(result)
+        return result
+
+    plan = train(_request(use_peft=False, flavor=flavor), backend, inspector=tools["inspector"], estimator=estimator)
+    row = next(r for r in seen[0].rows if r.flavor == flavor)
+    if row.verdict == "fits with changes":
+        assert row.script_args, f"{flavor}: changes {row.changes} name no script flags"
+        for flag in row.script_args:
+            assert flag in plan.script_args
+        assert plan.change_args == row.script_args and plan.preflight.ok, plan.preflight.render()
+    elif row.verdict == "does not fit":
+        assert any(f.rule == "does-not-fit" for f in plan.preflight.findings)
+    else:
+        assert plan.change_args == [] and plan.preflight.ok
