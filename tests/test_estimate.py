@@ -685,3 +685,17 @@ def test_fsdp_asked_for_on_a_one_gpu_flavor_is_marked_and_never_recommended() ->
     single = row(result, "a10g-large")
     assert single.note.startswith("--fsdp needs several GPUs")
     assert result.recommended_flavor == "a10g-largex4"
+
+
+def test_sharding_over_pcie_is_communication_bound_as_the_guide_says() -> None:
+    from hf_trainer.estimate import GUIDE_MODELS, multi_gpu_guide_path
+
+    text = " ".join(multi_gpu_guide_path().read_text(encoding="utf-8").split())
+    assert "a 7B full run on `l40sx4` spends about twice as long communicating as computing" in text
+    qwen7 = facts_from_config(GUIDE_MODELS["Qwen2.5-7B"])
+    pcie = row(est(qwen7, catalog=fallback_catalog(), num_rows=10_000, mean_tokens_per_row=1000, fsdp=True,
+                   flavors=["l40sx4"]), "l40sx4").time_parts_s
+    assert 1.5 < pcie["fsdp_communication"] / pcie["training"] < 2.5
+    nvlink = row(est(qwen7, catalog=fallback_catalog(), num_rows=10_000, mean_tokens_per_row=1000, fsdp=True,
+                     flavors=["a100x4"]), "a100x4").time_parts_s
+    assert nvlink["fsdp_communication"] < 0.5 * nvlink["training"]
