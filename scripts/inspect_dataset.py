@@ -47,27 +47,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Method whose formatted rows the token statistics measure.")
     parser.add_argument("--model_name_or_path", default=None, help="Tokenizer (Hub id or folder) for token stats.")
     parser.add_argument("--max_length", type=int, default=None, help="Report the share longer than this.")
-    parser.add_argument("--sample_size", type=int, default=100, help="Rows read from the start of the split.")
+    parser.add_argument("--sample_size", type=int, default=100,
+                        help="Rows read: half from the start of the split, half evenly spaced through the rest.")
+    parser.add_argument("--chat_template", default=None,
+                        help="Render conversations with this template instead of the model's, as train_sft.py "
+                             "--chat_template would: chatml or a Jinja file (needs --model_name_or_path).")
     parser.add_argument("--viewer_url", default=os.environ.get("HF_TRAINER_DATASETS_SERVER", DEFAULT_VIEWER_URL),
                         help="Dataset viewer API base URL.")
     parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
     args = parser.parse_args(argv)
     if args.sample_size < 1 or (args.max_length is not None and args.max_length < 1):
         parser.error("--sample_size and --max_length must be positive")
+    if args.chat_template and not args.model_name_or_path:
+        parser.error("--chat_template is checked with the model's tokenizer: pass --model_name_or_path too")
     return args
 
 
 def read_sample(args: argparse.Namespace) -> tuple[list[dict], dict]:
     """Sample rows and a description of where they came from (the library's `Source` fields)."""
     if is_local(args.dataset_name):
+        head = (args.sample_size + 1) // 2
         try:
-            sample = sample_files(data_files(Path(args.dataset_name), args.dataset_train_split), args.sample_size)
+            sample = sample_files(data_files(Path(args.dataset_name), args.dataset_train_split), head,
+                                  args.sample_size - head)
         except DatasetFileError as exc:
             raise ScriptError(str(exc)) from None
-        source = {"dataset_name": args.dataset_name, "kind": "local", "split": args.dataset_train_split,
-                  "num_rows": sample["num_rows"], "num_rows_exact": sample["num_rows_exact"],
-                  "num_bytes": sample["num_bytes"], "files": sample["files"]}
-        return sample["rows"], source
+        rows = sample.pop("rows")
+        return rows, dict(sample, dataset_name=args.dataset_name, kind="local", split=args.dataset_train_split)
     token = os.environ.get("HF_TOKEN")
     viewer = DatasetViewer(args.viewer_url, token=token)
     try:
@@ -87,13 +93,21 @@ def main(args: argparse.Namespace) -> int:
     if args.model_name_or_path:
         from transformers import AutoTokenizer  # heavy: only with a tokenizer, and after --help
 
+        endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+        # An unreachable Hub costs ~50 s of retries per file: probe it, then read the local cache only.
+        offline = not Path(args.model_name_or_path).expanduser().is_dir() and not hub_reachable(endpoint)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, token=os.environ.get("HF_TOKEN"))
+            tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, token=os.environ.get("HF_TOKEN"),
+                                                      local_files_only=offline)
         except (OSError, ValueError) as exc:
-            raise ScriptError(f"Could not load a tokenizer from {args.model_name_or_path!r} "
-                              f"({str(exc).splitlines()[0]}).") from None
-    report = analyse(rows, MAPPINGS, tokenizer=tokenizer, max_length=args.max_length, method=args.method,
-                     mapping_source=mapping_source)
+            why = (f"{endpoint} cannot be reached and it is not in the local cache" if offline
+                   else str(exc).splitlines()[0])
+            raise ScriptError(f"Could not load a tokenizer from {args.model_name_or_path!r} ({why}).") from None
+    try:
+        report = analyse(rows, MAPPINGS, tokenizer=tokenizer, max_length=args.max_length, method=args.method,
+                         mapping_source=mapping_source, chat_template=args.chat_template)
+    except ValueError as exc:
+        raise ScriptError(f"--chat_template: {exc}.") from None
     report = {"source": source, **report}
     print(json.dumps(report, default=str) if args.json else render(report))
     return 0
@@ -322,12 +336,43 @@ def preference_columns(row: dict) -> dict:
     })
 
 
+def _shared_turns(chosen: list, rejected: list) -> int:
+    """How many leading turns chosen and rejected share (trl.data_utils.extract_prompt's rule, turn by turn)."""
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+        shared += 1
+    return shared
+
+
+def extract_prompt(row: dict) -> dict:
+    """Conversational `chosen` / `rejected` that repeat the prompt's turns (with or without a redundant string `prompt`,
+    as in HuggingFaceH4/ultrafeedback_binarized) -> conversational `prompt` (the turns they share) / `chosen` /
+    `rejected` (the rest), as trl.data_utils.extract_prompt does. When they share no turn, a string `prompt` becomes
+    the user turn."""
+    chosen, rejected = row.get("chosen"), row.get("rejected")
+    for key, value in (("chosen", chosen), ("rejected", rejected)):
+        if not isinstance(value, list) or not value or not all(isinstance(m, dict) and "role" in m for m in value):
+            raise ValueError(f"column {key!r} must be a list of {{'role', 'content'}} messages, got {value!r:.80}")
+    shared = _shared_turns(chosen, rejected)
+    prompt = chosen[:shared]
+    if not prompt:
+        prompt = [{"role": "user", "content": _text(row, "prompt")}]
+    if shared == len(chosen) or shared == len(rejected):
+        raise ValueError("chosen and rejected are identical, or one is the other's prefix: nothing to prefer")
+    return _row(row, ("system",), {"prompt": _with_system(row, prompt), "chosen": chosen[shared:],
+                                   "rejected": rejected[shared:]})
+
+
 def chosen_as_completion(row: dict) -> dict:
     """A preference row for SFT: `prompt` + `chosen` -> `prompt` / `completion`; without a prompt, `chosen` alone
-    becomes `messages` (or `text`). The rejected answer is dropped."""
+    becomes `messages` (or `text`). A string prompt beside conversational chosen/rejected (ultrafeedback_binarized)
+    is dropped for the conversation's own turns. The rejected answer is dropped."""
     chosen = row.get("chosen")
     if chosen is None or chosen == "" or chosen == []:
         raise ValueError("column 'chosen' is missing or empty")
+    if isinstance(row.get("prompt"), str) and isinstance(chosen, list):
+        mapped = extract_prompt(row)
+        return _row(row, (), {"prompt": mapped["prompt"], "completion": mapped["chosen"]})
     if "prompt" in row:
         if row["prompt"] is None:
             raise ValueError("column 'prompt' is None")
@@ -351,6 +396,7 @@ MAPPINGS: dict[str, Callable[[dict], dict]] = {
     "text_prompt_only": text_prompt_only,
     "preference_columns": preference_columns,
     "chosen_as_completion": chosen_as_completion,
+    "extract_prompt": extract_prompt,
 }
 
 
@@ -402,6 +448,850 @@ def mapping_source(name: str) -> str:
     parts.append(f"map_row = {function.__name__}\n")
     return "\n\n".join(part.rstrip("\n") + "\n" for part in parts)
 
+# ----- runtime/vision.py -----
+"""Vision-language data and models: image columns, the common Hub shapes as named mappings, image and placeholder
+checks, image tokens per image from a processor's configuration, and which parts of a model see images.
+
+Inlined into scripts/train_vlm.py, scripts/inspect_dataset.py and scripts/estimate_cost.py (through
+dataset_formats and estimate_math), so: standard library at the top; PIL, torch and transformers only inside the
+functions that need them, and every name prefixed or specific enough not to clash with the other runtime modules.
+
+TRL's vision format (trl.data_utils.prepare_multimodal_messages): an `images` list (or a single `image`) beside
+`messages`, `prompt`/`completion` or `prompt`/`chosen`/`rejected`; a message's content is either a string (TRL puts
+every image before the first user turn) or a list of parts `{"type": "image"}` / `{"type": "text", "text": ...}`,
+and the number of image parts must equal the number of images.
+"""
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+
+IMAGE_COLUMNS = ("images", "image")
+IMAGE_PLACEHOLDER = "<image>"
+# Methods train_vlm.py runs on image rows (TRL 1.16: SFTTrainer and DPOTrainer take vision data).
+VISION_METHODS = ("sft", "dpo")
+VISION_SCRIPT = "scripts/train_vlm.py"
+VISION_SHAPE_TEXT = {
+    "vision_messages": "TRL vision (images + messages)",
+    "vision_prompt_completion": "TRL vision (images + prompt/completion)",
+    "vision_preference": "TRL vision preference (images + prompt/chosen/rejected)",
+    "vision_text": "TRL vision (images + text with <image> placeholders)",
+    "the_cauldron": "the_cauldron style (images + texts of user/assistant pairs)",
+    "llava": "LLaVA style (image + conversations with <image> placeholders)",
+    "image_caption": "image + caption",
+    "vision_unknown": "images with no known text columns",
+}
+# Shapes that need a named mapping first, and the mapping's name.
+VISION_SHAPE_MAPPING = {"the_cauldron": "the_cauldron", "llava": "llava", "image_caption": "image_caption"}
+CAPTION_COLUMNS = ("caption", "captions", "description")
+CAPTION_PROMPT = "Describe this image."
+
+# Submodule names that hold the vision encoder, and those that project its features into the language model, across
+# transformers' vision-language families (LLaVA, Idefics3/SmolVLM, Gemma 3, Qwen2/2.5/3-VL, PaliGemma, Mllama, ...).
+VISION_TOWER_NAMES = ("vision_tower", "vision_model", "visual", "vision_encoder", "image_encoder", "vpm")
+PROJECTOR_NAMES = ("multi_modal_projector", "connector", "mm_projector", "merger", "deepstack_merger_list",
+                   "vision_projection", "resampler")
+
+
+# --- detection -------------------------------------------------------------------------------------------------
+
+
+def image_column(row: dict) -> str | None:
+    """The row's image column (`images` or `image`), or None for a text-only row."""
+    return next((key for key in IMAGE_COLUMNS if key in row), None)
+
+
+def rows_have_images(rows: list[dict]) -> bool:
+    """Whether sample rows carry images (an `images` or `image` column in any row)."""
+    return any(image_column(row) is not None for row in rows)
+
+
+def row_images(row: dict) -> list:
+    """The row's images as a list (a single `image` becomes a one-item list; None becomes no image)."""
+    column = image_column(row)
+    if column is None or row[column] is None:
+        return []
+    value = row[column]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def vision_shape(row: dict) -> str | None:
+    """The vision shape of one row (a key of VISION_SHAPE_TEXT), or None when it has no image column."""
+    column = image_column(row)
+    if column is None:
+        return None
+    keys = set(row)
+    if column == "images" and "texts" in keys and isinstance(row["texts"], list):
+        return "the_cauldron"
+    if "conversations" in keys and isinstance(row["conversations"], list):
+        return "llava"
+    if {"prompt", "chosen", "rejected"} <= keys:
+        return "vision_preference"
+    if {"prompt", "completion"} <= keys:
+        return "vision_prompt_completion"
+    if "messages" in keys:
+        return "vision_messages"
+    if "text" in keys and isinstance(row["text"], str) and IMAGE_PLACEHOLDER in row["text"]:
+        return "vision_text"
+    if any(isinstance(row.get(key), str) for key in CAPTION_COLUMNS + ("text",)):
+        return "image_caption"
+    return "vision_unknown"
+
+
+# --- named mappings ------------------------------------------------------------------------------------------------
+
+
+def _vision_parts(text: str, images_left: list[int]) -> list[dict]:
+    """Text with `<image>` placeholders -> content parts; counts the placeholders in images_left[0]."""
+    parts: list[dict] = []
+    pieces = text.split(IMAGE_PLACEHOLDER)
+    for index, piece in enumerate(pieces):
+        if index > 0:
+            parts.append({"type": "image"})
+            images_left[0] += 1
+        piece = piece.strip("\n") if index > 0 or len(pieces) > 1 else piece
+        if piece:
+            parts.append({"type": "text", "text": piece})
+    return parts
+
+
+def _vision_kept(row: dict, consumed: tuple) -> dict:
+    return {key: value for key, value in row.items() if key not in consumed and key not in IMAGE_COLUMNS}
+
+
+def map_the_cauldron(row: dict) -> dict:
+    """the_cauldron style: `images` + `texts: [{user, assistant}]` -> `images` + `messages` (every image before the
+    first question, as in HuggingFaceM4/the_cauldron)."""
+    texts = row.get("texts")
+    if not isinstance(texts, list) or not texts:
+        raise ValueError("column 'texts' must be a non-empty list of {user, assistant} pairs")
+    images = row_images(row)
+    messages: list[dict] = []
+    for number, pair in enumerate(texts):
+        if not isinstance(pair, dict) or not isinstance(pair.get("user"), str) or not isinstance(
+                pair.get("assistant"), str):
+            raise ValueError(f"texts[{number}] must have string 'user' and 'assistant' fields, got {pair!r:.80}")
+        user = [{"type": "image"} for _ in images] if number == 0 else []
+        user.append({"type": "text", "text": pair["user"]})
+        messages += [{"role": "user", "content": user},
+                     {"role": "assistant", "content": [{"type": "text", "text": pair["assistant"]}]}]
+    return {**_vision_kept(row, ("texts",)), "images": images, "messages": messages}
+
+
+def map_llava(row: dict) -> dict:
+    """LLaVA style: `image` + `conversations: [{from, value}]` with `<image>` placeholders -> `images` + `messages`
+    (the placeholder becomes an image part where it stood)."""
+    conversations = row.get("conversations")
+    if not isinstance(conversations, list) or not conversations:
+        raise ValueError("column 'conversations' must be a non-empty list of {from, value} turns")
+    images = row_images(row)
+    seen = [0]
+    messages = []
+    for number, turn in enumerate(conversations):
+        speaker = turn.get("from", turn.get("role")) if isinstance(turn, dict) else None
+        value = turn.get("value", turn.get("content")) if isinstance(turn, dict) else None
+        role = SHAREGPT_ROLES.get(str(speaker).lower())
+        if role is None or not isinstance(value, str):
+            raise ValueError(f"conversations[{number}] must have a known 'from' and a string 'value', got "
+                             f"{turn!r:.80}")
+        messages.append({"role": role, "content": _vision_parts(value, seen)})
+    if seen[0] != len(images):
+        raise ValueError(f"the row has {seen[0]} {IMAGE_PLACEHOLDER} placeholder(s) but {len(images)} image(s)")
+    return {**_vision_kept(row, ("conversations",)), "images": images, "messages": messages}
+
+
+def map_image_caption(row: dict) -> dict:
+    """`image`/`images` + a caption (`caption`, `captions`, `description` or `text`) -> `images` + `messages`
+    (user: the images and "Describe this image."; assistant: the caption)."""
+    column = next((key for key in CAPTION_COLUMNS + ("text",) if isinstance(row.get(key), str)), None)
+    if column is None:
+        raise ValueError(f"no caption column ({', '.join(CAPTION_COLUMNS + ('text',))}) with a string")
+    images = row_images(row)
+    if not images:
+        raise ValueError("the row has no image")
+    user = [{"type": "image"} for _ in images] + [{"type": "text", "text": CAPTION_PROMPT}]
+    return {**_vision_kept(row, (column,)), "images": images,
+            "messages": [{"role": "user", "content": user},
+                         {"role": "assistant", "content": [{"type": "text", "text": row[column]}]}]}
+
+
+VISION_MAPPINGS = {"the_cauldron": map_the_cauldron, "llava": map_llava, "image_caption": map_image_caption}
+
+
+# --- checks --------------------------------------------------------------------------------------------------------
+
+
+def decode_image(value: Any, base_dir: str | None = None):
+    """A PIL image from what a dataset row holds: a PIL image, `{"bytes", "path"}` (datasets' Image feature as
+    stored), raw bytes, or a file path (relative paths under `base_dir`). Raises ValueError when it cannot."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(value, Image.Image):
+        return value
+    data, path = None, None
+    if isinstance(value, dict):
+        data, path = value.get("bytes"), value.get("path")
+        if data is None and path is None and value.get("src"):
+            raise ValueError(f"an image URL from the dataset viewer ({str(value['src'])[:60]}...) is not decoded here")
+    elif isinstance(value, (bytes, bytearray)):
+        data = bytes(value)
+    elif isinstance(value, str):
+        path = value
+    else:
+        raise ValueError(f"an image cell holds {type(value).__name__}, expected an image, bytes or a path")
+    try:
+        if data is not None:
+            image = Image.open(io.BytesIO(data))
+        else:
+            file = Path(path)
+            if not file.is_absolute() and base_dir:
+                file = Path(base_dir) / file
+            if not file.is_file():
+                raise ValueError(f"image file {path!r} does not exist (image paths must point to files next to the "
+                                 "data; better: store the images in parquet with datasets' Image feature)")
+            image = Image.open(file)
+        image.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"an image does not decode ({exc})") from None
+    return image
+
+
+def placeholder_count(messages: list, images: int) -> int:
+    """Image placeholders TRL will count in these messages (prepare_multimodal_messages): image parts, plus `images`
+    placeholders that TRL inserts before the first user turn whose content is a plain string."""
+    count = 0
+    inserted = False
+    for message in messages or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        role = message.get("role") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            if role == "user" and not inserted:
+                count += images
+                inserted = True
+        elif isinstance(content, list) and role != "tool":
+            count += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "image"
+                         and part.get("image") is None)
+    return count
+
+
+def row_placeholders(row: dict) -> int | None:
+    """Image placeholders in a TRL vision row (None for shapes that need a mapping first)."""
+    images = len(row_images(row))
+    shape = vision_shape(row)
+    if shape == "vision_messages":
+        return placeholder_count(row["messages"], images)
+    if shape in ("vision_prompt_completion", "vision_preference"):
+        prompt = row["prompt"]
+        return placeholder_count(prompt, images) if isinstance(prompt, list) else prompt.count(IMAGE_PLACEHOLDER)
+    if shape == "vision_text":
+        return row["text"].count(IMAGE_PLACEHOLDER)
+    return None
+
+
+def check_image_rows(rows: list[dict], base_dir: str | None = None) -> dict:
+    """Decode every image of the sample and compare placeholders with images. Returns counts, per-row problems
+    (at most five of each kind) and the image sizes seen."""
+    decoded, undecodable, mismatched, sizes, per_row = 0, [], [], [], []
+    viewer_urls = 0
+    for index, row in enumerate(rows):
+        images = row_images(row)
+        per_row.append(len(images))
+        for value in images:
+            if isinstance(value, dict) and value.get("src") and value.get("bytes") is None and not value.get("path"):
+                viewer_urls += 1
+                if value.get("width") and value.get("height"):
+                    sizes.append((int(value["height"]), int(value["width"])))
+                continue
+            try:
+                image = decode_image(value, base_dir)
+            except ValueError as exc:
+                undecodable.append({"row": index, "error": str(exc)})
+                continue
+            decoded += 1
+            sizes.append((image.height, image.width))
+        placeholders = row_placeholders(row)
+        if placeholders is not None and placeholders != len(images):
+            mismatched.append({"row": index, "error": f"{placeholders} image placeholder(s) for {len(images)} "
+                                                      "image(s)"})
+    return {"images": sum(per_row), "decoded": decoded, "viewer_urls": viewer_urls,
+            "images_per_row": {"min": min(per_row, default=0), "max": max(per_row, default=0)},
+            "rows_without_images": sum(1 for n in per_row if n == 0),
+            "undecodable": undecodable[:5], "undecodable_count": len(undecodable),
+            "mismatched": mismatched[:5], "mismatched_count": len(mismatched),
+            "sizes": {"min": list(min(sizes, key=lambda s: s[0] * s[1])), "max": list(max(sizes, key=lambda s: s[0]
+                                                                                            * s[1]))}
+            if sizes else None}
+
+
+# --- models --------------------------------------------------------------------------------------------------------
+
+
+def config_sees_images(config: dict | None) -> bool:
+    """Whether a model configuration (config.json as a dict) describes a model that takes images."""
+    if not config:
+        return False
+    return bool(config.get("vision_config") or config.get("vision_tower") or config.get("mm_vision_tower")
+                or config.get("visual"))
+
+
+def processor_sees_images(processing_class: Any) -> bool:
+    """Whether a loaded processing class handles images (a processor with an image processor; a tokenizer: no)."""
+    return getattr(processing_class, "image_processor", None) is not None
+
+
+def vision_part(parameter_name: str) -> str:
+    """Which part of a vision-language model a parameter or module belongs to: "projector", "vision_tower" or
+    "language_model" (projector names first: Qwen2-VL's merger lives inside its visual tower)."""
+    parts = parameter_name.split(".")
+    if any(part in PROJECTOR_NAMES for part in parts):
+        return "projector"
+    if any(part in VISION_TOWER_NAMES for part in parts):
+        return "vision_tower"
+    return "language_model"
+
+
+def count_vision_parameters(model) -> dict:
+    """Parameters of each part of a loaded model: {"vision_tower", "projector", "language_model"}."""
+    counts = {"vision_tower": 0, "projector": 0, "language_model": 0}
+    for name, parameter in model.named_parameters():
+        counts[vision_part(name)] += parameter.numel()
+    return counts
+
+
+def _vision_layer_params(hidden: int, intermediate: int, layers: int) -> int:
+    # Per transformer layer: q, k, v, o (h x h + bias each), two MLP matrices (with biases), two norms.
+    return layers * (4 * (hidden * hidden + hidden) + 2 * hidden * intermediate + intermediate + hidden + 4 * hidden)
+
+
+def vision_params_from_config(config: dict) -> dict | None:
+    """Approximate parameters of the vision tower and the projector from config.json alone (no weights), or None for
+    a text-only config. Standard ViT arithmetic; projectors per family (LLaVA MLP, Idefics3 pixel-shuffle linear,
+    Qwen-VL patch merger, Gemma 3 linear)."""
+    vision = config.get("vision_config")
+    if not isinstance(vision, dict):
+        return None
+    text = config.get("text_config") or config
+    hidden = int(vision.get("hidden_size") or vision.get("embed_dim") or vision.get("width") or 0)
+    if not hidden:
+        return None
+    intermediate = int(vision.get("intermediate_size") or 4 * hidden)
+    layers = int(vision.get("num_hidden_layers") or vision.get("depth") or 0)
+    patch = int(vision.get("patch_size") or 14)
+    channels = int(vision.get("num_channels") or vision.get("in_channels") or 3)
+    temporal = int(vision.get("temporal_patch_size") or 1)
+    image_size = vision.get("image_size")
+    positions = (int(image_size) // patch) ** 2 + 1 if isinstance(image_size, int) else 0
+    tower = _vision_layer_params(hidden, intermediate, layers) + channels * temporal * patch * patch * hidden \
+        + positions * hidden + 2 * hidden
+    text_hidden = int(text.get("hidden_size") or vision.get("out_hidden_size") or hidden)
+    model_type = str(config.get("model_type", ""))
+    if "qwen" in model_type:
+        merge = int(vision.get("spatial_merge_size") or 2)
+        merged = hidden * merge * merge
+        projector = merged * merged + merged + merged * int(vision.get("out_hidden_size") or text_hidden)
+    elif model_type in ("idefics3", "smolvlm"):
+        scale = int(config.get("scale_factor") or 1)
+        projector = hidden * scale * scale * text_hidden
+    elif "gemma3" in model_type:
+        projector = hidden * text_hidden + hidden
+    else:  # LLaVA-style two-layer MLP
+        projector = hidden * text_hidden + text_hidden * text_hidden + 2 * text_hidden
+    return {"vision_tower": tower, "projector": projector, "image_size": image_size, "patch_size": patch}
+
+
+# --- image tokens --------------------------------------------------------------------------------------------------
+
+
+def _image_processor_config(processor_config: dict) -> dict:
+    """The image processor's settings: nested under "image_processor" (processor_config.json of transformers 5) or
+    at the top level (preprocessor_config.json)."""
+    nested = processor_config.get("image_processor")
+    return {**processor_config, **nested} if isinstance(nested, dict) else processor_config
+
+
+def _longest_edge(value: Any, default: int) -> int:
+    if isinstance(value, dict):
+        return int(value.get("longest_edge") or value.get("height") or default)
+    return int(value or default)
+
+
+def _qwen_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """Qwen2-VL's smart_resize: both sides multiples of `factor`, the area within [min_pixels, max_pixels]."""
+    h = max(factor, round(height / factor) * factor)
+    w = max(factor, round(width / factor) * factor)
+    if h * w > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h = max(factor, math.floor(height / beta / factor) * factor)
+        w = max(factor, math.floor(width / beta / factor) * factor)
+    elif h * w < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h = math.ceil(height * beta / factor) * factor
+        w = math.ceil(width * beta / factor) * factor
+    return h, w
+
+
+def image_tokens_per_image(processor_config: dict, model_config: dict | None = None, height: int = 512,
+                           width: int = 512) -> dict:
+    """Image tokens one image of height x width becomes, from the processor's configuration (and the model's, for
+    values only it has). Returns {"tokens", "scheme", "tiles"}; scheme: "fixed", "tiles" (Idefics3/SmolVLM image
+    splitting) or "dynamic" (Qwen-VL native resolution); "unknown" with tokens None when the family is not known.
+    The tokens are the placeholders the language model reads (the vision features), not the wrapper tokens some
+    families add around them."""
+    model_config = model_config or {}
+    image = _image_processor_config(processor_config)
+    kind = str(processor_config.get("processor_class") or image.get("image_processor_type") or "")
+    model_type = str(model_config.get("model_type", ""))
+    vision = model_config.get("vision_config") or {}
+    if "Qwen" in kind or "qwen" in model_type:
+        patch = int(image.get("patch_size") or vision.get("patch_size") or 14)
+        merge = int(image.get("merge_size") or vision.get("spatial_merge_size") or 2)
+        size = image.get("size") if isinstance(image.get("size"), dict) else {}
+        min_pixels = int(image.get("min_pixels") or size.get("shortest_edge") or 56 * 56)
+        max_pixels = int(image.get("max_pixels") or size.get("longest_edge") or 28 * 28 * 1280)
+        h, w = _qwen_resize(height, width, patch * merge, min_pixels, max_pixels)
+        return {"tokens": (h // (patch * merge)) * (w // (patch * merge)), "scheme": "dynamic", "tiles": 1,
+                "resized": [h, w]}
+    if "Idefics3" in kind or "SmolVLM" in kind or model_type in ("idefics3", "smolvlm"):
+        seq = processor_config.get("image_seq_len")
+        if not seq and vision:
+            scale = int(model_config.get("scale_factor") or 2)
+            seq = (int(vision.get("image_size", 512)) // int(vision.get("patch_size", 16))) ** 2 // (scale * scale)
+        seq = int(seq or 169)
+        tile = _longest_edge(image.get("max_image_size"), 364)
+        tiles = 1
+        if image.get("do_image_splitting", True):
+            longest = _longest_edge(image.get("size"), 4 * 364)
+            scale_to = longest / max(height, width)
+            h, w = max(1, int(height * scale_to)), max(1, int(width * scale_to))
+            rows, cols = math.ceil(h / tile), math.ceil(w / tile)
+            tiles = rows * cols + (1 if rows * cols > 1 else 0)  # the tiles plus a downscaled global image
+        return {"tokens": seq * tiles, "scheme": "tiles", "tiles": tiles}
+    if "Llava" in kind or model_type == "llava":
+        patch = int(processor_config.get("patch_size") or vision.get("patch_size") or 14)
+        crop = image.get("crop_size") or {}
+        side_h = int(crop.get("height") or vision.get("image_size") or 336)
+        side_w = int(crop.get("width") or side_h)
+        tokens = (side_h // patch) * (side_w // patch) + int(processor_config.get("num_additional_image_tokens") or 0)
+        if (processor_config.get("vision_feature_select_strategy")
+                or model_config.get("vision_feature_select_strategy")) == "default":
+            tokens -= 1
+        return {"tokens": tokens, "scheme": "fixed", "tiles": 1}
+    for key in ("image_seq_length", "image_seq_len", "num_image_tokens", "mm_tokens_per_image"):
+        value = processor_config.get(key) or model_config.get(key)
+        if value:
+            return {"tokens": int(value), "scheme": "fixed", "tiles": 1}
+    if "gemma3" in model_type or "Gemma3" in kind:
+        return {"tokens": 256, "scheme": "fixed", "tiles": 1}
+    return {"tokens": None, "scheme": "unknown", "tiles": None}
+
+
+def measure_vision_row(row: dict, processor: Any) -> dict:
+    """Tokens of one TRL vision row as the processor builds them: the whole sequence and the image tokens in it (for
+    preference rows, the longer of prompt+chosen and prompt+rejected)."""
+    images = [decode_image(value).convert("RGB") for value in row_images(row)]
+    shape = vision_shape(row)
+    if shape == "vision_messages":
+        texts = [processor.apply_chat_template(_with_image_parts(row["messages"], len(images)), tokenize=False)]
+    elif shape in ("vision_prompt_completion", "vision_preference"):
+        keys = ("completion",) if shape == "vision_prompt_completion" else ("chosen", "rejected")
+        if isinstance(row["prompt"], list):
+            texts = [processor.apply_chat_template(_with_image_parts(list(row["prompt"]) + list(row[key]),
+                                                                     len(images)), tokenize=False) for key in keys]
+        else:
+            texts = [row["prompt"] + row[key] for key in keys]
+    elif shape == "vision_text":
+        texts = [row["text"]]
+    else:
+        raise ValueError(f"{VISION_SHAPE_TEXT.get(shape or '', shape)} rows need a mapping before they can be measured")
+    image_token_id = getattr(processor, "image_token_id", None)
+    best = None
+    for text in texts:
+        encoded = processor(images=images or None, text=[text], add_special_tokens=False)
+        ids = encoded["input_ids"][0]
+        ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+        image_tokens = sum(1 for token in ids if token == image_token_id) if image_token_id is not None else None
+        positions = [i for i, token in enumerate(ids) if token == image_token_id]
+        measured = {"tokens": len(ids), "image_tokens": image_tokens,
+                    "last_image_token": positions[-1] + 1 if positions else 0}
+        if best is None or measured["tokens"] > best["tokens"]:
+            best = measured
+    return best
+
+
+def _with_image_parts(messages: list, images: int) -> list:
+    """Messages in the structured form TRL gives the chat template (string content -> text parts, the images before
+    the first user turn), without the None fields a datasets round trip adds to parts."""
+    result, inserted = [], False
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            parts = [{"type": "text", "text": content}]
+            if message.get("role") == "user" and not inserted:
+                parts = [{"type": "image"} for _ in range(images)] + parts
+                inserted = True
+        else:
+            parts = [{key: value for key, value in part.items() if value is not None} for part in content or []]
+        result.append({"role": message["role"], "content": parts})
+    return result
+
+
+def vision_token_stats(rows: list[dict], processor: Any, max_length: int | None) -> dict:
+    """Token lengths of TRL vision rows, image tokens included, and the rows whose image tokens `max_length` would
+    cut (training refuses those)."""
+    measured, failures = [], []
+    for index, row in enumerate(rows):
+        try:
+            measured.append(measure_vision_row(row, processor))
+        except (ValueError, KeyError, TypeError) as exc:
+            failures.append({"row": index, "error": str(exc)[:200]})
+    stats: dict[str, Any] = {"rows": len(measured), "failures": failures[:5], "max_length": max_length}
+    if measured:
+        lengths = sorted(m["tokens"] for m in measured)
+        image_tokens = [m["image_tokens"] for m in measured if m["image_tokens"] is not None]
+        stats.update(mean=round(sum(lengths) / len(lengths), 1), min=lengths[0], max=lengths[-1],
+                     p50=lengths[max(0, math.ceil(0.5 * len(lengths)) - 1)],
+                     p90=lengths[max(0, math.ceil(0.9 * len(lengths)) - 1)],
+                     p95=lengths[max(0, math.ceil(0.95 * len(lengths)) - 1)],
+                     p99=lengths[max(0, math.ceil(0.99 * len(lengths)) - 1)],
+                     image_tokens_mean=round(sum(image_tokens) / len(image_tokens), 1) if image_tokens else None,
+                     image_tokens_max=max(image_tokens) if image_tokens else None)
+        if max_length:
+            stats["truncated_share"] = round(sum(1 for n in lengths if n > max_length) / len(lengths), 4)
+            stats["image_cut_rows"] = sum(1 for m in measured if m["last_image_token"] > max_length)
+    return stats
+
+
+def max_length_cuts_images(rows: list[dict], processor: Any, max_length: int | None) -> str | None:
+    """A message when `max_length` would cut image tokens in any of these rows, else None."""
+    if not max_length:
+        return None
+    measured = [measure_vision_row(row, processor) for row in rows]
+    cut = [index for index, m in enumerate(measured) if m["last_image_token"] > max_length]
+    if not cut:
+        return None
+    first = measured[cut[0]]
+    longest = max(m["tokens"] for m in measured)
+    return (f"--max_length {max_length} cuts the image tokens of {len(cut)} of the first {len(rows)} rows (row "
+            f"{cut[0]}: its last image token is at position {first['last_image_token']} of {first['tokens']}), and a "
+            "cut image cannot be trained on. Drop --max_length (no truncation, as TRL recommends for vision data), "
+            f"or pass --max_length {longest} or more (the longest of those rows).")
+
+
+# --- verdicts for dataset inspection ----------------------------------------------------------------------------
+
+
+def analyse_vision(rows: list[dict], processor: Any = None, max_length: int | None = None,
+                   base_dir: str | None = None) -> dict:
+    """Inspection of sample rows with images, in dataset_formats.analyse's report shape plus a "vision" section.
+
+    READY only for a model that can see images (`processor` with an image processor): with a text-only tokenizer, or
+    no model named, every method is INCOMPATIBLE and the reason says why. SFT and DPO are the methods train_vlm.py
+    runs on images; the others are INCOMPATIBLE for image rows."""
+    if processor is not None and not processor_sees_images(processor):
+        processor = _vision_processor_of(processor)
+    counts: dict[str, int] = {}
+    for row in rows:
+        shape = vision_shape(row) or "text_only"
+        counts[shape] = counts.get(shape, 0) + 1
+    shape = max(counts, key=lambda key: counts[key])
+    mapping = VISION_SHAPE_MAPPING.get(shape)
+    mapped, mapping_failures = rows, []
+    if mapping:
+        mapped = []
+        for index, row in enumerate(rows):
+            try:
+                mapped.append(VISION_MAPPINGS[mapping](dict(row)))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                mapping_failures.append({"row": index, "error": str(exc)})
+    images = check_image_rows(mapped if mapping else rows, base_dir)
+    issues = []
+
+    def issue(severity: str, column: str, message: str, problems: list[dict], count: int) -> None:
+        issues.append({"severity": severity, "column": column, "message": message, "count": count,
+                       "rows": [p["row"] for p in problems[:5]]})
+
+    if images["undecodable_count"]:
+        issue("error", "images", f"has images that do not decode ({images['undecodable'][0]['error']})",
+              images["undecodable"], images["undecodable_count"])
+    if images["mismatched_count"]:
+        issue("error", "messages", f"has image placeholders that do not match the images "
+              f"({images['mismatched'][0]['error']})", images["mismatched"], images["mismatched_count"])
+    if mapping_failures:
+        issue("error", "*", f"cannot be converted by mapping {mapping!r} ({mapping_failures[0]['error']})",
+              mapping_failures, len(mapping_failures))
+    if counts.get("text_only"):
+        issue("warning", "images", "is missing (text-only rows among image rows); TRL trains them without images",
+              [], counts["text_only"])
+    sees = processor is not None and processor_sees_images(processor)
+    errors = [item for item in issues if item["severity"] == "error"]
+    target = {"vision_preference": "dpo"}.get(shape, "sft")
+    methods = {}
+    for method in ("sft", "dpo", "grpo", "reward", "kto"):
+        if processor is None:
+            verdict, reasons = "INCOMPATIBLE", ["rows carry images: only a vision-language model can train on "
+                                                "them; name one (model_name_or_path) to check the rows with its "
+                                                f"processor, then train with {VISION_SCRIPT}"]
+        elif not sees:
+            verdict, reasons = "INCOMPATIBLE", ["rows carry images, and this model is text-only (its processing "
+                                                "class has no image processor), so it cannot see them: use a "
+                                                f"vision-language model with {VISION_SCRIPT}, or drop the image "
+                                                "column to train on the text alone"]
+        elif method not in VISION_METHODS:
+            verdict, reasons = "INCOMPATIBLE", [f"{VISION_SCRIPT} trains SFT and DPO on image rows; "
+                                                f"{method.upper()} with images is not bundled"]
+        elif method != target and not (method == "sft" and shape == "vision_preference"):
+            verdict, reasons = "INCOMPATIBLE", [f"{VISION_SHAPE_TEXT.get(shape, shape)} rows do not fit "
+                                                f"{method.upper()}"]
+        elif method == "sft" and shape == "vision_preference":
+            verdict, reasons = "INCOMPATIBLE", ["preference rows with images: train DPO (--method dpo)"]
+        elif shape == "vision_unknown":
+            verdict, reasons = "INCOMPATIBLE", ["images with no known text columns (messages, prompt/completion, "
+                                                "prompt/chosen/rejected, texts, conversations, caption)"]
+        elif errors:
+            verdict, reasons = "INCOMPATIBLE", ["the format fits, but sample rows have errors (see issues): fix or "
+                                                "filter them first"]
+        elif mapping:
+            verdict, reasons = "NEEDS MAPPING", [f"{VISION_SHAPE_TEXT[shape]} rows become TRL vision messages; "
+                                                 f"train with {VISION_SCRIPT} --dataset_mapping {mapping}"]
+        else:
+            verdict, reasons = "READY", [f"{VISION_SHAPE_TEXT.get(shape, shape)} rows train with {VISION_SCRIPT}"]
+        methods[method] = {"verdict": verdict, "mapping": mapping if verdict == "NEEDS MAPPING" else None,
+                           "reasons": reasons}
+    token_stats = None
+    if sees and not errors and shape != "vision_unknown":
+        token_stats = dict(vision_token_stats(mapped, processor, max_length), method=target)
+    return {
+        "kind": shape, "kind_text": VISION_SHAPE_TEXT.get(shape, shape), "conversational": shape in (
+            "vision_messages", "the_cauldron", "llava", "image_caption") or None,
+        "columns": sorted({column for row in rows for column in row}), "sample_rows": len(rows), "issues": issues,
+        "methods": methods, "mappings": {},
+        "chat_template": bool(getattr(processor, "chat_template", None)) if processor is not None else None,
+        "token_stats": token_stats,
+        "vision": {"shape": shape, "mapping": mapping, "model_sees_images": sees if processor is not None else None,
+                   "script": VISION_SCRIPT, **{key: value for key, value in images.items()}},
+    }
+
+
+def _vision_processor_of(tokenizer: Any) -> Any:
+    """The model's own processor when a caller loaded only its tokenizer (AutoTokenizer on a vision-language model
+    gives a tokenizer without the image processor); the tokenizer itself for a text-only model."""
+    name = getattr(tokenizer, "name_or_path", None)
+    if not name:
+        return tokenizer
+    try:
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(name)
+    except (ImportError, OSError, ValueError, TypeError, KeyError):
+        return tokenizer
+    return processor if processor_sees_images(processor) else tokenizer
+
+
+def render_vision(report: dict) -> list[str]:
+    """Text lines for the "vision" section of an inspection report."""
+    vision = report.get("vision")
+    if not vision:
+        return []
+    sizes = vision.get("sizes")
+    lines = [f"  images: {vision['images']} in {report['sample_rows']} rows ({vision['images_per_row']['min']}-"
+             f"{vision['images_per_row']['max']} per row), {vision['decoded']} decoded"
+             + (f", {vision['viewer_urls']} viewer URLs not decoded" if vision.get("viewer_urls") else "")
+             + (f", sizes {sizes['min'][0]}x{sizes['min'][1]} to {sizes['max'][0]}x{sizes['max'][1]}" if sizes
+                else "")]
+    if vision.get("model_sees_images") is False:
+        lines.append("  model: text-only; these rows need a vision-language model")
+    stats = report.get("token_stats") or {}
+    if stats.get("image_tokens_mean") is not None:
+        lines.append(f"  image tokens per row: mean {stats['image_tokens_mean']}, max {stats['image_tokens_max']}")
+    if stats.get("image_cut_rows"):
+        lines.append(f"  advice: max_length {stats['max_length']} would cut the image tokens of "
+                     f"{stats['image_cut_rows']} sample rows: train without --max_length, or with --max_length "
+                     f"{stats['max']}")
+    return lines
+
+
+# --- estimation ----------------------------------------------------------------------------------------------------
+
+# The image size the estimate quotes tokens for when the data is not measured (a common photo after resizing).
+ESTIMATE_IMAGE_SIDE = 512
+
+
+def vision_summary(model_config: dict, processor_config: dict | None = None,
+                   side: int = ESTIMATE_IMAGE_SIDE) -> dict | None:
+    """What an estimate says about a vision-language model: vision tower and projector parameters (config.json
+    arithmetic) and the image tokens one side x side image becomes (from the processor's configuration). None for a
+    text-only model. Frozen by default in train_vlm.py, the tower adds weights but no gradients, optimizer state or
+    stored activations; its image tokens count as sequence tokens of the language model (dataset_inspect measures
+    them per row)."""
+    params = vision_params_from_config(model_config)
+    if params is None:
+        return None
+    tokens = image_tokens_per_image(processor_config or {}, model_config, side, side)
+    return {"vision_tower_params": params["vision_tower"], "projector_params": params["projector"],
+            "image_side": side, "image_tokens_per_image": tokens["tokens"], "image_token_scheme": tokens["scheme"],
+            "tiles_per_image": tokens["tiles"]}
+
+
+def vision_summary_text(summary: dict) -> str:
+    """One line for an estimate's assumptions."""
+    tokens = summary["image_tokens_per_image"]
+    scheme = {"tiles": f"{summary['tiles_per_image']} tiles", "dynamic": "native resolution",
+              "fixed": "fixed"}.get(summary["image_token_scheme"], "unknown scheme")
+    per_image = (f"{tokens} image tokens per {summary['image_side']}x{summary['image_side']} image ({scheme})"
+                 if tokens else "image tokens per image unknown for this family")
+    return (f"vision-language model: vision tower {summary['vision_tower_params'] / 1e6:.1f}M and projector "
+            f"{summary['projector_params'] / 1e6:.1f}M parameters (frozen by default: weights only); {per_image}, "
+            "counted as sequence tokens (dataset_inspect measures them per row)")
+
+
+# --- evaluation and generation ---------------------------------------------------------------------------------
+
+
+def vision_example(row: dict) -> dict | None:
+    """{"images", "prompt", "completion"} of one TRL vision row (messages: the turns before the last answer and that
+    answer; preference rows: the chosen answer); None for rows without an answer to score."""
+    shape = vision_shape(row)
+    images = row_images(row)
+    if shape == "vision_messages":
+        messages = list(row["messages"])
+        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
+        if not last:
+            return None
+        return {"images": images, "prompt": messages[:last], "completion": messages[last:last + 1]}
+    if shape in ("vision_prompt_completion", "vision_preference"):
+        completion = row["completion"] if shape == "vision_prompt_completion" else row["chosen"]
+        if isinstance(row["prompt"], list) and isinstance(completion, list):
+            return {"images": images, "prompt": list(row["prompt"]), "completion": list(completion)}
+    return None
+
+
+def _vision_inputs(processor: Any, images: list, text: str, device: Any, dtype: Any):
+    inputs = processor(images=images or None, text=[text], return_tensors="pt", add_special_tokens=False)
+    moved = {}
+    for key, value in inputs.items():
+        value = value.to(device)
+        moved[key] = value.to(dtype) if value.is_floating_point() else value
+    return moved
+
+
+def _vision_text(message_content: Any) -> str:
+    if isinstance(message_content, str):
+        return message_content
+    return "".join(part.get("text") or "" for part in message_content or [] if isinstance(part, dict))
+
+
+def evaluate_vision_model(model, processor, rows: list[dict], *, max_new_tokens: int = 128, num_samples: int = 5,
+                          **_ignored) -> dict:
+    """Loss and perplexity of a vision-language model over the answer tokens of image rows (the image and the
+    question are context), and greedy generations for the first `num_samples` rows: the same result keys as
+    evaluation.evaluate_model, so compare() and the card work unchanged. One row per forward pass (images differ
+    in size, and the rows are few)."""
+    import torch
+
+    examples = [e for e in (vision_example(row) for row in rows) if e is not None]
+    if not examples:
+        raise ValueError("no image row has an answer to score: need images + messages ending in an assistant turn, "
+                         "or images + conversational prompt/completion")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    total, count, samples = 0.0, 0, []
+    with torch.no_grad():
+        for index, example in enumerate(examples):
+            images = [decode_image(value).convert("RGB") for value in example["images"]]
+            prompt = processor.apply_chat_template(_with_image_parts(example["prompt"], len(images)), tokenize=False,
+                                                   add_generation_prompt=True)
+            full = processor.apply_chat_template(_with_image_parts(example["prompt"] + example["completion"],
+                                                                   len(images)), tokenize=False)
+            inputs = _vision_inputs(processor, images, full, device, dtype)
+            prompt_inputs = _vision_inputs(processor, images, prompt, device, dtype)
+            labels = inputs["input_ids"].clone()
+            labels[:, :prompt_inputs["input_ids"].shape[1]] = -100
+            scored = int((labels[:, 1:] != -100).sum())
+            if scored:
+                loss = model(**inputs, labels=labels).loss
+                total, count = total + float(loss) * scored, count + scored
+            if index < num_samples:
+                output = model.generate(**prompt_inputs, max_new_tokens=max_new_tokens, do_sample=False)
+                generated = processor.batch_decode(output[:, prompt_inputs["input_ids"].shape[1]:],
+                                                   skip_special_tokens=True)[0]
+                samples.append({"prompt": _vision_text(example["prompt"][-1].get("content")) if example["prompt"]
+                                else "", "images": len(images),
+                                "reference": _vision_text(example["completion"][-1].get("content")),
+                                "generated": generated})
+    if was_training:
+        model.train()
+    loss = total / count if count else None
+    return {"rows": len(examples), "scored_tokens": count, "loss": loss,
+            "perplexity": (math.exp(loss) if loss < 700 else float("inf")) if loss is not None else None,
+            "samples": samples}
+
+
+def load_vision_model_for_eval(name_or_path: str, *, adapter_base: str | None = None, trust_remote_code: bool = False,
+                               token: str | None = None):
+    """(model, processor, description) of a vision-language model or a LoRA adapter on one, for evaluation and
+    generation: bf16/fp16 on a GPU, float32 on CPU, eval mode."""
+    import json as _json
+
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    cuda = torch.cuda.is_available()
+    dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
+    kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code, "token": token}
+    local = Path(name_or_path).expanduser()
+    adapter_config = local / "adapter_config.json"
+    if adapter_config.is_file() or adapter_base:
+        base = adapter_base or _json.loads(adapter_config.read_text(encoding="utf-8"))["base_model_name_or_path"]
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(base, **kwargs), name_or_path,
+                                          token=token)
+        description = f"{name_or_path} (LoRA adapter on {base})"
+    else:
+        base = name_or_path
+        model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
+        description = name_or_path
+    try:  # the training output carries the processor it was trained with
+        processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, token=token)
+    except (OSError, ValueError):
+        processor = AutoProcessor.from_pretrained(base, trust_remote_code=trust_remote_code, token=token)
+    if cuda:
+        model = model.to("cuda")
+    model.eval()
+    return model, processor, description
+
+
+def generate_vision_responses(model, processor, items: list[tuple[dict, Any]], *, max_new_tokens: int = 256,
+                              num_generations: int = 1, temperature: float = 0.0, top_p: float = 1.0,
+                              top_k: int | None = None, repetition_penalty: float = 1.0) -> list[list[str]]:
+    """Responses of a vision-language model to (row, prompt) pairs whose rows carry images: the prompt (messages,
+    or a string taken as the user turn) with the row's images, through the processor's chat template. One row per
+    call (images differ in size); `num_generations` samples each."""
+    import torch
+
+    device = next(model.parameters()).device
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    options = {"max_new_tokens": max_new_tokens, "do_sample": temperature > 0, "num_return_sequences": num_generations,
+               "repetition_penalty": repetition_penalty}
+    if temperature > 0:
+        options.update(temperature=temperature, top_p=top_p, top_k=top_k or None)
+    results = []
+    for row, prompt in items:
+        images = [decode_image(value).convert("RGB") for value in row_images(row)]
+        messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
+        text = processor.apply_chat_template(_with_image_parts(messages, len(images)), tokenize=False,
+                                             add_generation_prompt=True)
+        inputs = _vision_inputs(processor, images, text, device, dtype)
+        with torch.no_grad():
+            output = model.generate(**inputs, **options)
+        texts = processor.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        results.append([t.strip() for t in texts])
+    return results
+
 # ----- runtime/dataset_formats.py -----
 """Which TRL format a sample of rows is in, whether each trainer can use it, and what to run to make it usable.
 
@@ -412,8 +1302,10 @@ wraps them in pydantic models (dataset_inspect.py) and the script prints them as
 Entry point: `analyse(rows, mappings, tokenizer=None, max_length=None, method=None)`; `render(report)` is the text.
 """
 
+import json
 import math
 from typing import Any, Callable
+
 
 METHODS = ("sft", "dpo", "grpo", "reward", "kto")
 READY, NEEDS_MAPPING, INCOMPATIBLE = "READY", "NEEDS MAPPING", "INCOMPATIBLE"
@@ -421,7 +1313,10 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 # Keys TRL reads in each format (trl.data_utils); extra columns are allowed and ignored (or passed to GRPO rewards).
 TRL_KINDS = ("language_modeling", "prompt_only", "prompt_completion", "preference", "implicit_preference",
              "unpaired_preference")
-FOREIGN_KINDS = ("sharegpt", "alpaca", "dolly", "question_answer", "prompt_response", "preference_columns")
+FOREIGN_KINDS = ("sharegpt", "alpaca", "dolly", "question_answer", "prompt_response", "preference_columns",
+                 "string_prompt_preference")
+# Columns TRL's trainers read by name are mappings.TRL_COLUMNS (`tools` and `chat_template_kwargs` go to the chat
+# template); any other column is extra: ignored, or passed to GRPO rewards.
 FOREIGN_PREFERENCE_PAIRS = (("chosen_response", "rejected_response"), ("response_chosen", "response_rejected"),
                             ("chosen_text", "rejected_text"))
 KIND_TEXT = {
@@ -437,6 +1332,8 @@ KIND_TEXT = {
     "question_answer": "question/answer",
     "prompt_response": "prompt/response",
     "preference_columns": "preference pairs in foreign columns (e.g. chosen_response/rejected_response)",
+    "string_prompt_preference": "preference with a string prompt beside conversational chosen/rejected (as in "
+                                "ultrafeedback_binarized)",
     "unknown": "unknown",
 }
 
@@ -466,18 +1363,28 @@ _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
         "prompt_response": (NEEDS_MAPPING, "prompt_response", "prompt/response become a user/assistant conversation"),
         "preference_columns": (INCOMPATIBLE, None, "preference pairs: use DPO, reward or KTO with the "
                                "preference_columns mapping"),
+        "string_prompt_preference": (NEEDS_MAPPING, "chosen_as_completion", "preference rows: SFT can train on the "
+                                     "chosen conversations (a messages column, when there is one, trains as it is)"),
     },
     "dpo": {
         "preference": (READY, None, "explicit-prompt preference rows"),
         "implicit_preference": (READY, None, "implicit-prompt preference rows (TRL extracts the shared prompt)"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
                                "conversational preference row"),
+        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
+                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
+                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
+                                     "trl.data_utils.extract_prompt does)"),
     },
     "reward": {
         "preference": (READY, None, "explicit-prompt preference rows"),
-        "implicit_preference": (READY, None, "implicit-prompt preference rows"),
+        "implicit_preference": (READY, None, "implicit-prompt preference rows (whole conversations are scored)"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
                                "conversational preference row"),
+        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
+                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
+                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
+                                     "trl.data_utils.extract_prompt does)"),
     },
     "kto": {
         "unpaired_preference": (READY, None, "unpaired preference rows (prompt, completion, label)"),
@@ -485,6 +1392,10 @@ _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
         "implicit_preference": (READY, None, "paired preference rows; TRL's KTOTrainer unpairs them itself"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
                                "conversational preference row, which KTO unpairs"),
+        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
+                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
+                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
+                                     "trl.data_utils.extract_prompt does)"),
     },
     "grpo": {
         "prompt_only": (READY, None, "prompt-only rows; other columns reach reward functions"),
@@ -501,6 +1412,8 @@ _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
                             "answer stays as a column for reward functions"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "the prompt column becomes a conversational "
                                "prompt"),
+        "string_prompt_preference": (READY, None, "the string prompt is used; chosen, rejected and the other "
+                                     "columns reach reward functions"),
     },
 }
 # A conversational language-modelling dataset can feed GRPO once its final answers are cut off.
@@ -529,6 +1442,8 @@ def detect_row(row: dict) -> tuple[str, bool | None]:
     """
     keys = set(row)
     if {"prompt", "chosen", "rejected"} <= keys:
+        if isinstance(row["prompt"], str) and _is_messages(row["chosen"]) and _is_messages(row["rejected"]):
+            return "string_prompt_preference", None
         return "preference", _is_messages(row["chosen"]) or _is_messages(row["prompt"])
     if {"chosen", "rejected"} <= keys:
         return "implicit_preference", _is_messages(row["chosen"])
@@ -586,20 +1501,54 @@ def _type_name(value: Any) -> str:
 def _check_content(message: dict, column: str, row: int, issues: _Issues) -> None:
     content = message.get("content")
     role = message.get("role")
+    calls_tools = role == "assistant" and bool(message.get("tool_calls"))
+    if calls_tools:
+        _check_tool_calls(message["tool_calls"], column, row, issues)
     if "content" not in message or content is None:
         # An assistant turn that only calls tools legitimately has no content.
-        if not (role == "assistant" and message.get("tool_calls")):
-            issues.add("error", column, f"has a {role} message without content (None)", row)
+        if not calls_tools:
+            issues.add("error", column, f"has {_a(role)} message without content (None)", row)
     elif isinstance(content, str):
-        if not content.strip():
+        if not content.strip() and not calls_tools:
             severity = "error" if role == "assistant" else "warning"
-            issues.add(severity, column, f"has a {role} message with empty content", row)
+            issues.add(severity, column, f"has {_a(role)} message with empty content", row)
     elif isinstance(content, list):
         # Multimodal content: a list of typed parts ({"type": "text", "text": ...}).
         if not all(isinstance(part, dict) and "type" in part for part in content):
             issues.add("error", column, "message content is a list whose parts have no 'type'", row)
     else:
         issues.add("error", column, f"message content is {type(content).__name__}, expected a string", row)
+
+
+def _a(word: Any) -> str:
+    return f"{'an' if str(word)[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def _check_tool_calls(calls: Any, column: str, row: int, issues: _Issues) -> None:
+    """OpenAI-style tool calls, as TRL's docs and chat templates read them: [{"type": "function", "function":
+    {"name": ..., "arguments": {...} or a JSON string}}]."""
+    if not isinstance(calls, list) or not all(isinstance(call, dict) for call in calls):
+        issues.add("error", column, "has tool_calls that are not a list of {'type', 'function'} objects", row)
+        return
+    for call in calls:
+        function = call.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            issues.add("error", column, "has a tool call without function.name", row)
+            return
+
+
+def check_tools(value: Any, row: int, issues: _Issues) -> None:
+    """The `tools` column TRL passes to the chat template: a list of function schemas, or that list as JSON text."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            issues.add("error", "tools", "is a string that is not JSON (TRL json-decodes a string tools column)", row)
+            return
+    if not isinstance(value, list) or not all(isinstance(tool, dict) for tool in value):
+        issues.add("error", "tools", "is not a list of tool (function schema) objects", row)
 
 
 def check_conversation(value: Any, column: str, row: int, issues: _Issues, part: str = "whole") -> None:
@@ -624,7 +1573,7 @@ def check_conversation(value: Any, column: str, row: int, issues: _Issues, part:
         roles.append(role)
     for index, role in enumerate(roles):
         if role in ("system", "developer") and index > 0:
-            issues.add("warning", column, f"has a {role} message after the first position", row)
+            issues.add("warning", column, f"has {_a(role)} message after the first position", row)
     dialogue = [role for role in roles if role not in ("system", "developer")]
     for first, second in zip(dialogue, dialogue[1:]):
         if first == second and first in ("user", "assistant"):
@@ -683,6 +1632,13 @@ def check_rows(rows: list[dict], kind: str, conversational: bool | None) -> list
         row_kind, row_conversational = detect_row(row)
         if row_kind != kind:
             issues.add("error", "*", f"row is {KIND_TEXT[row_kind]}, unlike the rest ({KIND_TEXT[kind]})", index)
+            continue
+        if "tools" in row:
+            check_tools(row["tools"], index, issues)
+        if kind == "string_prompt_preference":
+            _check_text(row.get("prompt"), "prompt", index, issues)
+            for column in ("chosen", "rejected"):
+                check_conversation(row.get(column), column, index, issues, "whole")
             continue
         if kind not in _FIELDS:
             continue
@@ -746,42 +1702,92 @@ def _base_verdict(method: str, kind: str, conversational: bool | None) -> tuple[
     return _TABLE[method].get(kind, (INCOMPATIBLE, None, f"{KIND_TEXT[kind]} rows; " + _NEEDS[method]))
 
 
-def verdicts(rows: list[dict], kind: str, conversational: bool | None, issues: list[dict],
-             mappings: dict[str, Callable[[dict], dict]]) -> tuple[dict, dict]:
-    """Per-method verdicts, and the mappings they name, each run on the sample and re-validated."""
-    errors = [issue for issue in issues if issue["severity"] == "error"]
-    results, checked = {}, {}
-    for method in METHODS:
-        verdict, mapping, reason = _base_verdict(method, kind, conversational)
-        reasons = [reason]
-        if verdict == READY and errors:
-            verdict = INCOMPATIBLE
-            rows_hit = sorted({row for issue in errors for row in issue["rows"]})
-            reasons = [f"the format fits ({reason}), but sample rows have errors (e.g. rows "
-                       f"{', '.join(map(str, rows_hit[:5]))}; see issues): fix or filter them first"]
-        if verdict == NEEDS_MAPPING and mapping is not None:
-            if mapping not in mappings:
-                verdict, mapping = INCOMPATIBLE, None
-                reasons.append("the mapping it needs is not available here")
-            else:
-                if mapping not in checked:
-                    checked[mapping] = _check_mapping(mapping, rows, mappings)
-                result = checked[mapping]
-                target_kind = result["kind"]
-                if result["failures"]:
-                    first = result["failures"][0]
-                    verdict = INCOMPATIBLE
-                    reasons = [f"mapping {mapping!r} would fit ({reason}), but it failed on {result['failure_count']} "
-                               f"of {len(rows)} sample rows (row {first['row']}: {first['error']}); fix the data first"]
-                elif target_kind is None or _base_verdict(method, target_kind, result["conversational"])[0] != READY:
-                    verdict = INCOMPATIBLE
-                    reasons.append(f"but mapping {mapping!r} did not produce a {method.upper()}-ready format")
-                elif any(issue["severity"] == "error" for issue in result["issues"]):
-                    verdict = INCOMPATIBLE
-                    reasons = [f"mapping {mapping!r} would fit ({reason}), but the mapped rows still have errors "
-                               f"(see mappings.{mapping}.issues): fix or filter those rows first"]
-        results[method] = {"verdict": verdict, "mapping": mapping if verdict == NEEDS_MAPPING else None,
-                           "reasons": reasons}
+def dropped_columns(method: str, columns: list[str] | set[str]) -> list[str]:
+    """TRL columns a training script removes before its trainer sees the rows. SFT trains on `messages` when there is
+    one: TRL's SFTTrainer would otherwise read a `prompt` column beside it as prompt-completion data (and fail on
+    ultrafeedback-style rows whose `messages` are plain SFT data)."""
+    if method == "sft" and "messages" in columns:
+        return [column for column in TRL_COLUMNS if column != "messages" and column in columns]
+    return []
+
+
+def method_verdict(rows: list[dict], method: str, mappings: dict[str, Callable[[dict], dict]],
+                   checked: dict | None = None) -> dict:
+    """The verdict of one method on sample rows, as its training script sees them (after `dropped_columns`).
+
+    Inspection calls it for every method; the training scripts call it at load on the rows they are about to train on,
+    so both refuse the same rows with the same reason. `checked` caches mapping results across methods."""
+    checked = {} if checked is None else checked
+    drop = dropped_columns(method, {column for row in rows for column in row})
+    if drop:
+        rows = [{key: value for key, value in row.items() if key not in drop} for row in rows]
+    kind, conversational = _dataset_kind(rows)
+    errors = [issue for issue in check_rows(rows, kind, conversational) if issue["severity"] == "error"]
+    verdict, mapping, reason = _base_verdict(method, kind, conversational)
+    if drop and verdict == READY:
+        reason += f" (the script drops {', '.join(drop)} and trains on messages)"
+    reasons = [reason]
+    if verdict == READY and errors:
+        verdict = INCOMPATIBLE
+        rows_hit = sorted({row for issue in errors for row in issue["rows"]})
+        first = errors[0]
+        reasons = [f"the format fits ({reason}), but sample rows have errors ({first['column']} {first['message']}, "
+                   f"e.g. rows {', '.join(map(str, rows_hit[:5]))}; see issues): fix or filter them first"]
+    if verdict == NEEDS_MAPPING and mapping is not None:
+        if mapping not in mappings:
+            verdict, mapping = INCOMPATIBLE, None
+            reasons.append("the mapping it needs is not available here")
+        else:
+            key = (mapping, tuple(drop))
+            if key not in checked:
+                checked[key] = _check_mapping(mapping, rows, mappings)
+            result = checked[key]
+            target_kind = result["kind"]
+            if result["failures"]:
+                first = result["failures"][0]
+                verdict = INCOMPATIBLE
+                reasons = [f"mapping {mapping!r} would fit ({reason}), but it failed on {result['failure_count']} "
+                           f"of {len(rows)} sample rows (row {first['row']}: {first['error']}); fix the data first"]
+            elif (target_kind not in TRL_KINDS
+                  or _base_verdict(method, target_kind, result["conversational"])[0] != READY):
+                verdict = INCOMPATIBLE
+                reasons.append(f"but mapping {mapping!r} did not produce a {method.upper()}-ready format")
+            elif any(issue["severity"] == "error" for issue in result["issues"]):
+                verdict = INCOMPATIBLE
+                reasons = [f"mapping {mapping!r} would fit ({reason}), but the mapped rows still have errors "
+                           f"(see mappings.{mapping}.issues): fix or filter those rows first"]
+    return {"verdict": verdict, "mapping": mapping if verdict == NEEDS_MAPPING else None, "reasons": reasons}
+
+
+def sample_indices(total: int, head: int = 50, spread: int = 50) -> list[int]:
+    """Row indices to check: the first `head` rows plus `spread` evenly spaced through the rest (to the last row), so
+    problems that start late are seen at a cost independent of the dataset's size."""
+    indices = list(range(min(head, total)))
+    rest = total - len(indices)
+    if rest > 0 and spread > 0:
+        step = rest / min(spread, rest)
+        indices += sorted({len(indices) + min(rest - 1, int(step * (i + 1)) - 1) for i in range(min(spread, rest))})
+    return indices
+
+
+def refusal(entry: dict, method: str, mapping: str | None = None) -> str:
+    """What a training script says when its rows are not READY for `method`: the inspection's reason and the fix."""
+    name = method.upper()
+    after = f" after --dataset_mapping {mapping}" if mapping else ""
+    reasons = "; ".join(entry["reasons"])
+    if entry["verdict"] == NEEDS_MAPPING and entry["mapping"]:
+        return (f"{name} cannot train on these rows{after} as they are: {reasons}. Pass --dataset_mapping "
+                f"{entry['mapping']} (dataset_inspect runs it on a sample and re-validates the result).")
+    return f"{name} cannot train on these rows{after}: {reasons}. Run dataset_inspect for the details."
+
+
+def verdicts(rows: list[dict], mappings: dict[str, Callable[[dict], dict]]) -> tuple[dict, dict]:
+    """Per-method verdicts, and the mappings they name (by name), each run on the sample and re-validated."""
+    cache: dict = {}
+    results = {method: method_verdict(rows, method, mappings, cache) for method in METHODS}
+    checked = {}
+    for (name, _drop), result in cache.items():
+        checked.setdefault(name, result)
     return results, checked
 
 
@@ -831,11 +1837,82 @@ def _dataset_kind(rows: list[dict]) -> tuple[str, bool | None]:
     return max(counts, key=lambda key: counts[key])
 
 
+# --- chat templates --------------------------------------------------------------------------------------------
+
+# ChatML, for base models whose tokenizer has no chat template (train_sft.py --chat_template chatml). The
+# {% generation %} markers let TRL's assistant_only_loss find the answers; tool calls are written as <tool_call> JSON.
+CHATML_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{- '<|im_start|>assistant\n' -}}{%- generation -%}{{- message['content'] or '' -}}"
+    "{%- for call in (message['tool_calls'] or []) -%}"
+    "{{- '<tool_call>' + (call['function'] | tojson) + '</tool_call>' -}}{%- endfor -%}"
+    "{{- '<|im_end|>' -}}{%- endgeneration -%}{{- '\n' -}}"
+    "{%- else -%}"
+    "{{- '<|im_start|>' + message['role'] + '\n' + (message['content'] or '') + '<|im_end|>\n' -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}"
+)
+CHAT_TEMPLATES = {"chatml": CHATML_TEMPLATE}
+
+
+def read_chat_template(value: str) -> str:
+    """A named template (chatml) or the text of a Jinja file; ValueError naming the choices otherwise."""
+    if value in CHAT_TEMPLATES:
+        return CHAT_TEMPLATES[value]
+    try:
+        with open(value, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ValueError(f"chat template {value!r} is neither a known name ({', '.join(CHAT_TEMPLATES)}) nor a "
+                         f"readable Jinja file ({exc.strerror or exc})") from None
+    if "messages" not in text:
+        raise ValueError(f"chat template file {value!r} does not read `messages`; it is not a chat template")
+    return text
+
+
+def _tools(row: dict) -> Any:
+    tools = row.get("tools")
+    return json.loads(tools) if isinstance(tools, str) else tools
+
+
+NO_TEMPLATE = ("the tokenizer has no chat template, so conversational rows cannot be formatted; use an instruct/chat "
+               "model's tokenizer, or train_sft.py --chat_template chatml (or a Jinja file)")
+
+
+def template_problem(rows: list[dict], tokenizer: Any) -> str | None:
+    """Why the tokenizer cannot format these (conversational) rows, or None: no template, or one that fails on some
+    rows. Inspection and the training scripts both ask this, so they refuse with the same words."""
+    if not getattr(tokenizer, "chat_template", None):
+        return NO_TEMPLATE
+    failures = render_failures(rows, tokenizer)
+    if not failures:
+        return None
+    return (f"the chat template cannot render {len(failures)} sample row(s) (row {failures[0]['row']}: "
+            f"{failures[0]['error']})")
+
+
+def render_failures(rows: list[dict], tokenizer: Any, limit: int = 20) -> list[dict]:
+    """Rows (up to `limit`) the tokenizer's chat template cannot render, with the template's error: what TRL would
+    otherwise raise from deep inside its dataset preparation."""
+    failures = []
+    for index, row in enumerate(rows[:limit]):
+        if not detect_row(row)[1]:
+            continue
+        try:
+            format_row(row, tokenizer)
+        except Exception as exc:  # noqa: BLE001 - a Jinja template can raise anything; the message is what matters
+            failures.append({"row": index, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+    return failures
+
+
 # --- token statistics ------------------------------------------------------------------------------------------
 
 
-def _render_messages(messages: list, tokenizer: Any, add_generation_prompt: bool = False) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+def _render_messages(messages: list, tokenizer: Any, add_generation_prompt: bool = False, tools: Any = None) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                         tools=tools)
 
 
 def format_row(row: dict, tokenizer: Any) -> str:
@@ -843,7 +1920,10 @@ def format_row(row: dict, tokenizer: Any) -> str:
     For preference rows, the longer of prompt+chosen and prompt+rejected (that is what must fit in max_length)."""
     kind, conversational = detect_row(row)
     if kind == "language_modeling":
-        return _render_messages(row["messages"], tokenizer) if conversational else row["text"]
+        return _render_messages(row["messages"], tokenizer, tools=_tools(row)) if conversational else row["text"]
+    if kind == "string_prompt_preference":
+        texts = [_render_messages(list(row[key]), tokenizer, tools=_tools(row)) for key in ("chosen", "rejected")]
+        return max(texts, key=len)
     if kind in ("prompt_completion", "unpaired_preference"):
         if conversational:
             return _render_messages(list(row["prompt"]) + list(row["completion"]), tokenizer)
@@ -897,15 +1977,18 @@ def _is_templated(row: dict) -> bool:
 
 def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], tokenizer: Any = None,
             max_length: int | None = None, method: str | None = None,
-            mapping_source: Callable[[str], str] | None = None) -> dict:
+            mapping_source: Callable[[str], str] | None = None, chat_template: str | None = None) -> dict:
     """Detect the format of sample rows, check their values, give per-method verdicts with validated mappings and,
     with a tokenizer, token statistics for `method` (default: the first of SFT, DPO, GRPO, reward, KTO that can use
-    the data). `mappings` and `mapping_source` come from hf_trainer.runtime.mappings."""
+    the data). `chat_template` (a name such as chatml, or a Jinja file) replaces the tokenizer's, as train_sft.py
+    --chat_template does. `mappings` and `mapping_source` come from hf_trainer.runtime.mappings."""
     if not rows:
         raise ValueError("no rows to inspect")
+    if rows_have_images(rows):  # runtime/vision.py: READY only for a model that sees images, via train_vlm.py
+        return {"chat_template_used": None, **analyse_vision(rows, tokenizer, max_length)}
     kind, conversational = _dataset_kind(rows)
     issues = check_rows(rows, kind, conversational)
-    per_method, checked = verdicts(rows, kind, conversational, issues, mappings)
+    per_method, checked = verdicts(rows, mappings)
     report: dict[str, Any] = {
         "kind": kind,
         "kind_text": KIND_TEXT[kind],
@@ -916,6 +1999,7 @@ def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], token
         "methods": per_method,
         "mappings": {},
         "chat_template": None,
+        "chat_template_used": None,
         "token_stats": None,
     }
     for name, result in checked.items():
@@ -923,19 +2007,33 @@ def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], token
         report["mappings"][name]["source"] = mapping_source(name) if mapping_source else None
     if tokenizer is not None:
         report["chat_template"] = bool(getattr(tokenizer, "chat_template", None))
+        if chat_template:
+            tokenizer.chat_template = read_chat_template(chat_template)
+            report["chat_template_used"] = chat_template
+        elif report["chat_template"]:
+            report["chat_template_used"] = "model"
+        # Every method that could train is checked against the template: READY must mean its script trains.
+        formatted_by_method = {}
+        for name, entry in per_method.items():
+            if entry["verdict"] == INCOMPATIBLE:
+                continue
+            drop = dropped_columns(name, report["columns"])
+            view = [{key: value for key, value in row.items() if key not in drop} for row in rows]
+            formatted = checked[entry["mapping"]]["rows"] if entry["mapping"] else view
+            formatted_by_method[name] = formatted
+            if not (formatted and detect_row(formatted[0])[1]):
+                continue
+            reason = template_problem(formatted, tokenizer)
+            if reason is None:
+                continue
+            if not any(issue["message"] == reason for issue in report["issues"]):
+                report["issues"].insert(0, {"severity": "error", "column": "*", "count": len(rows), "rows": [],
+                                            "message": reason})
+            entry.update(verdict=INCOMPATIBLE, mapping=None, reasons=entry["reasons"] + [f"but {reason}"])
         target = method or next((m for m in METHODS if per_method[m]["verdict"] != INCOMPATIBLE), None)
-        if target is not None:
-            mapping = per_method[target]["mapping"]
-            formatted = checked[mapping]["rows"] if mapping else rows
-            conversational_rows = bool(formatted) and bool(detect_row(formatted[0])[1])
-            if conversational_rows and not report["chat_template"]:
-                report["issues"].insert(0, {
-                    "severity": "error", "column": "*", "count": len(rows), "rows": [],
-                    "message": "the tokenizer has no chat template, so conversational rows cannot be formatted; "
-                               "use an instruct/chat model's tokenizer or set one",
-                })
-            else:
-                report["token_stats"] = dict(token_stats(formatted, tokenizer, max_length), method=target)
+        if target is not None and target in formatted_by_method:
+            report["token_stats"] = dict(token_stats(formatted_by_method[target], tokenizer, max_length),
+                                         method=target)
     return report
 
 
@@ -954,7 +2052,9 @@ def render(report: dict) -> str:
     lines.append(f"{where}{split}{size}: {report['kind_text']}"
                  + ("" if report["conversational"] is None else
                     (", conversational" if report["conversational"] else ", standard"))
-                 + f" (from {report['sample_rows']} sample rows; columns: {', '.join(report['columns'])})")
+                 + f" (from {report['sample_rows']} sample rows"
+                 + (f": {source['sampled_from']}" if source.get("sampled_from") else "")
+                 + f"; columns: {', '.join(report['columns'])})")
     for method in METHODS:
         entry = report["methods"][method]
         mapping = f" -> --dataset_mapping {entry['mapping']}" if entry["mapping"] else ""
@@ -988,16 +2088,96 @@ def render(report: dict) -> str:
     if source.get("truncated_cells"):
         lines.append(f"  note: the dataset viewer shortened {source['truncated_cells']} cells of the sample; token "
                      "lengths are lower bounds")
+    if source.get("oversized_rows"):
+        lines.append(f"  note: {source['oversized_rows']} row(s) longer than {source.get('row_byte_cap', 0):,} bytes "
+                     "were counted but not read (the cap per row); check them separately")
     if report.get("chat_template") is not None:
-        lines.append(f"  tokenizer chat template: {'yes' if report['chat_template'] else 'NO'}")
+        used = report.get("chat_template_used")
+        lines.append(f"  tokenizer chat template: {'yes' if report['chat_template'] else 'NO'}; rows rendered with: "
+                     + ("the model's" if used == "model" else used or "none (train_sft.py --chat_template chatml "
+                        "gives a base model one)"))
+    lines += render_vision(report)
     return "\n".join(lines)
+
+# ----- runtime/file_types.py -----
+"""The one list of local dataset file types: dataset inspection samples exactly these (runtime/dataset_files.py) and
+the training scripts load exactly these (runtime/train_common.py), with the `datasets` builder and options each needs.
+
+Pure standard library; small on purpose, because every training script carries it.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+# Text is read in chunks of this size.
+_CHUNK = 1 << 20
+# suffix -> (reader here, `datasets` builder, builder options). A JSON file holding {"data": [rows]} also needs the
+# builder's `field` option: see json_rows_field.
+FILE_TYPES = {
+    ".jsonl": ("jsonl", "json", {}), ".ndjson": ("jsonl", "json", {}), ".json": ("json", "json", {}),
+    ".csv": ("csv", "csv", {}), ".tsv": ("csv", "csv", {"delimiter": "\t"}),
+    ".parquet": ("parquet", "parquet", {}), ".arrow": ("arrow", "arrow", {}), ".feather": ("arrow", "arrow", {}),
+}
+EXTENSIONS = {suffix: reader for suffix, (reader, _builder, _options) in FILE_TYPES.items()}
+
+
+def builder_for(files: list[Path]) -> tuple[str, dict]:
+    """The `datasets` builder and options that load these files (one type per dataset); ValueError otherwise."""
+    specs = set()
+    for path in files:
+        suffix = Path(path).suffix.lower()
+        if suffix not in FILE_TYPES:
+            raise ValueError(f"{path} is not a supported data file: use {', '.join(FILE_TYPES)}.")
+        _reader, builder, options = FILE_TYPES[suffix]
+        if builder == "json" and suffix == ".json":
+            field = json_rows_field(Path(path))
+            options = {"field": field} if field else {}
+        specs.add((builder, tuple(sorted(options.items()))))
+    if len(specs) != 1:
+        raise ValueError(f"the files mix types or layouts ({', '.join(sorted(str(spec) for spec in specs))}); keep "
+                         "one type per dataset.")
+    builder, options = specs.pop()
+    return builder, dict(options)
+
+
+def json_rows_field(path: Path) -> str | None:
+    """The key of a .json file that is one object holding the list of rows ({"data": [...]}), else None."""
+    with path.open("rb") as handle:
+        head = handle.read(_CHUNK).decode("utf-8", errors="ignore").lstrip()
+    if not head.startswith("{"):
+        return None
+    first_line, _, rest = head.partition("\n")
+    try:
+        first = json.loads(first_line)
+    except json.JSONDecodeError:
+        first = None
+    if first is not None and (rest.strip() or not _row_lists(first)):
+        return None  # JSON Lines saved as .json
+    try:
+        lists = _row_lists(json.loads(path.read_text(encoding="utf-8"))) if first is None else _row_lists(first)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    return lists[0] if len(lists) == 1 else None
+
+
+def _row_lists(data: Any) -> list[str]:
+    """Keys of a JSON object whose values are lists of row objects."""
+    if not isinstance(data, dict):
+        return []
+    return [key for key, value in data.items() if isinstance(value, list) and value and isinstance(value[0], dict)]
 
 # ----- runtime/dataset_files.py -----
 """Read a sample of rows from local dataset files (jsonl, json, csv, parquet, arrow) without reading the whole file.
 
-A many-GB file costs about what a small one does: text formats read only their first lines and estimate the row
-count from the bytes per sampled row; parquet reads the footer (exact row count) and the first pages of the first
-row group; arrow memory-maps the file and touches only the first record batch (and batch headers to count rows).
+A sample is the head of the data plus rows at evenly spaced places through the rest, so problems that start late are
+seen, and a many-GB file costs about what a small one does: text formats read their first lines, then one line after
+each of a few evenly spaced byte offsets, and estimate the row count from the bytes per sampled row; parquet reads the
+footer (exact row count) and the first pages of evenly spaced row groups; arrow memory-maps the file and slices rows
+at evenly spaced indices. No row is read past ROW_BYTE_CAP bytes (a 1 GB line costs 1 GB of nothing): such rows are
+counted, not parsed, and the result says so.
+
+runtime/file_types.py holds the one list of local file types (FILE_TYPES), which the training scripts load too.
 
 Pure standard library plus pyarrow imported inside the functions that need it, so scripts/inspect_dataset.py can
 inline this module verbatim. Failures raise `DatasetFileError` with text meant for a person.
@@ -1009,12 +2189,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "csv",
-              ".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow"}
+
+# Longest row read; a longer one (a file without newlines, a giant cell) is counted and skipped, never parsed.
+ROW_BYTE_CAP = 8 << 20
 # Metadata files that `datasets.save_to_disk` writes beside its arrow shards; they are not rows.
 _METADATA = {"dataset_info.json", "state.json", "dataset_dict.json"}
-# Text formats are read in chunks of this size until enough rows are seen; a row longer than this still works.
-_CHUNK = 1 << 20
 # A dataset folder holds a few hundred shards at most; walking more than this is a mistake such as '/'.
 _MAX_WALK = 20_000
 
@@ -1068,34 +2247,54 @@ def file_format(path: Path) -> str:
     return EXTENSIONS[Path(path).suffix.lower()]
 
 
-def sample_file(path: Path, limit: int) -> dict[str, Any]:
-    """Up to `limit` rows from the start of one file, with its row count (exact or estimated)."""
+def sample_file(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
+    """Up to `limit` rows from the start of one file plus up to `spread` rows evenly spaced through the rest, with the
+    file's row count (exact or estimated), where each row came from, and how many rows were over ROW_BYTE_CAP."""
     reader = {"jsonl": _sample_jsonl, "json": _sample_json, "csv": _sample_csv, "parquet": _sample_parquet,
               "arrow": _sample_arrow}[file_format(path)]
-    return reader(Path(path), limit)
+    result = reader(Path(path), limit, spread)
+    result.setdefault("locations", [f"row {i + 1}" for i in range(len(result["rows"]))])
+    result.setdefault("oversized", 0)
+    return result
 
 
-def sample_files(files: list[Path], limit: int) -> dict[str, Any]:
-    """Rows from the first files until `limit` is reached; the row count adds up every file (cheaply)."""
+def sample_files(files: list[Path], limit: int, spread: int | None = None) -> dict[str, Any]:
+    """The first `limit` rows (from the first files) plus `spread` rows (default: as many) evenly spaced through all
+    the files; the row count adds up every file (cheaply). `sampled_from` says where the rows came from."""
+    spread = limit if spread is None else spread
+    sizes = [max(path.stat().st_size, 1) for path in files]
     rows: list[dict] = []
-    num_rows, exact, num_bytes = 0, True, 0
-    for path in files:
-        if len(rows) < limit:
-            part = sample_file(path, limit - len(rows))
-            rows += part["rows"]
-        else:
-            part = count_rows(path)
+    locations: list[str] = []
+    num_rows, exact, num_bytes, oversized = 0, True, 0, 0
+    head_rows = spread_rows = 0
+    for index, path in enumerate(files):
+        share = round(spread * sizes[index] / sum(sizes)) if spread else 0
+        share = max(share, 1) if spread else 0
+        head = max(0, limit - head_rows)
+        part = sample_file(path, head, share) if head or share else count_rows(path)
+        taken = part.get("head_count", len(part["rows"]))
+        head_rows += taken
+        spread_rows += len(part["rows"]) - taken
+        rows += part["rows"]
+        where = f"{path.name}: " if len(files) > 1 else ""
+        locations += [where + location for location in part["locations"]]
         num_rows += part["num_rows"]
         exact = exact and part["num_rows_exact"]
+        oversized += part["oversized"]
         num_bytes += path.stat().st_size
+    sampled_from = f"the first {head_rows} rows"
+    if spread_rows:
+        sampled_from += f" and {spread_rows} rows evenly spaced through the rest"
     return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact, "num_bytes": num_bytes,
-            "files": [str(p) for p in files]}
+            "files": [str(p) for p in files], "locations": locations, "sampled_from": sampled_from,
+            "oversized_rows": oversized, "row_byte_cap": ROW_BYTE_CAP}
 
 
 def count_rows(path: Path) -> dict[str, Any]:
     """Row count of a file not sampled: exact for parquet/arrow (metadata), estimated from a small sample otherwise."""
     part = sample_file(path, 1 if file_format(path) in ("parquet", "arrow") else 50)
-    return {"num_rows": part["num_rows"], "num_rows_exact": part["num_rows_exact"]}
+    return {"rows": [], "locations": [], "oversized": part["oversized"], "num_rows": part["num_rows"],
+            "num_rows_exact": part["num_rows_exact"]}
 
 
 # --- text formats ----------------------------------------------------------------------------------------------
@@ -1107,35 +2306,90 @@ def _estimate(size: int, rows: int, bytes_read: int, reached_end: bool) -> tuple
     return max(rows, round(size * rows / max(bytes_read, 1))), False
 
 
-def _sample_jsonl(path: Path, limit: int) -> dict[str, Any]:
+def _read_line(handle: Any) -> tuple[bytes | None, int, bool]:
+    """The next line, never holding more than ROW_BYTE_CAP bytes: (line, or None at the end; bytes consumed;
+    whether it was over the cap, in which case the rest of it was skipped and b"" is returned)."""
+    line = handle.readline(ROW_BYTE_CAP + 1)
+    if not line:
+        return None, 0, False
+    consumed = len(line)
+    if len(line) > ROW_BYTE_CAP and not line.endswith(b"\n"):
+        while True:
+            more = handle.readline(_CHUNK)
+            consumed += len(more)
+            if not more or more.endswith(b"\n"):
+                return b"", consumed, True
+    return line, consumed, False
+
+
+def _spread_offsets(start: int, size: int, count: int) -> list[int]:
+    """`count` byte offsets evenly spaced from `start` (the end of the head) to the end of the file."""
+    if count <= 0 or start >= size:
+        return []
+    return sorted({start + (size - start) * i // count for i in range(count)})
+
+
+def _line_at(handle: Any, offset: int) -> tuple[int, bytes | None, bool]:
+    """The first whole line starting at or after `offset`: (its start, the line or None, oversized)."""
+    if offset > 0:
+        handle.seek(offset - 1)
+        if handle.read(1) != b"\n":
+            _read_line(handle)  # the rest of the line the offset fell into
+    start = handle.tell()
+    line, _consumed, over = _read_line(handle)
+    return start, line, over
+
+
+def _json_object_line(line: bytes, where: str, path: Path) -> dict:
+    try:
+        row = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+        raise DatasetFileError(f"{where} of {path} is not valid JSON ({str(exc)[:200]}). Fix or remove that line; "
+                               "each line of a JSONL file must be one JSON object.") from None
+    if not isinstance(row, dict):
+        raise DatasetFileError(f"{where} of {path} is a JSON {type(row).__name__}, not an object. "
+                               "Each line of a JSONL file must be one JSON object ({\"column\": value, ...}).")
+    return row
+
+
+def _sample_jsonl(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     rows: list[dict] = []
-    bytes_read = 0
-    reached_end = True
+    locations: list[str] = []
+    bytes_read = oversized = number = 0
+    size = path.stat().st_size
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if len(rows) >= limit:
-                reached_end = False
+        while len(rows) < limit:
+            line, consumed, over = _read_line(handle)
+            if line is None:
                 break
-            bytes_read += len(raw)
-            line = raw.strip()
-            if not line:
+            number += 1
+            bytes_read += consumed
+            if over:
+                oversized += 1
                 continue
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise DatasetFileError(f"Line {number} of {path} is not valid JSON ({exc}). Fix or remove that line; "
-                                       "each line of a JSONL file must be one JSON object.") from None
-            if not isinstance(row, dict):
-                raise DatasetFileError(f"Line {number} of {path} is a JSON {type(row).__name__}, not an object. "
-                                       "Each line of a JSONL file must be one JSON object ({\"column\": value, ...}).")
-            rows.append(row)
-        else:
-            reached_end = True
-    num_rows, exact = _estimate(path.stat().st_size, len(rows), bytes_read, reached_end)
-    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact}
+            if line.strip():
+                rows.append(_json_object_line(line, f"Line {number}", path))
+                locations.append(f"line {number}")
+        head_end = handle.tell()
+        reached_end = head_end >= size
+        head_count = len(rows)
+        seen: set[int] = set()
+        for offset in _spread_offsets(head_end, size, spread):
+            start, line, over = _line_at(handle, offset)
+            if start in seen or line is None:
+                continue
+            seen.add(start)
+            if over:
+                oversized += 1
+            elif line.strip():
+                rows.append(_json_object_line(line, f"The line at byte {start}", path))
+                locations.append(f"byte {start}")
+    num_rows, exact = _estimate(size, head_count, bytes_read, reached_end)
+    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact, "locations": locations,
+            "head_count": head_count, "oversized": oversized}
 
 
-def _sample_json(path: Path, limit: int) -> dict[str, Any]:
+def _sample_json(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     """A JSON array of objects (read incrementally), JSON Lines saved as .json, or one object holding such a list."""
     with path.open("rb") as handle:
         head = handle.read(_CHUNK)
@@ -1146,35 +2400,45 @@ def _sample_json(path: Path, limit: int) -> dict[str, Any]:
         first_line, _, rest = text.partition("\n")
         try:
             first = json.loads(first_line)
-        except json.JSONDecodeError:
-            return _sample_json_object(path, limit)
+        except (json.JSONDecodeError, RecursionError):
+            return _sample_json_object(path, limit, spread)
         # One line holding {"data": [rows]} is the object form; anything else starting with an object is JSON Lines.
         if rest.strip() or not _row_lists(first):
-            return _sample_jsonl(path, limit)
-        return _sample_json_object(path, limit)
+            return _sample_jsonl(path, limit, spread)
+        return _sample_json_object(path, limit, spread)
     if text[0] != "[":
         raise DatasetFileError(f"{path} is neither a JSON array nor JSON Lines (it starts with {text[:20]!r}).")
-    return _sample_json_array(path, limit)
+    return _sample_json_array(path, limit, spread)
 
 
-def _sample_json_array(path: Path, limit: int) -> dict[str, Any]:
+def _sample_json_array(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     decoder = json.JSONDecoder()
     rows: list[dict] = []
     size = path.stat().st_size
-    with path.open("r", encoding="utf-8") as handle:
-        buffer = handle.read(_CHUNK)
+    oversized = 0
+    with path.open("rb") as handle:
+        buffer = handle.read(_CHUNK).decode("utf-8", errors="replace")
         position = buffer.index("[") + 1
         lines_before = 0
         total_chars = len(buffer)
+        reached_end = False
         while len(rows) < limit:
             while position < len(buffer) and buffer[position] in " \t\r\n,":
                 position += 1
             if position < len(buffer) and buffer[position] == "]":
-                return {"rows": rows, "num_rows": len(rows), "num_rows_exact": True}
+                reached_end = True
+                break
             try:
                 row, end = decoder.raw_decode(buffer, position)
+            except RecursionError:
+                raise DatasetFileError(f"Element {len(rows) + 1} of the JSON array in {path} is nested too deeply "
+                                       "to read.") from None
             except json.JSONDecodeError as exc:
-                more = handle.read(_CHUNK)
+                if len(buffer) - position > ROW_BYTE_CAP:
+                    raise DatasetFileError(f"Element {len(rows) + 1} of the JSON array in {path} is longer than "
+                                           f"{describe_size(ROW_BYTE_CAP)} (or not valid JSON); rows are read up to "
+                                           "that size. Save the data as JSON Lines.") from None
+                more = handle.read(_CHUNK).decode("utf-8", errors="replace")
                 if not more:
                     line = buffer.count("\n", 0, exc.pos) + 1 + lines_before
                     raise DatasetFileError(f"{path} is not valid JSON near element {len(rows) + 1} "
@@ -1190,12 +2454,54 @@ def _sample_json_array(path: Path, limit: int) -> dict[str, Any]:
                                        f"{type(row).__name__}, not an object.")
             rows.append(row)
             position = end
-    # Characters stand in for bytes in the estimate; it is labelled as an estimate anyway.
-    num_rows, exact = _estimate(size, len(rows), total_chars - (len(buffer) - position), False)
-    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact}
+        head_count = len(rows)
+        head_end = min(size, total_chars - (len(buffer) - position))  # characters stand in for bytes here
+        locations = [f"element {i + 1}" for i in range(head_count)]
+        if not reached_end and rows:
+            keys = set(rows[0])
+            for offset in _spread_offsets(head_end, size, spread):
+                found = _json_element_at(handle, offset, decoder, keys)
+                if found is not None:
+                    rows.append(found[1])
+                    locations.append(f"byte {found[0]}")
+    num_rows, exact = _estimate(size, head_count, head_end, reached_end)
+    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact, "locations": locations,
+            "head_count": head_count, "oversized": oversized}
 
 
-def _sample_json_object(path: Path, limit: int) -> dict[str, Any]:
+def _json_element_at(handle: Any, offset: int, decoder: json.JSONDecoder, keys: set) -> tuple[int, dict] | None:
+    """The first array element (an object sharing a column with the head's rows) that starts after `offset`: a
+    '{' right after ',' or '[' is tried as the start of a row, a few times, within ROW_BYTE_CAP bytes."""
+    handle.seek(offset)
+    window = handle.read(min(_CHUNK, ROW_BYTE_CAP)).decode("utf-8", errors="ignore")
+    tries = 0
+    index = 0
+    while tries < 8:
+        index = window.find("{", index)
+        if index < 0:
+            return None
+        before = window[:index].rstrip()
+        if before.endswith((",", "[")):
+            tries += 1
+            while True:
+                try:
+                    row, _end = decoder.raw_decode(window, index)
+                    break
+                except (json.JSONDecodeError, RecursionError):
+                    if len(window) >= ROW_BYTE_CAP:
+                        return None
+                    more = handle.read(_CHUNK).decode("utf-8", errors="ignore")
+                    if not more:
+                        row = None
+                        break
+                    window += more
+            if isinstance(row, dict) and set(row) & keys:
+                return offset + len(window[:index].encode("utf-8")), row
+        index += 1
+    return None
+
+
+def _sample_json_object(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     """`{"data": [...]}`: the whole file must be parsed; refuse big ones rather than pretend it is cheap."""
     if path.stat().st_size > 200 * _CHUNK:
         raise DatasetFileError(f"{path} is one large JSON object; convert it to JSON Lines (one row per line) so it "
@@ -1204,53 +2510,87 @@ def _sample_json_object(path: Path, limit: int) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DatasetFileError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}).") from None
+    except RecursionError:
+        raise DatasetFileError(f"{path} is nested too deeply to read as JSON.") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetFileError(f"{path} is not UTF-8 text (byte {exc.start}).") from None
     lists = _row_lists(data)
     if len(lists) != 1:
         raise DatasetFileError(f"{path} is a JSON object without exactly one list of rows (found: "
                                f"{', '.join(lists) or 'none'}). Save the rows as JSON Lines.")
-    rows = data[lists[0]]
-    return {"rows": rows[:limit], "num_rows": len(rows), "num_rows_exact": True}
+    every = data[lists[0]]
+    if not all(isinstance(row, dict) for row in every):
+        raise DatasetFileError(f"{path}: the list {lists[0]!r} holds items that are not objects.")
+    picked = list(range(min(limit, len(every))))
+    rest = len(every) - len(picked)
+    if spread and rest > 0:
+        picked += sorted({len(picked) + rest * i // min(spread, rest) for i in range(min(spread, rest))})
+    return {"rows": [every[i] for i in picked], "num_rows": len(every), "num_rows_exact": True,
+            "locations": [f"{lists[0]}[{i}]" for i in picked], "head_count": min(limit, len(every))}
 
 
-def _row_lists(data: Any) -> list[str]:
-    """Keys of a JSON object whose values are lists of row objects."""
-    if not isinstance(data, dict):
-        return []
-    return [key for key, value in data.items() if isinstance(value, list) and value and isinstance(value[0], dict)]
+def _csv_lines(handle: Any, counter: list[int]) -> Any:
+    """Decoded lines for csv.reader, each at most ROW_BYTE_CAP bytes (longer ones are counted in counter[1])."""
+    while True:
+        line, consumed, over = _read_line(handle)
+        if line is None:
+            return
+        counter[0] += consumed
+        if over:
+            counter[1] += 1
+            continue
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DatasetFileError(f"{handle.name} is not UTF-8 text (a line has byte {line[exc.start]:#x}); "
+                                   "save it as UTF-8.") from None
 
 
-def _sample_csv(path: Path, limit: int) -> dict[str, Any]:
+def _sample_csv(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     rows: list[dict] = []
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    consumed = [0]
-
-    def counted(lines: Any) -> Any:
-        # The text layer reads ahead in blocks, so the file position overstates what the sample used.
-        for line in lines:
-            consumed[0] += len(line.encode("utf-8"))
-            yield line
-
-    with path.open("r", encoding="utf-8", newline="") as text:
-        reader = csv.DictReader(counted(text), delimiter=delimiter)
-        reached_end = True
+    counter = [0, 0]  # bytes consumed, oversized lines
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        reader = csv.DictReader(_csv_lines(handle, counter), delimiter=delimiter)
         try:
             for row in reader:
-                if len(rows) >= limit:
-                    reached_end = False
-                    break
                 if None in row:
                     raise DatasetFileError(f"Line {reader.line_num} of {path} has more fields than the header.")
                 rows.append(dict(row))
+                if len(rows) >= limit:
+                    break
         except csv.Error as exc:
             raise DatasetFileError(f"Line {reader.line_num} of {path} is not valid CSV ({exc}).") from None
-    num_rows, exact = _estimate(path.stat().st_size, len(rows), consumed[0], reached_end)
-    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact}
+        head_end = handle.tell()
+        reached_end = head_end >= size
+        head_count = len(rows)
+        locations = [f"row {i + 1}" for i in range(head_count)]
+        fields = reader.fieldnames or []
+        seen: set[int] = set()
+        for offset in _spread_offsets(head_end, size, spread if fields else 0):
+            start, line, over = _line_at(handle, offset)
+            if start in seen or not line or over:
+                counter[1] += int(over and start not in seen)
+                seen.add(start)
+                continue
+            seen.add(start)
+            try:
+                values = next(csv.reader([line.decode("utf-8", errors="replace")], delimiter=delimiter), None)
+            except csv.Error:
+                continue  # the offset fell inside a quoted field that spans lines: not a row start
+            if values is not None and len(values) == len(fields):
+                rows.append(dict(zip(fields, values)))
+                locations.append(f"byte {start}")
+    num_rows, exact = _estimate(size, head_count, counter[0], reached_end)
+    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": exact, "locations": locations,
+            "head_count": head_count, "oversized": counter[1]}
 
 
 # --- columnar formats ------------------------------------------------------------------------------------------
 
 
-def _sample_parquet(path: Path, limit: int) -> dict[str, Any]:
+def _sample_parquet(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     import pyarrow.parquet as pq  # lazy: only parquet needs it, and the core must start without it
 
     try:
@@ -1259,15 +2599,54 @@ def _sample_parquet(path: Path, limit: int) -> dict[str, Any]:
         parquet = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
     except (OSError, ValueError) as exc:
         raise DatasetFileError(f"{path} is not a readable parquet file ({exc}).") from None
-    num_rows = parquet.metadata.num_rows
+    meta = parquet.metadata
+    num_rows = meta.num_rows
+    head = min(limit, num_rows)
+    wanted = list(range(head))
+    rest = num_rows - head
+    if spread and rest > 0:
+        wanted += sorted({head + rest * i // min(spread, rest) for i in range(min(spread, rest))})
     rows: list[dict] = []
-    if num_rows and limit:
-        batch = next(parquet.iter_batches(batch_size=min(limit, num_rows)), None)
-        rows = batch.to_pylist() if batch is not None else []
-    return {"rows": rows[:limit], "num_rows": num_rows, "num_rows_exact": True}
+    locations: list[str] = []
+    first = 0
+    for group in range(meta.num_row_groups):
+        size = meta.row_group(group).num_rows
+        inside = [i - first for i in wanted if first <= i < first + size]
+        if inside:
+            if meta.row_group(group).total_byte_size <= _CHEAP_ROW_GROUP or inside[-1] < len(inside):
+                # A small group (or only its first rows): read up to the last row wanted, batch by batch.
+                table = _parquet_head(parquet, group, inside[-1] + 1)
+                got = table.take(inside).to_pylist()
+            else:
+                # A big group is read from its start only: its first rows stand in for the ones wanted.
+                inside = list(range(len(inside)))
+                got = _parquet_head(parquet, group, len(inside)).to_pylist()
+            rows += got
+            locations += [f"row {first + i + 1}" for i in inside[:len(got)]]
+        first += size
+    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": True, "locations": locations,
+            "head_count": head}
 
 
-def _sample_arrow(path: Path, limit: int) -> dict[str, Any]:
+# A row group this big (uncompressed) is not read past its first rows to reach a spread row.
+_CHEAP_ROW_GROUP = 64 << 20
+
+
+def _parquet_head(parquet: Any, group: int, count: int) -> Any:
+    """The first `count` rows of one row group, reading its pages only as far as needed."""
+    import pyarrow as pa
+
+    batches = []
+    got = 0
+    for batch in parquet.iter_batches(batch_size=min(count, 1024), row_groups=[group]):
+        batches.append(batch)
+        got += batch.num_rows
+        if got >= count:
+            break
+    return pa.Table.from_batches(batches).slice(0, count) if batches else pa.table({})
+
+
+def _sample_arrow(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     import pyarrow as pa  # lazy: see _sample_parquet
 
     source = pa.memory_map(str(path), "r")
@@ -1275,22 +2654,30 @@ def _sample_arrow(path: Path, limit: int) -> dict[str, Any]:
         # The IPC file format (Feather v2) has a footer that indexes its batches; datasets' cache files are streams.
         try:
             reader = pa.ipc.open_file(source)
-            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
         except pa.ArrowInvalid:
             source.seek(0)
-            batches = iter(pa.ipc.open_stream(source))
+            batches = list(pa.ipc.open_stream(source))
+        # Memory-mapped batches are zero-copy: listing them touches headers only.
+        num_rows = sum(batch.num_rows for batch in batches)
+        head = min(limit, num_rows)
+        wanted = list(range(head))
+        rest = num_rows - head
+        if spread and rest > 0:
+            wanted += sorted({head + rest * i // min(spread, rest) for i in range(min(spread, rest))})
         rows: list[dict] = []
-        num_rows = 0
+        first = 0
         for batch in batches:
-            # Memory-mapped batches are zero-copy: counting them touches headers only.
-            if len(rows) < limit:
-                rows += batch.slice(0, limit - len(rows)).to_pylist()
-            num_rows += batch.num_rows
+            inside = [i - first for i in wanted if first <= i < first + batch.num_rows]
+            if inside:
+                rows += batch.take(pa.array(inside)).to_pylist()
+            first += batch.num_rows
     except pa.ArrowInvalid as exc:
         raise DatasetFileError(f"{path} is not a readable Arrow IPC file or stream ({exc}).") from None
     finally:
         source.close()
-    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": True}
+    return {"rows": rows, "num_rows": num_rows, "num_rows_exact": True,
+            "locations": [f"row {i + 1}" for i in wanted], "head_count": head}
 
 
 def describe_size(num_bytes: int) -> str:
@@ -1319,6 +2706,8 @@ Pure standard library (urllib) so scripts/inspect_dataset.py can inline it verba
 """
 
 import json
+import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -1475,6 +2864,32 @@ def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: s
         "splits": [item["split"] for item in splits if item["config"] == config],
         "truncated_cells": truncated_cells,
     }
+
+
+def hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub endpoint's host opens within `timeout` seconds (name lookup included).
+
+    huggingface_hub retries an unreachable Hub for about 50 s before giving up on a file it has not cached; this
+    probe lets a caller go straight to the local cache (local_files_only) and say in a few seconds what is wrong."""
+    parsed = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    host = parsed.hostname
+    if not host:
+        return False
+    port = parsed.port or (80 if parsed.scheme == "http" else 443)
+    result = [False]
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result[0] = True
+        except OSError:
+            pass
+
+    # A thread, because name lookup (getaddrinfo) ignores socket timeouts and can hang on a broken resolver.
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return result[0]
 # ===== end of generated runtime =====
 
 

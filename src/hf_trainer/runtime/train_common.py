@@ -14,10 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+from .file_types import FILE_TYPES, builder_for
+from .dataset_formats import READY, dropped_columns, method_verdict, read_chat_template, refusal, template_problem
+from .dataset_formats import sample_indices
 from .mappings import MAPPINGS, map_row
 from .sharding import activation_checkpointing_on, fsdp_problem, save_final_model
 
-LOCAL_DATA_SUFFIXES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
+# One list of local file types, shared with dataset inspection (runtime/file_types.py): suffix -> datasets builder.
+LOCAL_DATA_SUFFIXES = {suffix: builder for suffix, (_reader, builder, _options) in FILE_TYPES.items()}
 
 
 class ScriptError(Exception):
@@ -286,13 +290,13 @@ def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
     if path.is_file():
         files = [path]
     else:
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in LOCAL_DATA_SUFFIXES
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in LOCAL_DATA_SUFFIXES
                        and p.name not in _METADATA_FILES and not p.name.startswith("."))
     if not files:
-        raise ScriptError(f"No data files (.jsonl, .json, .csv, .parquet, .arrow) in {path}.")
-    builders = {LOCAL_DATA_SUFFIXES.get(p.suffix) for p in files}
+        raise ScriptError(f"No data files ({', '.join(LOCAL_DATA_SUFFIXES)}) in {path}.")
+    builders = {LOCAL_DATA_SUFFIXES.get(p.suffix.lower()) for p in files}
     if None in builders:
-        raise ScriptError(f"{path} is not a supported data file: use .jsonl, .json, .csv, .parquet or .arrow.")
+        raise ScriptError(f"{path} is not a supported data file: use {', '.join(LOCAL_DATA_SUFFIXES)}.")
     if len(builders) > 1:
         raise ScriptError(f"{path} mixes file types ({', '.join(sorted(builders))}); keep one type per dataset.")
     splits: dict[str, list[str]] = {}
@@ -313,7 +317,9 @@ def load_splits(args):
     elif path.exists():
         builder, files = _local_data_files(path)
         try:
-            loaded = datasets.load_dataset(builder, data_files=files)
+            # Options per file type (a .tsv delimiter, the `field` of a {"data": [...]} JSON file).
+            options = builder_for([Path(file) for split_files in files.values() for file in split_files])[1]
+            loaded = datasets.load_dataset(builder, data_files=files, **options)
         except (ValueError, datasets.exceptions.DatasetGenerationError) as exc:
             raise ScriptError(f"Could not read {path} as {builder}: {exc}") from None
     elif args.dataset_name.startswith((".", "/", "~")) or args.dataset_name.count("/") > 1:
@@ -350,7 +356,27 @@ def apply_mapping(dataset, name: str | None):
         return dataset
     if name not in MAPPINGS:
         raise ScriptError(f"--dataset_mapping {name!r} is unknown. Known: {', '.join(sorted(MAPPINGS))}.")
-    return dataset.map(lambda row: map_row(name, row), remove_columns=dataset.column_names)
+    try:
+        return dataset.map(lambda row: map_row(name, row), remove_columns=dataset.column_names)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ScriptError(f"--dataset_mapping {name} cannot convert a row: {exc}. Run dataset_inspect to see which "
+                          "rows and which mapping fits.") from None
+
+
+def validate_dataset(dataset, method: str, mapping: str | None, split: str = "train"):
+    """The rows as the trainer will see them, checked with dataset inspection's own rules (runtime/dataset_formats)
+    on the head and evenly spaced rows: READY trains; anything else stops here, before a model is loaded, with the
+    inspection's reason and the mapping to pass. Returns the dataset without the columns the method must not see."""
+    if dataset is None:
+        return None
+    drop = dropped_columns(method, dataset.column_names)
+    if drop:
+        dataset = dataset.remove_columns(drop)
+    rows = [dataset[index] for index in sample_indices(len(dataset))]
+    entry = method_verdict(rows, method, MAPPINGS)
+    if entry["verdict"] != READY:
+        raise ScriptError(refusal(entry, method, mapping) + ("" if split == "train" else f" (the {split} split)"))
+    return dataset
 
 
 def require_columns(dataset, accepted: list[tuple[str, ...]], method: str) -> tuple[str, ...]:
@@ -376,10 +402,19 @@ def is_conversational_dataset(dataset) -> bool:
 
 
 def require_chat_template(tokenizer, dataset, args) -> None:
-    """Conversational data needs the tokenizer's chat template: refuse early with the fix, not deep in TRL."""
-    if is_conversational_dataset(dataset) and not getattr(tokenizer, "chat_template", None):
-        raise ScriptError(f"{args.model_name_or_path} has no chat template, so conversational rows (lists of "
-                          "messages) cannot be formatted. Use an instruct model's tokenizer, or plain-text data.")
+    """Conversational data needs a chat template that renders it: refuse early with the fix, not deep in TRL.
+    `--chat_template` (chatml or a Jinja file, where the script offers it) replaces the tokenizer's."""
+    if getattr(args, "chat_template", None):
+        try:
+            tokenizer.chat_template = read_chat_template(args.chat_template)
+        except ValueError as exc:
+            raise ScriptError(f"--chat_template: {exc}.") from None
+    if not is_conversational_dataset(dataset):
+        return
+    problem = template_problem([dataset[index] for index in sample_indices(len(dataset), 10, 10)], tokenizer)
+    if problem:
+        # Inspection's words (dataset_formats.template_problem), so its verdict and this refusal agree.
+        raise ScriptError(f"{args.model_name_or_path}: {problem}.")
 
 
 # --- tracking and the Hub ---------------------------------------------------------------------------------------
