@@ -31,6 +31,7 @@ agree). The one-call device command and the wheels it needs: references/training
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -385,7 +386,8 @@ def estimator_request(path: AcceptancePath, config: dict, measured: dict) -> dic
         "gradient_accumulation_steps": int(config["gradient_accumulation_steps"]),
         "max_length": int(config.get("max_length") or 2048), "mean_tokens_per_row": max(mean, 1.0),
         "activation_checkpointing": bool(config["activation_checkpointing"]), "use_peft": bool(config["peft"]),
-        "lora_target_modules": path.lora_targets, "load_in_4bit": bool(config["load_in_4bit"]),
+        "lora_target_modules": path.lora_targets,
+        "load_in_4bit": bool(config["load_in_4bit"]) or "--load_in_4bit" in path.args,
         "push_to_hub": False, "max_hours": None,
     }
     if config.get("optim") in ("adamw_torch", "adamw_torch_fused", "adamw_bnb_8bit", "paged_adamw_8bit"):
@@ -438,8 +440,8 @@ class PathResult:
 def missing_need(path: AcceptancePath, available: dict[str, bool]) -> str | None:
     for need in path.needs:
         if not available.get(need):
-            return {"cuda": "needs a CUDA GPU", "flash_attn": "flash_attn is not importable (varlen kernel)",
-                    "bitsandbytes": "bitsandbytes is not importable (QLoRA)"}.get(need, f"needs {need}")
+            return {"cuda": "needs a CUDA GPU", "flash_attn": "flash_attn is not installed (varlen kernel)",
+                    "bitsandbytes": "bitsandbytes is not installed (QLoRA)"}.get(need, f"needs {need}")
     return None
 
 
@@ -491,7 +493,7 @@ def run_path(path: AcceptancePath, ctx: dict, timeout: float) -> PathResult:
     m = result.measured
     if ctx["peak_flops"] and m["real_tokens_per_second"]:
         # Useful attention spans each sequence (a conversation), not the packed row or the padded batch.
-        result.mfu = mfu(m["real_tokens_per_second"], ctx["model"], m["tokens_per_sequence"], ctx["peak_flops"])
+        result.mfu = mfu(m["real_tokens_per_second"], ctx["model"], m["tokens_per_sequence"] or 0.0, ctx["peak_flops"])
         result.mfu["mfu"] = result.mfu["mfu_4n" if config["peft"] else "mfu_6n"]
     try:
         request = estimator_request(path, config, m)
@@ -623,12 +625,12 @@ def main(args: argparse.Namespace) -> int:
     notes += broken
     available = {"cuda": cuda, "flash_attn": False, "bitsandbytes": False}
     if cuda:
+        # Found, not imported: importing a CUDA extension here would hold GPU memory in this process all run long;
+        # one that is installed but broken fails its path, with the error in that path's output.
         for module in ("flash_attn", "bitsandbytes"):
-            try:
-                __import__(module)
-                available[module] = True
-            except Exception as exc:  # noqa: BLE001  (a broken CUDA extension raises anything; record why)
-                notes.append(f"{module} not importable: {type(exc).__name__}: {str(exc)[:200]}")
+            available[module] = importlib.util.find_spec(module) is not None
+            if not available[module]:
+                notes.append(f"{module} is not installed")
     device = torch.cuda.get_device_name(0) if cuda else f"CPU ({os.cpu_count()} cores)"
     spec, peak_note, flavor = None, "", None
     if cuda:

@@ -128,7 +128,7 @@ def test_the_card_peak_comes_from_the_estimators_datasheet_table(device, model, 
 
 def test_a_path_whose_kernel_is_missing_is_skipped_with_the_reason():
     flash = next(p for p in ga.PATHS if p.name == "sft_lora_packed_flash")
-    assert ga.missing_need(flash, {"cuda": True, "flash_attn": False}) == "flash_attn is not importable (varlen kernel)"
+    assert ga.missing_need(flash, {"cuda": True, "flash_attn": False}) == "flash_attn is not installed (varlen kernel)"
     assert ga.missing_need(flash, {"cuda": True, "flash_attn": True}) is None
 
 
