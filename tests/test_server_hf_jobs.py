@@ -106,7 +106,7 @@ def test_logs_inspect_wait_cancel_and_metrics(fake_hub: FakeHub) -> None:
     fake_hub.metrics[job["id"]] = [{"cpu_usage_pct": 10, "cpu_millicores": 2000, "memory_used_bytes": 1,
                                     "memory_total_bytes": 2, "rx_bps": 0, "tx_bps": 0, "gpus": {}}]
     text, data = ok("logs", {"job_id": job["id"], "tail": 1})
-    assert data["logs"] == ["loss 0.5"] and text.endswith("loss 0.5")
+    assert data["logs"] == ["loss 0.5"] and text.endswith("\nloss 0.5\n```")  # fenced: the job's text, not ours
     text, data = ok("inspect", {"job_id": [job["id"], job["id"]]})
     assert len(data["jobs"]) == 2 and f"Job {job['id']}: RUNNING" in text
     text, data = ok("metrics", {"job_id": job["id"]})
