@@ -1357,6 +1357,16 @@ def _vision_processor_of(tokenizer: Any) -> Any:
     return processor if processor_sees_images(processor) else tokenizer
 
 
+def text_script_image_verdict(rows: list[dict], method: str) -> dict:
+    """The verdict of a text training script (train_sft.py, train_dpo.py, ...) on rows with images: INCOMPATIBLE,
+    whatever the model, because those scripts load a tokenizer and train text; train_vlm.py trains them."""
+    column = next(column for column in IMAGE_COLUMNS if any(column in row for row in rows))
+    where = (f"{VISION_SCRIPT} --method {method}" if method in VISION_METHODS else VISION_SCRIPT)
+    return {"verdict": "INCOMPATIBLE", "mapping": None, "reasons": [
+        f"the rows carry images (column {column!r}), which a text-only model cannot see and this text script does not "
+        f"load: train a vision-language model with {where}, or drop the {column!r} column to train on the text alone"]}
+
+
 def render_vision(report: dict) -> list[str]:
     """Text lines for the "vision" section of an inspection report."""
     vision = report.get("vision")
@@ -2013,6 +2023,8 @@ def method_verdict(rows: list[dict], method: str, mappings: dict[str, Callable[[
 
     Inspection calls it for every method; the training scripts call it at load on the rows they are about to train on,
     so both refuse the same rows with the same reason. `checked` caches mapping results across methods."""
+    if rows_have_images(rows):  # the text scripts cannot train on images: runtime/vision.py says where to go
+        return text_script_image_verdict(rows, method)
     checked = {} if checked is None else checked
     drop = dropped_columns(method, {column for row in rows for column in row})
     if drop:
@@ -2500,9 +2512,10 @@ def fsdp_kwargs(args, device: dict) -> dict:
             "reshard_after_forward": True,  # free each layer's full weights after forward (gathered again in backward)
             "state_dict_type": FSDP_CHECKPOINT_FORMAT,
             "activation_checkpointing": activation_checkpointing_on(args, device),
-            # Every process reads the checkpoint from disk: loading on rank 0 and broadcasting would leave the
-            # reference models of DPO/KTO/GRPO (loaded by TRL, not by accelerate) empty on the other ranks.
-            "cpu_ram_efficient_loading": False,
+            # Every process loads the weights (transformers 5 no longer skips that on the others), but only the first
+            # upcasts them to fp32 and the others receive its shards: otherwise each process would hold a full fp32
+            # copy in host RAM before sharding (8 x 128 GB for a 32B model on h200x8).
+            "cpu_ram_efficient_loading": True,
         },
     }
 

@@ -27,8 +27,8 @@ def vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("train_vlm", SCRIPT)
+def _script(path: Path = SCRIPT):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -182,3 +182,14 @@ def test_evaluate_and_generate_responses_take_image_rows(vlm_dir: Path, tmp_path
     assert generated["rows"] == 2
     first = json.loads((tmp_path / "gen" / "data.jsonl").read_text().splitlines()[0])
     assert first["num_images"] == 1 and "images" not in first and first["messages"][-1]["role"] == "assistant"
+
+
+@pytest.mark.parametrize("script, method", [("train_sft.py", "sft"), ("train_dpo.py", "dpo")])
+def test_text_scripts_refuse_image_rows_and_name_train_vlm(vlm_dir: Path, tmp_path: Path, script: str,
+                                                           method: str) -> None:
+    module = _script(SCRIPT.parent / script)
+    data = vlm_dir / "data" / ("messages" if method == "sft" else "preference")
+    with pytest.raises(module.ScriptError) as caught:
+        module.main(module.parse_args(["--model_name_or_path", str(vlm_dir / "text"), "--dataset_name", str(data),
+                                       "--output_dir", str(tmp_path / "o"), "--report_to", "none"]))
+    assert "carry images" in str(caught.value) and f"train_vlm.py --method {method}" in str(caught.value)

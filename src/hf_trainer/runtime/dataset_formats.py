@@ -12,9 +12,9 @@ import math
 from typing import Any, Callable
 
 from .mappings import TRL_COLUMNS
-from .vision import analyse_vision, render_vision, rows_have_images
+from .vision import analyse_vision, render_vision, rows_have_images, text_script_image_verdict
+from .vocabulary import METHODS
 
-METHODS = ("sft", "dpo", "grpo", "reward", "kto")
 READY, NEEDS_MAPPING, INCOMPATIBLE = "READY", "NEEDS MAPPING", "INCOMPATIBLE"
 ROLES = ("system", "developer", "user", "assistant", "tool")
 # Keys TRL reads in each format (trl.data_utils); extra columns are allowed and ignored (or passed to GRPO rewards).
@@ -424,6 +424,8 @@ def method_verdict(rows: list[dict], method: str, mappings: dict[str, Callable[[
 
     Inspection calls it for every method; the training scripts call it at load on the rows they are about to train on,
     so both refuse the same rows with the same reason. `checked` caches mapping results across methods."""
+    if rows_have_images(rows):  # the text scripts cannot train on images: runtime/vision.py says where to go
+        return text_script_image_verdict(rows, method)
     checked = {} if checked is None else checked
     drop = dropped_columns(method, {column for row in rows for column in row})
     if drop:

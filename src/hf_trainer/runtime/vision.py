@@ -639,6 +639,16 @@ def _vision_processor_of(tokenizer: Any) -> Any:
     return processor if processor_sees_images(processor) else tokenizer
 
 
+def text_script_image_verdict(rows: list[dict], method: str) -> dict:
+    """The verdict of a text training script (train_sft.py, train_dpo.py, ...) on rows with images: INCOMPATIBLE,
+    whatever the model, because those scripts load a tokenizer and train text; train_vlm.py trains them."""
+    column = next(column for column in IMAGE_COLUMNS if any(column in row for row in rows))
+    where = (f"{VISION_SCRIPT} --method {method}" if method in VISION_METHODS else VISION_SCRIPT)
+    return {"verdict": "INCOMPATIBLE", "mapping": None, "reasons": [
+        f"the rows carry images (column {column!r}), which a text-only model cannot see and this text script does not "
+        f"load: train a vision-language model with {where}, or drop the {column!r} column to train on the text alone"]}
+
+
 def render_vision(report: dict) -> list[str]:
     """Text lines for the "vision" section of an inspection report."""
     vision = report.get("vision")
