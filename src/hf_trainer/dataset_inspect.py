@@ -174,10 +174,12 @@ def load_tokenizer(name_or_path: str, token: str | None) -> Any:
                         "missing). Install the train extra (pip install 'hf-trainer[train]'), or inspect without "
                         "model_name_or_path.") from None
     offline = False
-    if name_or_path.startswith(("/", "./", "../", "~")) and not Path(name_or_path).expanduser().is_dir():
+    # os.path.expanduser leaves an unknown ~user as written (pathlib's raises RuntimeError, masked by the SDK).
+    is_folder = Path(os.path.expanduser(name_or_path)).is_dir()
+    if name_or_path.startswith(("/", "./", "../", "~")) and not is_folder:
         raise UserError(f"Could not load a tokenizer from {name_or_path!r} (no such folder). Pass a Hub model id or a "
                         "local folder with tokenizer files.")
-    if not Path(name_or_path).expanduser().is_dir():
+    if not is_folder:
         endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
         offline = not dataset_viewer.hub_reachable(endpoint, timeout=HUB_PROBE_SECONDS)
     try:
