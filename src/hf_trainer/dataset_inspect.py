@@ -175,7 +175,10 @@ def load_tokenizer(name_or_path: str, token: str | None) -> Any:
                         "model_name_or_path.") from None
     offline = False
     # os.path.expanduser leaves an unknown ~user as written (pathlib's raises RuntimeError, masked by the SDK).
-    is_folder = Path(os.path.expanduser(name_or_path)).is_dir()
+    try:
+        is_folder = Path(os.path.expanduser(name_or_path)).is_dir()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL: no folder
+        is_folder = False
     if name_or_path.startswith(("/", "./", "../", "~")) and not is_folder:
         raise UserError(f"Could not load a tokenizer from {name_or_path!r} (no such folder). Pass a Hub model id or a "
                         "local folder with tokenizer files.")
