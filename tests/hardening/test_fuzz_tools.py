@@ -12,6 +12,7 @@ no command a fuzzer can spell runs here), and the working folder is an empty tem
 import asyncio
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
+from hf_trainer.secrets import Redactor
 from hf_trainer.server import mcp
 
-# Figures for the report: calls made per tool and masked crashes seen (the test fails on the first one).
+# Figures for the report: calls made per tool and masked crashes seen (the test fails on the first one, unless
+# HF_TRAINER_FUZZ_COUNT is set: then they are counted and reported at the end, for a long counting run).
 TRIED: dict[str, int] = {}
+MASKED: dict[str, int] = {}
+COUNT_ONLY = bool(os.environ.get("HF_TRAINER_FUZZ_COUNT"))
+# The Hub API paths a tool call may reach (issue 21: an id must never steer a request elsewhere).
+ALLOWED_HUB_PATH = re.compile(
+    r"^/api/(whoami-v2|jobs/hardware|jobs/[^/?#]+(/[^/?#]+(/(cancel|logs|metrics|duplicate))?)?"
+    r"|scheduled-jobs/[^/?#]+(/[^/?#]+(/(suspend|resume|run))?)?|settings/webhooks(/[^/?#]+)?"
+    r"|models/[^?#]+|datasets/[^?#]+)$")
 
 FUZZ = settings(max_examples=int(os.environ.get("HF_TRAINER_FUZZ_EXAMPLES", "120")), deadline=None,
                 derandomize=not os.environ.get("HF_TRAINER_FUZZ_RANDOM"),
@@ -41,6 +51,15 @@ HOSTILE_TEXT = st.sampled_from([
     "--help", "-", "a=b", "{\"json\": 1}", "null", "true", "hf_" + "A" * 34,
 ])
 TEXT = st.one_of(HOSTILE_TEXT, st.text(max_size=40))
+# Issue 21: ids that would leave their URL path segment (dot segments, '?', '#', encoded slashes), and secrets with
+# newlines (a PEM key), which were written in clear line by line.
+HOSTILE_IDS = st.one_of(st.sampled_from([
+    "../../../api/repos/create?x=", "../../../api/repos/delete?", "..", ".", "./x", "a/../../b", "abc#frag",
+    "id?stage=RUNNING", "a%2F..%2F..%2Fapi%2Fwhoami-v2", "%2e%2e", "..%2F..%2F", "a" * 100_000, "0" * 24 + "/..",
+]), st.builds(lambda parts: "/".join(parts), st.lists(st.sampled_from(["..", ".", "api", "repos", "x?y", "z#w",
+                                                                          "%2F"]), min_size=1, max_size=6)))
+MULTILINE_SECRET = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+                    "BKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----\n")
 NUMBER = st.one_of(st.integers(min_value=-2**70, max_value=2**70),
                    st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([0, -1, 1, 2**63, 1e308]))
 SCALAR = st.one_of(st.none(), st.booleans(), NUMBER, TEXT)
@@ -71,10 +90,16 @@ def typed_hostile(plausible: list[Any]) -> st.SearchStrategy[Any]:
 CHOICES = {"method", "backend", "dataset_verdict", "model_name_or_path"}
 
 
+ID_FIELDS = {"job_id", "scheduled_job_id", "webhook_id", "namespace"}
+
+
 def field_value(name: str, plausible: list[Any], typed: bool) -> st.SearchStrategy[Any]:
     """A field's value. typed: mostly a plausible one, else hostile text where the field is text (so it passes the
-    schema and reaches our code); untyped: also hostile values of its type and junk of any type."""
+    schema and reaches our code); untyped: also hostile values of its type and junk of any type. Id fields also get
+    ids built to leave their URL path segment."""
     good = st.sampled_from(plausible)
+    if name in ID_FIELDS:
+        good = st.one_of(good, HOSTILE_IDS)
     if typed:
         if name not in CHOICES and all(isinstance(v, str) for v in plausible):
             return st.one_of(good, good, good, TEXT)
@@ -97,7 +122,8 @@ def arguments(fields: dict[str, list[Any]], required: tuple[str, ...] = ()) -> s
 
 OPERATIONS = ["uv", "run", "ps", "logs", "inspect", "cancel", "wait", "metrics", "hardware", "help", "diagnose",
               "retry", "scheduled run", "scheduled uv", "scheduled ps", "scheduled inspect", "scheduled delete",
-              "scheduled suspend", "scheduled resume", "scheduled trigger", "Scheduled_PS", "bogus", None]
+              "scheduled suspend", "scheduled resume", "scheduled trigger", "webhook ps", "webhook delete",
+              "Scheduled_PS", "bogus", None]
 JOB_ARGS = {
     "script": ["print('hi')\n", "train.py", "https://example.invalid/x.py", "/nonexistent/x.py"],
     "script_args": [["--max_steps", "1"], ["$(id)", "`id`", "a'b"], "--x"],
@@ -106,13 +132,15 @@ JOB_ARGS = {
     "flavor": ["cpu-basic", "a10g-large", "h200", "a10g-larg", "h100"],
     "timeout": ["2h", "90", 3600, "2hours", "0", -5, "1.5h", "5x"],
     "env": [{"A": "1"}, {"HF_TOKEN": "$HF_TOKEN"}, {"TOKEN": CANARY_TOKEN}, ["A=1"], "A=1"],
-    "secrets": [{"HF_TOKEN": "$HF_TOKEN"}, {"HF_TOKEN": "${HF_TOKEN}"}, {"X": CANARY_TOKEN}, ["X"]],
+    "secrets": [{"HF_TOKEN": "$HF_TOKEN"}, {"HF_TOKEN": "${HF_TOKEN}"}, {"X": CANARY_TOKEN}, ["X"],
+                {"SSH_KEY": MULTILINE_SECRET}, {"A": "line one\nline two\r\n", "B=C": "x"}],
     "labels": [{"project": "sft"}, {"bad key": "v"}, ["k=v"]],
     "volumes": [["hf://datasets/org/data:/data:ro"], ["/local:/data"], "hf://x"],
     "attempts": [1, 3, 11, 0, "2"],
-    "namespace": ["alice", "my-org", "bad ns", ""],
-    "job_id": ["abc", ["a", "b"], "", "0" * 24],
-    "scheduled_job_id": ["abc", ""],
+    "namespace": ["alice", "my-org", "bad ns", "", "../../api", "alice/..", "a?b"],
+    "job_id": ["abc", ["a", "b"], "", "0" * 24, "../../../api/repos/create?x=", "..", "a%2F..", "x#y"],
+    "scheduled_job_id": ["abc", "", "../../../api/repos/delete?", "..", "a?b#c"],
+    "webhook_id": ["abc", "../../../api/settings", "..", "a?b"],
     "schedule": ["@daily", "0 9 * * 1", "@sometimes", "* *"],
     "tail": [10, 0, -1, "5", 10**9],
     "follow": [True, False, "true", "yes"],
@@ -233,7 +261,9 @@ def _mentions(text: str, arguments: dict[str, Any], known: set[str]) -> bool:
 
     walk(arguments)
     lowered = text.lower()
-    return any(n and n.lower() in lowered for n in names) or any(
+    # A token-shaped value is redacted wherever it appears: quoted as '***', which still names it.
+    redacted = "'***'" in text and any(Redactor()(v) != v for v in values)
+    return redacted or any(n and n.lower() in lowered for n in names) or any(
         (v.strip() and v[:40] in text) or repr(v)[:40] in text for v in values)
 
 
@@ -254,8 +284,12 @@ def check(tool: str, arguments: dict[str, Any]) -> None:
     assert "Traceback (most recent call last)" not in shown, (tool, arguments, text)
     if is_error:
         # The SDK's whole text for a crash it masks; ours always says more after the colon.
+        if text.strip() == f"Error executing tool {tool}":
+            MASKED[tool] = MASKED.get(tool, 0) + 1
+            if COUNT_ONLY:
+                return
         assert text.strip() != f"Error executing tool {tool}", f"masked crash: {tool} {arguments!r}"
-        assert text.startswith(f"Error executing tool {tool}: ") and len(text) > len(tool) + 40, text
+        assert text.startswith(f"Error executing tool {tool}: ") and len(text) > len(tool) + 32, text
         assert _mentions(text.split(": ", 1)[1], arguments, KNOWN[tool]), (text, arguments)
 
 
@@ -266,16 +300,25 @@ def jobs_call() -> st.SearchStrategy[dict[str, Any]]:
         "backend": st.one_of(*[st.sampled_from(["hub", "local", None])] * 4, JUNK)})
 
 
+def check_hub_paths(hub: FakeHub, arguments: dict[str, Any]) -> None:
+    for request in hub.requests:
+        path = request.path
+        assert ALLOWED_HUB_PATH.match(path) and ".." not in path.split("/"), (path, arguments)
+    hub.requests.clear()
+
+
 @FUZZ
 @given(arguments=jobs_call())
 def test_hf_jobs_survives_any_arguments(sandbox: FakeHub, arguments: dict[str, Any]) -> None:
     check("hf_jobs", arguments)
+    check_hub_paths(sandbox, arguments)
 
 
 @FUZZ
 @given(arguments=jobs_call())
 def test_hf_jobs_status_survives_any_arguments(sandbox: FakeHub, arguments: dict[str, Any]) -> None:
     check("hf_jobs_status", arguments)
+    check_hub_paths(sandbox, arguments)
 
 
 @FUZZ
@@ -308,4 +351,5 @@ def test_train_survives_any_arguments(sandbox: FakeHub, request: Any) -> None:
 
 def test_zz_report_how_many_inputs_were_tried(capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
-        print(f"\nfuzzed MCP tool calls: {sum(TRIED.values())} {json.dumps(TRIED)}")
+        print(f"\nfuzzed MCP tool calls: {sum(TRIED.values())} {json.dumps(TRIED)}; masked errors "
+              f"('Error executing tool X' and nothing more): {sum(MASKED.values())} {json.dumps(MASKED)}")
