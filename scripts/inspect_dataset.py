@@ -77,8 +77,9 @@ def read_sample(args: argparse.Namespace) -> tuple[list[dict], dict]:
     token = os.environ.get("HF_TOKEN")
     viewer = DatasetViewer(args.viewer_url, token=token)
     try:
-        sample = sample_hub(viewer, args.dataset_name, args.dataset_config, args.dataset_train_split,
-                            args.sample_size)
+        head = (args.sample_size + 1) // 2
+        sample = sample_hub(viewer, args.dataset_name, args.dataset_config, args.dataset_train_split, head,
+                            args.sample_size - head)
     except ViewerError as exc:
         raise ScriptError(explain(exc, args.dataset_name, viewer.base_url, bool(token))) from None
     rows = sample.pop("rows")
@@ -1089,6 +1090,16 @@ def _vision_processor_of(tokenizer: Any) -> Any:
     return processor if processor_sees_images(processor) else tokenizer
 
 
+def text_script_image_verdict(rows: list[dict], method: str) -> dict:
+    """The verdict of a text training script (train_sft.py, train_dpo.py, ...) on rows with images: INCOMPATIBLE,
+    whatever the model, because those scripts load a tokenizer and train text; train_vlm.py trains them."""
+    column = next(column for column in IMAGE_COLUMNS if any(column in row for row in rows))
+    where = (f"{VISION_SCRIPT} --method {method}" if method in VISION_METHODS else VISION_SCRIPT)
+    return {"verdict": "INCOMPATIBLE", "mapping": None, "reasons": [
+        f"the rows carry images (column {column!r}), which a text-only model cannot see and this text script does not "
+        f"load: train a vision-language model with {where}, or drop the {column!r} column to train on the text alone"]}
+
+
 def render_vision(report: dict) -> list[str]:
     """Text lines for the "vision" section of an inspection report."""
     vision = report.get("vision")
@@ -1717,6 +1728,8 @@ def method_verdict(rows: list[dict], method: str, mappings: dict[str, Callable[[
 
     Inspection calls it for every method; the training scripts call it at load on the rows they are about to train on,
     so both refuse the same rows with the same reason. `checked` caches mapping results across methods."""
+    if rows_have_images(rows):  # the text scripts cannot train on images: runtime/vision.py says where to go
+        return text_script_image_verdict(rows, method)
     checked = {} if checked is None else checked
     drop = dropped_columns(method, {column for row in rows for column in row})
     if drop:
@@ -2716,6 +2729,8 @@ from typing import Any
 DEFAULT_VIEWER_URL = "https://datasets-server.huggingface.co"
 # /rows serves at most 100 rows per request.
 PAGE = 100
+# Rows past the head are read from this many evenly spaced offsets (one request each).
+SPREAD_WINDOWS = 5
 
 
 class ViewerError(Exception):
@@ -2821,20 +2836,38 @@ def choose_split(splits: list[dict], dataset: str, config: str | None, split: st
     return config, split
 
 
-def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: str | None, limit: int) -> dict:
-    """Up to `limit` rows from the start of a Hub split, with its row count and size from /size."""
+def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: str | None, limit: int,
+               spread: int = 0) -> dict:
+    """Up to `limit` rows from the start of a Hub split plus up to `spread` rows from a few evenly spaced offsets
+    through the rest (one /rows request each), with the split's row count and size from /size."""
     splits = viewer.splits(dataset)
     config, split = choose_split(splits, dataset, config, split)
     rows: list[dict] = []
+    locations: list[str] = []
     truncated_cells = 0
+    total = None
     try:
         while len(rows) < limit:
             page = viewer.rows(dataset, config, split, offset=len(rows), length=min(PAGE, limit - len(rows)))
             got = page.get("rows", [])
+            total = page.get("num_rows_total", total)
+            locations += [f"row {item.get('row_idx', len(rows) + i) + 1}" for i, item in enumerate(got)]
             rows += [item["row"] for item in got]
             truncated_cells += sum(len(item.get("truncated_cells") or []) for item in got)
             if len(got) == 0 or len(rows) >= page.get("num_rows_total", 0):
                 break
+        head = len(rows)
+        if spread and total and total > head:
+            # A few windows, evenly spaced after the head: later rows without reading the split.
+            windows = min(SPREAD_WINDOWS, spread, total - head)
+            size = max(1, spread // windows)
+            for index in range(windows):
+                offset = head + (total - head) * index // windows
+                page = viewer.rows(dataset, config, split, offset=offset, length=min(PAGE, size, total - offset))
+                got = page.get("rows", [])
+                locations += [f"row {item.get('row_idx', offset + i) + 1}" for i, item in enumerate(got)]
+                rows += [item["row"] for item in got]
+                truncated_cells += sum(len(item.get("truncated_cells") or []) for item in got)
     except ViewerError as exc:
         # /rows needs the parquet export; /first-rows works for every dataset the viewer can preview.
         if exc.status is None or exc.status < 500:
@@ -2842,17 +2875,22 @@ def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: s
         page = viewer.first_rows(dataset, config, split)
         got = page.get("rows", [])[:limit]
         rows = [item["row"] for item in got]
+        locations = [f"row {i + 1}" for i in range(len(rows))]
+        head = len(rows)
         truncated_cells = sum(len(item.get("truncated_cells") or []) for item in got)
     num_rows, num_bytes = None, None
     try:
-        size = viewer.size(dataset).get("size", {})
+        size_info = viewer.size(dataset).get("size", {})
     except ViewerError as exc:
         if exc.status in (401, 403, 404):
             raise
-        size = {}  # a size still being computed only costs us the row count
-    for item in size.get("splits", []):
+        size_info = {}  # a size still being computed only costs us the row count
+    for item in size_info.get("splits", []):
         if item.get("config") == config and item.get("split") == split:
             num_rows, num_bytes = item.get("num_rows"), item.get("num_bytes_parquet_files")
+    sampled_from = f"the first {head} rows"
+    if len(rows) > head:
+        sampled_from += f" and {len(rows) - head} rows from {min(SPREAD_WINDOWS, len(rows) - head)} evenly spaced offsets"
     return {
         "rows": rows,
         "num_rows": num_rows,
@@ -2863,6 +2901,8 @@ def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: s
         "configs": list(dict.fromkeys(item["config"] for item in splits)),
         "splits": [item["split"] for item in splits if item["config"] == config],
         "truncated_cells": truncated_cells,
+        "locations": locations,
+        "sampled_from": sampled_from,
     }
 
 

@@ -321,8 +321,11 @@ def test_a_hub_dataset_is_sampled_through_the_viewer_with_its_size_and_splits(fa
 
     assert result.source.kind == "hub" and (result.source.config, result.source.split) == ("default", "train")
     assert result.source.splits == ["train", "test"] and result.source.num_rows == 250
-    assert result.sample_rows == 120  # two /rows pages: 100 + 20
-    assert [r["query"].get("length") for r in fake_viewer.requests if r["path"] == "/rows"] == ["100", "20"]
+    assert result.sample_rows == 120  # 60 from the head, 60 from five evenly spaced offsets (one /rows each)
+    pages = [(r["query"].get("offset"), r["query"].get("length")) for r in fake_viewer.requests if r["path"] == "/rows"]
+    assert pages == [("0", "60"), ("60", "12"), ("98", "12"), ("136", "12"), ("174", "12"), ("212", "12")]
+    assert result.source.locations[60] == "row 61" and result.source.locations[-1] == "row 224"
+    assert "60 rows from 5 evenly spaced offsets" in result.source.sampled_from
     assert result.methods["sft"].verdict == R
     assert "alice/chat [default/train], 250 rows: language modelling, conversational" in result.render()
 

@@ -230,14 +230,16 @@ def _read_local(params: DatasetInspectInput) -> tuple[list[dict], Source]:
 def _read_hub(params: DatasetInspectInput, viewer: dataset_viewer.DatasetViewer,
               token: str | None) -> tuple[list[dict], Source]:
     try:
+        head = (params.sample_size + 1) // 2
         sample = dataset_viewer.sample_hub(viewer, params.dataset_name, params.dataset_config,
-                                           params.dataset_train_split, params.sample_size)
+                                           params.dataset_train_split, head, params.sample_size - head)
     except dataset_viewer.ViewerError as exc:
         raise UserError(dataset_viewer.explain(exc, params.dataset_name, viewer.base_url, bool(token))) from None
     source = Source(dataset_name=params.dataset_name, kind="hub", config=sample["config"], split=sample["split"],
                     configs=sample["configs"], splits=sample["splits"], num_rows=sample["num_rows"],
                     num_rows_exact=sample["num_rows_exact"], num_bytes=sample["num_bytes"],
-                    truncated_cells=sample["truncated_cells"])
+                    truncated_cells=sample["truncated_cells"], sampled_from=sample["sampled_from"],
+                    locations=sample["locations"])
     return sample["rows"], source
 
 

@@ -19,6 +19,8 @@ from typing import Any
 DEFAULT_VIEWER_URL = "https://datasets-server.huggingface.co"
 # /rows serves at most 100 rows per request.
 PAGE = 100
+# Rows past the head are read from this many evenly spaced offsets (one request each).
+SPREAD_WINDOWS = 5
 
 
 class ViewerError(Exception):
@@ -124,20 +126,38 @@ def choose_split(splits: list[dict], dataset: str, config: str | None, split: st
     return config, split
 
 
-def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: str | None, limit: int) -> dict:
-    """Up to `limit` rows from the start of a Hub split, with its row count and size from /size."""
+def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: str | None, limit: int,
+               spread: int = 0) -> dict:
+    """Up to `limit` rows from the start of a Hub split plus up to `spread` rows from a few evenly spaced offsets
+    through the rest (one /rows request each), with the split's row count and size from /size."""
     splits = viewer.splits(dataset)
     config, split = choose_split(splits, dataset, config, split)
     rows: list[dict] = []
+    locations: list[str] = []
     truncated_cells = 0
+    total = None
     try:
         while len(rows) < limit:
             page = viewer.rows(dataset, config, split, offset=len(rows), length=min(PAGE, limit - len(rows)))
             got = page.get("rows", [])
+            total = page.get("num_rows_total", total)
+            locations += [f"row {item.get('row_idx', len(rows) + i) + 1}" for i, item in enumerate(got)]
             rows += [item["row"] for item in got]
             truncated_cells += sum(len(item.get("truncated_cells") or []) for item in got)
             if len(got) == 0 or len(rows) >= page.get("num_rows_total", 0):
                 break
+        head = len(rows)
+        if spread and total and total > head:
+            # A few windows, evenly spaced after the head: later rows without reading the split.
+            windows = min(SPREAD_WINDOWS, spread, total - head)
+            size = max(1, spread // windows)
+            for index in range(windows):
+                offset = head + (total - head) * index // windows
+                page = viewer.rows(dataset, config, split, offset=offset, length=min(PAGE, size, total - offset))
+                got = page.get("rows", [])
+                locations += [f"row {item.get('row_idx', offset + i) + 1}" for i, item in enumerate(got)]
+                rows += [item["row"] for item in got]
+                truncated_cells += sum(len(item.get("truncated_cells") or []) for item in got)
     except ViewerError as exc:
         # /rows needs the parquet export; /first-rows works for every dataset the viewer can preview.
         if exc.status is None or exc.status < 500:
@@ -145,17 +165,22 @@ def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: s
         page = viewer.first_rows(dataset, config, split)
         got = page.get("rows", [])[:limit]
         rows = [item["row"] for item in got]
+        locations = [f"row {i + 1}" for i in range(len(rows))]
+        head = len(rows)
         truncated_cells = sum(len(item.get("truncated_cells") or []) for item in got)
     num_rows, num_bytes = None, None
     try:
-        size = viewer.size(dataset).get("size", {})
+        size_info = viewer.size(dataset).get("size", {})
     except ViewerError as exc:
         if exc.status in (401, 403, 404):
             raise
-        size = {}  # a size still being computed only costs us the row count
-    for item in size.get("splits", []):
+        size_info = {}  # a size still being computed only costs us the row count
+    for item in size_info.get("splits", []):
         if item.get("config") == config and item.get("split") == split:
             num_rows, num_bytes = item.get("num_rows"), item.get("num_bytes_parquet_files")
+    sampled_from = f"the first {head} rows"
+    if len(rows) > head:
+        sampled_from += f" and {len(rows) - head} rows from {min(SPREAD_WINDOWS, len(rows) - head)} evenly spaced offsets"
     return {
         "rows": rows,
         "num_rows": num_rows,
@@ -166,6 +191,8 @@ def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: s
         "configs": list(dict.fromkeys(item["config"] for item in splits)),
         "splits": [item["split"] for item in splits if item["config"] == config],
         "truncated_cells": truncated_cells,
+        "locations": locations,
+        "sampled_from": sampled_from,
     }
 
 
