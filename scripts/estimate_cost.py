@@ -163,6 +163,35 @@ def main(args: argparse.Namespace) -> int:
 # ===== generated runtime: do not edit; source: src/hf_trainer/runtime/ (regenerate: make sync-scripts) =====
 # runtime modules: estimate_math
 
+# ----- runtime/vocabulary.py -----
+"""Words all of hf-trainer shares, defined once: the training methods, the resume choices, the job-timeout rule.
+
+The package imports them from here (`hf_trainer.runtime.vocabulary`); the runtime modules scripts carry import them
+with a relative import, so scripts/estimate_cost.py and scripts/inspect_dataset.py carry the same definitions.
+"""
+
+import math
+from typing import Literal, get_args
+
+# The training methods, each a bundled script scripts/train_<method>.py.
+Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
+METHODS: tuple[str, ...] = get_args(Method)
+
+# --resume of the training scripts (runtime/resume.py): continue a matching checkpoint, start fresh, or insist.
+Resume = Literal["auto", "never", "must"]
+RESUME_CHOICES: tuple[str, ...] = get_args(Resume)
+
+# A job's timeout is its estimate plus 25%, rounded up to the minute, never under 10 minutes: estimates err, and a
+# job killed at 99% has spent all its money for nothing.
+TIMEOUT_BUFFER = 1.25
+MIN_TIMEOUT_SECONDS = 600
+
+
+def timeout_seconds(estimated_seconds: float) -> int:
+    """The timeout for a job estimated to run `estimated_seconds`: estimate + 25%, rounded up to the minute, at
+    least 10 minutes."""
+    return max(MIN_TIMEOUT_SECONDS, math.ceil(estimated_seconds * TIMEOUT_BUFFER / 60) * 60)
+
 # ----- runtime/estimate_math.py -----
 """The physics of a fine-tuning job: hardware facts, FLOPs, memory, time and money. Standard library only.
 
@@ -177,6 +206,7 @@ import math
 import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
 
 GB = 1e9  # vendors and the Hub quote memory in decimal gigabytes
 FALLBACK_DATE = "2026-11-25"
@@ -588,7 +618,6 @@ def lora_params(facts: ModelFacts, r: int, target: str = "all-linear") -> int:
 # ---------------------------------------------------------------------------------------------------------------
 # The job, its work in tokens and FLOPs
 # ---------------------------------------------------------------------------------------------------------------
-METHODS = ("sft", "dpo", "grpo", "reward", "kto")
 OPTIMIZER_BYTES = {  # optimizer state bytes per trainable parameter, beyond the parameter's own dtype
     "adamw_torch": None,  # two moments in the parameter's dtype (torch keeps states like the parameter)
     "adamw_torch_fused": None,
@@ -1093,7 +1122,7 @@ def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool
 
 def timeout_for(seconds: float) -> str:
     """A job timeout with a 25% buffer, rounded up, never below 10 minutes, in the form HF Jobs reads ("90m", "5h")."""
-    minutes = max(10, math.ceil(seconds * 1.25 / 60.0))
+    minutes = timeout_seconds(seconds) // 60
     if minutes <= 180:
         return f"{minutes}m"
     return f"{math.ceil(minutes / 60)}h"

@@ -1276,6 +1276,16 @@ def _vision_processor_of(tokenizer: Any) -> Any:
     return processor if processor_sees_images(processor) else tokenizer
 
 
+def text_script_image_verdict(rows: list[dict], method: str) -> dict:
+    """The verdict of a text training script (train_sft.py, train_dpo.py, ...) on rows with images: INCOMPATIBLE,
+    whatever the model, because those scripts load a tokenizer and train text; train_vlm.py trains them."""
+    column = next(column for column in IMAGE_COLUMNS if any(column in row for row in rows))
+    where = (f"{VISION_SCRIPT} --method {method}" if method in VISION_METHODS else VISION_SCRIPT)
+    return {"verdict": "INCOMPATIBLE", "mapping": None, "reasons": [
+        f"the rows carry images (column {column!r}), which a text-only model cannot see and this text script does not "
+        f"load: train a vision-language model with {where}, or drop the {column!r} column to train on the text alone"]}
+
+
 def render_vision(report: dict) -> list[str]:
     """Text lines for the "vision" section of an inspection report."""
     vision = report.get("vision")
@@ -1479,6 +1489,35 @@ def generate_vision_responses(model, processor, items: list[tuple[dict, Any]], *
         results.append([t.strip() for t in texts])
     return results
 
+# ----- runtime/vocabulary.py -----
+"""Words all of hf-trainer shares, defined once: the training methods, the resume choices, the job-timeout rule.
+
+The package imports them from here (`hf_trainer.runtime.vocabulary`); the runtime modules scripts carry import them
+with a relative import, so scripts/estimate_cost.py and scripts/inspect_dataset.py carry the same definitions.
+"""
+
+import math
+from typing import Literal, get_args
+
+# The training methods, each a bundled script scripts/train_<method>.py.
+Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
+METHODS: tuple[str, ...] = get_args(Method)
+
+# --resume of the training scripts (runtime/resume.py): continue a matching checkpoint, start fresh, or insist.
+Resume = Literal["auto", "never", "must"]
+RESUME_CHOICES: tuple[str, ...] = get_args(Resume)
+
+# A job's timeout is its estimate plus 25%, rounded up to the minute, never under 10 minutes: estimates err, and a
+# job killed at 99% has spent all its money for nothing.
+TIMEOUT_BUFFER = 1.25
+MIN_TIMEOUT_SECONDS = 600
+
+
+def timeout_seconds(estimated_seconds: float) -> int:
+    """The timeout for a job estimated to run `estimated_seconds`: estimate + 25%, rounded up to the minute, at
+    least 10 minutes."""
+    return max(MIN_TIMEOUT_SECONDS, math.ceil(estimated_seconds * TIMEOUT_BUFFER / 60) * 60)
+
 # ----- runtime/dataset_formats.py -----
 """Which TRL format a sample of rows is in, whether each trainer can use it, and what to run to make it usable.
 
@@ -1494,7 +1533,6 @@ import math
 from typing import Any, Callable
 
 
-METHODS = ("sft", "dpo", "grpo", "reward", "kto")
 READY, NEEDS_MAPPING, INCOMPATIBLE = "READY", "NEEDS MAPPING", "INCOMPATIBLE"
 ROLES = ("system", "developer", "user", "assistant", "tool")
 # Keys TRL reads in each format (trl.data_utils); extra columns are allowed and ignored (or passed to GRPO rewards).
@@ -1904,6 +1942,8 @@ def method_verdict(rows: list[dict], method: str, mappings: dict[str, Callable[[
 
     Inspection calls it for every method; the training scripts call it at load on the rows they are about to train on,
     so both refuse the same rows with the same reason. `checked` caches mapping results across methods."""
+    if rows_have_images(rows):  # the text scripts cannot train on images: runtime/vision.py says where to go
+        return text_script_image_verdict(rows, method)
     checked = {} if checked is None else checked
     drop = dropped_columns(method, {column for row in rows for column in row})
     if drop:
@@ -2468,16 +2508,15 @@ def record_dtype(config_path: Path, dtype) -> None:
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 # ----- runtime/train_common.py -----
-"""What every training script shares: arguments, data, model loading, tracking, Hub push, resume, smoke, summary.
+"""What every training script shares before training: arguments, device, model loading, data, tracking, the Hub.
 
-This module is inlined verbatim into each self-contained PEP 723 script under scripts/ (between `# >>> inline:`
-markers, by `make sync-scripts`), because HF Jobs ships a single file. So: standard-library imports only at the top;
-torch, transformers, trl, peft and datasets are imported inside the functions that need them.
+The training scripts carry it (and its siblings runtime/resume.py and runtime/results.py, the resume check and the
+tail after training) in their generated runtime block, because HF Jobs runs a single file. So: standard-library
+imports only at the top; torch, transformers, trl, peft and datasets are imported inside the functions that need them.
 """
 
 import argparse
 import json
-import math
 import os
 import re
 import sys
@@ -2584,8 +2623,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                      help="Make the repo private (default) or public (--no-hub_private_repo).")
     hub.add_argument("--hub_strategy", default="checkpoint", choices=["end", "every_save", "checkpoint", "all_checkpoints"],
                      help="Default 'checkpoint': the latest checkpoint is pushed too, so a new job can resume.")
-    hub.add_argument("--resume", action="store_true",
-                     help="Continue from the newest checkpoint in output_dir, else from the Hub repo's last-checkpoint.")
+    hub.add_argument("--resume", nargs="?", const="must", default="never", choices=RESUME_CHOICES,
+                     help="Continue from the newest checkpoint (output_dir, else the Hub repo's last-checkpoint) only "
+                          "when the same kind of run made it (model, method, data, LoRA shape): auto continues or "
+                          "starts fresh, must (bare --resume) fails without one, never starts fresh. A checkpoint of "
+                          "another run is refused before training, with the difference named.")
 
     track = parser.add_argument_group("tracking")
     track.add_argument("--report_to", default="trackio", help="trackio (default), none, wandb, tensorboard, ...")
@@ -2913,6 +2955,10 @@ def _hub_user() -> str:
     return HfApi(token=os.environ["HF_TOKEN"]).whoami()["name"]
 
 
+def hub_url(repo_id: str) -> str:
+    return f"{os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/')}/{repo_id}"
+
+
 def hub_kwargs(args) -> dict:
     """Checkpointing and pushing: the latest checkpoint goes to the Hub so a new job can resume."""
     kwargs = {"save_strategy": "no" if args.smoke else "steps", "save_steps": args.save_steps,
@@ -2934,39 +2980,6 @@ def logging_steps(args) -> int:
     if args.logging_steps:
         return args.logging_steps
     return 1 if args.smoke or 0 < args.max_steps <= 100 else 10
-
-
-def resume_checkpoint(args, output_dir: str) -> str | None:
-    """The checkpoint to continue from: the newest local one, else the Hub repo's last-checkpoint folder."""
-    if not args.resume:
-        return None
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if Path(output_dir).is_dir():
-        local = get_last_checkpoint(output_dir)
-        if local:
-            print(f"Resuming from {local}", flush=True)
-            return local
-    if args.push_to_hub and args.hub_model_id:
-        from huggingface_hub import HfApi, snapshot_download
-        from huggingface_hub.errors import RepositoryNotFoundError
-
-        api = HfApi(token=os.environ.get("HF_TOKEN"))
-        try:
-            files = api.list_repo_files(args.hub_model_id)
-        except RepositoryNotFoundError:
-            files = []
-        if "last-checkpoint/trainer_state.json" in files:
-            # Under a "_" folder: the Trainer's pushes of output_dir skip "_*", so this old copy can never be pushed
-            # back over the newer checkpoints this run makes.
-            local = Path(output_dir) / "_resumed_from_hub"
-            snapshot_download(args.hub_model_id, allow_patterns=["last-checkpoint/*"], local_dir=str(local),
-                              token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)
-            path = str(local / "last-checkpoint")
-            print(f"Resuming from {args.hub_model_id}/last-checkpoint", flush=True)
-            return path
-    print("No checkpoint found: starting from step 0.", flush=True)
-    return None
 
 
 # --- benchmark hook (benchmarks/bench_train.py) -------------------------------------------------------------------
@@ -3020,272 +3033,6 @@ def attach_token_stats(trainer) -> None:
 
     trainer.data_collator = counting_collator
     trainer.add_callback(_Summary())
-
-# --- results ----------------------------------------------------------------------------------------------------
-
-def divergence_guard():
-    """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.
-
-    transformers hides a NaN loss by default (logging_nan_inf_filter logs the running mean instead, often 0), so a
-    diverged run would otherwise finish "successfully" with a broken model.
-    """
-    from transformers import TrainerCallback
-
-    class DivergenceGuard(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            for key in ("loss", "grad_norm"):
-                value = (logs or {}).get(key)
-                if value is not None and not math.isfinite(float(value)):
-                    raise ScriptError(
-                        f"training diverged: {key} is {value} at step {state.global_step}. Lower the learning rate "
-                        f"(now {args.learning_rate:g}) about tenfold; on fp16 GPUs (T4) prefer a bf16 GPU.")
-
-    return DivergenceGuard()
-
-
-def losses(log_history: list[dict]) -> list[float]:
-    return [entry["loss"] for entry in log_history if "loss" in entry]
-
-
-def check_smoke(trainer) -> tuple[bool, str]:
-    """After one step: the loss must be finite and the gradient norm finite and non-zero."""
-    history = trainer.state.log_history
-    step_logs = [entry for entry in history if "loss" in entry]
-    if not step_logs:
-        return False, "smoke: FAIL - no loss was logged after one step"
-    loss = float(step_logs[-1]["loss"])
-    grad = float(step_logs[-1].get("grad_norm", float("nan")))
-    if not math.isfinite(loss):
-        return False, f"smoke: FAIL - the loss is {loss} after one step (check the data and the learning rate)"
-    if not math.isfinite(grad) or grad == 0.0:
-        return False, (f"smoke: FAIL - the gradient norm is {grad} after one step: nothing is being trained "
-                       "(labels all masked? check assistant_only_loss/completion masks and max_length)")
-    return True, f"smoke: OK - loss {loss:.4f}, gradient norm {grad:.4f} after one step on real data"
-
-
-def hub_url(repo_id: str) -> str:
-    return f"{os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/')}/{repo_id}"
-
-
-def job_url() -> str | None:
-    job_id = os.environ.get("JOB_ID")
-    if not job_id:
-        return None
-    if not on_hf_jobs():
-        return f"local job {job_id}"
-    # hf-trainer's train tool passes the namespace it submitted to; other submitters may not.
-    owner = os.environ.get("HF_TRAINER_NAMESPACE") or os.environ.get("JOB_OWNER") or ""
-    base = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    return f"{base}/jobs/{owner}/{job_id}" if owner else f"job {job_id}"
-
-
-RECORDED_LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub")
-
-
-def _job_flavor(job_id: str | None) -> str | None:
-    """The HF Jobs flavor this job runs on, read from its own record (best effort: None when it cannot be read)."""
-    if not job_id or not on_hf_jobs() or not os.environ.get("HF_TOKEN"):
-        return None
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        api = HfApi(token=os.environ["HF_TOKEN"])
-        owner = os.environ.get("JOB_OWNER") or api.whoami()["name"]
-        flavor = api.inspect_job(job_id=job_id, namespace=owner).flavor
-    except (HfHubHTTPError, OSError, KeyError, ValueError):
-        return None
-    return str(getattr(flavor, "value", flavor)) if flavor else None
-
-
-def recorded_job(method: str) -> dict:
-    """What reproduces this run: the script (name and sha256 of its bytes), its arguments, the job and flavor, the
-    library versions. `hf-trainer rerun <repo>` reads it back from the model card's `hf_trainer_job` metadata."""
-    import hashlib
-    import platform
-    from importlib import metadata
-
-    script = Path(sys.argv[0])
-    digest = hashlib.sha256(script.read_bytes()).hexdigest() if script.is_file() else None
-    versions = {}
-    for name in RECORDED_LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    job_id = os.environ.get("JOB_ID")
-    device = detect_device()
-    return {"method": method, "script": script.name, "script_sha256": digest, "arguments": sys.argv[1:],
-            "job_id": job_id, "job_url": job_url(),
-            "flavor": os.environ.get("HF_TRAINER_FLAVOR") or _job_flavor(job_id),
-            "hardware": f"{device['count']} x {device['name']}" if device["count"] else "cpu",
-            "python": platform.python_version(), "libraries": versions}
-
-
-_YAML_PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./@+-]*")
-_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
-
-
-def yaml_scalar(value: str) -> str:
-    """A user's value (model id, path, dataset name) for the card's YAML header: as written when YAML reads it back
-    unchanged, else a double-quoted YAML string, so a newline or ': ' in a name cannot add or break metadata."""
-    text = str(value)
-    if _YAML_PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS and not re.fullmatch(r"[-+0-9._e]+", text):
-        return text
-    quoted = []
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            quoted.append("\\" + char)
-        elif char.isprintable():
-            quoted.append(char)
-        else:  # YAML's escapes: \xXX, \uXXXX, \UXXXXXXXX
-            quoted.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
-                          else f"\\U{code:08x}")
-    return '"' + "".join(quoted) + '"'
-
-
-def model_card(args, method: str, result: dict, extra_hparams: dict, sections: list[str] | None = None) -> str:
-    """A model card: base model, data, method, hyper-parameters, final metrics, extra `sections` (e.g. evaluation),
-    and the job that made it (machine-readable in the `hf_trainer_job` metadata, for reruns)."""
-    hparams = {
-        "learning_rate": result.get("learning_rate"),
-        "num_train_epochs": args.num_train_epochs,
-        "max_steps": args.max_steps,
-        "per_device_train_batch_size": args.per_device_train_batch_size,
-        "gradient_accumulation_steps": args.gradient_accumulation_steps,
-        "max_length": args.max_length,
-        "lr_scheduler_type": args.lr_scheduler_type,
-        "seed": args.seed,
-        **({"lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout,
-            "lora_target_modules": " ".join(args.lora_target_modules), "load_in_4bit": args.load_in_4bit}
-           if args.use_peft else {}),
-        **extra_hparams,
-    }
-    base = args.model_name_or_path
-    tags = ["hf-trainer", "trl", method] + (["lora", "peft"] if args.use_peft else [])
-    lines = [
-        "---",
-        f"base_model: {yaml_scalar(base)}",
-        *( [f"datasets:\n- {yaml_scalar(args.dataset_name)}"] if not Path(args.dataset_name).exists() else [] ),
-        "library_name: " + ("peft" if args.use_peft else "transformers"),
-        "tags:", *[f"- {tag}" for tag in tags],
-        # JSON on one line is valid YAML: the Hub returns it in cardData, so reruns read it without parsing markdown.
-        *([f"hf_trainer_job: {json.dumps(result['recorded_job'])}"] if result.get("recorded_job") else []),
-        "---",
-        "",
-        f"# {args.hub_model_id or Path(result['output_dir']).name}",
-        "",
-        f"Fine-tuned from `{base}` with {method.upper()} ({'LoRA adapter' if args.use_peft else 'full fine-tuning'}) "
-        f"on `{args.dataset_name}` by [hf-trainer](https://github.com/) using TRL.",
-        "",
-        "## Results",
-        "",
-        "| metric | value |", "|---|---|",
-        f"| steps | {result['steps']} |",
-        f"| first training loss | {_fmt(result['first_loss'])} |",
-        f"| last training loss | {_fmt(result['last_loss'])} |",
-        *([f"| eval loss | {_fmt(result['eval_loss'])} |"] if result.get("eval_loss") is not None else []),
-        *[f"| {key.replace('_', ' ')} | {_fmt(value) if isinstance(value, float) else value} |"
-          for key, value in (result.get("extra_results") or {}).items()],
-        f"| runtime (s) | {result['runtime_seconds']:.0f} |",
-        "",
-        "## Hyper-parameters",
-        "",
-        "| name | value |", "|---|---|",
-        *[f"| {key} | {value} |" for key, value in hparams.items()],
-        "",
-    ]
-    for section in sections or []:
-        lines += [section.rstrip("\n"), ""]
-    # Links back from the model to the job and its metrics (the job's labels link forward to both).
-    provenance = [f"Trained by Hugging Face job: {job_url()}"] if job_url() else []
-    if result.get("trackio_project"):
-        space = os.environ.get("HF_TRAINER_TRACKIO_SPACE")
-        provenance.append(f"Training metrics: trackio project `{result['trackio_project']}`, run "
-                          f"`{result.get('run_name')}`" + (f" ({hub_url('spaces/' + space)})" if space else ""))
-    if provenance:
-        lines += ["## Provenance", "", *[f"- {line}" for line in provenance], ""]
-    recorded = result.get("recorded_job")
-    if recorded:
-        import shlex
-
-        where = args.hub_model_id if args.push_to_hub and args.hub_model_id else (recorded.get("job_id") or "")
-        lines += ["## Reproduce", "",
-                  f"Script `{recorded['script']}` (sha256 `{recorded['script_sha256']}`) on "
-                  f"{recorded.get('flavor') or recorded['hardware']}, with "
-                  + ", ".join(f"{k} {v}" for k, v in recorded["libraries"].items()) + ":", "",
-                  "```", shlex.join([recorded["script"], *recorded["arguments"]]), "```", ""]
-        if where:
-            lines += [f"Plan the same job again with `hf-trainer rerun {where}` (add `--confirm` to submit).", ""]
-    return "\n".join(lines)
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
-def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None,
-           extra_results: dict | None = None, card_sections: list[str] | None = None,
-           extra_files: dict[str, str] | None = None) -> dict:
-    """Save the model, write its card, push it (when asked) and return the summary.
-
-    Under accelerate launch every process calls this (saving may gather shards), but only the main process writes
-    the card and pushes. `extra_results` (method metrics, e.g. GRPO rewards) go into the summary and the card;
-    `card_sections` (markdown) into the card; `extra_files` ({relative path: text}, e.g. results/evaluation.json)
-    into the output folder, so they are pushed with the model."""
-    history = trainer.state.log_history
-    found = losses(history)
-    eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
-    result = {
-        "method": method,
-        "output_dir": str(Path(output_dir).resolve()),
-        "hub_model_id": args.hub_model_id if args.push_to_hub else None,
-        "steps": trainer.state.global_step,
-        "first_loss": found[0] if found else None,
-        "last_loss": found[-1] if found else None,
-        "eval_loss": eval_losses[-1] if eval_losses else None,
-        "runtime_seconds": time.time() - started,
-        "learning_rate": trainer.args.learning_rate,
-        "trackio_project": trainer.args.project if args.report_to == "trackio" else None,
-        "run_name": trainer.args.run_name,
-        "job_url": job_url(),
-        **({"extra_results": extra_results} if extra_results else {}),
-    }
-    save_final_model(trainer, output_dir)  # a sharded (--fsdp) model is gathered into one first
-    if not trainer.is_world_process_zero():
-        return result
-    processing = getattr(trainer, "processing_class", None)
-    if processing is not None:
-        processing.save_pretrained(output_dir)
-    for relative, text in (extra_files or {}).items():
-        Path(output_dir, relative).parent.mkdir(parents=True, exist_ok=True)
-        Path(output_dir, relative).write_text(text, encoding="utf-8")
-    # The run's duration goes with the record: a rerun sizes its timeout from it (HF Jobs does not report timeouts).
-    record = {**recorded_job(method), "runtime_seconds": round(result["runtime_seconds"])}
-    card_result = {**result, "recorded_job": record}
-    Path(output_dir, "README.md").write_text(model_card(args, method, card_result, extra_hparams or {}, card_sections),
-                                             encoding="utf-8")
-    if args.push_to_hub:
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=os.environ["HF_TOKEN"])
-        api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
-        api.upload_folder(repo_id=args.hub_model_id, folder_path=output_dir, commit_message="hf-trainer: final model",
-                          ignore_patterns=["checkpoint-*/**", "checkpoint-*", "last-checkpoint/**", "runs/**", "_*"])
-        result["hub_url"] = hub_url(args.hub_model_id)
-    return result
-
-
-def report(result: dict, as_json: bool) -> None:
-    if not is_main_process():  # one summary per run, not one per GPU process
-        return
-    if as_json:
-        print(json.dumps(result), flush=True)
-        return
-    where = result.get("hub_url") or result["output_dir"]
-    print(f"Done: {result['steps']} steps, loss {_fmt(result['first_loss'])} -> {_fmt(result['last_loss'])}, "
-          f"{result['runtime_seconds']:.0f}s. Model: {where}", flush=True)
 
 # ----- runtime/rewards.py -----
 """GRPO reward functions chosen by name, tolerant answer matching, and loading reward functions from a file.
@@ -3577,7 +3324,8 @@ an answer column, or plain `text`; the loss counts only completion tokens when a
 
 Public API (stable): `add_eval_arguments(parser)`, `split_row(row, answer_column)`,
 `evaluate_model(model, tokenizer, rows, ...)`, `compare(base, tuned)`, `comparison_table(...)`, `card_section(...)`,
-`upsert_card_section(card, section)`, `result_files(evaluation)`, `baseline_then_compare(...)`.
+`upsert_card_section(card, section)`, `result_files(evaluation)`, `baseline_then_compare(...)`,
+`baseline_if_asked(args, train_dataset, eval_dataset, model_init_kwargs)`.
 """
 
 import json
@@ -3611,7 +3359,7 @@ def add_eval_arguments(parser, baseline: bool = True) -> None:
 # --- rows -----------------------------------------------------------------------------------------------------
 
 
-def _is_messages(value) -> bool:
+def _is_chat(value) -> bool:
     return isinstance(value, list) and bool(value) and isinstance(value[0], dict) and "role" in value[0]
 
 
@@ -3630,9 +3378,9 @@ def split_row(row: dict, answer_column: str | None = None) -> dict | None:
     if "completion" in row and row.get("label") is not None and row["label"] in (False, 0, "false", "False"):
         return None  # KTO: an undesirable completion is not what the model should learn to say
     messages = row.get("messages")
-    if not _is_messages(messages) and _is_messages(row.get("chosen")) and not row.get("prompt"):
+    if not _is_chat(messages) and _is_chat(row.get("chosen")) and not row.get("prompt"):
         messages = row["chosen"]  # implicit preference: the preferred conversation
-    if _is_messages(messages):
+    if _is_chat(messages):
         if messages[-1].get("role") == "assistant" and len(messages) > 1:
             return {"prompt": messages[:-1], "completion": _completion_text(messages), "answer": answer}
         return {"prompt": messages, "completion": None, "answer": answer}
@@ -3644,7 +3392,7 @@ def split_row(row: dict, answer_column: str | None = None) -> dict | None:
             completion = row.get("chosen")
         if completion in (None, "", []) and answer is not None and answer_key != prompt_key:
             completion = answer  # a question with its reference solution: score the solution
-        return {"prompt": prompt if _is_messages(prompt) else str(prompt),
+        return {"prompt": prompt if _is_chat(prompt) else str(prompt),
                 "completion": _completion_text(completion) if completion not in (None, "", []) else None, "answer": answer}
     for key in ("text", "chosen"):  # plain text, or an implicit preference pair's preferred text
         if isinstance(row.get(key), str) and row[key].strip():
@@ -3692,6 +3440,21 @@ def _last_line(text: str) -> str | None:
 
 def _normal(text) -> str:
     return re.sub(r"\s+", " ", str(text)).strip().strip(".").lower()
+
+
+def score_answers(outputs: list[str], references: list[str]) -> dict:
+    """The task metric of generated `outputs` against reference answers: exact_match (the final answers, extracted
+    and normalised, are equal) and accuracy (tolerant matching, 1/2 == 0.5 == \\frac{1}{2}, as GRPO's accuracy reward
+    does). One implementation for scripts/evaluate.py, the training scripts' --eval_baseline and the package."""
+    if len(outputs) != len(references) or not references:
+        raise ValueError(f"{len(outputs)} outputs for {len(references)} reference answers: need one each, at least one")
+    exact = tolerant = 0
+    for output, reference in zip(outputs, references):
+        expected = reference_answer(reference)
+        predicted = extract_answer(output)
+        exact += int(predicted is not None and expected is not None and _normal(predicted) == _normal(expected))
+        tolerant += int(bool(answers_match(predicted, expected)))
+    return {"exact_match": exact / len(references), "accuracy": tolerant / len(references)}
 
 
 def _loss(model, batch: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[float, int]:
@@ -3761,13 +3524,7 @@ def evaluate_model(model, tokenizer, rows: list[dict], *, max_length: int = 1024
     outputs = _generate(model, tokenizer, [_render_prompt(tokenizer, e["prompt"]) for e in generate_for],
                         max_new_tokens, batch_size) if num_samples or task else []
     if task:
-        exact = tolerant = 0
-        for example, output in zip(task, outputs):
-            expected = reference_answer(example["answer"])
-            predicted = extract_answer(output)
-            exact += int(predicted is not None and expected is not None and _normal(predicted) == _normal(expected))
-            tolerant += int(bool(answers_match(predicted, expected)))
-        result.update(task_rows=len(task), exact_match=exact / len(task), accuracy=tolerant / len(task))
+        result.update(task_rows=len(task), **score_answers(outputs, [e["answer"] for e in task]))
     result["samples"] = [
         {"prompt": e["prompt"], "reference": e["answer"] if e["answer"] is not None else e["completion"],
          "generated": output} for e, output in list(zip(generate_for, outputs))[:num_samples]]
@@ -3895,10 +3652,22 @@ def baseline_then_compare(args, rows: list[dict], model_init_kwargs: dict):
 
     def after(trained, trained_tokenizer) -> dict:
         tuned = evaluate_model(trained, trained_tokenizer, rows, **options)
-        return {"dataset": args.dataset_name, "split": "eval", "base_name": args.model_name_or_path,
-                "base": base, "fine_tuned": tuned, "comparison": compare(base, tuned)}
+        evaluation = {"dataset": args.dataset_name, "split": "eval", "base_name": args.model_name_or_path,
+                      "base": base, "fine_tuned": tuned, "comparison": compare(base, tuned)}
+        # What results.finish_run puts beside the model: the card's section and the results/ files.
+        return {**evaluation, "card_section": card_section(evaluation), "files": result_files(evaluation)}
 
     return after
+
+
+def baseline_if_asked(args, train_dataset, eval_dataset, model_init_kwargs: dict):
+    """--eval_baseline in a training script: score the base model now, on the rows the trained model is scored on
+    after (the eval split, else the first training rows), and return `after` for results.finish_run. None when the
+    flag is off, in --smoke, and in the other processes of a multi-GPU run (rank 0 evaluates)."""
+    if not getattr(args, "eval_baseline", False) or args.smoke or not is_main_process():
+        return None
+    rows = eval_rows(eval_dataset if eval_dataset is not None else train_dataset, args.max_eval_samples)
+    return baseline_then_compare(args, rows, model_init_kwargs)
 # ===== end of generated runtime =====
 
 

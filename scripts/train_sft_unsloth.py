@@ -113,6 +113,7 @@ def main(args: argparse.Namespace) -> int:
     device = detect_device()
     check_arguments(args, device)
     output_dir = default_output_dir(args, METHOD)
+    checkpoint = resume_checkpoint(args, METHOD, output_dir)  # a checkpoint of another run stops here
 
     train_dataset, eval_dataset = load_splits(args)
     train_dataset = apply_mapping(train_dataset, args.dataset_mapping)
@@ -166,20 +167,14 @@ def main(args: argparse.Namespace) -> int:
         **tracking_kwargs(args, METHOD),
     )
     trainer = SFTTrainer(model=model, args=config, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                         processing_class=tokenizer, callbacks=[divergence_guard()])
-    trainer.train(resume_from_checkpoint=resume_checkpoint(args, output_dir))
-    if args.smoke:
-        ok, line = check_smoke(trainer)
-        print(line, flush=True)
-        return 0 if ok else 1
-    result = finish(trainer, args, METHOD, output_dir, started,
-                    {"packing": args.packing, "lora_target_modules_found": " ".join(targets), "unsloth": True})
-    report(result, args.json)
-    return 0
+                         processing_class=tokenizer, callbacks=[divergence_guard(), run_recorder(args, METHOD)])
+    trainer.train(resume_from_checkpoint=checkpoint)
+    return finish_run(trainer, args, METHOD, output_dir, started,
+                      {"packing": args.packing, "lora_target_modules_found": " ".join(targets), "unsloth": True})
 
 
 # ===== generated runtime: do not edit; source: src/hf_trainer/runtime/ (regenerate: make sync-scripts) =====
-# runtime modules: train_common
+# runtime modules: train_common, resume, results
 
 # ----- runtime/file_types.py -----
 """The one list of local dataset file types: dataset inspection samples exactly these (runtime/dataset_files.py) and
@@ -1222,6 +1217,16 @@ def _vision_processor_of(tokenizer: Any) -> Any:
     return processor if processor_sees_images(processor) else tokenizer
 
 
+def text_script_image_verdict(rows: list[dict], method: str) -> dict:
+    """The verdict of a text training script (train_sft.py, train_dpo.py, ...) on rows with images: INCOMPATIBLE,
+    whatever the model, because those scripts load a tokenizer and train text; train_vlm.py trains them."""
+    column = next(column for column in IMAGE_COLUMNS if any(column in row for row in rows))
+    where = (f"{VISION_SCRIPT} --method {method}" if method in VISION_METHODS else VISION_SCRIPT)
+    return {"verdict": "INCOMPATIBLE", "mapping": None, "reasons": [
+        f"the rows carry images (column {column!r}), which a text-only model cannot see and this text script does not "
+        f"load: train a vision-language model with {where}, or drop the {column!r} column to train on the text alone"]}
+
+
 def render_vision(report: dict) -> list[str]:
     """Text lines for the "vision" section of an inspection report."""
     vision = report.get("vision")
@@ -1425,6 +1430,35 @@ def generate_vision_responses(model, processor, items: list[tuple[dict, Any]], *
         results.append([t.strip() for t in texts])
     return results
 
+# ----- runtime/vocabulary.py -----
+"""Words all of hf-trainer shares, defined once: the training methods, the resume choices, the job-timeout rule.
+
+The package imports them from here (`hf_trainer.runtime.vocabulary`); the runtime modules scripts carry import them
+with a relative import, so scripts/estimate_cost.py and scripts/inspect_dataset.py carry the same definitions.
+"""
+
+import math
+from typing import Literal, get_args
+
+# The training methods, each a bundled script scripts/train_<method>.py.
+Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
+METHODS: tuple[str, ...] = get_args(Method)
+
+# --resume of the training scripts (runtime/resume.py): continue a matching checkpoint, start fresh, or insist.
+Resume = Literal["auto", "never", "must"]
+RESUME_CHOICES: tuple[str, ...] = get_args(Resume)
+
+# A job's timeout is its estimate plus 25%, rounded up to the minute, never under 10 minutes: estimates err, and a
+# job killed at 99% has spent all its money for nothing.
+TIMEOUT_BUFFER = 1.25
+MIN_TIMEOUT_SECONDS = 600
+
+
+def timeout_seconds(estimated_seconds: float) -> int:
+    """The timeout for a job estimated to run `estimated_seconds`: estimate + 25%, rounded up to the minute, at
+    least 10 minutes."""
+    return max(MIN_TIMEOUT_SECONDS, math.ceil(estimated_seconds * TIMEOUT_BUFFER / 60) * 60)
+
 # ----- runtime/dataset_formats.py -----
 """Which TRL format a sample of rows is in, whether each trainer can use it, and what to run to make it usable.
 
@@ -1440,7 +1474,6 @@ import math
 from typing import Any, Callable
 
 
-METHODS = ("sft", "dpo", "grpo", "reward", "kto")
 READY, NEEDS_MAPPING, INCOMPATIBLE = "READY", "NEEDS MAPPING", "INCOMPATIBLE"
 ROLES = ("system", "developer", "user", "assistant", "tool")
 # Keys TRL reads in each format (trl.data_utils); extra columns are allowed and ignored (or passed to GRPO rewards).
@@ -1850,6 +1883,8 @@ def method_verdict(rows: list[dict], method: str, mappings: dict[str, Callable[[
 
     Inspection calls it for every method; the training scripts call it at load on the rows they are about to train on,
     so both refuse the same rows with the same reason. `checked` caches mapping results across methods."""
+    if rows_have_images(rows):  # the text scripts cannot train on images: runtime/vision.py says where to go
+        return text_script_image_verdict(rows, method)
     checked = {} if checked is None else checked
     drop = dropped_columns(method, {column for row in rows for column in row})
     if drop:
@@ -2414,16 +2449,15 @@ def record_dtype(config_path: Path, dtype) -> None:
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 # ----- runtime/train_common.py -----
-"""What every training script shares: arguments, data, model loading, tracking, Hub push, resume, smoke, summary.
+"""What every training script shares before training: arguments, device, model loading, data, tracking, the Hub.
 
-This module is inlined verbatim into each self-contained PEP 723 script under scripts/ (between `# >>> inline:`
-markers, by `make sync-scripts`), because HF Jobs ships a single file. So: standard-library imports only at the top;
-torch, transformers, trl, peft and datasets are imported inside the functions that need them.
+The training scripts carry it (and its siblings runtime/resume.py and runtime/results.py, the resume check and the
+tail after training) in their generated runtime block, because HF Jobs runs a single file. So: standard-library
+imports only at the top; torch, transformers, trl, peft and datasets are imported inside the functions that need them.
 """
 
 import argparse
 import json
-import math
 import os
 import re
 import sys
@@ -2530,8 +2564,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                      help="Make the repo private (default) or public (--no-hub_private_repo).")
     hub.add_argument("--hub_strategy", default="checkpoint", choices=["end", "every_save", "checkpoint", "all_checkpoints"],
                      help="Default 'checkpoint': the latest checkpoint is pushed too, so a new job can resume.")
-    hub.add_argument("--resume", action="store_true",
-                     help="Continue from the newest checkpoint in output_dir, else from the Hub repo's last-checkpoint.")
+    hub.add_argument("--resume", nargs="?", const="must", default="never", choices=RESUME_CHOICES,
+                     help="Continue from the newest checkpoint (output_dir, else the Hub repo's last-checkpoint) only "
+                          "when the same kind of run made it (model, method, data, LoRA shape): auto continues or "
+                          "starts fresh, must (bare --resume) fails without one, never starts fresh. A checkpoint of "
+                          "another run is refused before training, with the difference named.")
 
     track = parser.add_argument_group("tracking")
     track.add_argument("--report_to", default="trackio", help="trackio (default), none, wandb, tensorboard, ...")
@@ -2859,6 +2896,10 @@ def _hub_user() -> str:
     return HfApi(token=os.environ["HF_TOKEN"]).whoami()["name"]
 
 
+def hub_url(repo_id: str) -> str:
+    return f"{os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/')}/{repo_id}"
+
+
 def hub_kwargs(args) -> dict:
     """Checkpointing and pushing: the latest checkpoint goes to the Hub so a new job can resume."""
     kwargs = {"save_strategy": "no" if args.smoke else "steps", "save_steps": args.save_steps,
@@ -2880,39 +2921,6 @@ def logging_steps(args) -> int:
     if args.logging_steps:
         return args.logging_steps
     return 1 if args.smoke or 0 < args.max_steps <= 100 else 10
-
-
-def resume_checkpoint(args, output_dir: str) -> str | None:
-    """The checkpoint to continue from: the newest local one, else the Hub repo's last-checkpoint folder."""
-    if not args.resume:
-        return None
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if Path(output_dir).is_dir():
-        local = get_last_checkpoint(output_dir)
-        if local:
-            print(f"Resuming from {local}", flush=True)
-            return local
-    if args.push_to_hub and args.hub_model_id:
-        from huggingface_hub import HfApi, snapshot_download
-        from huggingface_hub.errors import RepositoryNotFoundError
-
-        api = HfApi(token=os.environ.get("HF_TOKEN"))
-        try:
-            files = api.list_repo_files(args.hub_model_id)
-        except RepositoryNotFoundError:
-            files = []
-        if "last-checkpoint/trainer_state.json" in files:
-            # Under a "_" folder: the Trainer's pushes of output_dir skip "_*", so this old copy can never be pushed
-            # back over the newer checkpoints this run makes.
-            local = Path(output_dir) / "_resumed_from_hub"
-            snapshot_download(args.hub_model_id, allow_patterns=["last-checkpoint/*"], local_dir=str(local),
-                              token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)
-            path = str(local / "last-checkpoint")
-            print(f"Resuming from {args.hub_model_id}/last-checkpoint", flush=True)
-            return path
-    print("No checkpoint found: starting from step 0.", flush=True)
-    return None
 
 
 # --- benchmark hook (benchmarks/bench_train.py) -------------------------------------------------------------------
@@ -2967,7 +2975,227 @@ def attach_token_stats(trainer) -> None:
     trainer.data_collator = counting_collator
     trainer.add_callback(_Summary())
 
-# --- results ----------------------------------------------------------------------------------------------------
+# ----- runtime/resume.py -----
+"""Resume that cannot mix runs: each checkpoint records what made it, and a run continues only from its own kind.
+
+A checkpoint continued by a run with another base model dies deep in torch with a `size mismatch` traceback; one
+continued with other data or another method trains on silently, mixing two runs in one model. So every checkpoint
+folder gets `hf_trainer_run.json` (base model, method, dataset, and the training arguments that shape the saved
+state, with their hash), written before the Trainer pushes the folder (hub_strategy=checkpoint pushes it as
+last-checkpoint). Before anything is loaded, `resume_checkpoint` compares the newest checkpoint's record with this
+run and continues, starts fresh, or stops with the difference named, as `--resume` asks:
+
+    never  (default)  start from step 0
+    auto              continue when the newest checkpoint (output_dir, else the Hub repo's last-checkpoint) was made
+                      by the same kind of run; start from step 0 when there is none; refuse a different one
+    must   (bare --resume)  like auto, but refuse when there is no checkpoint to continue
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+
+RUN_RECORD = "hf_trainer_run.json"
+# Arguments that decide what a checkpoint holds (the adapter's shapes, which weights train, how rows are cut): a
+# checkpoint made with other values is another run. Learning rate, schedule, batch shape, logging, saving and tracking
+# are left out on purpose: changing them between two jobs of one run is legitimate (e.g. a smaller batch on a smaller
+# GPU after a timeout).
+STATE_ARGUMENTS = ("use_peft", "lora_r", "lora_alpha", "lora_target_modules", "load_in_4bit", "max_length")
+
+
+def _identity(name: str | None) -> str | None:
+    """A model or dataset as the record keeps it: the absolute path when it is a local folder or file (a relative path
+    means another thing from another working directory), else the Hub id as given."""
+    if name is None:
+        return None
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def run_record(args, method: str) -> dict:
+    """What makes this run's checkpoints this run's: compared field by field when a later run wants to continue."""
+    arguments = {name: getattr(args, name) for name in STATE_ARGUMENTS if hasattr(args, name)}
+    if not arguments.get("use_peft"):  # LoRA settings do not shape a full fine-tune
+        arguments = {k: v for k, v in arguments.items() if not k.startswith("lora_")}
+    digest = hashlib.sha256(json.dumps(arguments, sort_keys=True).encode("utf-8")).hexdigest()
+    return {
+        "format": 1,
+        "base_model": _identity(args.model_name_or_path),
+        "method": method,
+        "dataset": {"name": _identity(args.dataset_name), "config": getattr(args, "dataset_config", None),
+                    "split": getattr(args, "dataset_train_split", None),
+                    "mapping": getattr(args, "dataset_mapping", None),
+                    "max_train_samples": getattr(args, "max_train_samples", None)},
+        "arguments": arguments,
+        "arguments_sha256": digest,
+    }
+
+
+def _value(value) -> str:
+    return "none" if value is None else " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def differences(saved: dict, wanted: dict) -> list[str]:
+    """Each way the checkpoint's run differs from this one, in words ('' when they match)."""
+    found = []
+    if saved.get("base_model") != wanted["base_model"]:
+        found.append(f"the checkpoint was made from model {saved.get('base_model')}, this run asks for "
+                     f"{wanted['base_model']}")
+    if saved.get("method") != wanted["method"]:
+        found.append(f"the checkpoint was made by {str(saved.get('method')).upper()}, this run is "
+                     f"{wanted['method'].upper()}")
+    old, new = saved.get("dataset") or {}, wanted["dataset"]
+    for key, label in (("name", "dataset"), ("config", "dataset config"), ("split", "train split"),
+                       ("mapping", "dataset mapping"), ("max_train_samples", "max_train_samples")):
+        if old.get(key) != new[key]:
+            found.append(f"the checkpoint was trained with {label} {_value(old.get(key))}, this run asks for "
+                         f"{_value(new[key])}")
+    if saved.get("arguments_sha256") != wanted["arguments_sha256"]:
+        old_args, new_args = saved.get("arguments") or {}, wanted["arguments"]
+        changed = [f"{key} {_value(old_args.get(key))} -> {_value(new_args.get(key))}"
+                   for key in sorted(set(old_args) | set(new_args)) if old_args.get(key) != new_args.get(key)]
+        found.append("the checkpoint was trained with other state-shaping arguments ("
+                     + (", ".join(changed) if changed else "hash " + str(saved.get("arguments_sha256"))[:12]) + ")")
+    return found
+
+
+def run_recorder(args, method: str):
+    """A TrainerCallback that writes this run's record into each checkpoint folder: before the Trainer pushes the
+    folder to the Hub (on_push_begin) and after every save (on_save, for runs that do not push)."""
+    from transformers import TrainerCallback
+
+    text = json.dumps(run_record(args, method), indent=2) + "\n"
+
+    class RunRecorder(TrainerCallback):
+        def _write(self, train_args, state) -> None:
+            if not state.is_world_process_zero:
+                return
+            folder = Path(train_args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                (folder / RUN_RECORD).write_text(text, encoding="utf-8")
+
+        def on_push_begin(self, args, state, control, **kwargs):
+            self._write(args, state)
+
+        def on_save(self, args, state, control, **kwargs):
+            self._write(args, state)
+
+    return RunRecorder()
+
+
+def _local_checkpoint(output_dir: str) -> str | None:
+    if not Path(output_dir).is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir)
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ScriptError(f"{path} cannot be read ({exc}): remove it, or start from step 0 with --resume never.") from None
+
+
+def _hub_checkpoint(args):
+    """(api, files) for the Hub repo's last-checkpoint, or None when the repo or the checkpoint does not exist."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = HfApi(token=os.environ.get("HF_TOKEN"))
+    try:
+        files = api.list_repo_files(args.hub_model_id)
+    except RepositoryNotFoundError:
+        return None
+    return (api, files) if "last-checkpoint/trainer_state.json" in files else None
+
+
+def _refuse(where: str, found: list[str], args) -> ScriptError:
+    places = "a new --output_dir" + (" and --hub_model_id" if args.push_to_hub and args.hub_model_id else "")
+    return ScriptError(
+        f"{where} belongs to another run: {'; '.join(found)}. Continuing it would mix two runs, so nothing was "
+        f"trained. Choose {places} for this run, or --resume never to start from step 0 (its checkpoints then go "
+        "to the same place).")
+
+
+def resume_checkpoint(args, method: str, output_dir: str) -> str | None:
+    """The checkpoint this run continues from, or None to start from step 0 (see the module's docstring).
+
+    Called before the model is loaded, so a refusal costs seconds, not a download."""
+    mode = args.resume
+    local = _local_checkpoint(output_dir)
+    if mode == "never":
+        if local:
+            print(f"note: {output_dir} holds checkpoints (newest {Path(local).name}); --resume never ignores them and "
+                  "starts from step 0.", flush=True)
+        return None
+    wanted = run_record(args, method)
+    if local:
+        where, saved, path = local, _read_record(Path(local) / RUN_RECORD), local
+    elif args.push_to_hub and args.hub_model_id and (hub := _hub_checkpoint(args)):
+        from huggingface_hub import hf_hub_download
+
+        api, files = hub
+        where = f"{args.hub_model_id}/last-checkpoint"
+        saved = None
+        if f"last-checkpoint/{RUN_RECORD}" in files:  # read the record alone first: a refusal downloads no weights
+            saved = _read_record(Path(hf_hub_download(args.hub_model_id, f"last-checkpoint/{RUN_RECORD}",
+                                                      token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)))
+        path = None
+    else:
+        if mode == "must":
+            hub = f" nor in {args.hub_model_id}/last-checkpoint" if args.push_to_hub and args.hub_model_id else ""
+            raise ScriptError(f"--resume must: there is no checkpoint in {output_dir}{hub} to continue. Use --resume "
+                              "auto (continue when there is one) or --resume never to start from step 0.")
+        print("No checkpoint found: starting from step 0.", flush=True)
+        return None
+
+    if saved is None:
+        if mode != "must":
+            raise ScriptError(
+                f"{where} has no {RUN_RECORD}, so this run cannot tell whether it made it (an older hf-trainer or "
+                "another tool did). Continue from it anyway with --resume must, start from step 0 with --resume "
+                "never, or choose a new --output_dir / --hub_model_id.")
+        print(f"warning: {where} has no {RUN_RECORD}; continuing from it because --resume must asks to.", flush=True)
+    else:
+        found = differences(saved, wanted)
+        if found:
+            raise _refuse(where, found, args)
+    if path is None:
+        from huggingface_hub import snapshot_download
+
+        # Under a "_" folder: the Trainer's pushes of output_dir skip "_*", so this old copy can never be pushed back
+        # over the newer checkpoints this run makes.
+        target = Path(output_dir) / "_resumed_from_hub"
+        snapshot_download(args.hub_model_id, allow_patterns=["last-checkpoint/*"], local_dir=str(target),
+                          token=os.environ.get("HF_TOKEN"), endpoint=api.endpoint)
+        path = str(target / "last-checkpoint")
+    print(f"Resuming from {where}", flush=True)
+    return path
+
+# ----- runtime/results.py -----
+"""The end of every training script: divergence guard, smoke check, model card, save and push, the summary.
+
+`finish_run(trainer, args, METHOD, ...)` is the one tail the training scripts share: with --smoke the one-step check,
+otherwise the evaluation after training (--eval_baseline), the saved model with its card and result files, the push,
+and the printed (or --json) summary. Like every runtime module it is inlined into the scripts by `make sync-scripts`:
+standard library at the top; transformers and huggingface_hub are imported inside the functions that need them.
+"""
+
+import json
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+
 
 def divergence_guard():
     """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.
@@ -3007,10 +3235,6 @@ def check_smoke(trainer) -> tuple[bool, str]:
         return False, (f"smoke: FAIL - the gradient norm is {grad} after one step: nothing is being trained "
                        "(labels all masked? check assistant_only_loss/completion masks and max_length)")
     return True, f"smoke: OK - loss {loss:.4f}, gradient norm {grad:.4f} after one step on real data"
-
-
-def hub_url(repo_id: str) -> str:
-    return f"{os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/')}/{repo_id}"
 
 
 def job_url() -> str | None:
@@ -3232,6 +3456,28 @@ def report(result: dict, as_json: bool) -> None:
     where = result.get("hub_url") or result["output_dir"]
     print(f"Done: {result['steps']} steps, loss {_fmt(result['first_loss'])} -> {_fmt(result['last_loss'])}, "
           f"{result['runtime_seconds']:.0f}s. Model: {where}", flush=True)
+
+
+def finish_run(trainer, args, method: str, output_dir: str, started: float, hparams: dict, *,
+               extra_results: dict | None = None, evaluate_after=None, smoke_check=check_smoke) -> int:
+    """Everything after `trainer.train()`; returns the exit status.
+
+    With --smoke: `smoke_check(trainer)` (finite loss, non-zero gradient) prints one line, exit 0 or 1. Otherwise:
+    `evaluate_after(model, processing_class)` (from --eval_baseline, or None) scores the trained model, and its card
+    section and result files go with the model; `hparams` (method settings) and `extra_results` (method metrics) go
+    into the card and the summary; the model is saved and pushed (when asked) and the summary printed."""
+    if args.smoke:
+        ok, line = smoke_check(trainer)
+        print(line, flush=True)
+        return 0 if ok else 1
+    evaluation = evaluate_after(trainer.model, trainer.processing_class) if evaluate_after else None
+    result = finish(trainer, args, method, output_dir, started, hparams, extra_results=extra_results,
+                    card_sections=[evaluation["card_section"]] if evaluation else None,
+                    extra_files=evaluation["files"] if evaluation else None)
+    if evaluation:
+        result["evaluation"] = evaluation["comparison"]
+    report(result, args.json)
+    return 0
 # ===== end of generated runtime =====
 
 

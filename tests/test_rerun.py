@@ -10,7 +10,7 @@ from huggingface_hub import HfApi
 
 from conftest import CANARY_TOKEN, SCRIPTS
 from fakes.fake_hub import FakeHub, Request, Response
-from hf_trainer.runtime import train_common
+from hf_trainer.runtime import results
 from hf_trainer.cli import main as cli_main
 from hf_trainer.diagnose import script_args_from_command
 from hf_trainer.errors import UserError
@@ -23,7 +23,7 @@ ARGS = ["--model_name_or_path", "Qwen/Qwen2.5-0.5B", "--dataset_name", "trl-lib/
 
 
 def _card(monkeypatch: pytest.MonkeyPatch, script: Path, args: list[str], flavor: str | None = "a10g-large") -> str:
-    """The card train_common writes for a run of `script args` (as the training script itself would)."""
+    """The card runtime/results.py writes for a run of `script args` (as the training script itself would)."""
     monkeypatch.setattr(sys, "argv", [str(script), *args])
     if flavor:
         monkeypatch.setenv("HF_TRAINER_FLAVOR", flavor)
@@ -32,8 +32,8 @@ def _card(monkeypatch: pytest.MonkeyPatch, script: Path, args: list[str], flavor
                                 use_peft=False, model_name_or_path="Qwen/Qwen2.5-0.5B", dataset_name="trl-lib/Capybara",
                                 hub_model_id="alice/qwen-sft", push_to_hub=True)
     result = {"output_dir": "/tmp/out", "steps": 100, "first_loss": 2.0, "last_loss": 1.0, "runtime_seconds": 60.0,
-              "learning_rate": 1e-4, "recorded_job": train_common.recorded_job("sft")}
-    return train_common.model_card(parsed, "sft", result, {})
+              "learning_rate": 1e-4, "recorded_job": results.recorded_job("sft")}
+    return results.model_card(parsed, "sft", result, {})
 
 
 def _serve_card(hub: FakeHub, repo: str, card: str) -> None:

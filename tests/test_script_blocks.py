@@ -33,7 +33,8 @@ def test_a_block_carries_the_named_modules_after_their_dependencies_without_rela
     assert rendered.index("# ----- runtime/mappings.py") < rendered.index("# ----- runtime/train_common.py")
     assert "from .mappings import" not in rendered
     assert rendered.startswith("def main():") and rendered.endswith("if __name__ == '__main__':\n    main()\n")
-    assert script_blocks.runtime_modules(script) == ["mappings", "train_common"]
+    carried = script_blocks.runtime_modules(script)
+    assert carried[-1] == "train_common" and carried.index("mappings") < carried.index("train_common")
 
 
 @pytest.mark.parametrize("module", sorted(p.stem for p in RUNTIME.glob("*.py") if p.stem != "__init__"))
@@ -82,3 +83,25 @@ def test_a_clash_between_the_script_and_its_runtime_is_found():
     script = ("class ScriptError(Exception):\n    pass\n\n# ===== generated runtime: x =====\n"
               "# runtime modules: train_common\n# ===== end of generated runtime =====\n")
     assert script_blocks.collisions(script)["ScriptError"] == ["script", "runtime/train_common.py"]
+
+
+def _after_docstring(text: str) -> list[str]:
+    """A script's lines after its module docstring (the PEP 723 header and the docstring come first)."""
+    docstring = ast.parse(text).body[0]
+    assert isinstance(docstring, ast.Expr) and isinstance(docstring.value, ast.Constant), "no module docstring"
+    return text.splitlines()[docstring.end_lineno:]
+
+
+@pytest.mark.parametrize("path", sorted(SCRIPTS.glob("train_*.py")), ids=lambda p: p.name)
+def test_a_training_scripts_own_code_is_under_300_lines_and_starts_on_the_first_screen(path):
+    text = path.read_text(encoding="utf-8")
+    assert script_blocks.own_code_lines(text) < 300, f"{path.name}: move shared code to src/hf_trainer/runtime/"
+    first_screen = "\n".join(_after_docstring(text)[:40])
+    # Its imports and its own definitions, not inlined code, follow the docstring.
+    assert "import argparse" in first_screen and "\ndef " in first_screen and script_blocks.OPEN not in first_screen
+
+
+def test_own_code_lines_count_what_comes_before_the_block():
+    script = "a\nb\n\n# ===== generated runtime: x =====\n# runtime modules: train_common\n# ===== end of generated runtime =====\n"
+    assert script_blocks.own_code_lines(script) == 2
+    assert script_blocks.own_code_lines("a\nb\nc\n") == 3

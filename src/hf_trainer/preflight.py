@@ -19,13 +19,13 @@ from pydantic import BaseModel, Field
 
 from hf_trainer.errors import UserError
 from hf_trainer.pep723 import read_metadata
+from hf_trainer.runtime.vocabulary import TIMEOUT_BUFFER
 from hf_trainer.timeouts import format_duration
 
 Severity = Literal["error", "warning"]
 
 # HF Jobs stops a job after 30 minutes unless a timeout is given.
 HUB_DEFAULT_TIMEOUT_SECONDS = 30 * 60
-TIMEOUT_BUFFER = 1.25
 _TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 _PLACEHOLDER = re.compile(r"^\$\{?HF_TOKEN\}?$")
 

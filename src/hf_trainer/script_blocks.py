@@ -108,6 +108,13 @@ def render(script_text: str) -> str:
     return _BLOCK.sub(lambda m: block([x.strip() for x in m.group("modules").split(",") if x.strip()]), script_text)
 
 
+def own_code_lines(script_text: str) -> int:
+    """Lines of a script's own code: everything before its generated runtime block (header and docstring included);
+    the whole script when it carries no block."""
+    match = _BLOCK.search(script_text)
+    return (script_text[:match.start()] if match else script_text).rstrip("\n").count("\n") + 1
+
+
 def top_level_names(source: str) -> set[str]:
     """Functions, classes and assigned names a module defines at its top level (imports excluded)."""
     names: set[str] = set()

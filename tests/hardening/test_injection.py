@@ -198,7 +198,7 @@ def test_the_inline_script_travels_as_base64_data_never_as_shell_text(fake_hub: 
 def test_model_card_metadata_holds_a_hostile_model_or_dataset_name_as_one_value(name: str) -> None:
     import yaml
 
-    from hf_trainer.runtime.train_common import yaml_scalar
+    from hf_trainer.runtime.results import yaml_scalar
 
     header = f"---\nbase_model: {yaml_scalar(name)}\ndatasets:\n- {yaml_scalar(name)}\nlibrary_name: peft\n---\n"
     meta = yaml.safe_load(header.split("---\n")[1])

@@ -181,15 +181,68 @@ def test_preference_rows_score_the_preferred_answer(row, expected):
     assert split_row(row) == expected
 
 
-def test_the_script_uses_its_inlined_tolerant_matching_without_the_package(tmp_path):
-    # As on HF Jobs: hf_trainer is not installed, so only the inlined rewards block can make 1/2 equal 0.5.
-    code = ("import runpy, sys; sys.modules['hf_trainer'] = None; "
-            f"ns = runpy.run_path({str(SCRIPTS / 'evaluate.py')!r}, run_name='not_main'); "
-            "extract, reference, match = ns['_matchers'](); "
-            "print(match(extract('so the answer is 1/2'), reference('#### 0.5')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "True"
+# Run a bundled script as HF Jobs does: an isolated interpreter (-I) in which hf_trainer cannot be imported (the
+# editable install's path is dropped and the name blocked), so every name the script uses must be in the file.
+_ISOLATE = f"""
+import json, runpy, sys
+sys.path[:] = [p for p in sys.path if p != {str(SCRIPTS.parent / "src")!r}]
+sys.modules["hf_trainer"] = None
+try:
+    import hf_trainer
+except ImportError:
+    pass
+else:
+    raise SystemExit("hf_trainer is importable: the test would not show what HF Jobs runs")
+"""
+# Outputs and references where the two metrics differ: tolerant matching says 1/2 == 0.5, exact match does not.
+_OUTPUTS = ["so the answer is \\boxed{1/2}", "The answer is 1,234.", "#### 4", "I think it is apple.", "7"]
+_REFERENCES = ["0.5", "1234", "4.0", "Apple", "#### 8"]
+
+
+def _isolated(code: str, *argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-I", "-c", _ISOLATE + code, *argv], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+
+
+@pytest.mark.parametrize("script", ["evaluate.py", "train_sft.py", "train_dpo.py", "train_kto.py", "train_grpo.py"])
+def test_a_script_without_the_package_scores_answers_as_the_package_does(script):
+    from hf_trainer.runtime.evaluation import score_answers
+
+    expected = score_answers(_OUTPUTS, _REFERENCES)
+    assert expected["accuracy"] > expected["exact_match"]  # the cases tell the two metrics apart
+    code = (f"ns = runpy.run_path({str(SCRIPTS / script)!r}, run_name='isolated')\n"
+            f"print(json.dumps(ns['score_answers']({_OUTPUTS!r}, {_REFERENCES!r})))")
+    result = _isolated(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_eval_baseline_of_an_isolated_training_run_gives_the_packages_metric(tiny_model, tmp_path):
+    """One metric on HF Jobs and locally: train_sft.py --eval_baseline runs for real in an isolated interpreter, with
+    only the tiny model's (random) generations replaced by fixed answers; its exact match and accuracy equal what
+    hf_trainer.runtime.evaluation computes for the same answers."""
+    from hf_trainer.runtime.evaluation import score_answers
+
+    rows = [{"prompt": f"Question {i}: what is it?", "completion": " " + reference, "answer": reference}
+            for i, reference in enumerate(_REFERENCES)]
+    data = write_jsonl(rows * 2, tmp_path / "qa.jsonl")
+    out = tmp_path / "out"
+    argv = ["--model_name_or_path", str(tiny_model), "--dataset_name", str(data), "--output_dir", str(out),
+            "--max_steps", "1", "--eval_baseline", "--max_eval_samples", str(len(rows)), "--num_samples",
+            str(len(rows)), "--max_new_tokens", "4", "--eval_split_size", "0", *TRAIN]
+    code = (f"script = {str(SCRIPTS / 'train_sft.py')!r}\n"
+            "sys.argv = [script, *sys.argv[1:]]\n"
+            "ns = runpy.run_path(script, run_name='isolated')\n"
+            f"answers = dict(zip([r['prompt'] for r in {rows!r}], {_OUTPUTS!r}))\n"
+            "ns['main'].__globals__['_generate'] = lambda model, tokenizer, prompts, *a, **k: [\n"
+            "    next(v for q, v in answers.items() if q in p) for p in prompts]\n"
+            "ns['run_main'](ns['main'], ns['parse_args'])\n")
+    summary = json_summary(_isolated(code, *argv, cwd=tmp_path))
+    expected = score_answers(_OUTPUTS, _REFERENCES)
+    for key in ("exact_match", "accuracy"):
+        assert summary["evaluation"][key] == {"base": expected[key], "fine_tuned": expected[key], "difference": 0.0}
+    samples = [json.loads(line) for line in (out / "results" / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert score_answers([s["generated"] for s in samples], [s["reference"] for s in samples]) == expected
 
 
 def _dpo_rows() -> list[dict]:

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 from .mappings import TRL_COLUMNS
 from .vision import analyse_vision, render_vision, rows_have_images, text_script_image_verdict
+from .vocabulary import METHODS
 
-METHODS = ("sft", "dpo", "grpo", "reward", "kto")
 READY, NEEDS_MAPPING, INCOMPATIBLE = "READY", "NEEDS MAPPING", "INCOMPATIBLE"
 ROLES = ("system", "developer", "user", "assistant", "tool")
 # Keys TRL reads in each format (trl.data_utils); extra columns are allowed and ignored (or passed to GRPO rewards).

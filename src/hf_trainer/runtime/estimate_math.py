@@ -12,6 +12,8 @@ import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .vocabulary import METHODS, timeout_seconds
+
 GB = 1e9  # vendors and the Hub quote memory in decimal gigabytes
 FALLBACK_DATE = "2026-11-25"
 
@@ -422,7 +424,6 @@ def lora_params(facts: ModelFacts, r: int, target: str = "all-linear") -> int:
 # ---------------------------------------------------------------------------------------------------------------
 # The job, its work in tokens and FLOPs
 # ---------------------------------------------------------------------------------------------------------------
-METHODS = ("sft", "dpo", "grpo", "reward", "kto")
 OPTIMIZER_BYTES = {  # optimizer state bytes per trainable parameter, beyond the parameter's own dtype
     "adamw_torch": None,  # two moments in the parameter's dtype (torch keeps states like the parameter)
     "adamw_torch_fused": None,
@@ -927,7 +928,7 @@ def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool
 
 def timeout_for(seconds: float) -> str:
     """A job timeout with a 25% buffer, rounded up, never below 10 minutes, in the form HF Jobs reads ("90m", "5h")."""
-    minutes = max(10, math.ceil(seconds * 1.25 / 60.0))
+    minutes = timeout_seconds(seconds) // 60
     if minutes <= 180:
         return f"{minutes}m"
     return f"{math.ceil(minutes / 60)}h"

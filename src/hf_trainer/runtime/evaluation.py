@@ -7,7 +7,8 @@ an answer column, or plain `text`; the loss counts only completion tokens when a
 
 Public API (stable): `add_eval_arguments(parser)`, `split_row(row, answer_column)`,
 `evaluate_model(model, tokenizer, rows, ...)`, `compare(base, tuned)`, `comparison_table(...)`, `card_section(...)`,
-`upsert_card_section(card, section)`, `result_files(evaluation)`, `baseline_then_compare(...)`.
+`upsert_card_section(card, section)`, `result_files(evaluation)`, `baseline_then_compare(...)`,
+`baseline_if_asked(args, train_dataset, eval_dataset, model_init_kwargs)`.
 """
 
 import json
@@ -15,6 +16,7 @@ import math
 import re
 
 from .rewards import answers_match, extract_answer, reference_answer
+from .train_common import is_main_process
 
 ANSWER_COLUMNS = ("answer", "solution", "ground_truth", "reference", "target")
 EVAL_PROMPT_COLUMNS = ("prompt", "question", "instruction", "input", "query", "problem")
@@ -42,7 +44,7 @@ def add_eval_arguments(parser, baseline: bool = True) -> None:
 # --- rows -----------------------------------------------------------------------------------------------------
 
 
-def _is_messages(value) -> bool:
+def _is_chat(value) -> bool:
     return isinstance(value, list) and bool(value) and isinstance(value[0], dict) and "role" in value[0]
 
 
@@ -61,9 +63,9 @@ def split_row(row: dict, answer_column: str | None = None) -> dict | None:
     if "completion" in row and row.get("label") is not None and row["label"] in (False, 0, "false", "False"):
         return None  # KTO: an undesirable completion is not what the model should learn to say
     messages = row.get("messages")
-    if not _is_messages(messages) and _is_messages(row.get("chosen")) and not row.get("prompt"):
+    if not _is_chat(messages) and _is_chat(row.get("chosen")) and not row.get("prompt"):
         messages = row["chosen"]  # implicit preference: the preferred conversation
-    if _is_messages(messages):
+    if _is_chat(messages):
         if messages[-1].get("role") == "assistant" and len(messages) > 1:
             return {"prompt": messages[:-1], "completion": _completion_text(messages), "answer": answer}
         return {"prompt": messages, "completion": None, "answer": answer}
@@ -75,7 +77,7 @@ def split_row(row: dict, answer_column: str | None = None) -> dict | None:
             completion = row.get("chosen")
         if completion in (None, "", []) and answer is not None and answer_key != prompt_key:
             completion = answer  # a question with its reference solution: score the solution
-        return {"prompt": prompt if _is_messages(prompt) else str(prompt),
+        return {"prompt": prompt if _is_chat(prompt) else str(prompt),
                 "completion": _completion_text(completion) if completion not in (None, "", []) else None, "answer": answer}
     for key in ("text", "chosen"):  # plain text, or an implicit preference pair's preferred text
         if isinstance(row.get(key), str) and row[key].strip():
@@ -123,6 +125,21 @@ def _last_line(text: str) -> str | None:
 
 def _normal(text) -> str:
     return re.sub(r"\s+", " ", str(text)).strip().strip(".").lower()
+
+
+def score_answers(outputs: list[str], references: list[str]) -> dict:
+    """The task metric of generated `outputs` against reference answers: exact_match (the final answers, extracted
+    and normalised, are equal) and accuracy (tolerant matching, 1/2 == 0.5 == \\frac{1}{2}, as GRPO's accuracy reward
+    does). One implementation for scripts/evaluate.py, the training scripts' --eval_baseline and the package."""
+    if len(outputs) != len(references) or not references:
+        raise ValueError(f"{len(outputs)} outputs for {len(references)} reference answers: need one each, at least one")
+    exact = tolerant = 0
+    for output, reference in zip(outputs, references):
+        expected = reference_answer(reference)
+        predicted = extract_answer(output)
+        exact += int(predicted is not None and expected is not None and _normal(predicted) == _normal(expected))
+        tolerant += int(bool(answers_match(predicted, expected)))
+    return {"exact_match": exact / len(references), "accuracy": tolerant / len(references)}
 
 
 def _loss(model, batch: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[float, int]:
@@ -192,13 +209,7 @@ def evaluate_model(model, tokenizer, rows: list[dict], *, max_length: int = 1024
     outputs = _generate(model, tokenizer, [_render_prompt(tokenizer, e["prompt"]) for e in generate_for],
                         max_new_tokens, batch_size) if num_samples or task else []
     if task:
-        exact = tolerant = 0
-        for example, output in zip(task, outputs):
-            expected = reference_answer(example["answer"])
-            predicted = extract_answer(output)
-            exact += int(predicted is not None and expected is not None and _normal(predicted) == _normal(expected))
-            tolerant += int(bool(answers_match(predicted, expected)))
-        result.update(task_rows=len(task), exact_match=exact / len(task), accuracy=tolerant / len(task))
+        result.update(task_rows=len(task), **score_answers(outputs, [e["answer"] for e in task]))
     result["samples"] = [
         {"prompt": e["prompt"], "reference": e["answer"] if e["answer"] is not None else e["completion"],
          "generated": output} for e, output in list(zip(generate_for, outputs))[:num_samples]]
@@ -326,7 +337,19 @@ def baseline_then_compare(args, rows: list[dict], model_init_kwargs: dict):
 
     def after(trained, trained_tokenizer) -> dict:
         tuned = evaluate_model(trained, trained_tokenizer, rows, **options)
-        return {"dataset": args.dataset_name, "split": "eval", "base_name": args.model_name_or_path,
-                "base": base, "fine_tuned": tuned, "comparison": compare(base, tuned)}
+        evaluation = {"dataset": args.dataset_name, "split": "eval", "base_name": args.model_name_or_path,
+                      "base": base, "fine_tuned": tuned, "comparison": compare(base, tuned)}
+        # What results.finish_run puts beside the model: the card's section and the results/ files.
+        return {**evaluation, "card_section": card_section(evaluation), "files": result_files(evaluation)}
 
     return after
+
+
+def baseline_if_asked(args, train_dataset, eval_dataset, model_init_kwargs: dict):
+    """--eval_baseline in a training script: score the base model now, on the rows the trained model is scored on
+    after (the eval split, else the first training rows), and return `after` for results.finish_run. None when the
+    flag is off, in --smoke, and in the other processes of a multi-GPU run (rank 0 evaluates)."""
+    if not getattr(args, "eval_baseline", False) or args.smoke or not is_main_process():
+        return None
+    rows = eval_rows(eval_dataset if eval_dataset is not None else train_dataset, args.max_eval_samples)
+    return baseline_then_compare(args, rows, model_init_kwargs)
