@@ -92,7 +92,7 @@ def test_the_estimator_request_is_the_configuration_the_trainer_ran(method, expe
     request = ga.estimator_request(path, config, measured)
     assert request["mean_tokens_per_row"] == expected_mean
     assert (request["max_steps"], request["per_device_train_batch_size"], request["gradient_accumulation_steps"]) == \
-        (7, 2, 8)
+        (ga.PREDICT_STEPS, 2, 8)
     assert request["push_to_hub"] is False and request["use_peft"] is True
 
 
