@@ -2333,9 +2333,10 @@ def fsdp_kwargs(args, device: dict) -> dict:
             "reshard_after_forward": True,  # free each layer's full weights after forward (gathered again in backward)
             "state_dict_type": FSDP_CHECKPOINT_FORMAT,
             "activation_checkpointing": activation_checkpointing_on(args, device),
-            # Every process reads the checkpoint from disk: loading on rank 0 and broadcasting would leave the
-            # reference models of DPO/KTO/GRPO (loaded by TRL, not by accelerate) empty on the other ranks.
-            "cpu_ram_efficient_loading": False,
+            # Every process loads the weights (transformers 5 no longer skips that on the others), but only the first
+            # upcasts them to fp32 and the others receive its shards: otherwise each process would hold a full fp32
+            # copy in host RAM before sharding (8 x 128 GB for a 32B model on h200x8).
+            "cpu_ram_efficient_loading": True,
         },
     }
 

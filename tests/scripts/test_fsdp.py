@@ -126,7 +126,8 @@ def test_fsdp_configures_fsdp2_with_sharded_checkpoints_and_its_own_activation_c
     plugin = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, **kwargs).fsdp_plugin_args
     assert plugin["fsdp_version"] == 2 and plugin["state_dict_type"] == "SHARDED_STATE_DICT"
     assert plugin["auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP" and plugin["reshard_after_forward"] is True
-    assert plugin["activation_checkpointing"] is True and plugin["cpu_ram_efficient_loading"] is False
+    assert plugin["activation_checkpointing"] is True
+    assert plugin["cpu_ram_efficient_loading"] is True  # one fp32 upcast on the first process, shards sent to the rest
 
 
 @pytest.mark.parametrize(
