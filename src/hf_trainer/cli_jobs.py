@@ -37,7 +37,6 @@ _COMMAND_WIDTH = 60
 _FLAGS: dict[str, tuple[str, ...]] = {
     "env": ("-e", "--env"), "secrets": ("-s", "--secrets"), "labels": ("-l", "--label"), "volumes": ("-v", "--volume"),
     "with_deps": ("--with",), "all": ("-a", "--all"), "follow": ("-f", "--follow"), "status": ("--stage",),
-    "poll_interval": ("--poll-interval",), "job_id": ("--job-id",), "run_now": ("--run-now",),
     "script_args": ("--script-arg",),
 }
 _METAVARS = {"env": "K=V", "secrets": "K[=V]", "labels": "K=V", "volumes": "hf://...:/PATH", "with_deps": "DEP",
@@ -291,7 +290,10 @@ def _add_field(parser: argparse.ArgumentParser, op: Operation, name: str, field:
     help_text = (field.description or "").replace("%", "%%")
     base = typing.get_args(field.annotation)[0] if typing.get_origin(field.annotation) is typing.Annotated \
         else field.annotation
-    flags = _FLAGS.get(name, (f"--{name}",))
+    flags = _FLAGS.get(name, ())
+    # Both spellings: TRL's underscores (--job_id) and the CLI's hyphens (--job-id).
+    if name not in _FLAGS or name == "script_args":
+        flags = tuple(dict.fromkeys((*flags, f"--{name}", f"--{name.replace('_', '-')}")))
     kwargs: dict[str, Any] = {"dest": name, "help": help_text, "default": None}
     if base is bool or base == bool | None:
         parser.add_argument(*flags, action="store_true", **kwargs)

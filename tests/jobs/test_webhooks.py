@@ -192,3 +192,35 @@ def test_webhook_operations_on_the_local_backend_say_they_need_the_hub():
 
     with pytest.raises(UserError, match="exists only on Hugging Face Jobs"):
         _tool("webhook ps", {}, LocalBackend())
+
+
+# --- the same operations from the command line (generated from the operation table) ----------------------------
+
+
+def test_webhook_commands_on_the_command_line_create_list_and_delete(fake_hub, api, capsys):
+    import json
+
+    from hf_trainer.cli import main
+
+    source = fake_hub.add_job("COMPLETED", command=["uv", "run", "train_sft.py", *TRAIN_ARGS], flavor="a10g-large")
+    assert main(["jobs", "webhook", "create", "--json", "--watched", "dataset:alice/support-chats",
+                 "--job_id", source["id"]]) == 0
+    created = json.loads(capsys.readouterr().out)["webhook"]
+    assert created["watched"] == ["dataset:alice/support-chats"]
+    assert main(["jobs", "webhook", "ps"]) == 0
+    assert created["id"] in capsys.readouterr().out
+    assert main(["jobs", "webhook", "delete", created["id"]]) == 0
+    assert f"Webhook {created['id']} deleted." in capsys.readouterr().out
+    # refused as the tool refuses it, before any request
+    assert main(["jobs", "webhook", "delete", "../../api/repos/delete?"]) == 2
+    assert "is not a webhook id" in capsys.readouterr().err
+    assert CANARY_TOKEN not in capsys.readouterr().out
+
+
+def test_jobs_uv_takes_an_image_on_the_command_line(fake_hub, capsys):
+    from hf_trainer.cli import main
+
+    assert main(["jobs", "uv", "--backend", "hub", "--image", "ghcr.io/astral-sh/uv:python3.11-bookworm",
+                 "print('hi')\n"]) == 0
+    (spec,) = fake_hub.bodies("POST", r"^/api/jobs/alice$")
+    assert spec["dockerImage"] == "ghcr.io/astral-sh/uv:python3.11-bookworm"
