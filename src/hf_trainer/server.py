@@ -210,9 +210,11 @@ def train(request: TrainRequest) -> TrainPlan:
     cost on every flavor, picks the cheapest flavor that fits the time limit (or the one given), builds the job from
     the bundled script with arguments, runs preflight, and returns flavor, time, cost, timeout and where results go.
     Show that plan and its cost to the person; call again with confirm: true only after they approve. Then it
-    returns the job id, job URL, trackio link and model repo. max_cost_usd refuses plans above it. Submitting again
-    with the same hub_model_id resumes from the last checkpoint pushed to the Hub. backend: hub (default with a
-    token) or local.
+    returns the job id, job URL, trackio link and model repo. max_cost_usd refuses plans above it. When the flavor
+    fits only with changes (8-bit optimizer, smaller batch, FSDP), they are already in script_args and listed in
+    the plan. resume (default auto) continues a checkpoint in the output repo only when the same run made it
+    (model, method, data, arguments), else starts fresh; never / must as named. backend: hub (default with a
+    token) or local. Submission goes through the same estimate + preflight as hf_jobs.
     """
     from hf_trainer.jobs.select import get_backend
     from hf_trainer.train import train as run_train
@@ -232,9 +234,10 @@ def rerun_job(source: str, backend: Literal["hub", "local"] | None = None, flavo
     """Run the job that made a model again: the same bundled script with exactly the same arguments and flavor.
 
     source: the model repo the run pushed to (owner/name; its card records the job), a local model folder, or a job
-    id. Without confirm it only PLANS and returns the script, arguments, flavor, library versions, preflight and
-    notes (e.g. the script changed since: its sha256 differs). Show it to the person; call again with confirm: true
-    after they approve. flavor and timeout ("2h") override the recorded ones.
+    id. Without confirm it only PLANS and returns the script, arguments, flavor, library versions, preflight (with
+    the estimate of those arguments on that flavor) and notes (e.g. the script changed since: its sha256 differs).
+    Show it to the person; call again with confirm: true after they approve. flavor and timeout ("2h") override the
+    recorded ones; force submits past preflight errors (never past a leaked token).
     """
     from hf_trainer.jobs.select import get_backend
     from hf_trainer.rerun import rerun as run_rerun
