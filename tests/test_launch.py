@@ -122,7 +122,7 @@ def test_no_relaunch_with_one_gpu_under_a_launcher_or_when_turned_off(monkeypatc
 
 @pytest.mark.parametrize("rank, printed", [("0", True), ("1", False), ("3", False)])
 def test_only_the_main_process_prints_the_summary(monkeypatch, capsys, rank, printed):
-    from hf_trainer.runtime.train_common import report
+    from hf_trainer.runtime.results import report
 
     monkeypatch.setenv("RANK", rank)
     report({"method": "dpo", "steps": 2}, as_json=True)
