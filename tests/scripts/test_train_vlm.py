@@ -117,13 +117,23 @@ def test_lora_on_llava_rows_targets_the_language_model_and_saves_the_projector(v
     assert (out / "processor_config.json").exists()
 
 
-def test_dpo_on_image_preference_rows(vlm_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    summary = _train(
-        capsys, "--method", "dpo", "--model_name_or_path", str(vlm_dir / "llava"), "--dataset_name",
+def test_dpo_on_image_preference_rows_pushes_model_and_processor(fake_hub, vlm_dir: Path, tmp_path: Path) -> None:
+    from fakes.fake_hub_repos import add_repo_routes
+
+    repos = add_repo_routes(fake_hub)
+    # A subprocess: huggingface_hub reads HF_ENDPOINT (the fake Hub) when it is first imported.
+    summary = json_summary(run_script(
+        "train_vlm.py", "--method", "dpo", "--model_name_or_path", str(vlm_dir / "llava"), "--dataset_name",
         str(vlm_dir / "data" / "preference"), "--output_dir", str(tmp_path / "dpo"), "--learning_rate", "1e-3",
-        "--max_steps", "6")
+        "--max_steps", "6", "--save_steps", "3", "--push_to_hub", "--hub_model_id", "alice/tiny-vlm-dpo", *FAST,
+        env=ENV))
     assert summary["first_loss"] == pytest.approx(0.6931, abs=1e-3)  # log(2): policy equals reference at step 0
     assert summary["last_loss"] < 0.66 and summary["extra_results"]["reward_accuracy"] > 0.5
+    files = repos["alice/tiny-vlm-dpo"].files
+    # The pushed repo loads with AutoProcessor + AutoModelForImageTextToText, and a new job can resume from it.
+    for name in ("model.safetensors", "config.json", "processor_config.json", "chat_template.jinja", "tokenizer.json",
+                 "README.md", "last-checkpoint/trainer_state.json"):
+        assert name in files, name
 
 
 @pytest.mark.parametrize("extra, expected", [
@@ -193,3 +203,20 @@ def test_text_scripts_refuse_image_rows_and_name_train_vlm(vlm_dir: Path, tmp_pa
         module.main(module.parse_args(["--model_name_or_path", str(vlm_dir / "text"), "--dataset_name", str(data),
                                        "--output_dir", str(tmp_path / "o"), "--report_to", "none"]))
     assert "carry images" in str(caught.value) and f"train_vlm.py --method {method}" in str(caught.value)
+
+
+@pytest.mark.parametrize("flags, trained", [
+    ([], {"language_model"}),  # default: LoRA on the language model only
+    (["--train_vision_tower"], {"language_model", "vision_tower"}),  # LoRA on the tower's linear layers too
+    (["--train_projector"], {"language_model", "projector"}),  # the projector trained fully (modules_to_save)
+])
+def test_lora_targets_follow_the_train_options(vlm_dir: Path, flags: list[str], trained: set[str]) -> None:
+    from peft import get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    module = _script()
+    args = module.parse_args(["--model_name_or_path", "m", "--dataset_name", "d", "--use_peft", *flags])
+    model = AutoModelForImageTextToText.from_pretrained(vlm_dir / "llava")
+    peft_model = get_peft_model(model, module.vision_lora_config(args, model))
+    parts = {module.vision_part(name) for name, p in peft_model.named_parameters() if p.requires_grad}
+    assert parts == trained

@@ -694,7 +694,7 @@ def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], token
     if not rows:
         raise ValueError("no rows to inspect")
     if rows_have_images(rows):  # runtime/vision.py: READY only for a model that sees images, via train_vlm.py
-        return {"chat_template_used": None, **analyse_vision(rows, tokenizer, max_length)}
+        return analyse_vision(rows, tokenizer, max_length)
     kind, conversational = _dataset_kind(rows)
     issues = check_rows(rows, kind, conversational)
     per_method, checked = verdicts(rows, mappings)

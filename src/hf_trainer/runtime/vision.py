@@ -618,6 +618,7 @@ def analyse_vision(rows: list[dict], processor: Any = None, max_length: int | No
         "columns": sorted({column for row in rows for column in row}), "sample_rows": len(rows), "issues": issues,
         "methods": methods, "mappings": {},
         "chat_template": bool(getattr(processor, "chat_template", None)) if processor is not None else None,
+        "chat_template_used": "model" if sees and getattr(processor, "chat_template", None) else None,
         "token_stats": token_stats,
         "vision": {"shape": shape, "mapping": mapping, "model_sees_images": sees if processor is not None else None,
                    "script": VISION_SCRIPT, **{key: value for key, value in images.items()}},
@@ -701,8 +702,11 @@ def vision_summary_text(summary: dict) -> str:
               "fixed": "fixed"}.get(summary["image_token_scheme"], "unknown scheme")
     per_image = (f"{tokens} image tokens per {summary['image_side']}x{summary['image_side']} image ({scheme})"
                  if tokens else "image tokens per image unknown for this family")
-    return (f"vision-language model: vision tower {summary['vision_tower_params'] / 1e6:.1f}M and projector "
-            f"{summary['projector_params'] / 1e6:.1f}M parameters (frozen by default: weights only); {per_image}, "
+    def count(n: int) -> str:
+        return f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n:,}"
+
+    return (f"vision-language model: vision tower {count(summary['vision_tower_params'])} and projector "
+            f"{count(summary['projector_params'])} parameters (frozen by default: weights only); {per_image}, "
             "counted as sequence tokens (dataset_inspect measures them per row)")
 
 
