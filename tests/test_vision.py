@@ -198,3 +198,27 @@ def test_dataset_inspect_reads_image_parquet_and_loads_the_processor(vlms, tmp_p
     assert result.vision["decoded"] == 8 and result.vision["model_sees_images"] is True
     assert result.token_stats.image_tokens_max == 20
     assert "images: 8 in 8 rows" in result.render()
+
+
+def test_estimate_counts_the_vision_parts_and_reports_image_tokens(vlms, tmp_path: Path) -> None:
+    import shutil
+
+    from hf_trainer.estimate import make_request, run_estimate
+    from hf_trainer.runtime.estimate_math import fallback_catalog
+
+    # config.json alone (no weights): the arithmetic must add the vision tower and projector to the language model.
+    config_only = tmp_path / "config-only"
+    config_only.mkdir()
+    for name in ("config.json", "processor_config.json"):
+        shutil.copy(vlms["idefics3"] / name, config_only / name)
+    from transformers import AutoModelForImageTextToText
+
+    exact = sum(p.numel() for p in AutoModelForImageTextToText.from_pretrained(vlms["idefics3"]).parameters())
+    result = run_estimate(make_request(model_name_or_path=str(config_only), total_tokens=1e6),
+                          catalog=fallback_catalog())
+    assert result.model.num_params == exact
+    assert result.vision["image_tokens_per_image"] == 20 and result.vision["image_token_scheme"] == "tiles"
+    assert any("20 image tokens per 512x512 image" in line for line in result.assumptions)
+    text = run_estimate(make_request(model_name_or_path=str(build_model(tmp_path / "text")), total_tokens=1e6),
+                        catalog=fallback_catalog())
+    assert text.vision is None
