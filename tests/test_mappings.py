@@ -8,6 +8,7 @@ from hf_trainer.runtime.mappings import MAPPINGS, map_row, mapping_source
 
 USER = {"role": "user", "content": "Q"}
 ASSISTANT = {"role": "assistant", "content": "A"}
+OTHER = {"role": "assistant", "content": "B"}
 
 CASES = [
     # ShareGPT speakers become chat roles; extra columns survive, the consumed one does not.
@@ -51,6 +52,16 @@ CASES = [
     ("chosen_as_completion", {"prompt": "Q", "chosen": "A", "rejected": "B"}, {"prompt": "Q", "completion": "A"}),
     # Implicit prompt: the chosen conversation is the whole example.
     ("chosen_as_completion", {"chosen": [USER, ASSISTANT], "rejected": [USER]}, {"messages": [USER, ASSISTANT]}),
+    # ultrafeedback_binarized: the string prompt gives way to the turns chosen and rejected share.
+    ("chosen_as_completion", {"prompt": "Q", "chosen": [USER, ASSISTANT], "rejected": [USER, OTHER]},
+     {"prompt": [USER], "completion": [ASSISTANT]}),
+    # The same rows for DPO: trl.data_utils.extract_prompt's split; ids and scores stay, messages go.
+    ("extract_prompt", {"prompt": "Q", "chosen": [USER, ASSISTANT], "rejected": [USER, OTHER], "prompt_id": "p",
+                        "messages": [USER, ASSISTANT], "score_chosen": 8.0},
+     {"prompt": [USER], "chosen": [ASSISTANT], "rejected": [OTHER], "prompt_id": "p", "score_chosen": 8.0}),
+    # Answers that share no turn: the string prompt becomes the user turn.
+    ("extract_prompt", {"prompt": "Q", "chosen": [ASSISTANT], "rejected": [OTHER]},
+     {"prompt": [USER], "chosen": [ASSISTANT], "rejected": [OTHER]}),
 ]
 
 
@@ -92,6 +103,9 @@ BAD_ROWS = [
     ("preference_columns", {"prompt": "Q", "good": "A"}, "no chosen/rejected column pair"),
     ("preference_columns", {"chosen_response": "A", "rejected_response": "B"}, "no prompt column"),
     ("chosen_as_completion", {"prompt": "Q", "chosen": "", "rejected": "B"}, "'chosen' is missing or empty"),
+    # Nothing to prefer: identical conversations.
+    ("extract_prompt", {"chosen": [USER, ASSISTANT], "rejected": [USER, ASSISTANT]}, "nothing to prefer"),
+    ("extract_prompt", {"prompt": "Q", "chosen": "A", "rejected": "B"}, "must be a list of"),
 ]
 
 
