@@ -309,7 +309,8 @@ def gate(report: PreflightReport, *, force: bool, action: str = "Not submitted")
     if force:
         raise UserError(f"{action}: the job would expose a secret, and force does not override that.\n"
                         + report.render())
-    raise UserError(f"{action}: preflight found errors (pass \"force\": true to submit anyway).\n" + report.render())
+    raise UserError(f"{action}: preflight found errors (force: true, or --force on the command line, submits anyway)."
+                    "\n" + report.render())
 
 
 def check(request: Any, backend: JobBackend, *, force: bool = False, estimate: bool = True,
