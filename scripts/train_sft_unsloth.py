@@ -1196,6 +1196,7 @@ def analyse_vision(rows: list[dict], processor: Any = None, max_length: int | No
         "columns": sorted({column for row in rows for column in row}), "sample_rows": len(rows), "issues": issues,
         "methods": methods, "mappings": {},
         "chat_template": bool(getattr(processor, "chat_template", None)) if processor is not None else None,
+        "chat_template_used": "model" if sees and getattr(processor, "chat_template", None) else None,
         "token_stats": token_stats,
         "vision": {"shape": shape, "mapping": mapping, "model_sees_images": sees if processor is not None else None,
                    "script": VISION_SCRIPT, **{key: value for key, value in images.items()}},
@@ -1279,8 +1280,11 @@ def vision_summary_text(summary: dict) -> str:
               "fixed": "fixed"}.get(summary["image_token_scheme"], "unknown scheme")
     per_image = (f"{tokens} image tokens per {summary['image_side']}x{summary['image_side']} image ({scheme})"
                  if tokens else "image tokens per image unknown for this family")
-    return (f"vision-language model: vision tower {summary['vision_tower_params'] / 1e6:.1f}M and projector "
-            f"{summary['projector_params'] / 1e6:.1f}M parameters (frozen by default: weights only); {per_image}, "
+    def count(n: int) -> str:
+        return f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n:,}"
+
+    return (f"vision-language model: vision tower {count(summary['vision_tower_params'])} and projector "
+            f"{count(summary['projector_params'])} parameters (frozen by default: weights only); {per_image}, "
             "counted as sequence tokens (dataset_inspect measures them per row)")
 
 
@@ -2153,7 +2157,7 @@ def analyse(rows: list[dict], mappings: dict[str, Callable[[dict], dict]], token
     if not rows:
         raise ValueError("no rows to inspect")
     if rows_have_images(rows):  # runtime/vision.py: READY only for a model that sees images, via train_vlm.py
-        return {"chat_template_used": None, **analyse_vision(rows, tokenizer, max_length)}
+        return analyse_vision(rows, tokenizer, max_length)
     kind, conversational = _dataset_kind(rows)
     issues = check_rows(rows, kind, conversational)
     per_method, checked = verdicts(rows, mappings)
@@ -3167,6 +3171,12 @@ def resume_checkpoint(args, method: str, output_dir: str) -> str | None:
         found = differences(saved, wanted)
         if found:
             raise _refuse(where, found, args)
+    # A sharded (--fsdp) checkpoint continues only sharded, a whole one only whole: transformers fails inside train().
+    sharded = is_sharded_checkpoint(path) if path else is_sharded_checkpoint(
+        name.removeprefix("last-checkpoint/") for name in files if name.startswith("last-checkpoint/"))
+    problem = checkpoint_problem(args, where, sharded)
+    if problem:
+        raise ScriptError(problem)
     if path is None:
         from huggingface_hub import snapshot_download
 

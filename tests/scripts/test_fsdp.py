@@ -170,6 +170,20 @@ def test_a_checkpoint_continues_only_in_its_own_format(tmp_path, sharded_checkpo
     assert problem is None if refusal is None else refusal in problem and "alice/x/last-checkpoint" in problem
 
 
+@pytest.mark.parametrize("sharded_checkpoint, fsdp", [(True, False), (False, True)])
+def test_resume_stops_before_loading_when_the_checkpoint_format_differs(tmp_path, sharded_checkpoint, fsdp):
+    from hf_trainer.runtime.resume import RUN_RECORD, resume_checkpoint, run_record
+    from hf_trainer.runtime.train_common import ScriptError
+
+    args = _args(fsdp=fsdp, resume="must", output_dir=str(tmp_path))
+    checkpoint = tmp_path / "checkpoint-2"
+    (checkpoint / ("pytorch_model_fsdp_0" if sharded_checkpoint else "x")).mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}", encoding="utf-8")
+    (checkpoint / RUN_RECORD).write_text(json.dumps(run_record(args, "sft")), encoding="utf-8")  # the same run
+    with pytest.raises(ScriptError, match="without --fsdp" if fsdp else "continue it with --fsdp"):
+        resume_checkpoint(args, "sft", str(tmp_path))
+
+
 class _FakeShardedTrainer:
     """What save_final_model reads of a Trainer whose model FSDP2 sharded (no process group needed)."""
 

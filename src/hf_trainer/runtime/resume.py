@@ -18,6 +18,7 @@ import json
 import os
 from pathlib import Path
 
+from .sharding import checkpoint_problem, is_sharded_checkpoint
 from .train_common import ScriptError
 
 RUN_RECORD = "hf_trainer_run.json"
@@ -189,6 +190,12 @@ def resume_checkpoint(args, method: str, output_dir: str) -> str | None:
         found = differences(saved, wanted)
         if found:
             raise _refuse(where, found, args)
+    # A sharded (--fsdp) checkpoint continues only sharded, a whole one only whole: transformers fails inside train().
+    sharded = is_sharded_checkpoint(path) if path else is_sharded_checkpoint(
+        name.removeprefix("last-checkpoint/") for name in files if name.startswith("last-checkpoint/"))
+    problem = checkpoint_problem(args, where, sharded)
+    if problem:
+        raise ScriptError(problem)
     if path is None:
         from huggingface_hub import snapshot_download
 
