@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hf_trainer.runtime import vision
+from hf_trainer.runtime import vision, vision_models
 from hf_trainer.tiny import build_model, build_vlm, colour_image, image_rows
 
 
@@ -110,7 +110,7 @@ def test_check_image_rows_reports_undecodable_images_and_mismatched_placeholders
     ("lm_head.weight", "language_model"),
 ])
 def test_vision_part_classifies_parameters_across_families(name: str, kind: str) -> None:
-    assert vision.vision_part(name) == kind
+    assert vision_models.vision_part(name) == kind
 
 
 @pytest.mark.parametrize("family", ["idefics3", "llava"])
@@ -148,7 +148,7 @@ def test_gemma3_and_unknown_families() -> None:
 def test_parameters_from_config_agree_with_the_loaded_model(vlms, family) -> None:
     from transformers import AutoModelForImageTextToText
 
-    counted = vision.count_vision_parameters(AutoModelForImageTextToText.from_pretrained(vlms[family]))
+    counted = vision_models.count_vision_parameters(AutoModelForImageTextToText.from_pretrained(vlms[family]))
     estimated = vision.vision_params_from_config(json.loads((vlms[family] / "config.json").read_text()))
     assert estimated["projector"] == counted["projector"]
     assert abs(estimated["vision_tower"] - counted["vision_tower"]) <= 0.01 * counted["vision_tower"]
