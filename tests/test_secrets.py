@@ -96,3 +96,22 @@ def test_the_redactor_cleans_nested_models() -> None:
     model = Outer(text=CANARY_TOKEN, inner=Inner(lines=["a", f"b {CANARY_TOKEN}"]), env={"K": CANARY_TOKEN})
     assert CANARY_TOKEN not in redact.model(model).model_dump_json()
     assert redact.model(model).inner.lines[0] == "a"
+
+
+@pytest.mark.parametrize("env, secrets, words", [
+    ({"A=B": "1"}, {}, "not a valid environment variable name"),  # '=' ends a name: the OS cannot set it
+    ({"": "1"}, {}, "not a valid environment variable name"),
+    ({"A B": "1"}, {}, "not a valid environment variable name"),
+    ({"A": "x\x00y"}, {}, "NUL"),  # no environment variable can carry a NUL
+    ({}, {"S": "x\x00y"}, "NUL"),
+])
+def test_names_and_values_the_os_cannot_take_are_refused_by_name(env, secrets, words):
+    with pytest.raises(UserError, match=words):
+        prepare_env_and_secrets(env, secrets, None)
+
+
+def test_a_multi_line_secret_is_accepted_and_redacted_line_by_line():
+    pem = "-----BEGIN KEY-----\nAAAABBBBCCCCDDDD\nEEEEFFFFGGGGHHHH\n-----END KEY-----\n"
+    _, secrets = prepare_env_and_secrets({}, {"KEY": pem}, None)
+    assert secrets == {"KEY": pem}
+    assert Redactor([pem])("x AAAABBBBCCCCDDDD y") == "x *** y"

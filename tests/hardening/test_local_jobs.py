@@ -178,8 +178,9 @@ def test_a_local_job_inherits_no_token_and_no_credential_of_the_server(backend: 
 
 def test_the_base_environment_keeps_the_basics_and_drops_credentials():
     base = job_base_env({"PATH": "/bin", "UV_FIND_LINKS": "/wheels", "UV_INDEX_PASSWORD": "p", "HF_TOKEN": "t",
-                         "HF_HUB_TOKEN": "t", "LC_ALL": "C", "GITHUB_TOKEN": "g", "OPENAI_API_KEY": "k"})
-    assert base == {"PATH": "/bin", "UV_FIND_LINKS": "/wheels", "LC_ALL": "C"}
+                         "HF_HUB_TOKEN": "t", "LC_ALL": "C", "GITHUB_TOKEN": "g", "OPENAI_API_KEY": "k",
+                         "HF_TRAINER_MCP_TOKEN": "m", "HF_HUB_OFFLINE": "1", "AWS_SECRET_ACCESS_KEY": "s"})
+    assert base == {"PATH": "/bin", "UV_FIND_LINKS": "/wheels", "LC_ALL": "C", "HF_HUB_OFFLINE": "1"}
 
 
 # --- item 9: job files are private ---------------------------------------------------------------------------------
