@@ -3,8 +3,6 @@ each result. Data comes from jobs/tool.py; only the words are made here, next to
 """
 
 import json
-from typing import Any
-
 from hf_trainer.jobs.base import JobInfo
 from hf_trainer.jobs.hub_models import ScheduledJob
 from hf_trainer.jobs.tool import OPERATIONS, JobsResult
@@ -186,7 +184,3 @@ def operations_text(read_only: bool = False) -> str:
 def args_text() -> str:
     """Each operation's accepted args, for the schema description of `args`."""
     return "; ".join(f"{name}: {', '.join(op.accepted) or '-'}" for name, op in OPERATIONS.items() if name != "help")
-
-
-def render_any(result: Any) -> str:
-    return present(result).text if isinstance(result, JobsResult) else result.render()

@@ -473,12 +473,6 @@ class WebhookDeleteArgs(Args):
     webhook_id: WebhookId = Field(description="The webhook's id (from 'webhook ps').")
 
 
-def hub_options(args: dict[str, Any]) -> dict[str, Any]:
-    """namespace, volumes and attempts checked as the args models check them (for callers building requests)."""
-    model = SubmitArgs.model_validate({k: v for k, v in args.items() if v is not None})
-    return {"namespace": model.namespace, "volumes": model.volumes, "attempts": model.attempts}
-
-
 def __getattr__(name: str) -> Any:
     """OPERATIONS, ACCEPTED_KEYS and normalize_operation, for earlier importers: the table lives in jobs/tool.py."""
     from hf_trainer.jobs import tool

@@ -1,11 +1,13 @@
 """The table of `hf_jobs` operations: each one is an args model, one handler and its flags.
 
 The MCP tools `hf_jobs` / `hf_jobs_status` (server.py) and the `hf-trainer jobs ...` commands (cli_jobs.py) are both
-generated from `OPERATIONS` and both call `run_operation(name, args, backend)`: same validation (the args models in
+generated from `OPERATIONS` and both call `parse_call` then `run_call`: same validation (the args models in
 jobs/arguments.py), same preflight (jobs/submit.py), same error text (errors.to_user_error, redacted). Handlers return
 a `JobsResult` with data only; the words people read are made next to each front end (views.py for MCP).
 """
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -305,8 +307,6 @@ SPENDS_MONEY = frozenset(name for name, op in OPERATIONS.items() if op.spends_mo
 
 def normalize_operation(operation: str | None) -> str:
     """'scheduled_run', 'Scheduled-Run' and 'scheduled run' are the same operation; None means help."""
-    import re
-
     if operation is None or not str(operation).strip():
         return "help"
     op = re.sub(r"[\s_\-]+", " ", str(operation).strip().lower())
@@ -339,8 +339,6 @@ class Call:
 
 def parse_call(operation: str | None, args: dict[str, Any] | str | None) -> Call:
     """Check `args` against `operation`'s model. UserError names the bad argument, the value and the forms."""
-    import json
-
     if isinstance(args, str):
         # Some clients send nested objects as JSON text.
         try:
@@ -381,16 +379,3 @@ def run_call(call: Call, backend: JobBackend) -> JobsResult:
     from hf_trainer.secrets import Redactor
 
     return Redactor.for_caller(secrets).model(result)
-
-
-def run_operation(operation: str | None, args: dict[str, Any] | str | None,
-                  backend: JobBackend | Callable[[], JobBackend]) -> JobsResult:
-    """Parse, then run. `backend` may be a factory, so a refused call never builds one (nor asks the Hub anything)."""
-    call = parse_call(operation, args)
-    if call.operation == "help":
-        return JobsResult(operation="help")
-    return run_call(call, backend() if callable(backend) and not hasattr(backend, "name") else backend)
-
-
-# The names earlier callers imported from here.
-execute = run_call
