@@ -222,3 +222,37 @@ def test_estimate_counts_the_vision_parts_and_reports_image_tokens(vlms, tmp_pat
     text = run_estimate(make_request(model_name_or_path=str(build_model(tmp_path / "text")), total_tokens=1e6),
                         catalog=fallback_catalog())
     assert text.vision is None
+
+
+def test_viewer_image_urls_are_downloaded_decoded_and_measured(vlms) -> None:
+    import http.server
+    import threading
+
+    png = io.BytesIO()
+    colour_image("blue", 64).save(png, format="PNG")
+
+    class Images(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            assert "Authorization" not in self.headers  # no token goes to an image URL
+            self.send_response(200 if self.path.startswith("/assets/") else 404)
+            self.end_headers()
+            if self.path.startswith("/assets/"):
+                self.wfile.write(png.getvalue())
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Images)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        rows = [{"images": [{"src": f"{base}/assets/{i}.png", "height": 64, "width": 64}], "messages": row["messages"]}
+                for i, row in enumerate(image_rows(3))]
+        rows[2]["images"][0]["src"] = f"{base}/missing.png"
+        report = vision.analyse_vision(rows, _processor(vlms["idefics3"]))
+    finally:
+        server.shutdown()
+    assert report["vision"]["decoded"] == 2
+    assert report["vision"]["viewer_urls"] == 1  # the 404 stays a URL: counted, not decoded, not measured
+    assert report["methods"]["sft"]["verdict"] == "READY"
+    assert report["token_stats"]["rows"] == 2 and report["token_stats"]["image_tokens_max"] == 20
