@@ -277,11 +277,12 @@ class HubBackend:
 
     def _call(self, fn: Callable[[], Any], action: str, *, job_id: str | None = None, idempotent: bool = True,
               namespace: str | None = None, client_retries: int = 0, scheduled_job_id: str | None = None,
-              attempts: int | None = None) -> Any:
+              attempts: int | None = None, total_timeout: float | None = None) -> Any:
         ctx = Context(action=action, namespace=namespace or self._namespace, job_id=job_id,
                       endpoint=str(self.api.endpoint), scheduled_job_id=scheduled_job_id)
         try:
-            return self.retry.call(fn, ctx, idempotent=idempotent, client_retries=client_retries, attempts=attempts)
+            return self.retry.call(fn, ctx, idempotent=idempotent, client_retries=client_retries, attempts=attempts,
+                                   total_timeout=total_timeout)
         except UserError as exc:
             raise UserError(self.redact(str(exc))) from None
 
@@ -422,19 +423,15 @@ class HubBackend:
             return lines
 
         action = f"read the logs of job {job_id!r}"
-        previous = self.retry.total_timeout
         try:
-            self.retry.total_timeout = min(previous or LOGS_DEADLINE, LOGS_DEADLINE)
-            return self._call(read, action, job_id=job_id, namespace=ns, attempts=1)
+            return self._call(read, action, job_id=job_id, namespace=ns, attempts=1, total_timeout=LOGS_DEADLINE)
         except UserError:
-            partial = received[-1] if received else []
+            partial = list(received[-1]) if received else []
             if not partial:
                 raise
-            kept = partial[-tail:] if tail else list(partial)
+            kept = partial[-tail:] if tail else partial
             return kept + [f"[hf-trainer: the Hub kept the log stream open; stopped reading after "
                            f"{LOGS_DEADLINE:g} s. Follow the job (follow: true, with a timeout) to read on.]"]
-        finally:
-            self.retry.total_timeout = previous
 
     def _follow(self, job_id: str, ns: str, tail: int | None, timeout: float | None) -> Iterator[str]:
         """Stream lines until the job ends or `timeout` passes, whichever is first.

@@ -221,16 +221,18 @@ class Retry:
         return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * (0.5 + 0.5 * self.rand())
 
     def call(self, fn: Callable[[], T], ctx: Context, *, idempotent: bool = True,
-             client_retries: int = 0, attempts: int | None = None) -> T:
+             client_retries: int = 0, attempts: int | None = None, total_timeout: float | None = None) -> T:
         """Run `fn`; retry passing faults; raise a UserError from the table for anything else (or the last fault).
         Every attempt has `attempt_timeout` seconds and the whole call `total_timeout`, pauses included.
 
         `client_retries`: huggingface_hub already retries this call that many times (its paginated listings use
-        http_backoff); we then add none of our own, so a dead Hub is not waited on twice over.
+        http_backoff); we then add none of our own, so a dead Hub is not waited on twice over. `total_timeout`: a
+        shorter deadline for this call only.
         """
         attempts = attempts or (1 if client_retries else self.attempts)
         attempt = 0
-        end = None if self.total_timeout is None else time.monotonic() + self.total_timeout
+        limits = [t for t in (self.total_timeout, total_timeout) if t is not None]
+        end = time.monotonic() + min(limits) if limits else None
         while True:
             attempt += 1
             budget = self.attempt_timeout
