@@ -80,7 +80,7 @@ def run_hf_jobs(operation: str | None, args: dict[str, Any] | str | None, backen
 
     call = parse_call(operation, args)
     if call.operation == "help":
-        return views.present(JobsResult(operation="help", backend=backend))
+        return JobsResult(operation="help", backend=backend, text=views.usage(read_only=read_only))
     if read_only and call.operation not in READ_ONLY:
         raise UserError(f"hf_jobs_status only reads; operation {call.operation!r} changes things. Use the hf_jobs "
                         "tool for it.")
