@@ -653,6 +653,8 @@ and the number of image parts must equal the number of images.
 
 import io
 import math
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -676,6 +678,9 @@ VISION_SHAPE_TEXT = {
 VISION_SHAPE_MAPPING = {"the_cauldron": "the_cauldron", "llava": "llava", "image_caption": "image_caption"}
 CAPTION_COLUMNS = ("caption", "captions", "description")
 CAPTION_PROMPT = "Describe this image."
+# Images the dataset viewer gives as URLs ({"src": ...}) that one inspection downloads, so it can decode them and count
+# their tokens; the rest of the sample keeps its URLs (counted, not decoded).
+VIEWER_IMAGES_FETCHED = 48
 
 
 
@@ -840,6 +845,35 @@ def decode_image(value: Any, base_dir: str | None = None):
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"an image does not decode ({exc})") from None
     return image
+
+
+def fetch_viewer_images(rows: list[dict], limit: int = VIEWER_IMAGES_FETCHED, timeout: float = 15.0) -> list[dict]:
+    """The rows with the dataset viewer's image URLs (cells {"src": "https://...", "height", "width"}) replaced by the
+    downloaded bytes, for up to `limit` images; rows without such cells come back as they are. The viewer signs its
+    asset URLs, so no token is sent (a URL in a row must never receive the caller's token)."""
+    fetched, result = 0, []
+    for row in rows:
+        column = image_column(row)
+        if column is None or fetched >= limit:
+            result.append(row)
+            continue
+        values = row_images(row)
+        new_values = []
+        for value in values:
+            src = value.get("src") if isinstance(value, dict) else None
+            if isinstance(src, str) and src.startswith(("https://", "http://")) and fetched < limit \
+                    and value.get("bytes") is None:
+                try:
+                    with urllib.request.urlopen(urllib.request.Request(src), timeout=timeout) as response:
+                        value = {"bytes": response.read(), "path": None}
+                except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError):
+                    pass  # stays a URL: counted as not decoded
+                fetched += 1
+            new_values.append(value)
+        new_row = dict(row)
+        new_row[column] = new_values if isinstance(row[column], (list, tuple)) else (new_values or [None])[0]
+        result.append(new_row)
+    return result
 
 
 def placeholder_count(messages: list, images: int) -> int:
@@ -1156,6 +1190,7 @@ def analyse_vision(rows: list[dict], processor: Any = None, max_length: int | No
     runs on images; the others are INCOMPATIBLE for image rows."""
     if processor is not None and not processor_sees_images(processor):
         processor = _vision_processor_of(processor)
+    rows = fetch_viewer_images(rows)  # Hub datasets: the viewer gives image URLs
     counts: dict[str, int] = {}
     for row in rows:
         shape = vision_shape(row) or "text_only"
@@ -3669,7 +3704,7 @@ def vision_example(row: dict) -> dict | None:
     if shape == "vision_messages":
         messages = list(row["messages"])
         last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
-        if not last:
+        if not last:  # no answer, or an answer with no question before it
             return None
         return {"images": images, "prompt": messages[:last], "completion": messages[last:last + 1]}
     if shape in ("vision_prompt_completion", "vision_preference"):

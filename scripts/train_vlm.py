@@ -4227,7 +4227,7 @@ def vision_example(row: dict) -> dict | None:
     if shape == "vision_messages":
         messages = list(row["messages"])
         last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
-        if not last:
+        if not last:  # no answer, or an answer with no question before it
             return None
         return {"images": images, "prompt": messages[:last], "completion": messages[last:last + 1]}
     if shape in ("vision_prompt_completion", "vision_preference"):
