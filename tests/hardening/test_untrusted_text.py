@@ -26,9 +26,9 @@ def test_a_quoted_name_stays_on_one_line():
 
 def test_log_lines_in_the_logs_summary_are_fenced():
     from hf_trainer.jobs.tool import JobsResult
-    from hf_trainer.views import render_any
+    from hf_trainer.views import present
 
-    text = render_any(JobsResult(operation="logs", backend="local", logs=["step 1", INJECTION], job_id="abc"))
+    text = present(JobsResult(operation="logs", backend="local", logs=["step 1", INJECTION], job_id="abc")).text
     assert f"\n{INJECTION}\n" in text  # the line is shown as it is ...
     before, _, after = text.partition(INJECTION)
     assert "```" in before and "```" in after  # ... inside a fence
