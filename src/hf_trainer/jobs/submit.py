@@ -364,12 +364,22 @@ def submit(request: Any, backend: JobBackend, *, force: bool = False, report: Pr
     return job, report
 
 
+def token_secret(backend: JobBackend) -> dict[str, str]:
+    """The caller's token as the training job's HF_TOKEN secret (pushes, gated models and datasets): always on the Hub;
+    locally when there is a token, since local jobs no longer inherit the server's environment (issue 21)."""
+    from hf_trainer.secrets import caller_token
+
+    if getattr(backend, "name", None) == "hub" or caller_token():
+        return {"HF_TOKEN": "$HF_TOKEN"}
+    return {}
+
+
 def submit_training(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
                     timeout_seconds: int | None, labels: dict[str, str], force: bool = False,
                     report: PreflightReport | None = None, action: str = "Not submitted"
                     ) -> tuple[JobInfo, PreflightReport]:
     """train, rerun and retry: a bundled training script with arguments, submitted through the same pipeline."""
-    secrets = {"HF_TOKEN": "$HF_TOKEN"} if getattr(backend, "name", None) == "hub" else {}
+    secrets = token_secret(backend)
     request = UvJobRequest(script=str(paths.bundled_script(script)), script_args=list(script_args), secrets=secrets,
                            labels=labels, flavor=flavor, timeout_seconds=timeout_seconds)
     return submit(request, backend, force=force, report=report, action=action)
