@@ -70,9 +70,9 @@ class StallingServer:
             return
 
     def close(self) -> None:
+        # Accepted connections stay open (until the test process ends): the calls abandoned at their deadline keep
+        # waiting on them instead of failing later and logging retries into another test's output.
         self.stop.set()
-        for conn in self.connections:
-            conn.close()
         self.sock.close()
 
 
