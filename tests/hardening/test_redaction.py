@@ -63,3 +63,15 @@ def test_hub_logs_redact_each_line_of_a_secret_the_job_was_given(fake_hub: FakeH
     assert "printing the key:" in shown
     for line in SECRET_LINES:
         assert line not in shown, line
+
+
+def test_hub_logs_are_capped_per_line_and_per_answer(fake_hub: FakeHub):
+    from hf_trainer.jobs.base import MAX_LOG_ANSWER_CHARS, MAX_LOG_LINE_CHARS
+
+    backend = HubBackend(HfApi(endpoint=fake_hub.url, token=CANARY_TOKEN), namespace="alice")
+    many = [f"line {i:05d} " + "y" * 240 for i in range(1_000)]  # 250,000 characters
+    job = fake_hub.add_job("COMPLETED", logs=[*many, "x" * 100_000, "last"])
+    lines = list(backend.logs(job["id"]))
+    assert lines[-1] == "last" and "line cut, 100000 characters" in lines[-2]
+    assert "earlier lines not shown" in lines[0] and "/jobs/alice/" in lines[0]
+    assert sum(len(line) + 1 for line in lines) <= MAX_LOG_ANSWER_CHARS + MAX_LOG_LINE_CHARS

@@ -26,6 +26,28 @@ class Stage(StrEnum):
 
 TERMINAL_STAGES = frozenset({Stage.COMPLETED, Stage.CANCELED, Stage.ERROR, Stage.DELETED})
 
+# What one `logs` answer holds at most, on every backend: a line shows MAX_LOG_LINE_CHARS characters, an answer
+# MAX_LOG_ANSWER_CHARS (a 20 MB answer helps no one and can stall a client).
+MAX_LOG_LINE_CHARS = 4_000
+MAX_LOG_ANSWER_CHARS = 200_000
+
+
+def cap_log_lines(lines: list[str], where: str) -> list[str]:
+    """The last lines that fit one answer, each cut at MAX_LOG_LINE_CHARS; a first line says what was left out and
+    `where` the rest can be read."""
+    kept: list[str] = []
+    size = 0
+    for line in reversed(lines):
+        if len(line) > MAX_LOG_LINE_CHARS:
+            line = f"{line[:MAX_LOG_LINE_CHARS]} [hf-trainer: line cut, {len(line)} characters in all]"
+        if size + len(line) > MAX_LOG_ANSWER_CHARS and kept:
+            kept.append(f"[hf-trainer: {len(lines) - len(kept)} earlier lines not shown (answers hold at most "
+                        f"{MAX_LOG_ANSWER_CHARS // 1000}k characters): ask for fewer lines with tail, or see {where}]")
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return kept[::-1]
+
 BackendName = Literal["local", "hub"]
 
 

@@ -28,7 +28,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.arguments import HubOptions
-from hf_trainer.jobs.base import CommandJobRequest, JobInfo, Stage, UvJobRequest
+from hf_trainer.jobs.base import CommandJobRequest, JobInfo, Stage, UvJobRequest, cap_log_lines
 from hf_trainer.jobs.hub_errors import LOGIN_HINT, CallDeadline, Context, Retry, run_within, to_user_error
 from hf_trainer.jobs.hub_models import JobMetrics, ScheduledJob
 from hf_trainer.jobs.script_source import ScriptSource, resolve_script
@@ -405,7 +405,9 @@ class HubBackend:
         ns = self.namespace(namespace)
         if not follow:
             # Server-side tail: hf-mcp-server read the whole log from the start for 10 s and cut it locally.
-            return iter([self.redact(line) for line in self._read_logs(job_id, ns, tail)])
+            lines = cap_log_lines(self._read_logs(job_id, ns, tail), f"the job's page, {self.api.endpoint}/jobs/{ns}/"
+                                                                     f"{segment(job_id)}")
+            return iter([self.redact(line) for line in lines])
         self.inspect(job_id, namespace=ns)  # a wrong id fails now, with our message, not on the first read
         return self._follow(job_id, ns, tail, timeout)
 

@@ -33,6 +33,8 @@ from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs import local_runner as store
 from hf_trainer.jobs.base import (
+    MAX_LOG_ANSWER_CHARS,
+    MAX_LOG_LINE_CHARS,
     TERMINAL_STAGES,
     BackendName,
     CommandJobRequest,
@@ -52,9 +54,9 @@ _START_GRACE = timedelta(seconds=60)
 _FOLLOW_POLL_SECONDS = 0.2
 # Reading logs: one line shows at most MAX_LINE_CHARS characters, one answer at most MAX_ANSWER_CHARS, and no answer
 # reads more than MAX_SCAN_BYTES of the file (a 300 MB log with a progress bar and no newline included).
-MAX_LINE_CHARS = 4_000
+MAX_LINE_CHARS = MAX_LOG_LINE_CHARS
 MAX_LINE_BYTES = 4 * MAX_LINE_CHARS
-MAX_ANSWER_CHARS = 200_000
+MAX_ANSWER_CHARS = MAX_LOG_ANSWER_CHARS
 MAX_SCAN_BYTES = 16 * 1024 * 1024
 _READ_BLOCK = 256 * 1024
 _FOLLOW_READ_BYTES = 1024 * 1024
