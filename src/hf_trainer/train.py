@@ -23,11 +23,13 @@ from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import BackendName, JobBackend, JobInfo, UvJobRequest
 from hf_trainer.jobs import submit
 from hf_trainer.preflight import PreflightReport
+from hf_trainer.runtime.train_common import DEFAULT_TRACKIO_PROJECT, default_run_name
 from hf_trainer.runtime.vocabulary import Method, Resume, timeout_seconds as job_timeout_seconds
 from hf_trainer.timeouts import format_duration, parse_timeout
 
 SCRIPTS: dict[str, str] = {"sft": "train_sft.py", "dpo": "train_dpo.py", "grpo": "train_grpo.py",
                            "reward": "train_reward.py", "kto": "train_kto.py"}
+VISION_SCRIPT = "train_vlm.py"
 # When the dataset's size cannot be measured in tokens, a conservative guess keeps the estimate usable, with a warning.
 FALLBACK_TOKENS_PER_ROW = 512
 LOCAL_TIMEOUT_SECONDS = 6 * 3600
@@ -62,6 +64,10 @@ class TrainRequest(BaseModel):
     reward_funcs: list[str] | None = Field(None, description="grpo: built-in rewards by name, e.g. ['accuracy'].")
     extra_args: list[str] = Field(default_factory=list, description="More script arguments, passed as they are.")
     hub_private_repo: bool = Field(True, description="Private output repo (default).")
+    trackio_project: str = Field(DEFAULT_TRACKIO_PROJECT, min_length=1, max_length=96, pattern=r"^[\w.-]+$",
+                                 description="Trackio project: runs of one project share a dashboard.")
+    run_name: str | None = Field(None, max_length=128, pattern=r"^[\w.-]+$", description="Run name in the "
+                                 "dashboard; default <model>-<data>-<method>-<UTC time>.")
     resume: Resume = Field("auto", description="With an output repo or folder that holds a checkpoint: 'auto' "
                            "continues it only when the same run made it (base model, method, data, training "
                            "arguments) and else starts fresh, 'never' always starts fresh, 'must' fails unless it "
@@ -87,6 +93,7 @@ class TrainPlan(BaseModel):
     model_url: str | None
     output_dir: str | None = Field(None, description="Where a local run saves the model.")
     trackio_project: str
+    run_name: str | None = None
     dataset_verdict: str
     dataset_mapping: str | None
     labels: dict[str, str]
@@ -115,7 +122,7 @@ class TrainPlan(BaseModel):
             f"  results        {self.model_url}" if self.model_repo else
             f"  results        {self.output_dir or 'the job output folder'}",
             f"  resume         {self.resume}: " + _RESUME_TEXT[self.resume],
-            f"  metrics        trackio project {self.trackio_project}"
+            f"  metrics        trackio project {self.trackio_project}, run {self.run_name}"
             + (f": {self.trackio_url}" if self.trackio_url else ""),
             "  " + self.preflight.render().replace("\n", "\n  "),
         ]
@@ -199,7 +206,7 @@ def _script_args(req: TrainRequest, mapping: str | None, backend: BackendName, r
     # The script checks a checkpoint's recorded fingerprint itself: 'auto' continues only the same run, so training
     # again into a repo with new data or another base model starts fresh instead of mixing the two.
     args += ["--resume", req.resume]
-    args += ["--trackio_project", "hf-trainer", "--run_name", run_name, "--json", *req.extra_args]
+    args += ["--trackio_project", req.trackio_project, "--run_name", run_name, "--json", *req.extra_args]
     return args
 
 
@@ -247,6 +254,10 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         inspection = inspector(DatasetInspectInput(
             dataset_name=req.dataset_name, dataset_config=req.dataset_config,
             dataset_train_split=req.dataset_train_split, method=req.method))
+    # Rows with images train with the vision-language script (its --method picks SFT or DPO); inspection judged
+    # them for that script.
+    vision = getattr(inspection, "vision", None)
+    script_name = VISION_SCRIPT if vision else SCRIPTS[req.method]
     verdict = inspection.methods[req.method]
     mapping = req.dataset_mapping or (verdict.mapping if verdict.verdict == "NEEDS MAPPING" else None)
 
@@ -296,9 +307,11 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         timeout_seconds = LOCAL_TIMEOUT_SECONDS
     if req.time_limit:
         timeout_seconds = max(timeout_seconds, parse_timeout(req.time_limit))
-    run_name = f"{req.method}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now()))}"
+    run_name = req.run_name or default_run_name(req.model_name_or_path, req.dataset_name, req.method, now())
     script_args = _script_args(req, mapping, backend_name, run_name)
-    script_path = paths.bundled_script(SCRIPTS[req.method])
+    if vision:
+        script_args = ["--method", req.method, *script_args]
+    script_path = paths.bundled_script(script_name)
     labels = {"hf-trainer": "train", "method": req.method, "trackio-run": run_name}
     if req.hub_model_id:
         labels["model-repo"] = _label_value(req.hub_model_id)
@@ -329,7 +342,8 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
                                                                                 else None),
         estimated_hours=hours, estimated_cost_usd=cost, timeout=format_duration(timeout_seconds),
         timeout_seconds=timeout_seconds, model_repo=req.hub_model_id,
-        model_url=f"{endpoint}/{req.hub_model_id}" if req.hub_model_id else None, trackio_project="hf-trainer",
+        model_url=f"{endpoint}/{req.hub_model_id}" if req.hub_model_id else None, trackio_project=req.trackio_project,
+        run_name=run_name,
         output_dir=_output_dir(req, backend_name),
         dataset_verdict=verdict.verdict, dataset_mapping=mapping, labels=labels, preflight=report, warnings=warnings,
         changes=changes, change_args=change_args, resume=req.resume)

@@ -220,3 +220,39 @@ def test_lora_targets_follow_the_train_options(vlm_dir: Path, flags: list[str], 
     peft_model = get_peft_model(model, module.vision_lora_config(args, model))
     parts = {module.vision_part(name) for name, p in peft_model.named_parameters() if p.requires_grad}
     assert parts == trained
+
+
+@pytest.mark.parametrize("shape,method,mapping", [
+    ("llava", "sft", "llava"),  # LLaVA rows: the plan carries the mapping inspection checked
+    ("preference", "dpo", None),  # image preference rows: DPO, ready as they are
+])
+def test_train_plans_image_data_on_the_vision_script(vlm_dir: Path, tmp_path: Path, shape: str, method: str,
+                                                      mapping: str | None) -> None:
+    # The agent's path: `train` inspects, estimates and builds the job; image rows go to train_vlm.py --method M.
+    from hf_trainer.jobs.local import LocalBackend
+    from hf_trainer.train import TrainRequest, plan_training
+
+    plan = plan_training(TrainRequest(method=method, model_name_or_path=str(vlm_dir / "llava"),
+                                      dataset_name=str(vlm_dir / "data" / shape / "train.parquet"),
+                                      output_dir=str(tmp_path / "out"), max_steps=2, backend="local"),
+                         LocalBackend(use_uv=False))
+    assert plan.script == "train_vlm.py"
+    assert plan.script_args[:2] == ["--method", method]
+    assert plan.dataset_mapping == mapping and plan.preflight.ok, plan.render()
+
+
+def test_the_planned_vision_job_really_trains(vlm_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    from hf_trainer.jobs.base import Stage
+    from hf_trainer.jobs.local import LocalBackend
+    from hf_trainer.train import TrainRequest, train
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    backend = LocalBackend(use_uv=False)
+    plan = train(TrainRequest(method="sft", model_name_or_path=str(vlm_dir / "llava"),
+                              dataset_name=str(vlm_dir / "data" / "llava" / "train.parquet"),
+                              output_dir=str(tmp_path / "out"), max_steps=2, backend="local",
+                              extra_args=["--report_to", "none"], confirm=True), backend)
+    final = backend.wait(plan.job.id, timeout=300, poll_interval=0.2)
+    assert final.stage == Stage.COMPLETED, "\n".join(backend.logs(plan.job.id, tail=40))
+    summary = json.loads(list(backend.logs(plan.job.id, tail=1))[-1])
+    assert summary["steps"] == 2 and (tmp_path / "out" / "adapter_config.json").is_file()

@@ -29,7 +29,8 @@ from hf_trainer.preflight import Finding, PreflightInput, PreflightReport, prefl
 
 # Bundled training scripts and the method each trains.
 TRAINING_SCRIPTS = {"train_sft.py": "sft", "train_dpo.py": "dpo", "train_grpo.py": "grpo", "train_reward.py": "reward",
-                    "train_kto.py": "kto", "train_sft_unsloth.py": "sft"}
+                    "train_kto.py": "kto", "train_sft_unsloth.py": "sft",
+                    "train_vlm.py": "sft"}  # train_vlm.py: its --method (sft or dpo) decides
 # Findings `force` cannot override: a token in the job's text or arguments leaks the moment the job is created.
 UNFORCEABLE = frozenset({"literal-token"})
 # A command job has no script to lint; its words are checked like script arguments.
@@ -169,6 +170,8 @@ def estimate_training(script_name: str, script_args: list[str], flavor: str | No
     out = Estimated()
     try:
         values = script_arguments(script_name, script_args)
+        if script_name == "train_vlm.py":
+            method = values.get("method") or method
         model, dataset = values.get("model_name_or_path"), values.get("dataset_name")
         rows = mean = None
         if dataset:
