@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from .sharding import save_final_model
-from .train_common import ScriptError, detect_device, hub_url, is_main_process, on_hf_jobs
-
+from .train_common import (ScriptError, current_job_flavor, current_job_id, detect_device, hub_url, is_main_process,
+                           on_hf_jobs)
 
 def divergence_guard():
     """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.
@@ -59,7 +59,7 @@ def check_smoke(trainer) -> tuple[bool, str]:
 
 
 def job_url() -> str | None:
-    job_id = os.environ.get("JOB_ID")
+    job_id = current_job_id()
     if not job_id:
         return None
     if not on_hf_jobs():
@@ -104,11 +104,11 @@ def recorded_job(method: str) -> dict:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    job_id = os.environ.get("JOB_ID")
+    job_id = current_job_id()
     device = detect_device()
     return {"method": method, "script": script.name, "script_sha256": digest, "arguments": sys.argv[1:],
             "job_id": job_id, "job_url": job_url(),
-            "flavor": os.environ.get("HF_TRAINER_FLAVOR") or _job_flavor(job_id),
+            "flavor": current_job_flavor() or _job_flavor(job_id),
             "hardware": f"{device['count']} x {device['name']}" if device["count"] else "cpu",
             "python": platform.python_version(), "libraries": versions}
 
@@ -255,6 +255,9 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
     # The run's duration goes with the record: a rerun sizes its timeout from it (HF Jobs does not report timeouts).
     record = {**recorded_job(method), "runtime_seconds": round(result["runtime_seconds"])}
     card_result = {**result, "recorded_job": record}
+    # The versions this job really ran (the header pins them; a rerun can pin them again from the summary too).
+    result["libraries"] = record["libraries"]
+    result["flavor"] = record["flavor"]
     Path(output_dir, "README.md").write_text(model_card(args, method, card_result, extra_hparams or {}, card_sections),
                                              encoding="utf-8")
     if args.push_to_hub:

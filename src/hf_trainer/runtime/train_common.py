@@ -24,6 +24,10 @@ from .vocabulary import RESUME_CHOICES
 LOCAL_DATA_SUFFIXES = {suffix: builder for suffix, (_reader, builder, _options) in FILE_TYPES.items()}
 
 
+# Trackio project of runs that name none (--trackio_project).
+DEFAULT_TRACKIO_PROJECT = "hf-trainer"
+
+
 class ScriptError(Exception):
     """A problem the user can fix: printed as one line, exit status 2, no traceback."""
 
@@ -127,11 +131,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
     track = parser.add_argument_group("tracking")
     track.add_argument("--report_to", default="trackio", help="trackio (default), none, wandb, tensorboard, ...")
-    track.add_argument("--trackio_project", default=None, help="Trackio project (default: hf-trainer).")
+    track.add_argument("--trackio_project", default=DEFAULT_TRACKIO_PROJECT,
+                       help="Trackio project: runs of one project share a dashboard; choose one per experiment.")
     track.add_argument("--trackio_space_id", default=None,
                        help="Trackio Space for live metrics; default on HF Jobs: <user>/trackio (private unless "
                             "--no-hub_private_repo). 'none' disables.")
-    track.add_argument("--run_name", default=None)
+    track.add_argument("--run_name", default=None,
+                       help="Run name in the dashboard; default: <model>-<data>-<method>-<UTC time>, e.g. "
+                            "qwen2.5-0.5b-capybara-sft-20261206-1405.")
 
     run = parser.add_argument_group("run")
     run.add_argument("--smoke", action="store_true",
@@ -425,8 +432,9 @@ def require_chat_template(tokenizer, dataset, args) -> None:
 def tracking_kwargs(args, method: str) -> dict:
     """report_to, project, run name and (on HF Jobs) a Trackio Space whose URL is printed at start."""
     report_to = "none" if args.smoke else args.report_to
-    kwargs = {"report_to": report_to, "run_name": args.run_name or f"{method}-{time.strftime('%Y%m%d-%H%M%S')}",
-              "project": args.trackio_project or "hf-trainer"}
+    kwargs = {"report_to": report_to,
+              "run_name": args.run_name or default_run_name(args.model_name_or_path, args.dataset_name, method),
+              "project": args.trackio_project or DEFAULT_TRACKIO_PROJECT}
     if report_to != "trackio":
         return kwargs
     space = args.trackio_space_id
@@ -440,9 +448,35 @@ def tracking_kwargs(args, method: str) -> dict:
     return kwargs
 
 
+def current_job_id() -> str | None:
+    """The id of the job this script runs in. HF Jobs sets HF_JOB_ID (read by transformers' model card code) and
+    JOB_ID (read by TRL's tags); either may be missing, so both count. hf-trainer's local backend sets JOB_ID too."""
+    return os.environ.get("HF_JOB_ID") or os.environ.get("JOB_ID") or None
+
+
+def current_job_flavor() -> str | None:
+    """The job's flavor when the platform or hf-trainer says it (HF_JOB_FLAVOR, HF_TRAINER_FLAVOR)."""
+    return os.environ.get("HF_JOB_FLAVOR") or os.environ.get("HF_TRAINER_FLAVOR") or None
+
+
 def on_hf_jobs() -> bool:
-    """HF Jobs sets JOB_ID; hf-trainer's local backend sets it too, and says so in HF_TRAINER_BACKEND."""
-    return bool(os.environ.get("JOB_ID")) and os.environ.get("HF_TRAINER_BACKEND") != "local"
+    """True inside an HF Jobs job: a job id (HF_JOB_ID or JOB_ID) or flavor is set, and it is not a local job."""
+    in_job = bool(current_job_id() or os.environ.get("HF_JOB_FLAVOR"))
+    return in_job and os.environ.get("HF_TRAINER_BACKEND") != "local"
+
+
+def _slug(text: str, limit: int = 32) -> str:
+    """The last path part of a model or dataset id, lower-case, safe in a run name ('Qwen/Qwen2.5-0.5B' -> 'qwen2.5-0.5b')."""
+    last = str(text).rstrip("/").replace("\\", "/").split("/")[-1]
+    last = re.sub(r"\.(jsonl|json|csv|parquet|arrow)$", "", last, flags=re.IGNORECASE)
+    return re.sub(r"[^a-z0-9.]+", "-", last.lower()).strip("-.")[:limit] or "run"
+
+
+def default_run_name(model: str, dataset: str, method: str, when: float | None = None) -> str:
+    """A run name a person can tell apart in the dashboard: '<model>-<data>-<method>-<UTC time>'
+    ('qwen2.5-0.5b-capybara-sft-20261206-1405'). `train` shows the same name in the plan."""
+    stamp = time.strftime("%Y%m%d-%H%M", time.gmtime(time.time() if when is None else when))
+    return f"{_slug(model)}-{_slug(dataset)}-{method}-{stamp}"
 
 
 def _hub_user() -> str:
@@ -457,11 +491,12 @@ def hub_url(repo_id: str) -> str:
 
 def hub_kwargs(args) -> dict:
     """Checkpointing and pushing: the latest checkpoint goes to the Hub so a new job can resume."""
+    # hub_private_repo always: transformers also reads it for the Trackio Space and its static copy, which would be
+    # public (private=None) on a run that logs to a Space without pushing the model.
     kwargs = {"save_strategy": "no" if args.smoke else "steps", "save_steps": args.save_steps,
-              "save_total_limit": args.save_total_limit}
+              "save_total_limit": args.save_total_limit, "hub_private_repo": args.hub_private_repo}
     if args.push_to_hub and not args.smoke:
-        kwargs.update(push_to_hub=True, hub_model_id=args.hub_model_id, hub_private_repo=args.hub_private_repo,
-                      hub_strategy=args.hub_strategy)
+        kwargs.update(push_to_hub=True, hub_model_id=args.hub_model_id, hub_strategy=args.hub_strategy)
     return kwargs
 
 
