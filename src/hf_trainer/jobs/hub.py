@@ -426,7 +426,7 @@ class HubBackend:
 
         action = f"read the logs of job {job_id!r}"
         try:
-            return self._call(read, action, job_id=job_id, namespace=ns, attempts=1, total_timeout=LOGS_DEADLINE)
+            return self._call(read, action, job_id=job_id, namespace=ns, total_timeout=LOGS_DEADLINE)
         except UserError:
             partial = list(received[-1]) if received else []
             if not partial:
