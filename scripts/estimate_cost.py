@@ -973,7 +973,7 @@ def time_breakdown(job: Job, dev: Device) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------------------------
 # A change is a flag of the training scripts (runtime/train_common.py add_common_arguments): the estimator offers
 # nothing the scripts cannot do, and the flags it names are exactly what `train` appends to the job's arguments.
-FSDP_METHODS = ("sft", "dpo", "reward", "kto")  # the scripts refuse --fsdp for GRPO
+FSDP_METHODS = ("sft", "dpo", "reward", "kto")  # GRPO shards too, but generates through the gathered layers: never proposed
 
 
 @dataclass(frozen=True)

@@ -591,9 +591,11 @@ def mapping_source(name: str) -> str:
 """Vision-language data and models: image columns, the common Hub shapes as named mappings, image and placeholder
 checks, image tokens per image from a processor's configuration, and which parts of a model see images.
 
-Inlined into scripts/train_vlm.py, scripts/inspect_dataset.py and scripts/estimate_cost.py (through
-dataset_formats and estimate_math), so: standard library at the top; PIL, torch and transformers only inside the
-functions that need them, and every name prefixed or specific enough not to clash with the other runtime modules.
+Every training script carries it (through dataset_formats, which hands image rows here), so it holds only what data
+inspection, the scripts' row checks and the estimator need; the model side (which parts train, LoRA targets,
+evaluation and generation with images) is in vision_models.py, which only the scripts that load a vision model carry.
+Standard library at the top; PIL and transformers only inside the functions that need them; every name prefixed or
+specific enough not to clash with the other runtime modules.
 
 TRL's vision format (trl.data_utils.prepare_multimodal_messages): an `images` list (or a single `image`) beside
 `messages`, `prompt`/`completion` or `prompt`/`chosen`/`rejected`; a message's content is either a string (TRL puts
@@ -603,6 +605,8 @@ and the number of image parts must equal the number of images.
 
 import io
 import math
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -626,12 +630,10 @@ VISION_SHAPE_TEXT = {
 VISION_SHAPE_MAPPING = {"the_cauldron": "the_cauldron", "llava": "llava", "image_caption": "image_caption"}
 CAPTION_COLUMNS = ("caption", "captions", "description")
 CAPTION_PROMPT = "Describe this image."
+# Images the dataset viewer gives as URLs ({"src": ...}) that one inspection downloads, so it can decode them and count
+# their tokens; the rest of the sample keeps its URLs (counted, not decoded).
+VIEWER_IMAGES_FETCHED = 48
 
-# Submodule names that hold the vision encoder, and those that project its features into the language model, across
-# transformers' vision-language families (LLaVA, Idefics3/SmolVLM, Gemma 3, Qwen2/2.5/3-VL, PaliGemma, Mllama, ...).
-VISION_TOWER_NAMES = ("vision_tower", "vision_model", "visual", "vision_encoder", "image_encoder", "vpm")
-PROJECTOR_NAMES = ("multi_modal_projector", "connector", "mm_projector", "merger", "deepstack_merger_list",
-                   "vision_projection", "resampler")
 
 
 # --- detection -------------------------------------------------------------------------------------------------
@@ -797,6 +799,35 @@ def decode_image(value: Any, base_dir: str | None = None):
     return image
 
 
+def fetch_viewer_images(rows: list[dict], limit: int = VIEWER_IMAGES_FETCHED, timeout: float = 15.0) -> list[dict]:
+    """The rows with the dataset viewer's image URLs (cells {"src": "https://...", "height", "width"}) replaced by the
+    downloaded bytes, for up to `limit` images; rows without such cells come back as they are. The viewer signs its
+    asset URLs, so no token is sent (a URL in a row must never receive the caller's token)."""
+    fetched, result = 0, []
+    for row in rows:
+        column = image_column(row)
+        if column is None or fetched >= limit:
+            result.append(row)
+            continue
+        values = row_images(row)
+        new_values = []
+        for value in values:
+            src = value.get("src") if isinstance(value, dict) else None
+            if isinstance(src, str) and src.startswith(("https://", "http://")) and fetched < limit \
+                    and value.get("bytes") is None:
+                try:
+                    with urllib.request.urlopen(urllib.request.Request(src), timeout=timeout) as response:
+                        value = {"bytes": response.read(), "path": None}
+                except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError):
+                    pass  # stays a URL: counted as not decoded
+                fetched += 1
+            new_values.append(value)
+        new_row = dict(row)
+        new_row[column] = new_values if isinstance(row[column], (list, tuple)) else (new_values or [None])[0]
+        result.append(new_row)
+    return result
+
+
 def placeholder_count(messages: list, images: int) -> int:
     """Image placeholders TRL will count in these messages (prepare_multimodal_messages): image parts, plus `images`
     placeholders that TRL inserts before the first user turn whose content is a plain string."""
@@ -878,25 +909,6 @@ def config_sees_images(config: dict | None) -> bool:
 def processor_sees_images(processing_class: Any) -> bool:
     """Whether a loaded processing class handles images (a processor with an image processor; a tokenizer: no)."""
     return getattr(processing_class, "image_processor", None) is not None
-
-
-def vision_part(parameter_name: str) -> str:
-    """Which part of a vision-language model a parameter or module belongs to: "projector", "vision_tower" or
-    "language_model" (projector names first: Qwen2-VL's merger lives inside its visual tower)."""
-    parts = parameter_name.split(".")
-    if any(part in PROJECTOR_NAMES for part in parts):
-        return "projector"
-    if any(part in VISION_TOWER_NAMES for part in parts):
-        return "vision_tower"
-    return "language_model"
-
-
-def count_vision_parameters(model) -> dict:
-    """Parameters of each part of a loaded model: {"vision_tower", "projector", "language_model"}."""
-    counts = {"vision_tower": 0, "projector": 0, "language_model": 0}
-    for name, parameter in model.named_parameters():
-        counts[vision_part(name)] += parameter.numel()
-    return counts
 
 
 def _vision_layer_params(hidden: int, intermediate: int, layers: int) -> int:
@@ -1032,11 +1044,11 @@ def measure_vision_row(row: dict, processor: Any) -> dict:
     images = [decode_image(value).convert("RGB") for value in row_images(row)]
     shape = vision_shape(row)
     if shape == "vision_messages":
-        texts = [processor.apply_chat_template(_with_image_parts(row["messages"], len(images)), tokenize=False)]
+        texts = [processor.apply_chat_template(with_image_parts(row["messages"], len(images)), tokenize=False)]
     elif shape in ("vision_prompt_completion", "vision_preference"):
         keys = ("completion",) if shape == "vision_prompt_completion" else ("chosen", "rejected")
         if isinstance(row["prompt"], list):
-            texts = [processor.apply_chat_template(_with_image_parts(list(row["prompt"]) + list(row[key]),
+            texts = [processor.apply_chat_template(with_image_parts(list(row["prompt"]) + list(row[key]),
                                                                      len(images)), tokenize=False) for key in keys]
         else:
             texts = [row["prompt"] + row[key] for key in keys]
@@ -1059,7 +1071,7 @@ def measure_vision_row(row: dict, processor: Any) -> dict:
     return best
 
 
-def _with_image_parts(messages: list, images: int) -> list:
+def with_image_parts(messages: list, images: int) -> list:
     """Messages in the structured form TRL gives the chat template (string content -> text parts, the images before
     the first user turn), without the None fields a datasets round trip adds to parts."""
     result, inserted = [], False
@@ -1130,6 +1142,7 @@ def analyse_vision(rows: list[dict], processor: Any = None, max_length: int | No
     runs on images; the others are INCOMPATIBLE for image rows."""
     if processor is not None and not processor_sees_images(processor):
         processor = _vision_processor_of(processor)
+    rows = fetch_viewer_images(rows)  # Hub datasets: the viewer gives image URLs
     counts: dict[str, int] = {}
     for row in rows:
         shape = vision_shape(row) or "text_only"
@@ -1297,153 +1310,6 @@ def vision_summary_text(summary: dict) -> str:
     return (f"vision-language model: vision tower {count(summary['vision_tower_params'])} and projector "
             f"{count(summary['projector_params'])} parameters (frozen by default: weights only); {per_image}, "
             "counted as sequence tokens (dataset_inspect measures them per row)")
-
-
-# --- evaluation and generation ---------------------------------------------------------------------------------
-
-
-def vision_example(row: dict) -> dict | None:
-    """{"images", "prompt", "completion"} of one TRL vision row (messages: the turns before the last answer and that
-    answer; preference rows: the chosen answer); None for rows without an answer to score."""
-    shape = vision_shape(row)
-    images = row_images(row)
-    if shape == "vision_messages":
-        messages = list(row["messages"])
-        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
-        if not last:
-            return None
-        return {"images": images, "prompt": messages[:last], "completion": messages[last:last + 1]}
-    if shape in ("vision_prompt_completion", "vision_preference"):
-        completion = row["completion"] if shape == "vision_prompt_completion" else row["chosen"]
-        if isinstance(row["prompt"], list) and isinstance(completion, list):
-            return {"images": images, "prompt": list(row["prompt"]), "completion": list(completion)}
-    return None
-
-
-def _vision_inputs(processor: Any, images: list, text: str, device: Any, dtype: Any):
-    inputs = processor(images=images or None, text=[text], return_tensors="pt", add_special_tokens=False)
-    moved = {}
-    for key, value in inputs.items():
-        value = value.to(device)
-        moved[key] = value.to(dtype) if value.is_floating_point() else value
-    return moved
-
-
-def _vision_text(message_content: Any) -> str:
-    if isinstance(message_content, str):
-        return message_content
-    return "".join(part.get("text") or "" for part in message_content or [] if isinstance(part, dict))
-
-
-def evaluate_vision_model(model, processor, rows: list[dict], *, max_new_tokens: int = 128, num_samples: int = 5,
-                          **_ignored) -> dict:
-    """Loss and perplexity of a vision-language model over the answer tokens of image rows (the image and the
-    question are context), and greedy generations for the first `num_samples` rows: the same result keys as
-    evaluation.evaluate_model, so compare() and the card work unchanged. One row per forward pass (images differ
-    in size, and the rows are few)."""
-    import torch
-
-    examples = [e for e in (vision_example(row) for row in rows) if e is not None]
-    if not examples:
-        raise ValueError("no image row has an answer to score: need images + messages ending in an assistant turn, "
-                         "or images + conversational prompt/completion")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    total, count, samples = 0.0, 0, []
-    with torch.no_grad():
-        for index, example in enumerate(examples):
-            images = [decode_image(value).convert("RGB") for value in example["images"]]
-            prompt = processor.apply_chat_template(_with_image_parts(example["prompt"], len(images)), tokenize=False,
-                                                   add_generation_prompt=True)
-            full = processor.apply_chat_template(_with_image_parts(example["prompt"] + example["completion"],
-                                                                   len(images)), tokenize=False)
-            inputs = _vision_inputs(processor, images, full, device, dtype)
-            prompt_inputs = _vision_inputs(processor, images, prompt, device, dtype)
-            labels = inputs["input_ids"].clone()
-            labels[:, :prompt_inputs["input_ids"].shape[1]] = -100
-            scored = int((labels[:, 1:] != -100).sum())
-            if scored:
-                loss = model(**inputs, labels=labels).loss
-                total, count = total + float(loss) * scored, count + scored
-            if index < num_samples:
-                output = model.generate(**prompt_inputs, max_new_tokens=max_new_tokens, do_sample=False)
-                generated = processor.batch_decode(output[:, prompt_inputs["input_ids"].shape[1]:],
-                                                   skip_special_tokens=True)[0]
-                samples.append({"prompt": _vision_text(example["prompt"][-1].get("content")) if example["prompt"]
-                                else "", "images": len(images),
-                                "reference": _vision_text(example["completion"][-1].get("content")),
-                                "generated": generated})
-    if was_training:
-        model.train()
-    loss = total / count if count else None
-    return {"rows": len(examples), "scored_tokens": count, "loss": loss,
-            "perplexity": (math.exp(loss) if loss < 700 else float("inf")) if loss is not None else None,
-            "samples": samples}
-
-
-def load_vision_model_for_eval(name_or_path: str, *, adapter_base: str | None = None, trust_remote_code: bool = False,
-                               token: str | None = None):
-    """(model, processor, description) of a vision-language model or a LoRA adapter on one, for evaluation and
-    generation: bf16/fp16 on a GPU, float32 on CPU, eval mode."""
-    import json as _json
-
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    cuda = torch.cuda.is_available()
-    dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
-    kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code, "token": token}
-    local = Path(name_or_path).expanduser()
-    adapter_config = local / "adapter_config.json"
-    if adapter_config.is_file() or adapter_base:
-        base = adapter_base or _json.loads(adapter_config.read_text(encoding="utf-8"))["base_model_name_or_path"]
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(base, **kwargs), name_or_path,
-                                          token=token)
-        description = f"{name_or_path} (LoRA adapter on {base})"
-    else:
-        base = name_or_path
-        model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
-        description = name_or_path
-    try:  # the training output carries the processor it was trained with
-        processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, token=token)
-    except (OSError, ValueError):
-        processor = AutoProcessor.from_pretrained(base, trust_remote_code=trust_remote_code, token=token)
-    if cuda:
-        model = model.to("cuda")
-    model.eval()
-    return model, processor, description
-
-
-def generate_vision_responses(model, processor, items: list[tuple[dict, Any]], *, max_new_tokens: int = 256,
-                              num_generations: int = 1, temperature: float = 0.0, top_p: float = 1.0,
-                              top_k: int | None = None, repetition_penalty: float = 1.0) -> list[list[str]]:
-    """Responses of a vision-language model to (row, prompt) pairs whose rows carry images: the prompt (messages,
-    or a string taken as the user turn) with the row's images, through the processor's chat template. One row per
-    call (images differ in size); `num_generations` samples each."""
-    import torch
-
-    device = next(model.parameters()).device
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    options = {"max_new_tokens": max_new_tokens, "do_sample": temperature > 0, "num_return_sequences": num_generations,
-               "repetition_penalty": repetition_penalty}
-    if temperature > 0:
-        options.update(temperature=temperature, top_p=top_p, top_k=top_k or None)
-    results = []
-    for row, prompt in items:
-        images = [decode_image(value).convert("RGB") for value in row_images(row)]
-        messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
-        text = processor.apply_chat_template(_with_image_parts(messages, len(images)), tokenize=False,
-                                             add_generation_prompt=True)
-        inputs = _vision_inputs(processor, images, text, device, dtype)
-        with torch.no_grad():
-            output = model.generate(**inputs, **options)
-        texts = processor.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-        results.append([t.strip() for t in texts])
-    return results
 
 # ----- runtime/vocabulary.py -----
 """Words all of hf-trainer shares, defined once: the training methods, the resume choices, the job-timeout rule.
@@ -1953,15 +1819,17 @@ def sample_indices(total: int, head: int = 50, spread: int = 50) -> list[int]:
     return indices
 
 
-def refusal(entry: dict, method: str, mapping: str | None = None) -> str:
-    """What a training script says when its rows are not READY for `method`: the inspection's reason and the fix."""
+def refusal(entry: dict, method: str, mapping: str | None = None, columns: list[str] | None = None) -> str:
+    """What a training script says when its rows are not READY for `method`: the columns it found, the inspection's
+    reason and the fix."""
     name = method.upper()
     after = f" after --dataset_mapping {mapping}" if mapping else ""
+    found = f" (found {sorted(columns)})" if columns is not None else ""
     reasons = "; ".join(entry["reasons"])
     if entry["verdict"] == NEEDS_MAPPING and entry["mapping"]:
-        return (f"{name} cannot train on these rows{after} as they are: {reasons}. Pass --dataset_mapping "
+        return (f"{name} cannot train on these rows{after} as they are{found}: {reasons}. Pass --dataset_mapping "
                 f"{entry['mapping']} (dataset_inspect runs it on a sample and re-validates the result).")
-    return f"{name} cannot train on these rows{after}: {reasons}. Run dataset_inspect for the details."
+    return f"{name} cannot train on these rows{after}{found}: {reasons}. Run dataset_inspect for the details."
 
 
 def verdicts(rows: list[dict], mappings: dict[str, Callable[[dict], dict]]) -> tuple[dict, dict]:
@@ -2485,6 +2353,10 @@ from pathlib import Path
 LOCAL_DATA_SUFFIXES = {suffix: builder for suffix, (_reader, builder, _options) in FILE_TYPES.items()}
 
 
+# Trackio project of runs that name none (--trackio_project).
+DEFAULT_TRACKIO_PROJECT = "hf-trainer"
+
+
 class ScriptError(Exception):
     """A problem the user can fix: printed as one line, exit status 2, no traceback."""
 
@@ -2588,11 +2460,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
     track = parser.add_argument_group("tracking")
     track.add_argument("--report_to", default="trackio", help="trackio (default), none, wandb, tensorboard, ...")
-    track.add_argument("--trackio_project", default=None, help="Trackio project (default: hf-trainer).")
+    track.add_argument("--trackio_project", default=DEFAULT_TRACKIO_PROJECT,
+                       help="Trackio project: runs of one project share a dashboard; choose one per experiment.")
     track.add_argument("--trackio_space_id", default=None,
                        help="Trackio Space for live metrics; default on HF Jobs: <user>/trackio (private unless "
                             "--no-hub_private_repo). 'none' disables.")
-    track.add_argument("--run_name", default=None)
+    track.add_argument("--run_name", default=None,
+                       help="Run name in the dashboard; default: <model>-<data>-<method>-<UTC time>, e.g. "
+                            "qwen2.5-0.5b-capybara-sft-20261206-1405.")
 
     run = parser.add_argument_group("run")
     run.add_argument("--smoke", action="store_true",
@@ -2839,7 +2714,8 @@ def validate_dataset(dataset, method: str, mapping: str | None, split: str = "tr
     rows = [dataset[index] for index in sample_indices(len(dataset))]
     entry = method_verdict(rows, method, MAPPINGS)
     if entry["verdict"] != READY:
-        raise ScriptError(refusal(entry, method, mapping) + ("" if split == "train" else f" (the {split} split)"))
+        raise ScriptError(refusal(entry, method, mapping, dataset.column_names)
+                          + ("" if split == "train" else f" (the {split} split)"))
     return dataset
 
 
@@ -2886,8 +2762,9 @@ def require_chat_template(tokenizer, dataset, args) -> None:
 def tracking_kwargs(args, method: str) -> dict:
     """report_to, project, run name and (on HF Jobs) a Trackio Space whose URL is printed at start."""
     report_to = "none" if args.smoke else args.report_to
-    kwargs = {"report_to": report_to, "run_name": args.run_name or f"{method}-{time.strftime('%Y%m%d-%H%M%S')}",
-              "project": args.trackio_project or "hf-trainer"}
+    kwargs = {"report_to": report_to,
+              "run_name": args.run_name or default_run_name(args.model_name_or_path, args.dataset_name, method),
+              "project": args.trackio_project or DEFAULT_TRACKIO_PROJECT}
     if report_to != "trackio":
         return kwargs
     space = args.trackio_space_id
@@ -2901,9 +2778,35 @@ def tracking_kwargs(args, method: str) -> dict:
     return kwargs
 
 
+def current_job_id() -> str | None:
+    """The id of the job this script runs in. HF Jobs sets HF_JOB_ID (read by transformers' model card code) and
+    JOB_ID (read by TRL's tags); either may be missing, so both count. hf-trainer's local backend sets JOB_ID too."""
+    return os.environ.get("HF_JOB_ID") or os.environ.get("JOB_ID") or None
+
+
+def current_job_flavor() -> str | None:
+    """The job's flavor when the platform or hf-trainer says it (HF_JOB_FLAVOR, HF_TRAINER_FLAVOR)."""
+    return os.environ.get("HF_JOB_FLAVOR") or os.environ.get("HF_TRAINER_FLAVOR") or None
+
+
 def on_hf_jobs() -> bool:
-    """HF Jobs sets JOB_ID; hf-trainer's local backend sets it too, and says so in HF_TRAINER_BACKEND."""
-    return bool(os.environ.get("JOB_ID")) and os.environ.get("HF_TRAINER_BACKEND") != "local"
+    """True inside an HF Jobs job: a job id (HF_JOB_ID or JOB_ID) or flavor is set, and it is not a local job."""
+    in_job = bool(current_job_id() or os.environ.get("HF_JOB_FLAVOR"))
+    return in_job and os.environ.get("HF_TRAINER_BACKEND") != "local"
+
+
+def _slug(text: str, limit: int = 32) -> str:
+    """The last path part of a model or dataset id, lower-case, safe in a run name ('Qwen/Qwen2.5-0.5B' -> 'qwen2.5-0.5b')."""
+    last = str(text).rstrip("/").replace("\\", "/").split("/")[-1]
+    last = re.sub(r"\.(jsonl|json|csv|parquet|arrow)$", "", last, flags=re.IGNORECASE)
+    return re.sub(r"[^a-z0-9.]+", "-", last.lower()).strip("-.")[:limit] or "run"
+
+
+def default_run_name(model: str, dataset: str, method: str, when: float | None = None) -> str:
+    """A run name a person can tell apart in the dashboard: '<model>-<data>-<method>-<UTC time>'
+    ('qwen2.5-0.5b-capybara-sft-20261206-1405'). `train` shows the same name in the plan."""
+    stamp = time.strftime("%Y%m%d-%H%M", time.gmtime(time.time() if when is None else when))
+    return f"{_slug(model)}-{_slug(dataset)}-{method}-{stamp}"
 
 
 def _hub_user() -> str:
@@ -2918,11 +2821,12 @@ def hub_url(repo_id: str) -> str:
 
 def hub_kwargs(args) -> dict:
     """Checkpointing and pushing: the latest checkpoint goes to the Hub so a new job can resume."""
+    # hub_private_repo always: transformers also reads it for the Trackio Space and its static copy, which would be
+    # public (private=None) on a run that logs to a Space without pushing the model.
     kwargs = {"save_strategy": "no" if args.smoke else "steps", "save_steps": args.save_steps,
-              "save_total_limit": args.save_total_limit}
+              "save_total_limit": args.save_total_limit, "hub_private_repo": args.hub_private_repo}
     if args.push_to_hub and not args.smoke:
-        kwargs.update(push_to_hub=True, hub_model_id=args.hub_model_id, hub_private_repo=args.hub_private_repo,
-                      hub_strategy=args.hub_strategy)
+        kwargs.update(push_to_hub=True, hub_model_id=args.hub_model_id, hub_strategy=args.hub_strategy)
     return kwargs
 
 
@@ -3218,7 +3122,6 @@ import time
 from pathlib import Path
 
 
-
 def divergence_guard():
     """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.
 
@@ -3260,7 +3163,7 @@ def check_smoke(trainer) -> tuple[bool, str]:
 
 
 def job_url() -> str | None:
-    job_id = os.environ.get("JOB_ID")
+    job_id = current_job_id()
     if not job_id:
         return None
     if not on_hf_jobs():
@@ -3305,11 +3208,11 @@ def recorded_job(method: str) -> dict:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    job_id = os.environ.get("JOB_ID")
+    job_id = current_job_id()
     device = detect_device()
     return {"method": method, "script": script.name, "script_sha256": digest, "arguments": sys.argv[1:],
             "job_id": job_id, "job_url": job_url(),
-            "flavor": os.environ.get("HF_TRAINER_FLAVOR") or _job_flavor(job_id),
+            "flavor": current_job_flavor() or _job_flavor(job_id),
             "hardware": f"{device['count']} x {device['name']}" if device["count"] else "cpu",
             "python": platform.python_version(), "libraries": versions}
 
@@ -3456,6 +3359,9 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
     # The run's duration goes with the record: a rerun sizes its timeout from it (HF Jobs does not report timeouts).
     record = {**recorded_job(method), "runtime_seconds": round(result["runtime_seconds"])}
     card_result = {**result, "recorded_job": record}
+    # The versions this job really ran (the header pins them; a rerun can pin them again from the summary too).
+    result["libraries"] = record["libraries"]
+    result["flavor"] = record["flavor"]
     Path(output_dir, "README.md").write_text(model_card(args, method, card_result, extra_hparams or {}, card_sections),
                                              encoding="utf-8")
     if args.push_to_hub:

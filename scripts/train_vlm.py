@@ -1878,15 +1878,17 @@ def sample_indices(total: int, head: int = 50, spread: int = 50) -> list[int]:
     return indices
 
 
-def refusal(entry: dict, method: str, mapping: str | None = None) -> str:
-    """What a training script says when its rows are not READY for `method`: the inspection's reason and the fix."""
+def refusal(entry: dict, method: str, mapping: str | None = None, columns: list[str] | None = None) -> str:
+    """What a training script says when its rows are not READY for `method`: the columns it found, the inspection's
+    reason and the fix."""
     name = method.upper()
     after = f" after --dataset_mapping {mapping}" if mapping else ""
+    found = f" (found {sorted(columns)})" if columns is not None else ""
     reasons = "; ".join(entry["reasons"])
     if entry["verdict"] == NEEDS_MAPPING and entry["mapping"]:
-        return (f"{name} cannot train on these rows{after} as they are: {reasons}. Pass --dataset_mapping "
+        return (f"{name} cannot train on these rows{after} as they are{found}: {reasons}. Pass --dataset_mapping "
                 f"{entry['mapping']} (dataset_inspect runs it on a sample and re-validates the result).")
-    return f"{name} cannot train on these rows{after}: {reasons}. Run dataset_inspect for the details."
+    return f"{name} cannot train on these rows{after}{found}: {reasons}. Run dataset_inspect for the details."
 
 
 def verdicts(rows: list[dict], mappings: dict[str, Callable[[dict], dict]]) -> tuple[dict, dict]:
@@ -2771,7 +2773,8 @@ def validate_dataset(dataset, method: str, mapping: str | None, split: str = "tr
     rows = [dataset[index] for index in sample_indices(len(dataset))]
     entry = method_verdict(rows, method, MAPPINGS)
     if entry["verdict"] != READY:
-        raise ScriptError(refusal(entry, method, mapping) + ("" if split == "train" else f" (the {split} split)"))
+        raise ScriptError(refusal(entry, method, mapping, dataset.column_names)
+                          + ("" if split == "train" else f" (the {split} split)"))
     return dataset
 
 

@@ -81,8 +81,8 @@ def test_smoke_passes_with_one_line(tiny_model, tmp_path):
     "rows, args, message",
     [
         # SFT data has no chosen/rejected pair: the columns found are named
-        (chat_rows(8), [], "no usable columns for DPO: found ['messages'], need prompt+chosen+rejected or "
-                           "chosen+rejected"),
+        (chat_rows(8), [], "DPO cannot train on these rows (found ['messages']): language modelling rows; DPO "
+                           "needs a chosen and a rejected answer per prompt"),
         # a chosen column alone is not a pair
         ([{"prompt": "q", "chosen": "a"}] * 8, [], "found ['chosen', 'prompt']"),
     ],

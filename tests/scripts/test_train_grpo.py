@@ -187,7 +187,9 @@ def test_data_without_prompts_is_refused_naming_the_columns(tiny_model, tmp_path
     data = write_jsonl(question_rows(8), tmp_path / "qa.jsonl")
     result = run_script("train_grpo.py", *_base(tiny_model, data, tmp_path / "out"), "--reward_funcs", "format", *FAST)
     assert result.returncode == 2
-    assert "no usable columns for GRPO: found ['answer', 'question'], need prompt" in result.stderr
+    # the inspection's verdict, with the mapping that gives GRPO a prompt
+    assert ("GRPO cannot train on these rows as they are (found ['answer', 'question'])" in result.stderr
+            and "--dataset_mapping question_answer_prompt_only" in result.stderr)
 
 
 def test_help_is_instant_and_lists_the_reward_names():

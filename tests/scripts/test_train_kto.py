@@ -78,7 +78,7 @@ def test_smoke_passes_with_one_line(tiny_model, tmp_path):
     "rows, args, message",
     [
         # SFT data has neither labels nor pairs
-        (chat_rows(8), [], "no usable columns for KTO: found ['messages']"),
+        (chat_rows(8), [], "KTO cannot train on these rows (found ['messages'])"),
         # one row per batch leaves no other completion for the KL estimate
         (unpaired_rows(8, bad_every=1), ["--per_device_train_batch_size", "1"], "--per_device_train_batch_size 2"),
     ],

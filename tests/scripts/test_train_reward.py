@@ -78,7 +78,7 @@ def test_smoke_passes_with_one_line(tiny_model, tmp_path):
     "rows, message",
     [
         # SFT data: no pair to rank
-        (chat_rows(8), "no usable columns for reward modelling: found ['messages']"),
+        (chat_rows(8), "REWARD cannot train on these rows (found ['messages'])"),
         # a rejected column alone is not a pair
         ([{"prompt": "q", "rejected": "a"}] * 8, "found ['prompt', 'rejected']"),
     ],

@@ -385,7 +385,8 @@ def validate_dataset(dataset, method: str, mapping: str | None, split: str = "tr
     rows = [dataset[index] for index in sample_indices(len(dataset))]
     entry = method_verdict(rows, method, MAPPINGS)
     if entry["verdict"] != READY:
-        raise ScriptError(refusal(entry, method, mapping) + ("" if split == "train" else f" (the {split} split)"))
+        raise ScriptError(refusal(entry, method, mapping, dataset.column_names)
+                          + ("" if split == "train" else f" (the {split} split)"))
     return dataset
 
 
