@@ -473,7 +473,7 @@ class HubBackend:
             except queue.Empty:
                 return
             if kind == "line":
-                yield self.redact(value)
+                yield self.redact(cap_log_lines([value], "the job's page")[0])  # one line: cut, never dropped
             elif kind == "end":
                 return
             elif isinstance(value, (HfHubHTTPError, httpx2.HTTPError, TimeoutError)):
