@@ -1056,6 +1056,31 @@ class FlavorEstimate:
     note: str = ""
     script_args: list[str] = field(default_factory=list)  # the flags that make `changes`, for the training script
     parallelism: str = ""  # "single device", "DDP over N GPUs" or "FSDP over N GPUs"
+    baseline_eval_s: float = 0.0  # what --eval_baseline adds (base model before, fine-tuned model after)
+
+
+# The training scripts' evaluation defaults (--max_eval_samples, --num_samples, --max_new_tokens; a copy for this file
+# when it runs alone, checked against the scripts' parsers by tests/test_script_defaults.py).
+EVAL_DEFAULTS: dict[str, int] = {"max_eval_samples": 200, "num_samples": 5, "max_new_tokens": 128}
+EVAL_BATCH = 8  # evaluation.py's generation batch
+
+
+def baseline_eval_seconds(job: Job, dev: Device, eval_rows: int = EVAL_DEFAULTS["max_eval_samples"],
+                          generations: int = EVAL_DEFAULTS["num_samples"],
+                          max_new_tokens: int = EVAL_DEFAULTS["max_new_tokens"]) -> float:
+    """What --eval_baseline adds to a run: twice (base model before training, fine-tuned model after) a forward pass
+    over `eval_rows` held-out rows plus `generations` greedy generations of `max_new_tokens` tokens. Scoring is a
+    forward pass (2N FLOPs per token, at the card's MFU); decoding reads every weight once per generated position,
+    so it is bandwidth-bound as GRPO's rollouts are. Runs on the main process only."""
+    m = job.model
+    forward = eval_rows * job.mean_seq_len * 2.0 * m.active_params / (dev.peak_tflops * 1e12 * dev.mfu)
+    batch = max(1, min(EVAL_BATCH, generations))
+    bytes_per_step = m.active_params * param_bytes(job, dev.on_gpu)
+    bw_time = bytes_per_step / (dev.bandwidth_gbs * 1e9 * DECODE_BANDWIDTH_UTIL[False])
+    compute_time = 2.0 * m.active_params * batch / (dev.peak_tflops * 1e12 * dev.mfu)
+    floor = DECODE_STEP_FLOOR_S[False] if dev.on_gpu else 0.0
+    decode = math.ceil(generations / batch) * max_new_tokens * max(bw_time, compute_time, floor)
+    return 2.0 * (forward + decode)
 
 
 def _fits(job: Job, dev: Device) -> tuple[bool, dict[str, float]]:
@@ -1117,6 +1142,7 @@ def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool
         price_per_hour=flavor.price_per_hour, time_parts_s={k: round(v, 1) for k, v in times.items()},
         note=note, script_args=_chain_args(changes),
         parallelism=parallelism,
+        baseline_eval_s=round(baseline_eval_seconds(chosen, device_for(flavor, chosen, profile, local)), 1),
     )
 
 

@@ -132,3 +132,11 @@ def test_a_script_without_build_parser_is_refused_with_what_to_add(tmp_path, mon
         from hf_trainer.script_defaults import build_parser
 
         build_parser("train_sft.py")
+
+
+@pytest.mark.parametrize("script", ["train_sft.py", "train_dpo.py", "train_grpo.py", "train_kto.py", "train_vlm.py"])
+def test_the_baseline_estimate_uses_the_scripts_evaluation_defaults(script: str) -> None:
+    from hf_trainer.runtime.estimate_math import EVAL_DEFAULTS
+
+    defaults = script_defaults(script)
+    assert {name: defaults[name] for name in EVAL_DEFAULTS} == EVAL_DEFAULTS

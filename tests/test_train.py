@@ -141,3 +141,38 @@ def test_the_plan_passes_and_names_its_resume_policy(tiny_model, chat, tmp_path,
     assert args[args.index("--resume") + 1] == resume and args.count("--resume") == 1
     assert f"resume         {resume}: " in plan.render()
     assert TrainRequest.model_fields["resume"].default == "auto"  # never the bare --resume (= must)
+
+
+@pytest.mark.parametrize("fields,script,row,on,says", [
+    # 1% of the run: on by default, and the plan says what it costs
+    ({}, "train_sft.py", dict(hours=1.0, baseline_eval_s=36.0, script_args=[]), True, "1.0% of the estimated time"),
+    # 10%: off, with the figure and how to run it anyway
+    ({}, "train_sft.py", dict(hours=0.1, baseline_eval_s=36.0, script_args=[]), False, "eval_baseline=True"),
+    # a sharded run cannot generate on one process
+    ({}, "train_dpo.py", dict(hours=1.0, baseline_eval_s=1.0, script_args=["--fsdp"]), False, "--fsdp"),
+    # no eval rows
+    ({"extra_args": ["--eval_split_size", "0"]}, "train_sft.py", dict(hours=1.0, baseline_eval_s=1.0, script_args=[]),
+     False, "no eval rows"),
+    # the reward script has no baseline evaluation
+    ({}, "train_reward.py", dict(hours=1.0, baseline_eval_s=1.0, script_args=[]), False, "train_reward.py"),
+    # the person's choice wins either way
+    ({"eval_baseline": True}, "train_sft.py", dict(hours=0.1, baseline_eval_s=360.0, script_args=[]), True, "asked"),
+    ({"eval_baseline": False}, "train_sft.py", dict(hours=1.0, baseline_eval_s=1.0, script_args=[]), False, "off"),
+])
+def test_the_baseline_evaluation_runs_by_default_only_when_cheap(fields, script, row, on, says):
+    from types import SimpleNamespace
+
+    from hf_trainer.train import baseline_choice
+
+    req = TrainRequest(method="sft", model_name_or_path="m", dataset_name="d", **fields)
+    chosen, text = baseline_choice(req, script, SimpleNamespace(**row))
+    assert chosen is on and says in text
+
+
+def test_a_cheap_baseline_is_in_the_job_its_time_and_the_plan(tiny_model, chat, tmp_path, backend):
+    plan = train(_request(tiny_model, chat, tmp_path), backend)
+    if plan.baseline.startswith("on"):
+        assert "--eval_baseline" in plan.script_args
+    else:
+        assert "--eval_baseline" not in plan.script_args and "over 5%" in plan.baseline
+    assert f"baseline eval  {plan.baseline}" in plan.render()

@@ -112,6 +112,8 @@ class FlavorRow(BaseModel):
                                    "to append to the job's, e.g. ['--optim', 'adamw_bnb_8bit'].")
     parallelism: str = Field("", description="single device, DDP over N GPUs (whole model on each) or FSDP over N "
                              "GPUs (sharded).")
+    baseline_eval_s: float = Field(0.0, description="Seconds --eval_baseline would add (base model scored before "
+                                   "training and the result after, with the scripts' evaluation defaults).")
     memory_gib: float = Field(description="Peak memory per device, with the changes applied.")
     memory_available_gib: float
     hours: float

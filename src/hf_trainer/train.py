@@ -10,6 +10,7 @@ Dependencies (the inspector, the estimator, the backend) are parameters, so test
 """
 
 import difflib
+import math
 import os
 import re
 import time
@@ -68,6 +69,9 @@ class TrainRequest(BaseModel):
                                  description="Trackio project: runs of one project share a dashboard.")
     run_name: str | None = Field(None, max_length=128, pattern=r"^[\w.-]+$", description="Run name in the "
                                  "dashboard; default <model>-<data>-<method>-<UTC time>.")
+    eval_baseline: bool | None = Field(None, description="Score the base model before training and the result "
+                                       "after (the card shows both). Default: on when it adds under 5% of the "
+                                       "estimated time; the plan says which and why.")
     resume: Resume = Field("auto", description="With an output repo or folder that holds a checkpoint: 'auto' "
                            "continues it only when the same run made it (base model, method, data, training "
                            "arguments) and else starts fresh, 'never' always starts fresh, 'must' fails unless it "
@@ -103,6 +107,7 @@ class TrainPlan(BaseModel):
                                "already applied to script_args.")
     change_args: list[str] = Field(default_factory=list, description="The script flags those changes set.")
     resume: Resume = "auto"
+    baseline: str = Field("", description="Whether the baseline evaluation runs, and why.")
     submitted: bool = False
     job: JobInfo | None = None
     job_url: str | None = None
@@ -122,6 +127,7 @@ class TrainPlan(BaseModel):
             f"  results        {self.model_url}" if self.model_repo else
             f"  results        {self.output_dir or 'the job output folder'}",
             f"  resume         {self.resume}: " + _RESUME_TEXT[self.resume],
+            f"  baseline eval  {self.baseline}",
             f"  metrics        trackio project {self.trackio_project}, run {self.run_name}"
             + (f": {self.trackio_url}" if self.trackio_url else ""),
             "  " + self.preflight.render().replace("\n", "\n  "),
@@ -142,6 +148,37 @@ class TrainPlan(BaseModel):
 _RESUME_TEXT = {"auto": "continues a checkpoint only when the same run made it (model, method, data, arguments); "
                         "otherwise starts fresh",
                 "never": "always starts fresh", "must": "fails unless a checkpoint of the same run exists"}
+
+
+# NVIDIA's TAO skill scores the base model before every fine-tune; we do it by default when it is cheap.
+BASELINE_SHARE_LIMIT = 0.05
+# The scripts that take --eval_baseline (train_reward.py's eval already reports pair accuracy).
+BASELINE_SCRIPTS = ("train_sft.py", "train_dpo.py", "train_grpo.py", "train_kto.py", VISION_SCRIPT)
+
+
+def baseline_choice(req: TrainRequest, script_name: str, row: Any) -> tuple[bool, str]:
+    """Whether the job runs --eval_baseline, and the plan's line saying why."""
+    if req.eval_baseline is not None:
+        return req.eval_baseline, "on (asked for)" if req.eval_baseline else "off (turned off)"
+    if script_name not in BASELINE_SCRIPTS:
+        return False, f"off: {script_name} has no baseline evaluation"
+    if row is None or not row.hours:
+        return False, "off: the run could not be estimated"
+    if "--fsdp" in [*(getattr(row, "script_args", None) or []), *req.extra_args]:
+        return False, "off: a sharded (--fsdp) model cannot generate on one process"
+    split = req.extra_args[req.extra_args.index("--eval_split_size") + 1] if "--eval_split_size" in req.extra_args[:-1] \
+        else None
+    if split is not None and float(split) == 0:
+        return False, "off: no eval rows (--eval_split_size 0)"
+    seconds = getattr(row, "baseline_eval_s", None)
+    if not seconds:
+        return False, "off: the estimate has no figure for it"
+    share = seconds / (row.hours * 3600)
+    if share >= BASELINE_SHARE_LIMIT:
+        return False, (f"off: it would add {format_duration(seconds)}, {share:.0%} of the estimated time "
+                       f"(over {BASELINE_SHARE_LIMIT:.0%}); eval_baseline=True runs it anyway")
+    return True, (f"on: base model scored before, the result after (~{format_duration(seconds)}, "
+                  f"{share:.1%} of the estimated time)")
 
 
 def apply_args(script_args: list[str], changes: list[str]) -> list[str]:
@@ -291,6 +328,12 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         row = next((r for r in estimate.rows if r.flavor == "local"), None)
     hours = row.hours if row else None
     cost = row.cost_usd if row and backend_name == "hub" else (0.0 if backend_name == "local" else None)
+    baseline, baseline_text = baseline_choice(req, script_name, row)
+    if baseline and row is not None:
+        # The baseline is part of the job: its time goes into the estimate, the cost and the timeout.
+        hours = row.hours + row.baseline_eval_s / 3600
+        if backend_name == "hub":
+            cost = math.ceil(hours * 60) / 60 * row.price_per_hour
     if req.max_cost_usd is not None and cost is not None and cost > req.max_cost_usd:
         cheaper = sorted((r for r in estimate.rows if r.verdict != "does not fit" and r.cost_usd <= req.max_cost_usd),
                          key=lambda r: r.cost_usd)
@@ -311,6 +354,8 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
     script_args = _script_args(req, mapping, backend_name, run_name)
     if vision:
         script_args = ["--method", req.method, *script_args]
+    if baseline and "--eval_baseline" not in script_args:
+        script_args.append("--eval_baseline")
     script_path = paths.bundled_script(script_name)
     labels = {"hf-trainer": "train", "method": req.method, "trackio-run": run_name}
     if req.hub_model_id:
@@ -346,7 +391,7 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         run_name=run_name,
         output_dir=_output_dir(req, backend_name),
         dataset_verdict=verdict.verdict, dataset_mapping=mapping, labels=labels, preflight=report, warnings=warnings,
-        changes=changes, change_args=change_args, resume=req.resume)
+        changes=changes, change_args=change_args, resume=req.resume, baseline=baseline_text)
 
 
 def _hub_endpoint(backend: JobBackend) -> str:
