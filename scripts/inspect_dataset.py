@@ -2464,6 +2464,7 @@ def _sample_csv(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     counter = [0, 0]  # bytes consumed, oversized lines
     size = path.stat().st_size
+    csv.field_size_limit(max(csv.field_size_limit(), ROW_BYTE_CAP))  # csv's default stops cells at 128 KB
     with path.open("rb") as handle:
         reader = csv.DictReader(_csv_lines(handle, counter), delimiter=delimiter)
         try:
@@ -2790,7 +2791,8 @@ def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: s
             num_rows, num_bytes = item.get("num_rows"), item.get("num_bytes_parquet_files")
     sampled_from = f"the first {head} rows"
     if len(rows) > head:
-        sampled_from += f" and {len(rows) - head} rows from {min(SPREAD_WINDOWS, len(rows) - head)} evenly spaced offsets"
+        windows = min(SPREAD_WINDOWS, len(rows) - head)
+        sampled_from += f" and {len(rows) - head} rows from {windows} evenly spaced offsets"
     return {
         "rows": rows,
         "num_rows": num_rows,

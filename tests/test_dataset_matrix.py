@@ -160,7 +160,8 @@ def scripts() -> dict:
 @pytest.fixture(scope="module")
 def shape_files(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("shapes")
-    return {name: write_jsonl([make(i) for i in range(ROWS)], folder / f"{name}.jsonl") for name, make in SHAPES.items()}
+    return {name: write_jsonl([make(i) for i in range(ROWS)], folder / f"{name}.jsonl")
+            for name, make in SHAPES.items()}
 
 
 def _inspect(path: Path, tiny_model: Path):

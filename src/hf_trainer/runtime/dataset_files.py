@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .file_types import _CHUNK, EXTENSIONS, FILE_TYPES, _row_lists  # noqa: F401  (FILE_TYPES: re-exported)
+from .file_types import _CHUNK, EXTENSIONS, _row_lists
 
 # Longest row read; a longer one (a file without newlines, a giant cell) is counted and skipped, never parsed.
 ROW_BYTE_CAP = 8 << 20
@@ -382,6 +382,7 @@ def _sample_csv(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     counter = [0, 0]  # bytes consumed, oversized lines
     size = path.stat().st_size
+    csv.field_size_limit(max(csv.field_size_limit(), ROW_BYTE_CAP))  # csv's default stops cells at 128 KB
     with path.open("rb") as handle:
         reader = csv.DictReader(_csv_lines(handle, counter), delimiter=delimiter)
         try:

@@ -180,7 +180,8 @@ def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: s
             num_rows, num_bytes = item.get("num_rows"), item.get("num_bytes_parquet_files")
     sampled_from = f"the first {head} rows"
     if len(rows) > head:
-        sampled_from += f" and {len(rows) - head} rows from {min(SPREAD_WINDOWS, len(rows) - head)} evenly spaced offsets"
+        windows = min(SPREAD_WINDOWS, len(rows) - head)
+        sampled_from += f" and {len(rows) - head} rows from {windows} evenly spaced offsets"
     return {
         "rows": rows,
         "num_rows": num_rows,
