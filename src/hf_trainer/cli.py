@@ -298,6 +298,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the top level: what no function anticipated still gets a named, redacted error
+        from hf_trainer.failures import named_error
+
+        print(f"error: {named_error(exc, 'hf-trainer ' + str(getattr(args, 'command', '') or ''))}", file=sys.stderr)
+        return 1
     # A handler sets args.exit_code when its result is a failure to report, not an error (a job that ended ERROR,
     # a preflight with errors): the output is printed in full and the status still says so.
     return getattr(args, "exit_code", 0)

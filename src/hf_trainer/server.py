@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError
 # backends, the Hub client and the training stack are imported inside the tools when they are called.
 from hf_trainer.dataset_inspect import DatasetInspectInput, DatasetInspection, Method, inspect_dataset
 from hf_trainer.errors import UserError, to_user_error
+from hf_trainer.failures import named_error
 from hf_trainer.estimate import EstimateRequest, EstimateResult
 from hf_trainer import views
 from hf_trainer.jobs.tool import READ_ONLY, JobsResult
@@ -35,15 +36,18 @@ mcp = MCPServer("hf-trainer", instructions=INSTRUCTIONS)
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
+def user_errors(tool: str) -> Iterator[None]:
     """Turn an expected failure inside a tool (a UserError, or a pydantic model built from the arguments refusing
     them) into a ToolError the client sees word for word: errors.to_user_error words and redacts it, for the CLI
-    too."""
+    too. Anything else is a failure no function anticipated: failures.named_error says what kind of input it
+    choked on (redacted), instead of the SDK's bare "Error executing tool"."""
     try:
         yield
     except (UserError, ValidationError) as exc:
         error = to_user_error(exc)
         raise ToolError(str(error)) from None
+    except Exception as exc:  # the top level: the last line of defence, by design
+        raise ToolError(str(named_error(exc, tool))) from None
 
 
 # --- tools are declared below, one section per capability ---
@@ -100,7 +104,7 @@ def run_hf_jobs(operation: str | None, args: dict[str, Any] | str | None, backen
 )
 def hf_jobs(operation: _operation_field(False) = None, args: _JobsArgs = None,  # type: ignore[valid-type]
             backend: _JobsBackend = None) -> Annotated[CallToolResult, JobsResult]:
-    with user_errors():
+    with user_errors("hf_jobs"):
         return _structured(run_hf_jobs(operation, args, backend))
 
 
@@ -113,7 +117,7 @@ def hf_jobs(operation: _operation_field(False) = None, args: _JobsArgs = None,  
 )
 def hf_jobs_status(operation: _operation_field(True) = None, args: _JobsArgs = None,  # type: ignore[valid-type]
                    backend: _JobsBackend = None) -> Annotated[CallToolResult, JobsResult]:
-    with user_errors():
+    with user_errors("hf_jobs_status"):
         return _structured(run_hf_jobs(operation, args, backend, read_only=True))
 
 
@@ -148,7 +152,7 @@ def dataset_inspect(
     model_name_or_path it adds token-length percentiles, the share that max_length truncates, and whether the
     tokenizer has a chat template. Row count x mean tokens gives the token total for cost estimates.
     """
-    with user_errors():
+    with user_errors("dataset_inspect"):
         params = DatasetInspectInput(dataset_name=dataset_name, dataset_config=dataset_config,
                                      dataset_train_split=dataset_train_split, method=method,
                                      model_name_or_path=model_name_or_path, max_length=max_length,
@@ -176,7 +180,7 @@ def estimate_cost(request: EstimateRequest) -> EstimateResult:
     """
     from hf_trainer.estimate import run_estimate
 
-    with user_errors():
+    with user_errors("estimate_cost"):
         return run_estimate(request)
 
 
@@ -197,7 +201,7 @@ def preflight(job: PreflightInput) -> PreflightReport:
     """
     from hf_trainer.preflight import preflight as run_preflight
 
-    with user_errors():
+    with user_errors("preflight"):
         return run_preflight(job)
 
 
@@ -219,7 +223,7 @@ def train(request: TrainRequest) -> TrainPlan:
     from hf_trainer.jobs.select import get_backend
     from hf_trainer.train import train as run_train
 
-    with user_errors():
+    with user_errors("train"):
         return run_train(request, get_backend(request.backend))
 
 
@@ -243,7 +247,7 @@ def rerun_job(source: str, backend: Literal["hub", "local"] | None = None, flavo
     from hf_trainer.rerun import rerun as run_rerun
     from hf_trainer.timeouts import parse_timeout
 
-    with user_errors():
+    with user_errors("rerun"):
         return run_rerun(source, get_backend(backend), flavor=flavor,
                          timeout_seconds=parse_timeout(timeout) if timeout else None, confirm=confirm, force=force)
 
@@ -279,7 +283,7 @@ def http_app(host: str = "127.0.0.1", auth_token: str | None = None) -> Any:
     if host not in LOOPBACK_HOSTS and not token:
         raise UserError(
             f"Serving MCP on {host!r} would let anyone who can reach this machine run jobs with your Hugging Face "
-            f"token. Pass --auth-token TOKEN (or set {AUTH_TOKEN_ENV}); clients then send 'Authorization: Bearer "
+            f"token. Pass --auth-token-file PATH (or set {AUTH_TOKEN_ENV}); clients then send 'Authorization: Bearer "
             "TOKEN'. Or serve on 127.0.0.1."
         )
     app = mcp.streamable_http_app(host=host)

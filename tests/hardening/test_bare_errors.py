@@ -74,3 +74,27 @@ def test_each_input_gets_a_named_error_and_leaves_no_record(work: Path, tool: st
     assert all(job.stage.value != "SCHEDULING" for job in jobs), jobs
     if tool == "hf_jobs":
         assert jobs == [], jobs
+
+
+def test_an_unanticipated_exception_still_reaches_the_client_as_a_named_error(monkeypatch) -> None:
+    # The server's last line of defence (failures.named_error): never the SDK's bare "Error executing tool".
+    import hf_trainer.server as server
+
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(server, "inspect_dataset", explode)
+    is_error, text = call("dataset_inspect", {"dataset_name": "x/y"})
+    assert is_error and "nested too deeply" in text and "RecursionError" in text
+
+
+def test_the_cli_names_an_unanticipated_exception_too(monkeypatch, capsys) -> None:
+    from hf_trainer import cli
+
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise OverflowError("int too large")
+
+    monkeypatch.setattr("hf_trainer.dataset_inspect.inspect_dataset", explode)
+    assert cli.main(["dataset", "inspect", "x/y"]) == 1
+    err = capsys.readouterr().err
+    assert "too large" in err and "Traceback" not in err

@@ -83,10 +83,10 @@ def test_the_cli_serves_http_on_127_0_0_1_by_default_without_requiring_a_token(
 def test_any_address_but_loopback_needs_a_token(host: str, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("HF_TRAINER_MCP_TOKEN", raising=False)
-    with pytest.raises(UserError, match=rf"Serving MCP on {host!r}.*--auth-token TOKEN"):
+    with pytest.raises(UserError, match=rf"Serving MCP on {host!r}.*--auth-token-file PATH"):
         http_app(host)
     assert cli.main(["mcp", "--http", "--host", host]) == 2
-    assert "--auth-token TOKEN" in capsys.readouterr().err
+    assert "--auth-token-file PATH" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("method", "headers"), [
