@@ -102,6 +102,9 @@ def test_the_bundled_sft_script_with_complete_arguments_is_clean():
         (dict(dataset_verdict="INCOMPATIBLE", dataset_reasons=["no chosen/rejected columns"]), "dataset-not-ready",
          "error", None),
         (dict(dataset_verdict="NEEDS MAPPING", suggested_mapping="sharegpt"), "dataset-not-ready", "error", None),
+        # --fsdp on a one-GPU flavor: the script would refuse at start, after the job was paid for
+        (dict(script_text=_sft_script(), script_name="train_sft.py", script_args=SFT_ARGS + ["--fsdp"],
+              flavor="a10g-large"), "fsdp-one-gpu", "error", None),
     ],
 )
 def test_each_rule_fires_on_its_case(overrides, rule, severity, line):

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from hf_trainer.errors import UserError
+from hf_trainer.launch import gpus_for_flavor, sharding_problem
 from hf_trainer.pep723 import read_metadata
 from hf_trainer.runtime.vocabulary import TIMEOUT_BUFFER
 from hf_trainer.timeouts import format_duration
@@ -331,8 +332,19 @@ def check_dataset(job: PreflightInput, tree: ast.AST | None) -> list[Finding]:
     return []
 
 
+def check_sharding(job: PreflightInput, tree: ast.AST | None) -> list[Finding]:
+    """--fsdp on a Hub flavor with fewer than two GPUs: the script would refuse at start, after the job was paid."""
+    if job.backend != "hub" or not job.flavor:
+        return []
+    problem = sharding_problem(job.script_args, gpus_for_flavor(job.flavor))
+    if not problem:
+        return []
+    return [Finding(severity="error", rule="fsdp-one-gpu", message=f"{job.flavor}: {problem.split('. ')[0]}.",
+                    fix=problem.split(". ", 1)[1] if ". " in problem else "Drop --fsdp.")]
+
+
 RULES = [check_header, check_results_kept, check_literal_tokens, check_renamed_arguments, check_eval_data,
-         check_grpo_rewards, check_local_paths, check_timeout, check_memory, check_dataset]
+         check_grpo_rewards, check_local_paths, check_timeout, check_memory, check_dataset, check_sharding]
 
 
 def preflight(job: PreflightInput) -> PreflightReport:
