@@ -583,6 +583,7 @@ CAPTION_PROMPT = "Describe this image."
 # Images the dataset viewer gives as URLs ({"src": ...}) that one inspection downloads, so it can decode them and count
 # their tokens; the rest of the sample keeps its URLs (counted, not decoded).
 VIEWER_IMAGES_FETCHED = 48
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # one fetched image at most (a viewer asset is a few hundred KB)
 
 
 
@@ -767,7 +768,9 @@ def fetch_viewer_images(rows: list[dict], limit: int = VIEWER_IMAGES_FETCHED, ti
                     and value.get("bytes") is None:
                 try:
                     with urllib.request.urlopen(urllib.request.Request(src), timeout=timeout) as response:
-                        value = {"bytes": response.read(), "path": None}
+                        data = response.read(MAX_IMAGE_BYTES + 1)
+                    if len(data) <= MAX_IMAGE_BYTES:  # larger: left a URL, counted as not decoded
+                        value = {"bytes": data, "path": None}
                 except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError):
                     pass  # stays a URL: counted as not decoded
                 fetched += 1
@@ -1092,7 +1095,6 @@ def analyse_vision(rows: list[dict], processor: Any = None, max_length: int | No
     runs on images; the others are INCOMPATIBLE for image rows."""
     if processor is not None and not processor_sees_images(processor):
         processor = _vision_processor_of(processor)
-    rows = fetch_viewer_images(rows)  # Hub datasets: the viewer gives image URLs
     counts: dict[str, int] = {}
     for row in rows:
         shape = vision_shape(row) or "text_only"

@@ -249,9 +249,13 @@ def test_viewer_image_urls_are_downloaded_decoded_and_measured(vlms) -> None:
         rows = [{"images": [{"src": f"{base}/assets/{i}.png", "height": 64, "width": 64}], "messages": row["messages"]}
                 for i, row in enumerate(image_rows(3))]
         rows[2]["images"][0]["src"] = f"{base}/missing.png"
-        report = vision.analyse_vision(rows, _processor(vlms["idefics3"]))
+        # A local file's URLs are never fetched (they could point anywhere on the person's network)...
+        local = vision.analyse_vision(rows, _processor(vlms["idefics3"]))
+        # ...the Hub viewer's are (dataset_inspect fetches them for Hub datasets only).
+        report = vision.analyse_vision(vision.fetch_viewer_images(rows), _processor(vlms["idefics3"]))
     finally:
         server.shutdown()
+    assert local["vision"]["decoded"] == 0
     assert report["vision"]["decoded"] == 2
     assert report["vision"]["viewer_urls"] == 1  # the 404 stays a URL: counted, not decoded, not measured
     assert report["methods"]["sft"]["verdict"] == "READY"

@@ -253,6 +253,9 @@ def inspect_dataset(params: DatasetInspectInput, viewer_url: str | None = None, 
         token = token if token is not None else _hub_token()
         viewer = dataset_viewer.DatasetViewer(viewer_url or default_viewer_url(), token=token)
         rows, source = _read_hub(params, viewer, token)
+        # The viewer gives image cells as signed https URLs: fetched (no token) for Hub datasets only, never for URLs
+        # written in a local file, which could point anywhere on the person's network.
+        rows = vision.fetch_viewer_images(rows)
     if not rows:
         where = f"Split {source.split!r} of " if source.split else ""
         raise UserError(f"{where}{params.dataset_name} has no rows to inspect (empty split or file). Pick another "
