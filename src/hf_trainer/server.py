@@ -150,7 +150,10 @@ def dataset_inspect(
     INCOMPATIBLE with reasons. For NEEDS MAPPING it names a mapping it has already run on the sample and re-validated:
     pass it to the training script as `--dataset_mapping NAME` (the source is included for reading). With
     model_name_or_path it adds token-length percentiles, the share that max_length truncates, and whether the
-    tokenizer has a chat template. Row count x mean tokens gives the token total for cost estimates.
+    tokenizer has a chat template. Row count x mean tokens gives the token total for cost estimates. The sample is
+    half head, half evenly spaced rows (source.sampled_from, source.locations); rows over 8 MB are counted, not read;
+    chat_template checks a template the SFT script would use (`--chat_template`) for a model that has none. The
+    training scripts check their rows with the same rules, so READY means the script trains.
     """
     with user_errors("dataset_inspect"):
         params = DatasetInspectInput(dataset_name=dataset_name, dataset_config=dataset_config,
