@@ -233,7 +233,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 # ===== generated runtime: do not edit; source: src/hf_trainer/runtime/ (regenerate: make sync-scripts) =====
-# runtime modules: train_common, evaluation, vision_models
+# runtime modules: basics, evaluation, vision_models
 
 # ----- runtime/file_types.py -----
 """The one list of local dataset file types: dataset inspection samples exactly these (runtime/dataset_files.py) and
@@ -302,6 +302,752 @@ def _row_lists(data: Any) -> list[str]:
     if not isinstance(data, dict):
         return []
     return [key for key, value in data.items() if isinstance(value, list) and value and isinstance(value[0], dict)]
+
+# ----- runtime/basics.py -----
+"""What every bundled script shares, training or not: the one-line error and entry point, argument types, where it
+runs (HF Jobs, which process), Hub URLs and local data files.
+
+Kept apart from train_common so that scripts/evaluate.py and scripts/generate_responses.py carry only this (and the
+modules they use), not the training machinery. Inlined into the scripts by `make sync-scripts`: standard library only.
+"""
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+
+# One list of local file types, shared with dataset inspection (runtime/file_types.py): suffix -> datasets builder.
+LOCAL_DATA_SUFFIXES = {suffix: builder for suffix, (_reader, builder, _options) in FILE_TYPES.items()}
+
+
+class ScriptError(Exception):
+    """A problem the user can fix: printed as one line, exit status 2, no traceback."""
+
+
+def run_main(main, parse_args) -> None:
+    """Run `main(parse_args())`, turning ScriptError into a one-line message and exit status 2 (1 with --smoke)."""
+    args = parse_args()
+    try:
+        code = main(args)
+    except ScriptError as exc:
+        # In smoke mode every failure is the one line an agent reads, with the smoke exit status.
+        if getattr(args, "smoke", False):
+            print(f"smoke: FAIL - {exc}", flush=True)
+            sys.exit(1)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code or 0)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def is_main_process() -> bool:
+    """True in a single-process run and in rank 0 of a distributed one (accelerate launch / torchrun set RANK)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def current_job_id() -> str | None:
+    """The id of the job this script runs in. HF Jobs sets HF_JOB_ID (read by transformers' model card code) and
+    JOB_ID (read by TRL's tags); either may be missing, so both count. hf-trainer's local backend sets JOB_ID too."""
+    return os.environ.get("HF_JOB_ID") or os.environ.get("JOB_ID") or None
+
+
+def current_job_flavor() -> str | None:
+    """The job's flavor when the platform or hf-trainer says it (HF_JOB_FLAVOR, HF_TRAINER_FLAVOR)."""
+    return os.environ.get("HF_JOB_FLAVOR") or os.environ.get("HF_TRAINER_FLAVOR") or None
+
+
+def on_hf_jobs() -> bool:
+    """True inside an HF Jobs job: a job id (HF_JOB_ID or JOB_ID) or flavor is set, and it is not a local job."""
+    in_job = bool(current_job_id() or os.environ.get("HF_JOB_FLAVOR"))
+    return in_job and os.environ.get("HF_TRAINER_BACKEND") != "local"
+
+
+def hub_url(repo_id: str) -> str:
+    return f"{os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/')}/{repo_id}"
+
+
+# --- local data files -----------------------------------------------------------------------------------------------
+
+# Files in a folder that describe a dataset rather than hold rows (datasets.save_to_disk, the Hub's card).
+_METADATA_FILES = {"dataset_info.json", "state.json", "dataset_dict.json", "README.md"}
+# Split names recognised from file names in a folder, like the Hub does: train.jsonl, test-0000.parquet, ...
+_SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test", "validation": "validation",
+                "valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
+
+
+def _split_of(path: Path) -> str:
+    words = [w for w in re.split(r"[^a-z]+", "/".join(path.parts[-2:]).lower()) if w]
+    return next((_SPLIT_WORDS[w] for w in words if w in _SPLIT_WORDS), "train")
+
+
+def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
+    """The builder name and the files of each split for a local file or folder (split from the file names)."""
+    if path.is_file():
+        files = [path]
+    else:
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in LOCAL_DATA_SUFFIXES
+                       and p.name not in _METADATA_FILES and not p.name.startswith("."))
+    if not files:
+        raise ScriptError(f"No data files ({', '.join(LOCAL_DATA_SUFFIXES)}) in {path}.")
+    builders = {LOCAL_DATA_SUFFIXES.get(p.suffix.lower()) for p in files}
+    if None in builders:
+        raise ScriptError(f"{path} is not a supported data file: use {', '.join(LOCAL_DATA_SUFFIXES)}.")
+    if len(builders) > 1:
+        raise ScriptError(f"{path} mixes file types ({', '.join(sorted(builders))}); keep one type per dataset.")
+    splits: dict[str, list[str]] = {}
+    for file in files:
+        splits.setdefault("train" if path.is_file() else _split_of(file.relative_to(path)), []).append(str(file))
+    return builders.pop(), splits
+
+# ----- runtime/rewards.py -----
+"""GRPO reward functions chosen by name, tolerant answer matching, and loading reward functions from a file.
+
+Pure standard library on purpose: this file is inlined verbatim into scripts/train_grpo.py (HF Jobs runs one file), and
+the evaluation code reuses `answers_match` / `extract_answer`. Reward functions follow TRL's GRPOTrainer contract:
+`func(prompts, completions, completion_ids, **kwargs) -> list[float | None]`, where `completions` are strings (standard
+prompts) or lists of one assistant message (conversational prompts), and every other dataset column (e.g. `answer`)
+arrives as a keyword argument holding one value per completion. None means "no opinion" (TRL ignores it).
+
+Public API (stable): `REWARD_NAMES`, `build_reward_funcs(names, ...)`, `load_reward_file(path)`, `accuracy`,
+`think_format`, `make_length_penalty`, `answers_match`, `extract_answer`, `parse_number`, `completion_text`.
+"""
+
+import importlib.util
+import math
+import re
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+# --- reading completions and answers ------------------------------------------------------------------------------
+
+
+def completion_text(completion) -> str:
+    """The text of one completion: a string, or the content of the last message of a conversational completion."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion:
+        last = completion[-1]
+        if isinstance(last, dict):
+            content = last.get("content")
+            if isinstance(content, list):  # multimodal content parts: keep the text parts
+                return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+            return content or ""
+    if isinstance(completion, dict):
+        return completion.get("content") or ""
+    return ""
+
+
+def _boxed(text: str) -> str | None:
+    """The content of the last \\boxed{...} (or \\fbox{...}), with nested braces balanced."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if start < 0:
+        return None
+    brace = text.find("{", start)
+    if brace < 0:
+        # `\boxed 5` (no braces): the next token
+        rest = text[start:].split(None, 2)
+        return rest[1] if len(rest) > 1 else None
+    depth = 0
+    for index in range(brace, len(text)):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[brace + 1:index]
+    return None  # unbalanced: no trustworthy answer
+
+
+# Phrases that introduce a final answer, in the order they are trusted.
+_ANSWER_MARKERS = (
+    re.compile(r"####\s*(.+)"),  # GSM8K references
+    re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL | re.IGNORECASE),
+    re.compile(r"(?:final answer|the answer is|answer)\s*(?:is)?\s*[:=]?\s*(.+)", re.IGNORECASE),
+)
+_NUMBER = re.compile(r"[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+\u2212]?\.\d+")
+
+
+def extract_answer(text: str) -> str | None:
+    """The final answer a text gives: \\boxed{...}, `#### x`, <answer>...</answer>, 'the answer is x', else the last
+    number in the text (after any </think> block). None when there is nothing answer-like."""
+    if text is None:
+        return None
+    text = str(text)
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    boxed = _boxed(text)
+    if boxed is not None:
+        return boxed.strip()
+    for marker in _ANSWER_MARKERS:
+        found = marker.findall(text)
+        if found:
+            answer = found[-1].strip().splitlines()[0].strip() if found[-1].strip() else ""
+            if answer:
+                return answer
+    numbers = _NUMBER.findall(text)
+    return numbers[-1] if numbers else None
+
+
+def _unwrap_latex(text: str) -> str:
+    """Strip the LaTeX that does not change a value: $...$, \\text{}, \\left/\\right, spacing, \\dfrac -> \\frac."""
+    text = text.strip().strip("$").strip()
+    for wrapper in ("\\boxed", "\\text", "\\textbf", "\\mathrm", "\\mbox"):
+        while wrapper + "{" in text:
+            start = text.index(wrapper + "{")
+            inner = _boxed("\\boxed" + text[start + len(wrapper):]) or ""
+            end = start + len(wrapper) + len(inner) + 2
+            text = text[:start] + inner + text[end:]
+    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    for noise in ("\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "\\%", "\\$", "^\\circ", "^{\\circ}", "\\circ"):
+        text = text.replace(noise, "" if noise not in ("\\%",) else "%")
+    return text.strip()
+
+
+_FRAC = re.compile(r"^([-+]?)\\frac\s*\{([^{}]+)\}\s*\{([^{}]+)\}$|^([-+]?)\\frac\s*(\d)(\d)$")
+_SLASH = re.compile(r"^([-+]?\d+(?:\.\d+)?)\s*/\s*([-+]?\d+(?:\.\d+)?)$")
+# A number followed by words/units/percent: "12 apples", "5 cm", "50%", "3.5 km/h".
+_LEADING_NUMBER = re.compile(
+    r"^([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+)\s*(?:%|[A-Za-z°][\w°/^.\s]*)?\.?$")
+
+
+def parse_number(text) -> float | None:
+    """A number written plainly or in LaTeX: 0.5, 1/2, \\frac{1}{2}, \\boxed{0.5}, 1,234, $12, 12 apples, 50%.
+    None when the text is not a single number."""
+    if text is None:
+        return None
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    text = _unwrap_latex(str(text)).replace("\u2212", "-").replace("$", "").strip().rstrip(".").strip()
+    if not text:
+        return None
+    frac = _FRAC.match(text)
+    if frac:
+        sign, top, bottom = (frac.group(1), frac.group(2), frac.group(3)) if frac.group(2) else (
+            frac.group(4), frac.group(5), frac.group(6))
+        top_value, bottom_value = parse_number(top), parse_number(bottom)
+        if top_value is None or bottom_value in (None, 0):
+            return None
+        value = top_value / bottom_value
+        return -value if sign == "-" else value
+    slash = _SLASH.match(text)
+    if slash:
+        bottom = float(slash.group(2))
+        return float(Fraction(slash.group(1)) / Fraction(slash.group(2))) if bottom else None
+    lead = _LEADING_NUMBER.match(text)
+    if lead:
+        try:
+            return float(lead.group(1).replace(",", ""))
+        except ValueError:
+            return None
+    return None
+
+
+def _normal_text(text: str) -> str:
+    """Text answers compared loosely: LaTeX wrappers, case, spaces and a trailing full stop do not matter."""
+    text = _unwrap_latex(str(text)).lower().rstrip(".").strip()
+    return re.sub(r"\s+", "", text)
+
+
+def reference_answer(reference) -> str | None:
+    """The answer inside a reference solution: GSM8K's `... #### 72`, a \\boxed{} answer, or the whole value."""
+    if reference is None:
+        return None
+    if isinstance(reference, (int, float)) and not isinstance(reference, bool):
+        return str(reference)
+    text = str(reference)
+    if "####" in text:
+        return text.rsplit("####", 1)[1].strip()
+    boxed = _boxed(text)
+    return boxed.strip() if boxed is not None else text.strip()
+
+
+def answers_match(predicted, reference, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> bool:
+    """Whether a predicted answer equals a reference: numerically when both are numbers (0.5 == 1/2 == \\frac{1}{2}
+    == \\boxed{0.5}; 1,234 == 1234; '12 apples' == 12), else as normalised text."""
+    if predicted is None or reference is None:
+        return False
+    left, right = parse_number(predicted), parse_number(reference)
+    if left is not None and right is not None:
+        return math.isclose(left, right, rel_tol=rel_tol, abs_tol=abs_tol)
+    if left is not None or right is not None:
+        return False
+    return _normal_text(predicted) == _normal_text(reference) != ""
+
+
+# --- reward functions ---------------------------------------------------------------------------------------------
+
+
+def accuracy(completions, answer=None, **kwargs) -> list[float | None]:
+    """1.0 when the completion's final answer matches the row's `answer` column (tolerantly), else 0.0.
+    None for rows with no reference answer."""
+    if answer is None:
+        raise ValueError("the 'accuracy' reward needs an 'answer' column in the dataset (the reference answer of "
+                         "each prompt); pass --answer_column NAME if it has another name")
+    rewards: list[float | None] = []
+    for completion, reference in zip(completions, answer):
+        expected = reference_answer(reference)
+        if expected is None or expected == "":
+            rewards.append(None)
+            continue
+        rewards.append(1.0 if answers_match(extract_answer(completion_text(completion)), expected) else 0.0)
+    return rewards
+
+
+_THINK_FORMAT = re.compile(r"^\s*<think>(?!.*<think>)(.+?)</think>\s*(\S.*)$", re.DOTALL)
+
+
+def think_format(completions, **kwargs) -> list[float]:
+    """1.0 when the completion reasons inside one <think>...</think> block and then gives a non-empty answer.
+    (The opening tag may come from the chat template's generation prompt, so a completion that starts inside
+    the block also counts.)"""
+    rewards = []
+    for completion in completions:
+        text = completion_text(completion)
+        ok = bool(_THINK_FORMAT.match(text))
+        if not ok and "<think>" not in text and text.count("</think>") == 1:
+            reasoning, _, answer = text.partition("</think>")
+            ok = bool(reasoning.strip()) and bool(answer.strip())
+        rewards.append(1.0 if ok else 0.0)
+    return rewards
+
+
+def make_length_penalty(target_tokens: int = 256, max_penalty: float = 1.0) -> Callable:
+    """A reward that is 0 up to `target_tokens` completion tokens and falls linearly to -max_penalty at twice that,
+    discouraging rambling without rewarding empty answers."""
+    if target_tokens <= 0:
+        raise ValueError(f"length penalty target {target_tokens} must be a positive number of tokens")
+
+    def length_penalty(completions, completion_ids=None, **kwargs) -> list[float]:
+        lengths = ([len(ids) for ids in completion_ids] if completion_ids is not None
+                   else [len(completion_text(c).split()) for c in completions])
+        return [-max_penalty * min(1.0, max(0, n - target_tokens) / target_tokens) for n in lengths]
+
+    return length_penalty
+
+
+# Names accepted by --reward_funcs, and what each needs.
+REWARD_NAMES = {
+    "accuracy": "1.0 when the final answer matches the 'answer' column (numbers and LaTeX compared tolerantly)",
+    "format": "1.0 for <think>reasoning</think> followed by an answer",
+    "length_penalty": "0 up to --length_target tokens, down to -1 at twice that",
+}
+
+
+def build_reward_funcs(names: list[str], length_target: int = 256) -> list[Callable]:
+    """The reward functions called `names` (see REWARD_NAMES). Unknown name -> ValueError naming the known ones."""
+    funcs = []
+    for name in names:
+        if name == "accuracy":
+            funcs.append(accuracy)
+        elif name in ("format", "think_format"):
+            funcs.append(think_format)
+        elif name == "length_penalty":
+            funcs.append(make_length_penalty(length_target))
+        else:
+            raise ValueError(f"unknown reward function {name!r}; known: {', '.join(REWARD_NAMES)} (or pass a Python "
+                             "file of your own with --reward_funcs_file)")
+    return funcs
+
+
+def load_reward_file(path) -> list[Callable]:
+    """Reward functions from a Python file: its `REWARD_FUNCS` list if it defines one, else every top-level function
+    whose name ends in `_reward` or starts with `reward_`. ValueError when the file has none or cannot be loaded."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"reward functions file {str(path)!r} does not exist")
+    spec = importlib.util.spec_from_file_location(f"hf_trainer_user_rewards_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{path} is not a Python file (name it *.py)")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise ValueError(f"{path} has a syntax error at line {exc.lineno}: {exc.msg}") from None
+    declared = getattr(module, "REWARD_FUNCS", None)
+    if declared is not None:
+        funcs = list(declared)
+        bad = [repr(f) for f in funcs if not callable(f)]
+        if bad or not funcs:
+            raise ValueError(f"REWARD_FUNCS in {path} must be a non-empty list of functions (got {', '.join(bad)})")
+        return funcs
+    funcs = [value for name, value in vars(module).items()
+             if callable(value) and getattr(value, "__module__", None) == module.__name__
+             and not name.startswith("_") and (name.endswith("_reward") or name.startswith("reward_"))]
+    if not funcs:
+        raise ValueError(f"{path} defines no reward functions: name them *_reward (or reward_*), or list them in "
+                         "REWARD_FUNCS = [...]. Each takes (completions, **kwargs) and returns one float per completion.")
+    return funcs
+
+# ----- runtime/evaluation.py -----
+"""Evaluate a causal LM on held-out rows: loss, perplexity, a task metric, sample generations; compare two models.
+
+Standard library at the top on purpose: this module is inlined verbatim into scripts/evaluate.py and the training
+scripts (`--eval_baseline`), because HF Jobs runs a single file. torch, transformers and peft are imported inside the
+functions that need them. Rows may be chat (`messages`), prompt/completion (strings or messages), question/prompt with
+an answer column, or plain `text`; the loss counts only completion tokens when a row has a prompt.
+
+Public API (stable): `add_eval_arguments(parser)`, `split_row(row, answer_column)`,
+`evaluate_model(model, tokenizer, rows, ...)`, `compare(base, tuned)`, `comparison_table(...)`, `card_section(...)`,
+`upsert_card_section(card, section)`, `result_files(evaluation)`, `baseline_then_compare(...)`,
+`baseline_if_asked(args, train_dataset, eval_dataset, model_init_kwargs)`.
+"""
+
+import json
+import math
+import re
+
+
+ANSWER_COLUMNS = ("answer", "solution", "ground_truth", "reference", "target")
+EVAL_PROMPT_COLUMNS = ("prompt", "question", "instruction", "input", "query", "problem")
+CARD_START = "<!-- hf-trainer:evaluation:start -->"
+CARD_END = "<!-- hf-trainer:evaluation:end -->"
+# Metrics compared between a base and a fine-tuned model; for the first two lower is better.
+COMPARED = ("loss", "perplexity", "exact_match", "accuracy")
+LOWER_IS_BETTER = {"loss", "perplexity"}
+
+
+def add_eval_arguments(parser, baseline: bool = True) -> None:
+    """Evaluation options shared by scripts/evaluate.py and (with `baseline`) the training scripts."""
+    group = parser.add_argument_group("evaluation")
+    if baseline:
+        group.add_argument("--eval_baseline", action="store_true",
+                           help="Evaluate the base model before training and the result after; the card shows both.")
+    group.add_argument("--max_eval_samples", type=int, default=200, help="Evaluate at most N rows (0: all).")
+    if "--answer_column" not in parser._option_string_actions:  # GRPO's own --answer_column (its rewards) serves
+        group.add_argument("--answer_column", default=None,
+                           help="Reference answers for the task metric (default: 'answer' or 'solution' when present).")
+    group.add_argument("--max_new_tokens", type=int, default=128, help="Tokens generated per sample / task row.")
+    group.add_argument("--num_samples", type=int, default=5, help="Sample generations saved with the results.")
+
+
+# --- rows -----------------------------------------------------------------------------------------------------
+
+
+def _is_chat(value) -> bool:
+    return isinstance(value, list) and bool(value) and isinstance(value[0], dict) and "role" in value[0]
+
+
+def _completion_text(value) -> str:
+    """A completion's text: a string, or the content of its last message."""
+    if isinstance(value, list) and value and isinstance(value[-1], dict):
+        return str(value[-1].get("content") or "")
+    return "" if value is None else str(value)
+
+
+def split_row(row: dict, answer_column: str | None = None) -> dict | None:
+    """{prompt (str or messages) or None, completion (str or None), answer (str or None)}; None for unusable rows."""
+    answer_key = answer_column or next((c for c in ANSWER_COLUMNS if row.get(c) not in (None, "")), None)
+    answer = row.get(answer_key) if answer_key else None
+    answer = None if answer in (None, "") else str(answer)
+    if "completion" in row and row.get("label") is not None and row["label"] in (False, 0, "false", "False"):
+        return None  # KTO: an undesirable completion is not what the model should learn to say
+    messages = row.get("messages")
+    if not _is_chat(messages) and _is_chat(row.get("chosen")) and not row.get("prompt"):
+        messages = row["chosen"]  # implicit preference: the preferred conversation
+    if _is_chat(messages):
+        if messages[-1].get("role") == "assistant" and len(messages) > 1:
+            return {"prompt": messages[:-1], "completion": _completion_text(messages), "answer": answer}
+        return {"prompt": messages, "completion": None, "answer": answer}
+    prompt_key = next((c for c in EVAL_PROMPT_COLUMNS if row.get(c) not in (None, "", [])), None)
+    if prompt_key is not None:
+        prompt = row[prompt_key]
+        completion = row.get("completion")
+        if completion in (None, "", []) and "chosen" in row:  # preference data: the preferred answer
+            completion = row.get("chosen")
+        if completion in (None, "", []) and answer is not None and answer_key != prompt_key:
+            completion = answer  # a question with its reference solution: score the solution
+        return {"prompt": prompt if _is_chat(prompt) else str(prompt),
+                "completion": _completion_text(completion) if completion not in (None, "", []) else None, "answer": answer}
+    for key in ("text", "chosen"):  # plain text, or an implicit preference pair's preferred text
+        if isinstance(row.get(key), str) and row[key].strip():
+            return {"prompt": None, "completion": row[key], "answer": answer}
+    return None
+
+
+def _render_prompt(tokenizer, prompt) -> str:
+    if prompt is None:
+        return ""
+    if isinstance(prompt, list):
+        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    return prompt
+
+
+def _encode(tokenizer, example: dict, max_length: int) -> tuple[list[int], list[int]] | None:
+    """(input_ids, labels) with the prompt's tokens masked (-100); None when no token is left to score."""
+    chat = isinstance(example["prompt"], list)
+    prompt_text = _render_prompt(tokenizer, example["prompt"])
+    if chat and example["completion"] is not None:
+        full_text = tokenizer.apply_chat_template(
+            example["prompt"] + [{"role": "assistant", "content": example["completion"]}], tokenize=False)
+        if not full_text.startswith(prompt_text):
+            full_text = prompt_text + example["completion"]
+    else:
+        full_text = prompt_text + (example["completion"] or "")
+    # Chat templates write their own special tokens; plain text gets the tokenizer's (e.g. a BOS token).
+    special = not chat
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=special)["input_ids"] if prompt_text else []
+    ids = tokenizer(full_text, add_special_tokens=special)["input_ids"][:max_length]
+    masked = min(len(prompt_ids), len(ids)) if example["completion"] is not None else 0
+    labels = [-100] * masked + ids[masked:]
+    if sum(1 for label in labels[1:] if label != -100) == 0:
+        return None
+    return ids, labels
+
+
+# --- metrics --------------------------------------------------------------------------------------------------
+
+
+def _last_line(text: str) -> str | None:
+    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
+def _normal(text) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip().strip(".").lower()
+
+
+def score_answers(outputs: list[str], references: list[str]) -> dict:
+    """The task metric of generated `outputs` against reference answers: exact_match (the final answers, extracted
+    and normalised, are equal) and accuracy (tolerant matching, 1/2 == 0.5 == \\frac{1}{2}, as GRPO's accuracy reward
+    does). One implementation for scripts/evaluate.py, the training scripts' --eval_baseline and the package."""
+    if len(outputs) != len(references) or not references:
+        raise ValueError(f"{len(outputs)} outputs for {len(references)} reference answers: need one each, at least one")
+    exact = tolerant = 0
+    for output, reference in zip(outputs, references):
+        expected = reference_answer(reference)
+        predicted = extract_answer(output)
+        exact += int(predicted is not None and expected is not None and _normal(predicted) == _normal(expected))
+        tolerant += int(bool(answers_match(predicted, expected)))
+    return {"exact_match": exact / len(references), "accuracy": tolerant / len(references)}
+
+
+def _loss(model, batch: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[float, int]:
+    """Summed token loss and scored-token count of one batch (right padding)."""
+    import torch
+
+    width = max(len(ids) for ids, _ in batch)
+    ids = torch.tensor([i + [pad_id] * (width - len(i)) for i, _ in batch], device=model.device)
+    labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch], device=model.device)
+    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch], device=model.device)
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits.float()
+    shift_logits, shift_labels = logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1)
+    total = torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum")
+    return float(total), int((shift_labels != -100).sum())
+
+
+def _generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
+    """Greedy continuations of rendered prompts (left padding, so every row ends where generation starts)."""
+    import torch
+
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    out: list[str] = []
+    try:
+        for start in range(0, len(prompts), batch_size):
+            chunk = prompts[start:start + batch_size]
+            special = not any(p.startswith(tokenizer.bos_token or "\0") for p in chunk)
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=special).to(model.device)
+            with torch.no_grad():
+                generated = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id)
+            for row in generated[:, enc["input_ids"].shape[1]:]:
+                out.append(tokenizer.decode(row, skip_special_tokens=True).strip())
+    finally:
+        tokenizer.padding_side = side
+    return out
+
+
+def evaluate_model(model, tokenizer, rows: list[dict], *, max_length: int = 1024, batch_size: int = 8,
+                   max_new_tokens: int = 128, num_samples: int = 5, answer_column: str | None = None) -> dict:
+    """Loss and perplexity over completion tokens; with reference answers, exact match and tolerant accuracy of
+    greedy generations (numeric answers compared as numbers, as GRPO's accuracy reward does); sample generations."""
+    examples = [e for e in (split_row(row, answer_column) for row in rows) if e is not None]
+    if not examples:
+        raise ValueError("no row has a usable format for evaluation: need messages, prompt/question (+ completion "
+                         "or answer), or text")
+    was_training = model.training
+    model.eval()
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    encoded = [enc for enc in (_encode(tokenizer, e, max_length) for e in examples) if enc is not None]
+    total, count = 0.0, 0
+    for start in range(0, len(encoded), batch_size):
+        loss_sum, tokens = _loss(model, encoded[start:start + batch_size], pad_id)
+        total, count = total + loss_sum, count + tokens
+    loss = total / count if count else None
+    result = {"rows": len(examples), "scored_tokens": count, "loss": loss,
+              "perplexity": (math.exp(loss) if loss < 700 else float("inf")) if loss is not None else None}
+
+    task = [e for e in examples if e["answer"] is not None and e["prompt"] is not None]
+    generate_for = task if task else [e for e in examples if e["prompt"] is not None][:num_samples]
+    if not generate_for:  # plain text: continue the first half of each sample
+        generate_for = [{"prompt": " ".join(e["completion"].split()[: max(1, len(e["completion"].split()) // 2)]),
+                         "completion": e["completion"], "answer": None} for e in examples[:num_samples]]
+    outputs = _generate(model, tokenizer, [_render_prompt(tokenizer, e["prompt"]) for e in generate_for],
+                        max_new_tokens, batch_size) if num_samples or task else []
+    if task:
+        result.update(task_rows=len(task), **score_answers(outputs, [e["answer"] for e in task]))
+    result["samples"] = [
+        {"prompt": e["prompt"], "reference": e["answer"] if e["answer"] is not None else e["completion"],
+         "generated": output} for e, output in list(zip(generate_for, outputs))[:num_samples]]
+    if was_training:
+        model.train()
+    return result
+
+
+def compare(base: dict, tuned: dict) -> dict:
+    """Each shared metric of two evaluations: base, fine-tuned, difference (fine-tuned minus base)."""
+    table = {}
+    for key in COMPARED:
+        b, t = base.get(key), tuned.get(key)
+        if b is None and t is None:
+            continue
+        diff = t - b if b is not None and t is not None and math.isfinite(b) and math.isfinite(t) else None
+        table[key] = {"base": b, "fine_tuned": t, "difference": diff}
+    return table
+
+
+def _metric_text(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def comparison_table(comparison: dict, base_name: str = "base", tuned_name: str = "fine-tuned") -> str:
+    """A markdown table: metric | base | fine-tuned | difference (with which direction is better)."""
+    lines = [f"| metric | {base_name} | {tuned_name} | difference |", "|---|---|---|---|"]
+    for key, row in comparison.items():
+        diff = row["difference"]
+        better = None if diff is None or diff == 0 else (diff < 0) == (key in LOWER_IS_BETTER)
+        mark = "" if better is None else (" (better)" if better else " (worse)")
+        note = " (lower is better)" if key in LOWER_IS_BETTER else ""
+        lines.append(f"| {key.replace('_', ' ')}{note} | {_metric_text(row['base'])} | {_metric_text(row['fine_tuned'])} | "
+                     f"{'n/a' if diff is None else f'{diff:+.4f}'}{mark} |")
+    return "\n".join(lines)
+
+
+def single_table(result: dict) -> str:
+    lines = ["| metric | value |", "|---|---|"]
+    for key in ("rows", "scored_tokens", *COMPARED):
+        if result.get(key) is not None:
+            lines.append(f"| {key.replace('_', ' ')} | {_metric_text(result[key])} |")
+    return "\n".join(lines)
+
+
+def card_section(evaluation: dict) -> str:
+    """The model card's evaluation section (between markers, so a later evaluation replaces it)."""
+    data = evaluation.get("dataset") or "the eval split"
+    rows = (evaluation.get("fine_tuned") or evaluation.get("model") or {}).get("rows", "?")
+    lines = [CARD_START, "## Evaluation", "",
+             f"On `{data}` ({evaluation.get('split') or 'eval'} split, {rows} rows), by hf-trainer's "
+             "scripts/evaluate.py. Loss and perplexity count completion tokens only.", ""]
+    if evaluation.get("comparison"):
+        lines += [comparison_table(evaluation["comparison"], f"base (`{evaluation.get('base_name', 'base')}`)",
+                                   "fine-tuned"), ""]
+    else:
+        lines += [single_table(evaluation.get("model") or {}), ""]
+    samples = (evaluation.get("fine_tuned") or evaluation.get("model") or {}).get("samples") or []
+    if samples:
+        lines += ["Sample generations are in `results/samples.jsonl`; full numbers in `results/evaluation.json`.", ""]
+    lines.append(CARD_END)
+    return "\n".join(lines) + "\n"
+
+
+def upsert_card_section(card: str, section: str) -> str:
+    """The card with its evaluation section replaced, or appended when it has none."""
+    if CARD_START in card and CARD_END in card:
+        head, _, rest = card.partition(CARD_START)
+        _, _, tail = rest.partition(CARD_END)
+        return head + section.rstrip("\n") + tail
+    return card.rstrip("\n") + "\n\n" + section
+
+
+def result_files(evaluation: dict) -> dict[str, str]:
+    """Files to write under the model folder: results/evaluation.json (no samples) and results/samples.jsonl."""
+    main = evaluation.get("fine_tuned") or evaluation.get("model") or {}
+    summary = json.loads(json.dumps(evaluation, default=str))
+    for key in ("fine_tuned", "base", "model"):
+        if isinstance(summary.get(key), dict):
+            summary[key].pop("samples", None)
+    samples = "".join(json.dumps(sample, ensure_ascii=False) + "\n" for sample in main.get("samples") or [])
+    return {"results/evaluation.json": json.dumps(summary, indent=2) + "\n", "results/samples.jsonl": samples}
+
+
+def eval_rows(dataset, limit: int) -> list[dict]:
+    """The first `limit` rows (all with 0) of a datasets.Dataset or list, as dicts."""
+    count = len(dataset) if not limit else min(limit, len(dataset))
+    return [dict(dataset[i]) for i in range(count)]
+
+
+def baseline_then_compare(args, rows: list[dict], model_init_kwargs: dict):
+    """For the training scripts' --eval_baseline: evaluate the base model now (loaded apart, then freed) and return
+    a function `after(model, tokenizer)` that evaluates the trained model and builds the comparison. None (with a
+    warning) when the rows cannot be scored: the training goes on without the comparison."""
+    import gc
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    options = {"max_length": getattr(args, "max_length", None) or 1024,
+               "batch_size": getattr(args, "per_device_eval_batch_size", None) or 8,
+               "max_new_tokens": args.max_new_tokens, "num_samples": args.num_samples,
+               "answer_column": args.answer_column}
+    kwargs = {k: v for k, v in model_init_kwargs.items() if k != "quantization_config"}
+    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, **kwargs)
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    print(f"Evaluating the base model {args.model_name_or_path} on {len(rows)} rows (--eval_baseline)", flush=True)
+    try:
+        base = evaluate_model(model, tokenizer, rows, **options)
+    except ValueError as exc:  # the data cannot be scored: train anyway, without the comparison
+        print(f"warning: --eval_baseline skipped: {exc}", flush=True)
+        base = None
+    del model
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if base is None:
+        return None
+
+    def after(trained, trained_tokenizer) -> dict:
+        tuned = evaluate_model(trained, trained_tokenizer, rows, **options)
+        evaluation = {"dataset": args.dataset_name, "split": "eval", "base_name": args.model_name_or_path,
+                      "base": base, "fine_tuned": tuned, "comparison": compare(base, tuned)}
+        # What results.finish_run puts beside the model: the card's section and the results/ files.
+        return {**evaluation, "card_section": card_section(evaluation), "files": result_files(evaluation)}
+
+    return after
+
+
+def baseline_if_asked(args, train_dataset, eval_dataset, model_init_kwargs: dict):
+    """--eval_baseline in a training script: score the base model now, on the rows the trained model is scored on
+    after (the eval split, else the first training rows), and return `after` for results.finish_run. None when the
+    flag is off, in --smoke, and in the other processes of a multi-GPU run (rank 0 evaluates)."""
+    if not getattr(args, "eval_baseline", False) or args.smoke or not is_main_process():
+        return None
+    rows = eval_rows(eval_dataset if eval_dataset is not None else train_dataset, args.max_eval_samples)
+    return baseline_then_compare(args, rows, model_init_kwargs)
 
 # ----- runtime/mappings.py -----
 """Named row mappings that turn common dataset shapes into TRL's formats; conversations stay messages.
@@ -2399,45 +3145,8 @@ import time
 from pathlib import Path
 
 
-# One list of local file types, shared with dataset inspection (runtime/file_types.py): suffix -> datasets builder.
-LOCAL_DATA_SUFFIXES = {suffix: builder for suffix, (_reader, builder, _options) in FILE_TYPES.items()}
-
-
 # Trackio project of runs that name none (--trackio_project).
 DEFAULT_TRACKIO_PROJECT = "hf-trainer"
-
-
-class ScriptError(Exception):
-    """A problem the user can fix: printed as one line, exit status 2, no traceback."""
-
-
-def run_main(main, parse_args) -> None:
-    """Run `main(parse_args())`, turning ScriptError into a one-line message and exit status 2 (1 with --smoke)."""
-    args = parse_args()
-    try:
-        code = main(args)
-    except ScriptError as exc:
-        # In smoke mode every failure is the one line an agent reads, with the smoke exit status.
-        if getattr(args, "smoke", False):
-            print(f"smoke: FAIL - {exc}", flush=True)
-            sys.exit(1)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(code or 0)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
-    return value
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -2539,11 +3248,6 @@ def detect_device() -> dict:
             "name": torch.cuda.get_device_name(0),
         }
     return {"type": "cpu", "bf16": False, "count": 0, "name": "cpu"}
-
-
-def is_main_process() -> bool:
-    """True in a single-process run and in rank 0 of a distributed one (accelerate launch / torchrun set RANK)."""
-    return os.environ.get("RANK", "0") == "0"
 
 
 def distributed_world_size() -> int:
@@ -2661,38 +3365,6 @@ def default_learning_rate(args, full: float = 2e-5, lora: float = 2e-4) -> float
 
 
 # --- data ------------------------------------------------------------------------------------------------------
-
-# Files in a folder that describe a dataset rather than hold rows (datasets.save_to_disk, the Hub's card).
-_METADATA_FILES = {"dataset_info.json", "state.json", "dataset_dict.json", "README.md"}
-# Split names recognised from file names in a folder, like the Hub does: train.jsonl, test-0000.parquet, ...
-_SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test", "validation": "validation",
-                "valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
-
-
-def _split_of(path: Path) -> str:
-    words = [w for w in re.split(r"[^a-z]+", "/".join(path.parts[-2:]).lower()) if w]
-    return next((_SPLIT_WORDS[w] for w in words if w in _SPLIT_WORDS), "train")
-
-
-def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
-    """The builder name and the files of each split for a local file or folder (split from the file names)."""
-    if path.is_file():
-        files = [path]
-    else:
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in LOCAL_DATA_SUFFIXES
-                       and p.name not in _METADATA_FILES and not p.name.startswith("."))
-    if not files:
-        raise ScriptError(f"No data files ({', '.join(LOCAL_DATA_SUFFIXES)}) in {path}.")
-    builders = {LOCAL_DATA_SUFFIXES.get(p.suffix.lower()) for p in files}
-    if None in builders:
-        raise ScriptError(f"{path} is not a supported data file: use {', '.join(LOCAL_DATA_SUFFIXES)}.")
-    if len(builders) > 1:
-        raise ScriptError(f"{path} mixes file types ({', '.join(sorted(builders))}); keep one type per dataset.")
-    splits: dict[str, list[str]] = {}
-    for file in files:
-        splits.setdefault("train" if path.is_file() else _split_of(file.relative_to(path)), []).append(str(file))
-    return builders.pop(), splits
-
 
 def load_splits(args):
     """(train, eval or None): local files or a Hub dataset; an eval split carved when none exists."""
@@ -2828,23 +3500,6 @@ def tracking_kwargs(args, method: str) -> dict:
     return kwargs
 
 
-def current_job_id() -> str | None:
-    """The id of the job this script runs in. HF Jobs sets HF_JOB_ID (read by transformers' model card code) and
-    JOB_ID (read by TRL's tags); either may be missing, so both count. hf-trainer's local backend sets JOB_ID too."""
-    return os.environ.get("HF_JOB_ID") or os.environ.get("JOB_ID") or None
-
-
-def current_job_flavor() -> str | None:
-    """The job's flavor when the platform or hf-trainer says it (HF_JOB_FLAVOR, HF_TRAINER_FLAVOR)."""
-    return os.environ.get("HF_JOB_FLAVOR") or os.environ.get("HF_TRAINER_FLAVOR") or None
-
-
-def on_hf_jobs() -> bool:
-    """True inside an HF Jobs job: a job id (HF_JOB_ID or JOB_ID) or flavor is set, and it is not a local job."""
-    in_job = bool(current_job_id() or os.environ.get("HF_JOB_FLAVOR"))
-    return in_job and os.environ.get("HF_TRAINER_BACKEND") != "local"
-
-
 def _slug(text: str, limit: int = 32) -> str:
     """The last path part of a model or dataset id, lower-case, safe in a run name ('Qwen/Qwen2.5-0.5B' -> 'qwen2.5-0.5b')."""
     last = str(text).rstrip("/").replace("\\", "/").split("/")[-1]
@@ -2863,10 +3518,6 @@ def _hub_user() -> str:
     from huggingface_hub import HfApi
 
     return HfApi(token=os.environ["HF_TOKEN"]).whoami()["name"]
-
-
-def hub_url(repo_id: str) -> str:
-    return f"{os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/')}/{repo_id}"
 
 
 def hub_kwargs(args) -> dict:
@@ -2944,641 +3595,6 @@ def attach_token_stats(trainer) -> None:
 
     trainer.data_collator = counting_collator
     trainer.add_callback(_Summary())
-
-# ----- runtime/rewards.py -----
-"""GRPO reward functions chosen by name, tolerant answer matching, and loading reward functions from a file.
-
-Pure standard library on purpose: this file is inlined verbatim into scripts/train_grpo.py (HF Jobs runs one file), and
-the evaluation code reuses `answers_match` / `extract_answer`. Reward functions follow TRL's GRPOTrainer contract:
-`func(prompts, completions, completion_ids, **kwargs) -> list[float | None]`, where `completions` are strings (standard
-prompts) or lists of one assistant message (conversational prompts), and every other dataset column (e.g. `answer`)
-arrives as a keyword argument holding one value per completion. None means "no opinion" (TRL ignores it).
-
-Public API (stable): `REWARD_NAMES`, `build_reward_funcs(names, ...)`, `load_reward_file(path)`, `accuracy`,
-`think_format`, `make_length_penalty`, `answers_match`, `extract_answer`, `parse_number`, `completion_text`.
-"""
-
-import importlib.util
-import math
-import re
-from fractions import Fraction
-from pathlib import Path
-from typing import Callable
-
-# --- reading completions and answers ------------------------------------------------------------------------------
-
-
-def completion_text(completion) -> str:
-    """The text of one completion: a string, or the content of the last message of a conversational completion."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, list) and completion:
-        last = completion[-1]
-        if isinstance(last, dict):
-            content = last.get("content")
-            if isinstance(content, list):  # multimodal content parts: keep the text parts
-                return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-            return content or ""
-    if isinstance(completion, dict):
-        return completion.get("content") or ""
-    return ""
-
-
-def _boxed(text: str) -> str | None:
-    """The content of the last \\boxed{...} (or \\fbox{...}), with nested braces balanced."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
-    brace = text.find("{", start)
-    if brace < 0:
-        # `\boxed 5` (no braces): the next token
-        rest = text[start:].split(None, 2)
-        return rest[1] if len(rest) > 1 else None
-    depth = 0
-    for index in range(brace, len(text)):
-        if text[index] == "{":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[brace + 1:index]
-    return None  # unbalanced: no trustworthy answer
-
-
-# Phrases that introduce a final answer, in the order they are trusted.
-_ANSWER_MARKERS = (
-    re.compile(r"####\s*(.+)"),  # GSM8K references
-    re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL | re.IGNORECASE),
-    re.compile(r"(?:final answer|the answer is|answer)\s*(?:is)?\s*[:=]?\s*(.+)", re.IGNORECASE),
-)
-_NUMBER = re.compile(r"[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+\u2212]?\.\d+")
-
-
-def extract_answer(text: str) -> str | None:
-    """The final answer a text gives: \\boxed{...}, `#### x`, <answer>...</answer>, 'the answer is x', else the last
-    number in the text (after any </think> block). None when there is nothing answer-like."""
-    if text is None:
-        return None
-    text = str(text)
-    if "</think>" in text:
-        text = text.rsplit("</think>", 1)[1]
-    boxed = _boxed(text)
-    if boxed is not None:
-        return boxed.strip()
-    for marker in _ANSWER_MARKERS:
-        found = marker.findall(text)
-        if found:
-            answer = found[-1].strip().splitlines()[0].strip() if found[-1].strip() else ""
-            if answer:
-                return answer
-    numbers = _NUMBER.findall(text)
-    return numbers[-1] if numbers else None
-
-
-def _unwrap_latex(text: str) -> str:
-    """Strip the LaTeX that does not change a value: $...$, \\text{}, \\left/\\right, spacing, \\dfrac -> \\frac."""
-    text = text.strip().strip("$").strip()
-    for wrapper in ("\\boxed", "\\text", "\\textbf", "\\mathrm", "\\mbox"):
-        while wrapper + "{" in text:
-            start = text.index(wrapper + "{")
-            inner = _boxed("\\boxed" + text[start + len(wrapper):]) or ""
-            end = start + len(wrapper) + len(inner) + 2
-            text = text[:start] + inner + text[end:]
-    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    for noise in ("\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "\\%", "\\$", "^\\circ", "^{\\circ}", "\\circ"):
-        text = text.replace(noise, "" if noise not in ("\\%",) else "%")
-    return text.strip()
-
-
-_FRAC = re.compile(r"^([-+]?)\\frac\s*\{([^{}]+)\}\s*\{([^{}]+)\}$|^([-+]?)\\frac\s*(\d)(\d)$")
-_SLASH = re.compile(r"^([-+]?\d+(?:\.\d+)?)\s*/\s*([-+]?\d+(?:\.\d+)?)$")
-# A number followed by words/units/percent: "12 apples", "5 cm", "50%", "3.5 km/h".
-_LEADING_NUMBER = re.compile(
-    r"^([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+)\s*(?:%|[A-Za-z°][\w°/^.\s]*)?\.?$")
-
-
-def parse_number(text) -> float | None:
-    """A number written plainly or in LaTeX: 0.5, 1/2, \\frac{1}{2}, \\boxed{0.5}, 1,234, $12, 12 apples, 50%.
-    None when the text is not a single number."""
-    if text is None:
-        return None
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text)
-    text = _unwrap_latex(str(text)).replace("\u2212", "-").replace("$", "").strip().rstrip(".").strip()
-    if not text:
-        return None
-    frac = _FRAC.match(text)
-    if frac:
-        sign, top, bottom = (frac.group(1), frac.group(2), frac.group(3)) if frac.group(2) else (
-            frac.group(4), frac.group(5), frac.group(6))
-        top_value, bottom_value = parse_number(top), parse_number(bottom)
-        if top_value is None or bottom_value in (None, 0):
-            return None
-        value = top_value / bottom_value
-        return -value if sign == "-" else value
-    slash = _SLASH.match(text)
-    if slash:
-        bottom = float(slash.group(2))
-        return float(Fraction(slash.group(1)) / Fraction(slash.group(2))) if bottom else None
-    lead = _LEADING_NUMBER.match(text)
-    if lead:
-        try:
-            return float(lead.group(1).replace(",", ""))
-        except ValueError:
-            return None
-    return None
-
-
-def _normal_text(text: str) -> str:
-    """Text answers compared loosely: LaTeX wrappers, case, spaces and a trailing full stop do not matter."""
-    text = _unwrap_latex(str(text)).lower().rstrip(".").strip()
-    return re.sub(r"\s+", "", text)
-
-
-def reference_answer(reference) -> str | None:
-    """The answer inside a reference solution: GSM8K's `... #### 72`, a \\boxed{} answer, or the whole value."""
-    if reference is None:
-        return None
-    if isinstance(reference, (int, float)) and not isinstance(reference, bool):
-        return str(reference)
-    text = str(reference)
-    if "####" in text:
-        return text.rsplit("####", 1)[1].strip()
-    boxed = _boxed(text)
-    return boxed.strip() if boxed is not None else text.strip()
-
-
-def answers_match(predicted, reference, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> bool:
-    """Whether a predicted answer equals a reference: numerically when both are numbers (0.5 == 1/2 == \\frac{1}{2}
-    == \\boxed{0.5}; 1,234 == 1234; '12 apples' == 12), else as normalised text."""
-    if predicted is None or reference is None:
-        return False
-    left, right = parse_number(predicted), parse_number(reference)
-    if left is not None and right is not None:
-        return math.isclose(left, right, rel_tol=rel_tol, abs_tol=abs_tol)
-    if left is not None or right is not None:
-        return False
-    return _normal_text(predicted) == _normal_text(reference) != ""
-
-
-# --- reward functions ---------------------------------------------------------------------------------------------
-
-
-def accuracy(completions, answer=None, **kwargs) -> list[float | None]:
-    """1.0 when the completion's final answer matches the row's `answer` column (tolerantly), else 0.0.
-    None for rows with no reference answer."""
-    if answer is None:
-        raise ValueError("the 'accuracy' reward needs an 'answer' column in the dataset (the reference answer of "
-                         "each prompt); pass --answer_column NAME if it has another name")
-    rewards: list[float | None] = []
-    for completion, reference in zip(completions, answer):
-        expected = reference_answer(reference)
-        if expected is None or expected == "":
-            rewards.append(None)
-            continue
-        rewards.append(1.0 if answers_match(extract_answer(completion_text(completion)), expected) else 0.0)
-    return rewards
-
-
-_THINK_FORMAT = re.compile(r"^\s*<think>(?!.*<think>)(.+?)</think>\s*(\S.*)$", re.DOTALL)
-
-
-def think_format(completions, **kwargs) -> list[float]:
-    """1.0 when the completion reasons inside one <think>...</think> block and then gives a non-empty answer.
-    (The opening tag may come from the chat template's generation prompt, so a completion that starts inside
-    the block also counts.)"""
-    rewards = []
-    for completion in completions:
-        text = completion_text(completion)
-        ok = bool(_THINK_FORMAT.match(text))
-        if not ok and "<think>" not in text and text.count("</think>") == 1:
-            reasoning, _, answer = text.partition("</think>")
-            ok = bool(reasoning.strip()) and bool(answer.strip())
-        rewards.append(1.0 if ok else 0.0)
-    return rewards
-
-
-def make_length_penalty(target_tokens: int = 256, max_penalty: float = 1.0) -> Callable:
-    """A reward that is 0 up to `target_tokens` completion tokens and falls linearly to -max_penalty at twice that,
-    discouraging rambling without rewarding empty answers."""
-    if target_tokens <= 0:
-        raise ValueError(f"length penalty target {target_tokens} must be a positive number of tokens")
-
-    def length_penalty(completions, completion_ids=None, **kwargs) -> list[float]:
-        lengths = ([len(ids) for ids in completion_ids] if completion_ids is not None
-                   else [len(completion_text(c).split()) for c in completions])
-        return [-max_penalty * min(1.0, max(0, n - target_tokens) / target_tokens) for n in lengths]
-
-    return length_penalty
-
-
-# Names accepted by --reward_funcs, and what each needs.
-REWARD_NAMES = {
-    "accuracy": "1.0 when the final answer matches the 'answer' column (numbers and LaTeX compared tolerantly)",
-    "format": "1.0 for <think>reasoning</think> followed by an answer",
-    "length_penalty": "0 up to --length_target tokens, down to -1 at twice that",
-}
-
-
-def build_reward_funcs(names: list[str], length_target: int = 256) -> list[Callable]:
-    """The reward functions called `names` (see REWARD_NAMES). Unknown name -> ValueError naming the known ones."""
-    funcs = []
-    for name in names:
-        if name == "accuracy":
-            funcs.append(accuracy)
-        elif name in ("format", "think_format"):
-            funcs.append(think_format)
-        elif name == "length_penalty":
-            funcs.append(make_length_penalty(length_target))
-        else:
-            raise ValueError(f"unknown reward function {name!r}; known: {', '.join(REWARD_NAMES)} (or pass a Python "
-                             "file of your own with --reward_funcs_file)")
-    return funcs
-
-
-def load_reward_file(path) -> list[Callable]:
-    """Reward functions from a Python file: its `REWARD_FUNCS` list if it defines one, else every top-level function
-    whose name ends in `_reward` or starts with `reward_`. ValueError when the file has none or cannot be loaded."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ValueError(f"reward functions file {str(path)!r} does not exist")
-    spec = importlib.util.spec_from_file_location(f"hf_trainer_user_rewards_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"{path} is not a Python file (name it *.py)")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        raise ValueError(f"{path} has a syntax error at line {exc.lineno}: {exc.msg}") from None
-    declared = getattr(module, "REWARD_FUNCS", None)
-    if declared is not None:
-        funcs = list(declared)
-        bad = [repr(f) for f in funcs if not callable(f)]
-        if bad or not funcs:
-            raise ValueError(f"REWARD_FUNCS in {path} must be a non-empty list of functions (got {', '.join(bad)})")
-        return funcs
-    funcs = [value for name, value in vars(module).items()
-             if callable(value) and getattr(value, "__module__", None) == module.__name__
-             and not name.startswith("_") and (name.endswith("_reward") or name.startswith("reward_"))]
-    if not funcs:
-        raise ValueError(f"{path} defines no reward functions: name them *_reward (or reward_*), or list them in "
-                         "REWARD_FUNCS = [...]. Each takes (completions, **kwargs) and returns one float per completion.")
-    return funcs
-
-# ----- runtime/evaluation.py -----
-"""Evaluate a causal LM on held-out rows: loss, perplexity, a task metric, sample generations; compare two models.
-
-Standard library at the top on purpose: this module is inlined verbatim into scripts/evaluate.py and the training
-scripts (`--eval_baseline`), because HF Jobs runs a single file. torch, transformers and peft are imported inside the
-functions that need them. Rows may be chat (`messages`), prompt/completion (strings or messages), question/prompt with
-an answer column, or plain `text`; the loss counts only completion tokens when a row has a prompt.
-
-Public API (stable): `add_eval_arguments(parser)`, `split_row(row, answer_column)`,
-`evaluate_model(model, tokenizer, rows, ...)`, `compare(base, tuned)`, `comparison_table(...)`, `card_section(...)`,
-`upsert_card_section(card, section)`, `result_files(evaluation)`, `baseline_then_compare(...)`,
-`baseline_if_asked(args, train_dataset, eval_dataset, model_init_kwargs)`.
-"""
-
-import json
-import math
-import re
-
-
-ANSWER_COLUMNS = ("answer", "solution", "ground_truth", "reference", "target")
-EVAL_PROMPT_COLUMNS = ("prompt", "question", "instruction", "input", "query", "problem")
-CARD_START = "<!-- hf-trainer:evaluation:start -->"
-CARD_END = "<!-- hf-trainer:evaluation:end -->"
-# Metrics compared between a base and a fine-tuned model; for the first two lower is better.
-COMPARED = ("loss", "perplexity", "exact_match", "accuracy")
-LOWER_IS_BETTER = {"loss", "perplexity"}
-
-
-def add_eval_arguments(parser, baseline: bool = True) -> None:
-    """Evaluation options shared by scripts/evaluate.py and (with `baseline`) the training scripts."""
-    group = parser.add_argument_group("evaluation")
-    if baseline:
-        group.add_argument("--eval_baseline", action="store_true",
-                           help="Evaluate the base model before training and the result after; the card shows both.")
-    group.add_argument("--max_eval_samples", type=int, default=200, help="Evaluate at most N rows (0: all).")
-    if "--answer_column" not in parser._option_string_actions:  # GRPO's own --answer_column (its rewards) serves
-        group.add_argument("--answer_column", default=None,
-                           help="Reference answers for the task metric (default: 'answer' or 'solution' when present).")
-    group.add_argument("--max_new_tokens", type=int, default=128, help="Tokens generated per sample / task row.")
-    group.add_argument("--num_samples", type=int, default=5, help="Sample generations saved with the results.")
-
-
-# --- rows -----------------------------------------------------------------------------------------------------
-
-
-def _is_chat(value) -> bool:
-    return isinstance(value, list) and bool(value) and isinstance(value[0], dict) and "role" in value[0]
-
-
-def _completion_text(value) -> str:
-    """A completion's text: a string, or the content of its last message."""
-    if isinstance(value, list) and value and isinstance(value[-1], dict):
-        return str(value[-1].get("content") or "")
-    return "" if value is None else str(value)
-
-
-def split_row(row: dict, answer_column: str | None = None) -> dict | None:
-    """{prompt (str or messages) or None, completion (str or None), answer (str or None)}; None for unusable rows."""
-    answer_key = answer_column or next((c for c in ANSWER_COLUMNS if row.get(c) not in (None, "")), None)
-    answer = row.get(answer_key) if answer_key else None
-    answer = None if answer in (None, "") else str(answer)
-    if "completion" in row and row.get("label") is not None and row["label"] in (False, 0, "false", "False"):
-        return None  # KTO: an undesirable completion is not what the model should learn to say
-    messages = row.get("messages")
-    if not _is_chat(messages) and _is_chat(row.get("chosen")) and not row.get("prompt"):
-        messages = row["chosen"]  # implicit preference: the preferred conversation
-    if _is_chat(messages):
-        if messages[-1].get("role") == "assistant" and len(messages) > 1:
-            return {"prompt": messages[:-1], "completion": _completion_text(messages), "answer": answer}
-        return {"prompt": messages, "completion": None, "answer": answer}
-    prompt_key = next((c for c in EVAL_PROMPT_COLUMNS if row.get(c) not in (None, "", [])), None)
-    if prompt_key is not None:
-        prompt = row[prompt_key]
-        completion = row.get("completion")
-        if completion in (None, "", []) and "chosen" in row:  # preference data: the preferred answer
-            completion = row.get("chosen")
-        if completion in (None, "", []) and answer is not None and answer_key != prompt_key:
-            completion = answer  # a question with its reference solution: score the solution
-        return {"prompt": prompt if _is_chat(prompt) else str(prompt),
-                "completion": _completion_text(completion) if completion not in (None, "", []) else None, "answer": answer}
-    for key in ("text", "chosen"):  # plain text, or an implicit preference pair's preferred text
-        if isinstance(row.get(key), str) and row[key].strip():
-            return {"prompt": None, "completion": row[key], "answer": answer}
-    return None
-
-
-def _render_prompt(tokenizer, prompt) -> str:
-    if prompt is None:
-        return ""
-    if isinstance(prompt, list):
-        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    return prompt
-
-
-def _encode(tokenizer, example: dict, max_length: int) -> tuple[list[int], list[int]] | None:
-    """(input_ids, labels) with the prompt's tokens masked (-100); None when no token is left to score."""
-    chat = isinstance(example["prompt"], list)
-    prompt_text = _render_prompt(tokenizer, example["prompt"])
-    if chat and example["completion"] is not None:
-        full_text = tokenizer.apply_chat_template(
-            example["prompt"] + [{"role": "assistant", "content": example["completion"]}], tokenize=False)
-        if not full_text.startswith(prompt_text):
-            full_text = prompt_text + example["completion"]
-    else:
-        full_text = prompt_text + (example["completion"] or "")
-    # Chat templates write their own special tokens; plain text gets the tokenizer's (e.g. a BOS token).
-    special = not chat
-    prompt_ids = tokenizer(prompt_text, add_special_tokens=special)["input_ids"] if prompt_text else []
-    ids = tokenizer(full_text, add_special_tokens=special)["input_ids"][:max_length]
-    masked = min(len(prompt_ids), len(ids)) if example["completion"] is not None else 0
-    labels = [-100] * masked + ids[masked:]
-    if sum(1 for label in labels[1:] if label != -100) == 0:
-        return None
-    return ids, labels
-
-
-# --- metrics --------------------------------------------------------------------------------------------------
-
-
-def _last_line(text: str) -> str | None:
-    lines = [line for line in str(text).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else None
-
-
-def _normal(text) -> str:
-    return re.sub(r"\s+", " ", str(text)).strip().strip(".").lower()
-
-
-def score_answers(outputs: list[str], references: list[str]) -> dict:
-    """The task metric of generated `outputs` against reference answers: exact_match (the final answers, extracted
-    and normalised, are equal) and accuracy (tolerant matching, 1/2 == 0.5 == \\frac{1}{2}, as GRPO's accuracy reward
-    does). One implementation for scripts/evaluate.py, the training scripts' --eval_baseline and the package."""
-    if len(outputs) != len(references) or not references:
-        raise ValueError(f"{len(outputs)} outputs for {len(references)} reference answers: need one each, at least one")
-    exact = tolerant = 0
-    for output, reference in zip(outputs, references):
-        expected = reference_answer(reference)
-        predicted = extract_answer(output)
-        exact += int(predicted is not None and expected is not None and _normal(predicted) == _normal(expected))
-        tolerant += int(bool(answers_match(predicted, expected)))
-    return {"exact_match": exact / len(references), "accuracy": tolerant / len(references)}
-
-
-def _loss(model, batch: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[float, int]:
-    """Summed token loss and scored-token count of one batch (right padding)."""
-    import torch
-
-    width = max(len(ids) for ids, _ in batch)
-    ids = torch.tensor([i + [pad_id] * (width - len(i)) for i, _ in batch], device=model.device)
-    labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch], device=model.device)
-    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch], device=model.device)
-    with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=mask).logits.float()
-    shift_logits, shift_labels = logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1)
-    total = torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum")
-    return float(total), int((shift_labels != -100).sum())
-
-
-def _generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
-    """Greedy continuations of rendered prompts (left padding, so every row ends where generation starts)."""
-    import torch
-
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    out: list[str] = []
-    try:
-        for start in range(0, len(prompts), batch_size):
-            chunk = prompts[start:start + batch_size]
-            special = not any(p.startswith(tokenizer.bos_token or "\0") for p in chunk)
-            if tokenizer.pad_token is None:
-                tokenizer.pad_token = tokenizer.eos_token
-            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=special).to(model.device)
-            with torch.no_grad():
-                generated = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id)
-            for row in generated[:, enc["input_ids"].shape[1]:]:
-                out.append(tokenizer.decode(row, skip_special_tokens=True).strip())
-    finally:
-        tokenizer.padding_side = side
-    return out
-
-
-def evaluate_model(model, tokenizer, rows: list[dict], *, max_length: int = 1024, batch_size: int = 8,
-                   max_new_tokens: int = 128, num_samples: int = 5, answer_column: str | None = None) -> dict:
-    """Loss and perplexity over completion tokens; with reference answers, exact match and tolerant accuracy of
-    greedy generations (numeric answers compared as numbers, as GRPO's accuracy reward does); sample generations."""
-    examples = [e for e in (split_row(row, answer_column) for row in rows) if e is not None]
-    if not examples:
-        raise ValueError("no row has a usable format for evaluation: need messages, prompt/question (+ completion "
-                         "or answer), or text")
-    was_training = model.training
-    model.eval()
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    encoded = [enc for enc in (_encode(tokenizer, e, max_length) for e in examples) if enc is not None]
-    total, count = 0.0, 0
-    for start in range(0, len(encoded), batch_size):
-        loss_sum, tokens = _loss(model, encoded[start:start + batch_size], pad_id)
-        total, count = total + loss_sum, count + tokens
-    loss = total / count if count else None
-    result = {"rows": len(examples), "scored_tokens": count, "loss": loss,
-              "perplexity": (math.exp(loss) if loss < 700 else float("inf")) if loss is not None else None}
-
-    task = [e for e in examples if e["answer"] is not None and e["prompt"] is not None]
-    generate_for = task if task else [e for e in examples if e["prompt"] is not None][:num_samples]
-    if not generate_for:  # plain text: continue the first half of each sample
-        generate_for = [{"prompt": " ".join(e["completion"].split()[: max(1, len(e["completion"].split()) // 2)]),
-                         "completion": e["completion"], "answer": None} for e in examples[:num_samples]]
-    outputs = _generate(model, tokenizer, [_render_prompt(tokenizer, e["prompt"]) for e in generate_for],
-                        max_new_tokens, batch_size) if num_samples or task else []
-    if task:
-        result.update(task_rows=len(task), **score_answers(outputs, [e["answer"] for e in task]))
-    result["samples"] = [
-        {"prompt": e["prompt"], "reference": e["answer"] if e["answer"] is not None else e["completion"],
-         "generated": output} for e, output in list(zip(generate_for, outputs))[:num_samples]]
-    if was_training:
-        model.train()
-    return result
-
-
-def compare(base: dict, tuned: dict) -> dict:
-    """Each shared metric of two evaluations: base, fine-tuned, difference (fine-tuned minus base)."""
-    table = {}
-    for key in COMPARED:
-        b, t = base.get(key), tuned.get(key)
-        if b is None and t is None:
-            continue
-        diff = t - b if b is not None and t is not None and math.isfinite(b) and math.isfinite(t) else None
-        table[key] = {"base": b, "fine_tuned": t, "difference": diff}
-    return table
-
-
-def _metric_text(value) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
-def comparison_table(comparison: dict, base_name: str = "base", tuned_name: str = "fine-tuned") -> str:
-    """A markdown table: metric | base | fine-tuned | difference (with which direction is better)."""
-    lines = [f"| metric | {base_name} | {tuned_name} | difference |", "|---|---|---|---|"]
-    for key, row in comparison.items():
-        diff = row["difference"]
-        better = None if diff is None or diff == 0 else (diff < 0) == (key in LOWER_IS_BETTER)
-        mark = "" if better is None else (" (better)" if better else " (worse)")
-        note = " (lower is better)" if key in LOWER_IS_BETTER else ""
-        lines.append(f"| {key.replace('_', ' ')}{note} | {_metric_text(row['base'])} | {_metric_text(row['fine_tuned'])} | "
-                     f"{'n/a' if diff is None else f'{diff:+.4f}'}{mark} |")
-    return "\n".join(lines)
-
-
-def single_table(result: dict) -> str:
-    lines = ["| metric | value |", "|---|---|"]
-    for key in ("rows", "scored_tokens", *COMPARED):
-        if result.get(key) is not None:
-            lines.append(f"| {key.replace('_', ' ')} | {_metric_text(result[key])} |")
-    return "\n".join(lines)
-
-
-def card_section(evaluation: dict) -> str:
-    """The model card's evaluation section (between markers, so a later evaluation replaces it)."""
-    data = evaluation.get("dataset") or "the eval split"
-    rows = (evaluation.get("fine_tuned") or evaluation.get("model") or {}).get("rows", "?")
-    lines = [CARD_START, "## Evaluation", "",
-             f"On `{data}` ({evaluation.get('split') or 'eval'} split, {rows} rows), by hf-trainer's "
-             "scripts/evaluate.py. Loss and perplexity count completion tokens only.", ""]
-    if evaluation.get("comparison"):
-        lines += [comparison_table(evaluation["comparison"], f"base (`{evaluation.get('base_name', 'base')}`)",
-                                   "fine-tuned"), ""]
-    else:
-        lines += [single_table(evaluation.get("model") or {}), ""]
-    samples = (evaluation.get("fine_tuned") or evaluation.get("model") or {}).get("samples") or []
-    if samples:
-        lines += ["Sample generations are in `results/samples.jsonl`; full numbers in `results/evaluation.json`.", ""]
-    lines.append(CARD_END)
-    return "\n".join(lines) + "\n"
-
-
-def upsert_card_section(card: str, section: str) -> str:
-    """The card with its evaluation section replaced, or appended when it has none."""
-    if CARD_START in card and CARD_END in card:
-        head, _, rest = card.partition(CARD_START)
-        _, _, tail = rest.partition(CARD_END)
-        return head + section.rstrip("\n") + tail
-    return card.rstrip("\n") + "\n\n" + section
-
-
-def result_files(evaluation: dict) -> dict[str, str]:
-    """Files to write under the model folder: results/evaluation.json (no samples) and results/samples.jsonl."""
-    main = evaluation.get("fine_tuned") or evaluation.get("model") or {}
-    summary = json.loads(json.dumps(evaluation, default=str))
-    for key in ("fine_tuned", "base", "model"):
-        if isinstance(summary.get(key), dict):
-            summary[key].pop("samples", None)
-    samples = "".join(json.dumps(sample, ensure_ascii=False) + "\n" for sample in main.get("samples") or [])
-    return {"results/evaluation.json": json.dumps(summary, indent=2) + "\n", "results/samples.jsonl": samples}
-
-
-def eval_rows(dataset, limit: int) -> list[dict]:
-    """The first `limit` rows (all with 0) of a datasets.Dataset or list, as dicts."""
-    count = len(dataset) if not limit else min(limit, len(dataset))
-    return [dict(dataset[i]) for i in range(count)]
-
-
-def baseline_then_compare(args, rows: list[dict], model_init_kwargs: dict):
-    """For the training scripts' --eval_baseline: evaluate the base model now (loaded apart, then freed) and return
-    a function `after(model, tokenizer)` that evaluates the trained model and builds the comparison. None (with a
-    warning) when the rows cannot be scored: the training goes on without the comparison."""
-    import gc
-
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    options = {"max_length": getattr(args, "max_length", None) or 1024,
-               "batch_size": getattr(args, "per_device_eval_batch_size", None) or 8,
-               "max_new_tokens": args.max_new_tokens, "num_samples": args.num_samples,
-               "answer_column": args.answer_column}
-    kwargs = {k: v for k, v in model_init_kwargs.items() if k != "quantization_config"}
-    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, **kwargs)
-    if torch.cuda.is_available():
-        model = model.to("cuda")
-    print(f"Evaluating the base model {args.model_name_or_path} on {len(rows)} rows (--eval_baseline)", flush=True)
-    try:
-        base = evaluate_model(model, tokenizer, rows, **options)
-    except ValueError as exc:  # the data cannot be scored: train anyway, without the comparison
-        print(f"warning: --eval_baseline skipped: {exc}", flush=True)
-        base = None
-    del model
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    if base is None:
-        return None
-
-    def after(trained, trained_tokenizer) -> dict:
-        tuned = evaluate_model(trained, trained_tokenizer, rows, **options)
-        evaluation = {"dataset": args.dataset_name, "split": "eval", "base_name": args.model_name_or_path,
-                      "base": base, "fine_tuned": tuned, "comparison": compare(base, tuned)}
-        # What results.finish_run puts beside the model: the card's section and the results/ files.
-        return {**evaluation, "card_section": card_section(evaluation), "files": result_files(evaluation)}
-
-    return after
-
-
-def baseline_if_asked(args, train_dataset, eval_dataset, model_init_kwargs: dict):
-    """--eval_baseline in a training script: score the base model now, on the rows the trained model is scored on
-    after (the eval split, else the first training rows), and return `after` for results.finish_run. None when the
-    flag is off, in --smoke, and in the other processes of a multi-GPU run (rank 0 evaluates)."""
-    if not getattr(args, "eval_baseline", False) or args.smoke or not is_main_process():
-        return None
-    rows = eval_rows(eval_dataset if eval_dataset is not None else train_dataset, args.max_eval_samples)
-    return baseline_then_compare(args, rows, model_init_kwargs)
 
 # ----- runtime/vision_models.py -----
 """The model side of vision-language training: which parts of a model see images (vision tower, projector, language

@@ -82,7 +82,7 @@ def test_no_two_parts_of_one_script_define_the_same_name():
 def test_a_clash_between_the_script_and_its_runtime_is_found():
     script = ("class ScriptError(Exception):\n    pass\n\n# ===== generated runtime: x =====\n"
               "# runtime modules: train_common\n# ===== end of generated runtime =====\n")
-    assert script_blocks.collisions(script)["ScriptError"] == ["script", "runtime/train_common.py"]
+    assert script_blocks.collisions(script)["ScriptError"] == ["script", "runtime/basics.py"]
 
 
 def _after_docstring(text: str) -> list[str]:

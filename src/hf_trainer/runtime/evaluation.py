@@ -16,7 +16,7 @@ import math
 import re
 
 from .rewards import answers_match, extract_answer, reference_answer
-from .train_common import is_main_process
+from .basics import is_main_process
 
 ANSWER_COLUMNS = ("answer", "solution", "ground_truth", "reference", "target")
 EVAL_PROMPT_COLUMNS = ("prompt", "question", "instruction", "input", "query", "problem")

@@ -14,9 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+from .basics import ScriptError, current_job_flavor, current_job_id, hub_url, is_main_process, on_hf_jobs
 from .sharding import save_final_model
-from .train_common import (ScriptError, current_job_flavor, current_job_id, detect_device, hub_url, is_main_process,
-                           on_hf_jobs)
+from .train_common import detect_device
+
 
 def divergence_guard():
     """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from .sharding import checkpoint_problem, is_sharded_checkpoint
-from .train_common import ScriptError
+from .basics import ScriptError
 
 RUN_RECORD = "hf_trainer_run.json"
 # Arguments that decide what a checkpoint holds (the adapter's shapes, which weights train, how rows are cut): a
