@@ -1381,6 +1381,35 @@ def mapping_source(name: str) -> str:
     parts.append(f"map_row = {function.__name__}\n")
     return "\n\n".join(part.rstrip("\n") + "\n" for part in parts)
 
+# ----- runtime/vocabulary.py -----
+"""Words all of hf-trainer shares, defined once: the training methods, the resume choices, the job-timeout rule.
+
+The package imports them from here (`hf_trainer.runtime.vocabulary`); the runtime modules scripts carry import them
+with a relative import, so scripts/estimate_cost.py and scripts/inspect_dataset.py carry the same definitions.
+"""
+
+import math
+from typing import Literal, get_args
+
+# The training methods, each a bundled script scripts/train_<method>.py.
+Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
+METHODS: tuple[str, ...] = get_args(Method)
+
+# --resume of the training scripts (runtime/resume.py): continue a matching checkpoint, start fresh, or insist.
+Resume = Literal["auto", "never", "must"]
+RESUME_CHOICES: tuple[str, ...] = get_args(Resume)
+
+# A job's timeout is its estimate plus 25%, rounded up to the minute, never under 10 minutes: estimates err, and a
+# job killed at 99% has spent all its money for nothing.
+TIMEOUT_BUFFER = 1.25
+MIN_TIMEOUT_SECONDS = 600
+
+
+def timeout_seconds(estimated_seconds: float) -> int:
+    """The timeout for a job estimated to run `estimated_seconds`: estimate + 25%, rounded up to the minute, at
+    least 10 minutes."""
+    return max(MIN_TIMEOUT_SECONDS, math.ceil(estimated_seconds * TIMEOUT_BUFFER / 60) * 60)
+
 # ----- runtime/vision.py -----
 """Vision-language data and models: image columns, the common Hub shapes as named mappings, image and placeholder
 checks, image tokens per image from a processor's configuration, and which parts of a model see images.
@@ -1976,7 +2005,7 @@ def analyse_vision(rows: list[dict], processor: Any = None, max_length: int | No
     errors = [item for item in issues if item["severity"] == "error"]
     target = {"vision_preference": "dpo"}.get(shape, "sft")
     methods = {}
-    for method in ("sft", "dpo", "grpo", "reward", "kto"):
+    for method in METHODS:
         if processor is None:
             verdict, reasons = "INCOMPATIBLE", ["rows carry images: only a vision-language model can train on "
                                                 "them; name one (model_name_or_path) to check the rows with its "
@@ -2106,35 +2135,6 @@ def vision_summary_text(summary: dict) -> str:
     return (f"vision-language model: vision tower {count(summary['vision_tower_params'])} and projector "
             f"{count(summary['projector_params'])} parameters (frozen by default: weights only); {per_image}, "
             "counted as sequence tokens (dataset_inspect measures them per row)")
-
-# ----- runtime/vocabulary.py -----
-"""Words all of hf-trainer shares, defined once: the training methods, the resume choices, the job-timeout rule.
-
-The package imports them from here (`hf_trainer.runtime.vocabulary`); the runtime modules scripts carry import them
-with a relative import, so scripts/estimate_cost.py and scripts/inspect_dataset.py carry the same definitions.
-"""
-
-import math
-from typing import Literal, get_args
-
-# The training methods, each a bundled script scripts/train_<method>.py.
-Method = Literal["sft", "dpo", "grpo", "reward", "kto"]
-METHODS: tuple[str, ...] = get_args(Method)
-
-# --resume of the training scripts (runtime/resume.py): continue a matching checkpoint, start fresh, or insist.
-Resume = Literal["auto", "never", "must"]
-RESUME_CHOICES: tuple[str, ...] = get_args(Resume)
-
-# A job's timeout is its estimate plus 25%, rounded up to the minute, never under 10 minutes: estimates err, and a
-# job killed at 99% has spent all its money for nothing.
-TIMEOUT_BUFFER = 1.25
-MIN_TIMEOUT_SECONDS = 600
-
-
-def timeout_seconds(estimated_seconds: float) -> int:
-    """The timeout for a job estimated to run `estimated_seconds`: estimate + 25%, rounded up to the minute, at
-    least 10 minutes."""
-    return max(MIN_TIMEOUT_SECONDS, math.ceil(estimated_seconds * TIMEOUT_BUFFER / 60) * 60)
 
 # ----- runtime/dataset_formats.py -----
 """Which TRL format a sample of rows is in, whether each trainer can use it, and what to run to make it usable.

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .mappings import SHAREGPT_ROLES
+from .vocabulary import METHODS
 
 IMAGE_COLUMNS = ("images", "image")
 IMAGE_PLACEHOLDER = "<image>"
@@ -593,7 +594,7 @@ def analyse_vision(rows: list[dict], processor: Any = None, max_length: int | No
     errors = [item for item in issues if item["severity"] == "error"]
     target = {"vision_preference": "dpo"}.get(shape, "sft")
     methods = {}
-    for method in ("sft", "dpo", "grpo", "reward", "kto"):
+    for method in METHODS:
         if processor is None:
             verdict, reasons = "INCOMPATIBLE", ["rows carry images: only a vision-language model can train on "
                                                 "them; name one (model_name_or_path) to check the rows with its "
