@@ -98,7 +98,7 @@ def test_a_local_checkpoint_continues_only_the_run_that_made_it(tiny_model, tiny
     assert json_summary(result)["steps"] == 4 and f"Resuming from {out / 'checkpoint-2'}" in result.stdout
 
 
-def test_a_hub_checkpoint_of_another_model_is_refused_before_its_weights_are_downloaded(
+def test_a_hub_checkpoint_of_another_run_is_refused_before_its_weights_are_downloaded(
         fake_hub, tiny_model, tiny_model_256, tmp_path):
     repos = add_repo_routes(fake_hub)
     add_download_routes(fake_hub, repos)
@@ -110,13 +110,21 @@ def test_a_hub_checkpoint_of_another_model_is_refused_before_its_weights_are_dow
     assert pushed["base_model"] == str(tiny_model)  # the record travels with the checkpoint
     shutil.rmtree(tmp_path / "job1")  # a new job runs in a fresh container: only the Hub remembers
 
+    other_data = write_jsonl(chat_rows(40), tmp_path / "other.jsonl")
     job2 = tmp_path / "job2"
-    message = _refused(run_script("train_sft.py", "--model_name_or_path", str(tiny_model_256), *hub,
-                                  "--output_dir", str(job2), "--max_steps", "4", "--resume", "auto"))
-    assert "alice/tiny-sft/last-checkpoint belongs to another run" in message
-    assert f"made from model {tiny_model}, this run asks for {tiny_model_256}" in message
-    assert "--hub_model_id" in message and "--resume never" in message
-    assert not (job2 / "_resumed_from_hub").exists()  # the record alone was read
+    refusals = [  # the same three differences as locally, read from the Hub's last-checkpoint record
+        ("train_sft.py", ["--model_name_or_path", str(tiny_model_256)],
+         f"made from model {tiny_model}, this run asks for {tiny_model_256}"),
+        ("train_sft.py", ["--model_name_or_path", str(tiny_model), "--dataset_name", str(other_data)],
+         f"dataset {data}, this run asks for {other_data}"),
+        ("train_dpo.py", ["--model_name_or_path", str(tiny_model)], "made by SFT, this run is DPO"),
+    ]
+    for script, change, named in refusals:
+        message = _refused(run_script(script, *hub, *change, "--output_dir", str(job2), "--max_steps", "4",
+                                      "--resume", "auto"))
+        assert "alice/tiny-sft/last-checkpoint belongs to another run" in message and named in message, message
+        assert "--hub_model_id" in message and "--resume never" in message
+        assert not (job2 / "_resumed_from_hub").exists()  # the record alone was read
 
 
 def test_the_record_is_in_every_checkpoint_folder_the_hub_receives(tmp_path):
