@@ -179,7 +179,7 @@ def main(args: argparse.Namespace) -> int:
     check_vision_rows(train_dataset, processor, args)
     evaluate_after = vision_baseline_if_asked(args, train_dataset, eval_dataset)
 
-    model = load_vision_model(args, device)
+    model = load_vision_model(args, model_init_kwargs(args, device))
     parts = trained_parts(args)
     lora = vision_lora_config(args, model)
     counts = count_vision_parameters(model)
@@ -4215,12 +4215,13 @@ def vision_lora_config(args, model):
                       target_modules=targets, modules_to_save=modules_to_save or None, task_type="CAUSAL_LM")
 
 
-def load_vision_model(args, device: dict):
-    """The model through AutoModelForImageTextToText; with QLoRA the vision tower, projector and output layer stay in
-    full precision (4-bit vision encoders lose accuracy and save little)."""
+def load_vision_model(args, model_kwargs: dict):
+    """The model through AutoModelForImageTextToText, loaded with `model_kwargs` (train_common.model_init_kwargs: a
+    parameter, so evaluate.py and generate_responses.py need not carry the training code); with QLoRA the vision
+    tower, projector and output layer stay in full precision (4-bit vision encoders lose accuracy and save little)."""
     from transformers import AutoModelForImageTextToText
 
-    kwargs = model_init_kwargs(args, device)
+    kwargs = dict(model_kwargs)
     if args.load_in_4bit:
         from transformers import BitsAndBytesConfig
 

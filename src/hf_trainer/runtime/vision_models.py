@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .train_common import ScriptError, model_init_kwargs
+from .basics import ScriptError
 from .vision import decode_image, row_images, vision_shape, with_image_parts
 
 # Submodule names that hold the vision encoder, and those that project its features into the language model, across
@@ -94,12 +94,13 @@ def vision_lora_config(args, model):
                       target_modules=targets, modules_to_save=modules_to_save or None, task_type="CAUSAL_LM")
 
 
-def load_vision_model(args, device: dict):
-    """The model through AutoModelForImageTextToText; with QLoRA the vision tower, projector and output layer stay in
-    full precision (4-bit vision encoders lose accuracy and save little)."""
+def load_vision_model(args, model_kwargs: dict):
+    """The model through AutoModelForImageTextToText, loaded with `model_kwargs` (train_common.model_init_kwargs: a
+    parameter, so evaluate.py and generate_responses.py need not carry the training code); with QLoRA the vision
+    tower, projector and output layer stay in full precision (4-bit vision encoders lose accuracy and save little)."""
     from transformers import AutoModelForImageTextToText
 
-    kwargs = model_init_kwargs(args, device)
+    kwargs = dict(model_kwargs)
     if args.load_in_4bit:
         from transformers import BitsAndBytesConfig
 
