@@ -105,3 +105,14 @@ def test_own_code_lines_count_what_comes_before_the_block():
     script = "a\nb\n\n# ===== generated runtime: x =====\n# runtime modules: train_common\n# ===== end of generated runtime =====\n"
     assert script_blocks.own_code_lines(script) == 2
     assert script_blocks.own_code_lines("a\nb\nc\n") == 3
+
+
+@pytest.mark.parametrize("path", sorted(SCRIPTS.glob("*.py")), ids=lambda p: p.name)
+def test_a_script_names_only_runtime_modules_its_own_code_uses(path):
+    # Each named module costs the script its lines and its dependencies' (e.g. evaluation brings rewards): a module
+    # the script's own code takes nothing from is dead weight on every job.
+    text = path.read_text(encoding="utf-8")
+    used = {node.id for node in ast.walk(ast.parse(script_blocks._BLOCK.sub("", text))) if isinstance(node, ast.Name)}
+    for module in script_blocks.named_modules(text):
+        assert script_blocks.top_level_names(script_blocks.module_source(module)) & used, (
+            f"{path.name} carries runtime/{module}.py but its own code uses none of its names")

@@ -95,12 +95,18 @@ def block(roots: list[str]) -> str:
     return "".join(parts)
 
 
+def named_modules(script_text: str) -> list[str]:
+    """The runtime modules a script's block names on its `# runtime modules:` line (its roots)."""
+    match = _BLOCK.search(script_text)
+    return [m.strip() for m in match.group("modules").split(",") if m.strip()] if match else []
+
+
 def runtime_modules(script_text: str) -> list[str]:
     """Every runtime module a script carries (those it names and their dependencies), in block order."""
     match = _BLOCK.search(script_text)
     if not match:
         return []
-    return with_dependencies([m.strip() for m in match.group("modules").split(",") if m.strip()])
+    return with_dependencies(named_modules(script_text))
 
 
 def render(script_text: str) -> str:
