@@ -1,6 +1,6 @@
 """Run a finished training job again: the same bundled script with exactly the same arguments, flavor and timeout.
 
-The source is a model repo (its card's `hf_trainer_job` metadata, written by train_common.model_card), a local model
+The source is a model repo (its card's `hf_trainer_job` metadata, written by results.model_card), a local model
 folder (its README.md), or a job id (the job record's command). `rerun()` plans; with `confirm` it submits, after the
 same preflight as a new run. The script is the bundled one today: when its sha256 differs from the recorded one the
 plan says so, since the code changed in between.
