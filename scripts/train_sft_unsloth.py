@@ -118,6 +118,9 @@ def main(args: argparse.Namespace) -> int:
     train_dataset, eval_dataset = load_splits(args)
     train_dataset = apply_mapping(train_dataset, args.dataset_mapping)
     eval_dataset = apply_mapping(eval_dataset, args.dataset_mapping)
+    if args.dataset_text_field == "text":  # the rows inspection's rules describe (as train_sft.py)
+        train_dataset = validate_dataset(train_dataset, METHOD, args.dataset_mapping)
+        eval_dataset = validate_dataset(eval_dataset, METHOD, args.dataset_mapping, "eval")
     columns = require_columns(train_dataset, SFT_COLUMNS if args.dataset_text_field == "text" else
                               SFT_COLUMNS[:2] + [(args.dataset_text_field,)], "SFT")
     if args.assistant_only_loss and columns != ("messages",):
