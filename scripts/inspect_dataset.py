@@ -1257,6 +1257,13 @@ _NEEDS = {
     "grpo": "GRPO needs a prompt column (completions are generated)",
     "kto": "KTO needs answers labelled desirable/undesirable, or chosen/rejected pairs",
 }
+
+# ultrafeedback_binarized's shape for the preference methods: the same verdict for DPO, reward and KTO.
+EXTRACT_PROMPT = (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the conversational "
+                  "chosen/rejected, and TRL would concatenate a string with a list; the mapping takes the turns chosen "
+                  "and rejected share as the prompt (as trl.data_utils.extract_prompt does)")
+
+
 _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
     "sft": {
         "language_modeling": (READY, None, "language modelling rows train as they are"),
@@ -1282,20 +1289,14 @@ _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
         "implicit_preference": (READY, None, "implicit-prompt preference rows (TRL extracts the shared prompt)"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
                                "conversational preference row"),
-        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
-                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
-                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
-                                     "trl.data_utils.extract_prompt does)"),
+        "string_prompt_preference": EXTRACT_PROMPT,
     },
     "reward": {
         "preference": (READY, None, "explicit-prompt preference rows"),
         "implicit_preference": (READY, None, "implicit-prompt preference rows (whole conversations are scored)"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
                                "conversational preference row"),
-        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
-                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
-                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
-                                     "trl.data_utils.extract_prompt does)"),
+        "string_prompt_preference": EXTRACT_PROMPT,
     },
     "kto": {
         "unpaired_preference": (READY, None, "unpaired preference rows (prompt, completion, label)"),
@@ -1303,10 +1304,7 @@ _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
         "implicit_preference": (READY, None, "paired preference rows; TRL's KTOTrainer unpairs them itself"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
                                "conversational preference row, which KTO unpairs"),
-        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
-                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
-                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
-                                     "trl.data_utils.extract_prompt does)"),
+        "string_prompt_preference": EXTRACT_PROMPT,
     },
     "grpo": {
         "prompt_only": (READY, None, "prompt-only rows; other columns reach reward functions"),
@@ -2506,6 +2504,17 @@ def _sample_csv(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
 # --- columnar formats ------------------------------------------------------------------------------------------
 
 
+def sample_positions(num_rows: int, limit: int, spread: int) -> tuple[int, list[int]]:
+    """(head size, row positions) of a sample of a table with random access: the first `limit` rows, then up to
+    `spread` rows evenly spaced through the rest."""
+    head = min(limit, num_rows)
+    wanted = list(range(head))
+    rest = num_rows - head
+    if spread and rest > 0:
+        wanted += sorted({head + rest * i // min(spread, rest) for i in range(min(spread, rest))})
+    return head, wanted
+
+
 def _sample_parquet(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     import pyarrow.parquet as pq  # lazy: only parquet needs it, and the core must start without it
 
@@ -2517,11 +2526,7 @@ def _sample_parquet(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
         raise DatasetFileError(f"{path} is not a readable parquet file ({exc}).") from None
     meta = parquet.metadata
     num_rows = meta.num_rows
-    head = min(limit, num_rows)
-    wanted = list(range(head))
-    rest = num_rows - head
-    if spread and rest > 0:
-        wanted += sorted({head + rest * i // min(spread, rest) for i in range(min(spread, rest))})
+    head, wanted = sample_positions(num_rows, limit, spread)
     rows: list[dict] = []
     locations: list[str] = []
     first = 0
@@ -2576,11 +2581,7 @@ def _sample_arrow(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
             batches = list(pa.ipc.open_stream(source))
         # Memory-mapped batches are zero-copy: listing them touches headers only.
         num_rows = sum(batch.num_rows for batch in batches)
-        head = min(limit, num_rows)
-        wanted = list(range(head))
-        rest = num_rows - head
-        if spread and rest > 0:
-            wanted += sorted({head + rest * i // min(spread, rest) for i in range(min(spread, rest))})
+        head, wanted = sample_positions(num_rows, limit, spread)
         rows: list[dict] = []
         first = 0
         for batch in batches:

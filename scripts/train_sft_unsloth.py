@@ -1498,6 +1498,13 @@ _NEEDS = {
     "grpo": "GRPO needs a prompt column (completions are generated)",
     "kto": "KTO needs answers labelled desirable/undesirable, or chosen/rejected pairs",
 }
+
+# ultrafeedback_binarized's shape for the preference methods: the same verdict for DPO, reward and KTO.
+EXTRACT_PROMPT = (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the conversational "
+                  "chosen/rejected, and TRL would concatenate a string with a list; the mapping takes the turns chosen "
+                  "and rejected share as the prompt (as trl.data_utils.extract_prompt does)")
+
+
 _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
     "sft": {
         "language_modeling": (READY, None, "language modelling rows train as they are"),
@@ -1523,20 +1530,14 @@ _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
         "implicit_preference": (READY, None, "implicit-prompt preference rows (TRL extracts the shared prompt)"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
                                "conversational preference row"),
-        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
-                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
-                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
-                                     "trl.data_utils.extract_prompt does)"),
+        "string_prompt_preference": EXTRACT_PROMPT,
     },
     "reward": {
         "preference": (READY, None, "explicit-prompt preference rows"),
         "implicit_preference": (READY, None, "implicit-prompt preference rows (whole conversations are scored)"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
                                "conversational preference row"),
-        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
-                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
-                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
-                                     "trl.data_utils.extract_prompt does)"),
+        "string_prompt_preference": EXTRACT_PROMPT,
     },
     "kto": {
         "unpaired_preference": (READY, None, "unpaired preference rows (prompt, completion, label)"),
@@ -1544,10 +1545,7 @@ _TABLE: dict[str, dict[str, tuple[str, str | None, str]]] = {
         "implicit_preference": (READY, None, "paired preference rows; TRL's KTOTrainer unpairs them itself"),
         "preference_columns": (NEEDS_MAPPING, "preference_columns", "prompt + chosen/rejected answers become a "
                                "conversational preference row, which KTO unpairs"),
-        "string_prompt_preference": (NEEDS_MAPPING, "extract_prompt", "the string prompt repeats a turn of the "
-                                     "conversational chosen/rejected, and TRL would concatenate a string with a list; "
-                                     "the mapping takes the turns chosen and rejected share as the prompt (as "
-                                     "trl.data_utils.extract_prompt does)"),
+        "string_prompt_preference": EXTRACT_PROMPT,
     },
     "grpo": {
         "prompt_only": (READY, None, "prompt-only rows; other columns reach reward functions"),

@@ -422,6 +422,17 @@ def _sample_csv(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
 # --- columnar formats ------------------------------------------------------------------------------------------
 
 
+def sample_positions(num_rows: int, limit: int, spread: int) -> tuple[int, list[int]]:
+    """(head size, row positions) of a sample of a table with random access: the first `limit` rows, then up to
+    `spread` rows evenly spaced through the rest."""
+    head = min(limit, num_rows)
+    wanted = list(range(head))
+    rest = num_rows - head
+    if spread and rest > 0:
+        wanted += sorted({head + rest * i // min(spread, rest) for i in range(min(spread, rest))})
+    return head, wanted
+
+
 def _sample_parquet(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
     import pyarrow.parquet as pq  # lazy: only parquet needs it, and the core must start without it
 
@@ -433,11 +444,7 @@ def _sample_parquet(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
         raise DatasetFileError(f"{path} is not a readable parquet file ({exc}).") from None
     meta = parquet.metadata
     num_rows = meta.num_rows
-    head = min(limit, num_rows)
-    wanted = list(range(head))
-    rest = num_rows - head
-    if spread and rest > 0:
-        wanted += sorted({head + rest * i // min(spread, rest) for i in range(min(spread, rest))})
+    head, wanted = sample_positions(num_rows, limit, spread)
     rows: list[dict] = []
     locations: list[str] = []
     first = 0
@@ -492,11 +499,7 @@ def _sample_arrow(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
             batches = list(pa.ipc.open_stream(source))
         # Memory-mapped batches are zero-copy: listing them touches headers only.
         num_rows = sum(batch.num_rows for batch in batches)
-        head = min(limit, num_rows)
-        wanted = list(range(head))
-        rest = num_rows - head
-        if spread and rest > 0:
-            wanted += sorted({head + rest * i // min(spread, rest) for i in range(min(spread, rest))})
+        head, wanted = sample_positions(num_rows, limit, spread)
         rows: list[dict] = []
         first = 0
         for batch in batches:
