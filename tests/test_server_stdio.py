@@ -104,7 +104,7 @@ def test_serving_off_loopback_without_a_token_is_refused(monkeypatch: pytest.Mon
     from hf_trainer.server import http_app
 
     monkeypatch.delenv("HF_TRAINER_MCP_TOKEN", raising=False)
-    with pytest.raises(UserError, match=r"Serving MCP on '0.0.0.0'.*--auth-token TOKEN"):
+    with pytest.raises(UserError, match=r"Serving MCP on '0.0.0.0'.*--auth-token-file PATH"):
         http_app("0.0.0.0")
     monkeypatch.setenv("HF_TRAINER_MCP_TOKEN", "a-long-server-token")
     assert http_app("0.0.0.0") is not None

@@ -355,7 +355,8 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
     if vision:
         script_args = ["--method", req.method, *script_args]
     if baseline and "--eval_baseline" not in script_args:
-        script_args.append("--eval_baseline")
+        # Before the person's extra_args, which stay last as given.
+        script_args.insert(len(script_args) - len(req.extra_args), "--eval_baseline")
     script_path = paths.bundled_script(script_name)
     labels = {"hf-trainer": "train", "method": req.method, "trackio-run": run_name}
     if req.hub_model_id:
