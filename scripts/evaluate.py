@@ -1049,6 +1049,35 @@ def baseline_if_asked(args, train_dataset, eval_dataset, model_init_kwargs: dict
     rows = eval_rows(eval_dataset if eval_dataset is not None else train_dataset, args.max_eval_samples)
     return baseline_then_compare(args, rows, model_init_kwargs)
 
+# ----- runtime/image_rows.py -----
+"""Whether rows carry images, and the text scripts' verdict on them: the little of runtime/vision.py that every
+training script needs (the text scripts refuse image rows and name train_vlm.py), kept apart so they do not carry the
+whole vision module."""
+
+IMAGE_COLUMNS = ("images", "image")
+VISION_METHODS = ("sft", "dpo")
+VISION_SCRIPT = "scripts/train_vlm.py"
+
+
+def image_column(row: dict) -> str | None:
+    """The row's image column (`images` or `image`), or None for a text-only row."""
+    return next((key for key in IMAGE_COLUMNS if key in row), None)
+
+
+def rows_have_images(rows: list[dict]) -> bool:
+    """Whether sample rows carry images (an `images` or `image` column in any row)."""
+    return any(image_column(row) is not None for row in rows)
+
+
+def text_script_image_verdict(rows: list[dict], method: str) -> dict:
+    """The verdict of a text training script (train_sft.py, train_dpo.py, ...) on rows with images: INCOMPATIBLE,
+    whatever the model, because those scripts load a tokenizer and train text; train_vlm.py trains them."""
+    column = next(column for column in IMAGE_COLUMNS if any(column in row for row in rows))
+    where = (f"{VISION_SCRIPT} --method {method}" if method in VISION_METHODS else VISION_SCRIPT)
+    return {"verdict": "INCOMPATIBLE", "mapping": None, "reasons": [
+        f"the rows carry images (column {column!r}), which a text-only model cannot see and this text script does not "
+        f"load: train a vision-language model with {where}, or drop the {column!r} column to train on the text alone"]}
+
 # ----- runtime/mappings.py -----
 """Named row mappings that turn common dataset shapes into TRL's formats; conversations stay messages.
 
@@ -1434,11 +1463,8 @@ from pathlib import Path
 from typing import Any
 
 
-IMAGE_COLUMNS = ("images", "image")
 IMAGE_PLACEHOLDER = "<image>"
 # Methods train_vlm.py runs on image rows (TRL 1.16: SFTTrainer and DPOTrainer take vision data).
-VISION_METHODS = ("sft", "dpo")
-VISION_SCRIPT = "scripts/train_vlm.py"
 VISION_SHAPE_TEXT = {
     "vision_messages": "TRL vision (images + messages)",
     "vision_prompt_completion": "TRL vision (images + prompt/completion)",
@@ -1461,16 +1487,6 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024  # one fetched image at most (a viewer asset 
 
 
 # --- detection -------------------------------------------------------------------------------------------------
-
-
-def image_column(row: dict) -> str | None:
-    """The row's image column (`images` or `image`), or None for a text-only row."""
-    return next((key for key in IMAGE_COLUMNS if key in row), None)
-
-
-def rows_have_images(rows: list[dict]) -> bool:
-    """Whether sample rows carry images (an `images` or `image` column in any row)."""
-    return any(image_column(row) is not None for row in rows)
 
 
 def row_images(row: dict) -> list:
@@ -1961,7 +1977,7 @@ def max_length_cuts_images(rows: list[dict], processor: Any, max_length: int | N
 
 def analyse_vision(rows: list[dict], processor: Any = None, max_length: int | None = None,
                    base_dir: str | None = None) -> dict:
-    """Inspection of sample rows with images, in dataset_formats.analyse's report shape plus a "vision" section.
+    """Inspection of sample rows with images, in dataset_report.analyse's report shape plus a "vision" section.
 
     READY only for a model that can see images (`processor` with an image processor): with a text-only tokenizer, or
     no model named, every method is INCOMPATIBLE and the reason says why. SFT and DPO are the methods train_vlm.py
@@ -2065,16 +2081,6 @@ def _vision_processor_of(tokenizer: Any) -> Any:
     except (ImportError, OSError, ValueError, TypeError, KeyError):
         return tokenizer
     return processor if processor_sees_images(processor) else tokenizer
-
-
-def text_script_image_verdict(rows: list[dict], method: str) -> dict:
-    """The verdict of a text training script (train_sft.py, train_dpo.py, ...) on rows with images: INCOMPATIBLE,
-    whatever the model, because those scripts load a tokenizer and train text; train_vlm.py trains them."""
-    column = next(column for column in IMAGE_COLUMNS if any(column in row for row in rows))
-    where = (f"{VISION_SCRIPT} --method {method}" if method in VISION_METHODS else VISION_SCRIPT)
-    return {"verdict": "INCOMPATIBLE", "mapping": None, "reasons": [
-        f"the rows carry images (column {column!r}), which a text-only model cannot see and this text script does not "
-        f"load: train a vision-language model with {where}, or drop the {column!r} column to train on the text alone"]}
 
 
 def render_vision(report: dict) -> list[str]:

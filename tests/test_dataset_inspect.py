@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import CANARY_TOKEN, SCRIPTS
 from fakes.fake_dataset_viewer import fake_viewer  # noqa: F401 - a fixture, used by name
-from hf_trainer.runtime import dataset_formats, mappings
+from hf_trainer.runtime import dataset_formats, dataset_report, mappings
 from hf_trainer.dataset_inspect import DatasetInspectInput, DatasetInspection, inspect_dataset
 from hf_trainer.errors import UserError
 from hf_trainer.tiny import chat_rows, write_jsonl
@@ -25,7 +25,7 @@ OTHER = {"role": "assistant", "content": "Green."}
 
 
 def _analyse(rows: list[dict], **kwargs) -> dict:
-    return dataset_formats.analyse(rows, mappings.MAPPINGS, mapping_source=mappings.mapping_source, **kwargs)
+    return dataset_report.analyse(rows, mappings.MAPPINGS, mapping_source=mappings.mapping_source, **kwargs)
 
 
 def _inspect(dataset_name: str | Path, **kwargs) -> DatasetInspection:

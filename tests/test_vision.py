@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hf_trainer.runtime import vision, vision_models
+from hf_trainer.runtime.image_rows import rows_have_images
 from hf_trainer.tiny import build_model, build_vlm, colour_image, image_rows
 
 
@@ -34,7 +35,7 @@ def test_vision_shape_names_each_generated_shape(shape: str, expected: str) -> N
 
 def test_a_text_row_has_no_vision_shape() -> None:
     assert vision.vision_shape({"messages": [{"role": "user", "content": "hi"}]}) is None
-    assert not vision.rows_have_images([{"text": "hello"}])
+    assert not rows_have_images([{"text": "hello"}])
 
 
 def test_the_cauldron_mapping_puts_every_image_before_the_first_question() -> None:

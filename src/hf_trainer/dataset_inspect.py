@@ -3,7 +3,7 @@
 Reads a sample (Hub datasets through the dataset viewer API with the caller's token; local files without reading
 them whole), detects TRL's formats and common foreign shapes, checks the values, gives SFT/DPO/GRPO/reward/KTO a
 verdict with reasons, and names a mapping it has run on the sample and re-validated. With a tokenizer it adds token
-lengths of the formatted rows. The analysis itself lives in the stdlib modules dataset_formats, dataset_files,
+lengths of the formatted rows. The analysis itself lives in the stdlib modules dataset_formats and dataset_report, dataset_files,
 dataset_viewer and mappings, which scripts/inspect_dataset.py inlines; this module adds the pydantic models, the
 token and the errors people see.
 """
@@ -14,7 +14,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field
 
-from hf_trainer.runtime import dataset_files, dataset_formats, dataset_viewer, mappings, vision
+from hf_trainer.runtime import dataset_files, dataset_report, dataset_viewer, image_rows, mappings, vision
 from hf_trainer.runtime.vocabulary import Method
 from hf_trainer.errors import UserError
 from hf_trainer.untrusted import quoted
@@ -152,7 +152,7 @@ class DatasetInspection(BaseModel):
         for issue in report.get("issues") or []:
             if isinstance(issue.get("column"), str):
                 issue["column"] = quoted(issue["column"])
-        return dataset_formats.render(report)
+        return dataset_report.render(report)
 
 
 def default_viewer_url() -> str:
@@ -262,13 +262,13 @@ def inspect_dataset(params: DatasetInspectInput, viewer_url: str | None = None, 
                         f"split{(' (' + ', '.join(source.splits) + ')') if source.splits else ''} or check the data.")
     tokenizer = None
     if params.model_name_or_path:
-        if tokenizer_loader is load_tokenizer and vision.rows_have_images(rows):
+        if tokenizer_loader is load_tokenizer and image_rows.rows_have_images(rows):
             tokenizer_loader = load_processor
         tokenizer = tokenizer_loader(params.model_name_or_path, token if token is not None else _hub_token())
     if params.chat_template and tokenizer is None:
         raise UserError("chat_template is checked with the model's tokenizer: pass model_name_or_path too.")
     try:
-        report = dataset_formats.analyse(rows, mappings.MAPPINGS, tokenizer=tokenizer, max_length=params.max_length,
+        report = dataset_report.analyse(rows, mappings.MAPPINGS, tokenizer=tokenizer, max_length=params.max_length,
                                          method=params.method, mapping_source=mappings.mapping_source,
                                          chat_template=params.chat_template)
     except ValueError as exc:
