@@ -26,10 +26,9 @@ from hf_trainer.jobs import submit
 from hf_trainer.preflight import PreflightReport
 from hf_trainer.runtime.train_common import DEFAULT_TRACKIO_PROJECT, default_run_name
 from hf_trainer.runtime.vocabulary import Method, Resume, timeout_seconds as job_timeout_seconds
+from hf_trainer.script_defaults import METHOD_SCRIPTS
 from hf_trainer.timeouts import format_duration, parse_timeout
 
-SCRIPTS: dict[str, str] = {"sft": "train_sft.py", "dpo": "train_dpo.py", "grpo": "train_grpo.py",
-                           "reward": "train_reward.py", "kto": "train_kto.py"}
 VISION_SCRIPT = "train_vlm.py"
 # When the dataset's size cannot be measured in tokens, a conservative guess keeps the estimate usable, with a warning.
 FALLBACK_TOKENS_PER_ROW = 512
@@ -294,7 +293,7 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
     # Rows with images train with the vision-language script (its --method picks SFT or DPO); inspection judged
     # them for that script.
     vision = getattr(inspection, "vision", None)
-    script_name = VISION_SCRIPT if vision else SCRIPTS[req.method]
+    script_name = VISION_SCRIPT if vision else METHOD_SCRIPTS[req.method]
     verdict = inspection.methods[req.method]
     mapping = req.dataset_mapping or (verdict.mapping if verdict.verdict == "NEEDS MAPPING" else None)
 

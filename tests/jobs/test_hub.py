@@ -18,10 +18,11 @@ from huggingface_hub import HfApi
 
 from hf_trainer.errors import UserError
 from hf_trainer.jobs import hub as hub_module
-from hf_trainer.jobs.arguments import HubCommandJobRequest, HubUvJobRequest, parse_call
+from hf_trainer.jobs.arguments import HubCommandJobRequest, HubUvJobRequest
 from hf_trainer.jobs.base import Stage, UvJobRequest
 from hf_trainer.jobs.hub import SCRIPT_ENV, UV_IMAGE, HubBackend, shipped_script
 from hf_trainer.jobs.hub_errors import Retry
+from hf_trainer.jobs.tool import parse_call
 
 
 class FakeClock:

@@ -471,16 +471,3 @@ class WebhookCreateArgs(SubmitArgs):
 
 class WebhookDeleteArgs(Args):
     webhook_id: WebhookId = Field(description="The webhook's id (from 'webhook ps').")
-
-
-def __getattr__(name: str) -> Any:
-    """OPERATIONS, ACCEPTED_KEYS and normalize_operation, for earlier importers: the table lives in jobs/tool.py."""
-    from hf_trainer.jobs import tool
-
-    if name == "OPERATIONS":
-        return tuple(tool.OPERATIONS)
-    if name == "ACCEPTED_KEYS":
-        return {op: set(entry.accepted) for op, entry in tool.OPERATIONS.items()}
-    if name in ("normalize_operation", "parse_call"):
-        return getattr(tool, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,10 +26,10 @@ from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, UvJobRequest
 from hf_trainer.preflight import Finding, PreflightInput, PreflightReport, preflight
+from hf_trainer.script_defaults import METHOD_SCRIPTS
 
 # Bundled training scripts and the method each trains.
-TRAINING_SCRIPTS = {"train_sft.py": "sft", "train_dpo.py": "dpo", "train_grpo.py": "grpo", "train_reward.py": "reward",
-                    "train_kto.py": "kto", "train_sft_unsloth.py": "sft",
+TRAINING_SCRIPTS = {**{script: method for method, script in METHOD_SCRIPTS.items()}, "train_sft_unsloth.py": "sft",
                     "train_vlm.py": "sft"}  # train_vlm.py: its --method (sft or dpo) decides
 # Findings `force` cannot override: a token in the job's text or arguments leaks the moment the job is created.
 UNFORCEABLE = frozenset({"literal-token"})
