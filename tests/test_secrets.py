@@ -5,7 +5,8 @@ from conftest import CANARY_TOKEN
 from pydantic import BaseModel
 
 from hf_trainer.errors import UserError
-from hf_trainer.secrets import REDACTED, Redactor, caller_token, prepare_env_and_secrets
+from hf_trainer.redaction import REDACTED, Redactor
+from hf_trainer.tokens import caller_token, prepare_env_and_secrets
 
 
 @pytest.mark.parametrize("reference", ["$HF_TOKEN", "${HF_TOKEN}", " $HF_TOKEN "])

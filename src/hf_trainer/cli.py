@@ -69,7 +69,7 @@ def _add_demo(subparsers: Any) -> None:
 
 # --- mcp server ---
 def _mcp(args: argparse.Namespace) -> None:
-    from hf_trainer.secrets import mcp_auth_token
+    from hf_trainer.tokens import mcp_auth_token
     from hf_trainer.server import serve
 
     serve(http=args.http, host=args.host, port=args.port,

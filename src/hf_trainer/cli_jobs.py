@@ -214,7 +214,7 @@ def _backend(op: Operation, ns: argparse.Namespace) -> JobBackend:
         from huggingface_hub import HfApi
 
         from hf_trainer.jobs.hub import DEFAULT_ENDPOINT, HubBackend
-        from hf_trainer.secrets import caller_token
+        from hf_trainer.tokens import caller_token
 
         endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
         return HubBackend(HfApi(endpoint=endpoint, token=caller_token()))
@@ -252,7 +252,7 @@ def _handler(op: Operation) -> Callable[[argparse.Namespace], Any]:
 def _stream_logs(args: Any, ns: argparse.Namespace, backend: JobBackend) -> list[str] | None:
     """The CLI prints lines as they come (the tool returns them at the end); all lines unless --tail."""
     from hf_trainer.errors import to_user_error
-    from hf_trainer.secrets import Redactor
+    from hf_trainer.redaction import Redactor
 
     redact = Redactor.for_caller()
     tail = args.tail if ns.tail is not None else None

@@ -12,6 +12,8 @@ from typing import Any, Iterable, Mapping
 
 from pydantic import ValidationError
 
+from hf_trainer.redaction import Redactor
+
 
 class UserError(Exception):
     """A failure the caller can fix; its message is shown as it is."""
@@ -93,6 +95,4 @@ def to_user_error(exc: BaseException, *, what: str = "", accepted: Iterable[str]
         text = validation_text(exc, what, accepted)
     else:
         return None
-    from hf_trainer.secrets import Redactor  # reads the caller's token only when there is an error to show
-
     return UserError(Redactor.for_caller(secrets)(text))

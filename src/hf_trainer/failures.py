@@ -31,7 +31,7 @@ def named_error(exc: BaseException, tool: str, redact: Callable[[str], str] | No
     if isinstance(exc, UserError):
         return exc
     if redact is None:
-        from hf_trainer.secrets import Redactor
+        from hf_trainer.redaction import Redactor
 
         redact = Redactor.for_caller()
     detail = redact(str(exc))[:300]

@@ -376,6 +376,6 @@ def run_call(call: Call, backend: JobBackend) -> JobsResult:
         result = entry.handler(call.args, backend)
     except (UserError, ValidationError) as exc:
         raise to_user_error(exc, what=call.operation, secrets=secrets) from None  # type: ignore[misc]
-    from hf_trainer.secrets import Redactor
+    from hf_trainer.redaction import Redactor
 
     return Redactor.for_caller(secrets).model(result)

@@ -154,7 +154,7 @@ def rerun(source: str, backend: JobBackend, *, api: Any = None, flavor: str | No
         if api is None:
             from huggingface_hub import HfApi
 
-            from hf_trainer.secrets import caller_token
+            from hf_trainer.tokens import caller_token
 
             api = getattr(backend, "api", None) or HfApi(endpoint=os.environ.get("HF_ENDPOINT") or
                                                          "https://huggingface.co", token=caller_token())

@@ -7,7 +7,7 @@ import pytest
 
 from hf_trainer import cli
 from hf_trainer.errors import UserError
-from hf_trainer.secrets import mcp_auth_token
+from hf_trainer.tokens import mcp_auth_token
 from hf_trainer.server import BearerAuth
 
 TOKEN = "a-long-server-token-from-a-file"

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from hf_trainer.secrets import Redactor
+from hf_trainer.redaction import Redactor
 from hf_trainer.server import mcp
 
 # Figures for the report: calls made per tool and masked crashes seen (the test fails on the first one, unless

@@ -9,7 +9,7 @@ from conftest import CANARY_TOKEN
 from fakes.fake_hub import FakeHub
 from hf_trainer.jobs.base import UvJobRequest
 from hf_trainer.jobs.hub import HubBackend
-from hf_trainer.secrets import Redactor, StreamRedactor, secret_variants
+from hf_trainer.redaction import Redactor, StreamRedactor, secret_variants
 
 PEM = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"

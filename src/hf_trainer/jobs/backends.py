@@ -8,7 +8,7 @@ BACKENDS: tuple[BackendName, ...] = ("local", "hub")
 
 def default_backend_name() -> BackendName:
     """"hub" when a Hugging Face token is found (HF_TOKEN or the one `hf auth login` stored), else "local"."""
-    from hf_trainer.secrets import caller_token
+    from hf_trainer.tokens import caller_token
 
     return "hub" if caller_token() else "local"
 

@@ -33,7 +33,8 @@ from hf_trainer.jobs.hub_errors import LOGIN_HINT, CallDeadline, Context, Retry,
 from hf_trainer.jobs.hub_models import JobMetrics, ScheduledJob
 from hf_trainer.jobs.script_source import ScriptSource, resolve_script
 from hf_trainer.launch import accelerate_launcher, gpus_for_flavor
-from hf_trainer.secrets import Redactor, caller_token, prepare_env_and_secrets
+from hf_trainer.redaction import Redactor
+from hf_trainer.tokens import caller_token, prepare_env_and_secrets
 from hf_trainer.timeouts import format_duration
 
 DEFAULT_ENDPOINT = "https://huggingface.co"

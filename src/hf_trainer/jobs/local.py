@@ -43,7 +43,8 @@ from hf_trainer.jobs.base import (
     UvJobRequest,
 )
 from hf_trainer.jobs.script_source import resolve_script
-from hf_trainer.secrets import Redactor, caller_token, prepare_env_and_secrets
+from hf_trainer.redaction import Redactor
+from hf_trainer.tokens import caller_token, prepare_env_and_secrets
 from hf_trainer.timeouts import check_timeout_seconds, format_duration
 
 # HF_TRAINER_LOCAL_PYTHON=current runs uv scripts with this interpreter instead of `uv run` (uv would resolve a CUDA

@@ -236,9 +236,9 @@ def describe_exit(returncode: int) -> tuple[str, str, int]:
 
 
 def make_redactor(values: list[str]) -> Any:
-    """A byte-stream redactor (hf_trainer.secrets.StreamRedactor) for the job's secret values and token: it works on
+    """A byte-stream redactor (hf_trainer.redaction.StreamRedactor) for the job's secret values and token: it works on
     the output before it is split into lines, so a multi-line secret (a PEM key) is never written."""
-    from hf_trainer.secrets import StreamRedactor  # the runner runs as `-m hf_trainer.jobs.local_runner`
+    from hf_trainer.redaction import StreamRedactor  # the runner runs as `-m hf_trainer.jobs.local_runner`
 
     return StreamRedactor(values)
 

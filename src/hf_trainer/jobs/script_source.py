@@ -103,7 +103,7 @@ def _check_file(given: str, path: Path) -> os.stat_result:
 def refuse_secrets(text: str, where: str) -> None:
     """A script that holds the caller's token (or any Hugging Face token) is never sent: a job's script is stored
     and shown (job folder, job spec). No flag overrides this; pass the token as a secret ("$HF_TOKEN")."""
-    from hf_trainer.secrets import caller_token, looks_like_token  # the token lookup imports huggingface_hub
+    from hf_trainer.tokens import caller_token, looks_like_token  # the token lookup imports huggingface_hub
 
     if looks_like_token(text, caller_token()):
         raise UserError(f"{where} holds a Hugging Face token in plain text, and a job's script is stored and shown. "

@@ -370,7 +370,7 @@ def submit(request: Any, backend: JobBackend, *, force: bool = False, report: Pr
 def token_secret(backend: JobBackend) -> dict[str, str]:
     """The caller's token as the training job's HF_TOKEN secret (pushes, gated models and datasets): always on the Hub;
     locally when there is a token, since local jobs no longer inherit the server's environment (issue 21)."""
-    from hf_trainer.secrets import caller_token
+    from hf_trainer.tokens import caller_token
 
     if getattr(backend, "name", None) == "hub" or caller_token():
         return {"HF_TOKEN": "$HF_TOKEN"}

@@ -152,7 +152,7 @@ def create_job_webhook(api: Any, *, watched: list[str] | list[dict], job_id: str
     The source is `job_id`, or `request` (a uv/command job request) submitted on `backend` now and cancelled at once
     unless `run_now`. `secrets` default to {"HF_TOKEN": "$HF_TOKEN"} (training jobs push with it); `secret` (the
     signing secret) defaults to a random one; `domains` to ["repo"] (commits, not discussions)."""
-    from hf_trainer.secrets import caller_token, prepare_env_and_secrets
+    from hf_trainer.tokens import caller_token, prepare_env_and_secrets
 
     items = parse_watched(watched)
     if (job_id is None) == (request is None):

@@ -1,11 +1,8 @@
-"""Tokens and secrets: where the caller's token comes from, how "$HF_TOKEN" reaches a job, and redaction.
+"""Redaction: every secret value and the caller's token removed from the text we show (logs, inspect, errors).
 
-Rules every backend and front end follows:
-- The caller's token only ever travels as a job *secret*. `"$HF_TOKEN"` or `"${HF_TOKEN}"` as a value in `secrets`
-  becomes the token; the same reference in `env` is moved to `secrets` (env values are shown in the job's spec).
-- A literal token in `env` is refused, pointing at `secrets`.
-- Every text we return (logs, inspect, errors) goes through a `Redactor` holding every secret value and the caller's
-  token, so none of them is ever shown.
+This module sits at the bottom of the package (errors.py imports it), so it imports nothing of hf_trainer. It also
+holds `caller_token()`, the lookup of the caller's token, because the redactor must know the token to hide it;
+tokens.py re-exports it beside the rules for how a token reaches a job.
 """
 
 import os
@@ -14,15 +11,12 @@ from typing import Any, Iterable, Mapping, TypeVar
 
 from pydantic import BaseModel
 
-from hf_trainer.errors import UserError
-
-TOKEN_REFERENCES = frozenset({"$HF_TOKEN", "${HF_TOKEN}"})
 REDACTED = "***"
-# Shorter values ("1", "true", "main") occur everywhere in normal text: redacting them would mangle output and
-# hide nothing worth hiding.
+# Shorter values ("1", "yes", "on") occur everywhere in normal text: redacting them would mangle output and hide
+# nothing worth hiding. A secret shorter than this is refused where it is given (tokens.prepare_env_and_secrets).
 MIN_REDACTED_LENGTH = 8
 # A Hugging Face token has this shape; one met anywhere in output is redacted even when we were not told about it.
-_TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
+TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,67 +30,6 @@ def caller_token() -> str | None:
     from huggingface_hub import get_token
 
     return get_token() or None
-
-
-def _is_token_reference(value: str) -> bool:
-    return value.strip() in TOKEN_REFERENCES
-
-
-def looks_like_token(value: str, token: str | None = None) -> bool:
-    """True when `value` is (or holds) the caller's token or any Hugging Face token."""
-    return bool((token and token in value) or _TOKEN_SHAPE.search(value))
-
-
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text)} characters)"
-
-
-def _check_name(where: str, key: object) -> None:
-    """An environment variable's name: letters, digits and '_' (no '=', NUL or blank, which the OS cannot take)."""
-    if not isinstance(key, str) or not _ENV_NAME.match(key):
-        raise UserError(f"{where} name {_short(key)} is not a valid environment variable name: use letters, digits "
-                        "and '_' (e.g. 'MY_VAR'), starting with a letter or '_', without '=' or spaces.")
-
-
-def prepare_env_and_secrets(
-    env: Mapping[str, str] | None, secrets: Mapping[str, str] | None, token: str | None
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Expand "$HF_TOKEN" references and keep every token out of `env`. Returns the (env, secrets) to send.
-
-    UserError when a reference is used but no token is found, or when `env` holds a literal token.
-    """
-    out_env: dict[str, str] = {}
-    out_secrets: dict[str, str] = {}
-    for where, values in (("env", env or {}), ("secrets", secrets or {})):
-        for key, value in values.items():
-            _check_name(where, key)
-            if not isinstance(value, str):
-                raise UserError(f"{where} {key!r} must be a string, got {_short(value)}. Quote the value.")
-            if "\x00" in value:
-                raise UserError(f"{where} {key!r} holds a NUL character (\\x00), which no environment variable can "
-                                "carry. Remove it.")
-            if _is_token_reference(value):
-                if not token:
-                    raise UserError(
-                        f"{where} {key!r} is {value!r}, but no Hugging Face token was found to put there. "
-                        "Run 'hf auth login' or set HF_TOKEN, then submit again."
-                    )
-                # A token is a secret wherever it was asked for: secrets are encrypted, env is displayed.
-                out_secrets[key] = token
-            elif where == "env" and looks_like_token(value, token):
-                raise UserError(
-                    f"env {key!r} holds a Hugging Face token in plain text, and env values are visible in the job's "
-                    f"spec. Pass it as a secret instead: secrets {{{key!r}: '$HF_TOKEN'}}."
-                )
-            elif where == "env":
-                out_env[key] = value
-            else:
-                out_secrets[key] = value
-    return out_env, out_secrets
 
 
 def secret_variants(value: str | None, min_length: int = MIN_REDACTED_LENGTH) -> set[str]:
@@ -139,7 +72,7 @@ class Redactor:
             return text
         if self._pattern is not None:
             text = self._pattern.sub(REDACTED, text)
-        return _TOKEN_SHAPE.sub(REDACTED, text)
+        return TOKEN_SHAPE.sub(REDACTED, text)
 
     def value(self, obj: Any) -> Any:
         """Redact every string inside a JSON-like value (dicts, lists, strings)."""
@@ -208,34 +141,3 @@ class StreamRedactor:
         out = self._TOKEN.sub(REDACTED.encode(), self._redact_secrets(self._held))
         self._held = b""
         return out
-
-
-def mcp_auth_token(inline: str | None, token_file: str | None, warn: Any = None) -> str | None:
-    """The MCP HTTP bearer token from `--auth-token-file` (first line of the file) or, discouraged, `--auth-token`
-    (a command line is visible to every user in the process list: a warning says so). None: the server then reads
-    HF_TRAINER_MCP_TOKEN, which only the same user (and root) can read."""
-    if inline and token_file:
-        raise UserError("Give the MCP auth token once: --auth-token-file PATH (or HF_TRAINER_MCP_TOKEN), not both.")
-    if token_file:
-        try:
-            with open(token_file, encoding="utf-8") as f:
-                token = f.readline().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or type(exc).__name__
-            raise UserError(f"Cannot read the MCP auth token file {token_file!r} ({reason}). Write the token on its "
-                            "first line (e.g. `openssl rand -hex 32 > FILE; chmod 600 FILE`).") from None
-        if len(token) < 16:
-            raise UserError(f"The MCP auth token in {token_file!r} is {'empty' if not token else 'too short'}: "
-                            "use at least 16 random characters (e.g. `openssl rand -hex 32`).")
-        return token
-    if inline:
-        (warn or _stderr)("warning: --auth-token is visible to every user of this machine in the process list; "
-                          "use --auth-token-file PATH or set HF_TRAINER_MCP_TOKEN instead.")
-        return inline
-    return None
-
-
-def _stderr(text: str) -> None:
-    import sys
-
-    print(text, file=sys.stderr)
