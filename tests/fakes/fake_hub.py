@@ -162,14 +162,32 @@ class FakeHub:
         self.faults.append(Fault(method.upper(), re.compile(pattern), status, times, message, headers or {}, delay))
 
     def add_job(self, stage: str = "RUNNING", *, logs: list[str] | None = None, message: str | None = None,
-                **spec: Any) -> dict:
-        """A job that exists already (as if created earlier)."""
+                created_at: datetime | None = None, started_at: datetime | None = None,
+                finished_at: datetime | None = None, **spec: Any) -> dict:
+        """A job that exists already (as if created earlier); the dates, when given, are the Hub's record of when it
+        was created, started and finished (what the spend ledger bills)."""
         job = self._new_job({"command": ["python", "-c", "print(1)"], "arguments": [], "environment": {},
                              "flavor": "cpu-basic", "dockerImage": "python:3.12", **spec})
         job["status"] = {"stage": stage, "message": message}
+        for key, when in (("createdAt", created_at), ("startedAt", started_at), ("finishedAt", finished_at)):
+            if when is not None:
+                job[key] = hub_time(when)
         if logs is not None:
             self.logs[job["id"]] = list(logs)
         return job
+
+    def add_scheduled(self, schedule: str, *, suspend: bool = False, timeout_seconds: int | None = None,
+                      **spec: Any) -> dict:
+        """A scheduled job that exists already; `spec` is more of its JobSpec (flavor, ...)."""
+        sid = _secrets.token_hex(12)
+        job_spec = {"command": ["python", "-c", "print(1)"], "arguments": [], "environment": {},
+                    "flavor": "cpu-basic", "dockerImage": "python:3.12", "timeout": timeout_seconds, **spec}
+        self.scheduled[sid] = {
+            "id": sid, "createdAt": self._next_time(), "jobSpec": job_spec, "schedule": schedule, "suspend": suspend,
+            "concurrency": False, "owner": dict(self.user),
+            "status": {"lastJob": None, "nextJobRunAt": hub_time(datetime.now(timezone.utc) + timedelta(hours=1))},
+        }
+        return self.scheduled[sid]
 
     def set_stage(self, job_id: str, stage: str, message: str | None = None) -> None:
         self.jobs[job_id]["status"] = {"stage": stage, "message": message}
@@ -313,6 +331,7 @@ class FakeHub:
                 return _error(400, "jobSpec and schedule are required")
             spec = dict(body["jobSpec"])
             spec["secrets"] = {k: None for k in (spec.get("secrets") or {})}
+            spec["timeout"] = spec.get("timeoutSeconds")  # sent as timeoutSeconds, read back as timeout
             sid = _secrets.token_hex(12)
             self.scheduled[sid] = {
                 "id": sid, "createdAt": self._next_time(), "jobSpec": spec, "schedule": body["schedule"],

@@ -49,6 +49,7 @@ class ScheduledJob(BaseModel):
     command: list[str] = Field(default_factory=list)
     image: str | None = None
     flavor: str | None = None
+    timeout_seconds: int | None = Field(default=None, description="Each run's timeout (what a run may cost).")
     labels: dict[str, str] = Field(default_factory=dict)
     secret_names: list[str] = Field(default_factory=list)
     last_job_id: str | None = None

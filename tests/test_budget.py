@@ -1,0 +1,205 @@
+"""The budget: set by the person (environment or a 0600 file), raised only at a terminal, and checked against the fake
+Hub's ledger before a job spends money."""
+
+import os
+import stat
+from datetime import datetime, timezone
+
+import pytest
+from conftest import CANARY_TOKEN
+from fakes.fake_hub import FakeHub
+from huggingface_hub import HfApi
+
+from hf_trainer import budget as b
+from hf_trainer.errors import UserError
+from hf_trainer.jobs.hub import HubBackend
+from hf_trainer.jobs.hub_errors import Retry
+
+UTC = timezone.utc
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+DAY = datetime(2026, 12, 6, tzinfo=UTC)  # periods of a budget set at NOW count from the start of its day
+
+
+@pytest.fixture(autouse=True)
+def no_budget_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (b.ENV_USD, b.ENV_PERIOD, b.ENV_START):
+        monkeypatch.delenv(name, raising=False)
+
+
+def make_backend(hub: FakeHub) -> HubBackend:
+    return HubBackend(HfApi(endpoint=hub.url, token=CANARY_TOKEN), retry=Retry(sleep=lambda s: None))
+
+
+def env_budget(monkeypatch: pytest.MonkeyPatch, usd: str, start: str = "2026-12-01") -> None:
+    monkeypatch.setenv(b.ENV_USD, usd)
+    monkeypatch.setenv(b.ENV_START, start)
+
+
+# --- where the budget comes from -------------------------------------------------------------------------------
+
+
+def test_no_budget_means_no_limit_and_no_hub_call(fake_hub: FakeHub) -> None:
+    assert b.load_budget() is None
+    assert b.check_spend(make_backend(fake_hub), flavor="h200", timeout_seconds=86400, now=NOW) is None
+    assert fake_hub.requests == []
+
+
+def test_the_environment_sets_the_budget_its_period_and_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(b.ENV_USD, "$75.50")
+    monkeypatch.setenv(b.ENV_PERIOD, "7d")
+    monkeypatch.setenv(b.ENV_START, "2026-12-01")
+    budget = b.load_budget()
+    assert (budget.limit_usd, budget.period, budget.source, budget.where) == (75.5, "7d", "environment", b.ENV_USD)
+    assert budget.schedule.window(NOW) == (datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 8, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("name, value", [
+    (b.ENV_USD, "fifty"),  # not a number
+    (b.ENV_USD, "-5"),  # negative
+    (b.ENV_USD, "nan"),
+    (b.ENV_PERIOD, "1 month"),
+    (b.ENV_START, "yesterday"),
+])
+def test_a_malformed_environment_budget_refuses_rather_than_switching_the_guard_off(
+        monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(b.ENV_USD, "50")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(UserError) as info:
+        b.load_budget()
+    assert repr(value) in str(info.value)
+
+
+def test_budget_set_writes_a_private_file_and_the_environment_wins_over_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = b.set_budget("40", "30d", now=NOW)
+    assert (budget.limit_usd, budget.period, budget.start, budget.source) == (40.0, "30d", DAY, "config file")
+    assert stat.S_IMODE(os.stat(b.config_path()).st_mode) == 0o600
+    assert b.load_budget().limit_usd == 40.0
+    monkeypatch.setenv(b.ENV_USD, "10")
+    assert (b.load_budget().limit_usd, b.load_budget().source) == (10.0, "environment")
+
+
+def test_lowering_the_budget_needs_no_terminal_but_raising_it_does() -> None:
+    b.set_budget(40, now=NOW)
+    assert b.set_budget(25, now=NOW).limit_usd == 25.0  # lowering: at once
+    for attempt in ({}, {"interactive": False, "confirm": lambda prompt: "60.00"}, {"interactive": True}):
+        with pytest.raises(UserError, match="interactive terminal"):
+            b.set_budget(60, **attempt)
+    assert b.load_budget().limit_usd == 25.0
+    with pytest.raises(UserError, match="not '60.00'"):
+        b.set_budget(60, interactive=True, confirm=lambda prompt: "600")
+    prompts: list[str] = []
+    raised = b.set_budget(60, interactive=True, confirm=lambda prompt: prompts.append(prompt) or "60.00")
+    assert raised.limit_usd == 60.0 and "from $25.00 per 30d to $60.00 per 30d" in prompts[0]
+    assert raised.start == DAY  # the same period length keeps counting from the same day
+
+
+def test_a_shorter_period_is_a_raise_too() -> None:
+    b.set_budget(40, "30d", now=NOW)
+    with pytest.raises(UserError, match="interactive terminal"):
+        b.set_budget(40, "7d")
+
+
+def test_removing_the_budget_needs_the_person_at_a_terminal() -> None:
+    assert b.clear_budget() is False  # nothing to remove
+    b.set_budget(40, now=NOW)
+    with pytest.raises(UserError, match="interactive terminal"):
+        b.clear_budget()
+    assert b.clear_budget(interactive=True, confirm=lambda prompt: "remove") is True
+    assert b.load_budget() is None
+
+
+def test_a_damaged_budget_file_is_named_with_the_fix() -> None:
+    b.config_path().write_text("{", encoding="utf-8")
+    with pytest.raises(UserError, match="budget set"):
+        b.load_budget()
+
+
+# --- the check --------------------------------------------------------------------------------------------------
+
+
+def spend_some(hub: FakeHub) -> None:
+    """Spent $3.00 (2 h on a10g-large at $1.50/h); committed $5.00 (h200 at $5.00/h, queued, 1 h timeout recorded)."""
+    from hf_trainer.jobs.base import JobInfo, Stage
+    from hf_trainer.ledger import record_job
+
+    hub.add_job("COMPLETED", flavor="a10g-large", started_at=datetime(2026, 12, 2, 8, tzinfo=UTC),
+                finished_at=datetime(2026, 12, 2, 10, tzinfo=UTC))
+    queued = hub.add_job("SCHEDULING", flavor="h200", created_at=datetime(2026, 12, 6, 11, tzinfo=UTC))
+    record_job(JobInfo(id=queued["id"], backend="hub", stage=Stage.SCHEDULING, flavor="h200"), route="uv",
+               timeout_seconds=3600)
+
+
+def test_a_job_that_fits_reports_what_it_leaves(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    spend_some(fake_hub)
+    env_budget(monkeypatch, "20")
+    result = b.check_spend(make_backend(fake_hub), flavor="a100-large", timeout_seconds=2 * 3600, now=NOW)
+    # 20 - 3 spent - 5 committed - 2 h x $2.50 = 7
+    assert (result.budget.spent_usd, result.budget.committed_usd, result.worst_case_usd, result.left_after_usd) == \
+        (3.0, 5.0, 5.0, 7.0)
+    assert "$7.00 left after it" in result.render()
+
+
+def test_a_job_over_budget_is_refused_with_every_figure_and_how_the_person_raises_it(
+        fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    spend_some(fake_hub)
+    env_budget(monkeypatch, "20")
+    with pytest.raises(UserError) as info:
+        b.check_spend(make_backend(fake_hub), flavor="h200", timeout_seconds=3 * 3600, now=NOW, action="Not submitted")
+    text = str(info.value)
+    for figure in ("Not submitted: over budget", "$15.00 at most", "h200 at $5.00/h", "180 min timeout",
+                   "$20.00 per 30d", "$12.00 left", "spent $3.00", "committed $5.00", "= $23.00 > $20.00",
+                   "force does not override", "hf-trainer budget set", b.ENV_USD):
+        assert figure in text, figure
+
+
+def test_a_job_without_a_timeout_is_counted_at_the_hubs_default(fake_hub: FakeHub,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    env_budget(monkeypatch, "1")
+    result = b.check_spend(make_backend(fake_hub), flavor="a10g-large", timeout_seconds=None, now=NOW)
+    assert (result.timeout_seconds, result.worst_case_usd, result.left_after_usd) == (1800, 0.75, 0.25)
+
+
+def test_a_schedule_is_charged_for_every_run_due_before_the_period_ends(fake_hub: FakeHub,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    env_budget(monkeypatch, "30")
+    # @daily on a10g-large, 1 h each: 24 runs (Dec 7 .. 30) x $1.50 = $36 > $30
+    with pytest.raises(UserError, match=r"x 24 runs due this period"):
+        b.check_spend(make_backend(fake_hub), flavor="a10g-large", timeout_seconds=3600, schedule="@daily", now=NOW,
+                      action="Not scheduled")
+    weekly = b.check_spend(make_backend(fake_hub), flavor="a10g-large", timeout_seconds=3600, schedule="@weekly",
+                           now=NOW)
+    assert (weekly.runs, weekly.worst_case_usd) == (3, 4.5)
+
+
+def test_an_unknown_flavor_is_refused_by_name(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_budget(monkeypatch, "30")
+    with pytest.raises(UserError, match="'a10g-hugh'"):
+        b.check_spend(make_backend(fake_hub), flavor="a10g-hugh", timeout_seconds=60, now=NOW)
+
+
+def test_local_jobs_are_never_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Local:
+        name = "local"
+
+    env_budget(monkeypatch, "0")
+    assert b.check_spend(Local(), flavor=None, timeout_seconds=None) is None
+
+
+def test_the_spend_report_shows_the_budget_and_the_ledger(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    spend_some(fake_hub)
+    env_budget(monkeypatch, "20")
+    report = b.spend_report(make_backend(fake_hub), now=NOW)
+    assert (report.budget.spent_usd, report.budget.committed_usd, report.budget.left_usd) == (3.0, 5.0, 12.0)
+    assert "Budget $20.00 per 30d" in report.render() and "$12.00 left" in report.render()
+    monkeypatch.delenv(b.ENV_USD)
+    report = b.spend_report(make_backend(fake_hub), now=NOW)
+    assert report.budget is None and "No budget set" in report.render()
+    assert report.ledger.spent_usd == 3.0  # the ledger works without a budget: 30 days from the month's first day
+    assert report.ledger.period_start == datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def test_an_environment_budget_without_a_start_counts_from_the_first_of_the_month(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(b.ENV_USD, "50")
+    assert b.load_budget().schedule.window(NOW) == (datetime(2026, 12, 1, tzinfo=UTC),
+                                                    datetime(2026, 12, 31, tzinfo=UTC))
