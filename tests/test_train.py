@@ -84,7 +84,7 @@ def test_bad_plans_are_refused_with_the_value_and_the_fix(tiny_model, chat, tmp_
 
 
 def test_a_failed_training_job_is_resubmitted_with_the_one_fix(tiny_model, chat, tmp_path, backend):
-    from hf_trainer.diagnose import retry_job
+    from hf_trainer.retry import retry_job
 
     # A learning rate so high the loss diverges: the job runs, diagnose names NaN loss and lowers the rate.
     request = _request(tiny_model, chat, tmp_path, learning_rate=1e9, use_peft=False, confirm=True)
