@@ -31,6 +31,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PYTHONUNBUFFERED", "1")
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
     monkeypatch.delenv("JOB_ID", raising=False)
+    for name in ("HF_TRAINER_BUDGET_USD", "HF_TRAINER_BUDGET_PERIOD", "HF_TRAINER_BUDGET_START"):
+        monkeypatch.delenv(name, raising=False)  # a person's budget must not refuse the suite's jobs
     return home
 
 
