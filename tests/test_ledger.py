@@ -133,6 +133,14 @@ def test_the_ledger_lists_jobs_of_every_namespace_hf_trainer_submitted_to(fake_h
     assert [(r.job_id, r.namespace, r.cost_usd) for r in result.jobs] == [(job["id"], "my-org", 0.5)]
 
 
+def test_a_job_without_a_local_record_is_committed_at_the_timeout_its_label_records(fake_hub: FakeHub) -> None:
+    # submitted from another machine: 10 min into a 1 h timeout (hft-timeout label) on a10g-large -> 50 min = $1.25
+    job = fake_hub.add_job("RUNNING", flavor="a10g-large", started_at=at(6, 11, 50), labels={"hft-timeout": "3600"})
+    (row,) = build_ledger(make_backend(fake_hub), period=PERIOD, now=NOW, records={}).jobs
+    assert (row.job_id, row.timeout_seconds, row.cost_usd, row.committed_usd, row.note) == (job["id"], 3600, 0.25,
+                                                                                           1.25, None)
+
+
 def test_local_jobs_cost_nothing_and_ask_nothing() -> None:
     class Local:
         name = "local"

@@ -4,7 +4,8 @@ Figures come from two places:
 - the Hub's job list (flavor, started, finished, stage), priced at the catalog's $/h (hardware.load_catalog, the same
   figures estimates and plans use) and billed per started minute: a job that ran 10 min 5 s costs 11 minutes;
 - local records (`jobs_ledger.jsonl`, 0600, under the tool's home) that hf-trainer writes when it submits a Hub job:
-  its timeout (the Hub's job record carries none) and the model repo it pushes to.
+  its timeout (the Hub's job record carries none) and the model repo it pushes to; without one, the timeout a
+  bundled training job carries in its `hft-timeout` label (jobs/records.py).
 
 Spent: the minutes each job ran inside the period. Committed: what the active jobs may still cost (a running job's
 timeout left, a queued job's whole timeout) plus every run of an active scheduled job due before the period ends, each
@@ -30,6 +31,7 @@ from pydantic import BaseModel, Field
 from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import JobInfo, Stage
+from hf_trainer.jobs.records import read_record
 
 RECORDS_FILE = "jobs_ledger.jsonl"
 # What HF Jobs applies when a job names no timeout (jobs/hub.py sends none then).
@@ -296,7 +298,8 @@ def job_cost(job: JobInfo, *, price_per_hour: float | None, start: datetime, end
              record: JobRecord | None = None) -> JobCost | None:
     """One job's cost inside [start, end) as of `now`, or None when it neither ran nor may run in the window."""
     notes: list[str] = []
-    timeout = (record.timeout_seconds if record else None) or job.timeout_seconds
+    # The local record, else the job's own hft-timeout label (jobs/records.py), else what the backend reports.
+    timeout = (record.timeout_seconds if record else None) or read_record(job).timeout_seconds
     if timeout is None:
         timeout = HUB_DEFAULT_TIMEOUT_SECONDS
         if not job.is_terminal:
