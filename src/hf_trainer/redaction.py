@@ -12,11 +12,13 @@ from typing import Any, Iterable, Mapping, TypeVar
 from pydantic import BaseModel
 
 REDACTED = "***"
-# Shorter values ("1", "yes", "on") occur everywhere in normal text: redacting them would mangle output and hide
-# nothing worth hiding. A secret shorter than this is refused where it is given (tokens.prepare_env_and_secrets).
-MIN_REDACTED_LENGTH = 8
+# Every secret of this many characters or more is redacted (a 4-digit PIN included). Shorter values ("1", "on")
+# occur everywhere in normal text: redacting them would mangle output and hide nothing, so a secret shorter than this
+# is refused where it is given (tokens.prepare_env_and_secrets), with the reason.
+MIN_REDACTED_LENGTH = 4
 # A Hugging Face token has this shape; one met anywhere in output is redacted even when we were not told about it.
-TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
+# No word boundaries: a token glued to a word character ("x_hf_...", "hf_...__") is still a token.
+TOKEN_SHAPE = re.compile(r"hf_[A-Za-z0-9]{30,}")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -95,7 +97,7 @@ class StreamRedactor:
     start of a secret (or of a Hugging Face token) are held back until the next read or `flush()`."""
 
     _TOKEN_TAIL = re.compile(rb"hf_[A-Za-z0-9]*\Z|hf?\Z")
-    _TOKEN = re.compile(rb"\bhf_[A-Za-z0-9]{30,}\b")
+    _TOKEN = re.compile(TOKEN_SHAPE.pattern.encode())
     # A token-shaped run longer than this is redacted without waiting for its end.
     _MAX_TOKEN_HOLD = 256
 

@@ -53,10 +53,13 @@ def test_the_hub_backend_sends_no_system_file(fake_hub: FakeHub):
 def test_a_readable_file_that_is_not_python_is_refused(tmp_path: Path):
     notes = tmp_path / "passwd"
     notes.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
-    with pytest.raises(UserError, match="does not read as Python"):
+    with pytest.raises(UserError, match="does not look like a Python script"):
         resolve_script(str(notes))
-    named = tmp_path / "run.sh"  # a name the caller chose: taken as given
+    named = tmp_path / "run.sh"  # neither .py, nor a shebang, nor a PEP 723 block
     named.write_text("echo hi\n", encoding="utf-8")
+    with pytest.raises(UserError, match="does not look like a Python script"):
+        resolve_script(str(named))
+    named.write_text("#!/usr/bin/env python3\nprint('hi')\n", encoding="utf-8")  # a shebang says it is a script
     assert resolve_script(str(named)).kind == "path"
 
 

@@ -67,8 +67,14 @@ def _is_dir(path: Path) -> bool:
 # Kernel and device views: /proc/self/environ holds this process's environment (the caller's token), /dev/zero never
 # ends. Never a script, whatever name or link leads there.
 _SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
-# Names a caller gives a script on purpose; any other file must read as Python.
-_SCRIPT_SUFFIXES = (".py", ".sh")
+# A local file is sent as a script only when it looks like one: named .py, or opening with a shebang, or carrying a
+# PEP 723 block. Anything else (a .env, a notes file, a key) is refused before its text goes anywhere.
+_SCRIPT_SUFFIX = ".py"
+_SHEBANG = re.compile(r"\A(\ufeff)?#!")
+_PEP723_OPENING = re.compile(r"(?m)^# /// script\s*$")
+# A dotenv file: every line that is not blank or a comment is KEY=value (it compiles as Python, secrets and all).
+_DOTENV_LINE = re.compile(r"^\s*(export\s+)?[A-Za-z_][A-Za-z0-9_]*=")
+_DOTENV_NAME = re.compile(r"(^|\.)env($|\.)|^\.env", re.IGNORECASE)
 MAX_SCRIPT_BYTES = 10 * 1024 * 1024
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
@@ -100,6 +106,48 @@ def _check_file(given: str, path: Path) -> os.stat_result:
     return info
 
 
+def _looks_like_dotenv(name: str, text: str) -> bool:
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if _DOTENV_NAME.search(name) and not name.lower().endswith(_SCRIPT_SUFFIX):
+        return True
+    return bool(lines) and all(_DOTENV_LINE.match(line) and " = " not in line for line in lines)
+
+
+def check_looks_like_script(given: str, name: str, text: str) -> None:
+    """A local file goes out as a script only when it looks like one: a .py name, a shebang or a PEP 723 block, and
+    not a dotenv file (KEY=value lines compile as Python and would ship their secrets). UserError otherwise."""
+    if _looks_like_dotenv(name, text):
+        raise UserError(f"The file {_shown(given)} looks like a dotenv file (KEY=value lines), not a script, so it is "
+                        "not sent: its values would be stored and shown with the job. Pass the training script (.py), "
+                        "and give values as env, or secrets for anything secret.")
+    if name.lower().endswith(_SCRIPT_SUFFIX) or _SHEBANG.match(text) or _PEP723_OPENING.search(text):
+        return
+    raise UserError(f"The file {_shown(given)} does not look like a Python script (no .py name, no '#!' first line, "
+                    "no '# /// script' block), so it is not sent. Pass a .py file (or rename it to .py if it is "
+                    "one).")
+
+
+def bundled_copy(text: str | None) -> str | None:
+    """The bundled script ('train_sft.py') whose text `text` is, wherever the copy lives; None for any other text.
+    A copy at another path is recognised by content, so it is estimated like the bundled script."""
+    if not text:
+        return None
+    from hf_trainer import paths  # the bundled folder is looked up only when asked
+
+    try:
+        folder = paths.scripts_dir()
+    except UserError:
+        return None
+    wanted = text.replace("\r\n", "\n").encode("utf-8")
+    for candidate in sorted(folder.glob("*.py")):
+        try:
+            if candidate.stat().st_size == len(wanted) and candidate.read_bytes() == wanted:
+                return candidate.name
+        except (OSError, UnicodeDecodeError):
+            continue
+    return None
+
+
 def refuse_secrets(text: str, where: str) -> None:
     """A script that holds the caller's token (or any Hugging Face token) is never sent: a job's script is stored
     and shown (job folder, job spec). No flag overrides this; pass the token as a secret ("$HF_TOKEN")."""
@@ -111,7 +159,7 @@ def refuse_secrets(text: str, where: str) -> None:
                         "read with os.environ[\"HF_TOKEN\"]. (force does not override this.)")
 
 
-def _read_file(given: str, path: Path) -> ScriptSource:
+def _read_file(given: str, path: Path, check_tokens: bool = True) -> ScriptSource:
     try:
         _check_file(given, path)
         data = path.read_bytes()
@@ -123,13 +171,9 @@ def _read_file(given: str, path: Path) -> ScriptSource:
     except UnicodeDecodeError:
         raise UserError(f"The script file {_shown(given)} is not UTF-8 text. Save it as UTF-8 Python source.") \
             from None
-    if not path.name.lower().endswith(_SCRIPT_SUFFIXES):
-        try:
-            compile(text, path.name, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            raise UserError(f"The file {_shown(given)} does not read as Python, so it is not sent as a script. Pass "
-                            "a .py file (or name the file .py if it is one).") from None
-    refuse_secrets(text, f"The script file {_shown(given)}")
+    check_looks_like_script(given, path.name, text)
+    if check_tokens:
+        refuse_secrets(text, f"The script file {_shown(given)}")
     metadata = read_metadata(text, where=f"The script {path.name!r}")
     return ScriptSource(kind="path", text=text, path=path.resolve(), name=path.name, metadata=metadata)
 
@@ -141,7 +185,7 @@ def _exists(path: Path) -> bool:
         return False
 
 
-def resolve_script(script: str) -> ScriptSource:
+def resolve_script(script: str, *, check_tokens: bool = True) -> ScriptSource:
     """Decide what `script` is and read what can be read.
 
     - "http://..." or "https://..." -> url (not fetched here; the backend passes it on)
@@ -149,7 +193,9 @@ def resolve_script(script: str) -> ScriptSource:
     - text with a newline, or one line that reads as Python -> inline
     - anything else -> UserError: a file that does not exist
 
-    The PEP 723 header of inline and file scripts is checked; a malformed one raises UserError.
+    The PEP 723 header of inline and file scripts is checked; a malformed one raises UserError. A text holding a
+    token is refused unless `check_tokens` is False (preflight's lint, which sends nothing and lists it as an error
+    beside every other finding).
     """
     if not isinstance(script, str) or not script.strip():
         raise UserError("The script is empty. Pass inline Python text, a path to a .py file, or an http(s) URL.")
@@ -164,7 +210,7 @@ def resolve_script(script: str) -> ScriptSource:
     if "\n" not in stripped:
         path = Path(os.path.expanduser(stripped)) if "\x00" not in stripped else None
         if path is not None and _is_file(path):
-            return _read_file(stripped, path)
+            return _read_file(stripped, path, check_tokens)
         if not _looks_like_code(stripped):
             if path is not None and _is_dir(path):
                 raise UserError(f"The script {_shown(stripped)} is a folder, not a file. Pass the .py file inside it.")
@@ -176,6 +222,7 @@ def resolve_script(script: str) -> ScriptSource:
                 "the script's Python text inline or an http(s) URL."
             )
 
-    refuse_secrets(script, "The inline script")
+    if check_tokens:
+        refuse_secrets(script, "The inline script")
     metadata = read_metadata(script, where="The inline script")
     return ScriptSource(kind="inline", text=script, name=DEFAULT_NAME, metadata=metadata)

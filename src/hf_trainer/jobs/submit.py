@@ -78,13 +78,25 @@ def training_script(request: Any) -> str | None:
         return None
     path = Path(os.path.expanduser(request.script.strip())) if "\n" not in request.script else None
     if path is None or path.name not in TRAINING_SCRIPTS:
-        return None
+        return _training_copy(request.script, path)
     try:
         bundled = paths.scripts_dir() / path.name
         same = path.resolve() == bundled.resolve()
     except (UserError, OSError):
         return None
-    return path.name if same else None
+    return path.name if same else _training_copy(request.script, path)
+
+
+def _training_copy(script: str, path: Path | None) -> str | None:
+    """A copy of a bundled training script elsewhere (or inline) is the same job: recognised by its text."""
+    from hf_trainer.jobs.script_source import bundled_copy
+
+    try:
+        text = script if path is None else (path.read_text(encoding="utf-8") if path.is_file() else None)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    name = bundled_copy(text)
+    return name if name in TRAINING_SCRIPTS else None
 
 
 # --- 2. estimate --------------------------------------------------------------------------------------------------
@@ -292,7 +304,22 @@ def preflight_job(request: Any, backend_name: str, estimated: Estimated | None =
     else:
         job = PreflightInput(script_text=_COMMAND_STANDIN, script_name="command", script_args=request.command,
                              **common)
-    return _with_warnings(preflight(job), est.warnings)
+    return _with_warnings(_with_token_fields(preflight(job), request), est.warnings)
+
+
+def _with_token_fields(report: PreflightReport, request: Any) -> PreflightReport:
+    """The token rule over every other field of the request (labels, dependencies, launcher, image, volumes,
+    namespace, secret names): preflight() read the script, its arguments and env already."""
+    from hf_trainer.tokens import request_token_fields
+
+    fields = request_token_fields(request, skip=frozenset({"script", "script_args", "command", "env"}))
+    if not fields:
+        return report
+    finding = Finding(severity="error", rule="literal-token",
+                      message=f"{', '.join(fields)} hold a Hugging Face token in plain text; every field of a job "
+                              "but its secrets is stored and shown in the job's spec.",
+                      fix='Remove it; pass the token as a secret instead: secrets {"HF_TOKEN": "$HF_TOKEN"}.')
+    return report.model_copy(update={"ok": False, "findings": [*report.findings, finding]})
 
 
 def _with_warnings(report: PreflightReport, warnings: list[str]) -> PreflightReport:
@@ -363,6 +390,9 @@ def submit(request: Any, backend: JobBackend, *, force: bool = False, report: Pr
         request = resolve(request)
         gate(report, force=force, action=action)
     request = for_backend(card_env(request, backend), backend)
+    from hf_trainer.tokens import refuse_tokens_in_request
+
+    refuse_tokens_in_request(request)  # a reused report may predate a field; force never passes a token
     job = backend.uv(request) if isinstance(request, UvJobRequest) else backend.run(request)
     return job, report
 
