@@ -87,3 +87,35 @@ def test_a_script_holding_the_token_is_refused_by_the_backend(where: str, tmp_pa
         backend.uv(UvJobRequest(script=script))
     assert CANARY_TOKEN not in str(err.value)
     assert _no_job_folders(backend)
+
+
+# Hardening III, finding 5: a dotenv file (KEY=value lines compile as Python) was shipped as a script, secrets and all.
+@pytest.mark.parametrize("name", [".env", "prod.env", ".env.local", "settings", "vars.py"])
+def test_a_dotenv_file_is_never_sent_as_a_script(name: str, tmp_path: Path, fake_hub: FakeHub):
+    dotenv = tmp_path / name
+    dotenv.write_text("# keys\nAPI_KEY=abc123secret\nexport DB_PASSWORD=hunter22\n", encoding="utf-8")
+    with pytest.raises(UserError, match="dotenv") as info:
+        resolve_script(str(dotenv))
+    assert "hunter22" not in str(info.value)
+    backend = HubBackend(HfApi(endpoint=fake_hub.url, token=CANARY_TOKEN), namespace="alice")
+    with pytest.raises(UserError, match="dotenv"):
+        backend.uv(UvJobRequest(script=str(dotenv)))
+    assert fake_hub.count("POST", r"/api/jobs/") == 0
+
+
+def test_a_file_with_a_pep723_block_is_a_script_whatever_its_name(tmp_path: Path):
+    job = tmp_path / "job"
+    job.write_text("# /// script\n# dependencies = []\n# ///\nprint('hi')\n", encoding="utf-8")
+    assert resolve_script(str(job)).kind == "path"
+
+
+# Finding 12: a copy of a bundled training script at another path skipped the estimate (recognised by path only).
+def test_a_copy_of_a_bundled_training_script_is_recognised_by_content(tmp_path: Path):
+    from hf_trainer import paths
+    from hf_trainer.jobs.submit import training_script
+
+    copy = tmp_path / "my_training.py"
+    copy.write_bytes((paths.scripts_dir() / "train_dpo.py").read_bytes())
+    assert training_script(UvJobRequest(script=str(copy))) == "train_dpo.py"
+    copy.write_text(copy.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    assert training_script(UvJobRequest(script=str(copy))) is None  # changed: another script, linted as such
