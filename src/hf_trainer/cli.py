@@ -262,7 +262,7 @@ def _rerun(args: argparse.Namespace) -> Any:
 
     timeout = parse_timeout(args.timeout) if args.timeout else None
     return rerun(args.source, get_backend(args.backend), flavor=args.flavor, timeout_seconds=timeout,
-                 confirm=args.confirm, force=args.force)
+                 confirm=args.confirm, force=args.force, trust_remote_code=args.trust_remote_code)
 
 
 def _add_rerun(subparsers: Any) -> None:
@@ -274,6 +274,9 @@ def _add_rerun(subparsers: Any) -> None:
     parser.add_argument("--timeout", default=None, help="Override the timeout, e.g. 2h.")
     parser.add_argument("--confirm", action="store_true", help="Submit (after the person agrees).")
     parser.add_argument("--force", action="store_true", help="Submit even when preflight reports errors.")
+    parser.add_argument("--trust-remote-code", dest="trust_remote_code", action="store_true",
+                        help="Confirm that the recorded --trust_remote_code may run the model's own code (the plan "
+                        "names the model and push repo; a model card is written by whoever shared the model).")
 
 
 _REGISTRARS = [_add_jobs, _add_demo, _add_mcp, _add_dataset, _add_estimate, _add_train, _add_rerun]

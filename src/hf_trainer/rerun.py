@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+import shlex
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs import submit
 from hf_trainer.jobs.base import JobBackend, JobInfo
+from hf_trainer.timeouts import MAX_TIMEOUT_SECONDS
 from hf_trainer.preflight import PreflightReport
 
 CARD_KEY = "hf_trainer_job"
@@ -37,6 +39,7 @@ class RecordedJob(BaseModel):
     timeout_seconds: int | None = None
     runtime_seconds: float | None = Field(default=None, description="How long the recorded run took.")
     job_id: str | None = None
+    ignored: list[str] = Field(default_factory=list, description="Recorded fields left out as malformed.")
     libraries: dict[str, str] = Field(default_factory=dict)
 
 
@@ -57,7 +60,7 @@ class RerunPlan(BaseModel):
     job: JobInfo | None = None
 
     def render(self) -> str:
-        lines = [f"Rerun of {self.source} ({self.source_kind}): {self.script} {' '.join(self.script_args)}",
+        lines = [f"Rerun of {self.source} ({self.source_kind}): {self.script} {shlex.join(self.script_args)}",
                  f"  flavor: {self.flavor or '-'}; timeout: {self.timeout_seconds or 'default'}"]
         if self.recorded.libraries:
             lines.append("  recorded with " + ", ".join(f"{k} {v}" for k, v in self.recorded.libraries.items()))
@@ -87,11 +90,132 @@ def parse_card(text: str) -> dict[str, Any] | None:
 
 
 def _recorded(data: dict[str, Any] | None, where: str) -> RecordedJob:
-    if not data or not data.get("script"):
+    if not isinstance(data, dict) or not data.get("script"):
         raise UserError(f"{where} has no recorded hf-trainer job (no '{CARD_KEY}' in its model card), so it cannot "
                         "be rerun. Only models trained by hf-trainer's scripts since this version record it; rerun "
                         "from the job id instead (hf-trainer rerun <job id>) if you have it.")
-    return RecordedJob.model_validate({k: v for k, v in data.items() if k in RecordedJob.model_fields})
+    clean, notes = validate_recorded(data)
+    return RecordedJob.model_validate({**clean, "ignored": notes})
+
+
+# --- a card is untrusted input: anyone can write one and share the model (issue 30) ---------------------------------
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_FLAVOR = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_LIBRARY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+!-]{0,63}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_RECORDED_ARGUMENTS = 400
+MAX_RECORDED_ARGUMENT_CHARS = 4000
+
+
+def validate_script(script: object) -> str:
+    """The recorded script must be one of the bundled training scripts, by its bare name: a card that names a path
+    (absolute, '../..', a folder) or any other file is refused, since rerun would run that file with the token."""
+    if not isinstance(script, str) or script not in submit.TRAINING_SCRIPTS:
+        shown = repr(script)[:120] if isinstance(script, str) else type(script).__name__
+        raise UserError(f"The recorded script {shown} is not one of hf-trainer's bundled training scripts "
+                        f"({', '.join(sorted(submit.TRAINING_SCRIPTS))}), so it is not run: a model card is written by "
+                        "whoever shared the model, and rerun runs only bundled scripts by name. Train with "
+                        "'hf-trainer train' (or hf_jobs uv with a script you have read) instead.")
+    return script
+
+
+def validate_arguments(arguments: object) -> list[str]:
+    """The recorded arguments: a list of one-line strings of sane size (they are shown in the plan and sent)."""
+    if not isinstance(arguments, list) or not all(isinstance(a, str) for a in arguments):
+        raise UserError("The recorded arguments are not a list of strings, so the job cannot be rerun from this "
+                        "record. Train with 'hf-trainer train' instead.")
+    if len(arguments) > MAX_RECORDED_ARGUMENTS or any(len(a) > MAX_RECORDED_ARGUMENT_CHARS for a in arguments):
+        raise UserError(f"The recorded arguments are too many or too long (at most {MAX_RECORDED_ARGUMENTS} "
+                        f"arguments of {MAX_RECORDED_ARGUMENT_CHARS} characters): not a record hf-trainer wrote.")
+    bad = next((a for a in arguments if _CONTROL.search(a)), None)
+    if bad is not None:
+        raise UserError(f"A recorded argument holds a control character (a newline, NUL, ...): {bad[:80]!r}. "
+                        "hf-trainer never records one, so the record is refused.")
+    return list(arguments)
+
+
+def validate_recorded(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Every field of a card's record checked as untrusted input: the script and arguments are refused when wrong
+    (they are what runs); a malformed flavor, timeout, sha256, job id or library list is dropped with a note."""
+    clean: dict[str, Any] = {"script": validate_script(data.get("script")),
+                             "arguments": validate_arguments(data.get("arguments", []))}
+    notes: list[str] = []
+    flavor, timeout = data.get("flavor"), data.get("timeout_seconds")
+    if isinstance(flavor, str) and _FLAVOR.match(flavor):
+        clean["flavor"] = flavor
+    elif flavor is not None:
+        notes.append("the recorded flavor is not a hardware name and was ignored: pass --flavor")
+    if isinstance(timeout, int) and not isinstance(timeout, bool) and 0 < timeout <= MAX_TIMEOUT_SECONDS:
+        clean["timeout_seconds"] = timeout
+    elif timeout is not None:
+        notes.append("the recorded timeout is not a number of seconds within 30 days and was ignored")
+    runtime = data.get("runtime_seconds")
+    if isinstance(runtime, (int, float)) and not isinstance(runtime, bool) and math.isfinite(runtime) \
+            and 0 <= runtime <= MAX_TIMEOUT_SECONDS:
+        clean["runtime_seconds"] = float(runtime)
+    sha = data.get("script_sha256")
+    if isinstance(sha, str) and _SHA256.match(sha):
+        clean["script_sha256"] = sha
+    job_id = data.get("job_id")
+    if isinstance(job_id, str) and _JOB_ID.match(job_id):
+        clean["job_id"] = job_id
+    libraries = data.get("libraries")
+    if isinstance(libraries, dict):
+        kept = {k: v for k, v in libraries.items()
+                if isinstance(k, str) and isinstance(v, str) and _LIBRARY.match(k) and _LIBRARY.match(v)}
+        clean["libraries"] = dict(list(kept.items())[:20])
+        if len(clean["libraries"]) < len(libraries):
+            notes.append(f"{len(libraries) - len(clean['libraries'])} recorded library version(s) were not "
+                         "names and versions and were left out")
+    return clean, notes
+
+
+def trust_remote_code_note(arguments: list[str]) -> str | None:
+    """The note a plan carries when the record asks for --trust_remote_code (the model's own code runs, with the
+    token): it names the model and the push repo, so the person can judge them."""
+    # Any spelling counts (argparse also takes a unique prefix such as --trust_remote): better one note too many.
+    if not any(a.startswith("--trust_remote") or a.startswith("--trust-remote") for a in arguments):
+        return None
+
+    def value(name: str) -> str:
+        for i, a in enumerate(arguments):
+            if a == name and i + 1 < len(arguments):
+                return repr(arguments[i + 1])
+            if a.startswith(name + "="):
+                return repr(a.split("=", 1)[1])
+        return "(none)"
+
+    return (f"the record asks for --trust_remote_code: the model {value('--model_name_or_path')} runs its own Python "
+            f"code in the job, with your token (it pushes to {value('--hub_model_id')}). Submitting needs "
+            "trust_remote_code: true (CLI --trust-remote-code) beside confirm, only if you trust that model's author")
+
+
+def confirm_trust_remote_code(arguments: list[str], trust_remote_code: bool) -> None:
+    """UserError when the record runs remote code and the person did not confirm it explicitly."""
+    note = trust_remote_code_note(arguments)
+    if note and not trust_remote_code:
+        raise UserError(f"Not submitted: {note}.")
+
+
+def validate_source(source: object) -> str:
+    """The rerun source as given: one line of text without NUL, of sane length."""
+    if not isinstance(source, str) or not source.strip():
+        raise UserError("rerun needs a source: a model repo (owner/name), a local model folder or a job id.")
+    if "\x00" in source or len(source) > 1000:
+        raise UserError(f"The rerun source {source[:80]!r} holds a NUL character or is over 1,000 characters: it is "
+                        "not a model repo, a folder or a job id. Pass the repo the run pushed to (owner/name).")
+    return source.strip()
+
+
+_REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+def _repo_id(text: str) -> str | None:
+    parts = text.split("/")
+    if len(parts) == 2 and all(_REPO_PART.match(p) and ".." not in p for p in parts):
+        return text
+    return None
 
 
 def recorded_job_from_repo(api: Any, repo_id: str) -> RecordedJob:
@@ -125,12 +249,20 @@ def recorded_job_from_job(backend: JobBackend, job_id: str) -> RecordedJob:
 
 
 def _source_kind(source: str) -> tuple[Literal["repo", "folder", "job"], str]:
-    if Path(source).expanduser().is_dir():
-        return "folder", str(Path(source).expanduser())
+    source = validate_source(source)
+    try:
+        folder = Path(source).expanduser()
+    except RuntimeError:  # an unknown ~user: left as written
+        folder = Path(source)
+    try:
+        if folder.is_dir():
+            return "folder", str(folder)
+    except OSError:
+        pass
     url = _REPO_URL.match(source)
-    if url:
+    if url and _repo_id(url.group("repo")):
         return "repo", url.group("repo")
-    if source.count("/") == 1 and not source.startswith((".", "/", "~")):
+    if _repo_id(source) and not source.startswith((".", "/", "~")):
         return "repo", source
     if _JOB_ID.match(source):
         return "job", source
@@ -143,8 +275,10 @@ def _label(text: str) -> str:
 
 
 def rerun(source: str, backend: JobBackend, *, api: Any = None, flavor: str | None = None,
-          timeout_seconds: int | None = None, confirm: bool = False, force: bool = False) -> RerunPlan:
-    """Plan the recorded job again (flavor/timeout overridable); submit it with `confirm` when preflight passes."""
+          timeout_seconds: int | None = None, confirm: bool = False, force: bool = False,
+          trust_remote_code: bool = False) -> RerunPlan:
+    """Plan the recorded job again (flavor/timeout overridable); submit it with `confirm` when preflight passes.
+    A record that asks for --trust_remote_code also needs `trust_remote_code` (the person's explicit yes)."""
     kind, ref = _source_kind(source)
     if kind == "folder":
         card = Path(ref) / "README.md"
@@ -165,7 +299,10 @@ def rerun(source: str, backend: JobBackend, *, api: Any = None, flavor: str | No
     script_path = paths.bundled_script(recorded.script)
     now = hashlib.sha256(script_path.read_bytes()).hexdigest()
     changed = bool(recorded.script_sha256) and recorded.script_sha256 != now
-    notes = []
+    notes = list(recorded.ignored)
+    remote_code = trust_remote_code_note(recorded.arguments)
+    if remote_code:
+        notes.append(remote_code)
     if changed:
         notes.append(f"{recorded.script} changed since the recorded run (sha256 {recorded.script_sha256[:12]} then, "
                      f"{now[:12]} now): the current bundled script runs, with the same arguments")
@@ -182,6 +319,7 @@ def rerun(source: str, backend: JobBackend, *, api: Any = None, flavor: str | No
     report = submit.plan_training(recorded.script, recorded.arguments, backend, flavor=chosen_flavor,
                                   timeout_seconds=chosen_timeout)
     plan = RerunPlan(source=ref, source_kind=kind, recorded=recorded, script=recorded.script,
+    confirm_trust_remote_code(recorded.arguments, trust_remote_code)
                      script_args=list(recorded.arguments), flavor=chosen_flavor, timeout_seconds=chosen_timeout,
                      script_changed=changed, notes=notes, preflight=report)
     if not confirm:

@@ -237,14 +237,17 @@ def train(request: TrainRequest) -> TrainPlan:
                                                     destructive_hint=False, idempotent_hint=False,
                                                     open_world_hint=True))
 def rerun_job(source: str, backend: Literal["hub", "local"] | None = None, flavor: str | None = None,
-              timeout: str | None = None, confirm: bool = False, force: bool = False) -> RerunPlan:
+              timeout: str | None = None, confirm: bool = False, force: bool = False,
+              trust_remote_code: bool = False) -> RerunPlan:
     """Run the job that made a model again: the same bundled script with exactly the same arguments and flavor.
 
     source: the model repo the run pushed to (owner/name; its card records the job), a local model folder, or a job
     id. Without confirm it only PLANS and returns the script, arguments, flavor, library versions, preflight (with
     the estimate of those arguments on that flavor) and notes (e.g. the script changed since: its sha256 differs).
     Show it to the person; call again with confirm: true after they approve. flavor and timeout ("2h") override the
-    recorded ones; force submits past preflight errors (never past a leaked token).
+    recorded ones; force submits past preflight errors (never past a leaked token). A model card is untrusted: only
+    bundled scripts rerun, and a record with --trust_remote_code also needs trust_remote_code: true, which only the
+    person may give after reading the plan's note (the model's own code runs with their token).
     """
     from hf_trainer.jobs.select import get_backend
     from hf_trainer.rerun import rerun as run_rerun
@@ -252,7 +255,8 @@ def rerun_job(source: str, backend: Literal["hub", "local"] | None = None, flavo
 
     with user_errors("rerun"):
         return run_rerun(source, get_backend(backend), flavor=flavor,
-                         timeout_seconds=parse_timeout(timeout) if timeout else None, confirm=confirm, force=force)
+                         timeout_seconds=parse_timeout(timeout) if timeout else None, confirm=confirm, force=force,
+                         trust_remote_code=trust_remote_code)
 
 
 # --- serving: stdio, or streamable HTTP (a bearer token is required off loopback) ---
