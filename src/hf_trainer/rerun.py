@@ -10,8 +10,8 @@ import hashlib
 import json
 import math
 import os
-import shlex
 import re
+import shlex
 from pathlib import Path
 from typing import Any, Literal
 
@@ -114,8 +114,8 @@ def validate_script(script: object) -> str:
     if not isinstance(script, str) or script not in submit.TRAINING_SCRIPTS:
         shown = repr(script)[:120] if isinstance(script, str) else type(script).__name__
         raise UserError(f"The recorded script {shown} is not one of hf-trainer's bundled training scripts "
-                        f"({', '.join(sorted(submit.TRAINING_SCRIPTS))}), so it is not run: a model card is written by "
-                        "whoever shared the model, and rerun runs only bundled scripts by name. Train with "
+                        f"({', '.join(sorted(submit.TRAINING_SCRIPTS))}), so it is not run: a model card is "
+                        "written by whoever shared the model, and rerun runs only bundled scripts by name. Train with "
                         "'hf-trainer train' (or hf_jobs uv with a script you have read) instead.")
     return script
 
@@ -319,11 +319,11 @@ def rerun(source: str, backend: JobBackend, *, api: Any = None, flavor: str | No
     report = submit.plan_training(recorded.script, recorded.arguments, backend, flavor=chosen_flavor,
                                   timeout_seconds=chosen_timeout)
     plan = RerunPlan(source=ref, source_kind=kind, recorded=recorded, script=recorded.script,
-    confirm_trust_remote_code(recorded.arguments, trust_remote_code)
                      script_args=list(recorded.arguments), flavor=chosen_flavor, timeout_seconds=chosen_timeout,
                      script_changed=changed, notes=notes, preflight=report)
     if not confirm:
         return plan
+    confirm_trust_remote_code(recorded.arguments, trust_remote_code)
     job, _ = submit.submit_training(recorded.script, plan.script_args, backend, flavor=chosen_flavor,
                                     timeout_seconds=chosen_timeout, labels={"rerun-of": _label(ref)}, force=force,
                                     report=report)
