@@ -21,8 +21,8 @@ from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs import submit
 from hf_trainer.jobs.base import JobBackend, JobInfo
-from hf_trainer.timeouts import MAX_TIMEOUT_SECONDS
 from hf_trainer.preflight import PreflightReport
+from hf_trainer.timeouts import MAX_TIMEOUT_SECONDS
 
 CARD_KEY = "hf_trainer_job"
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{1,64}$")  # the hex ids the Hub and the local backend issue (jobs/arguments.py)
@@ -39,8 +39,8 @@ class RecordedJob(BaseModel):
     timeout_seconds: int | None = None
     runtime_seconds: float | None = Field(default=None, description="How long the recorded run took.")
     job_id: str | None = None
-    ignored: list[str] = Field(default_factory=list, description="Recorded fields left out as malformed.")
     libraries: dict[str, str] = Field(default_factory=dict)
+    ignored: list[str] = Field(default_factory=list, description="Recorded fields left out as malformed.")
 
 
 class RerunPlan(BaseModel):
