@@ -20,14 +20,15 @@ from pydantic import BaseModel, Field
 from hf_trainer.errors import UserError
 from hf_trainer.launch import gpus_for_flavor, sharding_problem
 from hf_trainer.pep723 import read_metadata
+from hf_trainer.redaction import TOKEN_SHAPE
 from hf_trainer.runtime.vocabulary import TIMEOUT_BUFFER
 from hf_trainer.timeouts import format_duration
+from hf_trainer.tokens import caller_token, looks_like_token
 
 Severity = Literal["error", "warning"]
 
 # HF Jobs stops a job after 30 minutes unless a timeout is given.
 HUB_DEFAULT_TIMEOUT_SECONDS = 30 * 60
-_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 _PLACEHOLDER = re.compile(r"^\$\{?HF_TOKEN\}?$")
 
 # Arguments that TRL 1.16 / transformers 5 removed or renamed: old name -> the fix.
@@ -195,19 +196,32 @@ def check_results_kept(job: PreflightInput, tree: ast.AST | None) -> list[Findin
     return findings
 
 
+def _token_line(text: str, token: str | None) -> int | None:
+    """The 1-based line of the first token in `text` (the caller's, or any Hugging Face token), else None."""
+    starts = [m.start() for m in (TOKEN_SHAPE.search(text),) if m] + ([text.find(token)] if token and token in text
+                                                                       else [])
+    return text[: min(starts)].count("\n") + 1 if starts else None
+
+
 def check_literal_tokens(job: PreflightInput, tree: ast.AST | None) -> list[Finding]:
+    """The token rule (tokens.looks_like_token: the caller's token or any hf_ token, glued to other characters too)
+    over the script, its arguments and env; the submit pipeline applies the same rule to every other field."""
+    token = caller_token()
     findings = []
-    line = _line_of(job.script_text, _TOKEN)
+    line = _token_line(job.script_text, token)
     if line:
         findings.append(Finding(severity="error", rule="literal-token", line=line,
                                 message="The script contains a literal Hugging Face token.",
                                 fix="Remove it; read os.environ['HF_TOKEN'] and pass the token as a job secret."))
-    for name, value in {**job.env, **{f"arg {i}": a for i, a in enumerate(job.script_args)}}.items():
-        if _TOKEN.search(value):
-            findings.append(Finding(severity="error", rule="literal-token",
-                                    message=f"{name} holds a literal Hugging Face token; env and arguments are "
-                                            "visible in the job's page and logs.",
-                                    fix='Pass it as a secret instead: secrets {"HF_TOKEN": "$HF_TOKEN"}.'))
+    values = {**{f"env {k!r}": v for k, v in job.env.items() if not _PLACEHOLDER.match(v.strip())},
+              **{f"arg {i}": a for i, a in enumerate(job.script_args)}}
+    names = [f"env name {i}" for i, k in enumerate(job.env) if looks_like_token(k, token)]
+    names += [f"secret name {i}" for i, k in enumerate(job.secrets) if looks_like_token(k, token)]
+    for name in [*(n for n, v in values.items() if looks_like_token(v, token)), *names]:
+        findings.append(Finding(severity="error", rule="literal-token",
+                                message=f"{name} holds a literal Hugging Face token; env and arguments are "
+                                        "visible in the job's page and logs.",
+                                fix='Pass it as a secret instead: secrets {"HF_TOKEN": "$HF_TOKEN"}.'))
     return findings
 
 

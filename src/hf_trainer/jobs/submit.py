@@ -309,10 +309,10 @@ def preflight_job(request: Any, backend_name: str, estimated: Estimated | None =
 
 def _with_token_fields(report: PreflightReport, request: Any) -> PreflightReport:
     """The token rule over every other field of the request (labels, dependencies, launcher, image, volumes,
-    namespace, secret names): preflight() read the script, its arguments and env already."""
+    namespace): preflight() read the script, its arguments, env and the secret names already."""
     from hf_trainer.tokens import request_token_fields
 
-    fields = request_token_fields(request, skip=frozenset({"script", "script_args", "command", "env"}))
+    fields = request_token_fields(request, skip=frozenset({"script", "script_args", "command", "env", "secrets"}))
     if not fields:
         return report
     finding = Finding(severity="error", rule="literal-token",
