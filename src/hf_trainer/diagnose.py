@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from hf_trainer.jobs.base import JobBackend, Stage
 from hf_trainer.jobs.records import read_record, script_args_from_command
+from hf_trainer.untrusted import quoted
 
 __all__ = ["Change", "Diagnosis", "FailureKind", "diagnose", "diagnose_job", "get_arg", "has_flag", "remove_flag",
            "script_args_from_command", "set_arg"]
@@ -99,8 +100,8 @@ class Diagnosis(BaseModel):
 
     def render(self) -> str:
         lines = [f"diagnosis: {self.kind} - {self.summary}"]
-        if self.evidence:
-            lines.append(f"  evidence: {self.evidence}")
+        if self.evidence:  # a log line or the Hub's message: quoted on one line, never read as our own words
+            lines.append(f"  evidence: {quoted(self.evidence)}")
         if self.change:
             lines.append(f"  fix: {self.change.description}")
         lines += [f"  then: {step}" for step in self.next_steps]
@@ -248,7 +249,7 @@ def diagnose(stage: Stage, message: str | None, log_lines: list[str], script_arg
         return Diagnosis(kind="completed", summary="The job completed; its loss moved normally.")
     if stage == Stage.ERROR:
         tail = next((line.strip() for line in reversed(text_lines) if line.strip()), message or "")
-        reason = message or "no message"
+        reason = quoted(message) if message else "no message"
         return Diagnosis(kind="unknown", summary=f"The job failed for a reason not in the table: {reason}.",
                          evidence=tail[:300] or None,
                          next_steps=["read the full log (hf_jobs logs)", "rerun the configuration with --smoke "
