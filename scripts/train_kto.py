@@ -156,7 +156,7 @@ def main(args: argparse.Namespace) -> int:
         per_device_train_batch_size=args.per_device_train_batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         logging_steps=logging_steps(args),
-        logging_nan_inf_filter=False,  # report a diverged loss as it is (divergence_guard stops the run)
+        logging_nan_inf_filter=False,  # report a diverged loss as it is (early_stop stops the run)
         seed=args.seed,
         model_init_kwargs=model_init_kwargs(args, device),
         disable_tqdm=args.json,
@@ -173,7 +173,7 @@ def main(args: argparse.Namespace) -> int:
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         peft_config=peft_config(args),
-        callbacks=[divergence_guard(), run_recorder(args, METHOD)],
+        callbacks=[early_stop(args, METHOD), run_recorder(args, METHOD)],
     )
     trainer.train(resume_from_checkpoint=checkpoint)
     margins = [entry["rewards/margins"] for entry in trainer.state.log_history if "rewards/margins" in entry]
@@ -1399,6 +1399,199 @@ def format_row(row: dict, tokenizer: Any) -> str:
         return max(texts, key=len)
     raise ValueError(f"cannot format {KIND_TEXT.get(kind, kind)} rows")
 
+# ----- runtime/early_stop.py -----
+"""Jobs that stop early instead of paying for nothing, each with a named reason the scripts print and diagnose reads.
+
+    nan_loss              the loss or gradient norm became NaN or infinite: every later step is wasted
+    diverging             the loss stayed far above its best value for several logs in a row
+    zero_reward_variance  GRPO: every completion of every prompt scored the same for --zero_reward_steps steps, so
+                          the advantages are all zero and nothing is learned
+    stalled               no training step, evaluation batch or save for --stall_minutes (a stalled data loader, a
+                          hung collective under FSDP): the job would otherwise idle until its timeout
+
+A stop prints one line, `hf-trainer stopped early [<reason>] at step N: ...` (diagnose.py matches it), and the first
+three end training at once (`control.should_training_stop`) so finish_run can record why (runtime/results.py: the
+model card and the --json summary). Before a diverged run ends, the push of the last good checkpoint (hub_strategy
+checkpoint pushes each save in the background) is waited for, and the broken final weights are never saved or pushed.
+A stalled process cannot return: a watchdog thread prints the line and ends the process with STOPPED_EXIT_CODE.
+
+Like every runtime module it is inlined into the scripts: standard library at the top, transformers inside functions.
+"""
+
+import argparse
+import math
+import os
+import sys
+import threading
+import time
+
+# The exit status of a run that stopped early (argparse errors exit 2, smoke failures 1).
+STOPPED_EXIT_CODE = 3
+STOP_LINE = "hf-trainer stopped early [{reason}] at step {step}: {detail}"
+CHECKPOINT_LINE = "hf-trainer checkpoint: step {step} of {total} (checkpoint-{step})"
+# Reasons whose final weights are broken: never saved or pushed as the result.
+BROKEN_REASONS = ("nan_loss", "diverging")
+# diverging: at least this many logged losses first, then this many logs in a row above both bounds.
+DIVERGING_MIN_LOGS = 5
+DIVERGING_LOGS_IN_A_ROW = 3
+DIVERGING_FACTOR = 3.0
+DIVERGING_MARGIN = 1.0
+# GRPO logs the share of prompt groups whose rewards are all equal; at or above this, the group gives no signal.
+ZERO_STD_SHARE = 0.999
+
+
+def add_early_stop_arguments(parser: argparse.ArgumentParser) -> None:
+    """--stall_minutes and --zero_reward_steps (0 turns either off)."""
+    group = parser.add_argument_group("early stop")
+    group.add_argument("--stall_minutes", type=float, default=30.0,
+                       help="Stop when no training step, evaluation batch or save happens for this long (a stalled "
+                            "data loader, a hung collective); 0 never stops. Default 30.")
+    group.add_argument("--zero_reward_steps", type=int, default=25,
+                       help="GRPO: stop when every completion scored the same for this many steps in a row (no "
+                            "learning signal); 0 never stops. Default 25.")
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True  # not a number: nothing to judge
+
+
+def early_stop(args, method: str):
+    """The TrainerCallback that stops a run for the reasons above; its `stopped` holds the reason once it fired."""
+    from transformers import TrainerCallback
+
+    stall_seconds = float(getattr(args, "stall_minutes", 0) or 0) * 60
+    zero_steps = int(getattr(args, "zero_reward_steps", 0) or 0) if method == "grpo" else 0
+
+    class EarlyStop(TrainerCallback):
+        def __init__(self) -> None:
+            self.stopped: dict | None = None
+            self.losses: list[float] = []
+            self.rising = 0
+            self.zero_since: int | None = None
+            self.last_log_step = 0
+            self.beat = time.monotonic()
+            self.done = threading.Event()
+
+        # --- the reasons ---
+
+        def stop(self, control, reason: str, step: int, detail: str) -> None:
+            if self.stopped is None:
+                self.stopped = {"reason": reason, "step": step, "detail": detail}
+                print(STOP_LINE.format(reason=reason, step=step, detail=detail), flush=True)
+            control.should_training_stop = True
+            if reason in BROKEN_REASONS:
+                # The log comes before this step's save: a diverged model must not become the last checkpoint.
+                control.should_save = False
+                control.should_evaluate = False
+
+        def on_log(self, train_args, state, control, logs=None, **kwargs):
+            self.heartbeat()
+            logs = logs or {}
+            step = state.global_step
+            for key in ("loss", "grad_norm"):
+                if key in logs and not _finite(logs[key]):
+                    self.stop(control, "nan_loss", step, f"training diverged: {key} is {logs[key]} at step {step}. "
+                              f"Lower the learning rate (now {train_args.learning_rate:g}) about tenfold; on fp16 "
+                              "GPUs (T4) prefer a bf16 GPU. The last good checkpoint is the last one saved.")
+                    return
+            if "loss" in logs and method != "grpo":  # GRPO's loss is no measure of progress
+                self.diverging(control, float(logs["loss"]), step, train_args)
+            if zero_steps and "frac_reward_zero_std" in logs:
+                steps = max(1, step - self.last_log_step)
+                if float(logs["frac_reward_zero_std"]) >= ZERO_STD_SHARE:
+                    self.zero_since = (self.zero_since or 0) + steps
+                    if self.zero_since >= zero_steps:
+                        self.stop(control, "zero_reward_variance", step,
+                                  f"every completion scored the same reward for {self.zero_since} steps (reward "
+                                  f"{logs.get('reward')}): no learning signal. Check that the reward functions fit "
+                                  "the data, or make the task reachable for the model")
+                else:
+                    self.zero_since = None
+            if "loss" in logs or "frac_reward_zero_std" in logs:
+                self.last_log_step = step
+
+        def diverging(self, control, loss: float, step: int, train_args) -> None:
+            self.losses.append(loss)
+            if len(self.losses) <= DIVERGING_MIN_LOGS:
+                return
+            best = min(self.losses)
+            if loss > best * DIVERGING_FACTOR and loss > best + DIVERGING_MARGIN:
+                self.rising += 1
+            else:
+                self.rising = 0
+            if self.rising >= DIVERGING_LOGS_IN_A_ROW:
+                self.stop(control, "diverging", step,
+                          f"the loss is {loss:.4f}, over {DIVERGING_FACTOR:g}x its best ({best:.4f}), for "
+                          f"{self.rising} logs in a row. Lower the learning rate (now {train_args.learning_rate:g}) "
+                          "about tenfold")
+
+        # --- progress: the watchdog's heartbeat, and a line per checkpoint that retry reads ---
+
+        def heartbeat(self) -> None:
+            self.beat = time.monotonic()
+
+        def on_train_begin(self, train_args, state, control, **kwargs):
+            self.heartbeat()
+            if stall_seconds > 0 and state.is_world_process_zero:
+                threading.Thread(target=self.watch, args=(state,), daemon=True, name="hf-trainer-stall").start()
+
+        def on_step_end(self, train_args, state, control, **kwargs):
+            self.heartbeat()
+
+        def on_substep_end(self, train_args, state, control, **kwargs):
+            self.heartbeat()
+
+        def on_prediction_step(self, train_args, state, control, **kwargs):
+            self.heartbeat()
+
+        def on_evaluate(self, train_args, state, control, **kwargs):
+            self.heartbeat()
+
+        def on_save(self, train_args, state, control, **kwargs):
+            self.heartbeat()
+            if state.is_world_process_zero:
+                print(CHECKPOINT_LINE.format(step=state.global_step, total=state.max_steps), flush=True)
+
+        def on_train_end(self, train_args, state, control, **kwargs):
+            self.done.set()
+
+        def watch(self, state) -> None:
+            while not self.done.wait(min(30.0, max(0.05, stall_seconds / 10))):
+                idle = time.monotonic() - self.beat
+                if idle >= stall_seconds:
+                    self.stopped = {"reason": "stalled", "step": state.global_step,
+                                    "detail": f"no training step for {idle / 60:.1f} minutes"}
+                    print(STOP_LINE.format(reason="stalled", step=state.global_step,
+                                           detail=f"no training step, evaluation batch or save for {idle / 60:.1f} "
+                                                  f"minutes (--stall_minutes {stall_seconds / 60:g}): a stalled "
+                                                  "data loader or a hung collective. Resume with --resume auto"),
+                          flush=True)
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(STOPPED_EXIT_CODE)  # the main thread is stuck: nothing else would end the process
+
+    return EarlyStop()
+
+
+def stop_record(trainer) -> dict | None:
+    """Why `trainer`'s run stopped early ({reason, step, detail}), or None when it ran to its end."""
+    for callback in getattr(getattr(trainer, "callback_handler", None), "callbacks", []):
+        stopped = getattr(callback, "stopped", None)
+        if isinstance(stopped, dict) and "reason" in stopped:
+            return stopped
+    return None
+
+
+def finish_pushes(trainer) -> None:
+    """Wait for the background push of the last checkpoint (hub_strategy checkpoint), so it reaches the Hub before a
+    stopped run ends."""
+    finish = getattr(trainer, "_finish_current_push", None)
+    if callable(finish):
+        finish()
+
 # ----- runtime/sharding.py -----
 """Sharded training for the training scripts (`--fsdp`): PyTorch FSDP2 driven by transformers' Trainer and accelerate.
 
@@ -1685,6 +1878,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--smoke", action="store_true",
                      help="One optimiser step on real data: checks the loss is finite and the gradient non-zero.")
     run.add_argument("--json", action="store_true", help="Print a one-line JSON summary at the end.")
+    add_early_stop_arguments(parser)  # --stall_minutes, --zero_reward_steps (runtime/early_stop.py)
 
 
 # --- device and precision ---------------------------------------------------------------------------------------
@@ -2259,7 +2453,8 @@ def resume_checkpoint(args, method: str, output_dir: str) -> str | None:
     return path
 
 # ----- runtime/results.py -----
-"""The end of every training script: divergence guard, smoke check, model card, save and push, the summary.
+"""The end of every training script: smoke check, model card, save and push, the summary (and why a run stopped
+early: runtime/early_stop.py stops it, the card and the summary say why).
 
 `finish_run(trainer, args, METHOD, ...)` is the one tail the training scripts share: with --smoke the one-step check,
 otherwise the evaluation after training (--eval_baseline), the saved model with its card and result files, the push,
@@ -2275,26 +2470,6 @@ import sys
 import time
 from pathlib import Path
 
-
-
-def divergence_guard():
-    """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.
-
-    transformers hides a NaN loss by default (logging_nan_inf_filter logs the running mean instead, often 0), so a
-    diverged run would otherwise finish "successfully" with a broken model.
-    """
-    from transformers import TrainerCallback
-
-    class DivergenceGuard(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            for key in ("loss", "grad_norm"):
-                value = (logs or {}).get(key)
-                if value is not None and not math.isfinite(float(value)):
-                    raise ScriptError(
-                        f"training diverged: {key} is {value} at step {state.global_step}. Lower the learning rate "
-                        f"(now {args.learning_rate:g}) about tenfold; on fp16 GPUs (T4) prefer a bf16 GPU.")
-
-    return DivergenceGuard()
 
 
 def losses(log_history: list[dict]) -> list[float]:
@@ -2446,6 +2621,12 @@ def model_card(args, method: str, result: dict, extra_hparams: dict, sections: l
         *[f"| {key} | {value} |" for key, value in hparams.items()],
         "",
     ]
+    stopped = result.get("stopped_early")
+    if stopped:
+        lines += ["## Stopped early", "",
+                  f"The run stopped itself at step {stopped['step']} ({stopped['reason']}): {stopped['detail']}.",
+                  *(["The weights of that step were not kept: the last checkpoint saved before it is the last good "
+                     "one."] if stopped["reason"] in BROKEN_REASONS else []), ""]
     for section in sections or []:
         lines += [section.rstrip("\n"), ""]
     # Links back from the model to the job and its metrics (the job's labels link forward to both).
@@ -2477,7 +2658,7 @@ def _fmt(value) -> str:
 
 def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None,
            extra_results: dict | None = None, card_sections: list[str] | None = None,
-           extra_files: dict[str, str] | None = None) -> dict:
+           extra_files: dict[str, str] | None = None, stopped: dict | None = None) -> dict:
     """Save the model, write its card, push it (when asked) and return the summary.
 
     Under accelerate launch every process calls this (saving may gather shards), but only the main process writes
@@ -2501,12 +2682,17 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
         "run_name": trainer.args.run_name,
         "job_url": job_url(),
         **({"extra_results": extra_results} if extra_results else {}),
+        **({"stopped_early": stopped} if stopped else {}),
     }
-    save_final_model(trainer, output_dir)  # a sharded (--fsdp) model is gathered into one first
+    broken = bool(stopped) and stopped["reason"] in BROKEN_REASONS
+    if broken:
+        finish_pushes(trainer)  # the last good checkpoint reaches the Hub before the run ends
+    else:
+        save_final_model(trainer, output_dir)  # a sharded (--fsdp) model is gathered into one first
     if not trainer.is_world_process_zero():
         return result
     processing = getattr(trainer, "processing_class", None)
-    if processing is not None:
+    if processing is not None and not broken:
         processing.save_pretrained(output_dir)
     for relative, text in (extra_files or {}).items():
         Path(output_dir, relative).parent.mkdir(parents=True, exist_ok=True)
@@ -2517,6 +2703,7 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
     # The versions this job really ran (the header pins them; a rerun can pin them again from the summary too).
     result["libraries"] = record["libraries"]
     result["flavor"] = record["flavor"]
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
     Path(output_dir, "README.md").write_text(model_card(args, method, card_result, extra_hparams or {}, card_sections),
                                              encoding="utf-8")
     if args.push_to_hub:
@@ -2524,6 +2711,11 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
 
         api = HfApi(token=os.environ["HF_TOKEN"])
         api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
+        if broken:  # only the card that says why: the diverged weights are no result
+            api.upload_file(path_or_fileobj=str(Path(output_dir, "README.md")), path_in_repo="README.md",
+                            repo_id=args.hub_model_id, commit_message="hf-trainer: run stopped early")
+            result["hub_url"] = hub_url(args.hub_model_id)
+            return result
         api.upload_folder(repo_id=args.hub_model_id, folder_path=output_dir, commit_message="hf-trainer: final model",
                           ignore_patterns=["checkpoint-*/**", "checkpoint-*", "last-checkpoint/**", "runs/**", "_*"])
         result["hub_url"] = hub_url(args.hub_model_id)
@@ -2537,6 +2729,11 @@ def report(result: dict, as_json: bool) -> None:
         print(json.dumps(result), flush=True)
         return
     where = result.get("hub_url") or result["output_dir"]
+    stopped = result.get("stopped_early")
+    if stopped:
+        print(f"Stopped early at step {stopped['step']} ({stopped['reason']}): {stopped['detail']}. Card: {where}",
+              flush=True)
+        return
     print(f"Done: {result['steps']} steps, loss {_fmt(result['first_loss'])} -> {_fmt(result['last_loss'])}, "
           f"{result['runtime_seconds']:.0f}s. Model: {where}", flush=True)
 
@@ -2553,14 +2750,17 @@ def finish_run(trainer, args, method: str, output_dir: str, started: float, hpar
         ok, line = smoke_check(trainer)
         print(line, flush=True)
         return 0 if ok else 1
+    stopped = stop_record(trainer)
+    if stopped is not None:
+        evaluate_after = None  # a stopped run is not worth scoring
     evaluation = evaluate_after(trainer.model, trainer.processing_class) if evaluate_after else None
     result = finish(trainer, args, method, output_dir, started, hparams, extra_results=extra_results,
                     card_sections=[evaluation["card_section"]] if evaluation else None,
-                    extra_files=evaluation["files"] if evaluation else None)
+                    extra_files=evaluation["files"] if evaluation else None, stopped=stopped)
     if evaluation:
         result["evaluation"] = evaluation["comparison"]
     report(result, args.json)
-    return 0
+    return STOPPED_EXIT_CODE if stopped is not None else 0
 
 # ----- runtime/rewards.py -----
 """GRPO reward functions chosen by name, tolerant answer matching, and loading reward functions from a file.

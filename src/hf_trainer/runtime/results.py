@@ -1,4 +1,5 @@
-"""The end of every training script: divergence guard, smoke check, model card, save and push, the summary.
+"""The end of every training script: smoke check, model card, save and push, the summary (and why a run stopped
+early: runtime/early_stop.py stops it, the card and the summary say why).
 
 `finish_run(trainer, args, METHOD, ...)` is the one tail the training scripts share: with --smoke the one-step check,
 otherwise the evaluation after training (--eval_baseline), the saved model with its card and result files, the push,
@@ -14,29 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+from .early_stop import BROKEN_REASONS, STOPPED_EXIT_CODE, finish_pushes, stop_record
 from .basics import ScriptError, current_job_flavor, current_job_id, hub_url, is_main_process, on_hf_jobs
 from .sharding import save_final_model
 from .train_common import detect_device
-
-
-def divergence_guard():
-    """A callback that stops a run whose loss or gradient norm became NaN or infinite: the rest would be wasted.
-
-    transformers hides a NaN loss by default (logging_nan_inf_filter logs the running mean instead, often 0), so a
-    diverged run would otherwise finish "successfully" with a broken model.
-    """
-    from transformers import TrainerCallback
-
-    class DivergenceGuard(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            for key in ("loss", "grad_norm"):
-                value = (logs or {}).get(key)
-                if value is not None and not math.isfinite(float(value)):
-                    raise ScriptError(
-                        f"training diverged: {key} is {value} at step {state.global_step}. Lower the learning rate "
-                        f"(now {args.learning_rate:g}) about tenfold; on fp16 GPUs (T4) prefer a bf16 GPU.")
-
-    return DivergenceGuard()
 
 
 def losses(log_history: list[dict]) -> list[float]:
@@ -188,6 +170,12 @@ def model_card(args, method: str, result: dict, extra_hparams: dict, sections: l
         *[f"| {key} | {value} |" for key, value in hparams.items()],
         "",
     ]
+    stopped = result.get("stopped_early")
+    if stopped:
+        lines += ["## Stopped early", "",
+                  f"The run stopped itself at step {stopped['step']} ({stopped['reason']}): {stopped['detail']}.",
+                  *(["The weights of that step were not kept: the last checkpoint saved before it is the last good "
+                     "one."] if stopped["reason"] in BROKEN_REASONS else []), ""]
     for section in sections or []:
         lines += [section.rstrip("\n"), ""]
     # Links back from the model to the job and its metrics (the job's labels link forward to both).
@@ -219,7 +207,7 @@ def _fmt(value) -> str:
 
 def finish(trainer, args, method: str, output_dir: str, started: float, extra_hparams: dict | None = None,
            extra_results: dict | None = None, card_sections: list[str] | None = None,
-           extra_files: dict[str, str] | None = None) -> dict:
+           extra_files: dict[str, str] | None = None, stopped: dict | None = None) -> dict:
     """Save the model, write its card, push it (when asked) and return the summary.
 
     Under accelerate launch every process calls this (saving may gather shards), but only the main process writes
@@ -243,12 +231,17 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
         "run_name": trainer.args.run_name,
         "job_url": job_url(),
         **({"extra_results": extra_results} if extra_results else {}),
+        **({"stopped_early": stopped} if stopped else {}),
     }
-    save_final_model(trainer, output_dir)  # a sharded (--fsdp) model is gathered into one first
+    broken = bool(stopped) and stopped["reason"] in BROKEN_REASONS
+    if broken:
+        finish_pushes(trainer)  # the last good checkpoint reaches the Hub before the run ends
+    else:
+        save_final_model(trainer, output_dir)  # a sharded (--fsdp) model is gathered into one first
     if not trainer.is_world_process_zero():
         return result
     processing = getattr(trainer, "processing_class", None)
-    if processing is not None:
+    if processing is not None and not broken:
         processing.save_pretrained(output_dir)
     for relative, text in (extra_files or {}).items():
         Path(output_dir, relative).parent.mkdir(parents=True, exist_ok=True)
@@ -259,6 +252,7 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
     # The versions this job really ran (the header pins them; a rerun can pin them again from the summary too).
     result["libraries"] = record["libraries"]
     result["flavor"] = record["flavor"]
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
     Path(output_dir, "README.md").write_text(model_card(args, method, card_result, extra_hparams or {}, card_sections),
                                              encoding="utf-8")
     if args.push_to_hub:
@@ -266,6 +260,11 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
 
         api = HfApi(token=os.environ["HF_TOKEN"])
         api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
+        if broken:  # only the card that says why: the diverged weights are no result
+            api.upload_file(path_or_fileobj=str(Path(output_dir, "README.md")), path_in_repo="README.md",
+                            repo_id=args.hub_model_id, commit_message="hf-trainer: run stopped early")
+            result["hub_url"] = hub_url(args.hub_model_id)
+            return result
         api.upload_folder(repo_id=args.hub_model_id, folder_path=output_dir, commit_message="hf-trainer: final model",
                           ignore_patterns=["checkpoint-*/**", "checkpoint-*", "last-checkpoint/**", "runs/**", "_*"])
         result["hub_url"] = hub_url(args.hub_model_id)
@@ -279,6 +278,11 @@ def report(result: dict, as_json: bool) -> None:
         print(json.dumps(result), flush=True)
         return
     where = result.get("hub_url") or result["output_dir"]
+    stopped = result.get("stopped_early")
+    if stopped:
+        print(f"Stopped early at step {stopped['step']} ({stopped['reason']}): {stopped['detail']}. Card: {where}",
+              flush=True)
+        return
     print(f"Done: {result['steps']} steps, loss {_fmt(result['first_loss'])} -> {_fmt(result['last_loss'])}, "
           f"{result['runtime_seconds']:.0f}s. Model: {where}", flush=True)
 
@@ -295,11 +299,14 @@ def finish_run(trainer, args, method: str, output_dir: str, started: float, hpar
         ok, line = smoke_check(trainer)
         print(line, flush=True)
         return 0 if ok else 1
+    stopped = stop_record(trainer)
+    if stopped is not None:
+        evaluate_after = None  # a stopped run is not worth scoring
     evaluation = evaluate_after(trainer.model, trainer.processing_class) if evaluate_after else None
     result = finish(trainer, args, method, output_dir, started, hparams, extra_results=extra_results,
                     card_sections=[evaluation["card_section"]] if evaluation else None,
-                    extra_files=evaluation["files"] if evaluation else None)
+                    extra_files=evaluation["files"] if evaluation else None, stopped=stopped)
     if evaluation:
         result["evaluation"] = evaluation["comparison"]
     report(result, args.json)
-    return 0
+    return STOPPED_EXIT_CODE if stopped is not None else 0

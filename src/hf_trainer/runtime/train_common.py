@@ -17,6 +17,7 @@ from .basics import ScriptError, _local_data_files, _positive_float, _positive_i
 from .file_types import builder_for
 from .dataset_formats import READY, dropped_columns, method_verdict, read_chat_template, refusal, template_problem
 from .dataset_formats import sample_indices
+from .early_stop import add_early_stop_arguments
 from .mappings import MAPPINGS, map_row
 from .sharding import activation_checkpointing_on, fsdp_problem
 from .vocabulary import RESUME_CHOICES
@@ -108,6 +109,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--smoke", action="store_true",
                      help="One optimiser step on real data: checks the loss is finite and the gradient non-zero.")
     run.add_argument("--json", action="store_true", help="Print a one-line JSON summary at the end.")
+    add_early_stop_arguments(parser)  # --stall_minutes, --zero_reward_steps (runtime/early_stop.py)
 
 
 # --- device and precision ---------------------------------------------------------------------------------------
