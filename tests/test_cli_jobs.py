@@ -60,7 +60,7 @@ def test_a_uv_job_is_submitted_waited_for_inspected_and_its_logs_read(capsys, tm
     [inspected] = cli_json(capsys, "jobs", "inspect", job["id"], *LOCAL)
     assert inspected == done
     code, out, _ = cli(capsys, "jobs", "inspect", job["id"], *LOCAL)
-    assert "stage:     COMPLETED (exited with code 0)" in out and "secrets:   API_KEY" in out
+    assert "stage:     COMPLETED (message: \"exited with code 0\")" in out and "secrets:   API_KEY" in out
     assert "abcdefgh12345678" not in out
 
 

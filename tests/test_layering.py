@@ -44,7 +44,7 @@ def _offending(path: Path, forbidden: tuple[str, ...]) -> list[str]:
                   if any(name == f or name.startswith(f + ".") for f in forbidden))
 
 
-UPPER_LAYERS = tuple(f"hf_trainer.{m}" for m in ("train", "rerun", "cli", "cli_jobs", "server", "views"))
+UPPER_LAYERS = tuple(f"hf_trainer.{m}" for m in ("train", "rerun", "retry", "operations", "cli", "cli_jobs", "server", "job_views"))
 
 
 @pytest.mark.parametrize("path", _files("jobs"), ids=lambda p: p.name)
@@ -58,7 +58,7 @@ def test_runtime_imports_nothing_of_hf_trainer(path: Path) -> None:
     assert not inside, f"runtime/{path.name} imports {inside}: the scripts carry this file, hf_trainer is not there"
 
 
-LIBRARY = [*_files("jobs"), *(PACKAGE / name for name in ("server.py", "views.py", "train.py", "rerun.py",
+LIBRARY = [*_files("jobs"), *(PACKAGE / name for name in ("server.py", "job_views.py", "operations.py", "train.py", "rerun.py",
                                                          "diagnose.py", "preflight.py", "errors.py"))]
 
 

@@ -1,4 +1,4 @@
-"""`hf-trainer jobs ...`: every hf_jobs operation as a command, generated from the operation table (jobs/tool.py).
+"""`hf-trainer jobs ...`: every hf_jobs operation as a command, generated from the operation table (operations.py).
 
 Each command's options are its args model's fields, spelled as `hf jobs` (huggingface_hub's CLI) spells them:
     hf-trainer jobs uv [--flavor F] [--timeout 2h] [-e K=V] [-s K[=V]] [-l K=V] [--with DEP] [--image I] SCRIPT [ARGS...]
@@ -17,22 +17,17 @@ token is found, else this machine.
 
 import argparse
 import os
-import shlex
 import shutil
 import typing
 from pathlib import Path
 from typing import Any, Callable
 
 from hf_trainer.errors import UserError
-from hf_trainer.jobs.base import JobBackend, JobInfo
-from hf_trainer.jobs.tool import OPERATIONS, JobsResult, Operation, parse_call, run_call
-from hf_trainer.timeouts import format_duration
-from hf_trainer.views import present, text_table
+from hf_trainer.jobs.base import JobBackend
+from hf_trainer.operations import OPERATIONS, Operation, parse_call, run_call
 
 Command = Callable[..., argparse.ArgumentParser]
 
-_TABLE_COLUMNS = ("ID", "STAGE", "CREATED", "COMMAND", "FLAVOR")
-_COMMAND_WIDTH = 60
 # CLI spellings of args fields (the `hf jobs` ones where it has them); other fields are --field_name.
 _FLAGS: dict[str, tuple[str, ...]] = {
     "env": ("-e", "--env"), "secrets": ("-s", "--secrets"), "labels": ("-l", "--label"), "volumes": ("-v", "--volume"),
@@ -43,103 +38,6 @@ _METAVARS = {"env": "K=V", "secrets": "K[=V]", "labels": "K=V", "volumes": "hf:/
              "job_id": "ID", "scheduled_job_id": "SID", "webhook_id": "WID", "watched": "TYPE:NAME"}
 # Fields the CLI does not offer: jobs always run detached.
 _HIDDEN = {"detach", "dependencies"}
-
-
-# --- result views -----------------------------------------------------------------------------------------------
-
-
-class JobView(JobInfo):
-    """A JobInfo that prints itself for people (`--json` prints the plain JobInfo fields)."""
-
-    def render(self) -> str:
-        rows = [
-            ("id", self.id),
-            ("backend", self.backend),
-            ("stage", self.stage.value + (f" ({self.message})" if self.message else "")),
-            ("command", shlex.join(self.command)),
-            ("image", self.image),
-            ("flavor", self.flavor),
-            ("timeout", format_duration(self.timeout_seconds) if self.timeout_seconds else None),
-            ("labels", ", ".join(f"{k}={v}" for k, v in self.labels.items()) or None),
-            ("env", ", ".join(f"{k}={v}" for k, v in self.env.items()) or None),
-            ("secrets", ", ".join(self.secret_names) or None),
-            ("created", _when(self)),
-            ("started", self.started_at.strftime("%Y-%m-%d %H:%M:%S") if self.started_at else None),
-            ("finished", self.finished_at.strftime("%Y-%m-%d %H:%M:%S") if self.finished_at else None),
-            ("exit code", None if self.exit_code is None else str(self.exit_code)),
-            ("url", self.url),
-        ]
-        text = "\n".join(f"{k + ':':<11}{v}" for k, v in rows if v)
-        if not self.is_terminal:
-            text += (f"\n\nFollow its logs: hf-trainer jobs logs {self.id} --follow --backend {self.backend}"
-                     f"\nWait for it:     hf-trainer jobs wait {self.id} --backend {self.backend}")
-        return text
-
-
-class JobViews(list):
-    """A list of jobs that prints each in full (`--json` prints a JSON list)."""
-
-    def render(self) -> str:
-        if not self:
-            return "No jobs. (ps lists unfinished jobs; add --all to see finished ones.)"
-        return "\n\n".join(job.render() for job in self)
-
-
-class JobTable(list):
-    """ps output: one line per job."""
-
-    all: bool = False
-
-    def render(self) -> str:
-        if not self:
-            return "No jobs." + ("" if self.all else " (ps lists unfinished jobs; add --all to see finished ones.)")
-        rows = [_TABLE_COLUMNS] + [
-            (job.id, job.stage.value, _when(job) or "-", _short_command(job.command), job.flavor or "-")
-            for job in self
-        ]
-        return text_table(rows)
-
-
-class Printed(dict):
-    """A JSON object (`--json`) with its own readable text."""
-
-    def __init__(self, data: dict[str, Any], text: str) -> None:
-        super().__init__(data)
-        self._text = text
-
-    def render(self) -> str:
-        return self._text
-
-
-def _when(job: JobInfo) -> str | None:
-    return job.created_at.strftime("%Y-%m-%d %H:%M:%S") if job.created_at else None
-
-
-def _short_command(command: list[str]) -> str:
-    # Absolute paths (the interpreter, the job's script copy) are noise in a table; their names say enough.
-    words = [Path(w).name if os.path.isabs(w) else w for w in command]
-    text = shlex.join(words)
-    return text if len(text) <= _COMMAND_WIDTH else text[: _COMMAND_WIDTH - 1] + "…"
-
-
-def _view(job: JobInfo) -> JobView:
-    return JobView.model_validate(job.model_dump())
-
-
-def _for_cli(result: JobsResult, ns: argparse.Namespace) -> Any:
-    """The CLI's view of a result: a job, a list or a table for the `hf jobs` commands; the tool's text otherwise."""
-    op = result.operation
-    if op in ("uv", "run", "cancel", "wait"):
-        return _view(result.job)
-    if op == "inspect":
-        return JobViews(_view(j) for j in result.jobs)
-    if op == "ps":
-        table = JobTable(_view(j) for j in result.jobs)
-        table.all = bool(getattr(ns, "all", False) or getattr(ns, "status", None))
-        return table
-    if op in ("diagnose", "retry"):
-        return Printed(result.diagnosis or {}, result.text)
-    return present(result)
 
 
 # --- from the command line to an args dict ---------------------------------------------------------------------
@@ -201,7 +99,7 @@ def _args_dict(op: Operation, ns: argparse.Namespace, backend_name: str | None) 
 
 
 def _backend(op: Operation, ns: argparse.Namespace) -> JobBackend:
-    from hf_trainer.jobs.select import get_backend
+    from hf_trainer.jobs.backends import get_backend
 
     if getattr(ns, "local_python", False):
         if getattr(ns, "backend", None) == "hub":
@@ -211,13 +109,10 @@ def _backend(op: Operation, ns: argparse.Namespace) -> JobBackend:
         return LocalBackend(use_uv=False)
     if op.name == "hardware":
         # Prices are public: no login needed to look at them.
-        from huggingface_hub import HfApi
+        from hf_trainer.hub_client import get_hf_api
+        from hf_trainer.jobs.hub import HubBackend
 
-        from hf_trainer.jobs.hub import DEFAULT_ENDPOINT, HubBackend
-        from hf_trainer.tokens import caller_token
-
-        endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-        return HubBackend(HfApi(endpoint=endpoint, token=caller_token()))
+        return HubBackend(get_hf_api())
     return get_backend("hub" if op.hub_only else getattr(ns, "backend", None))
 
 
@@ -228,7 +123,7 @@ def _backend_name(op: Operation, ns: argparse.Namespace) -> str | None:
         return "local"
     if getattr(ns, "backend", None):
         return ns.backend
-    from hf_trainer.jobs.select import default_backend_name
+    from hf_trainer.jobs.backends import default_backend_name
 
     return default_backend_name()
 
@@ -245,7 +140,7 @@ def _handler(op: Operation) -> Callable[[argparse.Namespace], Any]:
         if op.name == "wait":
             # Scripts chain on the exit status: only a COMPLETED job is a success.
             ns.exit_code = 0 if result.job and result.job.stage == "COMPLETED" else 1
-        return _for_cli(result, ns)
+        return op.cli(result, bool(getattr(ns, "all", False) or getattr(ns, "status", None)))
     return handle
 
 

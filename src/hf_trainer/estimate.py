@@ -73,6 +73,9 @@ class EstimateRequest(BaseModel):
                          "same memory).")
     fsdp: bool = Field(False, description="Shard weights, gradients and optimizer state over the GPUs of a "
                        "multi-GPU flavor (FSDP2, the scripts' --fsdp; not for grpo).")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="The scripts' --precision: auto is their policy (FP32 master weights + bf16 autocast for "
+        "full fine-tuning, fp16 autocast on a T4); a forced bf16 rules out T4 flavors, fp16 CPU flavors.")
     precompute_ref_log_probs: bool = Field(False, description="dpo/kto: reference log-probs computed beforehand.")
     beta: float | None = Field(None, ge=0, description="KL coefficient. " + SCRIPT_DEFAULT + " (dpo/kto 0.1, "
                                "grpo 0.0)")
@@ -80,7 +83,21 @@ class EstimateRequest(BaseModel):
                                         + SCRIPT_DEFAULT)
     max_completion_length: int | None = Field(None, ge=1, le=1_048_576, description="grpo: tokens per completion. "
                                               + SCRIPT_DEFAULT)
-    use_vllm: bool = Field(False, description="grpo: generate with vLLM (much faster rollouts).")
+    use_vllm: bool = Field(False, description="grpo: generate with vLLM colocated (the script's --use_vllm; the job "
+                           "needs `--with vllm`). Either way the result's `vllm` prices both and says which pays.")
+    steps_per_generation: int | None = Field(None, ge=1, le=4096, description="grpo: micro-batches per generation "
+                                             "round. " + SCRIPT_DEFAULT + " (gradient_accumulation_steps)")
+    vllm_gpu_memory_utilization: float | None = Field(None, gt=0, lt=1, description="grpo with vLLM: its share of "
+                                                      "GPU memory. " + SCRIPT_DEFAULT)
+    packing: bool | None = Field(None, description="sft: best-fit packing into max_length rows. " + SCRIPT_DEFAULT
+                                 + " (on)")
+    eval_split_size: float | None = Field(None, ge=0, description="Eval rows carved from the training rows when "
+                                          "the dataset has no test split (fraction or count). " + SCRIPT_DEFAULT)
+    eval_rows: int | None = Field(None, ge=0, description="Rows of the dataset's own eval (test/validation) split; "
+                                  "left out: carved from num_rows with eval_split_size, as the scripts do.")
+    save_steps: int | None = Field(None, ge=1, description="Checkpoint and evaluation interval in optimiser steps. "
+                                   + SCRIPT_DEFAULT)
+    num_rows_exact: bool = Field(True, description="False when num_rows is itself an estimate (a warning says so).")
     push_to_hub: bool = Field(True, description="Count the upload of the result to the Hub.")
     flavors: list[str] | None = Field(None, description="Only these flavors (default: every flavor on offer).")
     max_hours: float | None = Field(DEFAULT_MAX_HOURS, gt=0, description="Time limit for the recommendation.")
@@ -114,6 +131,12 @@ class FlavorRow(BaseModel):
                              "GPUs (sharded).")
     baseline_eval_s: float = Field(0.0, description="Seconds --eval_baseline would add (base model scored before "
                                    "training and the result after, with the scripts' evaluation defaults).")
+    optimizer_steps: int = Field(0, description="Optimiser steps the trainer runs (its global_step at the end), as "
+                                 "TRL counts them on this flavor's GPUs.")
+    micro_batches: int = Field(0, description="Micro-batches per GPU over the run (forward + backward passes).")
+    seconds_per_step: float = Field(0.0, description="Training, communication and rollouts per optimiser step.")
+    generation: dict[str, Any] = Field(default_factory=dict, description="grpo: hours, cost and rollout seconds "
+                                       "with transformers' generate and with vLLM, and why vLLM cannot run here.")
     memory_gib: float = Field(description="Peak memory per device, with the changes applied.")
     memory_available_gib: float
     hours: float
@@ -134,6 +157,28 @@ class ModelSummary(BaseModel):
     dtype: str
     lora_params: int | None
     source: str
+
+
+class VllmPlan(BaseModel):
+    flavor: str
+    hours: float
+    cost_usd: float
+    timeout: str
+    optimizer_steps: int
+    seconds_per_step: float
+    script_args: list[str]
+    rollout_s: float | None = None
+
+
+class VllmChoice(BaseModel):
+    """GRPO's rollouts priced both ways: transformers' generate and vLLM colocated on each GPU."""
+
+    use_vllm: bool = Field(description="True when vLLM pays: plan the job with --use_vllm and `--with vllm`.")
+    why: str
+    with_vllm: VllmPlan | None
+    without_vllm: VllmPlan | None
+    script_args: list[str] = Field(description="Training-script arguments for the faster plan (['--use_vllm'] or []).")
+    dependencies: list[str] = Field(description="Extra packages the job needs (`hf jobs uv run --with ...`).")
 
 
 class EstimateResult(BaseModel):
@@ -157,6 +202,9 @@ class EstimateResult(BaseModel):
     assumptions: list[str]
     vision: dict[str, Any] | None = Field(None, description="Vision-language models: vision tower and projector "
                                           "parameters, image tokens per image (runtime/vision.py).")
+    optimizer_steps: int | None = Field(None, description="The recommended flavor's optimiser steps.")
+    seconds_per_step: float | None = Field(None, description="The recommended flavor's seconds per optimiser step.")
+    vllm: VllmChoice | None = Field(None, description="grpo: the plan with vLLM and without, and whether vLLM pays.")
 
     def render(self) -> str:
         return render_estimate(self.model_dump())
@@ -251,9 +299,9 @@ def _model_json(model_name_or_path: str, name: str, api: Any) -> dict | None:
         if local.is_dir():
             path = local / name
         else:
-            from huggingface_hub import HfApi  # imported on use, keeping the CLI start fast
+            from hf_trainer.hub_client import get_hf_api  # huggingface_hub loads on use, keeping the CLI start fast
 
-            api = api or HfApi(endpoint=os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+            api = api or get_hf_api()
             path = Path(api.hf_hub_download(model_name_or_path, name))
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     except (OSError, ValueError):  # missing file, Hub errors (OSError subclasses), bad JSON
@@ -277,7 +325,8 @@ def vision_facts(model_name_or_path: str | None, api: Any = None) -> dict | None
 _SAME_NAME = ("model_name_or_path", "dataset_name", "dataset_config", "dataset_train_split", "num_train_epochs",
               "max_length", "per_device_train_batch_size", "gradient_accumulation_steps", "use_peft", "lora_r",
               "load_in_4bit", "fsdp", "precompute_ref_log_probs", "beta", "num_generations", "max_completion_length",
-              "push_to_hub")
+              "push_to_hub", "packing", "eval_split_size", "save_steps", "steps_per_generation",
+              "vllm_gpu_memory_utilization", "precision")
 _ATTENTION_ONLY = {"q_proj", "k_proj", "v_proj", "o_proj"}
 
 
@@ -342,7 +391,17 @@ def with_dataset_tokens(request: EstimateRequest, inspect: Callable[..., Any] | 
     exact = "" if inspection.source.num_rows_exact else " (row count estimated)"
     note = (f"data: {rows:,} rows{exact} x {mean:.0f} mean tokens per sequence, measured by dataset_inspect on "
             f"{stats.rows if stats else 0} sample rows of {request.dataset_name}")
-    return request.model_copy(update={"num_rows": rows, "mean_tokens_per_row": mean}), note
+    update: dict[str, object] = {"num_rows": rows, "mean_tokens_per_row": mean,
+                                 "num_rows_exact": request.num_rows is not None or inspection.source.num_rows_exact}
+    if request.method == "kto" and inspection.kind in ("preference", "implicit_preference") and not request.num_rows:
+        update["num_rows"] = 2 * rows  # TRL's KTOTrainer unpairs preference rows: a chosen and a rejected row each
+        note += "; KTO trains each pair as two unpaired rows"
+    if request.eval_rows is None and set(inspection.source.splits) & {"test", "validation"}:
+        # The scripts evaluate the dataset's own test/validation split; its size was not read.
+        update["eval_rows"] = max(1, round(0.05 * rows))
+        note += (f"; the dataset has its own eval split, assumed {update['eval_rows']:,} rows (pass eval_rows for "
+                 "its real size)")
+    return request.model_copy(update=update), note
 
 
 # --- references/multi_gpu.md: the estimator's numbers for public model sizes (generated; a test keeps them equal) ---

@@ -9,7 +9,6 @@ the Hub does not publish them. `check_flavor()` validates a flavor name with "di
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from hf_trainer import paths
 from hf_trainer.errors import UserError
+from hf_trainer.hub_client import get_hf_api
 from hf_trainer.runtime.estimate_math import (
     FALLBACK_DATE,
     FALLBACK_FLAVORS,
@@ -52,11 +52,6 @@ _FETCH_ERRORS = (httpx2.HTTPError, OSError, ValueError, KeyError, TypeError)
 
 def cache_path() -> Path:
     return paths.home() / CACHE_FILE
-
-
-def _default_api() -> HfApi:
-    # HF_ENDPOINT is read by huggingface_hub once at import; read it now so a changed value is honoured.
-    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
 
 
 def catalog_from_hub_entries(entries: list[dict], source: str, as_of: str) -> Catalog:
@@ -117,7 +112,7 @@ def load_catalog(api: HfApi | None = None, *, ttl_seconds: float = DEFAULT_TTL_S
     Never raises for network trouble: the returned Catalog's `source` ("cache", "live", "stale cache", "fallback")
     and `note` say where the figures came from, and callers show that to the person.
     """
-    api = api or _default_api()
+    api = api or get_hf_api()
     endpoint = str(api.endpoint).rstrip("/")
     t = now()
     if not refresh:

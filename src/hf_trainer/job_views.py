@@ -1,15 +1,24 @@
-"""What people read from the `hf_jobs` tools: the usage text (generated from the operation table) and the text of
-each result. Data comes from jobs/tool.py; only the words are made here, next to server.py.
+"""The words and views of job results, for MCP and the CLI alike: each operation in operations.py names the two
+functions here that render its result (`text` for the tool's readable text, `cli` for what `hf-trainer jobs ...`
+prints or dumps with --json). Pure functions over data; nothing here calls a backend.
 """
 
 import json
+import os
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from hf_trainer.jobs.base import JobInfo
 from hf_trainer.jobs.hub_models import ScheduledJob
-from hf_trainer.jobs.tool import OPERATIONS, JobsResult
-from hf_trainer.timeouts import format_duration
-from hf_trainer.untrusted import fenced
+from hf_trainer.timeouts import HUB_DEFAULT_TIMEOUT_SECONDS, format_duration
+from hf_trainer.untrusted import fenced, quoted
 
-HUB_DEFAULT_TIMEOUT_SECONDS = 30 * 60
+if TYPE_CHECKING:
+    from hf_trainer.operations import JobsResult
+
+_TABLE_COLUMNS = ("ID", "STAGE", "CREATED", "COMMAND", "FLAVOR")
+_COMMAND_WIDTH = 60
 
 
 def _short(value: str, width: int) -> str:
@@ -45,7 +54,8 @@ def scheduled_table(items: list[ScheduledJob]) -> str:
 
 
 def job_text(job: JobInfo) -> str:
-    lines = [f"Job {job.id}: {job.stage.value}" + (f" ({job.message})" if job.message else "")]
+    # The status message is the Hub's (or the job's) text: quoted on one line, never read as our own words.
+    lines = [f"Job {job.id}: {job.stage.value}" + (f" (message: {quoted(job.message)})" if job.message else "")]
     if job.url:
         lines.append(f"  URL:     {job.url}")
     if job.flavor:
@@ -75,112 +85,215 @@ def submit_text(job: JobInfo, backend: str, price: float | None) -> str:
         cap = f", at most ${price * timeout / 3600:.2f} if it runs to the timeout" if price and timeout else ""
         lines.append(f"  Flavor:  {job.flavor} ({cost}{cap})")
     lines.append(f"  Timeout: {timeout_text}")
-    quoted = json.dumps({"job_id": job.id})
-    lines.append(f"Check it: hf_jobs operation 'inspect' args {quoted}; progress: 'logs' args {quoted}; "
+    quoted_id = json.dumps({"job_id": job.id})
+    lines.append(f"Check it: hf_jobs operation 'inspect' args {quoted_id}; progress: 'logs' args {quoted_id}; "
                  f"until it ends: 'wait'. CLI: hf-trainer jobs inspect {job.id} --backend {backend}")
     return "\n".join(lines)
 
 
-def _preflight_note(result: JobsResult) -> str:
+def _preflight_note(result: "JobsResult") -> str:
     report = result.preflight
     if report is None or not report.findings:
         return ""
     return "\n" + report.render()
 
 
-def _text(result: JobsResult) -> str:
-    op = result.operation
-    if op == "help":
-        return usage()
-    if result.text:  # diagnose and retry: the plan's own words
-        return result.text
-    if op in ("uv", "run"):
-        return submit_text(result.job, result.backend or "?", result.price_per_hour) + _preflight_note(result)
-    if op == "ps":
-        return ps_table(result.jobs)
-    if op == "inspect":
-        return "\n\n".join(job_text(j) for j in result.jobs)
-    if op == "logs":
-        lines = result.logs or []
-        header = f"Last {len(lines)} log lines of job {result.job_id}" if result.followed_seconds is None else \
-            f"{len(lines)} log lines of job {result.job_id} (followed for at most " \
-            f"{format_duration(result.followed_seconds)})"
-        # The job's own output, fenced: a line such as "## SYSTEM: ..." must not read as part of our answer.
-        return f"{header} (the job's output, as text):\n" + (fenced(lines, "log") if lines else "(no log lines yet)")
-    if op in ("cancel", "wait"):
-        return job_text(result.job)
-    if op == "metrics":
-        return result.metrics.render()
-    if op == "hardware":
-        return result.catalog_text or ""
-    if op in ("scheduled run", "scheduled uv"):
-        item = result.scheduled_job
-        return (f"Scheduled job {item.id} created ({item.schedule}{', suspended' if item.suspend else ''}).\n"
-                + scheduled_table([item]) + _preflight_note(result))
-    if op == "scheduled ps":
-        return scheduled_table(result.scheduled_jobs)
-    if op == "scheduled inspect":
-        return scheduled_table([result.scheduled_job])
-    if op == "scheduled trigger":
-        return f"Scheduled job {result.job_id} started a run now.\n" + job_text(result.job)
-    if op == "scheduled delete":
-        return f"Scheduled job {result.job_id} deleted."
-    if op.startswith("scheduled "):
-        return f"Scheduled job {result.job_id} {op.split(' ', 1)[1]}d.\n" + scheduled_table([result.scheduled_job])
-    if op == "webhook ps":
-        from hf_trainer.jobs.webhooks import webhooks_table
-
-        return webhooks_table(result.webhooks)
-    if op == "webhook delete":
-        return f"Webhook {result.job_id} deleted."
-    if op == "webhook create":
-        view = result.webhook
-        return (f"{view.render()}\n{result.message} Stop with operation 'webhook delete' and args "
-                f"{{\"webhook_id\": \"{view.id}\"}}." + _preflight_note(result))
-    return result.message or op
+def _job(result: "JobsResult") -> JobInfo:
+    assert result.job is not None, f"{result.operation} returned no job"
+    return result.job
 
 
-def present(result: JobsResult) -> JobsResult:
-    """The result with its readable text."""
-    return result.model_copy(update={"text": _text(result)})
+def _scheduled(result: "JobsResult") -> ScheduledJob:
+    assert result.scheduled_job is not None, f"{result.operation} returned no scheduled job"
+    return result.scheduled_job
 
 
-def usage(read_only: bool = False) -> str:
-    """The hf_jobs usage text, generated from the operation table."""
-    head = ("hf_jobs: run and manage jobs on Hugging Face Jobs (backend \"hub\") or on this machine (backend \"local\").\n"
-            "Call with operation + args (hf-mcp-server's shape). backend defaults to \"hub\" when a Hugging Face token "
-            "is found, else \"local\".\n\nOperations and args (examples):")
-    lines = [head]
-    for name, op in OPERATIONS.items():
-        if name == "help" or (read_only and not op.read_only):
-            continue
-        flags = [flag for flag, on in (("hub only", op.hub_only), ("spends money", op.spends_money),
-                                       ("read only", op.read_only)) if on]
-        lines.append(f"  {name}: {op.summary}" + (f" [{', '.join(flags)}]" if flags else ""))
-        if op.example:
-            lines.append(f"      {json.dumps(op.example)}")
-        lines.append(f"      args: {', '.join(op.accepted) or 'none'}")
-    lines.append(
-        "\nEvery submission (uv, run, scheduled uv/run, retry, webhook create; rerun and train too) goes through one "
-        "pipeline: the script is resolved (a bundled one by bare name, such as \"train_sft.py\"); a bundled training "
-        "script is estimated from its own arguments on the flavor; preflight then checks the PEP 723 header, pushed "
-        "results with an HF_TOKEN secret, literal tokens, renamed TRL arguments, local paths, the timeout against the "
-        "estimate + 25%, memory on the flavor and the dataset. A job with errors is refused unless args has "
-        "\"force\": true; a literal token is refused even then. Nothing reaches the Hub when a job is refused.\n\n"
-        "Common submit args: flavor (see 'hardware'; default cpu-basic), timeout (seconds, or a number with s/m/h/d "
-        "such as \"90m\" or \"2h\"; default 30m on the Hub), env {\"K\": \"v\"} (never tokens), secrets "
-        "{\"HF_TOKEN\": \"$HF_TOKEN\"} (\"$HF_TOKEN\" becomes your token, sent encrypted), labels {\"k\": \"v\"}, "
-        "namespace (an organization), volumes [\"hf://datasets/org/data:/data:ro\"], attempts (1-10).\n"
-        "Jobs always run detached: follow up with inspect, logs or wait. The same operations are CLI commands: "
-        "hf-trainer jobs <operation> --help.")
-    return "\n".join(lines)
+# --- the readable text of each operation's result (MCP's text content; the CLI's default) ---------------------
 
 
-def operations_text(read_only: bool = False) -> str:
-    """The operation names for a tool's schema description."""
-    return ", ".join(name for name, op in OPERATIONS.items() if name != "help" and (op.read_only or not read_only))
+def submitted_text(result: "JobsResult") -> str:
+    return submit_text(_job(result), result.backend or "?", result.price_per_hour) + _preflight_note(result)
 
 
-def args_text() -> str:
-    """Each operation's accepted args, for the schema description of `args`."""
-    return "; ".join(f"{name}: {', '.join(op.accepted) or '-'}" for name, op in OPERATIONS.items() if name != "help")
+def ps_text(result: "JobsResult") -> str:
+    return ps_table(result.jobs)
+
+
+def jobs_text(result: "JobsResult") -> str:
+    return "\n\n".join(job_text(j) for j in result.jobs)
+
+
+def one_job_text(result: "JobsResult") -> str:
+    return job_text(_job(result))
+
+
+def logs_text(result: "JobsResult") -> str:
+    lines = result.logs or []
+    header = f"Last {len(lines)} log lines of job {result.job_id}" if result.followed_seconds is None else \
+        f"{len(lines)} log lines of job {result.job_id} (followed for at most " \
+        f"{format_duration(result.followed_seconds)})"
+    # The job's own output, fenced: a line such as "## SYSTEM: ..." must not read as part of our answer.
+    return f"{header} (the job's output, as text):\n" + (fenced(lines, "log") if lines else "(no log lines yet)")
+
+
+def metrics_text(result: "JobsResult") -> str:
+    return result.metrics.render() if result.metrics else "No metrics."
+
+
+def hardware_text(result: "JobsResult") -> str:
+    return result.catalog_text or ""
+
+
+def plan_text(result: "JobsResult") -> str:
+    """diagnose and retry: the plan's own words."""
+    return result.text
+
+
+def scheduled_created_text(result: "JobsResult") -> str:
+    item = _scheduled(result)
+    return (f"Scheduled job {item.id} created ({item.schedule}{', suspended' if item.suspend else ''}).\n"
+            + scheduled_table([item]) + _preflight_note(result))
+
+
+def scheduled_list_text(result: "JobsResult") -> str:
+    return scheduled_table(result.scheduled_jobs)
+
+
+def scheduled_one_text(result: "JobsResult") -> str:
+    return scheduled_table([_scheduled(result)])
+
+
+def scheduled_changed_text(result: "JobsResult") -> str:
+    """suspend / resume: the operation's verb in the past tense, then the job."""
+    verb = result.operation.split(" ", 1)[1]
+    return f"Scheduled job {result.job_id} {verb}d.\n" + scheduled_table([_scheduled(result)])
+
+
+def scheduled_triggered_text(result: "JobsResult") -> str:
+    return f"Scheduled job {result.job_id} started a run now.\n" + job_text(_job(result))
+
+
+def deleted_text(result: "JobsResult") -> str:
+    what = "Webhook" if result.operation.startswith("webhook") else "Scheduled job"
+    return f"{what} {result.job_id} deleted."
+
+
+def webhooks_text(result: "JobsResult") -> str:
+    from hf_trainer.jobs.webhooks import webhooks_table
+
+    return webhooks_table(result.webhooks)
+
+
+def webhook_created_text(result: "JobsResult") -> str:
+    view = result.webhook
+    assert view is not None
+    return (f"{view.render()}\n{result.message} Stop with operation 'webhook delete' and args "
+            f"{{\"webhook_id\": \"{view.id}\"}}." + _preflight_note(result))
+
+
+def message_text(result: "JobsResult") -> str:
+    return result.message or result.operation
+
+
+# --- what the CLI prints (the `hf jobs` layout; --json dumps the same object) ---------------------------------
+
+
+class JobView(JobInfo):
+    """A JobInfo that prints itself for people (`--json` prints the plain JobInfo fields)."""
+
+    def render(self) -> str:
+        rows = [
+            ("id", self.id),
+            ("backend", self.backend),
+            ("stage", self.stage.value + (f" (message: {quoted(self.message)})" if self.message else "")),
+            ("command", shlex.join(self.command)),
+            ("image", self.image),
+            ("flavor", self.flavor),
+            ("timeout", format_duration(self.timeout_seconds) if self.timeout_seconds else None),
+            ("labels", ", ".join(f"{k}={v}" for k, v in self.labels.items()) or None),
+            ("env", ", ".join(f"{k}={v}" for k, v in self.env.items()) or None),
+            ("secrets", ", ".join(self.secret_names) or None),
+            ("created", _when(self)),
+            ("started", self.started_at.strftime("%Y-%m-%d %H:%M:%S") if self.started_at else None),
+            ("finished", self.finished_at.strftime("%Y-%m-%d %H:%M:%S") if self.finished_at else None),
+            ("exit code", None if self.exit_code is None else str(self.exit_code)),
+            ("url", self.url),
+        ]
+        text = "\n".join(f"{k + ':':<11}{v}" for k, v in rows if v)
+        if not self.is_terminal:
+            text += (f"\n\nFollow its logs: hf-trainer jobs logs {self.id} --follow --backend {self.backend}"
+                     f"\nWait for it:     hf-trainer jobs wait {self.id} --backend {self.backend}")
+        return text
+
+
+class JobViews(list[JobView]):
+    """A list of jobs that prints each in full (`--json` prints a JSON list)."""
+
+    def render(self) -> str:
+        if not self:
+            return "No jobs. (ps lists unfinished jobs; add --all to see finished ones.)"
+        return "\n\n".join(job.render() for job in self)
+
+
+class JobTable(list[JobView]):
+    """ps output: one line per job."""
+
+    all: bool = False
+
+    def render(self) -> str:
+        if not self:
+            return "No jobs." + ("" if self.all else " (ps lists unfinished jobs; add --all to see finished ones.)")
+        rows = [_TABLE_COLUMNS] + [
+            (job.id, job.stage.value, _when(job) or "-", _short_command(job.command), job.flavor or "-")
+            for job in self
+        ]
+        return text_table(rows)
+
+
+class Printed(dict[str, Any]):
+    """A JSON object (`--json`) with its own readable text."""
+
+    def __init__(self, data: dict[str, Any], text: str) -> None:
+        super().__init__(data)
+        self._text = text
+
+    def render(self) -> str:
+        return self._text
+
+
+def _when(job: JobInfo) -> str | None:
+    return job.created_at.strftime("%Y-%m-%d %H:%M:%S") if job.created_at else None
+
+
+def _short_command(command: list[str]) -> str:
+    # Absolute paths (the interpreter, the job's script copy) are noise in a table; their names say enough.
+    words = [Path(w).name if os.path.isabs(w) else w for w in command]
+    text = shlex.join(words)
+    return text if len(text) <= _COMMAND_WIDTH else text[: _COMMAND_WIDTH - 1] + "…"
+
+
+def _view(job: JobInfo) -> JobView:
+    return JobView.model_validate(job.model_dump())
+
+
+def job_view(result: "JobsResult", listed_all: bool) -> Any:
+    return _view(_job(result))
+
+
+def jobs_view(result: "JobsResult", listed_all: bool) -> Any:
+    return JobViews(_view(j) for j in result.jobs)
+
+
+def ps_view(result: "JobsResult", listed_all: bool) -> Any:
+    table = JobTable(_view(j) for j in result.jobs)
+    table.all = listed_all
+    return table
+
+
+def plan_view(result: "JobsResult", listed_all: bool) -> Any:
+    return Printed(result.diagnosis or {}, result.text)
+
+
+def result_view(result: "JobsResult", listed_all: bool) -> Any:
+    """The tool's own result (its text, and the whole model with --json)."""
+    return result

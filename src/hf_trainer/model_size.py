@@ -25,6 +25,7 @@ from huggingface_hub.errors import (
 )
 
 from hf_trainer.errors import UserError
+from hf_trainer.hub_client import get_hf_api
 from hf_trainer.runtime.estimate_math import (
     EstimateError,
     ModelFacts,
@@ -125,5 +126,5 @@ def model_facts(model_name_or_path: str | None, *, num_params: int | None = None
         return local_model_facts(local, num_params)
     if model_name_or_path.startswith((".", "/", "~")):
         raise UserError(f"Local folder {model_name_or_path!r} does not exist.")
-    api = api or HfApi(endpoint=os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    api = api or get_hf_api()
     return hub_model_facts(model_name_or_path, api, revision=revision, num_params=num_params)

@@ -1,9 +1,13 @@
-"""The table of `hf_jobs` operations: each one is an args model, one handler and its flags.
+"""The table of `hf_jobs` operations: one row each, with its args model, its handler, its flags and the two
+functions that render its result (job_views.py).
 
 The MCP tools `hf_jobs` / `hf_jobs_status` (server.py) and the `hf-trainer jobs ...` commands (cli_jobs.py) are both
 generated from `OPERATIONS` and both call `parse_call` then `run_call`: same validation (the args models in
-jobs/arguments.py), same preflight (jobs/submit.py), same error text (errors.to_user_error, redacted). Handlers return
-a `JobsResult` with data only; the words people read are made next to each front end (views.py for MCP).
+jobs/arguments.py, published to MCP clients as one schema per operation), same submit pipeline (jobs/submit.py),
+same error text (errors.to_user_error, redacted). A new operation is one row here.
+
+Layers: this module sits above jobs/ (backends and the pipeline) beside train, rerun and retry; nothing in jobs/
+imports it (tests/test_layering.py).
 """
 
 import json
@@ -13,6 +17,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, Field, ValidationError
 
+from hf_trainer import job_views as v
 from hf_trainer.errors import UserError, did_you_mean, to_user_error
 from hf_trainer.jobs import arguments as a
 from hf_trainer.jobs import submit
@@ -51,6 +56,9 @@ class JobsResult(BaseModel):
 
 
 Handler = Callable[[Any, JobBackend], JobsResult]
+Text = Callable[[JobsResult], str]
+# What the CLI prints (and dumps with --json): the result itself, or a view of it; the flag: `ps --all` was given.
+CliView = Callable[[JobsResult, bool], Any]
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,9 @@ class Operation:
     spends_money: bool = False
     # The CLI's positional arguments, in order ("*" after a name: it takes the rest of the command line).
     positional: tuple[str, ...] = ()
+    # Its result in words (MCP's text content, the CLI's default) and what the CLI prints or dumps with --json.
+    text: Text = v.message_text
+    cli: CliView = v.result_view
 
     @property
     def accepted(self) -> list[str]:
@@ -157,7 +168,7 @@ def _wait(args: a.WaitArgs, backend: JobBackend) -> JobsResult:
 
 
 def _diagnose(args: a.JobArgs, backend: JobBackend) -> JobsResult:
-    from hf_trainer.diagnose import retry_job  # diagnosis and its fix live in diagnose.py
+    from hf_trainer.retry import retry_job  # the diagnosis and the job that fixes it (retry.py)
 
     plan = retry_job(backend, args.job_id)
     return JobsResult(operation="diagnose", backend=_name(backend), diagnosis=plan.model_dump(mode="json"),
@@ -165,7 +176,7 @@ def _diagnose(args: a.JobArgs, backend: JobBackend) -> JobsResult:
 
 
 def _retry(args: a.RetryArgs, backend: JobBackend) -> JobsResult:
-    from hf_trainer.diagnose import retry_job
+    from hf_trainer.retry import retry_job
 
     plan = retry_job(backend, args.job_id, confirm=args.confirm, force=args.force)
     return JobsResult(operation="retry", backend=_name(backend), job=plan.job, diagnosis=plan.model_dump(mode="json"),
@@ -236,7 +247,8 @@ def _webhook_create(args: a.WebhookCreateArgs, hub: Any) -> JobsResult:
 
 
 def _help(args: a.NoArgs, backend: JobBackend) -> JobsResult:
-    return JobsResult(operation="help", backend=_name(backend))
+    return JobsResult(operation="help", backend=_name(backend), text=usage())
+
 
 
 # --- the table --------------------------------------------------------------------------------------------------
@@ -247,55 +259,55 @@ _UV_EXAMPLE = {"script": "train_sft.py", "script_args": ["--model_name_or_path",
 _RUN_EXAMPLE = {"image": "python:3.12", "command": ["python", "-c", "print('hello')"], "flavor": "cpu-basic"}
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in [
-    Operation("help", a.NoArgs, _help, "this usage text.", read_only=True),
+    Operation("help", a.NoArgs, _help, "this usage text.", text=v.plan_text, read_only=True),
     Operation("uv", a.UvArgs, _uv, "run a Python (PEP 723) script with uv: inline code, a local .py path (shipped "
               "inline), a bundled script by name, or an http(s) URL. Estimated and preflighted first.", _UV_EXAMPLE,
-              spends_money=True, positional=("script", "script_args*")),
+              spends_money=True, positional=("script", "script_args*"), text=v.submitted_text, cli=v.job_view),
     Operation("run", a.RunArgs, _run, "run a command in a Docker image (locally: as a process). Preflighted first.",
-              _RUN_EXAMPLE, spends_money=True, positional=("image", "command*")),
+              _RUN_EXAMPLE, spends_money=True, positional=("image", "command*"), text=v.submitted_text, cli=v.job_view),
     Operation("ps", a.PsArgs, _ps, "list jobs, newest first (SCHEDULING and RUNNING unless all or status).",
-              {"all": True, "status": "ERROR"}, read_only=True),
+              {"all": True, "status": "ERROR"}, read_only=True, text=v.ps_text, cli=v.ps_view),
     Operation("logs", a.LogsArgs, _logs, "last lines of a job's log; follow streams until it ends or timeout.",
-              {"job_id": "<id>", "tail": 100}, read_only=True, positional=("job_id",)),
+              {"job_id": "<id>", "tail": 100}, read_only=True, positional=("job_id",), text=v.logs_text),
     Operation("inspect", a.InspectArgs, _inspect, "one job or several in full.", {"job_id": "<id>"}, read_only=True,
-              positional=("job_id*",)),
-    Operation("cancel", a.JobArgs, _cancel, "stop a job (destructive).", {"job_id": "<id>"}, positional=("job_id",)),
+              positional=("job_id*",), text=v.jobs_text, cli=v.jobs_view),
+    Operation("cancel", a.JobArgs, _cancel, "stop a job (destructive).", {"job_id": "<id>"}, positional=("job_id",), text=v.one_job_text, cli=v.job_view),
     Operation("wait", a.WaitArgs, _wait, "block until the job finishes (default at most 10m).",
-              {"job_id": "<id>", "timeout": "30m"}, read_only=True, positional=("job_id",)),
+              {"job_id": "<id>", "timeout": "30m"}, read_only=True, positional=("job_id",), text=v.one_job_text, cli=v.job_view),
     Operation("metrics", a.JobArgs, _metrics, "CPU/GPU use and memory of a running job.", {"job_id": "<id>"},
-              read_only=True, hub_only=True, positional=("job_id",)),
-    Operation("hardware", a.NoArgs, _hardware, "flavors on offer with specs and $/h.", read_only=True, hub_only=True),
+              read_only=True, hub_only=True, positional=("job_id",), text=v.metrics_text),
+    Operation("hardware", a.NoArgs, _hardware, "flavors on offer with specs and $/h.", read_only=True, hub_only=True, text=v.hardware_text),
     Operation("scheduled run", a.ScheduledRunArgs, _scheduled_create, "as run, on a schedule; linted once, now, for "
               "every run it will start.", {**_RUN_EXAMPLE, "schedule": "@daily"}, hub_only=True, spends_money=True,
-              positional=("schedule", "image", "command*")),
+              positional=("schedule", "image", "command*"), text=v.scheduled_created_text),
     Operation("scheduled uv", a.ScheduledUvArgs, _scheduled_create, "as uv, on a schedule; estimated and linted once, "
               "now.", {"script": "report.py", "schedule": "0 9 * * 1"}, hub_only=True, spends_money=True,
-              positional=("schedule", "script", "script_args*")),
+              positional=("schedule", "script", "script_args*"), text=v.scheduled_created_text),
     Operation("scheduled ps", a.ScheduledPsArgs, _scheduled_ps, "list scheduled jobs (all: suspended ones too).",
-              {"all": True}, read_only=True, hub_only=True),
+              {"all": True}, read_only=True, hub_only=True, text=v.scheduled_list_text),
     Operation("scheduled inspect", a.ScheduledIdArgs, _scheduled_inspect, "one scheduled job.",
-              {"scheduled_job_id": "<id>"}, read_only=True, hub_only=True, positional=("scheduled_job_id",)),
+              {"scheduled_job_id": "<id>"}, read_only=True, hub_only=True, positional=("scheduled_job_id",), text=v.scheduled_one_text),
     Operation("scheduled delete", a.ScheduledIdArgs, _scheduled_action("delete"), "delete a scheduled job.",
-              {"scheduled_job_id": "<id>"}, hub_only=True, positional=("scheduled_job_id",)),
+              {"scheduled_job_id": "<id>"}, hub_only=True, positional=("scheduled_job_id",), text=v.deleted_text),
     Operation("scheduled suspend", a.ScheduledIdArgs, _scheduled_action("suspend"), "pause a scheduled job.",
-              {"scheduled_job_id": "<id>"}, hub_only=True, positional=("scheduled_job_id",)),
+              {"scheduled_job_id": "<id>"}, hub_only=True, positional=("scheduled_job_id",), text=v.scheduled_changed_text),
     Operation("scheduled resume", a.ScheduledIdArgs, _scheduled_action("resume"), "resume a paused scheduled job.",
-              {"scheduled_job_id": "<id>"}, hub_only=True, positional=("scheduled_job_id",)),
+              {"scheduled_job_id": "<id>"}, hub_only=True, positional=("scheduled_job_id",), text=v.scheduled_changed_text),
     Operation("scheduled trigger", a.ScheduledIdArgs, _scheduled_action("trigger"), "start a run now.",
-              {"scheduled_job_id": "<id>"}, hub_only=True, spends_money=True, positional=("scheduled_job_id",)),
+              {"scheduled_job_id": "<id>"}, hub_only=True, spends_money=True, positional=("scheduled_job_id",), text=v.scheduled_triggered_text),
     Operation("diagnose", a.JobArgs, _diagnose, "why a finished job failed (out of memory, timeout, 401/403, data "
               "format, no CUDA, NaN or flat loss, push failure, dependency resolution) and the one change that fixes "
-              "it.", {"job_id": "<id>"}, read_only=True, positional=("job_id",)),
+              "it.", {"job_id": "<id>"}, read_only=True, positional=("job_id",), text=v.plan_text, cli=v.plan_view),
     Operation("retry", a.RetryArgs, _retry, "the failed job again with that change: a plan, submitted only with "
               "confirm (after the person agreed), through the same preflight.", {"job_id": "<id>", "confirm": True},
-              spends_money=True, positional=("job_id",)),
+              spends_money=True, positional=("job_id",), text=v.plan_text, cli=v.plan_view),
     Operation("webhook create", a.WebhookCreateArgs, _webhook_create, "start a job on every Hub repo event: job_id, "
               "or a job as for uv/run (linted now, submitted as the template and cancelled unless run_now). The job "
               "gets the event in WEBHOOK_PAYLOAD.", {"watched": ["dataset:<you>/data"], "job_id": "<id>"},
-              hub_only=True, spends_money=True),
-    Operation("webhook ps", a.NoArgs, _webhook_ps, "list webhooks.", read_only=True, hub_only=True),
+              hub_only=True, spends_money=True, text=v.webhook_created_text),
+    Operation("webhook ps", a.NoArgs, _webhook_ps, "list webhooks.", read_only=True, hub_only=True, text=v.webhooks_text),
     Operation("webhook delete", a.WebhookDeleteArgs, _webhook_delete, "delete a webhook.", {"webhook_id": "<id>"},
-              hub_only=True, positional=("webhook_id",)),
+              hub_only=True, positional=("webhook_id",), text=v.deleted_text),
 ]}
 READ_ONLY = frozenset(name for name, op in OPERATIONS.items() if op.read_only)
 HUB_ONLY = frozenset(name for name, op in OPERATIONS.items() if op.hub_only)
@@ -378,4 +390,83 @@ def run_call(call: Call, backend: JobBackend) -> JobsResult:
         raise to_user_error(exc, what=call.operation, secrets=secrets) from None  # type: ignore[misc]
     from hf_trainer.redaction import Redactor
 
-    return Redactor.for_caller(secrets).model(result)
+    return present(Redactor.for_caller(secrets).model(result))
+
+
+def present(result: JobsResult) -> JobsResult:
+    """The result with its readable text, made by its operation's row."""
+    return result.model_copy(update={"text": OPERATIONS[result.operation].text(result)})
+
+
+# --- the words generated from the table (usage text, schema descriptions) ---------------------------------------
+
+
+def usage(read_only: bool = False) -> str:
+    """The hf_jobs usage text, generated from the operation table."""
+    head = ("hf_jobs: run and manage jobs on Hugging Face Jobs (backend \"hub\") or on this machine (backend \"local\").\n"
+            "Call with operation + args (hf-mcp-server's shape). backend defaults to \"hub\" when a Hugging Face token "
+            "is found, else \"local\".\n\nOperations and args (examples):")
+    lines = [head]
+    for name, op in OPERATIONS.items():
+        if name == "help" or (read_only and not op.read_only):
+            continue
+        flags = [flag for flag, on in (("hub only", op.hub_only), ("spends money", op.spends_money),
+                                       ("read only", op.read_only)) if on]
+        lines.append(f"  {name}: {op.summary}" + (f" [{', '.join(flags)}]" if flags else ""))
+        if op.example:
+            lines.append(f"      {json.dumps(op.example)}")
+        lines.append(f"      args: {', '.join(op.accepted) or 'none'}")
+    lines.append(
+        "\nEvery submission (uv, run, scheduled uv/run, retry, webhook create; rerun and train too) goes through one "
+        "pipeline: the script is resolved (a bundled one by bare name, such as \"train_sft.py\"); a bundled training "
+        "script is estimated from its own arguments on the flavor; preflight then checks the PEP 723 header, pushed "
+        "results with an HF_TOKEN secret, literal tokens, renamed TRL arguments, local paths, the timeout against the "
+        "estimate + 25%, memory on the flavor and the dataset. A job with errors is refused unless args has "
+        "\"force\": true; a literal token is refused even then. Nothing reaches the Hub when a job is refused.\n\n"
+        "Common submit args: flavor (see 'hardware'; default cpu-basic), timeout (seconds, or a number with s/m/h/d "
+        "such as \"90m\" or \"2h\"; default 30m on the Hub), env {\"K\": \"v\"} (never tokens), secrets "
+        "{\"HF_TOKEN\": \"$HF_TOKEN\"} (\"$HF_TOKEN\" becomes your token, sent encrypted), labels {\"k\": \"v\"}, "
+        "namespace (an organization), volumes [\"hf://datasets/org/data:/data:ro\"], attempts (1-10).\n"
+        "Jobs always run detached: follow up with inspect, logs or wait. The same operations are CLI commands: "
+        "hf-trainer jobs <operation> --help.")
+    return "\n".join(lines)
+
+
+def operations_text(read_only: bool = False) -> str:
+    """The operation names for a tool's schema description."""
+    return ", ".join(name for name, op in OPERATIONS.items() if name != "help" and (op.read_only or not read_only))
+
+
+def args_json_schema(read_only: bool = False) -> dict[str, Any]:
+    """The JSON schema of `hf_jobs.args`: one object schema per operation (titled with the operation's name), so a
+    client sees every operation's fields, types and limits before it calls. References are inlined: the schema is
+    embedded in the tool's input schema, which has no $defs of its own."""
+    choices = []
+    for name, op in OPERATIONS.items():
+        if name == "help" or (read_only and not op.read_only):
+            continue
+        schema = _inline_refs(op.args.model_json_schema())
+        schema["title"] = f"args for operation {name!r}"
+        schema["description"] = f"{name}: {op.summary}"
+        choices.append(schema)
+    return {"anyOf": [*choices, {"type": "string", "description": "the same object as JSON text"}, {"type": "null"}],
+            "description": "The operation's arguments (hf-mcp-server's shape): the schema titled with the operation's "
+                           "name applies."}
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk({**defs[ref.split("/")[-1]], **{k: x for k, x in node.items() if k != "$ref"}})
+            return {k: walk(x) for k, x in node.items()}
+        if isinstance(node, list):
+            return [walk(x) for x in node]
+        return node
+
+    result = walk(schema)
+    assert isinstance(result, dict)
+    return result

@@ -17,18 +17,18 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from hf_trainer.bundled_scripts import TRAINING_SCRIPTS, bundled
 from hf_trainer.errors import UserError
 from hf_trainer.launch import gpus_for_flavor, sharding_problem
 from hf_trainer.pep723 import read_metadata
 from hf_trainer.redaction import TOKEN_SHAPE
 from hf_trainer.runtime.vocabulary import TIMEOUT_BUFFER
-from hf_trainer.timeouts import format_duration
+from hf_trainer.timeouts import HUB_DEFAULT_TIMEOUT_SECONDS, format_duration
 from hf_trainer.tokens import caller_token, looks_like_token
 
 Severity = Literal["error", "warning"]
 
 # HF Jobs stops a job after 30 minutes unless a timeout is given.
-HUB_DEFAULT_TIMEOUT_SECONDS = 30 * 60
 _PLACEHOLDER = re.compile(r"^\$\{?HF_TOKEN\}?$")
 
 # Arguments that TRL 1.16 / transformers 5 removed or renamed: old name -> the fix.
@@ -53,8 +53,8 @@ _DEPRECATED = {"gradient_checkpointing": "use activation_checkpointing (gradient
 # Options whose values name places inside the job's own container, not inputs from this machine.
 _OUTPUT_OPTIONS = {"--output_dir", "--run_name", "--hub_model_id", "--trackio_project", "--trackio_space_id"}
 # Bundled scripts whose arguments preflight understands.
-BUNDLED_TRAINING = {"train_sft.py", "train_dpo.py", "train_grpo.py", "train_reward.py", "train_kto.py",
-                    "train_sft_unsloth.py"}
+# The bundled training scripts (train_vlm.py included): their results rules are checked by name.
+BUNDLED_TRAINING = frozenset(TRAINING_SCRIPTS)
 
 
 class Finding(BaseModel):
@@ -87,6 +87,9 @@ class PreflightInput(BaseModel):
 class PreflightReport(BaseModel):
     ok: bool = Field(description="True when there is no error (warnings allowed).")
     findings: list[Finding]
+    checked: dict[str, object] | None = Field(default=None, description="The job this report describes (script, "
+                                              "arguments, flavor, timeout, env and secret names, backend): a report "
+                                              "is reused to submit only that job.")
 
     @property
     def errors(self) -> list[Finding]:
@@ -264,7 +267,8 @@ def check_eval_data(job: PreflightInput, tree: ast.AST | None) -> list[Finding]:
 
 
 def check_grpo_rewards(job: PreflightInput, tree: ast.AST | None) -> list[Finding]:
-    if job.script_name == "train_grpo.py":
+    entry = bundled(job.script_name)
+    if entry is not None and entry.needs_rewards:
         if not any(a.startswith(("--reward_funcs", "--reward_funcs_file")) for a in job.script_args):
             return [Finding(severity="error", rule="grpo-without-reward",
                             message="GRPO needs a reward and none is given.",

@@ -9,7 +9,6 @@ plan says so, since the code changed in between.
 import hashlib
 import json
 import math
-import os
 import re
 import shlex
 from pathlib import Path
@@ -286,12 +285,9 @@ def rerun(source: str, backend: JobBackend, *, api: Any = None, flavor: str | No
         recorded = _recorded(parse_card(text), f"Model folder {ref}")
     elif kind == "repo":
         if api is None:
-            from huggingface_hub import HfApi
+            from hf_trainer.hub_client import get_hf_api
 
-            from hf_trainer.tokens import caller_token
-
-            api = getattr(backend, "api", None) or HfApi(endpoint=os.environ.get("HF_ENDPOINT") or
-                                                         "https://huggingface.co", token=caller_token())
+            api = getattr(backend, "api", None) or get_hf_api()
         recorded = recorded_job_from_repo(api, ref)
     else:
         recorded = recorded_job_from_job(backend, ref)

@@ -17,11 +17,9 @@ from pathlib import Path
 from types import ModuleType
 
 from hf_trainer import paths
+from hf_trainer.bundled_scripts import METHOD_SCRIPTS
 from hf_trainer.errors import UserError
 
-# The bundled script that trains each method (the estimator's and `train`'s method names).
-METHOD_SCRIPTS: dict[str, str] = {"sft": "train_sft.py", "dpo": "train_dpo.py", "grpo": "train_grpo.py",
-                                  "reward": "train_reward.py", "kto": "train_kto.py"}
 
 
 def load_script_module(script_name: str) -> ModuleType:

@@ -7,13 +7,16 @@ because any other exception reaches the client only as "Error executing tool X".
 
 import hmac
 import os
+import secrets
+import sys
 from contextlib import contextmanager
-from typing import Annotated, Any, Iterator, Literal
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterator, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, WithJsonSchema
 
 # Each tool's input and result models: pydantic and the standard library only, so start-up stays light; the
 # backends, the Hub client and the training stack are imported inside the tools when they are called.
@@ -21,8 +24,7 @@ from hf_trainer.dataset_inspect import DatasetInspectInput, DatasetInspection, M
 from hf_trainer.errors import UserError, to_user_error
 from hf_trainer.failures import named_error
 from hf_trainer.estimate import EstimateRequest, EstimateResult
-from hf_trainer import views
-from hf_trainer.jobs.tool import READ_ONLY, JobsResult
+from hf_trainer.operations import READ_ONLY, JobsResult, args_json_schema, operations_text, usage
 from hf_trainer.preflight import PreflightInput, PreflightReport
 from hf_trainer.rerun import RerunPlan
 from hf_trainer.train import TrainPlan, TrainRequest
@@ -52,8 +54,8 @@ def user_errors(tool: str) -> Iterator[None]:
 
 # --- tools are declared below, one section per capability ---
 
-# --- hf_jobs and hf_jobs_status: generated from the operation table (jobs/tool.py; args models in jobs/arguments.py,
-# the submit pipeline in jobs/submit.py, the words in views.py) ---
+# --- hf_jobs and hf_jobs_status: generated from the operation table (operations.py; args models in
+# jobs/arguments.py, the submit pipeline in jobs/submit.py, the words in job_views.py) ---
 
 
 def _structured(result: Any) -> CallToolResult:
@@ -64,14 +66,16 @@ def _structured(result: Any) -> CallToolResult:
 
 def _operation_field(read_only: bool) -> Any:
     return Annotated[str | None, Field(
-        description=f"One of: {views.operations_text(read_only)}. Leave empty (or pass args {{\"help\": true}}) for "
+        description=f"One of: {operations_text(read_only)}. Leave empty (or pass args {{\"help\": true}}) for "
         "usage with examples.")]
 
 
-_JobsArgs = Annotated[dict[str, Any] | str | None, Field(
-    description="The operation's arguments (hf-mcp-server's shape), e.g. uv: {\"script\": \"train_sft.py\", "
-    "\"script_args\": [...], \"flavor\": \"a10g-large\", \"timeout\": \"2h\", \"secrets\": {\"HF_TOKEN\": "
-    "\"$HF_TOKEN\"}}. Accepted per operation: " + views.args_text() + ".")]
+def _args_field(read_only: bool) -> Any:
+    # Validated by the operation's own model in parse_call (so the error names the operation); published as the
+    # choice of those models, so a client sees each operation's fields before it calls.
+    return Annotated[dict[str, Any] | str | None, WithJsonSchema(args_json_schema(read_only))]
+
+
 _JobsBackend = Annotated[Literal["hub", "local"] | None, Field(
     description="Where jobs run: 'hub' (Hugging Face Jobs; default when a token is found) or 'local' (this machine).")]
 
@@ -79,16 +83,16 @@ _JobsBackend = Annotated[Literal["hub", "local"] | None, Field(
 def run_hf_jobs(operation: str | None, args: dict[str, Any] | str | None, backend: str | None,
                 *, read_only: bool = False) -> JobsResult:
     """Parse, pick the backend, run, word the result. Imports the backends on first use so start-up stays light."""
-    from hf_trainer.jobs.select import get_backend
-    from hf_trainer.jobs.tool import parse_call, run_call
+    from hf_trainer.jobs.backends import get_backend
+    from hf_trainer.operations import parse_call, run_call
 
     call = parse_call(operation, args)
     if call.operation == "help":
-        return JobsResult(operation="help", backend=backend, text=views.usage(read_only=read_only))
+        return JobsResult(operation="help", backend=backend, text=usage(read_only=read_only))
     if read_only and call.operation not in READ_ONLY:
         raise UserError(f"hf_jobs_status only reads; operation {call.operation!r} changes things. Use the hf_jobs "
                         "tool for it.")
-    return views.present(run_call(call, get_backend(backend)))  # type: ignore[arg-type]
+    return run_call(call, get_backend(backend))
 
 
 @mcp.tool(
@@ -102,7 +106,7 @@ def run_hf_jobs(operation: str | None, args: dict[str, Any] | str | None, backen
     annotations=ToolAnnotations(title="Hugging Face Jobs", read_only_hint=False, destructive_hint=True,
                              idempotent_hint=False, open_world_hint=True),
 )
-def hf_jobs(operation: _operation_field(False) = None, args: _JobsArgs = None,  # type: ignore[valid-type]
+def hf_jobs(operation: _operation_field(False) = None, args: _args_field(False) = None,  # type: ignore[valid-type]
             backend: _JobsBackend = None) -> Annotated[CallToolResult, JobsResult]:
     with user_errors("hf_jobs"):
         return _structured(run_hf_jobs(operation, args, backend))
@@ -110,12 +114,12 @@ def hf_jobs(operation: _operation_field(False) = None, args: _JobsArgs = None,  
 
 @mcp.tool(
     title="Hugging Face Jobs (read only)",
-    description="Look at jobs without changing anything: " + views.operations_text(read_only=True) + ", help. Same "
+    description="Look at jobs without changing anything: " + operations_text(read_only=True) + ", help. Same "
     "arguments as hf_jobs.",
     annotations=ToolAnnotations(title="Hugging Face Jobs (read only)", read_only_hint=True, destructive_hint=False,
                              idempotent_hint=True, open_world_hint=True),
 )
-def hf_jobs_status(operation: _operation_field(True) = None, args: _JobsArgs = None,  # type: ignore[valid-type]
+def hf_jobs_status(operation: _operation_field(True) = None, args: _args_field(True) = None,  # type: ignore[valid-type]
                    backend: _JobsBackend = None) -> Annotated[CallToolResult, JobsResult]:
     with user_errors("hf_jobs_status"):
         return _structured(run_hf_jobs(operation, args, backend, read_only=True))
@@ -223,7 +227,7 @@ def train(request: TrainRequest) -> TrainPlan:
     (model, method, data, arguments), else starts fresh; never / must as named. backend: hub (default with a
     token) or local. Submission goes through the same estimate + preflight as hf_jobs.
     """
-    from hf_trainer.jobs.select import get_backend
+    from hf_trainer.jobs.backends import get_backend
     from hf_trainer.train import train as run_train
 
     with user_errors("train"):
@@ -249,7 +253,7 @@ def rerun_job(source: str, backend: Literal["hub", "local"] | None = None, flavo
     bundled scripts rerun, and a record with --trust_remote_code also needs trust_remote_code: true, which only the
     person may give after reading the plan's note (the model's own code runs with their token).
     """
-    from hf_trainer.jobs.select import get_backend
+    from hf_trainer.jobs.backends import get_backend
     from hf_trainer.rerun import rerun as run_rerun
     from hf_trainer.timeouts import parse_timeout
 
@@ -259,9 +263,10 @@ def rerun_job(source: str, backend: Literal["hub", "local"] | None = None, flavo
                          trust_remote_code=trust_remote_code)
 
 
-# --- serving: stdio, or streamable HTTP (a bearer token is required off loopback) ---
+# --- serving: stdio, or streamable HTTP (always behind a bearer token; given, or generated on loopback) ---
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 AUTH_TOKEN_ENV = "HF_TRAINER_MCP_TOKEN"
+TOKEN_FILE_NAME = "mcp-http-token"
 
 
 class BearerAuth:
@@ -284,17 +289,55 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-def http_app(host: str = "127.0.0.1", auth_token: str | None = None) -> Any:
-    """The streamable HTTP app. Off loopback a bearer token is required; with a token, every request must carry it."""
+def write_token_file(token: str, path: Path | None = None) -> Path:
+    """Write the bearer token to `path` (default HF_TRAINER_HOME/mcp-http-token), readable by this user only
+    (0600 from the moment it exists: created with that mode, and narrowed if it was there already)."""
+    from hf_trainer import paths  # HF_TRAINER_HOME, created 0700
+
+    target = path or paths.home() / TOKEN_FILE_NAME
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (token + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+    return target
+
+
+def http_token(auth_token: str | None = None, *, announce: Callable[[str], None] | None = None,
+               token_file: Path | None = None) -> str:
+    """The bearer token HTTP clients must send: the one given (--auth-token-file, HF_TRAINER_MCP_TOKEN), else a new
+    random one, written to a 0600 file and printed once to stderr (`announce`), so the person can hand it to a
+    client. Any local user can reach a loopback port: without a token they could run jobs as this user."""
     token = auth_token or os.environ.get(AUTH_TOKEN_ENV) or None
-    if host not in LOOPBACK_HOSTS and not token:
+    if token:
+        return token
+    token = secrets.token_urlsafe(32)
+    where = write_token_file(token, token_file)
+    (announce or _stderr)(
+        f"hf-trainer MCP over HTTP: no token was given, so one was generated. Clients must send the header "
+        f"'Authorization: Bearer {token}'. It is saved in {where} (readable only by you) and is not shown again; "
+        f"pass --auth-token-file PATH or set {AUTH_TOKEN_ENV} to choose your own.")
+    return token
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def http_app(host: str = "127.0.0.1", auth_token: str | None = None, *,
+             announce: Callable[[str], None] | None = None, token_file: Path | None = None) -> Any:
+    """The streamable HTTP app; every request must carry the bearer token. Off loopback the token must be given
+    (a generated one is for this machine's own clients); on loopback one is generated when none is given."""
+    given = auth_token or os.environ.get(AUTH_TOKEN_ENV) or None
+    if host not in LOOPBACK_HOSTS and not given:
         raise UserError(
             f"Serving MCP on {host!r} would let anyone who can reach this machine run jobs with your Hugging Face "
             f"token. Pass --auth-token-file PATH (or set {AUTH_TOKEN_ENV}); clients then send 'Authorization: Bearer "
             "TOKEN'. Or serve on 127.0.0.1."
         )
-    app = mcp.streamable_http_app(host=host)
-    return BearerAuth(app, token) if token else app
+    token = http_token(given, announce=announce, token_file=token_file)
+    return BearerAuth(mcp.streamable_http_app(host=host), token)
 
 
 def serve(http: bool = False, host: str = "127.0.0.1", port: int = 8765, auth_token: str | None = None) -> None:

@@ -12,6 +12,8 @@ from hf_trainer.errors import UserError
 # The longest timeout accepted: 30 days. Longer ones are typos ("9"*30 seconds overflowed the job store), and a job
 # that should run that long is better split with checkpoints.
 MAX_TIMEOUT_SECONDS = 30 * 86400
+# What HF Jobs applies when a job spec names no timeout (the one copy: preflight, views, the Hub backend read it).
+HUB_DEFAULT_TIMEOUT_SECONDS = 30 * 60
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _FORM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

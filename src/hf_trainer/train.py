@@ -21,15 +21,14 @@ from pydantic import BaseModel, Field
 
 from hf_trainer import paths
 from hf_trainer.errors import UserError
-from hf_trainer.jobs.base import BackendName, JobBackend, JobInfo, UvJobRequest
+from hf_trainer.jobs.base import BackendName, JobBackend, JobInfo
 from hf_trainer.jobs import submit
 from hf_trainer.preflight import PreflightReport
 from hf_trainer.runtime.train_common import DEFAULT_TRACKIO_PROJECT, default_run_name
 from hf_trainer.runtime.vocabulary import Method, Resume, timeout_seconds as job_timeout_seconds
-from hf_trainer.script_defaults import METHOD_SCRIPTS
+from hf_trainer.bundled_scripts import METHOD_SCRIPTS, VISION_SCRIPT, bundled
 from hf_trainer.timeouts import format_duration, parse_timeout
 
-VISION_SCRIPT = "train_vlm.py"
 # When the dataset's size cannot be measured in tokens, a conservative guess keeps the estimate usable, with a warning.
 FALLBACK_TOKENS_PER_ROW = 512
 LOCAL_TIMEOUT_SECONDS = 6 * 3600
@@ -152,14 +151,13 @@ _RESUME_TEXT = {"auto": "continues a checkpoint only when the same run made it (
 # NVIDIA's TAO skill scores the base model before every fine-tune; we do it by default when it is cheap.
 BASELINE_SHARE_LIMIT = 0.05
 # The scripts that take --eval_baseline (train_reward.py's eval already reports pair accuracy).
-BASELINE_SCRIPTS = ("train_sft.py", "train_dpo.py", "train_grpo.py", "train_kto.py", VISION_SCRIPT)
 
 
 def baseline_choice(req: TrainRequest, script_name: str, row: Any) -> tuple[bool, str]:
     """Whether the job runs --eval_baseline, and the plan's line saying why."""
     if req.eval_baseline is not None:
         return req.eval_baseline, "on (asked for)" if req.eval_baseline else "off (turned off)"
-    if script_name not in BASELINE_SCRIPTS:
+    if not (entry := bundled(script_name)) or not entry.baseline:
         return False, f"off: {script_name} has no baseline evaluation"
     if row is None or not row.hours:
         return False, "off: the run could not be estimated"
@@ -370,10 +368,10 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         # Changes the scripts cannot make are no fit: the job would run without them.
         fits = False
         warnings.append(f"{flavor} fits only with changes the scripts cannot make: {', '.join(changes)}")
-    secrets = {"HF_TOKEN": "$HF_TOKEN"} if backend_name == "hub" else {}
+    # The very request submit_plan sends (submit.training_request): the report approves only that job.
     report = submit.preflight_job(
-        UvJobRequest(script=str(script_path), script_args=script_args, secrets=secrets, flavor=flavor,
-                     timeout_seconds=timeout_seconds), backend_name,
+        submit.training_request(script_name, script_args, backend, flavor=flavor, timeout_seconds=timeout_seconds,
+                                labels=labels), backend_name,
         submit.Estimated(seconds=hours * 3600 if hours is not None else None, memory_fits=fits,
                          memory_detail=None if row is None else
                          f"needs {row.memory_gib:.1f} GiB, has {row.memory_available_gib:.0f} GiB",

@@ -16,6 +16,7 @@ from huggingface_hub import HfApi
 
 from conftest import CANARY_TOKEN
 from fakes.fake_hub import FakeHub, Request, Response
+from hf_trainer import hub_client
 from hf_trainer.errors import UserError
 from hf_trainer.jobs import hub as hub_module
 from hf_trainer.jobs.hub import HubBackend
@@ -164,7 +165,7 @@ def test_the_default_deadlines_are_bounded():
     retry = Retry()
     assert retry.attempt_timeout and retry.attempt_timeout <= 60
     assert retry.total_timeout and retry.total_timeout <= 120
-    timeout = hub_module.HTTP_TIMEOUT
+    timeout = hub_client.HTTP_TIMEOUT
     assert timeout.connect and timeout.read and timeout.connect <= 30 and timeout.read <= 60
     assert hub_module.LOGS_DEADLINE <= 60
 

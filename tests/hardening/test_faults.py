@@ -22,6 +22,7 @@ from fakes.fake_hub import FakeHub
 from huggingface_hub import HfApi
 from mcp import Client
 
+from hf_trainer import hub_client
 from hf_trainer.errors import UserError
 from hf_trainer.jobs import hub as hub_module
 from hf_trainer.jobs import local_runner as store
@@ -100,11 +101,11 @@ def test_server_errors_on_reads_are_retried_with_jittered_exponential_backoff(fa
 
 @pytest.fixture
 def short_http_timeout() -> Iterator[None]:
-    hub_module.use_http_timeouts(httpx2.Timeout(0.5, connect=2.0))
+    hub_client.use_http_timeouts(httpx2.Timeout(0.5, connect=2.0))
     try:
         yield
     finally:
-        hub_module.use_http_timeouts()
+        hub_client.use_http_timeouts()
 
 
 def test_a_hub_that_stops_answering_a_read_times_out_and_is_retried(fake_hub: FakeHub, sleeps: Sleeps,
@@ -142,7 +143,7 @@ def test_the_http_client_has_timeouts_once_the_server_picks_the_hub_backend(fake
     from huggingface_hub.utils import get_session
 
     HubBackend.from_env()
-    assert get_session().timeout == hub_module.HTTP_TIMEOUT  # huggingface_hub's own default waits forever
+    assert get_session().timeout == hub_client.HTTP_TIMEOUT  # huggingface_hub's own default waits forever
 
 
 def test_through_the_mcp_tool_a_dead_hub_is_a_clear_error_not_a_crash(fake_hub: FakeHub,

@@ -25,8 +25,8 @@ def test_a_quoted_name_stays_on_one_line():
 
 
 def test_log_lines_in_the_logs_summary_are_fenced():
-    from hf_trainer.jobs.tool import JobsResult
-    from hf_trainer.views import present
+    from hf_trainer.operations import JobsResult
+    from hf_trainer.operations import present
 
     text = present(JobsResult(operation="logs", backend="local", logs=["step 1", INJECTION], job_id="abc")).text
     assert f"\n{INJECTION}\n" in text  # the line is shown as it is ...

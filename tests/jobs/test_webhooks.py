@@ -10,7 +10,7 @@ from fakes.fake_hub import FakeHub, Request, Response
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.arguments import HubUvJobRequest
 from hf_trainer.jobs.hub import HubBackend
-from hf_trainer.jobs.tool import JobsResult, parse_call, run_call
+from hf_trainer.operations import JobsResult, parse_call, run_call
 from hf_trainer.jobs.webhooks import create_job_webhook, delete_webhook, list_webhooks, parse_watched
 
 TRAIN_ARGS = ["--model_name_or_path", "Qwen/Qwen2.5-0.5B", "--dataset_name", "alice/support-chats", "--push_to_hub",
@@ -140,7 +140,7 @@ def test_watched_items_parse_from_type_name_strings_and_dicts():
 
 
 def _tool(operation: str, args: dict, backend) -> JobsResult:
-    from hf_trainer.views import present
+    from hf_trainer.operations import present
 
     return present(run_call(parse_call(operation, args), backend))
 

@@ -26,10 +26,12 @@ from huggingface_hub import HfApi
 from huggingface_hub import JobInfo as HubJobInfo
 from huggingface_hub.errors import HfHubHTTPError
 
+from hf_trainer.bundled_scripts import SCRIPTS
 from hf_trainer.errors import UserError
+from hf_trainer.hub_client import get_hf_api, hub_endpoint
 from hf_trainer.jobs.arguments import HubOptions
 from hf_trainer.jobs.base import CommandJobRequest, JobInfo, Stage, UvJobRequest, cap_log_lines
-from hf_trainer.jobs.hub_errors import LOGIN_HINT, CallDeadline, Context, Retry, run_within, to_user_error
+from hf_trainer.jobs.hub_errors import LOGIN_HINT, CallDeadline, Context, Retry, run_within, from_hub_error
 from hf_trainer.jobs.hub_models import JobMetrics, ScheduledJob
 from hf_trainer.jobs.script_source import ScriptSource, resolve_script
 from hf_trainer.launch import accelerate_launcher, gpus_for_flavor
@@ -37,12 +39,10 @@ from hf_trainer.redaction import Redactor
 from hf_trainer.tokens import caller_token, prepare_env_and_secrets
 from hf_trainer.timeouts import format_duration
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"
 SCRIPT_ENV = "HF_TRAINER_SCRIPT_GZ_B64"
 SCRIPT_NAME_ENV = "HF_TRAINER_SCRIPT_NAME"
 SCRIPT_DIR = "/tmp/hf-trainer"
-DEFAULT_TIMEOUT_SECONDS = 30 * 60  # what HF Jobs applies when the spec names none
 # One environment string is capped at 128 KiB by Linux (MAX_ARG_STRLEN); base64 grows text by a third.
 MAX_INLINE_SCRIPT_BYTES = 90_000
 # huggingface_hub's paginated listings already retry 5xx/429 five times with backoff (utils.http_backoff).
@@ -112,6 +112,7 @@ def to_scheduled_job(info: Any) -> ScheduledJob:
         command=_display_command(spec.command, spec.environment) + list(spec.arguments or []),
         image=spec.docker_image or (f"hf.co/spaces/{spec.space_id}" if spec.space_id else None),
         flavor=str(getattr(spec.flavor, "value", spec.flavor)) if spec.flavor else None,
+        timeout_seconds=spec.timeout,
         labels=dict(spec.labels or {}),
         secret_names=sorted((spec.secrets or {}).keys()),
         last_job_id=status.last_job.id if status and status.last_job else None,
@@ -135,7 +136,7 @@ def _job_name(source: ScriptSource) -> str:
 
 
 # The bundled training scripts, which run one process per GPU under accelerate launch on multi-GPU flavors.
-DISTRIBUTED_SCRIPTS = frozenset({"train_sft.py", "train_dpo.py", "train_grpo.py", "train_reward.py", "train_kto.py"})
+DISTRIBUTED_SCRIPTS = frozenset(name for name, entry in SCRIPTS.items() if entry.distributed)
 
 
 def uv_command(request: UvJobRequest, source: ScriptSource) -> tuple[list[str], dict[str, str]]:
@@ -203,31 +204,8 @@ def _refuse_local_files(script_args: list[str]) -> None:
             )
 
 
-# huggingface_hub's shared HTTP client waits forever by default: a Hub that accepts the connection and never answers
-# would hold an MCP tool call (and the person) forever. These bound each connect and read; Retry's deadlines bound
-# each call as a whole (a server that trickles bytes never trips a read timeout). Calls that set their own timeout
-# (log and metric streams) keep it.
-HTTP_TIMEOUT = httpx2.Timeout(20.0, connect=5.0)
 # A log read without follow ends here even when the Hub keeps the stream open (the Hub takes ~5 s for a running job).
 LOGS_DEADLINE = 20.0
-_timeouts_installed: list[httpx2.Timeout] = []
-
-
-def use_http_timeouts(timeout: httpx2.Timeout = HTTP_TIMEOUT) -> None:
-    """Give huggingface_hub's shared client `timeout` (once per value; the client is rebuilt on the next call)."""
-    from huggingface_hub import set_client_factory
-    from huggingface_hub.utils._http import default_client_factory
-
-    if _timeouts_installed and _timeouts_installed[-1] == timeout:
-        return
-
-    def client_with_timeout() -> httpx2.Client:
-        client = default_client_factory()
-        client.timeout = timeout
-        return client
-
-    set_client_factory(client_with_timeout)
-    _timeouts_installed.append(timeout)
 
 
 _FROM_ENV: dict[tuple[str, str], "HubBackend"] = {}
@@ -265,13 +243,11 @@ class HubBackend:
         if not token:
             raise UserError(f"No Hugging Face token found, so jobs cannot run on the Hub. {LOGIN_HINT} Or use the "
                             "local backend (backend 'local').")
-        endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
         # One backend per endpoint and token for the life of the process (an MCP server makes many calls): the
         # namespace is then asked once, and whoami-v2 is rate limited on the Hub.
-        key = (endpoint, token)
-        use_http_timeouts()
+        key = (hub_endpoint(), token)
         if key not in _FROM_ENV:
-            _FROM_ENV[key] = cls(HfApi(endpoint=endpoint, token=token))
+            _FROM_ENV[key] = cls(get_hf_api(token))
         return _FROM_ENV[key]
 
     # --- plumbing ---
@@ -480,7 +456,7 @@ class HubBackend:
             elif isinstance(value, (HfHubHTTPError, httpx2.HTTPError, TimeoutError)):
                 ctx = Context(action=f"follow the logs of job {job_id!r}", namespace=ns, job_id=job_id,
                               endpoint=str(self.api.endpoint))
-                raise UserError(self.redact(str(to_user_error(value, ctx)))) from None
+                raise UserError(self.redact(str(from_hub_error(value, ctx)))) from None
             else:
                 raise value
 

@@ -104,7 +104,7 @@ def _status(exc: HfHubHTTPError) -> int | None:
     return exc.response.status_code if exc.response is not None else None
 
 
-def to_user_error(exc: Exception, ctx: Context, attempts: int = 1, *, maybe_sent: bool = False) -> UserError:
+def from_hub_error(exc: Exception, ctx: Context, attempts: int = 1, *, maybe_sent: bool = False) -> UserError:
     """The table: one actionable message per kind of failure. Unknown kinds keep huggingface_hub's own text.
     `maybe_sent`: a request that changes things was sent and its answer lost (a read timeout on a submit)."""
     where = f" in namespace {ctx.namespace!r}" if ctx.namespace else ""
@@ -242,7 +242,7 @@ class Retry:
             try:
                 return run_within(fn, budget)
             except UNREADABLE_ANSWER as exc:
-                raise to_user_error(exc, ctx, attempts=attempt + client_retries) from None
+                raise from_hub_error(exc, ctx, attempts=attempt + client_retries) from None
             except (HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled, httpx2.HTTPError,
                     TimeoutError) as exc:
                 time_left = end is None or end - time.monotonic() > 0.1
@@ -253,11 +253,11 @@ class Retry:
                     if isinstance(exc, HfHubHTTPError) and _status(exc) == 429:
                         reset = retry_after_seconds(exc)
                         if reset is not None and reset > self.max_rate_limit_wait:
-                            raise to_user_error(exc, ctx, attempts=attempt + client_retries) from None
+                            raise from_hub_error(exc, ctx, attempts=attempt + client_retries) from None
                         pause = max(pause, float(reset or 0))
                     self.sleep(pause)
                     continue
                 # A connection that never opened carried nothing; any other transport failure may have.
                 maybe_sent = (not idempotent and isinstance(exc, (httpx2.TransportError, TimeoutError))
                               and not isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout)))
-                raise to_user_error(exc, ctx, attempts=attempt + client_retries, maybe_sent=maybe_sent) from None
+                raise from_hub_error(exc, ctx, attempts=attempt + client_retries, maybe_sent=maybe_sent) from None

@@ -26,11 +26,7 @@ from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, UvJobRequest
 from hf_trainer.preflight import Finding, PreflightInput, PreflightReport, preflight
-from hf_trainer.script_defaults import METHOD_SCRIPTS
-
-# Bundled training scripts and the method each trains.
-TRAINING_SCRIPTS = {**{script: method for method, script in METHOD_SCRIPTS.items()}, "train_sft_unsloth.py": "sft",
-                    "train_vlm.py": "sft"}  # train_vlm.py: its --method (sft or dpo) decides
+from hf_trainer.bundled_scripts import TRAINING_SCRIPTS, bundled
 # Findings `force` cannot override: a token in the job's text or arguments leaks the moment the job is created.
 UNFORCEABLE = frozenset({"literal-token"})
 # A command job has no script to lint; its words are checked like script arguments.
@@ -182,7 +178,7 @@ def estimate_training(script_name: str, script_args: list[str], flavor: str | No
     out = Estimated()
     try:
         values = script_arguments(script_name, script_args)
-        if script_name == "train_vlm.py":
+        if (entry := bundled(script_name)) is not None and entry.method_flag:
             method = values.get("method") or method
         model, dataset = values.get("model_name_or_path"), values.get("dataset_name")
         rows = mean = None
@@ -281,6 +277,13 @@ def _missing_args(script_args: list[str], changes: list[str]) -> list[str]:
 
 
 def preflight_job(request: Any, backend_name: str, estimated: Estimated | None = None) -> PreflightReport:
+    """Preflight a uv or command request as it would be submitted, with what the estimate found; the report names
+    the job it describes (`checked`), so it approves only that job."""
+    report = _lint_job(request, backend_name, estimated)
+    return report.model_copy(update={"checked": checked_fields(resolve(request), backend_name)})
+
+
+def _lint_job(request: Any, backend_name: str, estimated: Estimated | None = None) -> PreflightReport:
     """Preflight a uv or command request as it would be submitted, with what the estimate found."""
     from hf_trainer.jobs.script_source import resolve_script
 
@@ -320,6 +323,14 @@ def _with_token_fields(report: PreflightReport, request: Any) -> PreflightReport
                               "but its secrets is stored and shown in the job's spec.",
                       fix='Remove it; pass the token as a secret instead: secrets {"HF_TOKEN": "$HF_TOKEN"}.')
     return report.model_copy(update={"ok": False, "findings": [*report.findings, finding]})
+
+
+def checked_fields(request: Any, backend_name: str) -> dict[str, object]:
+    """What preflight reads of a request: a report describes exactly the job with these values."""
+    words = request.script_args if isinstance(request, UvJobRequest) else request.command
+    return {"backend": backend_name, "script": getattr(request, "script", None), "args": list(words),
+            "flavor": request.flavor, "timeout_seconds": request.timeout_seconds, "env": sorted(request.env),
+            "secrets": sorted(request.secrets), "image": getattr(request, "image", None)}
 
 
 def _with_warnings(report: PreflightReport, warnings: list[str]) -> PreflightReport:
@@ -384,7 +395,9 @@ def for_backend(request: Any, backend: JobBackend) -> Any:
 def submit(request: Any, backend: JobBackend, *, force: bool = False, report: PreflightReport | None = None,
            action: str = "Not submitted") -> tuple[JobInfo, PreflightReport]:
     """The whole pipeline for one job; `report` skips the checks when the caller ran them already (train)."""
-    if report is None:
+    if report is None or report.checked != checked_fields(resolve(request), getattr(backend, "name", "hub")):
+        # No report, or one made for another job (a plan whose flavor, arguments or secrets changed since): check
+        # the job that is sent, never approve it with another's report.
         request, report = check(request, backend, force=force, action=action)
     else:
         request = resolve(request)
@@ -407,23 +420,30 @@ def token_secret(backend: JobBackend) -> dict[str, str]:
     return {}
 
 
+def training_request(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
+                     timeout_seconds: int | None, labels: dict[str, str] | None = None) -> UvJobRequest:
+    """The one job train, rerun and retry plan, check and send: a bundled script with arguments, the caller's token
+    as its HF_TOKEN secret (token_secret), flavor, timeout and labels."""
+    return UvJobRequest(script=str(paths.bundled_script(script)), script_args=list(script_args),
+                        secrets=token_secret(backend), labels=dict(labels or {}), flavor=flavor,
+                        timeout_seconds=timeout_seconds)
+
+
 def submit_training(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
                     timeout_seconds: int | None, labels: dict[str, str], force: bool = False,
                     report: PreflightReport | None = None, action: str = "Not submitted"
                     ) -> tuple[JobInfo, PreflightReport]:
-    """train, rerun and retry: a bundled training script with arguments, submitted through the same pipeline."""
-    secrets = token_secret(backend)
-    request = UvJobRequest(script=str(paths.bundled_script(script)), script_args=list(script_args), secrets=secrets,
-                           labels=labels, flavor=flavor, timeout_seconds=timeout_seconds)
+    """train, rerun and retry: a bundled training script with arguments, submitted through the same pipeline. A
+    `report` from `plan_training` is reused only when it describes this very job (else the job is checked anew)."""
+    request = training_request(script, script_args, backend, flavor=flavor, timeout_seconds=timeout_seconds,
+                               labels=labels)
     return submit(request, backend, force=force, report=report, action=action)
 
 
 def plan_training(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
                   timeout_seconds: int | None) -> PreflightReport:
-    """The preflight (with the estimate) of a bundled training job that `submit_training` would send; never refuses."""
-    secrets = {"HF_TOKEN": "$HF_TOKEN"} if getattr(backend, "name", None) == "hub" else {}
-    request = UvJobRequest(script=str(paths.bundled_script(script)), script_args=list(script_args), secrets=secrets,
-                           flavor=flavor, timeout_seconds=timeout_seconds)
+    """The preflight (with the estimate) of the job `submit_training` sends with the same values; never refuses."""
+    request = training_request(script, script_args, backend, flavor=flavor, timeout_seconds=timeout_seconds)
     name = getattr(backend, "name", "hub")
     estimated = estimate_training(script, request.script_args, flavor, name, getattr(backend, "api", None)) \
         if script in TRAINING_SCRIPTS else None

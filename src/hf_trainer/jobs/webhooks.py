@@ -111,36 +111,18 @@ def to_view(info: Any) -> WebhookView:
     )
 
 
-def _hub_error(exc: Exception, action: str, api: Any, webhook_id: str | None = None) -> UserError:
-    # Imported here: the result models above stay importable without huggingface_hub's HTTP stack (MCP start-up).
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from hf_trainer.jobs.hub_errors import Context, to_user_error
-
-    if webhook_id and isinstance(exc, HfHubHTTPError) and exc.response is not None and \
-            exc.response.status_code == 404:
-        return UserError(f"No webhook {webhook_id!r}. List yours with hf_jobs operation 'webhook ps' (CLI: hf-trainer "
-                         "jobs webhook ps) and check the id.")
-    return to_user_error(exc, Context(action=action, endpoint=getattr(api, "endpoint", None)))
-
-
 # Seconds a webhook call may take in all (a Hub that accepts the connection and never answers included).
 DEADLINE_SECONDS = 30.0
 
 
-def _errors() -> tuple[type[Exception], ...]:
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
+def _call(api: Any, fn: Any, action: str, *, idempotent: bool = True) -> Any:
+    """A webhook call on the same path as every Hub jobs call: hub_errors.Retry (deadlines, backoff on passing
+    faults) and its one table of Hub errors."""
+    # Imported here: the result models above stay importable without huggingface_hub's HTTP stack (MCP start-up).
+    from hf_trainer.jobs.hub_errors import Context, Retry
 
-    from hf_trainer.jobs.hub_errors import UNREADABLE_ANSWER
-
-    return HfHubHTTPError, LocalTokenNotFoundError, httpx2.TransportError, TimeoutError, *UNREADABLE_ANSWER
-
-
-def _within(fn: Any) -> Any:
-    from hf_trainer.jobs.hub_errors import run_within
-
-    return run_within(fn, DEADLINE_SECONDS)
+    ctx = Context(action=action, endpoint=str(getattr(api, "endpoint", "") or "") or None)
+    return Retry().call(fn, ctx, idempotent=idempotent, total_timeout=DEADLINE_SECONDS)
 
 
 def create_job_webhook(api: Any, *, watched: list[str] | list[dict], job_id: str | None = None,
@@ -169,29 +151,31 @@ def create_job_webhook(api: Any, *, watched: list[str] | list[dict], job_id: str
         check_no_loop(items, backend.inspect(job_id).command)
     _, job_secrets = prepare_env_and_secrets(None, secrets if secrets is not None else {"HF_TOKEN": "$HF_TOKEN"},
                                              caller_token())
-    try:
-        info = _within(lambda: api.create_webhook(job_id=job_id, watched=items, domains=list(domains or ["repo"]),
-                                                  secret=secret or _secrets.token_urlsafe(24),
-                                                  secrets=job_secrets or None))
-    except _errors() as exc:
-        raise _hub_error(exc, "create a webhook", api) from None
+    info = _call(api, lambda: api.create_webhook(job_id=job_id, watched=items, domains=list(domains or ["repo"]),
+                                                 secret=secret or _secrets.token_urlsafe(24),
+                                                 secrets=job_secrets or None), "create a webhook", idempotent=False)
     return to_view(info), job_id
 
 
 def list_webhooks(api: Any) -> list[WebhookView]:
-    try:
-        return [to_view(info) for info in _within(lambda: list(api.list_webhooks()))]
-    except _errors() as exc:
-        raise _hub_error(exc, "list webhooks", api) from None
+    return [to_view(info) for info in _call(api, lambda: list(api.list_webhooks()), "list webhooks")]
 
 
 def delete_webhook(api: Any, webhook_id: str) -> None:
+    from huggingface_hub.errors import HfHubHTTPError
+
     from hf_trainer.jobs.hub import segment  # huggingface_hub puts the id into the URL unescaped
 
-    try:
-        _within(lambda: api.delete_webhook(segment(webhook_id)))
-    except _errors() as exc:
-        raise _hub_error(exc, f"delete webhook {webhook_id}", api, webhook_id) from None
+    def delete() -> None:
+        try:
+            api.delete_webhook(segment(webhook_id))
+        except HfHubHTTPError as exc:
+            if exc.response is not None and exc.response.status_code == 404:
+                raise UserError(f"No webhook {webhook_id!r}. List yours with hf_jobs operation 'webhook ps' (CLI: "
+                                "hf-trainer jobs webhook ps) and check the id.") from None
+            raise
+
+    _call(api, delete, f"delete webhook {webhook_id}")
 
 
 def webhooks_table(items: list[WebhookView]) -> str:
