@@ -83,7 +83,8 @@ def _add_mcp(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765).")
     parser.add_argument("--auth-token-file", default=None, help="File whose first line is the bearer token HTTP "
                         "clients must send (required when --host is not a loopback address; default "
-                        "$HF_TRAINER_MCP_TOKEN).")
+                        "$HF_TRAINER_MCP_TOKEN, else on loopback a new token, saved to HF_TRAINER_HOME/mcp-http-token "
+                        "(0600) and printed once).")
     parser.add_argument("--auth-token", default=None, help="The token itself (discouraged: other users see it in "
                         "the process list; use --auth-token-file or HF_TRAINER_MCP_TOKEN).")
     parser.set_defaults(handler=_mcp, json=False)

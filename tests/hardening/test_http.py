@@ -1,16 +1,20 @@
 """The streamable HTTP transport's guarantees (tests/test_server_stdio.py has the first two; these fill the gaps):
 127.0.0.1 by default; any other address refused without a bearer token; with a token, every request without it (any
-method, any near-miss of the header) refused before the MCP app sees it; a real MCP client with the token works; and on
-loopback without a token, requests from a rebound host name or a foreign web page are refused (DNS rebinding)."""
+method, any near-miss of the header) refused before the MCP app sees it; a real MCP client with the token works; on
+loopback without a given token one is generated (0600 file, printed once), since any local user can reach a loopback
+port (Hardening III, finding 7); and requests from a rebound host name or a foreign web page are refused (DNS
+rebinding)."""
 
 import asyncio
 import json
 import socket
+import stat
 import threading
 import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import httpx2
@@ -59,17 +63,48 @@ def status(url: str, method: str = "POST", headers: dict[str, str] | None = None
         return exc.code
 
 
-def test_the_cli_serves_http_on_127_0_0_1_by_default_without_requiring_a_token(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_serves_http_on_127_0_0_1_by_default_behind_a_generated_token(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import uvicorn
 
     seen: dict[str, Any] = {}
     monkeypatch.delenv("HF_TRAINER_MCP_TOKEN", raising=False)
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(app=app, **kwargs))
     assert cli.main(["mcp", "--http"]) == 0
-    assert seen["host"] == "127.0.0.1" and not isinstance(seen["app"], BearerAuth)
+    assert seen["host"] == "127.0.0.1" and isinstance(seen["app"], BearerAuth)
+    assert capsys.readouterr().err.count("Authorization: Bearer ") == 1  # printed once
     assert cli.main(["mcp", "--http", "--host", "0.0.0.0", "--auth-token", TOKEN]) == 0
     assert seen["host"] == "0.0.0.0" and isinstance(seen["app"], BearerAuth)
+
+
+def test_on_loopback_without_a_token_one_is_generated_saved_0600_and_printed_once(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The attack: another local user posts to the loopback port and runs jobs as the server's owner.
+    monkeypatch.delenv("HF_TRAINER_MCP_TOKEN", raising=False)
+    said: list[str] = []
+    saved = tmp_path / "token"
+    saved.write_text("old\n", encoding="utf-8")
+    saved.chmod(0o644)  # a wider file already there is narrowed
+    app = http_app("127.0.0.1", announce=said.append, token_file=saved)
+    token = saved.read_text(encoding="utf-8").strip()
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600 and len(token) >= 32
+    assert len(said) == 1 and f"Authorization: Bearer {token}" in said[0] and str(saved) in said[0]
+    with serving(app) as url:
+        assert status(url) == 401  # the other local user, without the token
+        assert status(url, headers={"Authorization": "Bearer "}) == 401
+        assert status(url, headers={"Authorization": f"Bearer {token}"}) == 200
+    again = http_app("127.0.0.1", announce=said.append, token_file=saved)  # a new start: a new token
+    assert again is not None and saved.read_text(encoding="utf-8").strip() != token
+
+
+def test_the_default_token_file_lives_in_the_private_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("HF_TRAINER_MCP_TOKEN", raising=False)
+    monkeypatch.setenv("HF_TRAINER_HOME", str(tmp_path / "home"))
+    said: list[str] = []
+    http_app("127.0.0.1", announce=said.append)
+    saved = tmp_path / "home" / "mcp-http-token"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600 and stat.S_IMODE(saved.parent.stat().st_mode) == 0o700
+    assert saved.read_text(encoding="utf-8").strip() in said[0]
 
 
 @pytest.mark.parametrize("host", [
@@ -128,7 +163,7 @@ def test_a_real_mcp_client_with_the_token_lists_and_calls_tools() -> None:
     ({"Origin": "http://evil.example"}, 403),  # a web page on another site posting to localhost
     ({"Origin": "http://localhost:3000"}, 200),  # a local web client (the Inspector's UI)
 ])
-def test_on_loopback_without_a_token_requests_from_other_sites_are_refused(headers: dict[str, str],
-                                                                           expected: int) -> None:
-    with serving(http_app("127.0.0.1")) as url:
-        assert status(url, "POST", headers) == expected
+def test_on_loopback_requests_from_other_sites_are_refused_even_with_the_token(headers: dict[str, str],
+                                                                               expected: int) -> None:
+    with serving(http_app("127.0.0.1", auth_token=TOKEN)) as url:
+        assert status(url, "POST", {"Authorization": f"Bearer {TOKEN}", **headers}) == expected
