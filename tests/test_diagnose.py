@@ -125,3 +125,72 @@ def test_a_failed_local_job_is_diagnosed_from_its_record_and_log(tmp_path):
     result = diagnose_job(backend, job.id)
     assert result.kind == "out_of_memory" and "CUDA out of memory" in result.evidence
     assert get_arg(result.change.script_args, "--per_device_train_batch_size") == "2"
+
+
+# --- data and repos that do not exist: the argument to add (issue 27) -------------------------------------------
+
+DPO_ARGS = ["--model_name_or_path", "Qwen/Qwen2.5-0.5B-Instruct", "--dataset_name",
+            "HuggingFaceH4/ultrafeedback_binarized", "--push_to_hub", "--hub_model_id", "me/m"]
+
+
+@pytest.mark.parametrize(
+    "script, log, flag, value",
+    [
+        # the scripts' own refusal, DPO on ultrafeedback_binarized: its preference split
+        ("train_dpo.py", "error: Split 'train' not found; the dataset has: train_prefs, test_prefs, train_sft, "
+                         "test_sft. Pass --dataset_train_split.", "--dataset_train_split", "train_prefs"),
+        # the same data for SFT: its own split
+        ("train_sft.py", "error: Split 'train' not found; the dataset has: train_prefs, test_prefs, train_sft, "
+                         "test_sft. Pass --dataset_train_split.", "--dataset_train_split", "train_sft"),
+        # datasets' wording
+        ("train_dpo.py", "ValueError: Unknown split \"train\". Should be one of ['train_prefs', 'test_prefs'].",
+         "--dataset_train_split", "train_prefs"),
+        # gsm8k without a config: datasets lists them on the next line
+        ("train_grpo.py", "ValueError: Config name is missing.\nPlease pick one among the available configs: "
+                          "['main', 'socratic']", "--dataset_config", "main"),
+    ],
+)
+def test_a_missing_split_or_config_is_fixed_with_the_argument_to_add(script, log, flag, value):
+    result = diagnose(Stage.ERROR, "exited with code 2", log.splitlines(), DPO_ARGS, script=script)
+    assert result.kind in ("dataset_split", "dataset_config"), result.render()
+    assert get_arg(result.change.script_args, flag) == value
+    assert result.change.script_args[:len(DPO_ARGS)] == DPO_ARGS  # everything else as it was
+
+
+def test_a_gated_model_without_a_token_gets_the_token_and_with_one_the_page_to_accept():
+    log = ["huggingface_hub.errors.GatedRepoError: 401 Client Error. Cannot access gated repo for url "
+           "https://huggingface.co/meta-llama/Llama-3.1-8B/resolve/main/config.json.",
+           "Access to model meta-llama/Llama-3.1-8B is restricted. You must have access to it and be authenticated."]
+    args = ["--model_name_or_path", "meta-llama/Llama-3.1-8B", "--dataset_name", "me/data"]
+    without = diagnose(Stage.ERROR, None, log, args, secret_names=[])
+    assert without.kind == "gated_repo" and without.change is not None and "HF_TOKEN" in without.change.description
+    with_token = diagnose(Stage.ERROR, None, log, args, secret_names=["HF_TOKEN"])
+    assert with_token.kind == "gated_repo" and with_token.change is None
+    assert any("https://huggingface.co/meta-llama/Llama-3.1-8B" in step for step in with_token.next_steps)
+
+
+def test_a_dataset_that_does_not_exist_names_the_argument_to_correct():
+    log = ["datasets.exceptions.DatasetNotFoundError: Dataset 'me/no-such-data' doesn't exist on the Hub or cannot "
+           "be accessed."]
+    result = diagnose(Stage.ERROR, None, log, ["--model_name_or_path", "m/x", "--dataset_name", "me/no-such-data"])
+    assert result.kind == "repo_not_found" and result.change is None
+    assert "--dataset_name me/no-such-data" in result.summary
+
+
+def test_a_revision_that_does_not_exist_is_dropped():
+    log = ["huggingface_hub.errors.RevisionNotFoundError: 404 Client Error. Revision Not Found for url: ..."]
+    result = diagnose(Stage.ERROR, None, log, ARGS + ["--dataset_revision", "v9"])
+    assert result.kind == "revision_not_found" and "--dataset_revision" not in result.change.script_args
+
+
+def test_the_submitted_timeout_is_the_one_diagnose_reports():
+    result = diagnose(Stage.ERROR, "Job timed out", HEALTHY.splitlines(), ARGS, timeout_seconds=5 * 3600)
+    assert "(18000s)" in result.summary and result.change.timeout_seconds == 36000
+    unknown = diagnose(Stage.ERROR, "Job timed out", HEALTHY.splitlines(), ARGS)
+    assert "not recorded" in unknown.summary and "1800" not in unknown.summary
+
+
+@pytest.mark.parametrize("reason", ["nan_loss", "diverging", "zero_reward_variance", "stalled"])
+def test_the_scripts_early_stop_line_names_the_failure(reason):
+    log = ["{'loss': '2.0', 'epoch': '0.1'}", f"hf-trainer stopped early [{reason}] at step 40: ..."]
+    assert diagnose(Stage.ERROR, "exited with code 3", log, ARGS).kind == reason

@@ -44,6 +44,8 @@ _OOM_NUMBERS = re.compile(r"Tried to allocate ([\d.]+) ([GM]iB).*total capacity 
                           r"([\d.]+) ([GM]iB) is free", re.I)
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 _PROGRESS = re.compile(r"\b(\d+)/(\d+) \[")
+# runtime/early_stop.py prints one at each save, with or without a progress bar (--json runs have none).
+_SAVED = re.compile(r"hf-trainer checkpoint: step (\d+) of (\d+)")
 
 
 class RetryPlan(BaseModel):
@@ -106,9 +108,18 @@ class Progress:
 
 
 def read_progress(lines: list[str]) -> Progress:
-    """Steps from the trainer's progress bar (`300/1000 [`) and saved checkpoints (`checkpoint-300`)."""
+    """Steps from the scripts' checkpoint lines (`hf-trainer checkpoint: step 300 of 1000`), the trainer's progress
+    bar (`300/1000 [`) and saved checkpoint folders (`checkpoint-300`)."""
     progress = Progress()
     for line in lines:
+        saved = _SAVED.search(line)
+        if saved:
+            step, total = int(saved.group(1)), int(saved.group(2))
+            progress.checkpoint_step = max(progress.checkpoint_step, step)
+            progress.last_step = max(progress.last_step, step)
+            if total > 0:
+                progress.total_steps = total
+            continue
         for match in _CHECKPOINT.finditer(line):
             progress.checkpoint_step = max(progress.checkpoint_step, int(match.group(1)))
         for match in _PROGRESS.finditer(line):

@@ -53,6 +53,18 @@ HARDWARE = [
 ]
 
 
+# The end of a real log of a job that ran out of GPU memory on an A10G (24 GB) after its first pushed checkpoint.
+OOM_LOG = [
+    "{'loss': '1.921', 'grad_norm': '0.8', 'learning_rate': '2e-05', 'epoch': '0.3'}",
+    "hf-trainer checkpoint: step 300 of 1000 (checkpoint-300)",
+    "Traceback (most recent call last):",
+    '  File "/tmp/hf-trainer/train_sft.py", line 160, in main',
+    "    trainer.train(resume_from_checkpoint=checkpoint)",
+    "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 22.06 GiB "
+    "of which 1.13 GiB is free. Including non-PyTorch memory, this process has 20.92 GiB memory in use.",
+]
+
+
 def hub_time(when: datetime | None = None) -> str:
     """The Hub's date format: 2026-11-25T13:55:36.012Z."""
     when = when or datetime.now(timezone.utc)
@@ -188,6 +200,12 @@ class FakeHub:
             "status": {"lastJob": None, "nextJobRunAt": hub_time(datetime.now(timezone.utc) + timedelta(hours=1))},
         }
         return self.scheduled[sid]
+
+    def spec(self, job_id: str) -> dict:
+        """What a job was created with, as the Hub keeps it: labels, flavor, command and the timeout sent."""
+        job = self.jobs[job_id]
+        return {"labels": dict(job.get("labels") or {}), "flavor": job["flavor"], "timeoutSeconds": job["timeout"],
+                "command": list(job["command"] or []) + list(job.get("arguments") or [])}
 
     def set_stage(self, job_id: str, stage: str, message: str | None = None) -> None:
         self.jobs[job_id]["status"] = {"stage": stage, "message": message}
