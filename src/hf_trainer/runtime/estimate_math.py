@@ -8,6 +8,7 @@ arguments; the sources of every constant are in references/hardware_guide.md.
 import difflib
 import json
 import math
+import statistics
 import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -463,6 +464,16 @@ class Job:
     max_completion_length: int = 256
     mean_prompt_len: float = 256.0
     use_vllm: bool = False
+    steps_per_generation: int = 0  # 0: gradient_accumulation_steps (TRL's default)
+    vllm_gpu_memory_utilization: float = 0.3  # colocated vLLM's share of GPU memory (train_grpo.py's default)
+    # what the trainer iterates (schedule() counts its steps and micro-batches from these)
+    train_rows: float = 0.0  # per epoch, after the eval split: rows, pairs (dpo/reward), unpaired rows (kto), prompts (grpo)
+    num_train_epochs: float = 1.0
+    max_steps: int = 0  # > 0: stop after this many optimiser steps
+    packing: bool = False  # sft: best-fit packed rows of max_length tokens, padding-free
+    eval_rows: float = 0.0  # rows scored at every evaluation (the eval split)
+    save_steps: int = 100  # the scripts evaluate every save_steps optimiser steps (eval_steps = save_steps)
+    attention_span: float = 0.0  # tokens attended over per sequence (a packed row, a padded batch); 0: mean_seq_len
     # around the training
     push_to_hub: bool = True
 
@@ -493,7 +504,7 @@ def training_flops(job: Job) -> dict[str, float]:
     m = job.model
     n = m.active_params
     t = job.train_tokens
-    attn = _attention_flops_per_token(m, min(job.mean_seq_len, job.max_length))
+    attn = _attention_flops_per_token(m, job.attention_span or min(job.mean_seq_len, job.max_length))
     if job.use_peft:
         weights = 4.0 * n + 6.0 * lora_params(m, job.lora_r, job.lora_target_modules)
     else:
@@ -722,27 +733,197 @@ def device_for(flavor: Flavor, job: Job, profile: LocalProfile, local: bool = Fa
                   False, profile.step_overhead_s, profile.startup_s if local else STARTUP_S, local)
 
 
-def optimizer_steps(job: Job, devices: int) -> float:
-    per_step = job.per_device_train_batch_size * job.gradient_accumulation_steps * max(devices, 1)
-    return math.ceil(job.num_sequences / per_step) if job.num_sequences else 0.0
+# ---------------------------------------------------------------------------------------------------------------
+# Steps and micro-batches, as TRL 1.16 and transformers 5 count them
+# ---------------------------------------------------------------------------------------------------------------
+PACK_MAP_BATCH = 1000  # datasets' map() batch: TRL's pack_dataset bins each 1000-row batch on its own
+LENGTH_CV = 0.5  # assumed spread of sequence lengths (std / mean): how much an unpacked batch pads
+VLLM_STARTUP_S = 90.0  # colocated vLLM engine: load the weights, profile memory, capture CUDA graphs
+VLLM_SYNC_OVERHEAD_S = 0.5  # per generation round: the trained weights handed to vLLM (plus a copy at bandwidth)
 
 
-def fsdp_bytes_per_micro_step(job: Job, gpus: int) -> float:
+@dataclass(frozen=True)
+class Schedule:
+    """What the trainer iterates on `processes` processes (one per GPU): its steps and micro-batches."""
+
+    samples_per_epoch: int  # dataloader samples: packed rows, rows, pairs (dpo/reward), unpaired rows (kto), completions (grpo)
+    micro_batches_per_epoch: int  # per process
+    optimizer_steps: int  # trainer.state.global_step at the end
+    micro_batches: int  # per process, over the run
+    sequences_per_micro_batch: int  # per process (a dpo/reward pair is two sequences)
+    tokens_per_sequence: float  # computed per sequence, padding included (a packed row: its fill)
+    generation_rounds: int = 0  # grpo: generation batches over the run (one per steps_per_generation micro-batches)
+    completions_per_round: int = 0  # grpo: per process (per_device_train_batch_size x steps_per_generation)
+    prompts_per_round: int = 0  # grpo: all processes (generation_batch_size / num_generations)
+    evaluations: int = 0
+    eval_micro_batches: int = 0  # per evaluation and process
+    eval_sequences: int = 0  # per evaluation, all processes (grpo: completions)
+
+
+def packed_rows(rows: float, tokens_per_row: float, max_length: int) -> int:
+    """Rows after TRL's best-fit-decreasing packing ("bfd", SFTConfig's default): each map() batch of 1000 rows is
+    binned on its own into rows of max_length tokens, longer rows truncated. Best fit leaves little room, so a batch
+    of k rows becomes about ceil(k x tokens / max_length) packed rows (a few more when lengths do not tile)."""
+    rows = int(round(rows))
+    t = min(float(tokens_per_row), float(max_length))
+    full, rest = divmod(rows, PACK_MAP_BATCH)
+
+    def bins(k: int) -> int:
+        return math.ceil(k * t / max_length - 1e-9) if k else 0
+
+    return full * bins(PACK_MAP_BATCH) + bins(rest)
+
+
+def padded_length(mean: float, max_length: float, sequences: int) -> float:
+    """Tokens per sequence of an unpacked batch: each batch pads to its longest, the expected maximum of `sequences`
+    lengths (mean x (1 + LENGTH_CV x z), z the expected largest of that many normal draws, Blom's formula), at most
+    max_length."""
+    mean = min(float(mean), float(max_length))
+    if sequences <= 1:
+        return mean
+    z = statistics.NormalDist().inv_cdf((sequences - 0.375) / (sequences + 0.25))
+    return min(float(max_length), mean * (1.0 + LENGTH_CV * z))
+
+
+def eval_carve(rows: int, size: float) -> int:
+    """Rows the scripts hold out for evaluation when the dataset has no test split (train_common.load_splits)."""
+    if size <= 0 or rows < 4:
+        return 0
+    return max(1, int(round(size * rows))) if size < 1 else int(size)
+
+
+def schedule(job: Job, processes: int) -> Schedule:
+    """Optimiser steps and micro-batches as the trainer counts them (transformers' Trainer with TRL 1.16):
+
+    - the dataloader's samples: packed rows for packed SFT (best-fit packing of the tokens into max_length rows),
+      rows otherwise (pairs for dpo/reward, unpaired rows for kto), for grpo the completions of whole generation
+      batches (TRL's RepeatSampler drops the prompts that do not fill one);
+    - micro-batches per process and epoch: ceil(ceil(samples / per_device_train_batch_size) / processes) (accelerate
+      shards the batches, even_batches); grpo: steps_per_generation per generation batch of per_device_train_batch_size
+      x processes x steps_per_generation completions (num_generations per prompt);
+    - optimiser steps per epoch: ceil(micro-batches / gradient_accumulation_steps); in all
+      ceil(num_train_epochs x that), or max_steps;
+    - evaluations every save_steps optimiser steps over the eval rows (per_device_eval_batch_size = the train batch)."""
+    p = max(1, int(processes))
+    b, ga = job.per_device_train_batch_size, job.gradient_accumulation_steps
+    rows = int(round(job.train_rows))
+    seq = min(job.mean_seq_len, float(job.max_length))
+    rounds_per_epoch = completions = prompts_per_round = 0
+    if job.method == "grpo":
+        s = job.steps_per_generation or ga
+        generation_batch = b * p * s
+        if generation_batch % job.num_generations:
+            raise EstimateError(
+                f"The generation batch (per_device_train_batch_size {b} x {p} process(es) x steps_per_generation {s} "
+                f"= {generation_batch} completions) is not a multiple of num_generations {job.num_generations}: TRL "
+                "refuses it. Change per_device_train_batch_size, gradient_accumulation_steps or num_generations.")
+        prompts_per_round = generation_batch // job.num_generations
+        rounds_per_epoch = rows // prompts_per_round
+        if rounds_per_epoch == 0 and not job.max_steps:
+            raise EstimateError(f"{rows} prompts do not fill one generation batch of {prompts_per_round} prompts "
+                                f"({generation_batch} completions / num_generations {job.num_generations}): the "
+                                "trainer would have nothing to train on. Use more prompts or a smaller batch.")
+        samples = rounds_per_epoch * generation_batch
+        per_epoch = rounds_per_epoch * s
+        completions = b * s
+        sequences = b
+        tokens = padded_length(job.mean_prompt_len, job.max_length, b) + job.max_completion_length
+    else:
+        pairs = 2 if job.method in ("dpo", "reward") else 1
+        if job.method == "sft" and job.packing:
+            samples = packed_rows(rows, seq, job.max_length)
+            tokens = rows * seq / samples if samples else seq  # the mean fill of a packed row; padding-free
+        else:
+            samples = rows
+            tokens = padded_length(seq, job.max_length, b * pairs)
+        sequences = b * pairs
+        per_epoch = math.ceil(math.ceil(samples / b) / p)
+    steps_per_epoch = max(1, math.ceil(per_epoch / ga))
+    steps = int(job.max_steps) if job.max_steps else math.ceil(job.num_train_epochs * steps_per_epoch - 1e-9)
+    full, rest = divmod(steps, steps_per_epoch)
+    micro = full * per_epoch + min(rest * ga, per_epoch)
+    if job.max_steps and per_epoch == 0:  # too little data for one batch: each step still runs its accumulation
+        micro = steps * ga
+    rounds = math.ceil(micro / (job.steps_per_generation or ga)) if job.method == "grpo" else 0
+    evaluations = steps // max(1, job.save_steps) if job.eval_rows else 0
+    eval_samples = int(round(job.eval_rows))
+    if job.method == "sft" and job.packing:
+        eval_samples = packed_rows(eval_samples, seq, job.max_length)
+    elif job.method == "grpo":
+        eval_samples *= job.num_generations
+    return Schedule(samples_per_epoch=samples, micro_batches_per_epoch=per_epoch, optimizer_steps=steps,
+                    micro_batches=micro, sequences_per_micro_batch=sequences, tokens_per_sequence=tokens,
+                    generation_rounds=rounds, completions_per_round=completions, prompts_per_round=prompts_per_round,
+                    evaluations=evaluations, eval_micro_batches=math.ceil(math.ceil(eval_samples / b) / p),
+                    eval_sequences=eval_samples)
+
+
+def job_for_devices(job: Job, devices: int) -> Job:
+    """The job with the tokens its schedule computes on `devices` processes: every micro-batch of every process,
+    padding included, and the span attention works over (a packed row, or a padded batch)."""
+    sched = schedule(job, devices)
+    p = max(devices, 1)
+    sequences = float(sched.micro_batches * p * sched.sequences_per_micro_batch)
+    if job.method == "grpo":
+        prompts = float(sched.generation_rounds * sched.prompts_per_round)
+        return replace(job, num_sequences=prompts, train_tokens=sequences * sched.tokens_per_sequence,
+                       attention_span=sched.tokens_per_sequence)
+    per_row = 2.0 if job.method in ("dpo", "reward") else 1.0
+    return replace(job, num_sequences=sequences / per_row, train_tokens=sequences * sched.tokens_per_sequence,
+                   attention_span=sched.tokens_per_sequence)
+
+
+def fsdp_bytes_per_micro_step(job: Job, gpus: int, backward: bool = True) -> float:
     """Bytes each GPU sends per micro-batch under FSDP2 (ring collectives move (N-1)/N of the full tensor per GPU):
     the parameters all-gathered in forward and again in backward (reshard after forward), the reference model's
     parameters once (its forward), and the trainable gradients reduce-scattered. FSDP communicates on every
-    micro-batch, gradient accumulation included."""
+    micro-batch, gradient accumulation included; an evaluation micro-batch gathers the weights once (forward only)."""
     m = job.model
     wb = param_bytes(job, True)
     weights = m.num_params * wb
     grads = lora_params(m, job.lora_r, job.lora_target_modules) * 4.0 if job.use_peft else weights
-    total = 2.0 * weights + grads + (weights if has_reference_copy(job) else 0.0)
+    reference = weights if has_reference_copy(job) else 0.0
+    total = (2.0 * weights + grads + reference) if backward else (weights + reference)
     return total * (gpus - 1) / gpus
 
 
-def time_breakdown(job: Job, dev: Device) -> dict[str, float]:
-    """Seconds by phase on `dev`: start-up, model download, training compute, GRPO rollouts, upload."""
+def decode_step_seconds(job: Job, dev: Device, in_flight: int, use_vllm: bool) -> float:
+    """One decoding step for `in_flight` sequences: every weight is read once (bandwidth-bound), unless the batch is
+    large enough to be compute-bound; HF generate pays a per-step floor of kernel launches and Python."""
     m = job.model
+    bw_time = m.active_params * param_bytes(job, dev.on_gpu) / (dev.bandwidth_gbs * 1e9 * DECODE_BANDWIDTH_UTIL[use_vllm])
+    compute_time = 2.0 * m.active_params * in_flight / (dev.peak_tflops * 1e12 * dev.mfu)
+    floor = DECODE_STEP_FLOOR_S[use_vllm] if dev.on_gpu else 0.0
+    return max(bw_time, compute_time, floor)
+
+
+def vllm_problem(job: Job, dev: Device) -> str:
+    """Why colocated vLLM cannot generate for `job` on `dev`, or "" when it can. vLLM takes
+    vllm_gpu_memory_utilization of each GPU's memory for its own BF16 weights and KV cache; training keeps the rest."""
+    if not dev.on_gpu:
+        return "vLLM needs a CUDA GPU"
+    if dev.name.startswith("t4"):
+        return "the T4 has no BF16: vLLM is not planned there"
+    share = job.vllm_gpu_memory_utilization
+    total_gib = dev.memory_gib / USABLE_FRACTION
+    weights_gib = job.model.num_params * 2.0 / GIB
+    if weights_gib > 0.8 * share * total_gib:
+        return (f"vLLM's share ({share:g} of {total_gib:.0f} GiB) cannot hold the {weights_gib:.1f} GiB of BF16 "
+                "weights and a KV cache")
+    training = sum(v for k, v in memory_breakdown(job, dev.devices, True).items() if k != "kv_cache") / GIB
+    if training > dev.memory_gib - share * total_gib:
+        return (f"training needs {training:.1f} GiB beside vLLM's {share * total_gib:.1f} GiB: it does not fit "
+                f"{dev.memory_gib:.1f} GiB")
+    return ""
+
+
+def time_breakdown(job: Job, dev: Device) -> dict[str, float]:
+    """Seconds by phase on `dev`: start-up, model download, training compute, evaluation, FSDP communication, GRPO
+    rollouts (and vLLM's start and weight hand-over), upload. Compute, communication and rollouts are charged per
+    micro-batch and generation round that the trainer runs (schedule)."""
+    m = job.model
+    job = job_for_devices(job, dev.devices)
+    sched = schedule(job, dev.devices)
     flops = sum(training_flops(job).values())
     scaling = MULTI_GPU_EFFICIENCY[dev.gpu_class] ** math.log2(dev.devices) if dev.devices > 1 else 1.0
     rate = dev.peak_tflops * 1e12 * dev.mfu * dev.devices * scaling
@@ -751,27 +932,42 @@ def time_breakdown(job: Job, dev: Device) -> dict[str, float]:
     if not dev.local:
         parts["model_download"] = weight_bytes / DOWNLOAD_BYTES_PER_S
     parts["training"] = flops / rate
-    micro_steps = optimizer_steps(job, dev.devices) * job.gradient_accumulation_steps
     if dev.step_overhead_s:
-        parts["training"] += micro_steps * dev.step_overhead_s
+        parts["training"] += sched.micro_batches * dev.step_overhead_s
+    if sched.evaluations:
+        # Scoring is a forward pass (2N per token, plus the reference model's for dpo/kto) over the eval rows.
+        forwards = 2.0 if job.method in ("dpo", "kto") and not job.precompute_ref_log_probs else 1.0
+        attn = _attention_flops_per_token(m, sched.tokens_per_sequence) / 3.0
+        per_eval = (sched.eval_micro_batches * dev.devices * sched.sequences_per_micro_batch
+                    * sched.tokens_per_sequence * forwards * (2.0 * m.active_params + attn))
+        seconds = sched.evaluations * (per_eval / rate + sched.eval_micro_batches * dev.step_overhead_s)
+        if job.method == "grpo":  # evaluation generates num_generations completions per eval prompt
+            seconds += (sched.evaluations * sched.eval_micro_batches * job.max_completion_length
+                        * decode_step_seconds(job, dev, job.per_device_train_batch_size, job.use_vllm))
+        parts["evaluation"] = seconds
     if job.fsdp and dev.devices > 1 and dev.on_gpu:
-        communication = micro_steps * fsdp_bytes_per_micro_step(job, dev.devices) / (
-            dev.interconnect_gbs * 1e9 * COLLECTIVE_EFFICIENCY.get(dev.interconnect, 0.6))
-        compute = parts["training"]
+        sent = (sched.micro_batches * fsdp_bytes_per_micro_step(job, dev.devices)
+                + sched.evaluations * sched.eval_micro_batches * fsdp_bytes_per_micro_step(job, dev.devices, False))
+        communication = sent / (dev.interconnect_gbs * 1e9 * COLLECTIVE_EFFICIENCY.get(dev.interconnect, 0.6))
+        compute = parts["training"] + parts.get("evaluation", 0.0)
         parts["fsdp_communication"] = max(communication * (1.0 - FSDP_OVERLAP), communication - compute)
     if job.method == "grpo":
-        # Decoding reads every weight (and the KV cache) once per generated token position: bandwidth-bound.
-        sequences_in_flight = job.per_device_train_batch_size * job.gradient_accumulation_steps
-        decode_steps = grpo_generated_tokens(job) / (sequences_in_flight * dev.devices)
-        bytes_per_step = m.active_params * param_bytes(job, dev.on_gpu)
-        bw_time = bytes_per_step / (dev.bandwidth_gbs * 1e9 * DECODE_BANDWIDTH_UTIL[job.use_vllm])
-        compute_time = 2.0 * m.active_params * sequences_in_flight / (dev.peak_tflops * 1e12 * dev.mfu)
-        floor = DECODE_STEP_FLOOR_S[job.use_vllm] if dev.on_gpu else 0.0
-        parts["rollout_generation"] = decode_steps * max(bw_time, compute_time, floor)
+        # Each generation round, every process decodes its per_device_train_batch_size x steps_per_generation
+        # completions together, max_completion_length steps (every completion assumed to run to the limit).
+        per_round = job.max_completion_length * decode_step_seconds(job, dev, sched.completions_per_round,
+                                                                    job.use_vllm)
+        parts["rollout_generation"] = sched.generation_rounds * per_round
+        if job.use_vllm and dev.on_gpu:
+            parts["vllm_startup"] = VLLM_STARTUP_S
+            sync = weight_bytes / (dev.bandwidth_gbs * 1e9 * 0.3) + VLLM_SYNC_OVERHEAD_S
+            parts["vllm_weight_sync"] = sched.generation_rounds * sync
     if job.push_to_hub and not dev.local:
         upload = lora_params(m, job.lora_r, job.lora_target_modules) * 4.0 if job.use_peft else weight_bytes
         parts["upload"] = upload / UPLOAD_BYTES_PER_S
     return parts
+
+
+STEP_PARTS = ("training", "fsdp_communication", "rollout_generation", "vllm_weight_sync")  # what a step's time holds
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -863,6 +1059,10 @@ class FlavorEstimate:
     script_args: list[str] = field(default_factory=list)  # the flags that make `changes`, for the training script
     parallelism: str = ""  # "single device", "DDP over N GPUs" or "FSDP over N GPUs"
     baseline_eval_s: float = 0.0  # what --eval_baseline adds (base model before, fine-tuned model after)
+    optimizer_steps: int = 0  # the trainer's global_step at the end (schedule)
+    micro_batches: int = 0  # per GPU (process), over the run
+    seconds_per_step: float = 0.0  # training, communication and rollouts per optimiser step
+    generation: dict = field(default_factory=dict)  # grpo: rollouts with transformers' generate and with vLLM
 
 
 # The training scripts' evaluation defaults (--max_eval_samples, --num_samples, --max_new_tokens; a copy for this file
@@ -934,8 +1134,11 @@ def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool
             _, _, _, changes, chosen, parts = min(options, key=lambda o: o[:3])
             verdict = "fits with changes"
     # Changes such as QLoRA alter the speed too: time the job as it will run.
-    times = time_breakdown(chosen, device_for(flavor, chosen, profile, local))
+    chosen_dev = device_for(flavor, chosen, profile, local)
+    times = time_breakdown(chosen, chosen_dev)
     seconds = sum(times.values())
+    sched = schedule(chosen, chosen_dev.devices)
+    generation = grpo_generation(chosen, chosen_dev, flavor.price_per_hour) if chosen.method == "grpo" else {}
     billed_minutes = math.ceil(seconds / 60.0)
     sharded = chosen.fsdp and dev.devices > 1 and dev.on_gpu
     parallelism = (f"FSDP over {dev.devices} GPUs" if sharded else f"DDP over {dev.devices} GPUs"
@@ -946,10 +1149,34 @@ def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool
         memory_parts_gib={k: round(v / GIB, 3) for k, v in parts.items()},
         hours=seconds / 3600.0, cost_usd=billed_minutes / 60.0 * flavor.price_per_hour,
         price_per_hour=flavor.price_per_hour, time_parts_s={k: round(v, 1) for k, v in times.items()},
-        note=note, script_args=_chain_args(changes),
+        note=note or (generation.get("vllm_problem", "") if chosen.use_vllm else ""),
+        script_args=_chain_args(changes),
         parallelism=parallelism,
-        baseline_eval_s=round(baseline_eval_seconds(chosen, device_for(flavor, chosen, profile, local)), 1),
+        baseline_eval_s=round(baseline_eval_seconds(chosen, chosen_dev), 1),
+        optimizer_steps=sched.optimizer_steps, micro_batches=sched.micro_batches,
+        seconds_per_step=round(sum(times.get(k, 0.0) for k in STEP_PARTS) / max(sched.optimizer_steps, 1), 4),
+        generation=generation,
     )
+
+
+def grpo_generation(job: Job, dev: Device, price_per_hour: float) -> dict:
+    """GRPO's rollouts priced both ways on `dev`: transformers' generate and vLLM colocated (the script's
+    --use_vllm), the hours and cost of the whole job with each, and why vLLM cannot run where it cannot."""
+    out: dict = {"priced_with": "vllm" if job.use_vllm else "generate"}
+    for use_vllm in (False, True):
+        key = "vllm" if use_vllm else "generate"
+        changed = replace(job, use_vllm=use_vllm)
+        problem = vllm_problem(changed, dev) if use_vllm else ""
+        if problem:
+            out["vllm_problem"] = problem
+            continue
+        times = time_breakdown(changed, dev)
+        seconds = sum(times.values())
+        out[f"{key}_hours"] = round(seconds / 3600.0, 3)
+        out[f"{key}_cost_usd"] = round(math.ceil(seconds / 60.0) / 60.0 * price_per_hour, 2)
+        out[f"{key}_rollout_s"] = round(times.get("rollout_generation", 0.0) + times.get("vllm_startup", 0.0)
+                                        + times.get("vllm_weight_sync", 0.0), 1)
+    return out
 
 
 def timeout_for(seconds: float) -> str:
@@ -994,7 +1221,9 @@ REQUEST_DEFAULTS: dict[str, object] = {
     "use_peft": False, "lora_r": None, "lora_target_modules": "all-linear", "load_in_4bit": False,
     "optim": "adamw_torch_fused", "fsdp": False, "precompute_ref_log_probs": False, "beta": None,
     "num_generations": None, "max_completion_length": None, "use_vllm": False, "push_to_hub": True, "flavors": None,
-    "max_hours": DEFAULT_MAX_HOURS, "local": False,
+    "max_hours": DEFAULT_MAX_HOURS, "local": False, "packing": None, "eval_split_size": None, "save_steps": None,
+    "steps_per_generation": None, "vllm_gpu_memory_utilization": None, "eval_rows": None,
+    "num_rows_exact": True,
     # read by estimate.run_estimate (dataset_inspect fills num_rows and mean_tokens_per_row), not by the math
     "dataset_name": None, "dataset_config": None, "dataset_train_split": None,
 }
@@ -1003,26 +1232,29 @@ REQUEST_DEFAULTS: dict[str, object] = {
 # this copy drifts from them. per_device_train_batch_size None: train_sft.py picks the batch shape at run time
 # (resolve_batch_shape below mirrors it).
 _COMMON_DEFAULTS: dict[str, object] = {"num_train_epochs": 1.0, "max_length": 2048, "per_device_train_batch_size": 4,
-                                       "gradient_accumulation_steps": 4, "lora_r": 16}
+                                       "gradient_accumulation_steps": 4, "lora_r": 16, "eval_split_size": 0.05,
+                                       "save_steps": 100}
 METHOD_DEFAULTS: dict[str, dict[str, object]] = {
-    "sft": {**_COMMON_DEFAULTS, "per_device_train_batch_size": None},
+    "sft": {**_COMMON_DEFAULTS, "per_device_train_batch_size": None, "packing": True},
     "dpo": {**_COMMON_DEFAULTS, "max_length": 1024, "beta": 0.1},
-    "grpo": {**_COMMON_DEFAULTS, "beta": 0.0, "num_generations": 8, "max_completion_length": 256},
+    "grpo": {**_COMMON_DEFAULTS, "beta": 0.0, "num_generations": 8, "max_completion_length": 256,
+             "eval_split_size": 0.0, "vllm_gpu_memory_utilization": 0.3},
     "reward": {**_COMMON_DEFAULTS, "max_length": 1024},
     "kto": {**_COMMON_DEFAULTS, "max_length": 1024, "beta": 0.1},
 }
 # Request fields the scripts default; the others (flavors, max_hours, push_to_hub, ...) are the estimator's own.
 SCRIPT_FIELDS = ("num_train_epochs", "max_length", "per_device_train_batch_size", "gradient_accumulation_steps",
-                 "lora_r", "beta", "num_generations", "max_completion_length")
+                 "lora_r", "beta", "num_generations", "max_completion_length", "packing", "eval_split_size",
+                 "save_steps", "steps_per_generation", "vllm_gpu_memory_utilization")
 
 
-def resolve_batch_shape(method: str, batch: int | None, accumulation: int) -> tuple[int, int]:
+def resolve_batch_shape(method: str, batch: int | None, accumulation: int, packing: bool = True) -> tuple[int, int]:
     """The batch shape the script trains with. train_sft.py leaves --per_device_train_batch_size unset by default and
     packs without a varlen attention kernel (flash-attn is not among its dependencies): 1 packed row per micro-batch
-    and 4x the accumulation, the same tokens per optimiser step (its resolve_batch_shape)."""
+    and 4x the accumulation, the same tokens per optimiser step (its resolve_batch_shape); without packing, 4 rows."""
     if batch is not None:
         return int(batch), int(accumulation)
-    if method == "sft":
+    if method == "sft" and packing:
         return 1, int(accumulation) * 4
     return 4, int(accumulation)
 
@@ -1055,13 +1287,11 @@ ASSUMPTIONS = [
 ]
 
 
-def _rows_per_token(method: str, num_generations: int) -> float:
-    return float(num_generations) if method == "grpo" else 2.0 if method in ("dpo", "reward") else 1.0
-
-
-def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str]]:
-    """The Job (work in tokens) for a request, with the assumptions made on the way."""
+def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str], list[str]]:
+    """The Job (work in tokens, on one GPU) for a request, with the assumptions made on the way and the warnings for
+    figures it assumed instead of measuring (each says how to give the real one)."""
     notes: list[str] = []
+    warnings: list[str] = []
     method = str(p.get("method") or "sft")
     if method not in METHODS:
         raise EstimateError(f"method {method!r} is not one of {', '.join(METHODS)}")
@@ -1089,35 +1319,45 @@ def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str]]:
     rows = p["num_rows"]
     if p["total_tokens"] and rows:
         mean = float(p["total_tokens"]) / float(rows) / per_row  # type: ignore[arg-type]
-    if p["max_steps"]:
-        rows = None  # decided per flavor from max_steps
-    elif rows is None and p["total_tokens"]:
+    if rows is None and p["total_tokens"] and not p["max_steps"]:
         if mean is None:
             mean = float(min(max_length, 512))
-            notes.append(f"num_rows unknown: assumed {mean:.0f} tokens per sequence to count optimiser steps")
+            warnings.append(f"Assumed {mean:.0f} tokens per row to turn total_tokens into rows (the step count "
+                            "depends on it): give num_rows too, or dataset_name to measure both.")
         rows = max(1, round(float(p["total_tokens"]) / float(mean) / per_row))  # type: ignore[arg-type]
     if rows is None and not p["max_steps"]:
         raise EstimateError("The estimate needs the amount of data: num_rows and mean_tokens_per_row (from "
                             "inspect_dataset's token statistics), or total_tokens, or max_steps, or dataset_name.")
     if mean is None:
         mean = float(max_length)
-        notes.append(f"mean_tokens_per_row unknown: assumed max_length ({max_length}) tokens per sequence")
+        warnings.append(f"Assumed {max_length} tokens per row (max_length): the dataset's length was not measured. "
+                        "Give mean_tokens_per_row (dataset_inspect's token_stats.mean) or dataset_name to measure it.")
+    if rows and not p.get("num_rows_exact", True):
+        warnings.append(f"The row count ({int(rows):,}) is an estimate from the file size: give num_rows for an exact "
+                        "step count.")
     mean = float(mean)  # type: ignore[arg-type]
     completion = int(p["max_completion_length"] or 0)  # type: ignore[arg-type]  (grpo only)
     if method == "grpo":
         prompt = min(mean, float(max_length))
         seq = prompt + completion
-        notes.append(f"grpo: every completion runs to max_completion_length ({completion} tokens), an upper bound")
+        warnings.append(f"Assumed every GRPO completion runs to max_completion_length ({completion} tokens), an upper "
+                        "bound: lower --max_completion_length towards the completions' real length for a closer "
+                        "estimate.")
     else:
         prompt, seq = 0.0, min(mean, float(max_length))  # truncated at max_length
+    # The scripts carve an eval split from the training rows (--eval_split_size) when the dataset has none.
+    eval_rows = p.get("eval_rows")
+    train_rows = int(rows or 0)
+    if eval_rows is None:
+        eval_rows = eval_carve(train_rows, float(p["eval_split_size"] or 0.0))  # type: ignore[arg-type]
+        train_rows -= int(eval_rows)
     beta = float(p["beta"] or 0.0)  # type: ignore[arg-type]
+    packing = bool(p["packing"]) if method == "sft" else False
     batch, accumulation = resolve_batch_shape(method, p["per_device_train_batch_size"],  # type: ignore[arg-type]
-                                              int(p["gradient_accumulation_steps"]))  # type: ignore[arg-type]
-    sequences = float(rows or 0) * float(p["num_train_epochs"])  # type: ignore[arg-type]
+                                              int(p["gradient_accumulation_steps"]), packing)  # type: ignore[arg-type]
     generations = int(p["num_generations"] or 1)  # type: ignore[arg-type]  (grpo only)
     job = Job(
-        model=facts, method=method, train_tokens=sequences * seq * _rows_per_token(method, generations),
-        num_sequences=sequences, mean_seq_len=seq, max_length=max_length,
+        model=facts, method=method, mean_seq_len=seq, max_length=max_length,
         per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation,
         activation_checkpointing=None if p["activation_checkpointing"] is None else bool(p["activation_checkpointing"]),
         use_peft=bool(p["use_peft"]), fsdp=bool(p["fsdp"]),
@@ -1126,17 +1366,14 @@ def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str]]:
         precompute_ref_log_probs=bool(p["precompute_ref_log_probs"]), beta=float(beta),  # type: ignore[arg-type]
         num_generations=generations, max_completion_length=completion, mean_prompt_len=prompt,
         use_vllm=bool(p["use_vllm"]), push_to_hub=bool(p["push_to_hub"]),
+        steps_per_generation=int(p["steps_per_generation"] or 0),  # type: ignore[arg-type]
+        vllm_gpu_memory_utilization=float(p["vllm_gpu_memory_utilization"] or 0.3),  # type: ignore[arg-type]
+        train_rows=float(train_rows), num_train_epochs=float(p["num_train_epochs"]),  # type: ignore[arg-type]
+        max_steps=int(p["max_steps"] or 0), packing=packing, eval_rows=float(eval_rows),  # type: ignore[arg-type]
+        save_steps=int(p["save_steps"] or 100),  # type: ignore[arg-type]
     )
-    return job, notes
-
-
-def job_for_devices(job: Job, max_steps: int | None, devices: int) -> Job:
-    """With max_steps the data seen grows with the GPUs (each takes its own batch per step)."""
-    if not max_steps:
-        return job
-    sequences = float(max_steps * job.per_device_train_batch_size * job.gradient_accumulation_steps * max(devices, 1))
-    per_row = job.mean_seq_len * _rows_per_token(job.method, job.num_generations)
-    return replace(job, num_sequences=sequences, train_tokens=sequences * per_row)
+    schedule(job, 1)  # refuses a schedule the trainer would refuse (GRPO's generation batch)
+    return job_for_devices(job, 1), notes, warnings
 
 
 def _warnings(p: dict, facts: ModelFacts, catalog: Catalog, rows: list[FlavorEstimate],
@@ -1159,12 +1396,53 @@ def _warnings(p: dict, facts: ModelFacts, catalog: Catalog, rows: list[FlavorEst
                         "LoRA.")
     if best and best.gpu.endswith("T4"):
         warnings.append("The T4 has no BF16: the scripts train in FP16 there (slower, can overflow).")
-    if p["method"] == "grpo" and not p["use_vllm"]:
-        warnings.append("GRPO without vLLM: rollouts with transformers' generate dominate the time; use_vllm=True is "
-                        "several times faster on GPU flavors.")
     if best and best.time_parts_s.get("training", 0) < 0.2 * best.hours * 3600:
         warnings.append("Training is under a fifth of the time: start-up, download and upload dominate this job.")
     return warnings
+
+
+def _plan_summary(row: FlavorEstimate | None) -> dict | None:
+    if row is None:
+        return None
+    return {"flavor": row.flavor, "hours": round(row.hours, 3), "cost_usd": round(row.cost_usd, 2),
+            "timeout": timeout_for(row.hours * 3600), "optimizer_steps": row.optimizer_steps,
+            "seconds_per_step": row.seconds_per_step, "script_args": list(row.script_args),
+            "rollout_s": row.generation.get("vllm_rollout_s" if row.generation.get("priced_with") == "vllm"
+                                            else "generate_rollout_s")}
+
+
+def vllm_choice(job: Job, flavors: list[Flavor], profile: LocalProfile, rows: list[FlavorEstimate],
+                best: FlavorEstimate | None, max_hours: float | None) -> dict:
+    """GRPO planned both ways over the same flavors: with transformers' generate and with vLLM colocated (the
+    script's --use_vllm, the job's `--with vllm`). vLLM pays when its cheapest plan costs less, or about the same
+    (within 10%) and finishes sooner."""
+    other = replace(job, use_vllm=not job.use_vllm)
+    other_rows = [estimate_flavor(other, f, profile) for f in flavors if f.is_gpu]
+    other_best = recommend(other_rows, max_hours)
+    with_vllm, without = (best, other_best) if job.use_vllm else (other_best, best)
+    pays = with_vllm is not None and (without is None or with_vllm.cost_usd < without.cost_usd or (
+        with_vllm.cost_usd <= 1.1 * without.cost_usd and with_vllm.hours < without.hours))
+    if with_vllm is None:
+        problems = sorted({r.generation.get("vllm_problem", "") for r in (rows + other_rows)} - {""})
+        why = ("vLLM fits no flavor here" + (f" ({'; '.join(problems[:2])})" if problems else "") +
+               ": rollouts use transformers' generate.")
+    elif without is None:
+        why = (f"vLLM pays: {with_vllm.flavor} with vLLM takes {with_vllm.hours:.2f} h (${with_vllm.cost_usd:.2f}); "
+               f"with transformers' generate no flavor finishes within the time limit.")
+    else:
+        gen = without.generation.get("generate_rollout_s") or 0.0
+        share = gen / max(without.hours * 3600.0, 1e-9)
+        verdict = "vLLM pays" if pays else "vLLM does not pay"
+        why = (f"{verdict}: {with_vllm.flavor} with vLLM {with_vllm.hours:.2f} h, ${with_vllm.cost_usd:.2f} against "
+               f"{without.flavor} with transformers' generate {without.hours:.2f} h, ${without.cost_usd:.2f}. "
+               f"Rollouts are {share:.0%} of the time with generate (bandwidth-bound decoding at "
+               f"{DECODE_BANDWIDTH_UTIL[False]:.0%} of memory bandwidth, {DECODE_STEP_FLOOR_S[False] * 1000:.0f} ms per "
+               f"token step at least); vLLM decodes at {DECODE_BANDWIDTH_UTIL[True]:.0%} with "
+               f"{DECODE_STEP_FLOOR_S[True] * 1000:.0f} ms steps but adds {VLLM_STARTUP_S:.0f} s of start-up and a "
+               f"weight hand-over per generation round, and takes {job.vllm_gpu_memory_utilization:g} of GPU memory.")
+    return {"use_vllm": bool(pays), "why": why, "with_vllm": _plan_summary(with_vllm),
+            "without_vllm": _plan_summary(without), "script_args": ["--use_vllm"] if pays else [],
+            "dependencies": ["vllm"] if pays else []}
 
 
 def estimate(p: dict, catalog: Catalog, facts: ModelFacts, profile: LocalProfile | None = None,
@@ -1172,15 +1450,15 @@ def estimate(p: dict, catalog: Catalog, facts: ModelFacts, profile: LocalProfile
     """The whole estimate as a plain dict (the fields of estimate.EstimateResult). Pure: no network, no files."""
     p = with_method_defaults(p)
     profile = profile or LocalProfile()
-    job, notes = build_job(facts, p)
-    max_steps = p["max_steps"]
+    job, notes, assumed = build_job(facts, p)
     names = p["flavors"]
     flavors = [check_flavor_name(name, catalog) for name in names] if names else list(catalog.flavors)
-    rows = [estimate_flavor(job_for_devices(job, max_steps, f.gpu_count or 1), f, profile) for f in flavors]
+    rows = [estimate_flavor(job, f, profile) for f in flavors]
     if p["local"] and local is not None:
-        rows.append(estimate_flavor(job_for_devices(job, max_steps, 1), local, profile, local=True))
+        rows.append(estimate_flavor(job, local, profile, local=True))
     best = recommend(rows, p["max_hours"])
-    base = job_for_devices(job, max_steps, 1)
+    vllm = vllm_choice(job, flavors, profile, rows, best, p["max_hours"]) if job.method == "grpo" else None
+    base = job_for_devices(job, 1)
     if base.activation_checkpointing is None:
         base = replace(base, activation_checkpointing=True)  # the headline FLOPs: as on a GPU
     assumptions = list(ASSUMPTIONS) + notes + list(facts.assumed)
@@ -1205,8 +1483,12 @@ def estimate(p: dict, catalog: Catalog, facts: ModelFacts, profile: LocalProfile
         "changes": list(best.changes) if best else [],
         "script_args": list(best.script_args) if best else [],
         "catalog_source": f"{catalog.source} ({catalog.note or catalog.as_of})",
-        "warnings": _warnings(p, facts, catalog, rows, best),
+        "warnings": assumed + _warnings(p, facts, catalog, rows, best) + (
+            [vllm["why"]] if vllm and vllm["use_vllm"] != bool(p["use_vllm"]) else []),
         "assumptions": assumptions,
+        "optimizer_steps": best.optimizer_steps if best else None,
+        "seconds_per_step": best.seconds_per_step if best else None,
+        "vllm": vllm,
     }
 
 
