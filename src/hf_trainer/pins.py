@@ -41,17 +41,22 @@ OVERRIDES: dict[str, dict[str, str]] = {
     "train_sft_unsloth.py": {"unsloth": "2026.10.9", "trl": "1.15.0"},
 }
 
+# Scripts whose own key dependency lies outside the stack: pinned from the pyproject extra the suite installs and runs
+# it with (scripts/benchmark.py and EleutherAI's lm-evaluation-harness: the `benchmark` extra).
+SCRIPT_EXTRAS: dict[str, str] = {"benchmark.py": "benchmark"}
+
 # What the docs tell people to add to a script (`uv run --with ...`, `hf jobs uv run --with ...`): resolved with it.
 DOCUMENTED_EXTRAS: dict[str, list[str]] = {
     "train_grpo.py": ["vllm==0.30.0"],  # the newest vLLM whose torch pin matches the stack's torch
     "generate_responses.py": ["vllm==0.30.0"],
+    "benchmark.py": ["vllm==0.30.0"],
 }
 
 # HF Jobs runs Linux x86_64 with the uv image's Python; both interpreters the headers allow are checked.
 JOBS_PLATFORM = "x86_64-manylinux_2_28"
 JOBS_PYTHONS = ("3.11", "3.12")
 
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?")
 
 
 def normalize(name: str) -> str:
@@ -62,13 +67,13 @@ def _pyproject() -> dict:
     return tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
 
 
-def tested_versions() -> dict[str, str]:
-    """{normalized name: version} of the `train` extra's exact pins."""
+def tested_versions(extra: str = "train") -> dict[str, str]:
+    """{normalized name: version} of an extra's exact pins (the `train` extra: the stack)."""
     versions = {}
-    for requirement in _pyproject()["project"]["optional-dependencies"]["train"]:
+    for requirement in _pyproject()["project"]["optional-dependencies"][extra]:
         name, sep, version = requirement.partition("==")
         if sep:
-            versions[normalize(name)] = version.strip()
+            versions[normalize(name.partition("[")[0])] = version.strip()
     return versions
 
 
@@ -88,9 +93,10 @@ def pinned_dependencies(script_name: str, dependencies: list[str], versions: dic
     for requirement in dependencies:
         match = _NAME.match(requirement)
         name = match.group(1) if match else requirement
+        extras = (match.group(2) or "") if match else ""  # lm_eval[hf,ifeval] keeps its extras
         _, _, marker = requirement.partition(";")
         if normalize(name) in pins:
-            requirement = f"{name}=={pins[normalize(name)]}" + (f"; {marker.strip()}" if marker else "")
+            requirement = f"{name}{extras}=={pins[normalize(name)]}" + (f"; {marker.strip()}" if marker else "")
         pinned.append(requirement)
     return pinned
 
@@ -112,6 +118,8 @@ def render(script_name: str, text: str, versions: dict[str, str], date: str) -> 
         return text
     start = text.index("# /// script\n")
     end = text.index("# ///\n", start + len("# /// script\n")) + len("# ///\n")
+    if script_name in SCRIPT_EXTRAS:
+        versions = {**versions, **tested_versions(SCRIPT_EXTRAS[script_name])}
     deps = pinned_dependencies(script_name, [str(d) for d in meta.get("dependencies", [])], versions)
     return text[:start] + render_header(meta, deps, date) + text[end:]
 
