@@ -232,7 +232,8 @@ class Retry:
         attempts = attempts or (1 if client_retries else self.attempts)
         attempt = 0
         limits = [t for t in (self.total_timeout, total_timeout) if t is not None]
-        end = time.monotonic() + min(limits) if limits else None
+        start = time.monotonic()
+        end = start + min(limits) if limits else None
         while True:
             attempt += 1
             budget = self.attempt_timeout
@@ -260,4 +261,7 @@ class Retry:
                 # A connection that never opened carried nothing; any other transport failure may have.
                 maybe_sent = (not idempotent and isinstance(exc, (httpx2.TransportError, TimeoutError))
                               and not isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout)))
+                if isinstance(exc, CallDeadline) and attempt > 1:
+                    # The person waited for the whole call, not its last attempt's remainder: say that time.
+                    exc = CallDeadline(round(time.monotonic() - start, 1))
                 raise from_hub_error(exc, ctx, attempts=attempt + client_retries, maybe_sent=maybe_sent) from None
