@@ -25,8 +25,8 @@ from pydantic import BaseModel, Field
 
 from hf_trainer import paths
 from hf_trainer.errors import UserError
-from hf_trainer.ledger import HUB_DEFAULT_TIMEOUT_SECONDS, Ledger, Period, build_ledger, cron_runs, money, \
-    parse_period, utcnow, worst_case_usd
+from hf_trainer.ledger import Ledger, Period, build_ledger, cron_runs, money, parse_period, utcnow, worst_case_usd
+from hf_trainer.timeouts import HUB_DEFAULT_TIMEOUT_SECONDS
 
 ENV_USD = "HF_TRAINER_BUDGET_USD"
 ENV_PERIOD = "HF_TRAINER_BUDGET_PERIOD"
@@ -209,9 +209,14 @@ class SpendCheck(BaseModel):
                 f"{self.timeout_seconds // 60} min timeout{runs})")
 
     def render(self) -> str:
-        return (f"Budget: {money(self.budget.limit_usd)} per {self.budget.period} (from {self.budget.where}); "
-                f"spent {money(self.budget.spent_usd)}, committed {money(self.budget.committed_usd)}; this job "
-                f"{self.job_text()}; {money(self.left_after_usd)} left after it.")
+        head = (f"{money(self.budget.limit_usd)} per {self.budget.period} (from {self.budget.where}); spent "
+                f"{money(self.budget.spent_usd)}, committed {money(self.budget.committed_usd)}; this job "
+                f"{self.job_text()}")
+        if self.fits:
+            return f"{head}; {money(self.left_after_usd)} left after it."
+        return (f"OVER BUDGET: {head}, {money(-self.left_after_usd)} more than is left. Submitting it will be refused "
+                "(force does not override the budget): shorten the timeout, pick a cheaper flavor, or ask the person "
+                "to raise the budget.")
 
 
 def status(budget: Budget, ledger: Ledger) -> BudgetStatus:
@@ -242,11 +247,11 @@ def spend_report(backend: Any, *, now: datetime | None = None, budget: Budget | 
     return SpendReport(ledger=ledger, budget=status(budget, ledger) if budget else None)
 
 
-def check_spend(backend: Any, *, flavor: str | None, timeout_seconds: int | None, schedule: str | None = None,
-                runs: int | None = None, now: datetime | None = None, action: str = "Not submitted",
-                budget: Budget | None = None) -> SpendCheck | None:
-    """The budget check of one new job (or schedule, or webhook template): None when no budget is set or the job is
-    local; the SpendCheck when it fits; UserError naming the figures when it does not. Nothing overrides it."""
+def assess_spend(backend: Any, *, flavor: str | None, timeout_seconds: int | None, schedule: str | None = None,
+                 runs: int | None = None, now: datetime | None = None, action: str = "Not submitted",
+                 budget: Budget | None = None) -> SpendCheck | None:
+    """A new job (or schedule, or webhook template) against the budget, without refusing: None when no budget is set
+    or the job is local (nothing is asked of the Hub then); else its worst case and what it leaves (`fits`)."""
     if getattr(backend, "name", None) != "hub":
         return None  # local jobs cost nothing
     budget = budget if budget is not None else load_budget()
@@ -265,16 +270,31 @@ def check_spend(backend: Any, *, flavor: str | None, timeout_seconds: int | None
                 from None
     timeout = timeout_seconds or HUB_DEFAULT_TIMEOUT_SECONDS
     worst = worst_case_usd(chosen.price_per_hour, timeout, runs)
-    result = SpendCheck(budget=state, flavor=chosen.name, price_per_hour=chosen.price_per_hour,
-                        timeout_seconds=timeout, runs=runs, worst_case_usd=worst,
-                        left_after_usd=round(state.left_usd - worst, 6))
-    if result.fits:
+    return SpendCheck(budget=state, flavor=chosen.name, price_per_hour=chosen.price_per_hour,
+                      timeout_seconds=timeout, runs=runs, worst_case_usd=worst,
+                      left_after_usd=round(state.left_usd - worst, 6))
+
+
+def refusal(result: SpendCheck, action: str = "Not submitted") -> str:
+    """Why a job over budget is refused: every figure, and who can raise the budget and how."""
+    state = result.budget
+    return (f"{action}: over budget. This job could cost {result.job_text()}, and the budget of "
+            f"{money(state.limit_usd)} per {state.period} ({state.period_start:%Y-%m-%d} to "
+            f"{state.period_end:%Y-%m-%d}, from {state.where}) has {money(max(state.left_usd, 0))} left: spent "
+            f"{money(state.spent_usd)} + committed {money(state.committed_usd)} (running, queued and scheduled jobs at "
+            f"their timeouts) + this job {money(result.worst_case_usd)} = "
+            f"{money(state.spent_usd + state.committed_usd + result.worst_case_usd)} > {money(state.limit_usd)}. "
+            "force does not override the budget. Shorten the timeout, pick a cheaper flavor, or cancel jobs you no "
+            f"longer need (see `hf-trainer spend`). {RAISE_HINT}")
+
+
+def check_spend(backend: Any, *, flavor: str | None, timeout_seconds: int | None, schedule: str | None = None,
+                runs: int | None = None, now: datetime | None = None, action: str = "Not submitted",
+                budget: Budget | None = None) -> SpendCheck | None:
+    """The budget check of one new job (or schedule, or webhook template): None when no budget is set or the job is
+    local; the SpendCheck when it fits; UserError naming the figures when it does not. Nothing overrides it."""
+    result = assess_spend(backend, flavor=flavor, timeout_seconds=timeout_seconds, schedule=schedule, runs=runs,
+                          now=now, action=action, budget=budget)
+    if result is None or result.fits:
         return result
-    raise UserError(
-        f"{action}: over budget. This job could cost {result.job_text()}, and the budget of "
-        f"{money(budget.limit_usd)} per {budget.period} ({state.period_start:%Y-%m-%d} to {state.period_end:%Y-%m-%d},"
-        f" from {budget.where}) has {money(max(state.left_usd, 0))} left: spent {money(state.spent_usd)} + committed "
-        f"{money(state.committed_usd)} (running, queued and scheduled jobs at their timeouts) + this job "
-        f"{money(worst)} = {money(state.spent_usd + state.committed_usd + worst)} > {money(budget.limit_usd)}. "
-        "force does not override the budget. Shorten the timeout, pick a cheaper flavor, or cancel jobs you no longer "
-        f"need (see `hf-trainer spend`). {RAISE_HINT}")
+    raise UserError(refusal(result, action))

@@ -32,10 +32,9 @@ from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import JobInfo, Stage
 from hf_trainer.jobs.records import read_record
+from hf_trainer.timeouts import HUB_DEFAULT_TIMEOUT_SECONDS
 
 RECORDS_FILE = "jobs_ledger.jsonl"
-# What HF Jobs applies when a job names no timeout (jobs/hub.py sends none then).
-HUB_DEFAULT_TIMEOUT_SECONDS = 30 * 60
 MAX_PERIOD_DAYS = 366
 _PERIOD = re.compile(r"^\s*(\d{1,3})\s*d\s*$", re.IGNORECASE)
 
