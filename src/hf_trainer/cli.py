@@ -292,16 +292,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_went_away() -> int:
+    """`hf-trainer ... | head`: the reader closed the pipe. Stop quietly, as a command killed by SIGPIPE does (141);
+    stdout goes to /dev/null so the interpreter's final flush cannot raise again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (a test's capture): nothing left to flush there
+        pass
+    return 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _emit(args.handler(args), getattr(args, "json", False))
+        sys.stdout.flush()  # a closed pipe is met here, inside the handling below, not at interpreter exit
     except (UserError, ValidationError) as exc:
         # The same words (and the same redaction) as the MCP tools: errors.to_user_error makes both.
         print(f"error: {to_user_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
     except Exception as exc:  # the top level: what no function anticipated still gets a named, redacted error
         from hf_trainer.failures import named_error
 

@@ -36,6 +36,10 @@ def named_error(exc: BaseException, tool: str, redact: Callable[[str], str] | No
         redact = Redactor.for_caller()
     detail = redact(str(exc))[:300]
     shown = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    if isinstance(exc, ValueError) and "null" in str(exc) and ("byte" in str(exc) or "character" in str(exc)):
+        # The OS cannot take a NUL (\x00) in a path, an argument or an environment value (os.stat, open, exec).
+        return UserError(f"{tool}: a path or argument holds a NUL character (\\x00), which no file name or "
+                         "command-line argument can carry. Remove it and try again.")
     if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
         return UserError(f"{tool}: a file name or path is too long for the file system ({shown}). Shorten it.")
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
