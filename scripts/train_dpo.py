@@ -2576,7 +2576,7 @@ def model_card(args, method: str, result: dict, extra_hparams: dict, sections: l
         f"# {args.hub_model_id or Path(result['output_dir']).name}",
         "",
         f"Fine-tuned from `{base}` with {method.upper()} ({'LoRA adapter' if args.use_peft else 'full fine-tuning'}) "
-        f"on `{args.dataset_name}` by [hf-trainer](https://github.com/) using TRL.",
+        f"on `{args.dataset_name}` by hf-trainer using TRL.",
         "",
         "## Results",
         "",
