@@ -29,9 +29,9 @@ TRAIN = ["--model_name_or_path", "Qwen/Qwen2.5-0.5B", "--dataset_name", "alice/c
 # --- the stand-ins: an estimate of `hours` on every flavor, a dataset with or without token statistics ---
 
 
-def _row(flavor: str, hours: float, verdict: str = "fits") -> SimpleNamespace:
+def _row(flavor: str, hours: float, verdict: str = "fits", memory_gib: float = 10.0) -> SimpleNamespace:
     return SimpleNamespace(flavor=flavor, gpu="A10G", verdict=verdict, changes=[], script_args=[], hours=hours,
-                           cost_usd=hours * 1.5, price_per_hour=1.5, memory_gib=10.0, memory_available_gib=24.0,
+                           cost_usd=hours * 1.5, price_per_hour=1.5, memory_gib=memory_gib, memory_available_gib=24.0,
                            within_time_limit=True)
 
 
@@ -49,7 +49,8 @@ def stand_ins(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
 
     def estimator(request: Any, api: Any = None) -> Any:
         names = request.flavors or ["a10g-large"]
-        rows = [_row(name, state.hours) for name in names]
+        # 20 GiB of 24 for all weights, 8 with LoRA: an out-of-memory retry has a change that fits
+        rows = [_row(name, state.hours, memory_gib=8.0 if request.use_peft else 20.0) for name in names]
         return SimpleNamespace(rows=rows, warnings=[], recommended_flavor=names[0], changes=[], script_args=[])
 
     monkeypatch.setattr(submit, "inspector", inspector)
@@ -111,9 +112,12 @@ def route(name: str, case: str, fake_hub: FakeHub) -> tuple[str, dict[str, Any],
         return "hf_jobs", {"operation": "scheduled run", "args": {**args, "schedule": "@daily"}}, \
             ["jobs", "scheduled", "run", "@daily", "python:3.12", *command]
     if name == "retry":
+        # retry sizes its own timeout from the estimate: the error is a timeout the person gives that is too short
         job_id = _failed_job(fake_hub)
-        return "hf_jobs", {"operation": "retry", "args": {"job_id": job_id, "confirm": True}, "backend": "hub"}, \
-            ["jobs", "retry", job_id, "--backend", "hub", "--confirm"]
+        over = {"timeout": timeout} if case == "error" else {}
+        return "hf_jobs", {"operation": "retry", "args": {"job_id": job_id, "confirm": True, **over},
+                           "backend": "hub"}, \
+            ["jobs", "retry", job_id, "--backend", "hub", "--confirm", *(["--timeout", timeout] if over else [])]
     if name == "rerun":
         job_id = _failed_job(fake_hub)
         over = [] if case == "error" else ["--timeout", timeout]
@@ -122,7 +126,7 @@ def route(name: str, case: str, fake_hub: FakeHub) -> tuple[str, dict[str, Any],
     # train: its own timeout always covers the estimate; the error is a flavor the model does not fit
     request = {"method": "sft", "model_name_or_path": "Qwen/Qwen2.5-0.5B", "dataset_name": "alice/chat",
                "hub_model_id": "alice/qwen-chat", "flavor": "a10g-large", "backend": "hub", "confirm": True}
-    return "train", {"request": request}, \
+    return "train", request, \
         ["train", "--method", "sft", "--model_name_or_path", "Qwen/Qwen2.5-0.5B", "--dataset_name", "alice/chat",
          "--hub_model_id", "alice/qwen-chat", "--flavor", "a10g-large", "--backend", "hub", "--confirm"]
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, Field, ValidationError
 
+from hf_trainer import budget
 from hf_trainer import job_views as v
 from hf_trainer.errors import UserError, did_you_mean, to_user_error
 from hf_trainer.jobs import arguments as a
@@ -50,6 +51,8 @@ class JobsResult(BaseModel):
     job_id: str | None = Field(default=None, description="The job an operation was about.")
     followed_seconds: int | None = Field(default=None, description="logs with follow: how long it streamed.")
     catalog_text: str | None = Field(default=None, description="hardware: the flavor table.")
+    spend: budget.SpendReport | None = Field(default=None, description="spend: each Hub job's cost this period, what "
+                                             "active jobs may still cost, and the budget (read only).")
 
     def render(self) -> str:
         return self.text
@@ -130,7 +133,8 @@ def _run(args: a.RunArgs, backend: JobBackend) -> JobsResult:
 def _scheduled_create(args: a.ScheduledUvArgs | a.ScheduledRunArgs, backend: Any) -> JobsResult:
     # Linted once, now, for every tick it will run: a scheduled GPU job spends money at each one.
     _needs_image(args, backend)
-    request, report = submit.check(args.request(), backend, force=args.force, action="Not scheduled")
+    request, report = submit.check(args.request(), backend, force=args.force, action="Not scheduled",
+                                   schedule=args.schedule)
     request = submit.card_env(request, backend)
     item = backend.scheduled_create(request, schedule=args.schedule, suspend=args.suspend,
                                     concurrency=args.concurrency)
@@ -178,7 +182,8 @@ def _diagnose(args: a.JobArgs, backend: JobBackend) -> JobsResult:
 def _retry(args: a.RetryArgs, backend: JobBackend) -> JobsResult:
     from hf_trainer.retry import retry_job
 
-    plan = retry_job(backend, args.job_id, confirm=args.confirm, force=args.force)
+    plan = retry_job(backend, args.job_id, confirm=args.confirm, force=args.force, flavor=args.flavor,
+                     timeout_seconds=args.timeout)
     return JobsResult(operation="retry", backend=_name(backend), job=plan.job, diagnosis=plan.model_dump(mode="json"),
                       text=plan.render())
 
@@ -205,6 +210,9 @@ def _scheduled_inspect(args: a.ScheduledIdArgs, hub: Any) -> JobsResult:
 
 def _scheduled_action(action: str) -> Handler:
     def handler(args: a.ScheduledIdArgs, hub: Any) -> JobsResult:
+        if action == "trigger" and budget.load_budget() is not None:
+            item = hub.scheduled_inspect(args.scheduled_job_id, **_ns(args, hub))  # a run now costs its timeout
+            budget.check_spend(hub, flavor=item.flavor, timeout_seconds=item.timeout_seconds, action="Not triggered")
         outcome = hub.scheduled_action(action, args.scheduled_job_id, **_ns(args, hub))
         result = JobsResult(operation=f"scheduled {action}", backend="hub", job_id=args.scheduled_job_id)
         if action == "trigger":
@@ -246,6 +254,11 @@ def _webhook_create(args: a.WebhookCreateArgs, hub: Any) -> JobsResult:
                       message=f"Source job {job_id} {started}; each event starts a copy of it.")
 
 
+def _spend(args: a.NoArgs, backend: JobBackend) -> JobsResult:
+    # Read only: the budget is the person's (CLI `budget set` or the environment); no operation changes it.
+    return JobsResult(operation="spend", backend=_name(backend), spend=budget.spend_report(backend))
+
+
 def _help(args: a.NoArgs, backend: JobBackend) -> JobsResult:
     return JobsResult(operation="help", backend=_name(backend), text=usage())
 
@@ -277,6 +290,9 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in [
     Operation("metrics", a.JobArgs, _metrics, "CPU/GPU use and memory of a running job.", {"job_id": "<id>"},
               read_only=True, hub_only=True, positional=("job_id",), text=v.metrics_text),
     Operation("hardware", a.NoArgs, _hardware, "flavors on offer with specs and $/h.", read_only=True, hub_only=True, text=v.hardware_text),
+    Operation("spend", a.NoArgs, _spend, "what each Hub job cost this period (flavor, minutes, cost, model repo), "
+              "what running, queued and scheduled jobs may still cost, and the budget with what is left. The budget "
+              "is the person's: no tool changes it.", read_only=True, text=v.spend_text),
     Operation("scheduled run", a.ScheduledRunArgs, _scheduled_create, "as run, on a schedule; linted once, now, for "
               "every run it will start.", {**_RUN_EXAMPLE, "schedule": "@daily"}, hub_only=True, spends_money=True,
               positional=("schedule", "image", "command*"), text=v.scheduled_created_text),
@@ -445,7 +461,7 @@ def args_json_schema(read_only: bool = False) -> dict[str, Any]:
     for name, op in OPERATIONS.items():
         if name == "help" or (read_only and not op.read_only):
             continue
-        schema = _inline_refs(op.args.model_json_schema())
+        schema = inline_refs(op.args.model_json_schema())
         schema["title"] = f"args for operation {name!r}"
         schema["description"] = f"{name}: {op.summary}"
         choices.append(schema)
@@ -454,7 +470,8 @@ def args_json_schema(read_only: bool = False) -> dict[str, Any]:
                            "name applies."}
 
 
-def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its $defs references replaced by the definitions (for embedding)."""
     defs = schema.pop("$defs", {})
 
     def walk(node: Any) -> Any:

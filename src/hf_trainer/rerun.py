@@ -19,13 +19,27 @@ from pydantic import BaseModel, Field
 from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs import submit
-from hf_trainer.jobs.base import JobBackend, JobInfo
+from hf_trainer.jobs.base import BackendName, JobBackend, JobInfo
 from hf_trainer.preflight import PreflightReport
 from hf_trainer.timeouts import MAX_TIMEOUT_SECONDS
 
 CARD_KEY = "hf_trainer_job"
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{1,64}$")  # the hex ids the Hub and the local backend issue (jobs/arguments.py)
 _REPO_URL = re.compile(r"^https?://[^/]+/(?P<repo>[^/]+/[^/]+?)/?$")
+
+
+class RerunRequest(BaseModel):
+    """What to run again and where (the rerun tool's and `hf-trainer rerun`'s fields)."""
+
+    source: str = Field(min_length=1, max_length=512, description="The model repo the run pushed to (owner/name; its "
+                        "card records the job), a local model folder, or a job id.")
+    backend: BackendName | None = Field(None, description="'hub' (default with a token) or 'local'.")
+    flavor: str | None = Field(None, max_length=64, description="Override the recorded flavor.")
+    timeout: str | None = Field(None, max_length=32, description="Override the timeout, e.g. '2h', '90m', '5400'.")
+    confirm: bool = Field(False, description="Submit. Only after the person approved the plan.")
+    force: bool = Field(False, description="Submit even when preflight reports errors (never past a leaked token).")
+    trust_remote_code: bool = Field(False, description="The person's explicit yes to a recorded "
+                                    "--trust_remote_code (it runs the model repo's own code with your token).")
 
 
 class RecordedJob(BaseModel):
@@ -66,6 +80,8 @@ class RerunPlan(BaseModel):
         lines += [f"  note: {note}" for note in self.notes]
         if self.preflight is not None and not self.preflight.ok:
             lines.append("  " + self.preflight.render().replace("\n", "\n  "))
+        elif self.preflight is not None and self.preflight.budget_line:
+            lines.append(f"  {self.preflight.budget_line}")
         if self.submitted and self.job:
             lines.append(f"  submitted as job {self.job.id}: {self.job.url or ''}")
         else:
@@ -324,3 +340,12 @@ def rerun(source: str, backend: JobBackend, *, api: Any = None, flavor: str | No
                                     timeout_seconds=chosen_timeout, labels={"rerun-of": _label(ref)}, force=force,
                                     report=report)
     return plan.model_copy(update={"submitted": True, "job": job})
+
+
+def rerun_request(request: RerunRequest, backend: JobBackend) -> RerunPlan:
+    """`rerun` from the tool's and the CLI's fields (the timeout in any form parse_timeout accepts)."""
+    from hf_trainer.timeouts import parse_timeout
+
+    return rerun(request.source, backend, flavor=request.flavor,
+                 timeout_seconds=parse_timeout(request.timeout) if request.timeout else None, confirm=request.confirm,
+                 force=request.force, trust_remote_code=request.trust_remote_code)

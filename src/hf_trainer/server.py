@@ -5,28 +5,30 @@ import what they need when called. Expected failures are `UserError`s, turned in
 because any other exception reaches the client only as "Error executing tool X".
 """
 
+import functools
 import hmac
+import inspect
 import os
 import secrets
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Literal
+from typing import Annotated, Any, Callable, Iterator, Literal, TypeVar
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, ValidationError, WithJsonSchema
+from pydantic import BaseModel, Field, ValidationError, WithJsonSchema
 
 # Each tool's input and result models: pydantic and the standard library only, so start-up stays light; the
 # backends, the Hub client and the training stack are imported inside the tools when they are called.
-from hf_trainer.dataset_inspect import DatasetInspectInput, DatasetInspection, Method, inspect_dataset
+from hf_trainer.dataset_inspect import DatasetInspectInput, DatasetInspection, inspect_dataset
 from hf_trainer.errors import UserError, to_user_error
 from hf_trainer.failures import named_error
 from hf_trainer.estimate import EstimateRequest, EstimateResult
 from hf_trainer.operations import READ_ONLY, JobsResult, args_json_schema, operations_text, usage
 from hf_trainer.preflight import PreflightInput, PreflightReport
-from hf_trainer.rerun import RerunPlan
+from hf_trainer.rerun import RerunPlan, RerunRequest
 from hf_trainer.train import TrainPlan, TrainRequest
 
 INSTRUCTIONS = (
@@ -35,6 +37,7 @@ INSTRUCTIONS = (
 )
 
 mcp = MCPServer("hf-trainer", instructions=INSTRUCTIONS)
+R = TypeVar("R")
 
 
 @contextmanager
@@ -125,45 +128,58 @@ def hf_jobs_status(operation: _operation_field(True) = None, args: _args_field(T
         return _structured(run_hf_jobs(operation, args, backend, read_only=True))
 
 
-# --- dataset_inspect (dataset_inspect.py; stdlib + pydantic only, so importing it keeps start-up fast) ---
+# --- the other tools take their model's fields flat (the model is the schema: descriptions, limits, defaults) ---
 
 
+def flat_fields(model: type[BaseModel], tool: str) -> Callable[[Callable[[Any], R]], Callable[..., R]]:
+    """Turn `fn(params: Model)` into a tool whose parameters are Model's fields, flat (no wrapper object): clients
+    see each field with its description and limits; the call is validated by Model itself (its validators too), and
+    a refusal is worded by errors.to_user_error like every other one."""
+    from hf_trainer.operations import inline_refs
 
-_FIELDS = DatasetInspectInput.model_fields
+    properties = inline_refs(model.model_json_schema())["properties"]
+    parameters = []
+    for name, field in model.model_fields.items():
+        # Published exactly as the model declares the field; accepted as any value here, so the model itself (not
+        # the SDK's pre-check) refuses a bad one, in the words of errors.to_user_error like the CLI.
+        annotation = Annotated[Any, WithJsonSchema(properties[name])]
+        default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                            annotation=annotation))
+
+    def decorate(fn: Callable[[Any], R]) -> Callable[..., R]:
+        @functools.wraps(fn)
+        def call(**kwargs: Any) -> R:
+            with user_errors(tool):
+                params = model.model_validate(kwargs)
+            return fn(params)
+
+        return_annotation = inspect.signature(fn, eval_str=True).return_annotation
+        call.__signature__ = inspect.Signature(parameters, return_annotation=return_annotation)  # type: ignore[attr-defined]
+        return call
+
+    return decorate
 
 
 @mcp.tool(annotations=ToolAnnotations(title="Inspect a dataset", read_only_hint=True, open_world_hint=True))
-def dataset_inspect(
-    dataset_name: Annotated[str, Field(description=_FIELDS["dataset_name"].description, min_length=1)],
-    dataset_config: Annotated[str | None, Field(description=_FIELDS["dataset_config"].description)] = None,
-    dataset_train_split: Annotated[str | None, Field(description=_FIELDS["dataset_train_split"].description)] = None,
-    method: Annotated[Method | None, Field(description=_FIELDS["method"].description)] = None,
-    model_name_or_path: Annotated[str | None, Field(description=_FIELDS["model_name_or_path"].description)] = None,
-    max_length: Annotated[int | None, Field(description=_FIELDS["max_length"].description, ge=1,
-                                            le=1_048_576)] = None,
-    sample_size: Annotated[int, Field(description=_FIELDS["sample_size"].description, ge=1, le=2000)] = 100,
-    chat_template: Annotated[str | None, Field(description=_FIELDS["chat_template"].description,
-                                               max_length=4096)] = None,
-) -> Annotated[CallToolResult, DatasetInspection]:
+@flat_fields(DatasetInspectInput, "dataset_inspect")
+def dataset_inspect(params: DatasetInspectInput) -> Annotated[CallToolResult, DatasetInspection]:
     """Check a dataset before training: run this first, before estimating or submitting a job.
 
     Reads a sample of a Hub dataset (through the dataset viewer, with the user's token, so private and gated ones
     work) or of a local file/folder, detects its format (TRL's language modelling, prompt-only, prompt-completion,
     preference, unpaired preference; ShareGPT, Alpaca, Dolly, question/answer, ...), checks the values (roles,
     order, empty content, types across rows) and returns for SFT, DPO, GRPO, reward and KTO: READY, NEEDS MAPPING or
-    INCOMPATIBLE with reasons. For NEEDS MAPPING it names a mapping it has already run on the sample and re-validated:
-    pass it to the training script as `--dataset_mapping NAME` (the source is included for reading). With
-    model_name_or_path it adds token-length percentiles, the share that max_length truncates, and whether the
+    INCOMPATIBLE with reasons, and the config and split each method trains on (e.g. train_prefs for DPO on
+    ultrafeedback_binarized). For NEEDS MAPPING it names a mapping it has already run on the sample and
+    re-validated: pass it to the training script as `--dataset_mapping NAME` (the source is included for reading).
+    With model_name_or_path it adds token-length percentiles, the share that max_length truncates, and whether the
     tokenizer has a chat template. Row count x mean tokens gives the token total for cost estimates. The sample is
     half head, half evenly spaced rows (source.sampled_from, source.locations); rows over 8 MB are counted, not read;
     chat_template checks a template the SFT script would use (`--chat_template`) for a model that has none. The
     training scripts check their rows with the same rules, so READY means the script trains.
     """
     with user_errors("dataset_inspect"):
-        params = DatasetInspectInput(dataset_name=dataset_name, dataset_config=dataset_config,
-                                     dataset_train_split=dataset_train_split, method=method,
-                                     model_name_or_path=model_name_or_path, max_length=max_length,
-                                     sample_size=sample_size, chat_template=chat_template)
         # Concise text for the model to act on; every field (mapping sources included) in structured content.
         return _structured(inspect_dataset(params))
 
@@ -171,9 +187,9 @@ def dataset_inspect(
 # --- estimate_cost (estimate.py over estimate_math.py; hardware.py and model_size.py are imported when called) ---
 
 
-
 @mcp.tool(annotations=ToolAnnotations(title="Estimate time, memory and cost", read_only_hint=True,
                                       open_world_hint=True))
+@flat_fields(EstimateRequest, "estimate_cost")
 def estimate_cost(request: EstimateRequest) -> EstimateResult:
     """Estimate a training job on every HF Jobs flavor before submitting it: run after dataset_inspect.
 
@@ -183,7 +199,8 @@ def estimate_cost(request: EstimateRequest) -> EstimateResult:
     and its settings (use_peft, load_in_4bit, per_device_train_batch_size, max_length, ...). Returns, per flavor,
     whether it fits in GPU memory (fits / fits with named changes / does not fit), hours and dollars at live prices;
     the recommendation (cheapest that fits within max_hours), the job timeout to set (estimate + 25%), the changes
-    to pass to the training script, warnings, and every assumption. Show the table and recommendation to the person.
+    to pass to the training script, warnings (every figure it assumed instead of measuring), and every assumption.
+    Show the table and recommendation to the person.
     """
     from hf_trainer.estimate import run_estimate
 
@@ -195,6 +212,7 @@ def estimate_cost(request: EstimateRequest) -> EstimateResult:
 
 
 @mcp.tool(annotations=ToolAnnotations(title="Preflight a job", read_only_hint=True, open_world_hint=False))
+@flat_fields(PreflightInput, "preflight")
 def preflight(job: PreflightInput) -> PreflightReport:
     """Lint a job before it is submitted: the script text (with its PEP 723 header) together with its job arguments.
 
@@ -203,8 +221,8 @@ def preflight(job: PreflightInput) -> PreflightReport:
     removed or renamed TRL/transformers arguments (max_seq_length, tokenizer=, evaluation_strategy, ...); evaluation
     with no eval data; GRPO without rewards; local paths a Hub container cannot see; a timeout shorter than the
     estimate + 25% (pass estimated_seconds from estimate_cost); a model that does not fit (memory_fits); a dataset
-    not ready for the method (dataset_verdict from dataset_inspect). Each finding: severity, rule, line, fix.
-    hf_jobs uv/run refuse jobs with errors unless called with force: true.
+    not ready for the method (dataset_verdict from dataset_inspect). Each finding: severity, rule, line, fix; every
+    finding is listed together. hf_jobs uv/run refuse jobs with errors unless called with force: true.
     """
     from hf_trainer.preflight import preflight as run_preflight
 
@@ -214,18 +232,20 @@ def preflight(job: PreflightInput) -> PreflightReport:
 
 @mcp.tool(annotations=ToolAnnotations(title="Plan and submit a training run", read_only_hint=False,
                                       destructive_hint=False, idempotent_hint=False, open_world_hint=True))
+@flat_fields(TrainRequest, "train")
 def train(request: TrainRequest) -> TrainPlan:
     """The whole path in one call: method (sft, dpo, grpo, reward, kto), model, dataset and output repo in.
 
-    Without confirm it only PLANS: checks the dataset (and picks the mapping it needs), estimates time, memory and
-    cost on every flavor, picks the cheapest flavor that fits the time limit (or the one given), builds the job from
-    the bundled script with arguments, runs preflight, and returns flavor, time, cost, timeout and where results go.
-    Show that plan and its cost to the person; call again with confirm: true only after they approve. Then it
-    returns the job id, job URL, trackio link and model repo. max_cost_usd refuses plans above it. When the flavor
-    fits only with changes (8-bit optimizer, smaller batch, FSDP), they are already in script_args and listed in
-    the plan. resume (default auto) continues a checkpoint in the output repo only when the same run made it
-    (model, method, data, arguments), else starts fresh; never / must as named. backend: hub (default with a
-    token) or local. Submission goes through the same estimate + preflight as hf_jobs.
+    Without confirm it only PLANS: checks the dataset (and picks the mapping, config and split it needs), estimates
+    time, memory and cost on every flavor, picks the cheapest flavor that fits the time limit (or the one given),
+    builds the job from the bundled script with arguments, runs preflight, and returns flavor, time, cost, timeout
+    and where results go. Show that plan and its cost to the person; call again with confirm: true only after they
+    approve. Then it returns the job id, job URL, trackio link and model repo. max_cost_usd refuses plans above it.
+    When the flavor fits only with changes (8-bit optimizer, smaller batch, FSDP), they are already in script_args
+    and listed in the plan; a change of method (LoRA, QLoRA) is a decision to put to the person. resume (default
+    auto) continues a checkpoint in the output repo only when the same run made it (model, method, data,
+    arguments), else starts fresh; never / must as named. backend: hub (default with a token) or local. Submission
+    goes through the same estimate + preflight as hf_jobs.
     """
     from hf_trainer.jobs.backends import get_backend
     from hf_trainer.train import train as run_train
@@ -240,9 +260,8 @@ def train(request: TrainRequest) -> TrainPlan:
 @mcp.tool(name="rerun", annotations=ToolAnnotations(title="Rerun a training job", read_only_hint=False,
                                                     destructive_hint=False, idempotent_hint=False,
                                                     open_world_hint=True))
-def rerun_job(source: str, backend: Literal["hub", "local"] | None = None, flavor: str | None = None,
-              timeout: str | None = None, confirm: bool = False, force: bool = False,
-              trust_remote_code: bool = False) -> RerunPlan:
+@flat_fields(RerunRequest, "rerun")
+def rerun_job(request: RerunRequest) -> RerunPlan:
     """Run the job that made a model again: the same bundled script with exactly the same arguments and flavor.
 
     source: the model repo the run pushed to (owner/name; its card records the job), a local model folder, or a job
@@ -254,13 +273,10 @@ def rerun_job(source: str, backend: Literal["hub", "local"] | None = None, flavo
     person may give after reading the plan's note (the model's own code runs with their token).
     """
     from hf_trainer.jobs.backends import get_backend
-    from hf_trainer.rerun import rerun as run_rerun
-    from hf_trainer.timeouts import parse_timeout
+    from hf_trainer.rerun import rerun_request
 
     with user_errors("rerun"):
-        return run_rerun(source, get_backend(backend), flavor=flavor,
-                         timeout_seconds=parse_timeout(timeout) if timeout else None, confirm=confirm, force=force,
-                         trust_remote_code=trust_remote_code)
+        return rerun_request(request, get_backend(request.backend))
 
 
 # --- serving: stdio, or streamable HTTP (always behind a bearer token; given, or generated on loopback) ---

@@ -49,17 +49,17 @@ CASES = [
     ("hf_jobs", {"operation": "uv", "args": {"script": "print(1)", "timeout": 1e308}, **LOCAL}),
     ("hf_jobs", {"operation": "uv", "args": {"script": "print(1)", "timeout": "NaN"}, **LOCAL}),
     ("hf_jobs", {"operation": "logs", "args": {"job_id": "a" * 100_000}, **LOCAL}),
-    ("train", {"request": {"method": "sft", "model_name_or_path": "./model", "dataset_name": "./chat.jsonl",
-                           "backend": "local", "time_limit": "9" * 40, "confirm": True}}),
+    ("train", {"method": "sft", "model_name_or_path": "./model", "dataset_name": "./chat.jsonl",
+               "backend": "local", "time_limit": "9" * 40, "confirm": True}),
     ("dataset_inspect", {"dataset_name": "./deep.json"}),
     ("dataset_inspect", {"dataset_name": "./deep.jsonl"}),
     ("dataset_inspect", {"dataset_name": "./bigint.jsonl"}),
     ("dataset_inspect", {"dataset_name": "./bad.csv"}),
     ("dataset_inspect", {"dataset_name": "./bad.json"}),
-    ("preflight", {"job": {"script_text": "x = " + "+".join(["1"] * 200_000) + "\n"}}),
-    ("estimate_cost", {"request": {"model_name_or_path": "a" * 5000, "num_rows": 1000, "mean_tokens_per_row": 300.0}}),
-    ("estimate_cost", {"request": {"model_name_or_path": "./model", "num_params": 10**300, "num_rows": 1000,
-                                   "mean_tokens_per_row": 300.0}}),
+    ("preflight", {"script_text": "x = " + "+".join(["1"] * 200_000) + "\n"}),
+    ("estimate_cost", {"model_name_or_path": "a" * 5000, "num_rows": 1000, "mean_tokens_per_row": 300.0}),
+    ("estimate_cost", {"model_name_or_path": "./model", "num_params": 10**300, "num_rows": 1000,
+                       "mean_tokens_per_row": 300.0}),
 ]
 
 

@@ -60,10 +60,10 @@ def test_a_local_training_run_through_the_mcp_server_leaks_the_token_nowhere(
     data = write_jsonl(chat_rows(24), tmp_path / "chat.jsonl")
     outputs: list[str] = []
 
-    is_error, text, data = tool("train", {"request": {
+    is_error, text, data = tool("train", {
         "method": "sft", "model_name_or_path": str(tiny_model), "dataset_name": str(data), "backend": "local",
         "output_dir": str(tmp_path / "model"), "max_steps": 4, "max_length": 128, "per_device_train_batch_size": 4,
-        "extra_args": ["--save_steps", "2", "--logging_steps", "1"], "confirm": True}})
+        "extra_args": ["--save_steps", "2", "--logging_steps", "1"], "confirm": True})
     outputs.append(text)
     assert not is_error, text
     job_id = data["job"]["id"]
