@@ -2097,6 +2097,88 @@ def _row_lists(data: Any) -> list[str]:
         return []
     return [key for key, value in data.items() if isinstance(value, list) and value and isinstance(value[0], dict)]
 
+# ----- runtime/splits.py -----
+"""Which split of a dataset to read: one rule for dataset inspection, the plan and the training scripts.
+
+- A method's training split. Datasets that serve several uses name one split per use
+  (HuggingFaceH4/ultrafeedback_binarized: train_prefs/test_prefs for preference methods, train_sft/test_sft for SFT,
+  train_gen/test_gen for generation): a method reads its own `train_<use>`, else `train`, else the first split whose
+  name starts with train, else the first split.
+- The eval split beside it: the training split's name with train replaced by test, validation, ... (train_prefs ->
+  test_prefs), else test, else validation.
+- A local folder's splits, named from its files the way the Hub's exports name them: `train_prefs-00000-of-00001.parquet`
+  and `data/train_prefs.jsonl` are split train_prefs, `val.jsonl` is validation, `train/part-0.parquet` is train; a file
+  whose name says nothing is train.
+
+Standard library only: the training scripts carry it (runtime/basics.py, runtime/train_common.py) and so does
+scripts/inspect_dataset.py (runtime/dataset_files.py, runtime/dataset_viewer.py).
+"""
+
+import re
+from pathlib import PurePath
+
+# The use a method's split is named after, best first (split names as HuggingFaceH4's datasets write them).
+METHOD_SPLIT_USES = {"sft": ("sft",), "dpo": ("prefs",), "reward": ("prefs",), "kto": ("prefs",),
+                     "grpo": ("gen", "prompts")}
+# Split words in file names, and the split each means (the Hub reads file names the same way).
+SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test", "validation": "validation",
+               "valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
+# Words an eval split's name may start with in place of "train", best first.
+EVAL_WORDS = ("test", "validation", "valid", "val", "dev", "eval")
+# A split word followed by a use: train_prefs, test_sft.
+_NAMED_SPLIT = re.compile(r"^(train|training|test|testing|validation|valid|val|dev|eval)(_[A-Za-z][A-Za-z0-9]*)+$",
+                          re.IGNORECASE)
+# Shard suffixes of exported files: -00000-of-00003, -0000, _3.
+_SHARD = re.compile(r"(-\d{5}-of-\d{5}|[-_]\d+)$")
+
+
+def train_split(names: list[str], method: str | None = None) -> str | None:
+    """The split `method` trains on among `names` (None when there are none)."""
+    lowered = {name.lower(): name for name in names}
+    for use in METHOD_SPLIT_USES.get(method or "", ()):
+        if f"train_{use}" in lowered:
+            return lowered[f"train_{use}"]
+    if "train" in names:
+        return "train"
+    trains = [name for name in names if name.lower().startswith("train")]
+    if trains:
+        return trains[0]
+    return names[0] if names else None
+
+
+def eval_split(names: list[str], train: str) -> str | None:
+    """The eval split beside `train` among `names`: train_prefs -> test_prefs, then test, then validation."""
+    lowered = {name.lower(): name for name in names}
+    if train.lower().startswith("train"):
+        rest = train.lower()[len("train"):]
+        for word in EVAL_WORDS:
+            if rest and word + rest in lowered:
+                return lowered[word + rest]
+    return next((name for name in ("test", "validation") if name in names and name != train), None)
+
+
+def split_name(text: str) -> str | None:
+    """The split a file or folder name stands for ('train_prefs-00000-of-00001' -> 'train_prefs', 'val' ->
+    'validation'), or None when the name is not a split's."""
+    stem = _SHARD.sub("", text)
+    if stem.lower() in SPLIT_WORDS:
+        return SPLIT_WORDS[stem.lower()]
+    if _NAMED_SPLIT.match(stem):
+        return stem
+    return None
+
+
+def split_of(relative: PurePath) -> str:
+    """The split of a data file inside a dataset folder, from its path relative to the folder: the file's own name,
+    then its folders (nearest first), then any split word in them; train when nothing names one."""
+    parts = [PurePath(relative.name).stem.split(".")[0], *reversed(relative.parts[:-1])]
+    for part in parts:
+        found = split_name(part)
+        if found:
+            return found
+    words = [w for w in re.split(r"[^a-z]+", "/".join(relative.parts[-2:]).lower()) if w]
+    return next((SPLIT_WORDS[w] for w in words if w in SPLIT_WORDS), "train")
+
 # ----- runtime/dataset_files.py -----
 """Read a sample of rows from local dataset files (jsonl, json, csv, parquet, arrow) without reading the whole file.
 
@@ -2147,30 +2229,74 @@ def _walk(path: Path) -> list[Path]:
     return sorted(p for p in found if p.is_file())
 
 
-def data_files(path: Path, split: str | None) -> list[Path]:
-    """The data files behind a file or folder path, for one split when the folder has several."""
+def _shown(given: str, path: Path) -> str:
+    """The path as given, and where it led when '~' was expanded."""
+    return given if str(path) == given else f"{given} ({path})"
+
+
+def _saved_split_names(path: Path) -> list[str]:
+    """The splits a `datasets.save_to_disk` DatasetDict folder lists in its dataset_dict.json."""
+    try:
+        names = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8")).get("splits")
+    except (OSError, ValueError, AttributeError):
+        names = None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise DatasetFileError(f"{path / 'dataset_dict.json'} does not list the saved splits; save the dataset again "
+                               "with datasets' save_to_disk.")
+    return names
+
+
+def local_splits(path: Path) -> dict[str, list[Path]]:
+    """Split name -> data files of a local file or folder, as the training scripts load it (runtime/train_common.py):
+    a `datasets.save_to_disk` folder by the splits it saved, one split each (never merged); another folder by its
+    file names (runtime/splits.split_of: train_prefs-00000-of-00001.parquet is train_prefs); a single file is train."""
     given = str(path)
     path = Path(os.path.expanduser(str(path)))  # Path.expanduser raises for an unknown ~user
-    # Name the path as given, and where it led when '~' was expanded.
-    shown = given if str(path) == given else f"{given} ({path})"
+    shown = _shown(given, path)
     if path.is_file():
         if path.suffix.lower() not in EXTENSIONS:
             raise DatasetFileError(f"{shown} is not a dataset file this tool reads; use one of "
                                    f"{', '.join(sorted(EXTENSIONS))}.")
-        return [path]
+        return {"train": [path]}
     if not path.is_dir():
         raise DatasetFileError(f"{shown} does not exist. Pass a dataset file or folder, or a Hub id like owner/name.")
+    if (path / "dataset_dict.json").is_file():
+        # save_to_disk of a DatasetDict: one folder per split, as listed; load_from_disk gives exactly these.
+        splits = {name: _walk(path / name) for name in _saved_split_names(path)}
+        empty = [name for name, files in splits.items() if not files]
+        if empty:
+            raise DatasetFileError(f"{shown} lists split {empty[0]!r} in dataset_dict.json, but {path / empty[0]} "
+                                   "holds no .arrow files; save the dataset again with save_to_disk.")
+        return splits
     files = _walk(path)
     if not files:
         raise DatasetFileError(f"{shown} holds no {', '.join(sorted(EXTENSIONS))} files.")
-    wanted = split or "train"
-    in_split = [p for p in files if wanted in p.relative_to(path).as_posix().lower()]
-    if in_split:
-        return in_split
-    if split:
-        raise DatasetFileError(f"No file for split {split!r} in {shown} (files: "
-                               f"{', '.join(p.relative_to(path).as_posix() for p in files[:10])}).")
-    return files
+    if (path / "state.json").is_file():
+        return {"train": files}  # save_to_disk of one Dataset: load_from_disk gives it as the train split
+    splits: dict[str, list[Path]] = {}
+    for file in files:
+        splits.setdefault(split_of(file.relative_to(path)), []).append(file)
+    return splits
+
+
+def choose_local(path: Path, split: str | None, method: str | None = None) -> tuple[str, list[Path], list[str]]:
+    """(split, its files, every split's name) of a local file or folder: `split` when given, else the one `method`
+    trains on (runtime/splits.train_split); DatasetFileError naming the splits there are when `split` is not one."""
+    splits = local_splits(path)
+    names = list(splits)
+    chosen = split or train_split(names, method) or "train"
+    if chosen not in splits:
+        root = Path(os.path.expanduser(str(path)))
+        listed = ", ".join(p.relative_to(root).as_posix() if root.is_dir() else p.name
+                           for files in splits.values() for p in files[:3])
+        raise DatasetFileError(f"No file for split {chosen!r} in {_shown(str(path), root)}: its splits are "
+                               f"{', '.join(names)} (files: {listed}). Pass one of them as the split.")
+    return chosen, splits[chosen], names
+
+
+def data_files(path: Path, split: str | None) -> list[Path]:
+    """The data files behind a file or folder path, for one split when the folder has several."""
+    return choose_local(path, split)[1]
 
 
 def file_format(path: Path) -> str:
@@ -2647,6 +2773,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+
 DEFAULT_VIEWER_URL = "https://datasets-server.huggingface.co"
 # /rows serves at most 100 rows per request.
 PAGE = 100
@@ -2738,9 +2865,11 @@ def explain(exc: ViewerError, dataset: str, base_url: str, has_token: bool) -> s
             "--repo-type dataset) and inspect it by its local path.")
 
 
-def choose_split(splits: list[dict], dataset: str, config: str | None, split: str | None) -> tuple[str, str]:
-    """The (config, split) to inspect: the requested ones, else "default"/the first config and "train"/the first split.
-    Raises ViewerError naming what exists when the request does not."""
+def choose_split(splits: list[dict], dataset: str, config: str | None, split: str | None,
+                 method: str | None = None) -> tuple[str, str]:
+    """The (config, split) to read: the requested ones, else "default" (or the first config) and the split `method`
+    trains on (runtime/splits.train_split: train_prefs for DPO on ultrafeedback_binarized, else train, else the
+    first). Raises ViewerError naming what exists when the request does not."""
     if not splits:
         raise ViewerError(f"The dataset viewer lists no splits for {dataset!r} (it may still be processing).", 404)
     configs = list(dict.fromkeys(item["config"] for item in splits))
@@ -2750,7 +2879,7 @@ def choose_split(splits: list[dict], dataset: str, config: str | None, split: st
         raise ViewerError(f"{dataset!r} has no config {config!r}; its configs: {', '.join(configs)}.", 404)
     names = [item["split"] for item in splits if item["config"] == config]
     if split is None:
-        split = "train" if "train" in names else names[0]
+        split = train_split(names, method) or "train"
     elif split not in names:
         raise ViewerError(f"{dataset!r} (config {config!r}) has no split {split!r}; its splits: {', '.join(names)}.",
                           404)
@@ -2758,11 +2887,12 @@ def choose_split(splits: list[dict], dataset: str, config: str | None, split: st
 
 
 def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: str | None, limit: int,
-               spread: int = 0) -> dict:
+               spread: int = 0, method: str | None = None) -> dict:
     """Up to `limit` rows from the start of a Hub split plus up to `spread` rows from a few evenly spaced offsets
-    through the rest (one /rows request each), with the split's row count and size from /size."""
+    through the rest (one /rows request each), with the split's row count and size from /size. Without a split, the
+    one `method` trains on (choose_split); the eval split beside it is reported too."""
     splits = viewer.splits(dataset)
-    config, split = choose_split(splits, dataset, config, split)
+    config, split = choose_split(splits, dataset, config, split, method)
     rows: list[dict] = []
     locations: list[str] = []
     truncated_cells = 0
@@ -2822,6 +2952,7 @@ def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: s
         "split": split,
         "configs": list(dict.fromkeys(item["config"] for item in splits)),
         "splits": [item["split"] for item in splits if item["config"] == config],
+        "eval_split": eval_split([item["split"] for item in splits if item["config"] == config], split),
         "truncated_cells": truncated_cells,
         "locations": locations,
         "sampled_from": sampled_from,

@@ -229,6 +229,88 @@ def _row_lists(data: Any) -> list[str]:
         return []
     return [key for key, value in data.items() if isinstance(value, list) and value and isinstance(value[0], dict)]
 
+# ----- runtime/splits.py -----
+"""Which split of a dataset to read: one rule for dataset inspection, the plan and the training scripts.
+
+- A method's training split. Datasets that serve several uses name one split per use
+  (HuggingFaceH4/ultrafeedback_binarized: train_prefs/test_prefs for preference methods, train_sft/test_sft for SFT,
+  train_gen/test_gen for generation): a method reads its own `train_<use>`, else `train`, else the first split whose
+  name starts with train, else the first split.
+- The eval split beside it: the training split's name with train replaced by test, validation, ... (train_prefs ->
+  test_prefs), else test, else validation.
+- A local folder's splits, named from its files the way the Hub's exports name them: `train_prefs-00000-of-00001.parquet`
+  and `data/train_prefs.jsonl` are split train_prefs, `val.jsonl` is validation, `train/part-0.parquet` is train; a file
+  whose name says nothing is train.
+
+Standard library only: the training scripts carry it (runtime/basics.py, runtime/train_common.py) and so does
+scripts/inspect_dataset.py (runtime/dataset_files.py, runtime/dataset_viewer.py).
+"""
+
+import re
+from pathlib import PurePath
+
+# The use a method's split is named after, best first (split names as HuggingFaceH4's datasets write them).
+METHOD_SPLIT_USES = {"sft": ("sft",), "dpo": ("prefs",), "reward": ("prefs",), "kto": ("prefs",),
+                     "grpo": ("gen", "prompts")}
+# Split words in file names, and the split each means (the Hub reads file names the same way).
+SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test", "validation": "validation",
+               "valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
+# Words an eval split's name may start with in place of "train", best first.
+EVAL_WORDS = ("test", "validation", "valid", "val", "dev", "eval")
+# A split word followed by a use: train_prefs, test_sft.
+_NAMED_SPLIT = re.compile(r"^(train|training|test|testing|validation|valid|val|dev|eval)(_[A-Za-z][A-Za-z0-9]*)+$",
+                          re.IGNORECASE)
+# Shard suffixes of exported files: -00000-of-00003, -0000, _3.
+_SHARD = re.compile(r"(-\d{5}-of-\d{5}|[-_]\d+)$")
+
+
+def train_split(names: list[str], method: str | None = None) -> str | None:
+    """The split `method` trains on among `names` (None when there are none)."""
+    lowered = {name.lower(): name for name in names}
+    for use in METHOD_SPLIT_USES.get(method or "", ()):
+        if f"train_{use}" in lowered:
+            return lowered[f"train_{use}"]
+    if "train" in names:
+        return "train"
+    trains = [name for name in names if name.lower().startswith("train")]
+    if trains:
+        return trains[0]
+    return names[0] if names else None
+
+
+def eval_split(names: list[str], train: str) -> str | None:
+    """The eval split beside `train` among `names`: train_prefs -> test_prefs, then test, then validation."""
+    lowered = {name.lower(): name for name in names}
+    if train.lower().startswith("train"):
+        rest = train.lower()[len("train"):]
+        for word in EVAL_WORDS:
+            if rest and word + rest in lowered:
+                return lowered[word + rest]
+    return next((name for name in ("test", "validation") if name in names and name != train), None)
+
+
+def split_name(text: str) -> str | None:
+    """The split a file or folder name stands for ('train_prefs-00000-of-00001' -> 'train_prefs', 'val' ->
+    'validation'), or None when the name is not a split's."""
+    stem = _SHARD.sub("", text)
+    if stem.lower() in SPLIT_WORDS:
+        return SPLIT_WORDS[stem.lower()]
+    if _NAMED_SPLIT.match(stem):
+        return stem
+    return None
+
+
+def split_of(relative: PurePath) -> str:
+    """The split of a data file inside a dataset folder, from its path relative to the folder: the file's own name,
+    then its folders (nearest first), then any split word in them; train when nothing names one."""
+    parts = [PurePath(relative.name).stem.split(".")[0], *reversed(relative.parts[:-1])]
+    for part in parts:
+        found = split_name(part)
+        if found:
+            return found
+    words = [w for w in re.split(r"[^a-z]+", "/".join(relative.parts[-2:]).lower()) if w]
+    return next((SPLIT_WORDS[w] for w in words if w in SPLIT_WORDS), "train")
+
 # ----- runtime/basics.py -----
 """What every bundled script shares, training or not: the one-line error and entry point, argument types, where it
 runs (HF Jobs, which process), Hub URLs and local data files.
@@ -239,7 +321,6 @@ modules they use), not the training machinery. Inlined into the scripts by `make
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -311,18 +392,11 @@ def hub_url(repo_id: str) -> str:
 
 # Files in a folder that describe a dataset rather than hold rows (datasets.save_to_disk, the Hub's card).
 _METADATA_FILES = {"dataset_info.json", "state.json", "dataset_dict.json", "README.md"}
-# Split names recognised from file names in a folder, like the Hub does: train.jsonl, test-0000.parquet, ...
-_SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test", "validation": "validation",
-                "valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
-
-
-def _split_of(path: Path) -> str:
-    words = [w for w in re.split(r"[^a-z]+", "/".join(path.parts[-2:]).lower()) if w]
-    return next((_SPLIT_WORDS[w] for w in words if w in _SPLIT_WORDS), "train")
 
 
 def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
-    """The builder name and the files of each split for a local file or folder (split from the file names)."""
+    """The builder name and the files of each split for a local file or folder (split from the file names, by
+    runtime/splits.split_of, the rule dataset inspection reads folders with)."""
     if path.is_file():
         files = [path]
     else:
@@ -337,7 +411,7 @@ def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
         raise ScriptError(f"{path} mixes file types ({', '.join(sorted(builders))}); keep one type per dataset.")
     splits: dict[str, list[str]] = {}
     for file in files:
-        splits.setdefault("train" if path.is_file() else _split_of(file.relative_to(path)), []).append(str(file))
+        splits.setdefault("train" if path.is_file() else split_of(file.relative_to(path)), []).append(str(file))
     return builders.pop(), splits
 
 # ----- runtime/mappings.py -----
@@ -1781,9 +1855,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--dataset_name", required=True,
                       help="Hub dataset id, or a local .jsonl/.json/.csv/.parquet/.arrow file or a folder of them.")
     data.add_argument("--dataset_config", default=None, help="Dataset configuration (subset) name.")
+    data.add_argument("--dataset_revision", default=None, help="Hub dataset revision: branch, tag or commit.")
     data.add_argument("--dataset_train_split", default="train")
     data.add_argument("--dataset_test_split", default=None,
-                      help="Eval split name; default: 'test' or 'validation' when the dataset has one.")
+                      help="Eval split name; default: the one beside the train split (test_prefs beside "
+                           "train_prefs), else 'test' or 'validation' when the dataset has one.")
     data.add_argument("--eval_split_size", type=float, default=0.05,
                       help="When there is no eval split, carve one: a fraction (<1) or a row count (>=1); 0 disables.")
     data.add_argument("--dataset_mapping", default=None,
@@ -1988,40 +2064,55 @@ def default_learning_rate(args, full: float = 2e-5, lora: float = 2e-4) -> float
 # --- data ------------------------------------------------------------------------------------------------------
 
 def load_splits(args):
-    """(train, eval or None): local files or a Hub dataset; an eval split carved when none exists."""
+    """(train, eval or None), read exactly as dataset inspection reads them: a Hub dataset at --dataset_config and
+    --dataset_revision, a local folder's split-named files, a save_to_disk folder's saved splits (never merged); the
+    eval split is --dataset_test_split, else the one beside the train split (runtime/splits.eval_split), else one
+    carved from the train rows."""
     import datasets
 
     path = Path(args.dataset_name).expanduser()
+    revision = getattr(args, "dataset_revision", None)
+    if path.exists() and revision:
+        raise ScriptError(f"--dataset_revision {revision} applies to Hub datasets; {args.dataset_name} is a local "
+                          "path. Drop --dataset_revision.")
     if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
         loaded = datasets.load_from_disk(str(path))  # a datasets.save_to_disk folder
         if isinstance(loaded, datasets.Dataset):
             loaded = datasets.DatasetDict({"train": loaded})
+        names, read = list(loaded), loaded.__getitem__
     elif path.exists():
         builder, files = _local_data_files(path)
-        try:
-            # Options per file type (a .tsv delimiter, the `field` of a {"data": [...]} JSON file).
-            options = builder_for([Path(file) for split_files in files.values() for file in split_files])[1]
-            loaded = datasets.load_dataset(builder, data_files=files, **options)
-        except (ValueError, datasets.exceptions.DatasetGenerationError) as exc:
-            raise ScriptError(f"Could not read {path} as {builder}: {exc}") from None
+        names = list(files)
+
+        def read(name):
+            # One split at a time: splits of one folder may hold different columns (train_prefs beside train_sft).
+            try:
+                # Options per file type (a .tsv delimiter, the `field` of a {"data": [...]} JSON file).
+                options = builder_for([Path(file) for file in files[name]])[1]
+                return datasets.load_dataset(builder, data_files={name: files[name]}, split=name, **options)
+            except (ValueError, datasets.exceptions.DatasetGenerationError) as exc:
+                raise ScriptError(f"Could not read {path} as {builder}: {exc}") from None
     elif args.dataset_name.startswith((".", "/", "~")) or args.dataset_name.count("/") > 1:
         raise ScriptError(f"--dataset_name {args.dataset_name!r} is neither an existing local path nor a Hub id "
                           "(owner/name).")
     else:
-        loaded = datasets.load_dataset(args.dataset_name, args.dataset_config)
-    if args.dataset_train_split not in loaded:
-        raise ScriptError(f"Split {args.dataset_train_split!r} not found; the dataset has: {', '.join(loaded)}. "
-                          "Pass --dataset_train_split.")
-    train = loaded[args.dataset_train_split]
+        loaded = datasets.load_dataset(args.dataset_name, args.dataset_config, revision=revision)
+        names, read = list(loaded), loaded.__getitem__
+    if args.dataset_train_split not in names:
+        suggestion = train_split(names, getattr(args, "method", None))
+        raise ScriptError(f"Split {args.dataset_train_split!r} not found; the dataset has: {', '.join(names)}. "
+                          f"Pass --dataset_train_split {suggestion or '<split>'} (dataset_inspect names the split "
+                          "each method trains on).")
+    train = read(args.dataset_train_split)
     if len(train) == 0:
         raise ScriptError(f"Split {args.dataset_train_split!r} of {args.dataset_name} is empty.")
     if args.max_train_samples:
         train = train.select(range(min(args.max_train_samples, len(train))))
-    eval_name = args.dataset_test_split or next((s for s in ("test", "validation") if s in loaded), None)
-    if args.dataset_test_split and args.dataset_test_split not in loaded:
-        raise ScriptError(f"Split {args.dataset_test_split!r} not found; the dataset has: {', '.join(loaded)}.")
+    if args.dataset_test_split and args.dataset_test_split not in names:
+        raise ScriptError(f"Split {args.dataset_test_split!r} not found; the dataset has: {', '.join(names)}.")
+    eval_name = args.dataset_test_split or eval_split(names, args.dataset_train_split)
     if eval_name:
-        return train, loaded[eval_name]
+        return train, read(eval_name)
     size = args.eval_split_size
     if size == 0 or len(train) < 4:
         return train, None

@@ -14,7 +14,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field
 
-from hf_trainer.runtime import dataset_files, dataset_report, dataset_viewer, image_rows, mappings, vision
+from hf_trainer.runtime import dataset_files, dataset_report, dataset_viewer, image_rows, mappings, splits, vision
 from hf_trainer.runtime.vocabulary import Method
 from hf_trainer.errors import UserError
 from hf_trainer.untrusted import quoted
@@ -32,7 +32,11 @@ class DatasetInspectInput(BaseModel):
     dataset_name: str = Field(description="Hub dataset id (owner/name) or a local .jsonl/.json/.csv/.parquet/.arrow "
                               "file or a folder of them.", min_length=1)
     dataset_config: str | None = Field(None, description="Config (subset) name; default: 'default' or the first.")
-    dataset_train_split: str | None = Field(None, description="Split to inspect; default: 'train' or the first.")
+    dataset_train_split: str | None = Field(None, description="Split to inspect; default: the split `method` trains "
+                                            "on (train_prefs for dpo, train_sft for sft on ultrafeedback_binarized), "
+                                            "else 'train', else the first.")
+    dataset_revision: str | None = Field(None, max_length=256, description="Hub dataset revision (branch, tag or "
+                                         "commit) the job reads; the dataset viewer shows the main branch.")
     method: Method | None = Field(None, description="Training method whose formatted rows the token statistics "
                                   "measure; default: the first of sft, dpo, grpo, reward, kto that can use the data.")
     model_name_or_path: str | None = Field(None, description="Hub model id or local folder whose tokenizer measures "
@@ -53,6 +57,12 @@ class Source(BaseModel):
     split: str | None = None
     configs: list[str] = Field(default_factory=list)
     splits: list[str] = Field(default_factory=list)
+    eval_split: str | None = Field(None, description="The eval split beside `split` (test_prefs beside train_prefs), "
+                                   "which the training script evaluates on; None: it carves one from the split.")
+    revision: str | None = Field(None, description="Hub dataset revision the job reads (None: main).")
+    method_splits: dict[str, str] = Field(default_factory=dict, description="When the dataset names a split per use "
+                                          "(train_prefs, train_sft, ...): the split each method trains on.")
+    notes: list[str] = Field(default_factory=list, description="How config and split were chosen, when it matters.")
     num_rows: int | None = Field(None, description="Rows in the split (estimated for jsonl/json/csv).")
     num_rows_exact: bool = True
     num_bytes: int | None = Field(None, description="Bytes of the files (local) or of the parquet export (Hub).")
@@ -63,6 +73,16 @@ class Source(BaseModel):
                                  "offset, row number), in sample order: issue row indices point into this list.")
     oversized_rows: int = Field(0, description="Rows longer than row_byte_cap bytes: counted, not parsed.")
     row_byte_cap: int | None = Field(None, description="Bytes read per row at most (local files).")
+
+    def script_args(self) -> list[str]:
+        """The training script's arguments that make it read exactly this data: config, split, eval split and
+        revision (train, retry and rerun pass them, so a job never falls back to a 'train' split that is not there)."""
+        args: list[str] = []
+        for flag, value in (("--dataset_config", self.config), ("--dataset_train_split", self.split),
+                            ("--dataset_test_split", self.eval_split), ("--dataset_revision", self.revision)):
+            if value:
+                args += [flag, value]
+        return args
 
 
 class Issue(BaseModel):
@@ -152,7 +172,20 @@ class DatasetInspection(BaseModel):
         for issue in report.get("issues") or []:
             if isinstance(issue.get("column"), str):
                 issue["column"] = quoted(issue["column"])
-        return dataset_report.render(report)
+        text = dataset_report.render(report)
+        source = self.source
+        where = [f"{name} {quoted(value)}" for name, value in (("config", source.config), ("split", source.split),
+                                                               ("eval split", source.eval_split),
+                                                               ("revision", source.revision)) if value]
+        if where:
+            text += "\n  data read: " + ", ".join(where) + f" (script arguments: {' '.join(source.script_args())})"
+        if len(source.splits) > 1:
+            text += "\n  splits: " + ", ".join(quoted(name) for name in source.splits)
+        if source.method_splits:
+            text += "\n  split per method: " + ", ".join(f"{method} {quoted(split)}"
+                                                       for method, split in source.method_splits.items())
+        text += "".join(f"\n  note: {note}" for note in source.notes)
+        return text
 
 
 def default_viewer_url() -> str:
@@ -210,16 +243,36 @@ def load_processor(name_or_path: str, token: str | None) -> Any:
         return load_tokenizer(name_or_path, token)
 
 
+def _split_choice(names: list[str], split: str, method: str | None, asked: str | None) -> tuple[dict[str, str], list[str]]:
+    """The split each method trains on (when the dataset names one per use) and a note on how `split` was chosen."""
+    per_method = {name: splits.train_split(names, name) for name in splits.METHOD_SPLIT_USES}
+    per_method = {name: chosen for name, chosen in per_method.items() if chosen}
+    differs = len(set(per_method.values())) > 1
+    notes = []
+    if not asked and differs:
+        notes.append(f"split {split!r} is the one {method or 'the first method that fits'} trains on; other methods "
+                     "read their own (split per method), and a plan passes the split it read")
+    elif not asked and split != "train" and len(names) > 1:
+        notes.append(f"no 'train' split: read {split!r} (of {', '.join(names)}); pass dataset_train_split for another")
+    return (per_method if differs else {}), notes
+
+
 def _read_local(params: DatasetInspectInput) -> tuple[list[dict], Source]:
     try:
-        files = dataset_files.data_files(Path(params.dataset_name), params.dataset_train_split)
+        split, files, names = dataset_files.choose_local(Path(params.dataset_name), params.dataset_train_split,
+                                                         params.method)
         head = (params.sample_size + 1) // 2
         sample = dataset_files.sample_files(files, head, params.sample_size - head)
     except dataset_files.DatasetFileError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"Could not read {params.dataset_name}: {exc.strerror or exc}.") from None
-    source = Source(dataset_name=params.dataset_name, kind="local", split=params.dataset_train_split,
+    if params.dataset_revision:
+        raise UserError(f"dataset_revision {params.dataset_revision!r} applies to Hub datasets; "
+                        f"{params.dataset_name} is a local path. Drop the revision.")
+    per_method, notes = _split_choice(names, split, params.method, params.dataset_train_split)
+    source = Source(dataset_name=params.dataset_name, kind="local", split=split, splits=names,
+                    eval_split=splits.eval_split(names, split), method_splits=per_method, notes=notes,
                     num_rows=sample["num_rows"], num_rows_exact=sample["num_rows_exact"],
                     num_bytes=sample["num_bytes"], files=sample["files"], sampled_from=sample["sampled_from"],
                     locations=sample["locations"], oversized_rows=sample["oversized_rows"],
@@ -232,11 +285,19 @@ def _read_hub(params: DatasetInspectInput, viewer: dataset_viewer.DatasetViewer,
     try:
         head = (params.sample_size + 1) // 2
         sample = dataset_viewer.sample_hub(viewer, params.dataset_name, params.dataset_config,
-                                           params.dataset_train_split, head, params.sample_size - head)
+                                           params.dataset_train_split, head, params.sample_size - head,
+                                           method=params.method)
     except dataset_viewer.ViewerError as exc:
         raise UserError(dataset_viewer.explain(exc, params.dataset_name, viewer.base_url, bool(token))) from None
+    per_method, notes = _split_choice(sample["splits"], sample["split"], params.method, params.dataset_train_split)
+    if not params.dataset_config and len(sample["configs"]) > 1 and "default" not in sample["configs"]:
+        notes.insert(0, f"{len(sample['configs'])} configs and no 'default': read {sample['config']!r} (the first); "
+                        "pass dataset_config for another, and a plan passes the one it read")
+    if params.dataset_revision and params.dataset_revision != "main":
+        notes.append(f"the dataset viewer shows the main branch; the job reads revision {params.dataset_revision!r}")
     source = Source(dataset_name=params.dataset_name, kind="hub", config=sample["config"], split=sample["split"],
-                    configs=sample["configs"], splits=sample["splits"], num_rows=sample["num_rows"],
+                    eval_split=sample["eval_split"], revision=params.dataset_revision, method_splits=per_method,
+                    notes=notes, configs=sample["configs"], splits=sample["splits"], num_rows=sample["num_rows"],
                     num_rows_exact=sample["num_rows_exact"], num_bytes=sample["num_bytes"],
                     truncated_cells=sample["truncated_cells"], sampled_from=sample["sampled_from"],
                     locations=sample["locations"])

@@ -1,14 +1,23 @@
 """A fake Hugging Face dataset viewer (datasets-server) on 127.0.0.1, with the real API's JSON shapes.
 
-Endpoints: /is-valid, /splits, /info, /first-rows, /rows (offset/length, at most 100), /size. An unknown dataset is
-404; a private one is 401 without a token or with one the server does not know. Errors carry `{"error": ...}` and X-Error-Code like the real server. Every request is recorded with the
-token it carried, so tests can check the caller's token was sent (and only to this server).
+Endpoints: /is-valid, /splits, /info, /first-rows, /rows (offset/length, at most 100), /size, and /assets/... (the
+signed image URLs the viewer puts in rows). An unknown dataset is 404; a private one is 401 without a token or with
+one the server does not know. A gated dataset the token may not read, and a dataset that does not exist, look the
+same, as on the real server (it asks the Hub): 401 ExternalUnauthenticatedError without a token, 404
+ExternalAuthenticatedError with one. Errors carry `{"error": ...}` and X-Error-Code like the real server. Every request
+is recorded with the token it carried, so tests can check the caller's token was sent (and only to this server).
+
+A dataset can declare real row counts (`num_rows`, config -> split -> count) larger than the rows it holds: /size,
+/info and /rows then report the real counts, and row i is the held row i modulo their number, so a test sees the
+real dataset's size without storing it. `add_catalog` (tests/fakes/hub_catalog.py) adds the layouts of real datasets.
 
 Use the `fake_viewer` fixture: a started server whose `.url` is the base URL to pass as viewer_url.
 """
 
 import json
+import struct
 import threading
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
@@ -20,6 +29,23 @@ from conftest import CANARY_TOKEN
 
 NOT_FOUND = ("The dataset does not exist, or is not accessible without authentication (private or gated). Please "
              "check the spelling of the dataset name or retry with authentication.")
+NOT_FOUND_WITH_TOKEN = ("The dataset does not exist, or is not accessible with the current credentials (private or "
+                        "gated). Please check the spelling of the dataset name or retry with other authentication "
+                        "credentials.")
+
+
+def _png(width: int = 8, height: int = 8) -> bytes:
+    """A small grey PNG, written with the standard library."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + b"\x80\x80\x80" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+# Served for /assets/... image URLs.
+PNG = _png()
 
 
 @dataclass
@@ -29,6 +55,18 @@ class FakeDataset:
     private: bool = False
     # A dataset without a parquet export: /rows fails with 501 and only /first-rows works.
     rows_unsupported: bool = False
+    # Gated: only tokens in `access` may read it; everyone else sees it as missing (as the real viewer does).
+    gated: bool = False
+    access: set[str] = field(default_factory=set)
+    # config -> split -> the real dataset's row count (rows cycle through the ones held).
+    num_rows: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count(self, config: str, split: str) -> int:
+        return self.num_rows.get(config, {}).get(split, len(self.splits[config][split]))
+
+    def row(self, config: str, split: str, index: int) -> dict:
+        rows = self.splits[config][split]
+        return rows[index % len(rows)]
 
 
 def _feature_type(value: Any) -> dict:
@@ -59,8 +97,10 @@ class FakeDatasetViewer:
     requests: list[dict] = field(default_factory=list)
 
     def add(self, name: str, rows: list[dict] | None = None, *, splits: dict[str, dict[str, list[dict]]] | None = None,
-            private: bool = False, rows_unsupported: bool = False) -> None:
-        self.datasets[name] = FakeDataset(splits or {"default": {"train": rows or []}}, private, rows_unsupported)
+            private: bool = False, rows_unsupported: bool = False, gated: bool = False,
+            num_rows: dict[str, dict[str, int]] | None = None) -> None:
+        self.datasets[name] = FakeDataset(splits or {"default": {"train": rows or []}}, private, rows_unsupported,
+                                          gated, num_rows=num_rows or {})
 
     # --- serving ---
     def start(self) -> "FakeDatasetViewer":
@@ -73,8 +113,15 @@ class FakeDatasetViewer:
                 auth = self.headers.get("Authorization", "")
                 token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
                 viewer.requests.append({"path": parsed.path, "query": query, "token": token})
+                if parsed.path.startswith("/assets/"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/png")
+                    self.send_header("Content-Length", str(len(PNG)))
+                    self.end_headers()
+                    self.wfile.write(PNG)
+                    return
                 status, body, code = viewer.handle(parsed.path.strip("/"), query, token)
-                payload = json.dumps(body).encode("utf-8")
+                payload = json.dumps(body).replace('"/assets/', f'"{viewer.url}/assets/').encode("utf-8")
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -108,8 +155,10 @@ class FakeDatasetViewer:
         if not name:
             return 422, {"error": "Parameter 'dataset' is required"}, "MissingRequiredParameter"
         dataset = self.datasets.get(name)
-        if dataset is None:
-            return 404, {"error": NOT_FOUND}, "ResponseNotFound"
+        if dataset is None or (dataset.gated and token not in dataset.access):
+            if token is None:
+                return 401, {"error": NOT_FOUND}, "ExternalUnauthenticatedError"
+            return 404, {"error": NOT_FOUND_WITH_TOKEN}, "ExternalAuthenticatedError"
         if dataset.private and token not in self.tokens:
             return 401, {"error": NOT_FOUND if token is None else "The token is invalid."}, \
                 "ExternalUnauthenticatedError"
@@ -125,38 +174,45 @@ class FakeDatasetViewer:
         if config not in dataset.splits:
             return 404, {"error": "Not found."}, "ResponseNotFound"
         if endpoint == "info":
-            return 200, {"dataset_info": self._info(dataset.splits[config]), "partial": False}, None
+            return 200, {"dataset_info": self._info(dataset, config), "partial": False}, None
         split = query.get("split")
         if split not in dataset.splits[config]:
             return 404, {"error": "Not found."}, "ResponseNotFound"
         rows = dataset.splits[config][split]
+        total = dataset.count(config, split) if rows else 0
         if endpoint == "first-rows":
             return 200, {"dataset": name, "config": config, "split": split, "features": _features(rows),
-                         "rows": [{"row_idx": i, "row": row, "truncated_cells": []} for i, row in
-                                  enumerate(rows[:100])], "truncated": len(rows) > 100}, None
+                         "rows": [{"row_idx": i, "row": dataset.row(config, split, i), "truncated_cells": []}
+                                  for i in range(min(100, total))], "truncated": total > 100}, None
         if dataset.rows_unsupported:
             return 501, {"error": "The parquet conversion is not supported for this dataset."}, \
                 "ParquetResponseEmptyError"
         offset, length = int(query.get("offset", 0)), int(query.get("length", 100))
         if length > 100:
             return 422, {"error": "Parameter 'length' must not be greater than 100"}, "InvalidParameter"
-        page = rows[offset:offset + length]
         return 200, {"features": _features(rows),
-                     "rows": [{"row_idx": offset + i, "row": row, "truncated_cells": []} for i, row in
-                              enumerate(page)],
-                     "num_rows_total": len(rows), "num_rows_per_page": 100, "partial": False}, None
+                     "rows": [{"row_idx": index, "row": dataset.row(config, split, index), "truncated_cells": []}
+                              for index in range(offset, min(offset + length, total))],
+                     "num_rows_total": total, "num_rows_per_page": 100, "partial": False}, None
 
     @staticmethod
-    def _info(splits: dict[str, list[dict]]) -> dict:
+    def _bytes(dataset: FakeDataset, config: str, split: str) -> int:
+        """Bytes of a split: its held rows' JSON, scaled to the real row count."""
+        rows = dataset.splits[config][split]
+        return len(json.dumps(rows)) * dataset.count(config, split) // max(len(rows), 1)
+
+    def _info(self, dataset: FakeDataset, config: str) -> dict:
         return {"description": "", "features": {}, "splits": {
-            split: {"name": split, "num_bytes": len(json.dumps(rows)), "num_examples": len(rows)}
-            for split, rows in splits.items()}}
+            split: {"name": split, "num_bytes": self._bytes(dataset, config, split),
+                    "num_examples": dataset.count(config, split)}
+            for split in dataset.splits[config]}}
 
-    @staticmethod
-    def _size(name: str, dataset: FakeDataset) -> dict:
+    def _size(self, name: str, dataset: FakeDataset) -> dict:
         splits = [{"dataset": name, "config": config, "split": split,
-                   "num_bytes_parquet_files": len(json.dumps(rows)) // 2, "num_bytes_memory": len(json.dumps(rows)),
-                   "num_rows": len(rows), "num_columns": len(rows[0]) if rows else 0}
+                   "num_bytes_parquet_files": self._bytes(dataset, config, split) // 2,
+                   "num_bytes_memory": self._bytes(dataset, config, split),
+                   "num_rows": dataset.count(config, split) if rows else 0,
+                   "num_columns": len(rows[0]) if rows else 0}
                   for config, by_split in dataset.splits.items() for split, rows in by_split.items()]
         return {"size": {
             "dataset": {"dataset": name, "num_bytes_original_files": sum(s["num_bytes_memory"] for s in splits),

@@ -128,6 +128,8 @@ class FakeHub:
         self.initial_stage = "SCHEDULING"
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
+        # Paths answered without a token too (the Hub's public model and dataset pages); hardware always is.
+        self.public: list[re.Pattern[str]] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._lock = threading.Lock()
         self._clock = 0
@@ -408,7 +410,7 @@ class FakeHub:
                 if fault.status == 200:
                     break  # a pure delay
                 return _error(fault.status, fault.message or f"injected {fault.status}", fault.headers)
-        public = req.path == "/api/jobs/hardware"
+        public = req.path == "/api/jobs/hardware" or any(p.match(req.path) for p in self.public)
         if not public and req.token not in self.tokens:
             return _error(401, "Invalid user token.")
         for method, pattern, handler in self._routes:

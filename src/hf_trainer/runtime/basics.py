@@ -7,11 +7,11 @@ modules they use), not the training machinery. Inlined into the scripts by `make
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
 from .file_types import FILE_TYPES
+from .splits import split_of
 
 # One list of local file types, shared with dataset inspection (runtime/file_types.py): suffix -> datasets builder.
 LOCAL_DATA_SUFFIXES = {suffix: builder for suffix, (_reader, builder, _options) in FILE_TYPES.items()}
@@ -80,18 +80,11 @@ def hub_url(repo_id: str) -> str:
 
 # Files in a folder that describe a dataset rather than hold rows (datasets.save_to_disk, the Hub's card).
 _METADATA_FILES = {"dataset_info.json", "state.json", "dataset_dict.json", "README.md"}
-# Split names recognised from file names in a folder, like the Hub does: train.jsonl, test-0000.parquet, ...
-_SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test", "validation": "validation",
-                "valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
-
-
-def _split_of(path: Path) -> str:
-    words = [w for w in re.split(r"[^a-z]+", "/".join(path.parts[-2:]).lower()) if w]
-    return next((_SPLIT_WORDS[w] for w in words if w in _SPLIT_WORDS), "train")
 
 
 def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
-    """The builder name and the files of each split for a local file or folder (split from the file names)."""
+    """The builder name and the files of each split for a local file or folder (split from the file names, by
+    runtime/splits.split_of, the rule dataset inspection reads folders with)."""
     if path.is_file():
         files = [path]
     else:
@@ -106,5 +99,5 @@ def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
         raise ScriptError(f"{path} mixes file types ({', '.join(sorted(builders))}); keep one type per dataset.")
     splits: dict[str, list[str]] = {}
     for file in files:
-        splits.setdefault("train" if path.is_file() else _split_of(file.relative_to(path)), []).append(str(file))
+        splits.setdefault("train" if path.is_file() else split_of(file.relative_to(path)), []).append(str(file))
     return builders.pop(), splits

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .file_types import _CHUNK, EXTENSIONS, _row_lists
+from .splits import split_of, train_split
 
 # Longest row read; a longer one (a file without newlines, a giant cell) is counted and skipped, never parsed.
 ROW_BYTE_CAP = 8 << 20
@@ -48,30 +49,74 @@ def _walk(path: Path) -> list[Path]:
     return sorted(p for p in found if p.is_file())
 
 
-def data_files(path: Path, split: str | None) -> list[Path]:
-    """The data files behind a file or folder path, for one split when the folder has several."""
+def _shown(given: str, path: Path) -> str:
+    """The path as given, and where it led when '~' was expanded."""
+    return given if str(path) == given else f"{given} ({path})"
+
+
+def _saved_split_names(path: Path) -> list[str]:
+    """The splits a `datasets.save_to_disk` DatasetDict folder lists in its dataset_dict.json."""
+    try:
+        names = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8")).get("splits")
+    except (OSError, ValueError, AttributeError):
+        names = None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise DatasetFileError(f"{path / 'dataset_dict.json'} does not list the saved splits; save the dataset again "
+                               "with datasets' save_to_disk.")
+    return names
+
+
+def local_splits(path: Path) -> dict[str, list[Path]]:
+    """Split name -> data files of a local file or folder, as the training scripts load it (runtime/train_common.py):
+    a `datasets.save_to_disk` folder by the splits it saved, one split each (never merged); another folder by its
+    file names (runtime/splits.split_of: train_prefs-00000-of-00001.parquet is train_prefs); a single file is train."""
     given = str(path)
     path = Path(os.path.expanduser(str(path)))  # Path.expanduser raises for an unknown ~user
-    # Name the path as given, and where it led when '~' was expanded.
-    shown = given if str(path) == given else f"{given} ({path})"
+    shown = _shown(given, path)
     if path.is_file():
         if path.suffix.lower() not in EXTENSIONS:
             raise DatasetFileError(f"{shown} is not a dataset file this tool reads; use one of "
                                    f"{', '.join(sorted(EXTENSIONS))}.")
-        return [path]
+        return {"train": [path]}
     if not path.is_dir():
         raise DatasetFileError(f"{shown} does not exist. Pass a dataset file or folder, or a Hub id like owner/name.")
+    if (path / "dataset_dict.json").is_file():
+        # save_to_disk of a DatasetDict: one folder per split, as listed; load_from_disk gives exactly these.
+        splits = {name: _walk(path / name) for name in _saved_split_names(path)}
+        empty = [name for name, files in splits.items() if not files]
+        if empty:
+            raise DatasetFileError(f"{shown} lists split {empty[0]!r} in dataset_dict.json, but {path / empty[0]} "
+                                   "holds no .arrow files; save the dataset again with save_to_disk.")
+        return splits
     files = _walk(path)
     if not files:
         raise DatasetFileError(f"{shown} holds no {', '.join(sorted(EXTENSIONS))} files.")
-    wanted = split or "train"
-    in_split = [p for p in files if wanted in p.relative_to(path).as_posix().lower()]
-    if in_split:
-        return in_split
-    if split:
-        raise DatasetFileError(f"No file for split {split!r} in {shown} (files: "
-                               f"{', '.join(p.relative_to(path).as_posix() for p in files[:10])}).")
-    return files
+    if (path / "state.json").is_file():
+        return {"train": files}  # save_to_disk of one Dataset: load_from_disk gives it as the train split
+    splits: dict[str, list[Path]] = {}
+    for file in files:
+        splits.setdefault(split_of(file.relative_to(path)), []).append(file)
+    return splits
+
+
+def choose_local(path: Path, split: str | None, method: str | None = None) -> tuple[str, list[Path], list[str]]:
+    """(split, its files, every split's name) of a local file or folder: `split` when given, else the one `method`
+    trains on (runtime/splits.train_split); DatasetFileError naming the splits there are when `split` is not one."""
+    splits = local_splits(path)
+    names = list(splits)
+    chosen = split or train_split(names, method) or "train"
+    if chosen not in splits:
+        root = Path(os.path.expanduser(str(path)))
+        listed = ", ".join(p.relative_to(root).as_posix() if root.is_dir() else p.name
+                           for files in splits.values() for p in files[:3])
+        raise DatasetFileError(f"No file for split {chosen!r} in {_shown(str(path), root)}: its splits are "
+                               f"{', '.join(names)} (files: {listed}). Pass one of them as the split.")
+    return chosen, splits[chosen], names
+
+
+def data_files(path: Path, split: str | None) -> list[Path]:
+    """The data files behind a file or folder path, for one split when the folder has several."""
+    return choose_local(path, split)[1]
 
 
 def file_format(path: Path) -> str:

@@ -16,6 +16,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from .splits import eval_split, train_split
+
 DEFAULT_VIEWER_URL = "https://datasets-server.huggingface.co"
 # /rows serves at most 100 rows per request.
 PAGE = 100
@@ -107,9 +109,11 @@ def explain(exc: ViewerError, dataset: str, base_url: str, has_token: bool) -> s
             "--repo-type dataset) and inspect it by its local path.")
 
 
-def choose_split(splits: list[dict], dataset: str, config: str | None, split: str | None) -> tuple[str, str]:
-    """The (config, split) to inspect: the requested ones, else "default"/the first config and "train"/the first split.
-    Raises ViewerError naming what exists when the request does not."""
+def choose_split(splits: list[dict], dataset: str, config: str | None, split: str | None,
+                 method: str | None = None) -> tuple[str, str]:
+    """The (config, split) to read: the requested ones, else "default" (or the first config) and the split `method`
+    trains on (runtime/splits.train_split: train_prefs for DPO on ultrafeedback_binarized, else train, else the
+    first). Raises ViewerError naming what exists when the request does not."""
     if not splits:
         raise ViewerError(f"The dataset viewer lists no splits for {dataset!r} (it may still be processing).", 404)
     configs = list(dict.fromkeys(item["config"] for item in splits))
@@ -119,7 +123,7 @@ def choose_split(splits: list[dict], dataset: str, config: str | None, split: st
         raise ViewerError(f"{dataset!r} has no config {config!r}; its configs: {', '.join(configs)}.", 404)
     names = [item["split"] for item in splits if item["config"] == config]
     if split is None:
-        split = "train" if "train" in names else names[0]
+        split = train_split(names, method) or "train"
     elif split not in names:
         raise ViewerError(f"{dataset!r} (config {config!r}) has no split {split!r}; its splits: {', '.join(names)}.",
                           404)
@@ -127,11 +131,12 @@ def choose_split(splits: list[dict], dataset: str, config: str | None, split: st
 
 
 def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: str | None, limit: int,
-               spread: int = 0) -> dict:
+               spread: int = 0, method: str | None = None) -> dict:
     """Up to `limit` rows from the start of a Hub split plus up to `spread` rows from a few evenly spaced offsets
-    through the rest (one /rows request each), with the split's row count and size from /size."""
+    through the rest (one /rows request each), with the split's row count and size from /size. Without a split, the
+    one `method` trains on (choose_split); the eval split beside it is reported too."""
     splits = viewer.splits(dataset)
-    config, split = choose_split(splits, dataset, config, split)
+    config, split = choose_split(splits, dataset, config, split, method)
     rows: list[dict] = []
     locations: list[str] = []
     truncated_cells = 0
@@ -191,6 +196,7 @@ def sample_hub(viewer: DatasetViewer, dataset: str, config: str | None, split: s
         "split": split,
         "configs": list(dict.fromkeys(item["config"] for item in splits)),
         "splits": [item["split"] for item in splits if item["config"] == config],
+        "eval_split": eval_split([item["split"] for item in splits if item["config"] == config], split),
         "truncated_cells": truncated_cells,
         "locations": locations,
         "sampled_from": sampled_from,

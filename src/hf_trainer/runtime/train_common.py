@@ -20,6 +20,7 @@ from .dataset_formats import sample_indices
 from .early_stop import add_early_stop_arguments
 from .mappings import MAPPINGS, map_row
 from .sharding import activation_checkpointing_on, fsdp_problem
+from .splits import eval_split, train_split
 from .vocabulary import RESUME_CHOICES
 
 # Trackio project of runs that name none (--trackio_project).
@@ -38,9 +39,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--dataset_name", required=True,
                       help="Hub dataset id, or a local .jsonl/.json/.csv/.parquet/.arrow file or a folder of them.")
     data.add_argument("--dataset_config", default=None, help="Dataset configuration (subset) name.")
+    data.add_argument("--dataset_revision", default=None, help="Hub dataset revision: branch, tag or commit.")
     data.add_argument("--dataset_train_split", default="train")
     data.add_argument("--dataset_test_split", default=None,
-                      help="Eval split name; default: 'test' or 'validation' when the dataset has one.")
+                      help="Eval split name; default: the one beside the train split (test_prefs beside "
+                           "train_prefs), else 'test' or 'validation' when the dataset has one.")
     data.add_argument("--eval_split_size", type=float, default=0.05,
                       help="When there is no eval split, carve one: a fraction (<1) or a row count (>=1); 0 disables.")
     data.add_argument("--dataset_mapping", default=None,
@@ -245,40 +248,55 @@ def default_learning_rate(args, full: float = 2e-5, lora: float = 2e-4) -> float
 # --- data ------------------------------------------------------------------------------------------------------
 
 def load_splits(args):
-    """(train, eval or None): local files or a Hub dataset; an eval split carved when none exists."""
+    """(train, eval or None), read exactly as dataset inspection reads them: a Hub dataset at --dataset_config and
+    --dataset_revision, a local folder's split-named files, a save_to_disk folder's saved splits (never merged); the
+    eval split is --dataset_test_split, else the one beside the train split (runtime/splits.eval_split), else one
+    carved from the train rows."""
     import datasets
 
     path = Path(args.dataset_name).expanduser()
+    revision = getattr(args, "dataset_revision", None)
+    if path.exists() and revision:
+        raise ScriptError(f"--dataset_revision {revision} applies to Hub datasets; {args.dataset_name} is a local "
+                          "path. Drop --dataset_revision.")
     if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
         loaded = datasets.load_from_disk(str(path))  # a datasets.save_to_disk folder
         if isinstance(loaded, datasets.Dataset):
             loaded = datasets.DatasetDict({"train": loaded})
+        names, read = list(loaded), loaded.__getitem__
     elif path.exists():
         builder, files = _local_data_files(path)
-        try:
-            # Options per file type (a .tsv delimiter, the `field` of a {"data": [...]} JSON file).
-            options = builder_for([Path(file) for split_files in files.values() for file in split_files])[1]
-            loaded = datasets.load_dataset(builder, data_files=files, **options)
-        except (ValueError, datasets.exceptions.DatasetGenerationError) as exc:
-            raise ScriptError(f"Could not read {path} as {builder}: {exc}") from None
+        names = list(files)
+
+        def read(name):
+            # One split at a time: splits of one folder may hold different columns (train_prefs beside train_sft).
+            try:
+                # Options per file type (a .tsv delimiter, the `field` of a {"data": [...]} JSON file).
+                options = builder_for([Path(file) for file in files[name]])[1]
+                return datasets.load_dataset(builder, data_files={name: files[name]}, split=name, **options)
+            except (ValueError, datasets.exceptions.DatasetGenerationError) as exc:
+                raise ScriptError(f"Could not read {path} as {builder}: {exc}") from None
     elif args.dataset_name.startswith((".", "/", "~")) or args.dataset_name.count("/") > 1:
         raise ScriptError(f"--dataset_name {args.dataset_name!r} is neither an existing local path nor a Hub id "
                           "(owner/name).")
     else:
-        loaded = datasets.load_dataset(args.dataset_name, args.dataset_config)
-    if args.dataset_train_split not in loaded:
-        raise ScriptError(f"Split {args.dataset_train_split!r} not found; the dataset has: {', '.join(loaded)}. "
-                          "Pass --dataset_train_split.")
-    train = loaded[args.dataset_train_split]
+        loaded = datasets.load_dataset(args.dataset_name, args.dataset_config, revision=revision)
+        names, read = list(loaded), loaded.__getitem__
+    if args.dataset_train_split not in names:
+        suggestion = train_split(names, getattr(args, "method", None))
+        raise ScriptError(f"Split {args.dataset_train_split!r} not found; the dataset has: {', '.join(names)}. "
+                          f"Pass --dataset_train_split {suggestion or '<split>'} (dataset_inspect names the split "
+                          "each method trains on).")
+    train = read(args.dataset_train_split)
     if len(train) == 0:
         raise ScriptError(f"Split {args.dataset_train_split!r} of {args.dataset_name} is empty.")
     if args.max_train_samples:
         train = train.select(range(min(args.max_train_samples, len(train))))
-    eval_name = args.dataset_test_split or next((s for s in ("test", "validation") if s in loaded), None)
-    if args.dataset_test_split and args.dataset_test_split not in loaded:
-        raise ScriptError(f"Split {args.dataset_test_split!r} not found; the dataset has: {', '.join(loaded)}.")
+    if args.dataset_test_split and args.dataset_test_split not in names:
+        raise ScriptError(f"Split {args.dataset_test_split!r} not found; the dataset has: {', '.join(names)}.")
+    eval_name = args.dataset_test_split or eval_split(names, args.dataset_train_split)
     if eval_name:
-        return train, loaded[eval_name]
+        return train, read(eval_name)
     size = args.eval_split_size
     if size == 0 or len(train) < 4:
         return train, None

@@ -1,0 +1,262 @@
+"""Real Hub datasets and models end to end (issue 27), against a fake Hub and dataset viewer that serve their real
+layouts (tests/fakes/hub_catalog.py): the split and config inspection chooses, the scripts reading exactly that split
+from local copies, the data-existence check before money, and the default output repo."""
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from conftest import CANARY_TOKEN
+from fakes.hub_catalog import local_copy, start_catalog
+from hf_trainer.data_checks import DATA_RULES, check_training_data, job_token
+from hf_trainer.dataset_inspect import DatasetInspectInput, inspect_dataset
+from hf_trainer.errors import UserError
+from hf_trainer.hub_client import get_hf_api
+from hf_trainer.output_repo import default_hub_model_id
+from hf_trainer.runtime import dataset_files, train_common
+from hf_trainer.runtime.dataset_viewer import DatasetViewer
+from hf_trainer.script_defaults import build_parser
+
+UF = "HuggingFaceH4/ultrafeedback_binarized"
+
+
+@pytest.fixture
+def catalog(fake_hub, monkeypatch):
+    """The fake Hub (jobs, repos, models, datasets) and dataset viewer with the real layouts; the tools pointed there."""
+    served = start_catalog(fake_hub, CANARY_TOKEN)
+    monkeypatch.setenv("HF_TRAINER_DATASETS_SERVER", served.viewer.url)
+    yield served
+    served.viewer.stop()
+
+
+def _inspect(name: str, **fields):
+    return inspect_dataset(DatasetInspectInput(dataset_name=name, sample_size=20, **fields))
+
+
+# --- 1. the split and config inspection chooses, and reports -----------------------------------------------------
+
+# (method, the split it trains on, the eval split beside it) on ultrafeedback_binarized's six splits
+UF_SPLITS = [
+    ("dpo", "train_prefs", "test_prefs"),  # preference pairs, prompt extracted
+    ("reward", "train_prefs", "test_prefs"),
+    ("kto", "train_prefs", "test_prefs"),
+    ("sft", "train_sft", "test_sft"),  # the SFT split of the same dataset
+    ("grpo", "train_gen", "test_gen"),
+]
+
+
+@pytest.mark.parametrize("method, train, evaluation", UF_SPLITS)
+def test_inspection_reads_the_split_each_method_trains_on_and_names_the_eval_split(catalog, method, train,
+                                                                                  evaluation):
+    result = _inspect(UF, method=method)
+    source = result.source
+    assert (source.config, source.split, source.eval_split) == ("default", train, evaluation)
+    assert source.num_rows == {"test_prefs": 2000}.get(train, 61135)  # the real size, from /size
+    assert source.script_args() == ["--dataset_config", "default", "--dataset_train_split", train,
+                                    "--dataset_test_split", evaluation]
+    assert source.method_splits["sft"] == "train_sft" and source.method_splits["dpo"] == "train_prefs"
+    read = {(r["query"].get("split")) for r in catalog.viewer.requests if r["path"] == "/rows"}
+    assert read == {train}  # only the chosen split was sampled
+    assert f'data read: config "default", split "{train}", eval split "{evaluation}"' in result.render()
+
+
+def test_dpo_on_ultrafeedback_needs_extract_prompt_on_train_prefs(catalog):
+    result = _inspect(UF, method="dpo")
+    assert result.methods["dpo"].verdict == "NEEDS MAPPING" and result.methods["dpo"].mapping == "extract_prompt"
+
+
+def test_a_config_is_chosen_and_reported_and_an_asked_one_is_read(catalog):
+    assert _inspect("openai/gsm8k", method="grpo").source.config == "main"  # no default: the first config
+    socratic = _inspect("openai/gsm8k", method="grpo", dataset_config="socratic")
+    assert (socratic.source.config, socratic.source.split, socratic.source.eval_split) == ("socratic", "train", "test")
+    assert socratic.source.num_rows == 7473
+    with pytest.raises(UserError, match="has no config 'nope'; its configs: main, socratic"):
+        _inspect("openai/gsm8k", dataset_config="nope")
+
+
+def test_a_multi_config_dataset_without_a_default_says_which_config_it_read(catalog):
+    result = _inspect("HuggingFaceM4/the_cauldron", method="sft")
+    assert result.source.config == "ai2d" and result.source.configs[:2] == ["ai2d", "aokvqa"]
+    assert any("4 configs and no 'default': read 'ai2d'" in note for note in result.source.notes)
+    assert result.source.script_args()[:2] == ["--dataset_config", "ai2d"]  # a plan passes it: the script needs one
+
+
+def test_a_gated_dataset_without_access_and_a_missing_one_are_refused_by_inspection(catalog):
+    for name in ("lmsys/lmsys-chat-1m", "alice/does-not-exist"):
+        with pytest.raises(UserError, match=f"'{name}' was not found by the dataset viewer"):
+            _inspect(name)
+
+
+# --- the scripts read exactly what inspection read, from local copies ------------------------------------------
+
+
+def _script_args(script: str, dataset: str, extra: list[str]) -> argparse.Namespace:
+    args, _ = build_parser(script).parse_known_args(["--model_name_or_path", "m", "--dataset_name", dataset, *extra])
+    return args
+
+
+@pytest.mark.parametrize("method, script, train, evaluation", [
+    ("dpo", "train_dpo.py", "train_prefs", "test_prefs"),
+    ("sft", "train_sft.py", "train_sft", "test_sft"),
+])
+def test_a_local_copy_of_ultrafeedback_is_inspected_and_loaded_on_the_same_split(tmp_path, method, script, train,
+                                                                                  evaluation):
+    copy = local_copy(UF, tmp_path / "uf", rows_per_split=8)  # data/<split>-00000-of-00001.parquet, as hf download
+    result = _inspect(str(copy), method=method)
+    assert (result.source.split, result.source.eval_split) == (train, evaluation)
+    assert sorted(result.source.splits) == sorted(["train_prefs", "train_sft", "test_prefs", "test_sft", "train_gen",
+                                                   "test_gen"])
+    # The script, given the arguments inspection names, reads those splits and no others.
+    args = _script_args(script, str(copy), result.source.script_args())
+    train_rows, eval_rows = train_common.load_splits(args)
+    assert (len(train_rows), len(eval_rows)) == (8, 8)
+    assert "prompt_id" in train_rows.column_names
+
+
+def test_a_save_to_disk_folder_is_inspected_split_by_split_as_the_script_loads_it(tmp_path):
+    import datasets
+
+    from hf_trainer.tiny import chat_rows
+
+    saved = tmp_path / "saved"
+    datasets.DatasetDict({"train_sft": datasets.Dataset.from_list(chat_rows(12)),
+                          "test_sft": datasets.Dataset.from_list(chat_rows(3))}).save_to_disk(str(saved))
+    result = _inspect(str(saved), method="sft")
+    # Not merged: 12 rows in the split read, the other split beside it for evaluation.
+    assert (result.source.split, result.source.num_rows, result.source.eval_split) == ("train_sft", 12, "test_sft")
+    train_rows, eval_rows = train_common.load_splits(_script_args("train_sft.py", str(saved),
+                                                                  result.source.script_args()))
+    assert (len(train_rows), len(eval_rows)) == (12, 3)
+    with pytest.raises(UserError, match="No file for split 'train' in .*saved: its splits are train_sft, test_sft"):
+        _inspect(str(saved), dataset_train_split="train")
+    with pytest.raises(train_common.ScriptError, match="Split 'train' not found; the dataset has: train_sft, "
+                                                       "test_sft. Pass --dataset_train_split train_sft"):
+        train_common.load_splits(_script_args("train_sft.py", str(saved), []))
+
+
+# (relative file path, the split it belongs to) - the same rule for inspection and the scripts
+SPLIT_FILES = [
+    ("train.jsonl", "train"),
+    ("val.jsonl", "validation"),  # synonyms become the Hub's split names
+    ("data/train_prefs-00000-of-00001.parquet", "train_prefs"),  # an hf download of a Hub export
+    ("train/part-0.parquet", "train"),  # a split folder
+    ("train_sft/data-00000-of-00001.arrow", "train_sft"),  # a save_to_disk split folder
+    ("notes_for_training.jsonl", "train"),  # nothing names a split: train
+]
+
+
+@pytest.mark.parametrize("relative, split", SPLIT_FILES)
+def test_a_data_file_belongs_to_the_split_its_name_gives(relative, split):
+    from pathlib import PurePosixPath
+
+    from hf_trainer.runtime.splits import split_of
+
+    assert split_of(PurePosixPath(relative)) == split
+
+
+def test_split_named_files_are_one_split_each_for_inspection_and_the_script(tmp_path):
+    from hf_trainer.tiny import write_jsonl, chat_rows
+
+    folder = tmp_path / "data"
+    write_jsonl(chat_rows(6), folder / "train_sft.jsonl")
+    write_jsonl(chat_rows(2), folder / "test_sft.jsonl")
+    write_jsonl([{"prompt": "Q?", "chosen": "A", "rejected": "B"}] * 5, folder / "train_prefs.jsonl")
+    assert dataset_files.choose_local(folder, None, "dpo")[0] == "train_prefs"
+    chosen = _inspect(str(folder), method="sft")
+    assert (chosen.source.split, chosen.source.num_rows, chosen.source.eval_split) == ("train_sft", 6, "test_sft")
+    train_rows, eval_rows = train_common.load_splits(_script_args("train_sft.py", str(folder),
+                                                                  chosen.source.script_args()))
+    assert (len(train_rows), len(eval_rows)) == (6, 2)
+
+
+# --- 2. the data exists, and the job's token can read it --------------------------------------------------------
+
+QWEN = "Qwen/Qwen2.5-0.5B"
+# (script arguments beyond model and dataset, model, dataset, rules found); the job carries the canary token
+DATA_CASES = [
+    # Everything there: nothing to say.
+    ([], QWEN, "trl-lib/Capybara", set()),
+    # The flagship preference dataset with the script's default split 'train': refused before money.
+    ([], QWEN, UF, {"dataset-split-missing"}),
+    (["--dataset_train_split", "train_prefs", "--dataset_test_split", "test_prefs"], QWEN, UF, set()),
+    (["--dataset_test_split", "validation"], QWEN, "trl-lib/Capybara", {"dataset-split-missing"}),
+    # A multi-config dataset without a default needs --dataset_config; an unknown config is refused.
+    ([], QWEN, "HuggingFaceM4/the_cauldron", {"dataset-config-missing"}),
+    (["--dataset_config", "ai2d"], QWEN, "HuggingFaceM4/the_cauldron", set()),
+    (["--dataset_config", "socratc"], QWEN, "openai/gsm8k", {"dataset-config-missing"}),
+    # Missing and gated repos.
+    ([], QWEN, "alice/does-not-exist", {"dataset-missing"}),
+    ([], QWEN, "lmsys/lmsys-chat-1m", {"dataset-gated"}),
+    ([], "alice/no-such-model", "trl-lib/Capybara", {"model-missing"}),
+    ([], "meta-llama/Llama-3.1-8B", "trl-lib/Capybara", {"model-gated"}),
+    ([], "meta-llama/Llama-3.1-8B-Instruct", "trl-lib/Capybara", set()),  # gated, and this token has access
+    # A revision that does not exist.
+    (["--dataset_revision", "v9", "--dataset_config", "main"], QWEN, "openai/gsm8k", {"dataset-revision-missing"}),
+]
+
+
+@pytest.mark.parametrize("extra, model, dataset, rules", DATA_CASES)
+def test_the_data_check_finds_what_would_stop_the_job(catalog, extra, model, dataset, rules):
+    values = vars(_script_args("train_dpo.py", dataset, ["--model_name_or_path", model, *extra]))
+    findings = check_training_data(values, token=CANARY_TOKEN, method="dpo")
+    assert {f.rule for f in findings} == rules, [f.message for f in findings]
+    assert all(f.severity == "error" and f.rule in DATA_RULES for f in findings)
+    assert CANARY_TOKEN not in " ".join(f.message + f.fix for f in findings)
+
+
+def test_a_missing_split_names_the_split_the_method_trains_on(catalog):
+    values = vars(_script_args("train_dpo.py", UF, []))
+    (finding,) = check_training_data(values, token=CANARY_TOKEN, method="dpo")
+    assert "has no split 'train'; its splits: train_prefs, train_sft" in finding.message
+    assert finding.fix.startswith("Pass --dataset_train_split train_prefs (the split DPO trains on)")
+
+
+def test_a_job_without_a_token_secret_reads_anonymously_and_is_told_so(catalog):
+    assert job_token({}) is None and job_token({"HF_TOKEN": "$HF_TOKEN"}) == CANARY_TOKEN
+    values = vars(_script_args("train_sft.py", "trl-lib/Capybara", ["--model_name_or_path",
+                                                                   "meta-llama/Llama-3.1-8B-Instruct"]))
+    findings = check_training_data(values, token=job_token({}), method="sft")
+    assert findings and "carries no HF_TOKEN secret" in findings[0].fix
+
+
+def test_an_unreachable_hub_is_a_warning_not_a_refusal():
+    values = {"model_name_or_path": QWEN, "dataset_name": "trl-lib/Capybara", "dataset_train_split": "train"}
+    api = get_hf_api(CANARY_TOKEN)
+    api.endpoint = "http://127.0.0.1:9"  # nothing listens there
+    findings = check_training_data(values, token=CANARY_TOKEN, api=api,
+                                   viewer=DatasetViewer("http://127.0.0.1:9", timeout=2))
+    assert [f.severity for f in findings] == ["warning"] and findings[0].rule == "hub-unreachable"
+
+
+def test_local_data_and_models_are_not_asked_of_the_hub(tmp_path):
+    assert check_training_data({"model_name_or_path": str(tmp_path), "dataset_name": str(tmp_path / "x.jsonl")},
+                               token=None) == []
+
+
+# --- 4. the default output repo -----------------------------------------------------------------------------------
+
+
+def _record(model: str, method: str, dataset: str, split: str) -> bytes:
+    import json
+
+    return json.dumps({"format": 1, "base_model": model, "method": method,
+                       "dataset": {"name": dataset, "config": "default", "split": split}}).encode("utf-8")
+
+
+def test_the_default_output_repo_is_in_the_persons_namespace_and_skips_taken_names(catalog):
+    from fakes.fake_hub_repos import FakeRepo
+
+    api = get_hf_api(CANARY_TOKEN)
+    first = default_hub_model_id(api, "alice", QWEN, "dpo", UF, "default", "train_prefs")
+    assert first[0] == "alice/Qwen2.5-0.5B-dpo" and "your namespace (alice)" in first[1]
+    # Taken by another run's model: a suffix.
+    catalog.repos["alice/Qwen2.5-0.5B-dpo"] = FakeRepo("alice/Qwen2.5-0.5B-dpo", "private", "model", files={
+        "last-checkpoint/hf_trainer_run.json": _record(QWEN, "sft", "trl-lib/Capybara", "train")})
+    second = default_hub_model_id(api, "alice", QWEN, "dpo", UF, "default", "train_prefs")
+    assert second[0] == "alice/Qwen2.5-0.5B-dpo-2" and "alice/Qwen2.5-0.5B-dpo already exists" in second[1]
+    # This run's own checkpoint repo: kept, so submitting again continues it.
+    catalog.repos["alice/Qwen2.5-0.5B-dpo"].files["last-checkpoint/hf_trainer_run.json"] = _record(
+        QWEN, "dpo", UF, "train_prefs")
+    same = default_hub_model_id(api, "alice", QWEN, "dpo", UF, "default", "train_prefs")
+    assert same[0] == "alice/Qwen2.5-0.5B-dpo" and "resume auto continues" in same[1]
