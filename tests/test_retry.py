@@ -158,3 +158,27 @@ def test_progress_is_read_from_checkpoint_lines_and_the_progress_bar():
     progress = read_progress(["hf-trainer checkpoint: step 300 of 1000 (checkpoint-300)", " 45%| | 450/1000 [01:00"])
     assert (progress.checkpoint_step, progress.last_step, progress.total_steps) == (300, 450, 1000)
     assert progress.saved_fraction == pytest.approx(0.3)
+
+
+def test_the_journey_submit_with_3h_fail_out_of_memory_retry_from_the_command_line(fake_hub, model, capsys):
+    from hf_trainer.cli import main
+
+    # Submitted as a person would, through the uv route: the job's labels record what it was submitted with.
+    assert main(["jobs", "uv", "--backend", "hub", "--flavor", "a10g-large", "--timeout", "3h", "-s", "HF_TOKEN",
+                 "train_sft.py", *ARGS]) == 0
+    capsys.readouterr()
+    (first,) = fake_hub.jobs
+    assert fake_hub.spec(first)["labels"][TIMEOUT_LABEL] == str(3 * 3600)
+    fake_hub.logs[first] = list(OOM_LOG)
+    fake_hub.set_stage(first, "ERROR", "exited with code 1")
+
+    assert main(["jobs", "retry", first, "--backend", "hub", "--confirm", "--json"]) == 0
+    out = capsys.readouterr().out
+    (second,) = [job_id for job_id in fake_hub.jobs if job_id != first]
+    spec = fake_hub.spec(second)
+    assert spec["timeoutSeconds"] >= 3 * 3600 and spec["flavor"] == "a10g-large"  # kept, never the Hub's 30 minutes
+    record = read_record(HubBackend(HfApi(endpoint=fake_hub.url, token=CANARY_TOKEN)).inspect(second))
+    assert get_arg(record.script_args, "--resume") == "auto" and get_arg(record.script_args, "--hub_model_id") == \
+        "alice/oom"
+    assert get_arg(record.script_args, "--per_device_train_batch_size") == "4"  # 14 GiB: fits by the numbers
+    assert "fits a10g-large" in out

@@ -416,6 +416,10 @@ class WaitArgs(JobArgs):
 class RetryArgs(JobArgs):
     confirm: bool = Field(False, description="Submit the fixed job (after the person agreed).")
     force: bool = Field(False, description="Submit even when preflight finds errors (never a leaked secret).")
+    flavor: Flavor = Field(None, description="Run the retry on this flavor (default: the failed job's, or the "
+                           "cheapest that fits when the change needs more memory).")
+    timeout: Timeout = Field(None, description="The retry's timeout (default: the failed job's, extended to cover "
+                             "the work left by the estimate).")
 
 
 class ScheduledPsArgs(Args):

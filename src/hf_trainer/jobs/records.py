@@ -18,6 +18,7 @@ fields), so diagnose, retry and rerun use the values the job really had. Label v
 import hashlib
 import re
 from pathlib import PurePosixPath
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -114,3 +115,15 @@ def read_record(job: JobInfo) -> JobRecord:
                      estimated_seconds=float(estimate) if estimate else None,
                      args_match=None if not recorded_digest else recorded_digest == args_digest(script_args),
                      retry_of=labels.get(RETRY_LABEL))
+
+
+def with_record(request: Any, script: str | None, estimated_seconds: float | None = None) -> Any:
+    """`request` (a uv or command job request) with the `hft-*` labels of a bundled training `script`; labels the
+    caller set already win (a plan's own estimate). Other jobs are returned unchanged."""
+    if script is None:
+        return request
+    words = getattr(request, "script_args", None)
+    recorded = record_labels(script=script, script_args=list(words if words is not None else request.command),
+                             flavor=request.flavor, timeout_seconds=request.timeout_seconds,
+                             estimated_seconds=estimated_seconds)
+    return request.model_copy(update={"labels": {**recorded, **request.labels}})

@@ -25,6 +25,7 @@ from typing import Any, Callable
 from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, UvJobRequest
+from hf_trainer.jobs.records import with_record
 from hf_trainer.preflight import Finding, PreflightInput, PreflightReport, preflight
 from hf_trainer.bundled_scripts import TRAINING_SCRIPTS, bundled
 # Findings `force` cannot override: a token in the job's text or arguments leaks the moment the job is created.
@@ -365,7 +366,8 @@ def check(request: Any, backend: JobBackend, *, force: bool = False, estimate: b
         estimated = estimate_training(script, request.script_args, request.flavor, name, getattr(backend, "api", None))
     report = preflight_job(request, name, estimated)
     gate(report, force=force, action=action)
-    return request, report
+    # The job remembers how it was submitted (timeout, flavor, arguments, estimate): its labels survive on the Hub.
+    return with_record(request, script, estimated.seconds if estimated else None), report
 
 
 # --- 4. submit ----------------------------------------------------------------------------------------------------
@@ -402,6 +404,7 @@ def submit(request: Any, backend: JobBackend, *, force: bool = False, report: Pr
     else:
         request = resolve(request)
         gate(report, force=force, action=action)
+        request = with_record(request, training_script(request))
     request = for_backend(card_env(request, backend), backend)
     from hf_trainer.tokens import refuse_tokens_in_request
 
