@@ -143,3 +143,16 @@ def test_a_short_secret_is_redacted_and_a_shorter_one_refused_with_the_reason() 
         prepare_env_and_secrets({}, {"PIN": "123"}, CANARY_TOKEN)
     _, secrets = prepare_env_and_secrets({}, {"PIN": "1234"}, CANARY_TOKEN)
     assert secrets == {"PIN": "1234"}
+
+
+def test_a_local_job_printing_a_short_secret_never_shows_it_in_its_log(tmp_path) -> None:
+    # The red team's 7-character PIN appeared in `logs`; a 4-character one is redacted too.
+    from hf_trainer.jobs.base import Stage, UvJobRequest
+    from hf_trainer.jobs.local import LocalBackend
+
+    local = LocalBackend(use_uv=False, cwd=tmp_path)
+    script = "import os\nprint('pin', os.environ['PIN'], 'code', os.environ['CODE'])\n"
+    job = local.uv(UvJobRequest(script=script, secrets={"PIN": "7654321", "CODE": "4821"}))
+    assert local.wait(job.id, timeout=120, poll_interval=0.1).stage == Stage.COMPLETED
+    text = "\n".join(local.logs(job.id))
+    assert "7654321" not in text and "4821" not in text and text.count(REDACTED) == 2, text
