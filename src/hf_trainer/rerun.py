@@ -259,8 +259,10 @@ def recorded_job_from_job(backend: JobBackend, job_id: str) -> RecordedJob:
         raise UserError(f"Job {job_id} did not run one of hf-trainer's bundled scripts (its command is "
                         f"{' '.join(job.command)[:200]!r}), so it cannot be rerun as a training job. Use hf_jobs "
                         "'run' or 'uv' with the same command instead.")
+    from hf_trainer.jobs.records import read_record  # the timeout it was submitted with, from the job's labels
+
     return RecordedJob(script=script, arguments=script_args_from_command(job.command), flavor=job.flavor,
-                       timeout_seconds=job.timeout_seconds, job_id=job.id)
+                       timeout_seconds=read_record(job).timeout_seconds, job_id=job.id)
 
 
 def _source_kind(source: str) -> tuple[Literal["repo", "folder", "job"], str]:
