@@ -1,9 +1,11 @@
 """The budget: set by the person (environment or a 0600 file), raised only at a terminal, and checked against the fake
 Hub's ledger before a job spends money."""
 
+import json
 import os
 import stat
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 from conftest import CANARY_TOKEN
@@ -203,3 +205,163 @@ def test_an_environment_budget_without_a_start_counts_from_the_first_of_the_mont
     monkeypatch.setenv(b.ENV_USD, "50")
     assert b.load_budget().schedule.window(NOW) == (datetime(2026, 12, 1, tzinfo=UTC),
                                                     datetime(2026, 12, 31, tzinfo=UTC))
+
+
+# --- every money route, from MCP and the CLI -------------------------------------------------------------------
+
+from test_submit_routes import SUBMITS, _failed_job, cli_call, mcp_call, route, stand_ins  # noqa: E402,F401
+
+
+def _nothing_spent(hub: FakeHub) -> None:
+    assert hub.count("POST", SUBMITS) == 0
+    assert hub.count("POST", r"/run$") == 0
+    assert hub.count("POST", r"^/api/settings/webhooks$") == 0
+
+
+@pytest.mark.parametrize("name", ["uv", "scheduled uv", "run", "scheduled run", "retry", "rerun", "train"])
+def test_every_money_route_refuses_a_job_over_budget_from_mcp_and_the_cli_alike(
+        name: str, fake_hub: FakeHub, stand_ins, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if name == "retry":
+        stand_ins.hours = 0.2  # a retry the preflight accepts: what refuses it is the budget
+    monkeypatch.setenv(b.ENV_USD, "0")  # any job costs more than nothing
+    tool, arguments, argv = route(name, "clean", fake_hub)
+    refused_mcp, mcp_text = mcp_call(tool, arguments)
+    refused_cli, cli_text = cli_call(capsys, argv)
+    assert refused_mcp and refused_cli, (mcp_text, cli_text)
+    assert mcp_text == cli_text
+    assert "over budget" in mcp_text and "force does not override the budget" in mcp_text
+    assert "$0.00 per 30d" in mcp_text and "hf-trainer budget set" in mcp_text
+    _nothing_spent(fake_hub)
+
+
+def test_force_never_passes_the_budget(fake_hub: FakeHub, stand_ins, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(b.ENV_USD, "1")
+    tool, arguments, _ = route("uv", "clean", fake_hub)  # a10g-large for 4 h: $6.00
+    arguments["args"]["force"] = True
+    refused, text = mcp_call(tool, arguments)
+    assert refused and "$6.00 at most" in text and "force does not override the budget" in text
+    _nothing_spent(fake_hub)
+
+
+def test_a_webhook_is_refused_when_one_run_of_its_job_does_not_fit(fake_hub: FakeHub, stand_ins,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(b.ENV_USD, "1")
+    template = fake_hub.add_job("COMPLETED", flavor="h200", labels={"hft-timeout": "3600"})  # $5.00 a run
+    refused, text = mcp_call("hf_jobs", {"operation": "webhook create", "args": {
+        "watched": ["dataset:alice/data"], "job_id": template["id"]}})
+    assert refused and text.startswith("Webhook not created: over budget") and "$5.00 at most" in text
+    refused, text = mcp_call("hf_jobs", {"operation": "webhook create", "args": {
+        "watched": ["dataset:alice/data"], "image": "python:3.12", "command": ["python", "-c", "1"],
+        "flavor": "a10g-large", "timeout": "2h"}})
+    assert refused and text.startswith("Webhook not created: over budget") and "$3.00 at most" in text
+    _nothing_spent(fake_hub)
+
+
+def test_triggering_a_scheduled_job_is_checked_too(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(b.ENV_USD, "1")
+    item = fake_hub.add_scheduled("@yearly", flavor="h200", timeout_seconds=3600)
+    refused, text = mcp_call("hf_jobs", {"operation": "scheduled trigger", "args": {"scheduled_job_id": item["id"]}})
+    assert refused and text.startswith("Not triggered: over budget")
+    assert fake_hub.count("POST", r"/run$") == 0
+
+
+def test_a_job_within_budget_is_submitted_and_says_what_it_leaves(fake_hub: FakeHub, stand_ins,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(b.ENV_USD, "10")
+    tool, arguments, _ = route("uv", "clean", fake_hub)  # a10g-large for 4 h: $6.00
+    refused, text = mcp_call(tool, arguments)
+    assert not refused, text
+    assert "budget: $10.00 per 30d" in text and "$6.00 at most" in text and "$4.00 left after it" in text
+    # the local record gives the ledger the job's timeout and model repo; the next job sees it as committed
+    refused, text = mcp_call(tool, arguments)
+    assert refused and "committed $6.00" in text and "$4.00 left" in text
+
+
+@pytest.mark.parametrize("name", ["train", "rerun", "retry"])
+def test_every_plan_shows_the_budget_left_after_its_job(name: str, fake_hub: FakeHub, stand_ins,
+                                                        capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(b.ENV_USD, "100")
+    stand_ins.hours = 0.2
+    tool, arguments, argv = route(name, "clean", fake_hub)
+    if tool == "hf_jobs":
+        arguments["args"]["confirm"] = False
+    else:
+        arguments["confirm"] = False
+    refused, text = mcp_call(tool, arguments)
+    assert not refused, text
+    assert "left after it" in text or '"left_after_usd": ' in text  # the plan's words, or its data
+    refused, text = cli_call(capsys, [word for word in argv if word != "--confirm"])
+    assert not refused, text
+    assert "budget: $100.00 per 30d" in text and "left after it" in text
+    assert fake_hub.count("POST", SUBMITS) == 0
+
+
+def test_a_plan_over_budget_says_so_before_anyone_agrees(fake_hub: FakeHub, stand_ins,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(b.ENV_USD, "0.50")
+    _, _, argv = route("uv", "clean", fake_hub)
+    job = fake_hub.add_job("ERROR", command=["uv", "run", "/tmp/hf-trainer/train_sft.py", "--model_name_or_path",
+                                             "Qwen/Qwen2.5-0.5B", "--dataset_name", "alice/chat", "--push_to_hub",
+                                             "--hub_model_id", "alice/qwen-chat"],
+                           flavor="a10g-large", labels={"hft-timeout": "3600"},
+                           dockerImage="ghcr.io/astral-sh/uv:python3.12-bookworm")
+    refused, text = cli_call(capsys, ["rerun", job["id"], "--backend", "hub"])
+    assert not refused and "OVER BUDGET" in text and "force does not override the budget" in text
+
+
+# --- the budget is the person's: no MCP tool changes it ----------------------------------------------------------
+
+
+def _mcp(method: str, *args: Any) -> Any:
+    import asyncio
+
+    from mcp import Client
+
+    from hf_trainer.server import mcp
+
+    async def go() -> Any:
+        async with Client(mcp) as client:
+            return await getattr(client, method)(*args)
+
+    return asyncio.run(go())
+
+
+def _property_names(schema: Any) -> list[str]:
+    if isinstance(schema, dict):
+        names = list(schema.get("properties", {})) if isinstance(schema.get("properties"), dict) else []
+        return names + [n for value in schema.values() for n in _property_names(value)]
+    if isinstance(schema, list):
+        return [n for value in schema for n in _property_names(value)]
+    return []
+
+
+def test_no_mcp_tool_or_operation_can_change_the_budget(fake_hub: FakeHub, stand_ins) -> None:
+    from hf_trainer.operations import OPERATIONS
+
+    b.set_budget(40, now=NOW)
+    before = b.config_path().read_bytes(), b.config_path().stat().st_mtime_ns
+    tools = _mcp("list_tools").tools
+    for tool in tools:  # no tool takes a budget: no input field of any tool or operation is named after one
+        assert not [key for key in _property_names(tool.input_schema) if "budget" in key.lower()], tool.name
+    calls = [(t.name, {}) for t in tools if t.name not in ("hf_jobs", "hf_jobs_status")]
+    calls += [(tool, {"operation": name, "args": {**(op.example or {}), "limit_usd": 1000, "budget": 1000}})
+              for tool in ("hf_jobs", "hf_jobs_status") for name, op in OPERATIONS.items()]
+    for name, arguments in calls:
+        _mcp("call_tool", name, arguments)  # answers or refuses; either way the budget stays
+    assert (b.config_path().read_bytes(), b.config_path().stat().st_mtime_ns) == before
+    assert b.load_budget().limit_usd == 40.0
+    assert len(calls) > len(OPERATIONS)
+
+
+def test_the_status_tool_shows_the_ledger_and_the_budget(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    spend_some(fake_hub)
+    env_budget(monkeypatch, "20")
+    result = _mcp("call_tool", "hf_jobs_status", {"operation": "spend"})
+    assert not result.is_error, result.content[0].text
+    text, data = result.content[0].text, result.structured_content
+    assert "Budget $20.00 per 30d" in text and "spent $3.00" in text
+    assert data["spend"]["budget"]["limit_usd"] == 20.0
+    assert [job["flavor"] for job in data["spend"]["ledger"]["jobs"]] == ["h200", "a10g-large"]

@@ -52,6 +52,11 @@ class Budget(BaseModel):
     def schedule(self) -> Period:
         return Period(days=parse_period(self.period), anchor=self.start)
 
+    def render(self) -> str:
+        start = f"{self.start:%Y-%m-%d %H:%M} UTC" if self.start else "the first day of the current month"
+        return (f"Budget {money(self.limit_usd)} per {self.period}, periods counted from {start} (from {self.where}). "
+                "`hf-trainer spend` shows what is spent and left.")
+
 
 def config_path() -> Path:
     return paths.home() / CONFIG_FILE
