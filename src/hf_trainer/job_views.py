@@ -93,7 +93,7 @@ def submit_text(job: JobInfo, backend: str, price: float | None) -> str:
 
 def _preflight_note(result: "JobsResult") -> str:
     report = result.preflight
-    if report is None or not report.findings:
+    if report is None or not (report.findings or report.budget_line):
         return ""
     return "\n" + report.render()
 
@@ -189,6 +189,11 @@ def webhook_created_text(result: "JobsResult") -> str:
     assert view is not None
     return (f"{view.render()}\n{result.message} Stop with operation 'webhook delete' and args "
             f"{{\"webhook_id\": \"{view.id}\"}}." + _preflight_note(result))
+
+
+def spend_text(result: "JobsResult") -> str:
+    assert result.spend is not None, "spend returned no report"
+    return result.spend.render()
 
 
 def message_text(result: "JobsResult") -> str:

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, Field, ValidationError
 
 from hf_trainer import budget
+from hf_trainer import budget
 from hf_trainer import job_views as v
 from hf_trainer.errors import UserError, did_you_mean, to_user_error
 from hf_trainer.jobs import arguments as a
@@ -51,6 +52,8 @@ class JobsResult(BaseModel):
     job_id: str | None = Field(default=None, description="The job an operation was about.")
     followed_seconds: int | None = Field(default=None, description="logs with follow: how long it streamed.")
     catalog_text: str | None = Field(default=None, description="hardware: the flavor table.")
+    spend: budget.SpendReport | None = Field(default=None, description="spend: each Hub job's cost this period, what "
+                                             "active jobs may still cost, and the budget (read only).")
     spend: budget.SpendReport | None = Field(default=None, description="spend: each Hub job's cost this period, what "
                                              "active jobs may still cost, and the budget (read only).")
 
@@ -244,6 +247,13 @@ def _webhook_create(args: a.WebhookCreateArgs, hub: Any) -> JobsResult:
         # Every event will run this job: it goes through the same pipeline now, once.
         request, report = submit.check(request, hub, force=args.force, action="Webhook not created")
         request = submit.card_env(request, hub)
+    elif args.job_id and budget.load_budget() is not None:
+        from hf_trainer.jobs.records import read_record
+
+        # Each event runs a copy of this job: one run of it must fit what the budget leaves.
+        template = hub.inspect(args.job_id)
+        budget.check_spend(hub, flavor=template.flavor, timeout_seconds=read_record(template).timeout_seconds,
+                           action="Webhook not created")
     secrets = request.secrets if request is not None else (args.secrets or None)
     view, job_id = webhooks.create_job_webhook(
         hub.api, watched=args.watched, job_id=args.job_id, backend=hub, request=request, run_now=args.run_now,
@@ -252,6 +262,11 @@ def _webhook_create(args: a.WebhookCreateArgs, hub: Any) -> JobsResult:
         if request is not None else "is the template"
     return JobsResult(operation="webhook create", backend="hub", webhook=view, preflight=report, job_id=job_id,
                       message=f"Source job {job_id} {started}; each event starts a copy of it.")
+
+
+def _spend(args: a.NoArgs, backend: JobBackend) -> JobsResult:
+    # Read only: the budget is the person's (CLI `budget set` or the environment); no operation changes it.
+    return JobsResult(operation="spend", backend=_name(backend), spend=budget.spend_report(backend))
 
 
 def _spend(args: a.NoArgs, backend: JobBackend) -> JobsResult:
@@ -290,6 +305,9 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in [
     Operation("metrics", a.JobArgs, _metrics, "CPU/GPU use and memory of a running job.", {"job_id": "<id>"},
               read_only=True, hub_only=True, positional=("job_id",), text=v.metrics_text),
     Operation("hardware", a.NoArgs, _hardware, "flavors on offer with specs and $/h.", read_only=True, hub_only=True, text=v.hardware_text),
+    Operation("spend", a.NoArgs, _spend, "what each Hub job cost this period (flavor, minutes, cost, model repo), "
+              "what running, queued and scheduled jobs may still cost, and the budget with what is left. The budget "
+              "is the person's: no tool changes it.", read_only=True, text=v.spend_text),
     Operation("spend", a.NoArgs, _spend, "what each Hub job cost this period (flavor, minutes, cost, model repo), "
               "what running, queued and scheduled jobs may still cost, and the budget with what is left. The budget "
               "is the person's: no tool changes it.", read_only=True, text=v.spend_text),

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from hf_trainer.budget import SpendCheck
 from hf_trainer.bundled_scripts import TRAINING_SCRIPTS, bundled
 from hf_trainer.errors import UserError
 from hf_trainer.launch import gpus_for_flavor, sharding_problem
@@ -90,12 +91,23 @@ class PreflightReport(BaseModel):
     checked: dict[str, object] | None = Field(default=None, description="The job this report describes (script, "
                                               "arguments, flavor, timeout, env and secret names, backend): a report "
                                               "is reused to submit only that job.")
+    budget: SpendCheck | None = Field(default=None, description="The spend budget against this job: spent, "
+                                      "committed, its worst case and what it leaves (None: no budget, or local).")
+
+    @property
+    def budget_line(self) -> str | None:
+        return f"budget: {self.budget.render()}" if self.budget is not None else None
 
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
 
     def render(self) -> str:
+        if self.budget_line:
+            return f"{self._findings_text()}\n{self.budget_line}"
+        return self._findings_text()
+
+    def _findings_text(self) -> str:
         if not self.findings:
             return "preflight: clean - no problems found."
         head = (f"preflight: {len(self.errors)} error(s), {len(self.findings) - len(self.errors)} warning(s)"

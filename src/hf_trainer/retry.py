@@ -86,6 +86,8 @@ class RetryPlan(BaseModel):
                          + " (call again with confirm: true after the person agrees)")
         if self.preflight is not None and not self.preflight.ok:
             lines.append("  " + self.preflight.render().replace("\n", "\n  "))
+        elif self.preflight is not None and self.preflight.budget_line:
+            lines.append(f"  {self.preflight.budget_line}")
         return "\n".join(lines)
 
 
@@ -444,6 +446,7 @@ def _sized(plan: RetryPlan, backend: JobBackend, job: JobInfo, lines: list[str],
             warnings=sizer.warnings))
     else:
         report = submit.preflight_job(request, name)
+    report = submit.with_budget(report, backend, flavor=chosen_flavor, timeout_seconds=timeout)  # what it leaves
     return plan.model_copy(update={"script_args": args, "flavor": chosen_flavor, "timeout_seconds": timeout,
                                    "resumes": resumes, "estimated_seconds": estimated, "reasons": reasons,
                                    "preflight": report})
