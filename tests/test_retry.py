@@ -182,3 +182,12 @@ def test_the_journey_submit_with_3h_fail_out_of_memory_retry_from_the_command_li
         "alice/oom"
     assert get_arg(record.script_args, "--per_device_train_batch_size") == "4"  # 14 GiB: fits by the numbers
     assert "fits a10g-large" in out
+
+
+def test_a_timeout_without_progress_lines_doubles_the_submitted_timeout_even_when_the_estimate_is_shorter(
+        fake_hub, backend, model):
+    model.hours = 1.0  # the estimate (1.25 h with the buffer) was already beaten by the 2 h the job had
+    job_id = failed_job(fake_hub, logs=["{'loss': '2.0', 'epoch': '0.1'}"], timeout=2 * 3600,
+                        message="Job timed out")
+    plan = retry_job(backend, job_id)
+    assert plan.timeout_seconds == 4 * 3600 and get_arg(plan.script_args, "--resume") == "auto"

@@ -418,7 +418,7 @@ def _sized(plan: RetryPlan, backend: JobBackend, job: JobInfo, lines: list[str],
                 candidates.append(_capped(measured))
                 reasons.append(f"measured: {progress.last_step} steps in {format_duration(record.timeout_seconds)}, "
                                f"{progress.total_steps - progress.checkpoint_step} steps left")
-            elif estimated is None:
+            else:  # no progress known: the submitted timeout was too short, whatever the estimate says
                 candidates.append(min(MAX_TIMEOUT_SECONDS, 2 * record.timeout_seconds))
         elif record.timeout_seconds:
             candidates.append(record.timeout_seconds)  # a retry keeps the timeout it was given, or extends it
