@@ -4,7 +4,7 @@ Hub's ledger before a job spends money."""
 import json
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -119,14 +119,15 @@ def test_a_damaged_budget_file_is_named_with_the_fix() -> None:
 # --- the check --------------------------------------------------------------------------------------------------
 
 
-def spend_some(hub: FakeHub) -> None:
-    """Spent $3.00 (2 h on a10g-large at $1.50/h); committed $5.00 (h200 at $5.00/h, queued, 1 h timeout recorded)."""
+def spend_some(hub: FakeHub, now: datetime = NOW) -> None:
+    """Spent $3.00 (2 h on a10g-large at $1.50/h, four days before `now`); committed $5.00 (h200 at $5.00/h, queued,
+    1 h timeout recorded)."""
     from hf_trainer.jobs.base import JobInfo, Stage
     from hf_trainer.ledger import record_job
 
-    hub.add_job("COMPLETED", flavor="a10g-large", started_at=datetime(2026, 12, 2, 8, tzinfo=UTC),
-                finished_at=datetime(2026, 12, 2, 10, tzinfo=UTC))
-    queued = hub.add_job("SCHEDULING", flavor="h200", created_at=datetime(2026, 12, 6, 11, tzinfo=UTC))
+    hub.add_job("COMPLETED", flavor="a10g-large", started_at=now - timedelta(days=4, hours=2),
+                finished_at=now - timedelta(days=4))
+    queued = hub.add_job("SCHEDULING", flavor="h200", created_at=now - timedelta(hours=1))
     record_job(JobInfo(id=queued["id"], backend="hub", stage=Stage.SCHEDULING, flavor="h200"), route="uv",
                timeout_seconds=3600)
 
@@ -356,12 +357,65 @@ def test_no_mcp_tool_or_operation_can_change_the_budget(fake_hub: FakeHub, stand
     assert len(calls) > len(OPERATIONS)
 
 
+def real_clock_budget(hub: FakeHub, monkeypatch: pytest.MonkeyPatch, usd: str) -> None:
+    """For calls that read the real clock: jobs just before now, in a period that started ten days ago."""
+    now = datetime.now(UTC)
+    spend_some(hub, now)
+    env_budget(monkeypatch, usd, start=(now - timedelta(days=10)).isoformat())
+
+
 def test_the_status_tool_shows_the_ledger_and_the_budget(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
-    spend_some(fake_hub)
-    env_budget(monkeypatch, "20")
+    real_clock_budget(fake_hub, monkeypatch, "20")
     result = _mcp("call_tool", "hf_jobs_status", {"operation": "spend"})
     assert not result.is_error, result.content[0].text
     text, data = result.content[0].text, result.structured_content
     assert "Budget $20.00 per 30d" in text and "spent $3.00" in text
     assert data["spend"]["budget"]["limit_usd"] == 20.0
     assert [job["flavor"] for job in data["spend"]["ledger"]["jobs"]] == ["h200", "a10g-large"]
+
+
+# --- the person's commands -------------------------------------------------------------------------------------
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from hf_trainer.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_budget_commands_set_show_and_refuse_a_raise_without_a_terminal(capsys: pytest.CaptureFixture[str],
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "No budget set" in run_cli(capsys, "budget", "show")[1]
+    code, out, _ = run_cli(capsys, "budget", "set", "40", "--period", "7d")
+    assert code == 0 and "Budget $40.00 per 7d" in out
+    code, out, _ = run_cli(capsys, "budget", "show", "--json")
+    assert json.loads(out)["limit_usd"] == 40.0
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    code, _, err = run_cli(capsys, "budget", "set", "80", "--period", "7d")
+    assert code == 2 and "interactive terminal" in err
+    code, _, err = run_cli(capsys, "budget", "clear")
+    assert code == 2 and "interactive terminal" in err
+    assert b.load_budget().limit_usd == 40.0
+
+
+def test_a_person_at_a_terminal_raises_the_budget_by_typing_the_amount(capsys: pytest.CaptureFixture[str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    run_cli(capsys, "budget", "set", "40")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "80.00")
+    code, out, _ = run_cli(capsys, "budget", "set", "80")
+    assert code == 0 and "Budget $80.00 per 30d" in out
+    monkeypatch.setenv(b.ENV_USD, "5")
+    assert f"{b.ENV_USD} is set" in run_cli(capsys, "budget", "set", "70")[1]
+
+
+def test_spend_prints_the_ledger_and_its_json(fake_hub: FakeHub, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    real_clock_budget(fake_hub, monkeypatch, "20")
+    code, out, _ = run_cli(capsys, "spend", "--backend", "hub")
+    assert code == 0 and "Budget $20.00 per 30d" in out and "a10g-large" in out
+    code, out, _ = run_cli(capsys, "spend", "--backend", "hub", "--json")
+    data = json.loads(out)
+    assert data["budget"]["spent_usd"] == 3.0 and data["ledger"]["committed_usd"] == 5.0
