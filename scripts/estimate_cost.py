@@ -934,6 +934,10 @@ PACK_MAP_BATCH = 1000  # datasets' map() batch: TRL's pack_dataset bins each 100
 LENGTH_CV = 0.5  # assumed spread of sequence lengths (std / mean): how much an unpacked batch pads
 VLLM_STARTUP_S = 90.0  # colocated vLLM engine: load the weights, profile memory, capture CUDA graphs
 VLLM_SYNC_OVERHEAD_S = 0.5  # per generation round: the trained weights handed to vLLM (plus a copy at bandwidth)
+# The vLLM a GRPO job installs (`hf jobs uv run --with ...`): TRL 1.16 accepts 0.22-0.31; 0.31 wants transformers
+# < 5.18 and the scripts pin 5.25, 0.30.0 resolves with their headers (uv pip compile, 2026-12-06).
+VLLM_REQUIREMENT = "vllm==0.30.0"
+VLLM_EXTRA_COST_LIMIT = 0.5  # vLLM is planned when cheaper, or twice as fast for at most this much more money
 
 
 @dataclass(frozen=True)
@@ -1608,14 +1612,14 @@ def _plan_summary(row: FlavorEstimate | None) -> dict | None:
 def vllm_choice(job: Job, flavors: list[Flavor], profile: LocalProfile, rows: list[FlavorEstimate],
                 best: FlavorEstimate | None, max_hours: float | None) -> dict:
     """GRPO planned both ways over the same flavors: with transformers' generate and with vLLM colocated (the
-    script's --use_vllm, the job's `--with vllm`). vLLM pays when its cheapest plan costs less, or about the same
-    (within 10%) and finishes sooner."""
+    script's --use_vllm, the job's `--with vllm`). vLLM pays when its cheapest plan costs less, or finishes in at most
+    half the time for at most VLLM_EXTRA_COST_LIMIT (50%) more money."""
     other = replace(job, use_vllm=not job.use_vllm)
     other_rows = [estimate_flavor(other, f, profile) for f in flavors if f.is_gpu]
     other_best = recommend(other_rows, max_hours)
     with_vllm, without = (best, other_best) if job.use_vllm else (other_best, best)
     pays = with_vllm is not None and (without is None or with_vllm.cost_usd < without.cost_usd or (
-        with_vllm.cost_usd <= 1.1 * without.cost_usd and with_vllm.hours < without.hours))
+        with_vllm.cost_usd <= (1 + VLLM_EXTRA_COST_LIMIT) * without.cost_usd and with_vllm.hours <= 0.5 * without.hours))
     if with_vllm is None:
         problems = sorted({r.generation.get("vllm_problem", "") for r in (rows + other_rows)} - {""})
         why = ("vLLM fits no flavor here" + (f" ({'; '.join(problems[:2])})" if problems else "") +
@@ -1636,7 +1640,7 @@ def vllm_choice(job: Job, flavors: list[Flavor], profile: LocalProfile, rows: li
                f"weight hand-over per generation round, and takes {job.vllm_gpu_memory_utilization:g} of GPU memory.")
     return {"use_vllm": bool(pays), "why": why, "with_vllm": _plan_summary(with_vllm),
             "without_vllm": _plan_summary(without), "script_args": ["--use_vllm"] if pays else [],
-            "dependencies": ["vllm"] if pays else []}
+            "dependencies": [VLLM_REQUIREMENT] if pays else []}
 
 
 def estimate(p: dict, catalog: Catalog, facts: ModelFacts, profile: LocalProfile | None = None,

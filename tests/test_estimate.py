@@ -20,7 +20,10 @@ from hf_trainer.runtime.estimate_math import (
     facts_from_config,
     facts_from_count,
     fallback_catalog,
+    VLLM_REQUIREMENT,
+    EstimateError,
     memory_breakdown,
+    schedule,
     timeout_for,
     training_flops,
 )
@@ -721,3 +724,68 @@ def test_sharding_over_pcie_is_communication_bound_as_the_guide_says() -> None:
     nvlink = row(est(qwen7, catalog=fallback_catalog(), num_rows=10_000, mean_tokens_per_row=1000, fsdp=True,
                      flavors=["a100x4"]), "a100x4").time_parts_s
     assert nvlink["fsdp_communication"] < 0.5 * nvlink["training"]
+
+
+# --- steps and micro-batches as the trainer counts them (issue 29) -----------------------------------------------
+def test_packed_sft_costs_the_same_whatever_the_rows_lengths() -> None:
+    # The same 2.4M tokens as 24,000 short rows or 2,400 long ones pack into the same 2048-token rows, so the
+    # trainer runs the same micro-batches: same steps, same FSDP traffic, same time (it was 5.5x on l40sx4).
+    facts = facts_from_count(1_500_000_000)
+    for options in ({"flavors": ["a100-large"]}, {"flavors": ["l40sx4"], "fsdp": True}):
+        short, long = (row(est(facts, catalog=fallback_catalog(), num_rows=rows, mean_tokens_per_row=mean, **options),
+                           options["flavors"][0]) for rows, mean in ((24_000, 100), (2_400, 1_000)))
+        assert abs(short.optimizer_steps - long.optimizer_steps) <= 1
+        assert short.hours == pytest.approx(long.hours, rel=0.01), options
+
+
+def test_grpo_counts_completions_per_generation_batch_and_refuses_what_trl_refuses() -> None:
+    # 4 completions per micro-batch x 2 processes x 4 steps per generation = 32 completions = 4 prompts x 8.
+    job = Job(model=QWEN25_05B, method="grpo", per_device_train_batch_size=4, gradient_accumulation_steps=4,
+              num_generations=8, train_rows=103, mean_prompt_len=100, max_completion_length=64)
+    sched = schedule(job, 2)
+    assert (sched.prompts_per_round, sched.generation_rounds, sched.micro_batches, sched.optimizer_steps) == (
+        4, 25, 100, 25)  # 103 // 4 = 25 whole rounds: 3 prompts are left out, as TRL's RepeatSampler does
+    with pytest.raises(EstimateError, match="not a multiple of num_generations 8"):
+        schedule(replace(job, per_device_train_batch_size=3), 1)
+
+
+def test_unpacked_batches_are_sharded_over_processes_and_the_last_accumulation_is_partial() -> None:
+    # 19 pairs, 2 per micro-batch: 10 batches, 5 per process on 2 GPUs, accumulation 2 -> 3 steps (the last has one).
+    job = Job(model=QWEN25_05B, method="dpo", per_device_train_batch_size=2, gradient_accumulation_steps=2,
+              train_rows=19, mean_seq_len=300, max_length=1024)
+    sched = schedule(job, 2)
+    assert (sched.micro_batches_per_epoch, sched.optimizer_steps, sched.sequences_per_micro_batch) == (5, 3, 4)
+    assert schedule(replace(job, num_train_epochs=2.5), 2).optimizer_steps == 8  # ceil(2.5 x 3)
+
+
+def test_grpo_is_priced_with_and_without_vllm_and_the_result_says_which_pays() -> None:
+    # A GSM8K-sized run (7,473 prompts): with generate the cheapest flavor is a T4 for many hours; with vLLM the
+    # rollouts are several times faster on a card vLLM runs on.
+    result = est(QWEN25_05B, catalog=fallback_catalog(), method="grpo", num_rows=7473, mean_tokens_per_row=110,
+                 use_peft=True)
+    assert result.recommended_flavor == "t4-small" and result.recommended_hours > 6
+    assert result.vllm is not None and result.vllm.use_vllm and result.vllm.script_args == ["--use_vllm"]
+    assert result.vllm.dependencies == [VLLM_REQUIREMENT]
+    assert result.vllm.with_vllm.hours < 0.5 * result.vllm.without_vllm.hours
+    assert result.vllm.why.startswith("vLLM pays") and result.vllm.why in result.warnings
+    t4 = row(result, "t4-small")
+    assert "no BF16" in t4.generation["vllm_problem"] and "vllm_hours" not in t4.generation
+    assert row(result, "a100-large").generation["vllm_hours"] < row(result, "a100-large").generation["generate_hours"]
+    asked = est(QWEN25_05B, catalog=fallback_catalog(), method="grpo", num_rows=7473, mean_tokens_per_row=110,
+                use_peft=True, use_vllm=True)
+    assert asked.recommended_flavor != "t4-small" and row(asked, "t4-small").note  # vLLM is never planned on a T4
+    assert "vllm_startup" in row(asked, "a100-large").time_parts_s
+
+
+@pytest.mark.parametrize("fields, says", [
+    # no dataset: the tokens per row are max_length's, said as a warning with the way to measure them
+    ({"mean_tokens_per_row": None}, "Assumed 2048 tokens per row (max_length)"),
+    # total tokens without rows: the rows come from an assumed row length
+    ({"num_rows": None, "mean_tokens_per_row": None, "total_tokens": 5_000_000}, "Assumed 512 tokens per row"),
+    # a row count estimated from the file size
+    ({"num_rows_exact": False}, "is an estimate from the file size"),
+])
+def test_figures_the_estimate_assumed_are_warnings_that_say_how_to_give_the_real_one(fields: dict, says: str) -> None:
+    result = est(**fields)
+    assert any(says in w for w in result.warnings), result.warnings
+    assert not any(says in a for a in result.assumptions)

@@ -23,7 +23,6 @@ from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import BackendName, JobBackend, JobInfo
 from hf_trainer.jobs import submit
-from hf_trainer.jobs.records import ESTIMATE_LABEL
 from hf_trainer.preflight import PreflightReport
 from hf_trainer.runtime.train_common import DEFAULT_TRACKIO_PROJECT, default_run_name
 from hf_trainer.runtime.vocabulary import Method, Resume, timeout_seconds as job_timeout_seconds
@@ -62,6 +61,9 @@ class TrainRequest(BaseModel):
     lora_r: int | None = Field(None, ge=1)
     load_in_4bit: bool = False
     reward_funcs: list[str] | None = Field(None, description="grpo: built-in rewards by name, e.g. ['accuracy'].")
+    use_vllm: bool | None = Field(None, description="grpo: generate with vLLM colocated on each GPU (--use_vllm; the "
+                                  "job installs vllm). Default on the Hub: when the estimate says it is cheaper, or "
+                                  "as cheap and faster; the plan says which and why.")
     extra_args: list[str] = Field(default_factory=list, description="More script arguments, passed as they are.")
     hub_private_repo: bool = Field(True, description="Private output repo (default).")
     trackio_project: str = Field(DEFAULT_TRACKIO_PROJECT, min_length=1, max_length=96, pattern=r"^[\w.-]+$",
@@ -107,6 +109,9 @@ class TrainPlan(BaseModel):
     change_args: list[str] = Field(default_factory=list, description="The script flags those changes set.")
     resume: Resume = "auto"
     baseline: str = Field("", description="Whether the baseline evaluation runs, and why.")
+    generation: str = Field("", description="grpo: vLLM or transformers' generate for the rollouts, and why.")
+    dependencies: list[str] = Field(default_factory=list, description="Packages the job installs beyond the "
+                                    "script's header (hf jobs uv run --with), e.g. vllm for GRPO with vLLM.")
     submitted: bool = False
     job: JobInfo | None = None
     job_url: str | None = None
@@ -127,6 +132,8 @@ class TrainPlan(BaseModel):
             f"  results        {self.output_dir or 'the job output folder'}",
             f"  resume         {self.resume}: " + _RESUME_TEXT[self.resume],
             f"  baseline eval  {self.baseline}",
+            *([f"  generation     {self.generation}"] if self.generation else []),
+            *([f"  installs       {' '.join(self.dependencies)} (--with)"] if self.dependencies else []),
             f"  metrics        trackio project {self.trackio_project}, run {self.run_name}"
             + (f": {self.trackio_url}" if self.trackio_url else ""),
             "  " + self.preflight.render().replace("\n", "\n  "),
@@ -305,14 +312,26 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         if not any("token lengths" in w for w in warnings):
             warnings.append(f"token lengths not measured; estimating with {FALLBACK_TOKENS_PER_ROW} tokens per row")
     max_hours = parse_timeout(req.time_limit) / 3600 if req.time_limit else None
-    estimate = estimator(make_request(
-        model_name_or_path=req.model_name_or_path, method=req.method, num_rows=rows,
-        mean_tokens_per_row=mean_tokens, max_steps=req.max_steps, num_train_epochs=req.num_train_epochs,
-        max_length=req.max_length, per_device_train_batch_size=req.per_device_train_batch_size,
-        gradient_accumulation_steps=req.gradient_accumulation_steps, use_peft=req.use_peft, lora_r=req.lora_r,
-        load_in_4bit=req.load_in_4bit, push_to_hub=bool(req.hub_model_id), max_hours=max_hours,
-        flavors=[req.flavor] if req.flavor and backend_name == "hub" else None, local=backend_name == "local"))
-    warnings += list(estimate.warnings)
+
+    def estimate_with(use_vllm: bool) -> Any:
+        return estimator(make_request(
+            model_name_or_path=req.model_name_or_path, method=req.method, num_rows=rows,
+            mean_tokens_per_row=mean_tokens, max_steps=req.max_steps, num_train_epochs=req.num_train_epochs,
+            max_length=req.max_length, per_device_train_batch_size=req.per_device_train_batch_size,
+            gradient_accumulation_steps=req.gradient_accumulation_steps, use_peft=req.use_peft, lora_r=req.lora_r,
+            load_in_4bit=req.load_in_4bit, push_to_hub=bool(req.hub_model_id), max_hours=max_hours,
+            flavors=[req.flavor] if req.flavor and backend_name == "hub" else None, local=backend_name == "local",
+            use_vllm=use_vllm or None))
+
+    estimate = estimate_with(bool(req.use_vllm))
+    use_vllm, generation_text, dependencies = vllm_choice(req, backend_name, estimate)
+    if use_vllm and not req.use_vllm:
+        estimate = estimate_with(True)  # the job that runs: flavor, hours and cost with vLLM's rollouts
+    if use_vllm and not dependencies:  # asked for: the estimate prices it, the job still needs the package
+        from hf_trainer.runtime.estimate_math import VLLM_REQUIREMENT
+
+        dependencies = [VLLM_REQUIREMENT]
+    warnings += [w for w in estimate.warnings if not (req.method == "grpo" and w.startswith("vLLM "))]
 
     if backend_name == "hub":
         flavor = req.flavor or estimate.recommended_flavor
@@ -355,12 +374,12 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
     if baseline and "--eval_baseline" not in script_args:
         # Before the person's extra_args, which stay last as given.
         script_args.insert(len(script_args) - len(req.extra_args), "--eval_baseline")
+    if use_vllm and "--use_vllm" not in script_args:
+        script_args.insert(len(script_args) - len(req.extra_args), "--use_vllm")
     script_path = paths.bundled_script(script_name)
     labels = {"hf-trainer": "train", "method": req.method, "trackio-run": run_name}
     if req.hub_model_id:
         labels["model-repo"] = _label_value(req.hub_model_id)
-    if hours is not None:  # the plan's estimate travels with the job (jobs/records.py): retry sizes from it
-        labels[ESTIMATE_LABEL] = str(round(hours * 3600))
     # The recommendation is the job that runs: the estimator's changes for this flavor are script flags, set here.
     changes = list(row.changes) if row is not None and row.verdict == "fits with changes" else []
     change_args = list(getattr(row, "script_args", None) or []) if changes else []
@@ -374,14 +393,13 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
     # The very request submit_plan sends (submit.training_request): the report approves only that job.
     report = submit.preflight_job(
         submit.training_request(script_name, script_args, backend, flavor=flavor, timeout_seconds=timeout_seconds,
-                                labels=labels), backend_name,
+                                labels=labels, dependencies=dependencies), backend_name,
         submit.Estimated(seconds=hours * 3600 if hours is not None else None, memory_fits=fits,
                          memory_detail=None if row is None else
                          f"needs {row.memory_gib:.1f} GiB, has {row.memory_available_gib:.0f} GiB",
                          dataset_verdict=verdict.verdict if not (verdict.verdict == "NEEDS MAPPING" and mapping)
                          else "READY", dataset_reasons=list(verdict.reasons), suggested_mapping=verdict.mapping))
 
-    report = submit.with_budget(report, backend, flavor=flavor, timeout_seconds=timeout_seconds)  # what it leaves
     endpoint = _hub_endpoint(backend)
     return TrainPlan(
         method=req.method, backend=backend_name, script=script_path.name, script_args=script_args, flavor=flavor,
@@ -393,7 +411,26 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         run_name=run_name,
         output_dir=_output_dir(req, backend_name),
         dataset_verdict=verdict.verdict, dataset_mapping=mapping, labels=labels, preflight=report, warnings=warnings,
-        changes=changes, change_args=change_args, resume=req.resume, baseline=baseline_text)
+        changes=changes, change_args=change_args, resume=req.resume, baseline=baseline_text,
+        generation=generation_text, dependencies=dependencies)
+
+
+def vllm_choice(req: TrainRequest, backend_name: BackendName, estimate: Any) -> tuple[bool, str, list[str]]:
+    """GRPO: whether the job generates with vLLM, the plan's line saying why, and the packages it then installs.
+    Asked for or refused by the person, that stands; otherwise vLLM runs on the Hub when the estimate (which prices
+    both) says it pays."""
+    if req.method != "grpo":
+        return False, "", []
+    choice = getattr(estimate, "vllm", None)
+    why = choice.why if choice is not None else "the estimate did not price vLLM"
+    if req.use_vllm is not None:
+        asked = "on (asked for)" if req.use_vllm else "off (turned off): transformers' generate"
+        return req.use_vllm, f"vLLM {asked}; {why}", list(choice.dependencies) if choice and req.use_vllm else []
+    if backend_name != "hub":
+        return False, "transformers' generate: vLLM is planned for Hub GPU jobs only (use_vllm=True to ask)", []
+    if choice is not None and choice.use_vllm:
+        return True, f"vLLM colocated: {why}", list(choice.dependencies)
+    return False, f"transformers' generate: {why}", []
 
 
 def _hub_endpoint(backend: JobBackend) -> str:
@@ -406,7 +443,7 @@ def submit_plan(plan: TrainPlan, backend: JobBackend, *, force: bool = False) ->
     forced; the card gets the job's link and flavor there."""
     job, _ = submit.submit_training(plan.script, plan.script_args, backend, flavor=plan.flavor,
                                     timeout_seconds=plan.timeout_seconds, labels=plan.labels, force=force,
-                                    report=plan.preflight)
+                                    report=plan.preflight, dependencies=plan.dependencies)
     trackio_url = None
     if plan.backend == "hub" and job.owner:
         trackio_url = f"{_hub_endpoint(backend)}/spaces/{job.owner}/trackio"

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from hf_trainer import budget, ledger, paths
+from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, UvJobRequest
-from hf_trainer.jobs.records import with_record
 from hf_trainer.preflight import Finding, PreflightInput, PreflightReport, preflight
 from hf_trainer.bundled_scripts import TRAINING_SCRIPTS, bundled
 # Findings `force` cannot override: a token in the job's text or arguments leaks the moment the job is created.
@@ -355,39 +354,8 @@ def gate(report: PreflightReport, *, force: bool, action: str = "Not submitted")
                     "\n" + report.render())
 
 
-def spend_check(request: Any, backend: JobBackend, *, schedule: str | None = None,
-                action: str = "Not submitted") -> budget.SpendCheck | None:
-    """The budget (budget.py) against a request: UserError with the figures when its worst case (timeout x price, every
-    run of `schedule` due this period) does not fit what is left; `force` never reaches it. None when no budget is set
-    (the Hub is not asked) or the job is local."""
-    return budget.check_spend(backend, flavor=request.flavor, timeout_seconds=request.timeout_seconds,
-                              schedule=schedule, action=action)
-
-
-def with_budget(report: PreflightReport, backend: JobBackend, *, flavor: str | None,
-                timeout_seconds: int | None) -> PreflightReport:
-    """A plan's report with the budget left after its job (over budget: said, and refused at submission)."""
-    try:
-        spend = budget.assess_spend(backend, flavor=flavor, timeout_seconds=timeout_seconds)
-    except UserError as exc:
-        return _with_warnings(report, [f"budget not checked ({exc}); submitting checks it again"])
-    return report.model_copy(update={"budget": spend})
-
-
-def record_spend(job: JobInfo, request: Any, backend: JobBackend) -> None:
-    """Remember a Hub job's timeout and model repo for the ledger (the Hub keeps neither in its job record)."""
-    if getattr(backend, "name", None) != "hub":
-        return
-    words = request.script_args if isinstance(request, UvJobRequest) else request.command
-    try:
-        ledger.record_job(job, route=None, timeout_seconds=request.timeout_seconds,
-                          model_repo=ledger.pushes_to(words))
-    except OSError:
-        pass  # an unwritable home loses the local record, not the job; the ledger then reads the job's labels
-
-
 def check(request: Any, backend: JobBackend, *, force: bool = False, estimate: bool = True,
-          action: str = "Not submitted", schedule: str | None = None) -> tuple[Any, PreflightReport]:
+          action: str = "Not submitted") -> tuple[Any, PreflightReport]:
     """Resolve, estimate and preflight a request; UserError when it is refused. Returns (resolved request, report)."""
     request = resolve(request)
     name = getattr(backend, "name", "hub")
@@ -397,9 +365,7 @@ def check(request: Any, backend: JobBackend, *, force: bool = False, estimate: b
         estimated = estimate_training(script, request.script_args, request.flavor, name, getattr(backend, "api", None))
     report = preflight_job(request, name, estimated)
     gate(report, force=force, action=action)
-    report = report.model_copy(update={"budget": spend_check(request, backend, schedule=schedule, action=action)})
-    # The job remembers how it was submitted (timeout, flavor, arguments, estimate): its labels survive on the Hub.
-    return with_record(request, script, estimated.seconds if estimated else None), report
+    return request, report
 
 
 # --- 4. submit ----------------------------------------------------------------------------------------------------
@@ -436,14 +402,11 @@ def submit(request: Any, backend: JobBackend, *, force: bool = False, report: Pr
     else:
         request = resolve(request)
         gate(report, force=force, action=action)
-        report = report.model_copy(update={"budget": spend_check(request, backend, action=action)})
-        request = with_record(request, training_script(request))
     request = for_backend(card_env(request, backend), backend)
     from hf_trainer.tokens import refuse_tokens_in_request
 
     refuse_tokens_in_request(request)  # a reused report may predate a field; force never passes a token
     job = backend.uv(request) if isinstance(request, UvJobRequest) else backend.run(request)
-    record_spend(job, request, backend)
     return job, report
 
 
@@ -458,22 +421,23 @@ def token_secret(backend: JobBackend) -> dict[str, str]:
 
 
 def training_request(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
-                     timeout_seconds: int | None, labels: dict[str, str] | None = None) -> UvJobRequest:
+                     timeout_seconds: int | None, labels: dict[str, str] | None = None,
+                     dependencies: list[str] | None = None) -> UvJobRequest:
     """The one job train, rerun and retry plan, check and send: a bundled script with arguments, the caller's token
     as its HF_TOKEN secret (token_secret), flavor, timeout and labels."""
     return UvJobRequest(script=str(paths.bundled_script(script)), script_args=list(script_args),
                         secrets=token_secret(backend), labels=dict(labels or {}), flavor=flavor,
-                        timeout_seconds=timeout_seconds)
+                        timeout_seconds=timeout_seconds, dependencies=list(dependencies or []))
 
 
 def submit_training(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
                     timeout_seconds: int | None, labels: dict[str, str], force: bool = False,
-                    report: PreflightReport | None = None, action: str = "Not submitted"
-                    ) -> tuple[JobInfo, PreflightReport]:
+                    report: PreflightReport | None = None, action: str = "Not submitted",
+                    dependencies: list[str] | None = None) -> tuple[JobInfo, PreflightReport]:
     """train, rerun and retry: a bundled training script with arguments, submitted through the same pipeline. A
     `report` from `plan_training` is reused only when it describes this very job (else the job is checked anew)."""
     request = training_request(script, script_args, backend, flavor=flavor, timeout_seconds=timeout_seconds,
-                               labels=labels)
+                               labels=labels, dependencies=dependencies)
     return submit(request, backend, force=force, report=report, action=action)
 
 
@@ -484,4 +448,4 @@ def plan_training(script: str, script_args: list[str], backend: JobBackend, *, f
     name = getattr(backend, "name", "hub")
     estimated = estimate_training(script, request.script_args, flavor, name, getattr(backend, "api", None)) \
         if script in TRAINING_SCRIPTS else None
-    return with_budget(preflight_job(request, name, estimated), backend, flavor=flavor, timeout_seconds=timeout_seconds)
+    return preflight_job(request, name, estimated)
