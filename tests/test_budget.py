@@ -267,6 +267,15 @@ def test_triggering_a_scheduled_job_is_checked_too(fake_hub: FakeHub, monkeypatc
     assert fake_hub.count("POST", r"/run$") == 0
 
 
+def test_resuming_a_schedule_is_checked_for_every_run_due(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(b.ENV_USD, "1")
+    monkeypatch.setenv(b.ENV_START, (datetime.now(UTC) - timedelta(days=1)).isoformat())  # 29 days of runs left
+    item = fake_hub.add_scheduled("@hourly", flavor="t4-small", timeout_seconds=600, suspend=True)
+    refused, text = mcp_call("hf_jobs", {"operation": "scheduled resume", "args": {"scheduled_job_id": item["id"]}})
+    assert refused and text.startswith("Not resumed: over budget") and "runs due this period" in text
+    assert fake_hub.scheduled[item["id"]]["suspend"] is True
+
+
 def test_a_job_within_budget_is_submitted_and_says_what_it_leaves(fake_hub: FakeHub, stand_ins,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(b.ENV_USD, "10")
