@@ -213,9 +213,12 @@ def _scheduled_inspect(args: a.ScheduledIdArgs, hub: Any) -> JobsResult:
 
 def _scheduled_action(action: str) -> Handler:
     def handler(args: a.ScheduledIdArgs, hub: Any) -> JobsResult:
-        if action == "trigger" and budget.load_budget() is not None:
-            item = hub.scheduled_inspect(args.scheduled_job_id, **_ns(args, hub))  # a run now costs its timeout
-            budget.check_spend(hub, flavor=item.flavor, timeout_seconds=item.timeout_seconds, action="Not triggered")
+        if action in ("trigger", "resume") and budget.load_budget() is not None:
+            # A run now costs its timeout; a resumed schedule, every run due this period.
+            item = hub.scheduled_inspect(args.scheduled_job_id, **_ns(args, hub))
+            budget.check_spend(hub, flavor=item.flavor, timeout_seconds=item.timeout_seconds,
+                               schedule=item.schedule if action == "resume" else None,
+                               action="Not triggered" if action == "trigger" else "Not resumed")
         outcome = hub.scheduled_action(action, args.scheduled_job_id, **_ns(args, hub))
         result = JobsResult(operation=f"scheduled {action}", backend="hub", job_id=args.scheduled_job_id)
         if action == "trigger":
