@@ -280,7 +280,56 @@ def _add_rerun(subparsers: Any) -> None:
                         "names the model and push repo; a model card is written by whoever shared the model).")
 
 
-_REGISTRARS = [_add_jobs, _add_demo, _add_mcp, _add_dataset, _add_estimate, _add_train, _add_rerun]
+# --- the spend budget and the ledger (budget.py, ledger.py): the person's commands; no MCP tool writes the budget ---
+def _budget_set(args: argparse.Namespace) -> Any:
+    from hf_trainer import budget
+
+    # Raising needs a person at a terminal (stdin a tty) who types the amount; lowering does not.
+    result = budget.set_budget(args.usd, args.period, interactive=sys.stdin.isatty(), confirm=input)
+    in_force = budget.load_budget()
+    if in_force is not None and in_force.source == "environment":
+        return f"Saved {result.render()}\nNote: {budget.ENV_USD} is set, and it wins over the file while it is."
+    return result
+
+
+def _budget_show(args: argparse.Namespace) -> Any:
+    from hf_trainer import budget
+
+    return budget.load_budget() or (f"No budget set: jobs are not limited. Set one with `hf-trainer budget set "
+                                    f"<usd> [--period 30d]` or {budget.ENV_USD}.")
+
+
+def _budget_clear(args: argparse.Namespace) -> Any:
+    from hf_trainer import budget
+
+    removed = budget.clear_budget(interactive=sys.stdin.isatty(), confirm=input)
+    return "Budget removed." if removed else f"No budget file at {budget.config_path()}: nothing to remove."
+
+
+def _spend(args: argparse.Namespace) -> Any:
+    from hf_trainer import budget
+    from hf_trainer.jobs.backends import get_backend
+
+    return budget.spend_report(get_backend(args.backend))
+
+
+def _add_budget(subparsers: Any) -> None:
+    group = subparsers.add_parser("budget", help="The spend budget for all HF Jobs together (set by you; no MCP tool "
+                                  "can change it).")
+    commands = group.add_subparsers(dest="budget_command", required=True)
+    parser = _command(commands, "set", _budget_set, "Set the budget: at most USD per period for all Hub jobs "
+                      "together (a 0600 file under HF_TRAINER_HOME). Raising it asks you to type the amount, so only "
+                      "a person at a terminal can.")
+    parser.add_argument("usd", help="US dollars per period, e.g. 50.")
+    parser.add_argument("--period", default="30d", help="Period length in days, e.g. 7d (default 30d).")
+    _command(commands, "show", _budget_show, "Show the budget in force and where it is set.")
+    _command(commands, "clear", _budget_clear, "Remove the budget file (asks you to confirm at a terminal).")
+    parser = _command(subparsers, "spend", _spend, "What each Hub job cost this period (flavor, minutes, cost, "
+                      "model repo), what running and scheduled jobs may still cost, and the budget left.")
+    parser.add_argument("--backend", choices=["hub", "local"], default=None, help="Default: hub with a token.")
+
+
+_REGISTRARS = [_add_jobs, _add_demo, _add_mcp, _add_dataset, _add_estimate, _add_train, _add_rerun, _add_budget]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -400,6 +400,7 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
                          dataset_verdict=verdict.verdict if not (verdict.verdict == "NEEDS MAPPING" and mapping)
                          else "READY", dataset_reasons=list(verdict.reasons), suggested_mapping=verdict.mapping))
 
+    report = submit.with_budget(report, backend, flavor=flavor, timeout_seconds=timeout_seconds)  # what it leaves
     endpoint = _hub_endpoint(backend)
     return TrainPlan(
         method=req.method, backend=backend_name, script=script_path.name, script_args=script_args, flavor=flavor,

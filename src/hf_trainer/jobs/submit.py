@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from hf_trainer import paths
+from hf_trainer import budget, ledger, paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, UvJobRequest
 from hf_trainer.preflight import Finding, PreflightInput, PreflightReport, preflight
@@ -354,8 +354,39 @@ def gate(report: PreflightReport, *, force: bool, action: str = "Not submitted")
                     "\n" + report.render())
 
 
+def spend_check(request: Any, backend: JobBackend, *, schedule: str | None = None,
+                action: str = "Not submitted") -> budget.SpendCheck | None:
+    """The budget (budget.py) against a request: UserError with the figures when its worst case (timeout x price, every
+    run of `schedule` due this period) does not fit what is left; `force` never reaches it. None when no budget is set
+    (the Hub is not asked) or the job is local."""
+    return budget.check_spend(backend, flavor=request.flavor, timeout_seconds=request.timeout_seconds,
+                              schedule=schedule, action=action)
+
+
+def with_budget(report: PreflightReport, backend: JobBackend, *, flavor: str | None,
+                timeout_seconds: int | None) -> PreflightReport:
+    """A plan's report with the budget left after its job (over budget: said, and refused at submission)."""
+    try:
+        spend = budget.assess_spend(backend, flavor=flavor, timeout_seconds=timeout_seconds)
+    except UserError as exc:
+        return _with_warnings(report, [f"budget not checked ({exc}); submitting checks it again"])
+    return report.model_copy(update={"budget": spend})
+
+
+def record_spend(job: JobInfo, request: Any, backend: JobBackend) -> None:
+    """Remember a Hub job's timeout and model repo for the ledger (the Hub keeps neither in its job record)."""
+    if getattr(backend, "name", None) != "hub":
+        return
+    words = request.script_args if isinstance(request, UvJobRequest) else request.command
+    try:
+        ledger.record_job(job, route=None, timeout_seconds=request.timeout_seconds,
+                          model_repo=ledger.pushes_to(words))
+    except OSError:
+        pass  # an unwritable home loses the local record, not the job; the ledger then reads the job's labels
+
+
 def check(request: Any, backend: JobBackend, *, force: bool = False, estimate: bool = True,
-          action: str = "Not submitted") -> tuple[Any, PreflightReport]:
+          action: str = "Not submitted", schedule: str | None = None) -> tuple[Any, PreflightReport]:
     """Resolve, estimate and preflight a request; UserError when it is refused. Returns (resolved request, report)."""
     request = resolve(request)
     name = getattr(backend, "name", "hub")
@@ -365,6 +396,7 @@ def check(request: Any, backend: JobBackend, *, force: bool = False, estimate: b
         estimated = estimate_training(script, request.script_args, request.flavor, name, getattr(backend, "api", None))
     report = preflight_job(request, name, estimated)
     gate(report, force=force, action=action)
+    report = report.model_copy(update={"budget": spend_check(request, backend, schedule=schedule, action=action)})
     return request, report
 
 
@@ -402,11 +434,13 @@ def submit(request: Any, backend: JobBackend, *, force: bool = False, report: Pr
     else:
         request = resolve(request)
         gate(report, force=force, action=action)
+        report = report.model_copy(update={"budget": spend_check(request, backend, action=action)})
     request = for_backend(card_env(request, backend), backend)
     from hf_trainer.tokens import refuse_tokens_in_request
 
     refuse_tokens_in_request(request)  # a reused report may predate a field; force never passes a token
     job = backend.uv(request) if isinstance(request, UvJobRequest) else backend.run(request)
+    record_spend(job, request, backend)
     return job, report
 
 
@@ -448,4 +482,4 @@ def plan_training(script: str, script_args: list[str], backend: JobBackend, *, f
     name = getattr(backend, "name", "hub")
     estimated = estimate_training(script, request.script_args, flavor, name, getattr(backend, "api", None)) \
         if script in TRAINING_SCRIPTS else None
-    return preflight_job(request, name, estimated)
+    return with_budget(preflight_job(request, name, estimated), backend, flavor=flavor, timeout_seconds=timeout_seconds)
