@@ -163,6 +163,174 @@ def main(args: argparse.Namespace) -> int:
 # ===== generated runtime: do not edit; source: src/hf_trainer/runtime/ (regenerate: make sync-scripts) =====
 # runtime modules: estimate_math
 
+# ----- runtime/precision.py -----
+"""The one precision policy of the training scripts and the estimator: per device and training mode, what the weights
+are loaded in, what the trained parameters and the optimizer state are kept in, what autocast computes in, and what
+is saved. `policy(device, mode, precision)` answers; train_common turns the answer into from_pretrained and
+TrainingArguments settings, estimate_math into bytes per parameter. Nothing else decides a dtype.
+
+Why these choices (measured on CPU, issue 26, references/training_methods.md "Precision"):
+- Full fine-tuning keeps FP32 master weights and computes under bf16 autocast (fp16 on cards without bf16), as TRL's
+  own scripts do (ModelConfig.dtype defaults to float32). With bf16 weights and bf16 AdamW state an update smaller
+  than half a bf16 step of the weight rounds away: at lr 2e-5, 70.7% of a 0.02-scale matrix never moved in 10 steps,
+  and 10 steps of SFT lowered the loss by 0.107 instead of 0.332. The price: 18 bytes per parameter instead of 8.
+- fp16 autocast runs under a GradScaler, which refuses fp16 gradients ("Attempting to unscale FP16 gradients"): the
+  parameters it scales are never fp16. Full fine-tuning keeps them fp32; LoRA trains fp32 adapters over a frozen
+  16-bit base (frozen weights have no gradients to unscale); QLoRA's adapters are bf16 (TRL casts them so).
+- LoRA and QLoRA keep the frozen base in 16 bits (4 bits for QLoRA): it receives no updates, so nothing rounds away.
+- FSDP loads 16-bit weights (each process holds a full copy in host RAM while loading) and accelerate upcasts the
+  trainable shards to FP32 master weights; layers are gathered and computed in 16 bits.
+- CPU trains in fp32 by default (no fast 16-bit matmuls on most CPUs); `--precision bf16` runs the GPU policy on CPU
+  (CPU autocast supports bf16). fp16 on CPU is refused: accelerate runs no autocast for fp16 there (it would silently
+  train in fp32).
+
+Standard library only: this module is inlined into the training scripts and into scripts/estimate_cost.py.
+"""
+
+from dataclasses import dataclass
+
+PRECISION_CHOICES = ("auto", "bf16", "fp16", "fp32")
+# The devices the policy tells apart: a CPU, a CUDA GPU with bf16 units (compute capability 8.0 and later: A10G,
+# L4, L40S, A100, H100, H200, RTX PRO 6000), one without (T4, V100: fp16 tensor cores only).
+DEVICE_KINDS = ("cpu", "cuda-bf16", "cuda-fp16")
+MODES = ("full", "lora", "qlora", "fsdp", "fsdp-lora")
+BYTES = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "nf4": 0.5159}  # nf4: 4 bits + double-quantized scales
+_AUTOCAST = {"bf16": "bfloat16", "fp16": "float16", "fp32": None}
+
+
+class PrecisionError(ValueError):
+    """A --precision the device cannot run: `fact` says why, `fix` what to pass instead; str() is both."""
+
+    def __init__(self, fact: str, fix: str = "") -> None:
+        super().__init__(f"{fact} {fix}".strip())
+        self.fact, self.fix = fact, fix
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What one (device, mode, --precision) trains with. dtypes are torch names without the prefix ("bfloat16")."""
+
+    device: str  # one of DEVICE_KINDS
+    mode: str  # one of MODES
+    name: str  # "bf16", "fp16" or "fp32": the resolved --precision
+    load_dtype: str  # from_pretrained(dtype=...): the frozen base, or the trainable weights before any upcast
+    trainable_dtype: str  # the trained parameters (master weights) and their gradients
+    optimizer_dtype: str  # AdamW's two moments (torch keeps them in the parameter's dtype)
+    autocast: str | None  # the dtype matmuls run in under autocast, or None (no autocast)
+    saved_dtype: str  # what the final model (or adapter) is written in
+    grad_scaler: bool  # fp16 autocast on CUDA: the loss is scaled and gradients unscaled before each step
+    quantized_base: bool = False  # QLoRA: the frozen base in NF4, computing in `autocast`
+    reason: str = ""
+
+    @property
+    def training_arguments(self) -> dict:
+        """TrainingArguments' flags: bf16/fp16 switch on accelerate's autocast (and, for fp16, its GradScaler)."""
+        return {"bf16": self.name == "bf16", "fp16": self.name == "fp16"}
+
+    def bytes_per_parameter(self) -> dict[str, float]:
+        """Bytes per parameter of the model, by part, for AdamW (8-bit optimizers: see the estimator).
+
+        Full fine-tuning: the weights as loaded (the master copy), their gradients, AdamW's moments, and the 16-bit
+        copy autocast makes of every weight in forward and keeps for backward (`autocast_copy`; none without
+        autocast). Under FSDP the first three are divided by the GPU count and the 16-bit copies are the gathered
+        layers (the estimator's fsdp_gathered_params). LoRA/QLoRA: the frozen base only; the adapters' parts are
+        `adapter_bytes_per_parameter`."""
+        if self.mode in ("lora", "qlora", "fsdp-lora"):
+            return {"weights": BYTES["nf4"] if self.quantized_base else BYTES[self.load_dtype]}
+        master = BYTES[self.trainable_dtype]
+        parts = {"weights": master, "gradients": master, "optimizer": 2 * BYTES[self.optimizer_dtype]}
+        if self.autocast and self.mode == "full" and self.trainable_dtype != self.autocast:
+            parts["autocast_copy"] = BYTES[self.autocast]
+        return parts
+
+    def adapter_bytes_per_parameter(self) -> dict[str, float]:
+        """Bytes per trainable adapter parameter (LoRA modes): weight, gradient, AdamW's two moments."""
+        b = BYTES[self.trainable_dtype]
+        return {"weights": b, "gradients": b, "optimizer": 2 * BYTES[self.optimizer_dtype]}
+
+    @property
+    def activation_bytes(self) -> float:
+        """Bytes per element of the residual stream (the activations checkpointing keeps per layer): fp32 when the
+        weights are fp32 (embeddings and residual additions stay fp32 under autocast), else 16-bit."""
+        return 4.0 if self.load_dtype == "float32" and not self.quantized_base else 2.0
+
+    def summary(self) -> str:
+        """One line for the run's log: what this run trains with."""
+        compute = f"{self.autocast} autocast" if self.autocast else "no autocast"
+        scaler = " with GradScaler" if self.grad_scaler else ""
+        base = "nf4" if self.quantized_base else self.load_dtype
+        return (f"precision {self.name} ({self.mode}): weights loaded in {base}, trained parameters "
+                f"{self.trainable_dtype}, AdamW state {self.optimizer_dtype}, {compute}{scaler}, saved "
+                f"{self.saved_dtype}")
+
+
+def training_mode(use_peft: bool, load_in_4bit: bool = False, fsdp: bool = False) -> str:
+    """The mode of a run from its flags (QLoRA is never sharded: the scripts refuse --fsdp --load_in_4bit)."""
+    if fsdp:
+        return "fsdp-lora" if use_peft else "fsdp"
+    if use_peft:
+        return "qlora" if load_in_4bit else "lora"
+    return "full"
+
+
+def device_kind(device: dict) -> str:
+    """train_common.detect_device()'s answer as one of DEVICE_KINDS."""
+    if device.get("type") != "cuda":
+        return "cpu"
+    return "cuda-bf16" if device.get("bf16") else "cuda-fp16"
+
+
+def resolve(device: str, precision: str = "auto") -> str:
+    """--precision as it will run on `device`: auto picks; a forced choice the device cannot run is refused."""
+    if device not in DEVICE_KINDS:
+        raise PrecisionError(f"unknown device kind {device!r}: one of {', '.join(DEVICE_KINDS)}")
+    if precision not in PRECISION_CHOICES:
+        raise PrecisionError(f"--precision {precision!r} is not one of {', '.join(PRECISION_CHOICES)}.")
+    if precision == "auto":
+        return {"cpu": "fp32", "cuda-bf16": "bf16", "cuda-fp16": "fp16"}[device]
+    if precision == "bf16" and device == "cuda-fp16":
+        raise PrecisionError("--precision bf16 needs a GPU with bf16 units (compute capability 8.0 or later: A10G, L4, "
+                             "L40S, A100, H100, H200); this one has fp16 only (e.g. T4).",
+                             "Use --precision auto (fp16 autocast with FP32 master weights) or a bf16 flavor such as "
+                             "l4x1 or a10g-small.")
+    if precision == "fp16" and device == "cpu":
+        raise PrecisionError("--precision fp16 does not run on CPU: accelerate applies no fp16 autocast there, so "
+                             "the run would silently train in fp32.",
+                             "Use --precision bf16 (CPU autocast supports it) or fp32 on CPU, and fp16 on a CUDA GPU.")
+    return precision
+
+
+def policy(device: str, mode: str, precision: str = "auto") -> Precision:
+    """The precision for a device kind (DEVICE_KINDS), a training mode (MODES) and a --precision choice."""
+    if mode not in MODES:
+        raise PrecisionError(f"unknown training mode {mode!r}: one of {', '.join(MODES)}")
+    if mode == "qlora" and device == "cpu":
+        raise PrecisionError("QLoRA (--load_in_4bit) needs a CUDA GPU: bitsandbytes' 4-bit weights do not train on "
+                             "CPU.", "Drop --load_in_4bit to train LoRA here.")
+    name = resolve(device, precision)
+    autocast = _AUTOCAST[name]
+    half = autocast or "float32"  # the 16-bit dtype of this run, or float32 without autocast
+    scaler = name == "fp16" and device != "cpu"
+    if mode == "full":
+        return Precision(device, mode, name, "float32", "float32", "float32", autocast, half, scaler,
+                         reason="FP32 master weights and AdamW state: small updates are kept; matmuls in "
+                                f"{half} under autocast; saved in {half}")
+    if mode == "fsdp":
+        return Precision(device, mode, name, half, "float32", "float32", autocast, half, scaler,
+                         reason="loaded in 16 bits; accelerate upcasts the trainable shards to FP32 master weights; "
+                                f"layers gathered and computed in {half}; saved in {half}")
+    if mode == "qlora":
+        # TRL casts the adapters of a quantized model to bf16 (the QLoRA paper's choice), whatever the autocast; bf16
+        # gradients are not fp16, so the GradScaler of an fp16 card unscales them.
+        adapters = "float32" if name == "fp32" else "bfloat16"
+        return Precision(device, mode, name, half, adapters, adapters, autocast, adapters, scaler,
+                         quantized_base=True,
+                         reason=f"NF4 base computing in {half}; adapters {adapters} (TRL's QLoRA cast)")
+    # lora, fsdp-lora: PEFT keeps the adapters in fp32 over a frozen 16-bit base.
+    return Precision(device, mode, name, half, "float32", "float32", autocast, "float32", scaler,
+                     reason=f"frozen base in {half} (no updates to lose); adapters and their AdamW state in fp32")
+
+
 # ----- runtime/vocabulary.py -----
 """Words all of hf-trainer shares, defined once: the training methods, the resume choices, the job-timeout rule.
 
@@ -649,6 +817,7 @@ class Job:
     load_in_4bit: bool = False
     optim: str = "adamw_torch_fused"
     dtype: str = "bfloat16"  # training weights on GPUs; CPU runs in float32
+    precision: str = "auto"  # the scripts' --precision: runtime/precision.py decides the dtypes of each part
     fsdp: bool = False  # --fsdp: FSDP2 shards weights, gradients and optimizer state over the GPUs of one machine
     # preference methods
     precompute_ref_log_probs: bool = False
@@ -736,16 +905,56 @@ def param_bytes(job: Job, on_gpu: bool) -> float:
     return DTYPE_BYTES.get(job.dtype, 2.0)
 
 
-def activation_bytes_per_token_layer(m: ModelFacts, on_gpu: bool) -> float:
+def job_precision(job: Job, on_gpu: bool, bf16: bool = True) -> Precision:
+    """The training scripts' precision policy (runtime/precision.py) for `job` on a CPU, a bf16 GPU or an fp16-only
+    GPU (T4): the dtypes the memory below is counted in. Raises PrecisionError for a --precision the device cannot
+    run (precision_problem says it per flavor)."""
+    device = "cpu" if not on_gpu else "cuda-bf16" if bf16 else "cuda-fp16"
+    mode = training_mode(job.use_peft, job.load_in_4bit and on_gpu, job.fsdp)
+    return policy(device, mode, job.precision)
+
+
+def precision_problem(job: Job, on_gpu: bool, bf16: bool = True) -> str:
+    """Why the scripts would refuse this job's --precision on this device ("" when they run it): a forced bf16 on an
+    fp16-only GPU, fp16 on a CPU. Such a flavor is never recommended."""
+    try:
+        job_precision(job, on_gpu, bf16)
+    except PrecisionError as exc:
+        return exc.fact
+    return ""
+
+
+def activation_bytes_per_token_layer(m: ModelFacts, on_gpu: bool, scale: float | None = None) -> float:
     """Korthikanti et al. 2022 (Reducing Activation Recomputation), per token and layer in 16-bit, no dropout, with
-    fused (flash/SDPA) attention so the s^2 terms vanish: attention and norms ~15h, MLP 2h + 4*I (gated: 2h + 8*I)."""
+    fused (flash/SDPA) attention so the s^2 terms vanish: attention and norms ~15h, MLP 2h + 4*I (gated: 2h + 8*I).
+    `scale` 2.0 without autocast (float32), 1.0 under 16-bit autocast; default: by device."""
     h, inter = m.hidden_size, m.intermediate_size
     mlp = 2 * h + (8 if m.gated_mlp else 4) * inter
-    scale = 1.0 if on_gpu else 2.0  # float32 on CPU
+    if scale is None:
+        scale = 1.0 if on_gpu else 2.0  # float32 on CPU
     return (15 * h + mlp) * scale
 
 
-FSDP_MASTER_BYTES = 4.0  # FP32 master copy of each trainable parameter under FSDP (accelerate's upcast)
+FSDP_MASTER_BYTES = BYTES["float32"]  # FP32 master copy of each trainable parameter under FSDP (accelerate's upcast)
+
+
+def memory_assumption() -> str:
+    """The memory line of the assumptions, with the bytes per parameter read from the precision policy."""
+    full = policy("cuda-bf16", "full").bytes_per_parameter()
+    cpu = policy("cpu", "full").bytes_per_parameter()
+    lora, qlora = policy("cuda-bf16", "lora"), policy("cuda-bf16", "qlora")
+    fsdp = policy("cuda-bf16", "fsdp").bytes_per_parameter()
+    return (f"memory (the scripts' precision policy, runtime/precision.py): full fine-tuning on GPUs "
+            f"{sum(full.values()):g} bytes/parameter (FP32 weights {full['weights']:g} + gradients "
+            f"{full['gradients']:g} + AdamW {full['optimizer']:g} + the 16-bit autocast copy "
+            f"{full['autocast_copy']:g}; 8-bit AdamW: {sum(full.values()) - full['optimizer'] + 2:g}), on CPU in fp32 "
+            f"{sum(cpu.values()):g}; FSDP {sum(fsdp.values()):g}/GPUs plus two gathered 16-bit layers; LoRA: the "
+            f"frozen base in 16 bits ({lora.bytes_per_parameter()['weights']:g}) + "
+            f"{sum(lora.adapter_bytes_per_parameter().values()):g} bytes per FP32 adapter parameter; QLoRA: NF4 base "
+            f"(~{qlora.bytes_per_parameter()['weights']:.2f}) + {sum(qlora.adapter_bytes_per_parameter().values()):g} "
+            "per bf16 adapter parameter; a DPO/KTO reference model in the load dtype; activations per Korthikanti et "
+            "al. 2022 for a batch of max_length sequences (the checkpointed residual stream in FP32 when the weights "
+            "are), logits 10 bytes per vocabulary entry, 1 GiB + 8% overhead, 92% of GPU memory usable")
 
 
 def layer_params(m: ModelFacts) -> float:
@@ -770,38 +979,46 @@ def fsdp_buffers(job: Job, wb: float) -> dict[str, float]:
     return {"fsdp_gathered_params": (m.embedding_params + 2.0 * layer) * wb, "fsdp_communication": grads}
 
 
-def memory_breakdown(job: Job, gpus: int, on_gpu: bool = True) -> dict[str, float]:
-    """Bytes per device, by part, for `job` on a machine with `gpus` devices (1 for a CPU machine)."""
+def memory_breakdown(job: Job, gpus: int, on_gpu: bool = True, bf16: bool = True) -> dict[str, float]:
+    """Bytes per device, by part, for `job` on a machine with `gpus` devices (1 for a CPU machine); `bf16`: whether
+    the GPU has bf16 units (False on a T4). Every dtype is the precision policy's (runtime/precision.py)."""
     m = job.model
     n = m.num_params
-    wb = param_bytes(job, on_gpu)
+    prec = job_precision(job, on_gpu, bf16)
+    per = prec.bytes_per_parameter()
+    # What the GPU computes in: gathered FSDP layers, the KV cache of GRPO's rollouts, the reference model's copy.
+    compute = BYTES[prec.autocast or "float32"]
     shard = gpus if (job.fsdp and gpus > 1) else 1
     parts: dict[str, float] = {}
-    if job.use_peft and job.load_in_4bit and on_gpu:
-        # NF4 with double quantization: 4 bits + ~0.127 bits of scales; embeddings and the head stay 16-bit.
-        parts["weights"] = (n - m.embedding_params) * 4.127 / 8 + m.embedding_params * 2.0
-    else:
-        parts["weights"] = n * wb
-    opt = OPTIMIZER_BYTES.get(job.optim)
+    opt = OPTIMIZER_BYTES.get(job.optim)  # None: AdamW in the trained parameters' dtype (the policy's)
     if job.use_peft:
+        if prec.quantized_base:
+            # NF4 with double quantization; embeddings and the head stay in the 16-bit load dtype.
+            parts["weights"] = (n - m.embedding_params) * per["weights"] + m.embedding_params * BYTES[prec.load_dtype]
+        else:
+            parts["weights"] = n * per["weights"]
         trainable = lora_params(m, job.lora_r, job.lora_target_modules)
-        # PEFT keeps adapters in float32: weight + gradient + two AdamW moments (or the 8-bit ones).
-        parts["lora_adapters"] = trainable * (4.0 + 4.0 + (8.0 if opt is None else opt))
+        adapter = prec.adapter_bytes_per_parameter()
+        # Adapters: weight + gradient + two AdamW moments (or the 8-bit ones), in the policy's adapter dtype.
+        parts["lora_adapters"] = trainable * (adapter["weights"] + adapter["gradients"]
+                                              + (adapter["optimizer"] if opt is None else opt))
     else:
-        # Under FSDP with mixed precision, accelerate upcasts the trainable parameters to FP32 master weights before
-        # sharding (fsdp2_prepare_model); gradients and AdamW moments follow them. Layers are still gathered and
-        # computed in BF16 (MixedPrecisionPolicy param_dtype), so only the shards are FP32.
-        master = FSDP_MASTER_BYTES if shard > 1 else wb
-        parts["weights"] = n * master
-        parts["gradients"] = n * master
-        parts["optimizer"] = n * (2 * master if opt is None else opt)
+        # Full fine-tuning keeps FP32 master weights (and, under FSDP, accelerate upcasts the trainable shards to
+        # FP32); gradients and AdamW moments follow them. Under 16-bit autocast, forward makes a 16-bit copy of every
+        # weight and keeps it for backward (autocast_copy); FSDP's 16-bit copies are its gathered layers instead.
+        parts["weights"] = n * per["weights"]
+        parts["gradients"] = n * per["gradients"]
+        parts["optimizer"] = n * (per["optimizer"] if opt is None else opt)
+        if "autocast_copy" in per:
+            parts["autocast_copy"] = n * per["autocast_copy"]
     for key in ("weights", "gradients", "optimizer", "lora_adapters"):
         if key in parts:
             parts[key] /= shard
     if has_reference_copy(job):
-        parts["reference_model"] = n * wb / shard
+        # TRL loads the reference with the policy's model_init_kwargs: the load dtype (FP32 for full fine-tuning).
+        parts["reference_model"] = n * BYTES[prec.load_dtype] / shard
     if shard > 1:
-        parts.update(fsdp_buffers(job, wb))
+        parts.update(fsdp_buffers(job, BYTES[prec.load_dtype]))
 
     seq = job.max_length  # a batch is padded to its longest sequence: plan for the worst batch
     sequences = job.per_device_train_batch_size
@@ -810,18 +1027,18 @@ def memory_breakdown(job: Job, gpus: int, on_gpu: bool = True) -> dict[str, floa
     if job.method == "grpo":
         seq = min(job.max_length, int(job.mean_prompt_len + job.max_completion_length))
     tokens = sequences * seq
-    per_layer = activation_bytes_per_token_layer(m, on_gpu)
-    act_scale = 1.0 if on_gpu else 2.0
+    per_layer = activation_bytes_per_token_layer(m, on_gpu, 1.0 if prec.autocast else 2.0)
     if job.activation_checkpointing:
-        # Only each layer's input is kept; one layer's activations are rebuilt at a time during backward.
-        parts["activations"] = tokens * (2 * m.hidden_size * act_scale * m.num_layers + per_layer)
+        # Only each layer's input is kept (the residual stream: FP32 when the weights are FP32, as under autocast
+        # the embeddings and residual additions stay FP32); one layer's activations are rebuilt at a time.
+        parts["activations"] = tokens * (prec.activation_bytes * m.hidden_size * m.num_layers + per_layer)
     else:
         parts["activations"] = tokens * per_layer * m.num_layers
     # Logits in 16-bit, their float32 upcast for the loss and its gradient: ~10 bytes per vocabulary entry.
     if job.method != "reward":
         parts["logits"] = tokens * m.vocab_size * 10.0
     if job.method == "grpo":
-        kv_per_token = 2 * m.num_layers * m.num_key_value_heads * m.head_dim * wb
+        kv_per_token = 2 * m.num_layers * m.num_key_value_heads * m.head_dim * compute
         gen_sequences = job.per_device_train_batch_size * job.gradient_accumulation_steps
         parts["kv_cache"] = gen_sequences * (job.mean_prompt_len + job.max_completion_length) * kv_per_token
     subtotal = sum(parts.values())
@@ -906,6 +1123,7 @@ class Device:
     local: bool = False
     interconnect: str = "pcie"
     interconnect_gbs: float = 0.0  # per direction, between the GPUs of the machine
+    bf16: bool = True  # the GPU has bf16 units (False on a T4): the precision policy differs
 
 
 def device_for(flavor: Flavor, job: Job, profile: LocalProfile, local: bool = False) -> Device:
@@ -919,7 +1137,7 @@ def device_for(flavor: Flavor, job: Job, profile: LocalProfile, local: bool = Fa
         # Vendors' "GB" of GPU memory are binary gigabytes (an "80GB" A100 holds 80 GiB).
         return Device(flavor.name, flavor.gpu_count, vram * USABLE_FRACTION, spec.bf16_tflops,
                       spec.memory_bandwidth_gbs, mfu, spec.gpu_class, True, interconnect=spec.interconnect,
-                      interconnect_gbs=spec.interconnect_gbs)
+                      interconnect_gbs=spec.interconnect_gbs, bf16=spec.bf16)
     # CPU flavors and this machine: one "device" with the machine's RAM, measured matmul rate per vCPU.
     ram_gib = flavor.ram_gb * (1.0 if local else 1e9 / GIB) * 0.85
     peak = max(flavor.vcpus, 1) * profile.gflops_per_vcpu / 1000.0
@@ -1288,7 +1506,7 @@ def baseline_eval_seconds(job: Job, dev: Device, eval_rows: int = EVAL_DEFAULTS[
 
 
 def _fits(job: Job, dev: Device) -> tuple[bool, dict[str, float]]:
-    parts = memory_breakdown(job, dev.devices, dev.on_gpu)
+    parts = memory_breakdown(job, dev.devices, dev.on_gpu, dev.bf16)
     return sum(parts.values()) / GIB <= dev.memory_gib, parts
 
 
@@ -1307,6 +1525,10 @@ def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool
     if flavor.is_gpu and not flavor.spec:
         return FlavorEstimate(flavor.name, gpu, "does not fit", [], 0.0, 0.0, {}, 0.0, 0.0, flavor.price_per_hour,
                               {}, False, f"no datasheet for GPU model {flavor.gpu_model!r}: not estimated")
+    problem = precision_problem(job, dev.on_gpu, dev.bf16)
+    if problem:  # a --precision the scripts refuse on this device (runtime/precision.py): never recommended
+        return FlavorEstimate(flavor.name, gpu, "does not fit", [], 0.0, round(dev.memory_gib, 2), {}, 0.0, 0.0,
+                              flavor.price_per_hour, {}, False, problem)
     if job.activation_checkpointing is None:  # the scripts' default: on for GPUs, off on CPU
         job = replace(job, activation_checkpointing=dev.on_gpu)
     note = uncalibrated_note(flavor, job.model, profile)
@@ -1417,7 +1639,7 @@ REQUEST_DEFAULTS: dict[str, object] = {
     "total_tokens": None, "max_steps": None, "num_train_epochs": None, "max_length": None,
     "per_device_train_batch_size": None, "gradient_accumulation_steps": None, "activation_checkpointing": True,
     "use_peft": False, "lora_r": None, "lora_target_modules": "all-linear", "load_in_4bit": False,
-    "optim": "adamw_torch_fused", "fsdp": False, "precompute_ref_log_probs": False, "beta": None,
+    "optim": "adamw_torch_fused", "fsdp": False, "precompute_ref_log_probs": False, "beta": None, "precision": "auto",
     "num_generations": None, "max_completion_length": None, "use_vllm": False, "push_to_hub": True, "flavors": None,
     "max_hours": DEFAULT_MAX_HOURS, "local": False, "packing": None, "eval_split_size": None, "save_steps": None,
     "steps_per_generation": None, "vllm_gpu_memory_utilization": None, "eval_rows": None,
@@ -1477,9 +1699,7 @@ ASSUMPTIONS = [
     "the root unit, and per micro-batch 2 all-gathers of the weights + 1 reduce-scatter of the gradients over NVLink "
     "(A100, H200) or PCIe (others) at 75%/60% of the link, 70% hidden behind compute",
     "CPU rows: trusted up to 2x the largest model the CPU profile was measured on, never recommended above it",
-    "memory: weights/grads/AdamW moments in the training dtype (8 bytes/parameter in BF16), LoRA adapters in FP32 "
-    "(16 bytes/parameter), activations per Korthikanti et al. 2022 for a batch of max_length sequences, logits 10 "
-    "bytes per vocabulary entry, 1 GiB + 8% overhead, 92% of GPU memory usable",
+    memory_assumption(),
     "start-up 150 s (image and dependencies), model download 150 MB/s, Hub upload 80 MB/s",
     "cost: billed per minute, rounded up; timeout = estimate x 1.25, at least 10 minutes",
 ]
@@ -1560,7 +1780,7 @@ def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str], list[str]]:
         activation_checkpointing=None if p["activation_checkpointing"] is None else bool(p["activation_checkpointing"]),
         use_peft=bool(p["use_peft"]), fsdp=bool(p["fsdp"]),
         lora_r=int(p["lora_r"]), lora_target_modules=str(p["lora_target_modules"]),  # type: ignore[arg-type]
-        load_in_4bit=bool(p["load_in_4bit"]), optim=str(p["optim"]),
+        load_in_4bit=bool(p["load_in_4bit"]), optim=str(p["optim"]), precision=str(p["precision"] or "auto"),
         precompute_ref_log_probs=bool(p["precompute_ref_log_probs"]), beta=float(beta),  # type: ignore[arg-type]
         num_generations=generations, max_completion_length=completion, mean_prompt_len=prompt,
         use_vllm=bool(p["use_vllm"]), push_to_hub=bool(p["push_to_hub"]),
@@ -1593,7 +1813,8 @@ def _warnings(p: dict, facts: ModelFacts, catalog: Catalog, rows: list[FlavorEst
                         f"{fastest.flavor} at {fastest.hours:.1f} h. Raise max_hours, train on fewer tokens or use "
                         "LoRA.")
     if best and best.gpu.endswith("T4"):
-        warnings.append("The T4 has no BF16: the scripts train in FP16 there (slower, can overflow).")
+        warnings.append("The T4 has no BF16: the scripts compute in FP16 there under a GradScaler (FP32 master "
+                        "weights for full fine-tuning); slower, and models pretrained in BF16 can overflow in FP16.")
     if best and best.time_parts_s.get("training", 0) < 0.2 * best.hours * 3600:
         warnings.append("Training is under a fifth of the time: start-up, download and upload dominate this job.")
     return warnings

@@ -1727,6 +1727,174 @@ def finish_pushes(trainer) -> None:
     if callable(finish):
         finish()
 
+# ----- runtime/precision.py -----
+"""The one precision policy of the training scripts and the estimator: per device and training mode, what the weights
+are loaded in, what the trained parameters and the optimizer state are kept in, what autocast computes in, and what
+is saved. `policy(device, mode, precision)` answers; train_common turns the answer into from_pretrained and
+TrainingArguments settings, estimate_math into bytes per parameter. Nothing else decides a dtype.
+
+Why these choices (measured on CPU, issue 26, references/training_methods.md "Precision"):
+- Full fine-tuning keeps FP32 master weights and computes under bf16 autocast (fp16 on cards without bf16), as TRL's
+  own scripts do (ModelConfig.dtype defaults to float32). With bf16 weights and bf16 AdamW state an update smaller
+  than half a bf16 step of the weight rounds away: at lr 2e-5, 70.7% of a 0.02-scale matrix never moved in 10 steps,
+  and 10 steps of SFT lowered the loss by 0.107 instead of 0.332. The price: 18 bytes per parameter instead of 8.
+- fp16 autocast runs under a GradScaler, which refuses fp16 gradients ("Attempting to unscale FP16 gradients"): the
+  parameters it scales are never fp16. Full fine-tuning keeps them fp32; LoRA trains fp32 adapters over a frozen
+  16-bit base (frozen weights have no gradients to unscale); QLoRA's adapters are bf16 (TRL casts them so).
+- LoRA and QLoRA keep the frozen base in 16 bits (4 bits for QLoRA): it receives no updates, so nothing rounds away.
+- FSDP loads 16-bit weights (each process holds a full copy in host RAM while loading) and accelerate upcasts the
+  trainable shards to FP32 master weights; layers are gathered and computed in 16 bits.
+- CPU trains in fp32 by default (no fast 16-bit matmuls on most CPUs); `--precision bf16` runs the GPU policy on CPU
+  (CPU autocast supports bf16). fp16 on CPU is refused: accelerate runs no autocast for fp16 there (it would silently
+  train in fp32).
+
+Standard library only: this module is inlined into the training scripts and into scripts/estimate_cost.py.
+"""
+
+from dataclasses import dataclass
+
+PRECISION_CHOICES = ("auto", "bf16", "fp16", "fp32")
+# The devices the policy tells apart: a CPU, a CUDA GPU with bf16 units (compute capability 8.0 and later: A10G,
+# L4, L40S, A100, H100, H200, RTX PRO 6000), one without (T4, V100: fp16 tensor cores only).
+DEVICE_KINDS = ("cpu", "cuda-bf16", "cuda-fp16")
+MODES = ("full", "lora", "qlora", "fsdp", "fsdp-lora")
+BYTES = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "nf4": 0.5159}  # nf4: 4 bits + double-quantized scales
+_AUTOCAST = {"bf16": "bfloat16", "fp16": "float16", "fp32": None}
+
+
+class PrecisionError(ValueError):
+    """A --precision the device cannot run: `fact` says why, `fix` what to pass instead; str() is both."""
+
+    def __init__(self, fact: str, fix: str = "") -> None:
+        super().__init__(f"{fact} {fix}".strip())
+        self.fact, self.fix = fact, fix
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What one (device, mode, --precision) trains with. dtypes are torch names without the prefix ("bfloat16")."""
+
+    device: str  # one of DEVICE_KINDS
+    mode: str  # one of MODES
+    name: str  # "bf16", "fp16" or "fp32": the resolved --precision
+    load_dtype: str  # from_pretrained(dtype=...): the frozen base, or the trainable weights before any upcast
+    trainable_dtype: str  # the trained parameters (master weights) and their gradients
+    optimizer_dtype: str  # AdamW's two moments (torch keeps them in the parameter's dtype)
+    autocast: str | None  # the dtype matmuls run in under autocast, or None (no autocast)
+    saved_dtype: str  # what the final model (or adapter) is written in
+    grad_scaler: bool  # fp16 autocast on CUDA: the loss is scaled and gradients unscaled before each step
+    quantized_base: bool = False  # QLoRA: the frozen base in NF4, computing in `autocast`
+    reason: str = ""
+
+    @property
+    def training_arguments(self) -> dict:
+        """TrainingArguments' flags: bf16/fp16 switch on accelerate's autocast (and, for fp16, its GradScaler)."""
+        return {"bf16": self.name == "bf16", "fp16": self.name == "fp16"}
+
+    def bytes_per_parameter(self) -> dict[str, float]:
+        """Bytes per parameter of the model, by part, for AdamW (8-bit optimizers: see the estimator).
+
+        Full fine-tuning: the weights as loaded (the master copy), their gradients, AdamW's moments, and the 16-bit
+        copy autocast makes of every weight in forward and keeps for backward (`autocast_copy`; none without
+        autocast). Under FSDP the first three are divided by the GPU count and the 16-bit copies are the gathered
+        layers (the estimator's fsdp_gathered_params). LoRA/QLoRA: the frozen base only; the adapters' parts are
+        `adapter_bytes_per_parameter`."""
+        if self.mode in ("lora", "qlora", "fsdp-lora"):
+            return {"weights": BYTES["nf4"] if self.quantized_base else BYTES[self.load_dtype]}
+        master = BYTES[self.trainable_dtype]
+        parts = {"weights": master, "gradients": master, "optimizer": 2 * BYTES[self.optimizer_dtype]}
+        if self.autocast and self.mode == "full" and self.trainable_dtype != self.autocast:
+            parts["autocast_copy"] = BYTES[self.autocast]
+        return parts
+
+    def adapter_bytes_per_parameter(self) -> dict[str, float]:
+        """Bytes per trainable adapter parameter (LoRA modes): weight, gradient, AdamW's two moments."""
+        b = BYTES[self.trainable_dtype]
+        return {"weights": b, "gradients": b, "optimizer": 2 * BYTES[self.optimizer_dtype]}
+
+    @property
+    def activation_bytes(self) -> float:
+        """Bytes per element of the residual stream (the activations checkpointing keeps per layer): fp32 when the
+        weights are fp32 (embeddings and residual additions stay fp32 under autocast), else 16-bit."""
+        return 4.0 if self.load_dtype == "float32" and not self.quantized_base else 2.0
+
+    def summary(self) -> str:
+        """One line for the run's log: what this run trains with."""
+        compute = f"{self.autocast} autocast" if self.autocast else "no autocast"
+        scaler = " with GradScaler" if self.grad_scaler else ""
+        base = "nf4" if self.quantized_base else self.load_dtype
+        return (f"precision {self.name} ({self.mode}): weights loaded in {base}, trained parameters "
+                f"{self.trainable_dtype}, AdamW state {self.optimizer_dtype}, {compute}{scaler}, saved "
+                f"{self.saved_dtype}")
+
+
+def training_mode(use_peft: bool, load_in_4bit: bool = False, fsdp: bool = False) -> str:
+    """The mode of a run from its flags (QLoRA is never sharded: the scripts refuse --fsdp --load_in_4bit)."""
+    if fsdp:
+        return "fsdp-lora" if use_peft else "fsdp"
+    if use_peft:
+        return "qlora" if load_in_4bit else "lora"
+    return "full"
+
+
+def device_kind(device: dict) -> str:
+    """train_common.detect_device()'s answer as one of DEVICE_KINDS."""
+    if device.get("type") != "cuda":
+        return "cpu"
+    return "cuda-bf16" if device.get("bf16") else "cuda-fp16"
+
+
+def resolve(device: str, precision: str = "auto") -> str:
+    """--precision as it will run on `device`: auto picks; a forced choice the device cannot run is refused."""
+    if device not in DEVICE_KINDS:
+        raise PrecisionError(f"unknown device kind {device!r}: one of {', '.join(DEVICE_KINDS)}")
+    if precision not in PRECISION_CHOICES:
+        raise PrecisionError(f"--precision {precision!r} is not one of {', '.join(PRECISION_CHOICES)}.")
+    if precision == "auto":
+        return {"cpu": "fp32", "cuda-bf16": "bf16", "cuda-fp16": "fp16"}[device]
+    if precision == "bf16" and device == "cuda-fp16":
+        raise PrecisionError("--precision bf16 needs a GPU with bf16 units (compute capability 8.0 or later: A10G, L4, "
+                             "L40S, A100, H100, H200); this one has fp16 only (e.g. T4).",
+                             "Use --precision auto (fp16 autocast with FP32 master weights) or a bf16 flavor such as "
+                             "l4x1 or a10g-small.")
+    if precision == "fp16" and device == "cpu":
+        raise PrecisionError("--precision fp16 does not run on CPU: accelerate applies no fp16 autocast there, so "
+                             "the run would silently train in fp32.",
+                             "Use --precision bf16 (CPU autocast supports it) or fp32 on CPU, and fp16 on a CUDA GPU.")
+    return precision
+
+
+def policy(device: str, mode: str, precision: str = "auto") -> Precision:
+    """The precision for a device kind (DEVICE_KINDS), a training mode (MODES) and a --precision choice."""
+    if mode not in MODES:
+        raise PrecisionError(f"unknown training mode {mode!r}: one of {', '.join(MODES)}")
+    if mode == "qlora" and device == "cpu":
+        raise PrecisionError("QLoRA (--load_in_4bit) needs a CUDA GPU: bitsandbytes' 4-bit weights do not train on "
+                             "CPU.", "Drop --load_in_4bit to train LoRA here.")
+    name = resolve(device, precision)
+    autocast = _AUTOCAST[name]
+    half = autocast or "float32"  # the 16-bit dtype of this run, or float32 without autocast
+    scaler = name == "fp16" and device != "cpu"
+    if mode == "full":
+        return Precision(device, mode, name, "float32", "float32", "float32", autocast, half, scaler,
+                         reason="FP32 master weights and AdamW state: small updates are kept; matmuls in "
+                                f"{half} under autocast; saved in {half}")
+    if mode == "fsdp":
+        return Precision(device, mode, name, half, "float32", "float32", autocast, half, scaler,
+                         reason="loaded in 16 bits; accelerate upcasts the trainable shards to FP32 master weights; "
+                                f"layers gathered and computed in {half}; saved in {half}")
+    if mode == "qlora":
+        # TRL casts the adapters of a quantized model to bf16 (the QLoRA paper's choice), whatever the autocast; bf16
+        # gradients are not fp16, so the GradScaler of an fp16 card unscales them.
+        adapters = "float32" if name == "fp32" else "bfloat16"
+        return Precision(device, mode, name, half, adapters, adapters, autocast, adapters, scaler,
+                         quantized_base=True,
+                         reason=f"NF4 base computing in {half}; adapters {adapters} (TRL's QLoRA cast)")
+    # lora, fsdp-lora: PEFT keeps the adapters in fp32 over a frozen 16-bit base.
+    return Precision(device, mode, name, half, "float32", "float32", autocast, "float32", scaler,
+                     reason=f"frozen base in {half} (no updates to lose); adapters and their AdamW state in fp32")
+
+
 # ----- runtime/sharding.py -----
 """Sharded training for the training scripts (`--fsdp`): PyTorch FSDP2 driven by transformers' Trainer and accelerate.
 
@@ -1883,7 +2051,17 @@ def save_final_model(trainer, output_dir: str) -> None:
     master weights, so a full model is cast back to the dtype it was loaded in: the same files, and the same size,
     as an unsharded run writes (a LoRA adapter stays fp32, as PEFT keeps it in either case)."""
     if not is_sharded(trainer):
-        trainer.save_model(output_dir)
+        # Full fine-tuning trains FP32 master weights under 16-bit autocast (runtime/precision.py): written in the
+        # autocast dtype, as the sharded path below, so the files keep the size the base model had.
+        dtype, model = _training_dtype(trainer), trainer.accelerator.unwrap_model(trainer.model)
+        master = next((p.dtype for p in model.parameters() if p.requires_grad), None)
+        if dtype is None or hasattr(model, "peft_config") or master in (None, dtype):
+            trainer.save_model(output_dir)
+            return
+        if trainer.args.should_save:
+            trainer._save(output_dir, state_dict={name: t.detach().to("cpu", dtype) if t.is_floating_point() else t
+                                                  for name, t in model.state_dict().items()})
+            record_dtype(Path(output_dir) / "config.json", dtype)
         return
     state_dict = trainer.accelerator.get_state_dict(trainer.model)  # FSDP2: full tensors, on the main process only
     dtype = _training_dtype(trainer)
@@ -1970,6 +2148,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--activation_checkpointing", action=argparse.BooleanOptionalAction, default=None,
                        help="Recompute activations to save memory (default: on for GPUs, off on CPU).")
     train.add_argument("--optim", default=None, help="Optimizer (default: adamw_torch_fused on GPU, adamw_torch on CPU).")
+    train.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                       help="auto: FP32 master weights with bf16 autocast on bf16 GPUs, fp16 autocast (GradScaler) on "
+                            "fp16-only GPUs (T4), fp32 on CPU; LoRA/QLoRA keep a 16-bit base. bf16/fp16/fp32 force "
+                            "the autocast (bf16 also runs on CPU). See references/training_methods.md.")
     train.add_argument("--logging_steps", type=_positive_int, default=None)
     train.add_argument("--save_steps", type=_positive_int, default=100)
     train.add_argument("--save_total_limit", type=_positive_int, default=2)
@@ -2025,9 +2207,13 @@ def detect_device() -> dict:
     import torch
 
     if torch.cuda.is_available():
+        major, minor = torch.cuda.get_device_capability(0)
         return {
             "type": "cuda",
-            "bf16": torch.cuda.is_bf16_supported(),
+            # bf16 units from compute capability 8.0 (Ampere) on. Not torch.cuda.is_bf16_supported(): by default it
+            # also answers True for emulated bf16 (a T4 can store bf16 tensors, not compute in them at speed).
+            "bf16": major >= 8 or bool(torch.version.hip),
+            "capability": f"{major}.{minor}",
             "count": torch.cuda.device_count(),
             "name": torch.cuda.get_device_name(0),
         }
@@ -2074,6 +2260,7 @@ def check_arguments(args, device: dict) -> None:
     problem = fsdp_problem(args, device, distributed_world_size())
     if problem:
         raise ScriptError(problem)
+    run_precision(args, device)  # a --precision the device cannot run stops here
 
 
 def default_output_dir(args, method: str) -> str:
@@ -2081,14 +2268,28 @@ def default_output_dir(args, method: str) -> str:
     return args.output_dir or str(Path("outputs") / f"{name}-{method}")
 
 
+def run_precision(args, device: dict) -> Precision:
+    """The precision policy (runtime/precision.py) for this run: device kind x training mode x --precision."""
+    mode = training_mode(getattr(args, "use_peft", False), getattr(args, "load_in_4bit", False),
+                         getattr(args, "fsdp", False))
+    try:
+        return policy(device_kind(device), mode, getattr(args, "precision", "auto") or "auto")
+    except PrecisionError as exc:
+        raise ScriptError(str(exc)) from None
+
+
 def precision_kwargs(args, device: dict) -> dict:
-    """Trainer precision and speed settings: bf16 where supported (fp16 on T4), CPU flags on CPU."""
+    """Trainer precision and speed settings: the policy's autocast (bf16, or fp16 with a GradScaler), CPU flags on
+    CPU, the optimizer, activation checkpointing and Liger kernels."""
+    precision = run_precision(args, device)
+    if is_main_process():
+        print(precision.summary(), flush=True)
     # With --fsdp, FSDP checkpoints activations itself (sharding.fsdp_kwargs); the Trainer's would gather layers twice.
     checkpointing = activation_checkpointing_on(args, device) and not getattr(args, "fsdp", False)
     if device["type"] != "cuda":
-        return {"bf16": False, "fp16": False, "use_cpu": True, "optim": args.optim or "adamw_torch",
+        return {**precision.training_arguments, "use_cpu": True, "optim": args.optim or "adamw_torch",
                 "activation_checkpointing": checkpointing}
-    kwargs = {"bf16": device["bf16"], "fp16": not device["bf16"], "optim": args.optim or "adamw_torch_fused",
+    kwargs = {**precision.training_arguments, "optim": args.optim or "adamw_torch_fused",
               "activation_checkpointing": checkpointing}
     if kwargs["activation_checkpointing"]:
         kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}
@@ -2102,13 +2303,11 @@ def precision_kwargs(args, device: dict) -> dict:
 
 
 def model_init_kwargs(args, device: dict) -> dict:
-    """How to load the model: dtype, attention kernel, 4-bit quantization."""
+    """How to load the model: the policy's dtype (fp32 master weights for full fine-tuning, a 16-bit base for LoRA),
+    the attention kernel, 4-bit quantization computing in the policy's autocast dtype."""
     import torch
 
-    if device["type"] == "cuda":
-        dtype = torch.bfloat16 if device["bf16"] else torch.float16
-    else:
-        dtype = torch.float32
+    dtype = getattr(torch, run_precision(args, device).load_dtype)  # "bfloat16" -> torch.bfloat16
     attn = args.attn_implementation
     if attn is None:
         attn = "sdpa"
@@ -2366,13 +2565,22 @@ def attach_token_stats(trainer) -> None:
 
     def counting_collator(features):
         batch = collate(features)
-        # The same collator serves evaluation, which runs with the model in eval mode: count training batches only.
-        if trainer.model.training:
-            ids = batch["input_ids"]
-            mask = batch.get("attention_mask")
-            real = int(mask.sum()) if mask is not None else int(ids.numel())  # padding-free batches have no padding
-            out.write(json.dumps({"computed": int(ids.numel()), "real": real, "rows": int(ids.shape[0])}) + "\n")
+        ids = batch["input_ids"]
+        mask = batch.get("attention_mask")
+        real = int(mask.sum()) if mask is not None else int(ids.numel())  # padding-free batches have no padding
+        out.write(json.dumps({"computed": int(ids.numel()), "real": real, "rows": int(ids.shape[0])}) + "\n")
         return batch
+
+    # Only the training dataloader counts (evaluation shares the collator). Not `model.training`: the Trainer fetches
+    # a whole accumulation window of batches before its first training_step switches the model to train mode.
+    train_dataloader = trainer.get_train_dataloader
+
+    def counting_train_dataloader():
+        trainer.data_collator = counting_collator
+        try:
+            return train_dataloader()
+        finally:
+            trainer.data_collator = collate
 
     class _Summary(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -2392,7 +2600,7 @@ def attach_token_stats(trainer) -> None:
             out.write(json.dumps(summary) + "\n")
             out.close()
 
-    trainer.data_collator = counting_collator
+    trainer.get_train_dataloader = counting_train_dataloader
     trainer.add_callback(_Summary())
 
 # ----- runtime/resume.py -----

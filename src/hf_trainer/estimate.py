@@ -73,6 +73,9 @@ class EstimateRequest(BaseModel):
                          "same memory).")
     fsdp: bool = Field(False, description="Shard weights, gradients and optimizer state over the GPUs of a "
                        "multi-GPU flavor (FSDP2, the scripts' --fsdp; not for grpo).")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="The scripts' --precision: auto is their policy (FP32 master weights + bf16 autocast for "
+        "full fine-tuning, fp16 autocast on a T4); a forced bf16 rules out T4 flavors, fp16 CPU flavors.")
     precompute_ref_log_probs: bool = Field(False, description="dpo/kto: reference log-probs computed beforehand.")
     beta: float | None = Field(None, ge=0, description="KL coefficient. " + SCRIPT_DEFAULT + " (dpo/kto 0.1, "
                                "grpo 0.0)")
@@ -323,7 +326,7 @@ _SAME_NAME = ("model_name_or_path", "dataset_name", "dataset_config", "dataset_t
               "max_length", "per_device_train_batch_size", "gradient_accumulation_steps", "use_peft", "lora_r",
               "load_in_4bit", "fsdp", "precompute_ref_log_probs", "beta", "num_generations", "max_completion_length",
               "push_to_hub", "packing", "eval_split_size", "save_steps", "steps_per_generation",
-              "vllm_gpu_memory_utilization")
+              "vllm_gpu_memory_utilization", "precision")
 _ATTENTION_ONLY = {"q_proj", "k_proj", "v_proj", "o_proj"}
 
 

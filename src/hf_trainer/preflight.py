@@ -373,8 +373,34 @@ def check_sharding(job: PreflightInput, tree: ast.AST | None) -> list[Finding]:
                     fix=problem.split(". ", 1)[1] if ". " in problem else "Drop --fsdp.")]
 
 
+def check_precision(job: PreflightInput, tree: ast.AST | None) -> list[Finding]:
+    """A bundled training script's --precision that the flavor cannot run (runtime/precision.py: bf16 forced on an
+    fp16-only GPU such as the T4, fp16 on a CPU flavor): the script would refuse it at start, after the job was paid."""
+    from hf_trainer.runtime.estimate_math import fallback_catalog
+    from hf_trainer.runtime.precision import PrecisionError, resolve
+
+    value = _arg_value(job.script_args, "--precision")
+    if job.backend != "hub" or not job.flavor or not value or job.script_name not in BUNDLED_TRAINING:
+        return []
+    flavor = fallback_catalog().get(job.flavor)
+    spec = flavor.spec if flavor else None
+    if gpus_for_flavor(job.flavor) == 0:
+        kind = "cpu"
+    elif spec is not None:
+        kind = "cuda-bf16" if spec.bf16 else "cuda-fp16"
+    else:
+        kind = "cuda-fp16" if job.flavor.startswith("t4") else "cuda-bf16"
+    try:
+        resolve(kind, value)
+    except PrecisionError as exc:
+        return [Finding(severity="error", rule="precision-unsupported", message=f"{job.flavor}: {exc.fact}",
+                        fix=exc.fix or "Use --precision auto (the scripts' policy for the flavor).")]
+    return []
+
+
 RULES = [check_header, check_results_kept, check_literal_tokens, check_renamed_arguments, check_eval_data,
-         check_grpo_rewards, check_local_paths, check_timeout, check_memory, check_dataset, check_sharding]
+         check_grpo_rewards, check_local_paths, check_timeout, check_memory, check_dataset, check_sharding,
+         check_precision]
 
 
 def preflight(job: PreflightInput) -> PreflightReport:

@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .precision import BYTES, Precision, PrecisionError, policy, training_mode
 from .vocabulary import METHODS, timeout_seconds
 
 GB = 1e9  # vendors and the Hub quote memory in decimal gigabytes
@@ -455,6 +456,7 @@ class Job:
     load_in_4bit: bool = False
     optim: str = "adamw_torch_fused"
     dtype: str = "bfloat16"  # training weights on GPUs; CPU runs in float32
+    precision: str = "auto"  # the scripts' --precision: runtime/precision.py decides the dtypes of each part
     fsdp: bool = False  # --fsdp: FSDP2 shards weights, gradients and optimizer state over the GPUs of one machine
     # preference methods
     precompute_ref_log_probs: bool = False
@@ -542,16 +544,56 @@ def param_bytes(job: Job, on_gpu: bool) -> float:
     return DTYPE_BYTES.get(job.dtype, 2.0)
 
 
-def activation_bytes_per_token_layer(m: ModelFacts, on_gpu: bool) -> float:
+def job_precision(job: Job, on_gpu: bool, bf16: bool = True) -> Precision:
+    """The training scripts' precision policy (runtime/precision.py) for `job` on a CPU, a bf16 GPU or an fp16-only
+    GPU (T4): the dtypes the memory below is counted in. Raises PrecisionError for a --precision the device cannot
+    run (precision_problem says it per flavor)."""
+    device = "cpu" if not on_gpu else "cuda-bf16" if bf16 else "cuda-fp16"
+    mode = training_mode(job.use_peft, job.load_in_4bit and on_gpu, job.fsdp)
+    return policy(device, mode, job.precision)
+
+
+def precision_problem(job: Job, on_gpu: bool, bf16: bool = True) -> str:
+    """Why the scripts would refuse this job's --precision on this device ("" when they run it): a forced bf16 on an
+    fp16-only GPU, fp16 on a CPU. Such a flavor is never recommended."""
+    try:
+        job_precision(job, on_gpu, bf16)
+    except PrecisionError as exc:
+        return exc.fact
+    return ""
+
+
+def activation_bytes_per_token_layer(m: ModelFacts, on_gpu: bool, scale: float | None = None) -> float:
     """Korthikanti et al. 2022 (Reducing Activation Recomputation), per token and layer in 16-bit, no dropout, with
-    fused (flash/SDPA) attention so the s^2 terms vanish: attention and norms ~15h, MLP 2h + 4*I (gated: 2h + 8*I)."""
+    fused (flash/SDPA) attention so the s^2 terms vanish: attention and norms ~15h, MLP 2h + 4*I (gated: 2h + 8*I).
+    `scale` 2.0 without autocast (float32), 1.0 under 16-bit autocast; default: by device."""
     h, inter = m.hidden_size, m.intermediate_size
     mlp = 2 * h + (8 if m.gated_mlp else 4) * inter
-    scale = 1.0 if on_gpu else 2.0  # float32 on CPU
+    if scale is None:
+        scale = 1.0 if on_gpu else 2.0  # float32 on CPU
     return (15 * h + mlp) * scale
 
 
-FSDP_MASTER_BYTES = 4.0  # FP32 master copy of each trainable parameter under FSDP (accelerate's upcast)
+FSDP_MASTER_BYTES = BYTES["float32"]  # FP32 master copy of each trainable parameter under FSDP (accelerate's upcast)
+
+
+def memory_assumption() -> str:
+    """The memory line of the assumptions, with the bytes per parameter read from the precision policy."""
+    full = policy("cuda-bf16", "full").bytes_per_parameter()
+    cpu = policy("cpu", "full").bytes_per_parameter()
+    lora, qlora = policy("cuda-bf16", "lora"), policy("cuda-bf16", "qlora")
+    fsdp = policy("cuda-bf16", "fsdp").bytes_per_parameter()
+    return (f"memory (the scripts' precision policy, runtime/precision.py): full fine-tuning on GPUs "
+            f"{sum(full.values()):g} bytes/parameter (FP32 weights {full['weights']:g} + gradients "
+            f"{full['gradients']:g} + AdamW {full['optimizer']:g} + the 16-bit autocast copy "
+            f"{full['autocast_copy']:g}; 8-bit AdamW: {sum(full.values()) - full['optimizer'] + 2:g}), on CPU in fp32 "
+            f"{sum(cpu.values()):g}; FSDP {sum(fsdp.values()):g}/GPUs plus two gathered 16-bit layers; LoRA: the "
+            f"frozen base in 16 bits ({lora.bytes_per_parameter()['weights']:g}) + "
+            f"{sum(lora.adapter_bytes_per_parameter().values()):g} bytes per FP32 adapter parameter; QLoRA: NF4 base "
+            f"(~{qlora.bytes_per_parameter()['weights']:.2f}) + {sum(qlora.adapter_bytes_per_parameter().values()):g} "
+            "per bf16 adapter parameter; a DPO/KTO reference model in the load dtype; activations per Korthikanti et "
+            "al. 2022 for a batch of max_length sequences (the checkpointed residual stream in FP32 when the weights "
+            "are), logits 10 bytes per vocabulary entry, 1 GiB + 8% overhead, 92% of GPU memory usable")
 
 
 def layer_params(m: ModelFacts) -> float:
@@ -576,38 +618,46 @@ def fsdp_buffers(job: Job, wb: float) -> dict[str, float]:
     return {"fsdp_gathered_params": (m.embedding_params + 2.0 * layer) * wb, "fsdp_communication": grads}
 
 
-def memory_breakdown(job: Job, gpus: int, on_gpu: bool = True) -> dict[str, float]:
-    """Bytes per device, by part, for `job` on a machine with `gpus` devices (1 for a CPU machine)."""
+def memory_breakdown(job: Job, gpus: int, on_gpu: bool = True, bf16: bool = True) -> dict[str, float]:
+    """Bytes per device, by part, for `job` on a machine with `gpus` devices (1 for a CPU machine); `bf16`: whether
+    the GPU has bf16 units (False on a T4). Every dtype is the precision policy's (runtime/precision.py)."""
     m = job.model
     n = m.num_params
-    wb = param_bytes(job, on_gpu)
+    prec = job_precision(job, on_gpu, bf16)
+    per = prec.bytes_per_parameter()
+    # What the GPU computes in: gathered FSDP layers, the KV cache of GRPO's rollouts, the reference model's copy.
+    compute = BYTES[prec.autocast or "float32"]
     shard = gpus if (job.fsdp and gpus > 1) else 1
     parts: dict[str, float] = {}
-    if job.use_peft and job.load_in_4bit and on_gpu:
-        # NF4 with double quantization: 4 bits + ~0.127 bits of scales; embeddings and the head stay 16-bit.
-        parts["weights"] = (n - m.embedding_params) * 4.127 / 8 + m.embedding_params * 2.0
-    else:
-        parts["weights"] = n * wb
-    opt = OPTIMIZER_BYTES.get(job.optim)
+    opt = OPTIMIZER_BYTES.get(job.optim)  # None: AdamW in the trained parameters' dtype (the policy's)
     if job.use_peft:
+        if prec.quantized_base:
+            # NF4 with double quantization; embeddings and the head stay in the 16-bit load dtype.
+            parts["weights"] = (n - m.embedding_params) * per["weights"] + m.embedding_params * BYTES[prec.load_dtype]
+        else:
+            parts["weights"] = n * per["weights"]
         trainable = lora_params(m, job.lora_r, job.lora_target_modules)
-        # PEFT keeps adapters in float32: weight + gradient + two AdamW moments (or the 8-bit ones).
-        parts["lora_adapters"] = trainable * (4.0 + 4.0 + (8.0 if opt is None else opt))
+        adapter = prec.adapter_bytes_per_parameter()
+        # Adapters: weight + gradient + two AdamW moments (or the 8-bit ones), in the policy's adapter dtype.
+        parts["lora_adapters"] = trainable * (adapter["weights"] + adapter["gradients"]
+                                              + (adapter["optimizer"] if opt is None else opt))
     else:
-        # Under FSDP with mixed precision, accelerate upcasts the trainable parameters to FP32 master weights before
-        # sharding (fsdp2_prepare_model); gradients and AdamW moments follow them. Layers are still gathered and
-        # computed in BF16 (MixedPrecisionPolicy param_dtype), so only the shards are FP32.
-        master = FSDP_MASTER_BYTES if shard > 1 else wb
-        parts["weights"] = n * master
-        parts["gradients"] = n * master
-        parts["optimizer"] = n * (2 * master if opt is None else opt)
+        # Full fine-tuning keeps FP32 master weights (and, under FSDP, accelerate upcasts the trainable shards to
+        # FP32); gradients and AdamW moments follow them. Under 16-bit autocast, forward makes a 16-bit copy of every
+        # weight and keeps it for backward (autocast_copy); FSDP's 16-bit copies are its gathered layers instead.
+        parts["weights"] = n * per["weights"]
+        parts["gradients"] = n * per["gradients"]
+        parts["optimizer"] = n * (per["optimizer"] if opt is None else opt)
+        if "autocast_copy" in per:
+            parts["autocast_copy"] = n * per["autocast_copy"]
     for key in ("weights", "gradients", "optimizer", "lora_adapters"):
         if key in parts:
             parts[key] /= shard
     if has_reference_copy(job):
-        parts["reference_model"] = n * wb / shard
+        # TRL loads the reference with the policy's model_init_kwargs: the load dtype (FP32 for full fine-tuning).
+        parts["reference_model"] = n * BYTES[prec.load_dtype] / shard
     if shard > 1:
-        parts.update(fsdp_buffers(job, wb))
+        parts.update(fsdp_buffers(job, BYTES[prec.load_dtype]))
 
     seq = job.max_length  # a batch is padded to its longest sequence: plan for the worst batch
     sequences = job.per_device_train_batch_size
@@ -616,18 +666,18 @@ def memory_breakdown(job: Job, gpus: int, on_gpu: bool = True) -> dict[str, floa
     if job.method == "grpo":
         seq = min(job.max_length, int(job.mean_prompt_len + job.max_completion_length))
     tokens = sequences * seq
-    per_layer = activation_bytes_per_token_layer(m, on_gpu)
-    act_scale = 1.0 if on_gpu else 2.0
+    per_layer = activation_bytes_per_token_layer(m, on_gpu, 1.0 if prec.autocast else 2.0)
     if job.activation_checkpointing:
-        # Only each layer's input is kept; one layer's activations are rebuilt at a time during backward.
-        parts["activations"] = tokens * (2 * m.hidden_size * act_scale * m.num_layers + per_layer)
+        # Only each layer's input is kept (the residual stream: FP32 when the weights are FP32, as under autocast
+        # the embeddings and residual additions stay FP32); one layer's activations are rebuilt at a time.
+        parts["activations"] = tokens * (prec.activation_bytes * m.hidden_size * m.num_layers + per_layer)
     else:
         parts["activations"] = tokens * per_layer * m.num_layers
     # Logits in 16-bit, their float32 upcast for the loss and its gradient: ~10 bytes per vocabulary entry.
     if job.method != "reward":
         parts["logits"] = tokens * m.vocab_size * 10.0
     if job.method == "grpo":
-        kv_per_token = 2 * m.num_layers * m.num_key_value_heads * m.head_dim * wb
+        kv_per_token = 2 * m.num_layers * m.num_key_value_heads * m.head_dim * compute
         gen_sequences = job.per_device_train_batch_size * job.gradient_accumulation_steps
         parts["kv_cache"] = gen_sequences * (job.mean_prompt_len + job.max_completion_length) * kv_per_token
     subtotal = sum(parts.values())
@@ -712,6 +762,7 @@ class Device:
     local: bool = False
     interconnect: str = "pcie"
     interconnect_gbs: float = 0.0  # per direction, between the GPUs of the machine
+    bf16: bool = True  # the GPU has bf16 units (False on a T4): the precision policy differs
 
 
 def device_for(flavor: Flavor, job: Job, profile: LocalProfile, local: bool = False) -> Device:
@@ -725,7 +776,7 @@ def device_for(flavor: Flavor, job: Job, profile: LocalProfile, local: bool = Fa
         # Vendors' "GB" of GPU memory are binary gigabytes (an "80GB" A100 holds 80 GiB).
         return Device(flavor.name, flavor.gpu_count, vram * USABLE_FRACTION, spec.bf16_tflops,
                       spec.memory_bandwidth_gbs, mfu, spec.gpu_class, True, interconnect=spec.interconnect,
-                      interconnect_gbs=spec.interconnect_gbs)
+                      interconnect_gbs=spec.interconnect_gbs, bf16=spec.bf16)
     # CPU flavors and this machine: one "device" with the machine's RAM, measured matmul rate per vCPU.
     ram_gib = flavor.ram_gb * (1.0 if local else 1e9 / GIB) * 0.85
     peak = max(flavor.vcpus, 1) * profile.gflops_per_vcpu / 1000.0
@@ -1094,7 +1145,7 @@ def baseline_eval_seconds(job: Job, dev: Device, eval_rows: int = EVAL_DEFAULTS[
 
 
 def _fits(job: Job, dev: Device) -> tuple[bool, dict[str, float]]:
-    parts = memory_breakdown(job, dev.devices, dev.on_gpu)
+    parts = memory_breakdown(job, dev.devices, dev.on_gpu, dev.bf16)
     return sum(parts.values()) / GIB <= dev.memory_gib, parts
 
 
@@ -1113,6 +1164,10 @@ def estimate_flavor(job: Job, flavor: Flavor, profile: LocalProfile, local: bool
     if flavor.is_gpu and not flavor.spec:
         return FlavorEstimate(flavor.name, gpu, "does not fit", [], 0.0, 0.0, {}, 0.0, 0.0, flavor.price_per_hour,
                               {}, False, f"no datasheet for GPU model {flavor.gpu_model!r}: not estimated")
+    problem = precision_problem(job, dev.on_gpu, dev.bf16)
+    if problem:  # a --precision the scripts refuse on this device (runtime/precision.py): never recommended
+        return FlavorEstimate(flavor.name, gpu, "does not fit", [], 0.0, round(dev.memory_gib, 2), {}, 0.0, 0.0,
+                              flavor.price_per_hour, {}, False, problem)
     if job.activation_checkpointing is None:  # the scripts' default: on for GPUs, off on CPU
         job = replace(job, activation_checkpointing=dev.on_gpu)
     note = uncalibrated_note(flavor, job.model, profile)
@@ -1223,7 +1278,7 @@ REQUEST_DEFAULTS: dict[str, object] = {
     "total_tokens": None, "max_steps": None, "num_train_epochs": None, "max_length": None,
     "per_device_train_batch_size": None, "gradient_accumulation_steps": None, "activation_checkpointing": True,
     "use_peft": False, "lora_r": None, "lora_target_modules": "all-linear", "load_in_4bit": False,
-    "optim": "adamw_torch_fused", "fsdp": False, "precompute_ref_log_probs": False, "beta": None,
+    "optim": "adamw_torch_fused", "fsdp": False, "precompute_ref_log_probs": False, "beta": None, "precision": "auto",
     "num_generations": None, "max_completion_length": None, "use_vllm": False, "push_to_hub": True, "flavors": None,
     "max_hours": DEFAULT_MAX_HOURS, "local": False, "packing": None, "eval_split_size": None, "save_steps": None,
     "steps_per_generation": None, "vllm_gpu_memory_utilization": None, "eval_rows": None,
@@ -1283,9 +1338,7 @@ ASSUMPTIONS = [
     "the root unit, and per micro-batch 2 all-gathers of the weights + 1 reduce-scatter of the gradients over NVLink "
     "(A100, H200) or PCIe (others) at 75%/60% of the link, 70% hidden behind compute",
     "CPU rows: trusted up to 2x the largest model the CPU profile was measured on, never recommended above it",
-    "memory: weights/grads/AdamW moments in the training dtype (8 bytes/parameter in BF16), LoRA adapters in FP32 "
-    "(16 bytes/parameter), activations per Korthikanti et al. 2022 for a batch of max_length sequences, logits 10 "
-    "bytes per vocabulary entry, 1 GiB + 8% overhead, 92% of GPU memory usable",
+    memory_assumption(),
     "start-up 150 s (image and dependencies), model download 150 MB/s, Hub upload 80 MB/s",
     "cost: billed per minute, rounded up; timeout = estimate x 1.25, at least 10 minutes",
 ]
@@ -1366,7 +1419,7 @@ def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str], list[str]]:
         activation_checkpointing=None if p["activation_checkpointing"] is None else bool(p["activation_checkpointing"]),
         use_peft=bool(p["use_peft"]), fsdp=bool(p["fsdp"]),
         lora_r=int(p["lora_r"]), lora_target_modules=str(p["lora_target_modules"]),  # type: ignore[arg-type]
-        load_in_4bit=bool(p["load_in_4bit"]), optim=str(p["optim"]),
+        load_in_4bit=bool(p["load_in_4bit"]), optim=str(p["optim"]), precision=str(p["precision"] or "auto"),
         precompute_ref_log_probs=bool(p["precompute_ref_log_probs"]), beta=float(beta),  # type: ignore[arg-type]
         num_generations=generations, max_completion_length=completion, mean_prompt_len=prompt,
         use_vllm=bool(p["use_vllm"]), push_to_hub=bool(p["push_to_hub"]),
@@ -1399,7 +1452,8 @@ def _warnings(p: dict, facts: ModelFacts, catalog: Catalog, rows: list[FlavorEst
                         f"{fastest.flavor} at {fastest.hours:.1f} h. Raise max_hours, train on fewer tokens or use "
                         "LoRA.")
     if best and best.gpu.endswith("T4"):
-        warnings.append("The T4 has no BF16: the scripts train in FP16 there (slower, can overflow).")
+        warnings.append("The T4 has no BF16: the scripts compute in FP16 there under a GradScaler (FP32 master "
+                        "weights for full fine-tuning); slower, and models pretrained in BF16 can overflow in FP16.")
     if best and best.time_parts_s.get("training", 0) < 0.2 * best.hours * 3600:
         warnings.append("Training is under a fifth of the time: start-up, download and upload dominate this job.")
     return warnings

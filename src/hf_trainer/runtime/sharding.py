@@ -153,7 +153,17 @@ def save_final_model(trainer, output_dir: str) -> None:
     master weights, so a full model is cast back to the dtype it was loaded in: the same files, and the same size,
     as an unsharded run writes (a LoRA adapter stays fp32, as PEFT keeps it in either case)."""
     if not is_sharded(trainer):
-        trainer.save_model(output_dir)
+        # Full fine-tuning trains FP32 master weights under 16-bit autocast (runtime/precision.py): written in the
+        # autocast dtype, as the sharded path below, so the files keep the size the base model had.
+        dtype, model = _training_dtype(trainer), trainer.accelerator.unwrap_model(trainer.model)
+        master = next((p.dtype for p in model.parameters() if p.requires_grad), None)
+        if dtype is None or hasattr(model, "peft_config") or master in (None, dtype):
+            trainer.save_model(output_dir)
+            return
+        if trainer.args.should_save:
+            trainer._save(output_dir, state_dict={name: t.detach().to("cpu", dtype) if t.is_floating_point() else t
+                                                  for name, t in model.state_dict().items()})
+            record_dtype(Path(output_dir) / "config.json", dtype)
         return
     state_dict = trainer.accelerator.get_state_dict(trainer.model)  # FSDP2: full tensors, on the main process only
     dtype = _training_dtype(trainer)

@@ -13,12 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-from .basics import ScriptError, _local_data_files, _positive_float, _positive_int, on_hf_jobs
+from .basics import ScriptError, _local_data_files, _positive_float, _positive_int, is_main_process, on_hf_jobs
 from .file_types import builder_for
 from .dataset_formats import READY, dropped_columns, method_verdict, read_chat_template, refusal, template_problem
 from .dataset_formats import sample_indices
 from .early_stop import add_early_stop_arguments
 from .mappings import MAPPINGS, map_row
+from .precision import PRECISION_CHOICES, Precision, PrecisionError, device_kind, policy, training_mode
 from .sharding import activation_checkpointing_on, fsdp_problem
 from .splits import eval_split, train_split
 from .vocabulary import RESUME_CHOICES
@@ -67,6 +68,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--activation_checkpointing", action=argparse.BooleanOptionalAction, default=None,
                        help="Recompute activations to save memory (default: on for GPUs, off on CPU).")
     train.add_argument("--optim", default=None, help="Optimizer (default: adamw_torch_fused on GPU, adamw_torch on CPU).")
+    train.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                       help="auto: FP32 master weights with bf16 autocast on bf16 GPUs, fp16 autocast (GradScaler) on "
+                            "fp16-only GPUs (T4), fp32 on CPU; LoRA/QLoRA keep a 16-bit base. bf16/fp16/fp32 force "
+                            "the autocast (bf16 also runs on CPU). See references/training_methods.md.")
     train.add_argument("--logging_steps", type=_positive_int, default=None)
     train.add_argument("--save_steps", type=_positive_int, default=100)
     train.add_argument("--save_total_limit", type=_positive_int, default=2)
@@ -122,9 +127,13 @@ def detect_device() -> dict:
     import torch
 
     if torch.cuda.is_available():
+        major, minor = torch.cuda.get_device_capability(0)
         return {
             "type": "cuda",
-            "bf16": torch.cuda.is_bf16_supported(),
+            # bf16 units from compute capability 8.0 (Ampere) on. Not torch.cuda.is_bf16_supported(): by default it
+            # also answers True for emulated bf16 (a T4 can store bf16 tensors, not compute in them at speed).
+            "bf16": major >= 8 or bool(torch.version.hip),
+            "capability": f"{major}.{minor}",
             "count": torch.cuda.device_count(),
             "name": torch.cuda.get_device_name(0),
         }
@@ -171,6 +180,7 @@ def check_arguments(args, device: dict) -> None:
     problem = fsdp_problem(args, device, distributed_world_size())
     if problem:
         raise ScriptError(problem)
+    run_precision(args, device)  # a --precision the device cannot run stops here
 
 
 def default_output_dir(args, method: str) -> str:
@@ -178,14 +188,28 @@ def default_output_dir(args, method: str) -> str:
     return args.output_dir or str(Path("outputs") / f"{name}-{method}")
 
 
+def run_precision(args, device: dict) -> Precision:
+    """The precision policy (runtime/precision.py) for this run: device kind x training mode x --precision."""
+    mode = training_mode(getattr(args, "use_peft", False), getattr(args, "load_in_4bit", False),
+                         getattr(args, "fsdp", False))
+    try:
+        return policy(device_kind(device), mode, getattr(args, "precision", "auto") or "auto")
+    except PrecisionError as exc:
+        raise ScriptError(str(exc)) from None
+
+
 def precision_kwargs(args, device: dict) -> dict:
-    """Trainer precision and speed settings: bf16 where supported (fp16 on T4), CPU flags on CPU."""
+    """Trainer precision and speed settings: the policy's autocast (bf16, or fp16 with a GradScaler), CPU flags on
+    CPU, the optimizer, activation checkpointing and Liger kernels."""
+    precision = run_precision(args, device)
+    if is_main_process():
+        print(precision.summary(), flush=True)
     # With --fsdp, FSDP checkpoints activations itself (sharding.fsdp_kwargs); the Trainer's would gather layers twice.
     checkpointing = activation_checkpointing_on(args, device) and not getattr(args, "fsdp", False)
     if device["type"] != "cuda":
-        return {"bf16": False, "fp16": False, "use_cpu": True, "optim": args.optim or "adamw_torch",
+        return {**precision.training_arguments, "use_cpu": True, "optim": args.optim or "adamw_torch",
                 "activation_checkpointing": checkpointing}
-    kwargs = {"bf16": device["bf16"], "fp16": not device["bf16"], "optim": args.optim or "adamw_torch_fused",
+    kwargs = {**precision.training_arguments, "optim": args.optim or "adamw_torch_fused",
               "activation_checkpointing": checkpointing}
     if kwargs["activation_checkpointing"]:
         kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}
@@ -199,13 +223,11 @@ def precision_kwargs(args, device: dict) -> dict:
 
 
 def model_init_kwargs(args, device: dict) -> dict:
-    """How to load the model: dtype, attention kernel, 4-bit quantization."""
+    """How to load the model: the policy's dtype (fp32 master weights for full fine-tuning, a 16-bit base for LoRA),
+    the attention kernel, 4-bit quantization computing in the policy's autocast dtype."""
     import torch
 
-    if device["type"] == "cuda":
-        dtype = torch.bfloat16 if device["bf16"] else torch.float16
-    else:
-        dtype = torch.float32
+    dtype = getattr(torch, run_precision(args, device).load_dtype)  # "bfloat16" -> torch.bfloat16
     attn = args.attn_implementation
     if attn is None:
         attn = "sdpa"
@@ -463,13 +485,22 @@ def attach_token_stats(trainer) -> None:
 
     def counting_collator(features):
         batch = collate(features)
-        # The same collator serves evaluation, which runs with the model in eval mode: count training batches only.
-        if trainer.model.training:
-            ids = batch["input_ids"]
-            mask = batch.get("attention_mask")
-            real = int(mask.sum()) if mask is not None else int(ids.numel())  # padding-free batches have no padding
-            out.write(json.dumps({"computed": int(ids.numel()), "real": real, "rows": int(ids.shape[0])}) + "\n")
+        ids = batch["input_ids"]
+        mask = batch.get("attention_mask")
+        real = int(mask.sum()) if mask is not None else int(ids.numel())  # padding-free batches have no padding
+        out.write(json.dumps({"computed": int(ids.numel()), "real": real, "rows": int(ids.shape[0])}) + "\n")
         return batch
+
+    # Only the training dataloader counts (evaluation shares the collator). Not `model.training`: the Trainer fetches
+    # a whole accumulation window of batches before its first training_step switches the model to train mode.
+    train_dataloader = trainer.get_train_dataloader
+
+    def counting_train_dataloader():
+        trainer.data_collator = counting_collator
+        try:
+            return train_dataloader()
+        finally:
+            trainer.data_collator = collate
 
     class _Summary(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -489,5 +520,5 @@ def attach_token_stats(trainer) -> None:
             out.write(json.dumps(summary) + "\n")
             out.close()
 
-    trainer.data_collator = counting_collator
+    trainer.get_train_dataloader = counting_train_dataloader
     trainer.add_callback(_Summary())
