@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from hf_trainer import paths
+from hf_trainer.bundled_scripts import TRAINING_SCRIPTS
 from hf_trainer.errors import UserError
 from hf_trainer.jobs import submit
 from hf_trainer.jobs.base import BackendName, JobBackend, JobInfo
@@ -126,10 +127,10 @@ MAX_RECORDED_ARGUMENT_CHARS = 4000
 def validate_script(script: object) -> str:
     """The recorded script must be one of the bundled training scripts, by its bare name: a card that names a path
     (absolute, '../..', a folder) or any other file is refused, since rerun would run that file with the token."""
-    if not isinstance(script, str) or script not in submit.TRAINING_SCRIPTS:
+    if not isinstance(script, str) or script not in TRAINING_SCRIPTS:
         shown = repr(script)[:120] if isinstance(script, str) else type(script).__name__
         raise UserError(f"The recorded script {shown} is not one of hf-trainer's bundled training scripts "
-                        f"({', '.join(sorted(submit.TRAINING_SCRIPTS))}), so it is not run: a model card is "
+                        f"({', '.join(sorted(TRAINING_SCRIPTS))}), so it is not run: a model card is "
                         "written by whoever shared the model, and rerun runs only bundled scripts by name. Train with "
                         "'hf-trainer train' (or hf_jobs uv with a script you have read) instead.")
     return script
