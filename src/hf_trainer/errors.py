@@ -8,9 +8,10 @@ a person.
 """
 
 import difflib
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from hf_trainer.redaction import Redactor
 
@@ -29,10 +30,10 @@ def _short(value: Any) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def _message(error: dict) -> str:
+def _message(error: ErrorDetails) -> str:
     """pydantic's message for one error, in this project's words (what the value must be)."""
     kind, ctx = error.get("type"), error.get("ctx") or {}
-    words = {
+    words: dict[str, Callable[[], str]] = {
         "greater_than_equal": lambda: f"must be at least {ctx.get('ge')}",
         "less_than_equal": lambda: f"must be at most {ctx.get('le')}",
         "greater_than": lambda: f"must be more than {ctx.get('gt')}",

@@ -129,7 +129,7 @@ def _arg_value(args: list[str], name: str) -> str | None:
     return None
 
 
-def _line_of(text: str, pattern: re.Pattern | str) -> int | None:
+def _line_of(text: str, pattern: re.Pattern[str] | str) -> int | None:
     match = re.search(pattern, text) if isinstance(pattern, str) else pattern.search(text)
     return text[: match.start()].count("\n") + 1 if match else None
 

@@ -318,7 +318,7 @@ def rerun(source: str, backend: JobBackend, *, api: Any = None, flavor: str | No
     remote_code = trust_remote_code_note(recorded.arguments)
     if remote_code:
         notes.append(remote_code)
-    if changed:
+    if changed and recorded.script_sha256:
         notes.append(f"{recorded.script} changed since the recorded run (sha256 {recorded.script_sha256[:12]} then, "
                      f"{now[:12]} now): the current bundled script runs, with the same arguments")
     chosen_flavor = flavor or recorded.flavor

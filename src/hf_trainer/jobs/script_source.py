@@ -9,7 +9,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field
@@ -32,7 +32,7 @@ class ScriptSource(BaseModel):
     path: Path | None = Field(default=None, description="The absolute local file (path kind).")
     url: str | None = Field(default=None, description="The http(s) URL (url kind).")
     name: str = Field(description="A file name for the script, e.g. 'train_sft.py'.")
-    metadata: dict | None = Field(default=None, description="The PEP 723 'script' block, None when absent.")
+    metadata: dict[str, Any] | None = Field(default=None, description="The PEP 723 'script' block, None when absent.")
 
 
 def _url_name(url: str) -> str:
