@@ -428,3 +428,27 @@ def test_spend_prints_the_ledger_and_its_json(fake_hub: FakeHub, capsys: pytest.
     code, out, _ = run_cli(capsys, "spend", "--backend", "hub", "--json")
     data = json.loads(out)
     assert data["budget"]["spent_usd"] == 3.0 and data["ledger"]["committed_usd"] == 5.0
+
+
+def test_a_server_holds_the_strictest_budget_it_has_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(b, "_held", [])
+    monkeypatch.setattr(b, "_holding", [])
+    b.set_budget(40, now=NOW)
+    b.hold_strictest()
+    b.config_path().unlink()  # a local job or a shell command deletes the file: the server keeps its budget
+    held = b.load_budget()
+    assert held.limit_usd == 40.0 and "restarts" in held.where
+    b.set_budget(100, now=NOW)  # written behind the server's back (no terminal asked): not in force
+    assert b.load_budget().limit_usd == 40.0
+    b.set_budget(20, now=NOW)  # lower: in force at once
+    assert b.load_budget().limit_usd == 20.0
+    monkeypatch.setenv(b.ENV_USD, "30")
+    assert b.load_budget().limit_usd == 20.0
+
+
+def test_the_stdio_server_holds_the_budget_from_its_start() -> None:
+    import inspect
+
+    from hf_trainer import server
+
+    assert "hold_strictest()" in inspect.getsource(server.serve)

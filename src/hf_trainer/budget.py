@@ -6,7 +6,9 @@
   <usd> [--period 30d]` writes, whose periods count from the moment it was set. The environment wins when both exist.
 - Who may change it: the person. No MCP tool writes it (the status operation only reads it). From the command line a
   first budget, or a lower one, is set at once; raising or removing one needs an interactive terminal where the person
-  types the new amount, so an agent running shell commands cannot lift it.
+  types the new amount, so an agent running shell commands cannot lift it. The MCP server holds the strictest budget
+  it has seen since it started (`hold_strictest`), so a job or command that edits or deletes the file cannot lift it
+  under a running server either; an environment budget is out of reach of both.
 - The check (`check_spend`), one call in the submit pipeline of every route that can spend money: refuse when
   spent + committed + the new job's worst case (timeout x the flavor's price, every run due this period for a schedule)
   exceeds the limit. `force` never passes it. With no budget set it does nothing and asks the Hub nothing.
@@ -35,7 +37,8 @@ CONFIG_FILE = "budget.json"
 DEFAULT_PERIOD = "30d"
 MAX_USD = 1_000_000.0
 RAISE_HINT = (f"Only the person can raise it: in their own terminal, `hf-trainer budget set <usd>` (it asks them to "
-              f"type the amount), or a higher {ENV_USD} where the server is started.")
+              f"type the amount), or a higher {ENV_USD} where the server is started; a running MCP server keeps the "
+              "lowest budget it has seen until it restarts.")
 
 
 class Budget(BaseModel):
@@ -109,10 +112,37 @@ def _from_file(path: Path) -> Budget | None:
                         "`hf-trainer budget set <usd>`.") from None
 
 
+# A long-running MCP server holds the strictest budget it has seen (hold_strictest): a job or a shell command that
+# edits or deletes the file cannot lift the budget under it. Empty and off in the CLI and in tests.
+_held: list[Budget] = []
+_holding: list[bool] = []
+
+
+def hold_strictest() -> None:
+    """From now on in this process, a budget read later may lower the budget in force, never raise or remove it. The
+    MCP server calls this at start; a person who raises the budget restarts the server."""
+    _holding[:] = [True]
+    load_budget()
+
+
+def _stricter_or_equal(new: Budget, old: Budget) -> bool:
+    return new.limit_usd <= old.limit_usd and parse_period(new.period) >= parse_period(old.period)
+
+
 def load_budget(env: dict[str, str] | None = None, path: Path | None = None) -> Budget | None:
-    """The budget in force: the environment's, else the config file's, else None (no limit)."""
-    budget = _from_env(os.environ if env is None else env)
-    return budget or _from_file(path or config_path())
+    """The budget in force: the environment's, else the config file's, else None (no limit); in a server that holds
+    the strictest budget, the one it holds when the current one is higher or gone."""
+    budget = _from_env(os.environ if env is None else env) or _from_file(path or config_path())
+    if not _holding:
+        return budget
+    if budget is not None and (not _held or _stricter_or_equal(budget, _held[0])):
+        _held[:] = [budget]
+        return budget
+    if not _held:
+        return None
+    held = _held[0]
+    return held.model_copy(update={"where": f"{held.where}, held by this server: a higher or removed budget "
+                                            "applies once the server restarts"})
 
 
 def _write(path: Path, budget: dict[str, Any]) -> None:
