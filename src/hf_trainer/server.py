@@ -358,6 +358,9 @@ def http_app(host: str = "127.0.0.1", auth_token: str | None = None, *,
 
 def serve(http: bool = False, host: str = "127.0.0.1", port: int = 8765, auth_token: str | None = None) -> None:
     """Run the server: stdio by default, streamable HTTP with `http=True` (see `http_app` for the auth rules)."""
+    from hf_trainer.budget import hold_strictest
+
+    hold_strictest()  # for the server's life a budget can be lowered, never lifted (a job could edit the file)
     if http:
         import uvicorn  # only the HTTP transport needs it
 
