@@ -216,3 +216,26 @@ def estimated_job(request: Any, backend_name: str, api: Any = None) -> Any:
         return Estimated(warnings=warnings)
     return Estimated(seconds=estimate.seconds, memory_fits=estimate.fits, warnings=warnings,
                      memory_detail=None if estimate.fits else "the model's 16-bit weights do not fit with room to run")
+
+
+# The flavors and model sizes references/evaluation.md prices the default suite on (a test keeps the table true).
+DOC_FLAVORS = ("l4x1", "a10g-large", "a100-large", "h200")
+DOC_SIZES = (("0.5B", 494_000_000), ("1.5B", 1_540_000_000), ("7B", 7_620_000_000))
+
+
+def default_suite_table_markdown() -> str:
+    """The default suite before and after (two models) per flavor and model size, with vLLM, from the fallback
+    price list: minutes and dollars, start-up included."""
+    from hf_trainer.runtime.estimate_math import facts_from_count, fallback_catalog
+
+    catalog = fallback_catalog()
+    tasks = default_tasks()
+    lines = ["| model | " + " | ".join(f"{name} (${catalog.get(name).price_per_hour:.2f}/h)" for name in DOC_FLAVORS)
+             + " |", "|---|" + "---|" * len(DOC_FLAVORS)]
+    for label, count in DOC_SIZES:
+        cells = []
+        for name in DOC_FLAVORS:
+            e = benchmark_estimate(facts_from_count(count), catalog.get(name), tasks, use_vllm=True)
+            cells.append(f"{e.seconds / 60:.0f} min, ${e.cost_usd:.2f}" if e.fits else "does not fit")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

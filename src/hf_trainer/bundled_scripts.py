@@ -42,6 +42,7 @@ SCRIPTS: dict[str, BundledScript] = {s.name: s for s in [
     BundledScript("train_sft_unsloth.py", "sft"),
     BundledScript("train_vlm.py", "sft", baseline=True, method_flag=True),
     BundledScript("evaluate.py"),
+    BundledScript("benchmark.py"),  # priced from its own arguments by benchmark_plan.py, not the training estimate
     BundledScript("generate_responses.py"),
     BundledScript("convert_to_gguf.py"),
     BundledScript("inspect_dataset.py"),

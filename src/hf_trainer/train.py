@@ -27,6 +27,8 @@ from hf_trainer.preflight import PreflightReport
 from hf_trainer.runtime.train_common import DEFAULT_TRACKIO_PROJECT, default_run_name
 from hf_trainer.runtime.vocabulary import Method, Resume, timeout_seconds as job_timeout_seconds
 from hf_trainer.bundled_scripts import METHOD_SCRIPTS, VISION_SCRIPT, bundled
+from hf_trainer import benchmark_plan
+from hf_trainer.benchmark_plan import BenchmarkPlan
 from hf_trainer.timeouts import format_duration, parse_timeout
 
 # When the dataset's size cannot be measured in tokens, a conservative guess keeps the estimate usable, with a warning.
@@ -73,6 +75,11 @@ class TrainRequest(BaseModel):
     eval_baseline: bool | None = Field(None, description="Score the base model before training and the result "
                                        "after (the card shows both). Default: on when it adds under 5% of the "
                                        "estimated time; the plan says which and why.")
+    benchmark_tasks: str | None = Field(None, max_length=500, description="After training, score the pushed model "
+                                        "and its base on standard benchmarks (EleutherAI's lm-evaluation-harness): "
+                                        "'default' (ifeval, gsm8k, mmlu) or comma-separated harness task names. A "
+                                        "second job on the same flavor, sent by the training job when it succeeds; "
+                                        "the plan prices it. Hub only, with hub_model_id.")
     resume: Resume = Field("auto", description="With an output repo or folder that holds a checkpoint: 'auto' "
                            "continues it only when the same run made it (base model, method, data, training "
                            "arguments) and else starts fresh, 'never' always starts fresh, 'must' fails unless it "
@@ -112,6 +119,8 @@ class TrainPlan(BaseModel):
     generation: str = Field("", description="grpo: vLLM or transformers' generate for the rollouts, and why.")
     dependencies: list[str] = Field(default_factory=list, description="Packages the job installs beyond the "
                                     "script's header (hf jobs uv run --with), e.g. vllm for GRPO with vLLM.")
+    benchmark: BenchmarkPlan | None = Field(None, description="The standard-benchmark job sent after training "
+                                            "(benchmark_tasks), with its own time and cost.")
     submitted: bool = False
     job: JobInfo | None = None
     job_url: str | None = None
@@ -132,6 +141,7 @@ class TrainPlan(BaseModel):
             f"  results        {self.output_dir or 'the job output folder'}",
             f"  resume         {self.resume}: " + _RESUME_TEXT[self.resume],
             f"  baseline eval  {self.baseline}",
+            *([f"  benchmark      {self.benchmark.text}"] if self.benchmark else []),
             *([f"  generation     {self.generation}"] if self.generation else []),
             *([f"  installs       {' '.join(self.dependencies)} (--with)"] if self.dependencies else []),
             f"  metrics        trackio project {self.trackio_project}, run {self.run_name}"
@@ -351,6 +361,15 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         hours = row.hours + row.baseline_eval_s / 3600
         if backend_name == "hub":
             cost = math.ceil(hours * 60) / 60 * row.price_per_hour
+    # The benchmark job after training is part of the plan: priced on the same flavor, inside the budget.
+    bench = benchmark_plan.plan_after_training(
+        req.model_name_or_path, req.hub_model_id, req.benchmark_tasks, backend, flavor=flavor,
+        labels={"model-repo": _label_value(req.hub_model_id or "")},
+        num_params=getattr(getattr(estimate, "model", None), "num_params", None),
+        active_params=getattr(getattr(estimate, "model", None), "num_active_params", None)) \
+        if req.benchmark_tasks else None
+    if bench is not None and cost is not None:
+        cost += bench.estimated_cost_usd
     if req.max_cost_usd is not None and cost is not None and cost > req.max_cost_usd:
         cheaper = sorted((r for r in estimate.rows if r.verdict != "does not fit" and r.cost_usd <= req.max_cost_usd),
                          key=lambda r: r.cost_usd)
@@ -391,9 +410,13 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         fits = False
         warnings.append(f"{flavor} fits only with changes the scripts cannot make: {', '.join(changes)}")
     # The very request submit_plan sends (submit.training_request): the report approves only that job.
+    follow_up = None
+    if bench is not None:  # its own preflight; the training job carries it and sends it when it succeeds
+        warnings += [f"benchmark job: {f.message}" for f in benchmark_plan.preflight(bench, backend).errors]
+        follow_up = benchmark_plan.follow_up_env(bench, backend)
     report = submit.preflight_job(
         submit.training_request(script_name, script_args, backend, flavor=flavor, timeout_seconds=timeout_seconds,
-                                labels=labels, dependencies=dependencies), backend_name,
+                                labels=labels, dependencies=dependencies, env=follow_up), backend_name,
         submit.Estimated(seconds=hours * 3600 if hours is not None else None, memory_fits=fits,
                          memory_detail=None if row is None else
                          f"needs {row.memory_gib:.1f} GiB, has {row.memory_available_gib:.0f} GiB",
@@ -413,7 +436,7 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         output_dir=_output_dir(req, backend_name),
         dataset_verdict=verdict.verdict, dataset_mapping=mapping, labels=labels, preflight=report, warnings=warnings,
         changes=changes, change_args=change_args, resume=req.resume, baseline=baseline_text,
-        generation=generation_text, dependencies=dependencies)
+        generation=generation_text, dependencies=dependencies, benchmark=bench)
 
 
 def vllm_choice(req: TrainRequest, backend_name: BackendName, estimate: Any) -> tuple[bool, str, list[str]]:
@@ -444,7 +467,9 @@ def submit_plan(plan: TrainPlan, backend: JobBackend, *, force: bool = False) ->
     forced; the card gets the job's link and flavor there."""
     job, _ = submit.submit_training(plan.script, plan.script_args, backend, flavor=plan.flavor,
                                     timeout_seconds=plan.timeout_seconds, labels=plan.labels, force=force,
-                                    report=plan.preflight, dependencies=plan.dependencies)
+                                    report=plan.preflight, dependencies=plan.dependencies,
+                                    env=benchmark_plan.follow_up_env(plan.benchmark, backend) if plan.benchmark
+                                    else None)
     trackio_url = None
     if plan.backend == "hub" and job.owner:
         trackio_url = f"{_hub_endpoint(backend)}/spaces/{job.owner}/trackio"

@@ -394,6 +394,10 @@ def check(request: Any, backend: JobBackend, *, force: bool = False, estimate: b
     estimated = None
     if estimate and script is not None:
         estimated = estimate_training(script, request.script_args, request.flavor, name, getattr(backend, "api", None))
+    elif estimate:  # scripts/benchmark.py alone: priced from its own arguments too (benchmark_plan.py)
+        from hf_trainer.benchmark_plan import estimated_job
+
+        estimated = estimated_job(request, name, getattr(backend, "api", None))
     report = preflight_job(request, name, estimated)
     gate(report, force=force, action=action)
     report = report.model_copy(update={"budget": spend_check(request, backend, schedule=schedule, action=action)})
@@ -456,22 +460,23 @@ def token_secret(backend: JobBackend) -> dict[str, str]:
 
 def training_request(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
                      timeout_seconds: int | None, labels: dict[str, str] | None = None,
-                     dependencies: list[str] | None = None) -> UvJobRequest:
+                     dependencies: list[str] | None = None, env: dict[str, str] | None = None) -> UvJobRequest:
     """The one job train, rerun and retry plan, check and send: a bundled script with arguments, the caller's token
     as its HF_TOKEN secret (token_secret), flavor, timeout and labels."""
     return UvJobRequest(script=str(paths.bundled_script(script)), script_args=list(script_args),
                         secrets=token_secret(backend), labels=dict(labels or {}), flavor=flavor,
-                        timeout_seconds=timeout_seconds, dependencies=list(dependencies or []))
+                        timeout_seconds=timeout_seconds, dependencies=list(dependencies or []), env=dict(env or {}))
 
 
 def submit_training(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
                     timeout_seconds: int | None, labels: dict[str, str], force: bool = False,
                     report: PreflightReport | None = None, action: str = "Not submitted",
-                    dependencies: list[str] | None = None) -> tuple[JobInfo, PreflightReport]:
+                    dependencies: list[str] | None = None, env: dict[str, str] | None = None
+                    ) -> tuple[JobInfo, PreflightReport]:
     """train, rerun and retry: a bundled training script with arguments, submitted through the same pipeline. A
     `report` from `plan_training` is reused only when it describes this very job (else the job is checked anew)."""
     request = training_request(script, script_args, backend, flavor=flavor, timeout_seconds=timeout_seconds,
-                               labels=labels, dependencies=dependencies)
+                               labels=labels, dependencies=dependencies, env=env)
     return submit(request, backend, force=force, report=report, action=action)
 
 

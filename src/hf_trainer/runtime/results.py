@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .early_stop import BROKEN_REASONS, STOPPED_EXIT_CODE, finish_pushes, stop_record
+from .follow_up import submit_follow_up
 from .basics import ScriptError, current_job_flavor, current_job_id, hub_url, is_main_process, on_hf_jobs
 from .sharding import save_final_model
 from .train_common import detect_device
@@ -308,5 +309,7 @@ def finish_run(trainer, args, method: str, output_dir: str, started: float, hpar
                     extra_files=evaluation["files"] if evaluation else None, stopped=stopped)
     if evaluation:
         result["evaluation"] = evaluation["comparison"]
+    if stopped is None and args.push_to_hub and (follow_up := submit_follow_up()):
+        result["follow_up_job"] = follow_up  # the job `train` planned after this one (benchmark.py on the model)
     report(result, args.json)
     return STOPPED_EXIT_CODE if stopped is not None else 0
