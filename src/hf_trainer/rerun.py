@@ -254,15 +254,17 @@ def recorded_job_from_job(backend: JobBackend, job_id: str) -> RecordedJob:
     from hf_trainer.diagnose import script_args_from_command
 
     job = backend.inspect(job_id)
-    bundled = {p.name for p in paths.scripts_dir().glob("*.py")}
-    script = next((Path(part).name for part in job.command if Path(part).name in bundled), None)
+    # A job's command is untrusted too (anyone in an organization can submit one): a bundled training script by
+    # name, with one-line arguments, as for a model card.
+    script = next((Path(part).name for part in job.command if Path(part).name in TRAINING_SCRIPTS), None)
     if script is None:
         raise UserError(f"Job {job_id} did not run one of hf-trainer's bundled scripts (its command is "
                         f"{' '.join(job.command)[:200]!r}), so it cannot be rerun as a training job. Use hf_jobs "
                         "'run' or 'uv' with the same command instead.")
     from hf_trainer.jobs.records import read_record  # the timeout it was submitted with, from the job's labels
 
-    return RecordedJob(script=script, arguments=script_args_from_command(job.command), flavor=job.flavor,
+    return RecordedJob(script=validate_script(script),
+                       arguments=validate_arguments(script_args_from_command(job.command)), flavor=job.flavor,
                        timeout_seconds=read_record(job).timeout_seconds, job_id=job.id)
 
 
