@@ -3027,7 +3027,7 @@ def finish(trainer, args, method: str, output_dir: str, started: float, extra_hp
         **({"extra_results": extra_results} if extra_results else {}),
         **({"stopped_early": stopped} if stopped else {}),
     }
-    broken = bool(stopped) and stopped["reason"] in BROKEN_REASONS
+    broken = stopped is not None and stopped["reason"] in BROKEN_REASONS
     if broken:
         finish_pushes(trainer)  # the last good checkpoint reaches the Hub before the run ends
     else:

@@ -21,11 +21,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from hf_trainer import paths
+from hf_trainer.bundled_scripts import TRAINING_SCRIPTS
 from hf_trainer.diagnose import DIAGNOSE_LOG_LINES, Diagnosis, diagnose, get_arg, has_flag, remove_flag, set_arg
 from hf_trainer.errors import UserError
 from hf_trainer.jobs import submit
-from hf_trainer.jobs.base import JobBackend, JobInfo, UvJobRequest
+from hf_trainer.jobs.base import JobBackend, JobInfo
 from hf_trainer.jobs.records import RECORD_LABELS, RETRY_LABEL, JobRecord, read_record, record_labels
 from hf_trainer.preflight import PreflightReport
 from hf_trainer.runtime.resume import STATE_ARGUMENTS
@@ -53,15 +53,15 @@ class RetryPlan(BaseModel):
 
     failed_job_id: str
     diagnosis: Diagnosis
-    record: JobRecord | None = Field(None, description="How the failed job was submitted (its labels and command).")
+    record: JobRecord | None = Field(default=None, description="How the failed job was submitted (its labels and command).")
     script: str | None
     script_args: list[str]
     flavor: str | None
     timeout_seconds: int | None
-    resumes: bool = Field(False, description="The new job continues the failed one's last pushed checkpoint.")
-    estimated_seconds: float | None = Field(None, description="The estimator's time for the work the new job does.")
+    resumes: bool = Field(default=False, description="The new job continues the failed one's last pushed checkpoint.")
+    estimated_seconds: float | None = Field(default=None, description="The estimator's time for the work the new job does.")
     reasons: list[str] = Field(default_factory=list, description="How the change, flavor and timeout were chosen.")
-    blocked: str | None = Field(None, description="Why no retry can work, when none can.")
+    blocked: str | None = Field(default=None, description="Why no retry can work, when none can.")
     preflight: PreflightReport | None
     submitted: bool = False
     job: JobInfo | None = None
@@ -164,7 +164,7 @@ class Sizer:
 
     @classmethod
     def for_job(cls, script: str, script_args: list[str], backend_name: str, api: Any = None) -> "Sizer":
-        sizer = cls(script=script, backend_name=backend_name, api=api, method=submit.TRAINING_SCRIPTS[script])
+        sizer = cls(script=script, backend_name=backend_name, api=api, method=TRAINING_SCRIPTS[script])
         values = submit.script_arguments(script, script_args)
         if script == "train_vlm.py":
             sizer.method = values.get("method") or sizer.method
@@ -270,7 +270,7 @@ def choose_memory_change(sizer: Sizer, args: list[str], flavor: str | None, line
     estimated = [(text, cand, sizer.rows(cand)) for text, cand in candidates]
     for text, cand, rows in estimated:
         row = rows.get(target)
-        if fits(row):
+        if row is not None and fits(row):
             return Choice(text, cand, flavor, row,
                           [f"{text} fits {target}: needs {row.memory_gib * factor:.1f} of "
                            f"{row.memory_available_gib:.0f} GiB by {calibration}"]), calibration
@@ -284,7 +284,7 @@ def choose_memory_change(sizer: Sizer, args: list[str], flavor: str | None, line
             continue
         for index, (text, cand, rows) in enumerate(everything):
             row = rows.get(name)
-            if fits(row):
+            if row is not None and fits(row):
                 options.append((row.cost_usd, index, name, text, cand, row))
                 break
     if not options:
@@ -328,7 +328,7 @@ def plan_retry(backend: JobBackend, job_id: str, *, flavor: str | None = None, t
     diagnosis = diagnose(job.stage, job.message, lines, record.script_args, flavor=record.flavor,
                          timeout_seconds=record.timeout_seconds, script=record.script,
                          secret_names=job.secret_names)
-    script = record.script if record.script in submit.TRAINING_SCRIPTS else None
+    script = record.script if record.script in TRAINING_SCRIPTS else None
     change = diagnosis.change
     plan = RetryPlan(failed_job_id=job_id, diagnosis=diagnosis, record=record, script=script,
                      script_args=change.script_args if change else list(record.script_args),
@@ -344,7 +344,7 @@ def _sized(plan: RetryPlan, backend: JobBackend, job: JobInfo, lines: list[str],
            timeout_given: int | None) -> RetryPlan:
     """Size the planned change with the estimator, decide resume and timeout, and preflight the result."""
     assert plan.script is not None and plan.record is not None
-    record, kind = plan.record, plan.diagnosis.kind
+    script, record, kind = plan.script, plan.record, plan.diagnosis.kind
     name = getattr(backend, "name", "hub")
     reasons: list[str] = []
     args, chosen_flavor = list(plan.script_args), plan.flavor
@@ -433,8 +433,8 @@ def _sized(plan: RetryPlan, backend: JobBackend, job: JobInfo, lines: list[str],
         reasons.append(f"timeout {format_duration(timeout)} (submitted with {format_duration(record.timeout_seconds)}"
                        + (", read from the job's record)" if record.timeout_source == "label" else ")"))
 
-    request = UvJobRequest(script=str(paths.bundled_script(plan.script)), script_args=args,
-                           secrets=submit.token_secret(backend), flavor=chosen_flavor, timeout_seconds=timeout)
+    # The very job submit_training sends, so the report approves exactly it (PreflightReport.checked).
+    request = submit.training_request(script, args, backend, flavor=chosen_flavor, timeout_seconds=timeout)
     if sizer is not None:
         memory_fits = None if row is None else (True if kind == "out_of_memory" else row.verdict == "fits")
         detail = None if row is None else f"needs {row.memory_gib:.1f} GiB, has {row.memory_available_gib:.0f} GiB"
