@@ -332,10 +332,13 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in [
               {"scheduled_job_id": "<id>"}, hub_only=True, positional=("scheduled_job_id",), text=v.scheduled_changed_text),
     Operation("scheduled trigger", a.ScheduledIdArgs, _scheduled_action("trigger"), "start a run now.",
               {"scheduled_job_id": "<id>"}, hub_only=True, spends_money=True, positional=("scheduled_job_id",), text=v.scheduled_triggered_text),
-    Operation("diagnose", a.JobArgs, _diagnose, "why a finished job failed (out of memory, timeout, 401/403, data "
-              "format, no CUDA, NaN or flat loss, push failure, dependency resolution) and the one change that fixes "
-              "it.", {"job_id": "<id>"}, read_only=True, positional=("job_id",), text=v.plan_text, cli=v.plan_view),
-    Operation("retry", a.RetryArgs, _retry, "the failed job again with that change: a plan, submitted only with "
+    Operation("diagnose", a.JobArgs, _diagnose, "why a finished job failed (out of memory, timeout, 401/403, gated or "
+              "missing repo, wrong split/config/revision, data format, no CUDA, NaN, diverging or flat loss, GRPO "
+              "rewards that never differ, stalled, push failure, dependency resolution; the timeout it was submitted "
+              "with is read from its labels) and the job that fixes it.", {"job_id": "<id>"}, read_only=True, positional=("job_id",), text=v.plan_text, cli=v.plan_view),
+    Operation("retry", a.RetryArgs, _retry, "the failed job again with that change, sized with the estimator (out of "
+              "memory: the first change that fits the flavor, else the cheapest flavor that fits, else no retry), "
+              "resumed from its last checkpoint, with a timeout for the work left: a plan, submitted only with "
               "confirm (after the person agreed), through the same preflight.", {"job_id": "<id>", "confirm": True},
               spends_money=True, positional=("job_id",), text=v.plan_text, cli=v.plan_view),
     Operation("webhook create", a.WebhookCreateArgs, _webhook_create, "start a job on every Hub repo event: job_id, "
