@@ -121,7 +121,7 @@ def test_without_a_token_jobs_default_to_the_local_backend(capsys, monkeypatch: 
         (["jobs", "inspect", "feedbeef00"], "No local job with id 'feedbeef00'. List local jobs with "
                                             "`hf-trainer jobs ps --all --backend local`"),
         (["jobs", "logs", "feedbeef00"], "No local job with id 'feedbeef00'"),
-        (["jobs", "logs", "feedbeef00", "--tail", "-2"], "tail '-2' must be at least 1"),
+        (["jobs", "logs", "feedbeef00", "--tail", "-2"], "tail -2 must be at least 1"),
         (["jobs", "wait", "feedbeef00", "--timeout", "1m"], "No local job with id 'feedbeef00'"),
         (["jobs", "cancel", "feedbeef00"], "No local job with id 'feedbeef00'"),
         (["jobs", "ps", "--stage", "DONE"], "status 'DONE' is not a job stage"),

@@ -36,4 +36,4 @@ def test_train_without_confirm_prints_a_plan_and_starts_nothing(tiny_model, tmp_
 def test_train_refuses_bad_values_naming_them(capsys):
     code = main(["train", "--method", "sft", "--model_name_or_path", "m", "--dataset_name", "d",
                  "--max_steps", "0", "--backend", "local"])
-    assert code == 2 and "--max_steps 0" in capsys.readouterr().err
+    assert code == 2 and "max_steps 0 must be at least 1" in capsys.readouterr().err

@@ -12,8 +12,8 @@ from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel, ValidationError
 
+from hf_trainer.cli_options import add_model_options, given_values
 from hf_trainer.errors import UserError, to_user_error
-from hf_trainer.runtime.vocabulary import METHODS
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -92,45 +92,32 @@ def _add_mcp(subparsers: Any) -> None:
 
 # --- dataset inspect (dataset_inspect.py) ---
 def _dataset_inspect(args: argparse.Namespace) -> Any:
-    from pydantic import ValidationError
-
     from hf_trainer.dataset_inspect import DatasetInspectInput, inspect_dataset
 
-    try:
-        params = DatasetInspectInput(**{key: getattr(args, key) for key in DatasetInspectInput.model_fields})
-    except ValidationError as exc:
-        problems = "; ".join(f"--{error['loc'][0]}: {error['msg']}" for error in exc.errors())
-        raise UserError(f"Invalid arguments: {problems}.") from None
+    params = DatasetInspectInput.model_validate(given_values(args, DatasetInspectInput))
     return inspect_dataset(params, viewer_url=args.viewer_url)
 
 
 def _add_dataset(subparsers: Any) -> None:
+    from hf_trainer.dataset_inspect import DatasetInspectInput  # pydantic only: keeps --help fast
+
     group = subparsers.add_parser("dataset", help="Dataset commands (inspect).")
     commands = group.add_subparsers(dest="dataset_command", required=True)
     parser = _command(commands, "inspect", _dataset_inspect, "Check a Hub or local dataset before training: its "
-                      "format, a READY / NEEDS MAPPING / INCOMPATIBLE verdict for SFT, DPO, GRPO, reward and KTO, a "
-                      "validated --dataset_mapping, and token lengths with --model_name_or_path.")
-    parser.add_argument("dataset_name", help="Hub dataset id (owner/name) or a local file or folder.")
-    parser.add_argument("--dataset_config", default=None, help="Config (subset) name.")
-    parser.add_argument("--dataset_train_split", default=None, help="Split to inspect (default: train or the first).")
-    parser.add_argument("--method", choices=METHODS, default=None,
-                        help="Method whose formatted rows the token statistics measure.")
-    parser.add_argument("--model_name_or_path", default=None, help="Tokenizer (Hub id or folder) for token stats.")
-    parser.add_argument("--max_length", type=int, default=None, help="Report the share longer than this many tokens.")
-    parser.add_argument("--sample_size", type=int, default=100,
-                        help="Rows read: half from the start, half evenly spaced through the rest (default 100).")
-    parser.add_argument("--chat_template", default=None,
-                        help="Check the rows with this template instead of the model's (chatml or a Jinja file), as "
-                             "train_sft.py --chat_template would use it.")
-    parser.add_argument("--viewer_url", default=None, help="Dataset viewer API base URL (default: "
+                      "format, a READY / NEEDS MAPPING / INCOMPATIBLE verdict for SFT, DPO, GRPO, reward and KTO, the "
+                      "config and split each method trains on, a validated --dataset_mapping, and token lengths with "
+                      "--model_name_or_path.")
+    parser.add_argument("dataset_name", help=DatasetInspectInput.model_fields["dataset_name"].description)
+    add_model_options(parser, DatasetInspectInput, positional=("dataset_name",))
+    parser.add_argument("--viewer_url", "--viewer-url", default=None, help="Dataset viewer API base URL (default: "
                         "$HF_TRAINER_DATASETS_SERVER or https://datasets-server.huggingface.co).")
 
 
 # --- estimate and hardware (estimate.py, hardware.py) ---
 def _estimate(args: argparse.Namespace) -> Any:
-    from hf_trainer.estimate import EstimateRequest, make_request, run_estimate
+    from hf_trainer.estimate import EstimateRequest, run_estimate
 
-    return run_estimate(make_request(**{key: getattr(args, key) for key in EstimateRequest.model_fields}))
+    return run_estimate(EstimateRequest.model_validate(given_values(args, EstimateRequest)))
 
 
 def _hardware(args: argparse.Namespace) -> Any:
@@ -139,38 +126,12 @@ def _hardware(args: argparse.Namespace) -> Any:
     return catalog_result(load_catalog(refresh=args.refresh))
 
 
-def _count(text: str) -> int:
-    """A parameter count written as 7e9, 7000000000 or 0.5e9."""
-    try:
-        return int(float(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of parameters (e.g. 7e9)") from None
-
-
 def _add_estimate(subparsers: Any) -> None:
-    import typing
-
     from hf_trainer.estimate import EstimateRequest  # pydantic only: keeps --help fast
 
     parser = _command(subparsers, "estimate", _estimate, "Estimate time, memory and cost of a training job on every "
                       "HF Jobs flavor, and recommend the cheapest that fits within --max_hours.")
-    for name, field in EstimateRequest.model_fields.items():
-        kind = typing.get_args(field.annotation) or (field.annotation,)
-        default = None  # None: the request model's default applies, so the CLI and the tool agree
-        if field.annotation is bool:
-            parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None,
-                                help=f"{field.description or ''} (default {field.default})")
-        elif typing.get_origin(field.annotation) is typing.Literal:
-            parser.add_argument(f"--{name}", choices=list(kind), default=default,
-                                help=f"{field.description or ''} (default {field.default})")
-        elif name == "flavors":
-            parser.add_argument("--flavors", nargs="+", default=default, help=field.description)
-        elif name == "num_params":
-            parser.add_argument("--num_params", type=_count, default=default, help=field.description)
-        else:
-            number = next((t for t in kind if t in (int, float)), str)
-            parser.add_argument(f"--{name}", type=number, default=default,
-                                help=f"{field.description or ''} (default {field.default})")
+    add_model_options(parser, EstimateRequest)
     hardware = _command(subparsers, "hardware", _hardware, "List HF Jobs hardware flavors with prices and GPU "
                         "datasheet figures (live from the Hub, cached for a day, else a dated fallback table).")
     hardware.add_argument("--refresh", action="store_true", help="Ignore the cache and ask the Hub now.")
@@ -204,17 +165,10 @@ def _key_value(item: str, option: str) -> tuple[str, str]:
 
 
 def _train(args: argparse.Namespace) -> Any:
-    from pydantic import ValidationError
-
-    from hf_trainer.jobs.select import get_backend
+    from hf_trainer.jobs.backends import get_backend
     from hf_trainer.train import TrainRequest, train
 
-    fields = {key: getattr(args, key) for key in TrainRequest.model_fields if getattr(args, key, None) is not None}
-    try:
-        request = TrainRequest(**fields)
-    except ValidationError as exc:
-        problems = "; ".join(f"--{'.'.join(map(str, e['loc']))} {e.get('input')!r}: {e['msg']}" for e in exc.errors())
-        raise UserError(f"Invalid arguments: {problems}.") from None
+    request = TrainRequest.model_validate(given_values(args, TrainRequest))
     backend = get_backend(request.backend)
     if request.backend == "local" or backend.name == "local":
         from hf_trainer.jobs.local import LocalBackend
@@ -239,45 +193,27 @@ def _add_train(subparsers: Any) -> None:
 
     parser = _command(subparsers, "train", _train, "Plan a training run (dataset check, estimate, flavor, job, "
                       "preflight) and show it; --confirm submits it.")
-    for name, field in TrainRequest.model_fields.items():
-        if name in ("confirm", "force", "use_peft", "load_in_4bit", "hub_private_repo", "use_vllm"):
-            parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None,
-                                help=field.description)
-        elif name in ("reward_funcs", "extra_args"):
-            parser.add_argument(f"--{name}", nargs="+", default=None, help=field.description)
-        else:
-            kind = {"max_cost_usd": float, "num_train_epochs": float, "learning_rate": float, "max_steps": int,
-                    "per_device_train_batch_size": int, "gradient_accumulation_steps": int, "max_length": int,
-                    "lora_r": int}.get(name, str)
-            parser.add_argument(f"--{name}", type=kind, default=None, required=name in (
-                "method", "model_name_or_path", "dataset_name"), help=field.description)
+    add_model_options(parser, TrainRequest, required=("method", "model_name_or_path", "dataset_name"))
     parser.add_argument("--local-python", action="store_true", help="Local backend: run with this interpreter, "
                         "not uv.")
 
 
 # --- rerun (rerun.py) ---
 def _rerun(args: argparse.Namespace) -> Any:
-    from hf_trainer.jobs.select import get_backend
-    from hf_trainer.rerun import rerun
-    from hf_trainer.timeouts import parse_timeout
+    from hf_trainer.jobs.backends import get_backend
+    from hf_trainer.rerun import RerunRequest, rerun_request
 
-    timeout = parse_timeout(args.timeout) if args.timeout else None
-    return rerun(args.source, get_backend(args.backend), flavor=args.flavor, timeout_seconds=timeout,
-                 confirm=args.confirm, force=args.force, trust_remote_code=args.trust_remote_code)
+    request = RerunRequest.model_validate(given_values(args, RerunRequest))
+    return rerun_request(request, get_backend(request.backend))
 
 
 def _add_rerun(subparsers: Any) -> None:
+    from hf_trainer.rerun import RerunRequest  # pydantic and stdlib only: keeps --help fast
+
     parser = _command(subparsers, "rerun", _rerun, "Plan the job that made a model again (same script, arguments, "
                       "flavor), read from its model card or its job record; --confirm submits it.")
-    parser.add_argument("source", help="Model repo (owner/name), local model folder, or job id.")
-    parser.add_argument("--backend", choices=["hub", "local"], default=None, help="Default: hub with a token.")
-    parser.add_argument("--flavor", default=None, help="Override the recorded flavor.")
-    parser.add_argument("--timeout", default=None, help="Override the timeout, e.g. 2h.")
-    parser.add_argument("--confirm", action="store_true", help="Submit (after the person agrees).")
-    parser.add_argument("--force", action="store_true", help="Submit even when preflight reports errors.")
-    parser.add_argument("--trust-remote-code", dest="trust_remote_code", action="store_true",
-                        help="Confirm that the recorded --trust_remote_code may run the model's own code (the plan "
-                        "names the model and push repo; a model card is written by whoever shared the model).")
+    parser.add_argument("source", help=RerunRequest.model_fields["source"].description)
+    add_model_options(parser, RerunRequest, positional=("source",))
 
 
 # --- the spend budget and the ledger (budget.py, ledger.py): the person's commands; no MCP tool writes the budget ---

@@ -18,10 +18,10 @@ token is found, else this machine.
 import argparse
 import os
 import shutil
-import typing
 from pathlib import Path
 from typing import Any, Callable
 
+from hf_trainer.cli_options import add_field
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import JobBackend
 from hf_trainer.operations import OPERATIONS, Operation, parse_call, run_call
@@ -175,35 +175,6 @@ def add_backend_argument(parser: argparse.ArgumentParser) -> None:
                              "Default: hub when a token is found, else local.")
 
 
-def _is_list(annotation: Any) -> bool:
-    kinds = [annotation, *typing.get_args(annotation)]
-    return any(typing.get_origin(k) in (list, dict) or k in (list, dict) for k in kinds) or \
-        any(_is_list(k) for k in typing.get_args(annotation) if typing.get_origin(k) is typing.Annotated)
-
-
-def _add_field(parser: argparse.ArgumentParser, op: Operation, name: str, field: Any) -> None:
-    help_text = (field.description or "").replace("%", "%%")
-    base = typing.get_args(field.annotation)[0] if typing.get_origin(field.annotation) is typing.Annotated \
-        else field.annotation
-    flags = _FLAGS.get(name, ())
-    # Both spellings: TRL's underscores (--job_id) and the CLI's hyphens (--job-id).
-    if name not in _FLAGS or name == "script_args":
-        flags = tuple(dict.fromkeys((*flags, f"--{name}", f"--{name.replace('_', '-')}")))
-    kwargs: dict[str, Any] = {"dest": name, "help": help_text, "default": None}
-    if base is bool or base == bool | None:
-        parser.add_argument(*flags, action="store_true", **kwargs)
-        return
-    if name in _METAVARS:
-        kwargs["metavar"] = _METAVARS[name]
-    literal = typing.get_args(typing.get_args(base)[0]) if typing.get_origin(base) is list and \
-        typing.get_origin(typing.get_args(base)[0]) is typing.Literal else None
-    if literal:
-        kwargs["choices"] = list(literal)
-    if _is_list(base):
-        kwargs["action"] = "append"
-    parser.add_argument(*flags, **kwargs)
-
-
 def _add_operation(sub: Any, command: Command, op: Operation, name: str) -> None:
     parser = command(sub, name, _handler(op), op.summary[0].upper() + op.summary[1:])
     if not op.hub_only:
@@ -220,7 +191,8 @@ def _add_operation(sub: Any, command: Command, op: Operation, name: str) -> None
     for fname, field in op.args.model_fields.items():
         if fname in positional or fname in _HIDDEN:
             continue
-        _add_field(parser, op, fname, field)
+        # The jobs commands spell options as `hf jobs` does: one value per occurrence (`--with a --with b`).
+        add_field(parser, fname, field, flags=_FLAGS.get(fname, ()), metavar=_METAVARS.get(fname), repeat=True)
     for fname in positional:
         field = op.args.model_fields[fname]
         rest = fname == positional[-1] and op.positional[-1].endswith("*")
