@@ -253,14 +253,15 @@ def test_flavors_list_restricts_the_table_and_unknown_names_are_refused() -> Non
 
 # --- bad input -----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, message", [
-    ({"num_train_epochs": -1}, "num_train_epochs=-1"),  # negative epochs
-    ({"total_tokens": 0, "num_rows": None}, "total_tokens=0"),  # zero tokens
-    ({"mean_tokens_per_row": 0}, "mean_tokens_per_row=0"),  # zero tokens per row
-    ({"method": "ppo"}, "method='ppo'"),  # a method we do not estimate
-    ({"per_device_train_batch_size": 0}, "per_device_train_batch_size=0"),  # an empty batch
+    ({"num_train_epochs": -1}, "num_train_epochs -1 must be more than 0"),  # negative epochs
+    ({"total_tokens": 0, "num_rows": None}, "total_tokens 0 must be at least 1"),  # zero tokens
+    ({"mean_tokens_per_row": 0}, "mean_tokens_per_row 0 must be more than 0"),  # zero tokens per row
+    ({"method": "ppo"}, "method 'ppo' must be 'sft', 'dpo'"),  # a method we do not estimate
+    ({"per_device_train_batch_size": 0}, "per_device_train_batch_size 0 must be at least 1"),  # an empty batch
 ])
 def test_bad_input_gets_a_clear_error_quoting_the_value(kwargs: dict, message: str) -> None:
-    with pytest.raises(UserError, match="Invalid estimate input") as err:
+    # The one wording of errors.to_user_error, the same as the MCP tool's and the CLI's.
+    with pytest.raises(UserError, match="^estimate: ") as err:
         est(**kwargs)
     assert message in str(err.value)
 
@@ -307,7 +308,7 @@ def test_cli_estimate_refuses_negative_epochs_with_exit_2(capsys: pytest.Capture
 
     code = main(["estimate", "--num_params", "7e9", "--num_rows", "10", "--num_train_epochs", "-1"])
     assert code == 2
-    assert "num_train_epochs=-1.0" in capsys.readouterr().err
+    assert "num_train_epochs -1.0 must be more than 0" in capsys.readouterr().err
 
 
 def test_cli_hardware_lists_the_flavors(capsys: pytest.CaptureFixture) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from hf_trainer import paths
-from hf_trainer.errors import UserError
+from hf_trainer.errors import UserError, to_user_error
 from hf_trainer.runtime import vision as vision_runtime
 from hf_trainer.runtime.vocabulary import Method
 from hf_trainer.runtime.estimate_math import (
@@ -215,11 +215,7 @@ def make_request(**kwargs: object) -> EstimateRequest:
     try:
         return EstimateRequest(**{k: v for k, v in kwargs.items() if v is not None})
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"])
-            problems.append(f"{field}={error.get('input')!r}: {error['msg']}")
-        raise UserError("Invalid estimate input: " + "; ".join(problems) + ".") from None
+        raise to_user_error(exc, what="estimate") from None
 
 
 def load_profile() -> LocalProfile:
@@ -299,9 +295,9 @@ def _model_json(model_name_or_path: str, name: str, api: Any) -> dict | None:
         if local.is_dir():
             path = local / name
         else:
-            from huggingface_hub import HfApi  # imported on use, keeping the CLI start fast
+            from hf_trainer.hub_client import get_hf_api  # huggingface_hub loads on use, keeping the CLI start fast
 
-            api = api or HfApi(endpoint=os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+            api = api or get_hf_api()
             path = Path(api.hf_hub_download(model_name_or_path, name))
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     except (OSError, ValueError):  # missing file, Hub errors (OSError subclasses), bad JSON
