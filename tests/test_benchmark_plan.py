@@ -163,3 +163,27 @@ def test_the_cost_table_in_the_evaluation_reference_is_the_estimators():
 
     text = (REPO_ROOT / "references" / "evaluation.md").read_text(encoding="utf-8")
     assert default_suite_table_markdown() in text, "regenerate the table: benchmark_plan.default_suite_table_markdown()"
+
+
+def test_a_training_run_that_pushed_its_model_sends_the_job_it_carries(fake_hub, tiny_model, tmp_path):
+    """The real hook: train_sft.py on the tiny model, pushed to the fake Hub, sends HF_TRAINER_FOLLOW_UP's job with
+    its own token as the job's secret, after the push, and names it in its summary."""
+    from fakes.fake_hub_repos import add_repo_routes
+    from helpers import json_summary, run_script
+    from hf_trainer.tiny import chat_rows, write_jsonl
+
+    repos = add_repo_routes(fake_hub)
+    follow = {"image": "ghcr.io/astral-sh/uv:python3.12-bookworm", "command": ["true"], "flavor": "cpu-basic",
+              "timeout": 600, "namespace": "alice", "labels": {"hf-trainer": "benchmark"},
+              "description": "the benchmark job (gsm8k)"}
+    data = write_jsonl(chat_rows(16), tmp_path / "train.jsonl")
+    summary = json_summary(run_script(
+        "train_sft.py", "--model_name_or_path", str(tiny_model), "--dataset_name", str(data), "--output_dir",
+        str(tmp_path / "out"), "--max_steps", "1", "--max_length", "64", "--per_device_train_batch_size", "4",
+        "--report_to", "none", "--push_to_hub", "--hub_model_id", "alice/tiny-bench", "--json",
+        env={FOLLOW_UP_ENV: json.dumps(follow), "JOB_ID": "train-job-7", "HF_TRAINER_BACKEND": "local"}))
+
+    (sent,) = fake_hub.bodies("POST", r"^/api/jobs/alice$")
+    assert summary["follow_up_job"] and "README.md" in repos["alice/tiny-bench"].files  # the model was pushed too
+    assert sent["secrets"] == {"HF_TOKEN": CANARY_TOKEN} and sent["command"] == ["true"]
+    assert {"hf-trainer": "benchmark", "hft-after-job": "train-job-7"}.items() <= sent["labels"].items()
