@@ -116,3 +116,17 @@ def test_a_script_names_only_runtime_modules_its_own_code_uses(path):
     for module in script_blocks.named_modules(text):
         assert script_blocks.top_level_names(script_blocks.module_source(module)) & used, (
             f"{path.name} carries runtime/{module}.py but its own code uses none of its names")
+
+
+def test_a_relative_import_the_block_would_not_strip_is_refused(tmp_path, monkeypatch) -> None:
+    # One inside a function would ship as it is and fail on the job (no package there): refused at generation.
+    from hf_trainer import script_blocks
+
+    (tmp_path / "good.py").write_text("from .basics import ScriptError\n\n\ndef f():\n    return ScriptError\n",
+                                      encoding="utf-8")
+    (tmp_path / "nested.py").write_text("def f():\n    from .basics import ScriptError\n    return ScriptError\n",
+                                        encoding="utf-8")
+    monkeypatch.setattr(script_blocks, "RUNTIME_DIR", tmp_path)
+    assert script_blocks.dependencies("good") == ["basics"]
+    with pytest.raises(ValueError, match="nested.py line 2: a relative import inside a function"):
+        script_blocks.dependencies("nested")

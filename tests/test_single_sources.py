@@ -104,7 +104,7 @@ def test_a_reused_report_approves_only_the_job_it_checked(monkeypatch: pytest.Mo
     backend = RecordingBackend()
     args = ["--model_name_or_path", "./no-model", "--dataset_name", "./no-data.jsonl", "--output_dir", "out"]
     monkeypatch.setattr(submit, "estimate_training", lambda *a, **k: submit.Estimated())
-    report = submit.plan_training("train_sft.py", args, backend, flavor=None, timeout_seconds=600)
+    report = submit.lint_training("train_sft.py", args, backend, flavor=None, timeout_seconds=600)
     submit.submit_training("train_sft.py", args, backend, flavor=None, timeout_seconds=600, labels={"k": "v"},
                            report=report, force=True)
     (sent,) = backend.sent

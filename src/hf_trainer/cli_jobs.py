@@ -26,7 +26,8 @@ from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import JobBackend
 from hf_trainer.operations import OPERATIONS, Operation, parse_call, run_call
 
-Command = Callable[..., argparse.ArgumentParser]
+# cli.py's `_command(subparsers, name, handler, help)`: makes a subcommand parser with --json.
+MakeCommand = Callable[..., argparse.ArgumentParser]
 
 # CLI spellings of args fields (the `hf jobs` ones where it has them); other fields are --field_name.
 _FLAGS: dict[str, tuple[str, ...]] = {
@@ -175,7 +176,7 @@ def add_backend_argument(parser: argparse.ArgumentParser) -> None:
                              "Default: hub when a token is found, else local.")
 
 
-def _add_operation(sub: Any, command: Command, op: Operation, name: str) -> None:
+def _add_operation(sub: Any, command: MakeCommand, op: Operation, name: str) -> None:
     parser = command(sub, name, _handler(op), op.summary[0].upper() + op.summary[1:])
     if not op.hub_only:
         add_backend_argument(parser)
@@ -206,7 +207,7 @@ def _add_operation(sub: Any, command: Command, op: Operation, name: str) -> None
             parser.add_argument(fname, metavar=metavar, help=field.description)
 
 
-def register(subparsers: Any, command: Command) -> None:
+def register(subparsers: Any, command: MakeCommand) -> None:
     """Add `hf-trainer jobs ...`. `command(subparsers, name, handler, help)` is cli.py's `_command`."""
     jobs = subparsers.add_parser("jobs", help="Run and follow jobs on Hugging Face Jobs or this machine.",
                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

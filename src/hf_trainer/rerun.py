@@ -333,7 +333,7 @@ def rerun(source: str, backend: JobBackend, *, api: Any = None, flavor: str | No
         notes.append(f"timeout {chosen_timeout // 60} min: twice the recorded run ({recorded.runtime_seconds:.0f} s), "
                      "as no timeout was recorded; --timeout overrides it")
     # Estimated and preflighted as any new job is (jobs/submit.py), with the arguments it ran with.
-    report = submit.plan_training(recorded.script, recorded.arguments, backend, flavor=chosen_flavor,
+    report = submit.lint_training(recorded.script, recorded.arguments, backend, flavor=chosen_flavor,
                                   timeout_seconds=chosen_timeout)
     plan = RerunPlan(source=ref, source_kind=kind, recorded=recorded, script=recorded.script,
                      script_args=list(recorded.arguments), flavor=chosen_flavor, timeout_seconds=chosen_timeout,

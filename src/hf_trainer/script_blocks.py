@@ -43,15 +43,25 @@ def module_source(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _relative_imports(tree: ast.Module) -> list[ast.ImportFrom]:
-    return [node for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 1]
+def _relative_imports(tree: ast.Module, name: str = "?") -> list[ast.ImportFrom]:
+    """The module's `from .sibling import x` lines, which the block strips (the names are defined earlier in the
+    script). Any other relative import (inside a function or a class, or `from ..x`) would ship as it is and fail in
+    the job, where there is no package: it is refused here, before a block is generated."""
+    top = [node for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 1]
+    stray = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level and node not in top]
+    if stray:
+        lines = ", ".join(str(node.lineno) for node in stray)
+        raise ValueError(f"runtime/{name}.py line {lines}: a relative import inside a function, a class or a block "
+                         "(or from a parent package) would ship unchanged and fail in the job; import siblings at "
+                         "the top of the module (`from .module import name`)")
+    return top
 
 
 def dependencies(name: str) -> list[str]:
     """The sibling runtime modules `name` imports from (relative imports at its top level)."""
     tree = ast.parse(module_source(name))
     found = []
-    for node in _relative_imports(tree):
+    for node in _relative_imports(tree, name):
         if not node.module:
             raise ValueError(f"runtime/{name}.py: use `from .module import name`, not `from . import module`")
         found.append(node.module)
@@ -80,7 +90,7 @@ def inlined_body(name: str) -> str:
     """A module's source without its relative imports (their names are defined earlier in the same file)."""
     source = module_source(name)
     lines = source.splitlines(keepends=True)
-    for node in sorted(_relative_imports(ast.parse(source)), key=lambda n: n.lineno, reverse=True):
+    for node in sorted(_relative_imports(ast.parse(source), name), key=lambda n: n.lineno, reverse=True):
         del lines[node.lineno - 1:node.end_lineno]
     text = "".join(lines)
     return text if text.endswith("\n") else text + "\n"

@@ -25,10 +25,13 @@ from typing import Any, Callable
 from hf_trainer import budget, ledger, paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, UvJobRequest
+from hf_trainer.jobs.records import with_record
+from hf_trainer.data_checks import DATA_RULES, check_training_data, force_note, job_token
 from hf_trainer.preflight import Finding, PreflightInput, PreflightReport, preflight
 from hf_trainer.bundled_scripts import TRAINING_SCRIPTS, bundled
-# Findings `force` cannot override: a token in the job's text or arguments leaks the moment the job is created.
-UNFORCEABLE = frozenset({"literal-token"})
+# Findings `force` cannot override: a token in the job's text or arguments leaks the moment the job is created; a
+# model or dataset the job cannot read (data_checks.DATA_RULES) makes a job that can only fail after it starts billing.
+UNFORCEABLE = frozenset({"literal-token"}) | DATA_RULES
 # A command job has no script to lint; its words are checked like script arguments.
 _COMMAND_STANDIN = "# /// script\n# dependencies = []\n# ///\n"
 # When the dataset's size cannot be measured in tokens, a conservative guess keeps the estimate usable (with a warning).
@@ -125,7 +128,12 @@ def _default_estimator(request: Any, api: Any = None) -> Any:
     return run_estimate(request, api=api)
 
 
+def _default_data_checker(values: dict[str, Any], token: str | None, method: str | None) -> list[Finding]:
+    return check_training_data(values, token=token, method=method)
+
+
 # Hooks: tests replace them with fakes.
+data_checker: Callable[[dict[str, Any], str | None, str | None], list[Finding]] = _default_data_checker
 inspector: Callable[[Any], Any] = _default_inspector
 estimator: Callable[..., Any] = _default_estimator
 
@@ -307,7 +315,31 @@ def _lint_job(request: Any, backend_name: str, estimated: Estimated | None = Non
     else:
         job = PreflightInput(script_text=_COMMAND_STANDIN, script_name="command", script_args=request.command,
                              **common)
-    return _with_warnings(_with_token_fields(preflight(job), request), est.warnings)
+    report = _with_warnings(_with_token_fields(preflight(job), request), est.warnings)
+    return _with_findings(report, data_findings(request))
+
+
+def data_findings(request: Any) -> list[Finding]:
+    """A bundled training script's model and data, checked on the Hub with the job's own token (data_checks): what
+    is missing, gated or absent (config, split, revision) is an error no route submits, even with force."""
+    script = training_script(request)
+    if script is None:
+        return []
+    try:
+        values = script_arguments(script, request.script_args)
+    except UserError:
+        return []  # arguments that do not parse are preflight's to report
+    method = TRAINING_SCRIPTS[script]
+    if (entry := bundled(script)) is not None and entry.method_flag:
+        method = values.get("method") or method
+    return data_checker(values, job_token(request.secrets), method)
+
+
+def _with_findings(report: PreflightReport, findings: list[Finding]) -> PreflightReport:
+    if not findings:
+        return report
+    ok = report.ok and not any(f.severity == "error" for f in findings)
+    return report.model_copy(update={"ok": ok, "findings": [*report.findings, *findings]})
 
 
 def _with_token_fields(report: PreflightReport, request: Any) -> PreflightReport:
@@ -347,11 +379,15 @@ def gate(report: PreflightReport, *, force: bool, action: str = "Not submitted")
     blocking = [f for f in report.errors if f.rule in UNFORCEABLE] if force else report.errors
     if not blocking:
         return
+    unforceable = sorted({f.rule for f in report.errors if f.rule in UNFORCEABLE})
     if force:
-        raise UserError(f"{action}: the job would expose a secret, and force does not override that.\n"
-                        + report.render())
-    raise UserError(f"{action}: preflight found errors (force: true, or --force on the command line, submits anyway)."
-                    "\n" + report.render())
+        what = "the job would expose a secret" if "literal-token" in unforceable else \
+            "the job could only fail: its model or data cannot be read as asked"
+        raise UserError(f"{action}: {what} ({', '.join(unforceable)}), and force does not override that; "
+                        f"{force_note()}.\n" + report.render())
+    how = (f"; force does not pass {', '.join(unforceable)} ({force_note()})" if unforceable else
+           " (force: true, or --force on the command line, submits anyway)")
+    raise UserError(f"{action}: preflight found errors{how}.\n" + report.render())
 
 
 def spend_check(request: Any, backend: JobBackend, *, schedule: str | None = None,
@@ -401,7 +437,8 @@ def check(request: Any, backend: JobBackend, *, force: bool = False, estimate: b
     report = preflight_job(request, name, estimated)
     gate(report, force=force, action=action)
     report = report.model_copy(update={"budget": spend_check(request, backend, schedule=schedule, action=action)})
-    return request, report
+    # The job remembers how it was submitted (timeout, flavor, arguments, estimate): its labels survive on the Hub.
+    return with_record(request, script, estimated.seconds if estimated else None), report
 
 
 # --- 4. submit ----------------------------------------------------------------------------------------------------
@@ -439,6 +476,7 @@ def submit(request: Any, backend: JobBackend, *, force: bool = False, report: Pr
         request = resolve(request)
         gate(report, force=force, action=action)
         report = report.model_copy(update={"budget": spend_check(request, backend, action=action)})
+        request = with_record(request, training_script(request))
     request = for_backend(card_env(request, backend), backend)
     from hf_trainer.tokens import refuse_tokens_in_request
 
@@ -474,13 +512,13 @@ def submit_training(script: str, script_args: list[str], backend: JobBackend, *,
                     dependencies: list[str] | None = None, env: dict[str, str] | None = None
                     ) -> tuple[JobInfo, PreflightReport]:
     """train, rerun and retry: a bundled training script with arguments, submitted through the same pipeline. A
-    `report` from `plan_training` is reused only when it describes this very job (else the job is checked anew)."""
+    `report` from `lint_training` is reused only when it describes this very job (else the job is checked anew)."""
     request = training_request(script, script_args, backend, flavor=flavor, timeout_seconds=timeout_seconds,
                                labels=labels, dependencies=dependencies, env=env)
     return submit(request, backend, force=force, report=report, action=action)
 
 
-def plan_training(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
+def lint_training(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
                   timeout_seconds: int | None) -> PreflightReport:
     """The preflight (with the estimate) of the job `submit_training` sends with the same values; never refuses."""
     request = training_request(script, script_args, backend, flavor=flavor, timeout_seconds=timeout_seconds)
