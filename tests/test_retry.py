@@ -191,3 +191,19 @@ def test_a_timeout_without_progress_lines_doubles_the_submitted_timeout_even_whe
                         message="Job timed out")
     plan = retry_job(backend, job_id)
     assert plan.timeout_seconds == 4 * 3600 and get_arg(plan.script_args, "--resume") == "auto"
+
+
+def test_a_missing_split_is_retried_with_the_split_the_method_trains_on(fake_hub, backend, model):
+    model.hours = 1.0  # 1.25 h with the buffer: the 2 h it was submitted with is kept
+    args = ["--model_name_or_path", "Qwen/Qwen2.5-0.5B-Instruct", "--dataset_name",
+            "HuggingFaceH4/ultrafeedback_binarized", "--push_to_hub", "--hub_model_id", "alice/dpo"]
+    command = ["uv", "run", "/tmp/hf-trainer/train_dpo.py", *args]
+    job = fake_hub.add_job("ERROR", logs=["error: Split 'train' not found; the dataset has: train_prefs, test_prefs, "
+                                          "train_sft, test_sft. Pass --dataset_train_split."],
+                           message="exited with code 2", command=command, flavor="a10g-large", timeoutSeconds=7200,
+                           secrets={"HF_TOKEN": "x"}, labels=record_labels(script="train_dpo.py", script_args=args,
+                                                                          flavor="a10g-large", timeout_seconds=7200))
+    plan = retry_job(backend, job["id"])
+    assert plan.diagnosis.kind == "dataset_split"
+    assert get_arg(plan.script_args, "--dataset_train_split") == "train_prefs" and plan.timeout_seconds == 7200
+    assert plan.preflight.ok, plan.preflight.render()
