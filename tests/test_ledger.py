@@ -84,8 +84,8 @@ def test_the_ledger_bills_each_job_per_started_minute_at_the_catalog_price_insid
     }
     for name, (minutes, cost, committed) in expected.items():
         row = rows[ids[name]]
-        assert (row.billed_minutes, round(row.cost_usd, 6), round(row.committed_usd, 6)) == (minutes, cost, committed), \
-            name
+        got = (row.billed_minutes, round(row.cost_usd, 6), round(row.committed_usd, 6))
+        assert got == (minutes, cost, committed), name
     assert rows[ids["running"]].model_repo == "alice/model-x" and rows[ids["running"]].route == "train"
     assert rows[ids["done"]].model_repo == "alice/done-model"  # read from the Hub's record of its arguments
     assert rows[ids["running"]].timeout_seconds == 3 * 3600

@@ -2,8 +2,9 @@
 
 - Where it comes from: `HF_TRAINER_BUDGET_USD` in the environment the CLI or the MCP server starts with (optionally
   `HF_TRAINER_BUDGET_PERIOD`, default '30d', and `HF_TRAINER_BUDGET_START`, an ISO date the periods count from,
-  default the first day of the current month), else the config file `budget.json` (0600) under the tool's home that `hf-trainer budget set
-  <usd> [--period 30d]` writes, whose periods count from the moment it was set. The environment wins when both exist.
+  default the first day of the current month), else the config file `budget.json` (0600) under the tool's home that
+  `hf-trainer budget set <usd> [--period 30d]` writes, whose periods count from the day it was set. The environment
+  wins when both exist.
 - Who may change it: the person. No MCP tool writes it (the status operation only reads it). From the command line a
   first budget, or a lower one, is set at once; raising or removing one needs an interactive terminal where the person
   types the new amount, so an agent running shell commands cannot lift it. The MCP server holds the strictest budget
@@ -45,9 +46,9 @@ class Budget(BaseModel):
     """The limit in force and where it came from."""
 
     limit_usd: float = Field(ge=0, le=MAX_USD)
-    period: str = Field(DEFAULT_PERIOD, description="The period's length, e.g. '30d'.")
-    start: datetime | None = Field(None, description="Periods are back-to-back windows counted from here (UTC); "
-                                   "None: from the first day of the current month.")
+    period: str = Field(default=DEFAULT_PERIOD, description="The period's length, e.g. '30d'.")
+    start: datetime | None = Field(default=None, description="Periods are back-to-back windows counted from here "
+                                   "(UTC); None: from the first day of the current month.")
     source: Literal["environment", "config file"]
     where: str = Field(description="The variable or the file that set it.")
 
@@ -230,7 +231,7 @@ class SpendCheck(BaseModel):
     flavor: str
     price_per_hour: float
     timeout_seconds: int
-    runs: int = Field(1, description="Runs counted: 1, or a schedule's runs due before the period ends.")
+    runs: int = Field(default=1, description="Runs counted: 1, or a schedule's runs due before the period ends.")
     worst_case_usd: float
     left_after_usd: float
 

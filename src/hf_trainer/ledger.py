@@ -219,10 +219,10 @@ class JobCost(BaseModel):
     price_per_hour: float | None = Field(description="The catalog's USD per hour for the flavor; None if unknown.")
     cost_usd: float = Field(description="billed_minutes x price_per_hour / 60.")
     timeout_seconds: int | None = None
-    committed_usd: float = Field(0.0, description="What it may still cost: the timeout left (running) or the whole "
-                                 "timeout (queued), at its price.")
-    model_repo: str | None = Field(None, description="The model repo the job pushes to (--hub_model_id).")
-    route: str | None = Field(None, description="How hf-trainer submitted it, if it did.")
+    committed_usd: float = Field(default=0.0, description="What it may still cost: the timeout left (running) or "
+                                 "the whole timeout (queued), at its price.")
+    model_repo: str | None = Field(default=None, description="The model repo the job pushes to (--hub_model_id).")
+    route: str | None = Field(default=None, description="How hf-trainer submitted it, if it did.")
     note: str | None = None
 
     @property
@@ -255,7 +255,7 @@ class Ledger(BaseModel):
     scheduled: list[ScheduledCost] = Field(default_factory=list)
     spent_usd: float = Field(description="What the period's jobs have cost so far.")
     committed_usd: float = Field(description="What running, queued and scheduled jobs may still cost this period.")
-    price_source: str | None = Field(None, description="Where the prices came from (live, cache, fallback).")
+    price_source: str | None = Field(default=None, description="Where the prices came from (live, cache, fallback).")
     notes: list[str] = Field(default_factory=list)
 
     def render(self) -> str:
@@ -273,8 +273,8 @@ class Ledger(BaseModel):
         else:
             lines.append("No Hub jobs ran in this period.")
         for item in self.scheduled:
-            lines.append(f"scheduled {item.scheduled_job_id} ({item.schedule}, {item.flavor}): {item.runs_due} runs due "
-                         f"this period x {money(item.per_run_usd)} = {money(item.committed_usd)}"
+            lines.append(f"scheduled {item.scheduled_job_id} ({item.schedule}, {item.flavor}): {item.runs_due} runs "
+                         f"due this period x {money(item.per_run_usd)} = {money(item.committed_usd)}"
                          + (f"  [{item.note}]" if item.note else ""))
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
