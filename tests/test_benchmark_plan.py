@@ -117,6 +117,7 @@ def test_train_plans_prices_and_hands_the_benchmark_job_to_the_training_job_whic
     assert plan.timeout_seconds == without.timeout_seconds  # the benchmark is a job of its own
     assert f"benchmark      {bench.text}" in plan.render() and "$" in bench.text
     assert plan.preflight.ok, plan.preflight.render()
+    assert not [w for w in plan.warnings if w.startswith("benchmark job")]  # its own preflight found nothing
     assert fake.count("POST", r"^/api/jobs/alice$") == 0
 
     confirmed = train(TrainRequest(**request, benchmark_tasks="default", confirm=True), backend, **tools)
