@@ -385,7 +385,8 @@ def estimator_request(path: AcceptancePath, config: dict, measured: dict) -> dic
     else:
         mean = per_row / batch  # a packed row, or one padded conversation (padding is not counted)
     request = {
-        "method": path.method, "max_steps": PREDICT_STEPS,
+        # The steps the trainer ran: the estimator's schedule counts the same steps and the micro-batches in them.
+        "method": path.method, "max_steps": int(config.get("global_steps") or PREDICT_STEPS),
         "per_device_train_batch_size": batch,
         "gradient_accumulation_steps": int(config["gradient_accumulation_steps"]),
         "max_length": int(config.get("max_length") or 2048), "mean_tokens_per_row": max(mean, 1.0),
@@ -416,8 +417,10 @@ def predict(request: dict, model_dir: Path, flavor: object | None) -> dict:
         result = estimate_math.estimate(request, catalog, facts)
     row = result["rows"][0]
     times = row["time_parts_s"]
-    step_s = (times.get("training", 0.0) + times.get("rollout_generation", 0.0)) / request["max_steps"]
-    return {"seconds_per_step": step_s, "memory_gib": row["memory_gib"], "verdict": row["verdict"],
+    step_s = row.get("seconds_per_step") or (
+        (times.get("training", 0.0) + times.get("rollout_generation", 0.0)) / request["max_steps"])
+    return {"seconds_per_step": step_s, "optimizer_steps": row.get("optimizer_steps"),
+            "micro_batches": row.get("micro_batches"), "memory_gib": row["memory_gib"], "verdict": row["verdict"],
             "changes": row["changes"], "memory_parts_gib": row["memory_parts_gib"], "time_parts_s": times,
             "training_flops": result["training_flops"], "train_tokens": result["train_tokens"], "note": row["note"]}
 
@@ -508,6 +511,8 @@ def run_path(path: AcceptancePath, ctx: dict, timeout: float) -> PathResult:
     p = result.predicted
     if p.get("seconds_per_step") and m["seconds_per_step"]:
         result.ratios["time_per_step"] = p["seconds_per_step"] / m["seconds_per_step"]
+    if p.get("optimizer_steps") and config.get("global_steps"):
+        result.ratios["steps"] = p["optimizer_steps"] / config["global_steps"]
     if p.get("memory_gib") and m["peak_memory_gib"]:
         result.ratios["peak_memory"] = p["memory_gib"] / m["peak_memory_gib"]
     return result
@@ -528,17 +533,18 @@ def render(report: dict) -> str:
              f"{env['versions'].get('peft')}; peak {_f(env['peak_tflops'], '.0f')} TFLOP/s "
              f"({env['peak_source']}); {report['steps']} steps per path, the first {report['warmup']} not timed; "
              f"total {report['total_seconds']:.0f} s.", "",
-             "| path | status | real tok/s | s/step | MFU | padding | peak GiB | est. s/step (x) | est. GiB (x) | "
-             "config |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| path | status | steps (est.) | real tok/s | s/step | MFU | padding | peak GiB | est. s/step (x) | "
+             "est. GiB (x) | config |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["paths"]:
         m, p, x, c = r["measured"], r["predicted"], r["ratios"], r["config"]
         if r["status"] != "ok":
-            lines.append(f"| {r['name']} | {r['status']}: {r['reason']} | | | | | | | | |")
+            lines.append(f"| {r['name']} | {r['status']}: {r['reason']} | | | | | | | | | |")
             continue
         shape = (f"{c['per_device_train_batch_size']}x{c['gradient_accumulation_steps']}, "
                  f"{c['attn_implementation']}, ckpt {'on' if c['activation_checkpointing'] else 'off'}")
         lines.append(
-            f"| {r['name']} | ok | {_f(m['real_tokens_per_second'], ',.0f')} | {_f(m['seconds_per_step'], '.3f')} | "
+            f"| {r['name']} | ok | {_f(c.get('global_steps'), 'd')} ({_f(p.get('optimizer_steps'), 'd')}) | "
+            f"{_f(m['real_tokens_per_second'], ',.0f')} | {_f(m['seconds_per_step'], '.3f')} | "
             f"{_f(r['mfu'].get('mfu'), '.1%')} | {_f(m['padding_share'], '.1%')} | {m['peak_memory_gib']:.2f} | "
             f"{_f(p.get('seconds_per_step'), '.3f')} ({_f(x.get('time_per_step'), '.2f')}) | "
             f"{_f(p.get('memory_gib'), '.2f')} ({_f(x.get('peak_memory'), '.2f')}) | {shape} |")
@@ -552,7 +558,8 @@ def render(report: dict) -> str:
     lines += ["- MFU: (6N full, 4N LoRA, + causal attention) x real tokens/s / peak; GRPO's time includes "
               "generation.",
               "- est.: the estimator (hf_trainer.runtime.estimate_math) for this card and the configuration the "
-              "trainer ran; (x) = predicted / measured. Measured memory: torch's peak reserved memory (CPU: peak RSS)."]
+              "trainer ran: its step count (schedule) and seconds per step beside the trainer's global_step and "
+              "measured s/step; (x) = predicted / measured. Measured memory: torch's peak reserved memory (CPU: peak RSS)."]
     lines += [f"- note: {n}" for n in report["notes"]]
     return "\n".join(lines) + "\n"
 

@@ -72,6 +72,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num_generations", type=_positive(int), default=d["num_generations"])
     p.add_argument("--max_completion_length", type=_positive(int), default=d["max_completion_length"])
     p.add_argument("--use_vllm", action="store_true")
+    p.add_argument("--steps_per_generation", type=_positive(int), default=None, help="grpo: micro-batches per "
+                   "generation batch (default: gradient_accumulation_steps).")
+    p.add_argument("--packing", action=argparse.BooleanOptionalAction, default=None, help="sft: best-fit packing "
+                   "(the script's default: on).")
+    p.add_argument("--eval_split_size", type=float, default=None, help="Eval rows carved from the training rows "
+                   "(the scripts' default: 0.05; grpo 0).")
+    p.add_argument("--eval_rows", type=int, default=None, help="Rows of the dataset's own eval split, instead.")
+    p.add_argument("--save_steps", type=_positive(int), default=None, help="Evaluation interval in optimiser steps.")
     p.add_argument("--push_to_hub", action=argparse.BooleanOptionalAction, default=d["push_to_hub"])
     p.add_argument("--flavors", nargs="+", default=None, help="Only these flavors.")
     p.add_argument("--max_hours", type=_positive(float), default=d["max_hours"])
@@ -1917,7 +1925,8 @@ def render_estimate(r: dict) -> str:
     lines = [f"Model: {m['num_params'] / 1e9:.3g}B parameters ({m['source']}); method {r['method']}"
              f"{' + LoRA' if m['lora_params'] else ''}; {r['train_tokens']:,.0f} training tokens, "
              f"{r['training_flops']:.3g} FLOPs.", "",
-             "| Flavor | GPU | Fits | Memory/GPU (GiB) | Hours | Cost ($) |", "|---|---|---|---|---|---|"]
+             "| Flavor | GPU | Fits | Memory/GPU (GiB) | Steps | s/step | Hours | Cost ($) |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in sorted(r["rows"], key=lambda x: (x["verdict"] == "does not fit", x["cost_usd"])):
         fits = row["verdict"]
         if row["changes"] and fits != "does not fit":
@@ -1929,8 +1938,10 @@ def render_estimate(r: dict) -> str:
         cost = f"{row['cost_usd']:.2f}" if ok else "-"
         if row.get("parallelism", "").startswith("FSDP") and "fsdp=True" not in fits:
             fits += " (FSDP)"
+        steps = f"{row.get('optimizer_steps', 0):,}" if ok else "-"
+        per_step = f"{row.get('seconds_per_step', 0.0):.2f}" if ok else "-"
         lines.append(f"| {row['flavor']} | {row['gpu']} | {fits} | {row['memory_gib']:.1f} / "
-                     f"{row['memory_available_gib']:.1f} | {hours} | {cost} |")
+                     f"{row['memory_available_gib']:.1f} | {steps} | {per_step} | {hours} | {cost} |")
     lines.append("")
     if r["recommended_flavor"]:
         lines.append(f"Recommended: {r['recommended_flavor']}, about {r['recommended_hours']:.2f} h, "
@@ -1940,6 +1951,11 @@ def render_estimate(r: dict) -> str:
             lines.append(f"  script arguments: {' '.join(r.get('script_args') or [])}")
     else:
         lines.append("Recommended: none - no flavor fits within the time limit (see warnings).")
+    if r.get("vllm"):
+        v = r["vllm"]
+        how = (f"vLLM (--use_vllm; the job installs {', '.join(v['dependencies'])})" if v["use_vllm"]
+               else "transformers' generate")
+        lines.append(f"GRPO generation: {how}. {v['why']}")
     lines.append(f"Prices: {r['catalog_source']}.")
     if r["warnings"]:
         lines += ["", "Warnings:"] + [f"- {w}" for w in r["warnings"]]

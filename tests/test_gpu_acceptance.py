@@ -111,7 +111,8 @@ def test_the_estimator_core_gives_what_run_estimate_gives(tmp_path):
     theirs = run_estimate(make_request(model_name_or_path=str(tmp_path), **request),
                           catalog=Catalog((flavor,), "measured", "today"), facts=facts_from_folder(tmp_path)).rows[0]
     assert ours["memory_gib"] == theirs.memory_gib
-    assert ours["seconds_per_step"] == pytest.approx(theirs.time_parts_s["training"] / 7)
+    assert ours["seconds_per_step"] == theirs.seconds_per_step  # training per optimiser step: 7 steps of 16 rows
+    assert ours["optimizer_steps"] == theirs.optimizer_steps == 7 and ours["micro_batches"] == 7 * 16
 
 
 @pytest.mark.parametrize("device, model, note", [

@@ -1556,7 +1556,8 @@ def render_estimate(r: dict) -> str:
     lines = [f"Model: {m['num_params'] / 1e9:.3g}B parameters ({m['source']}); method {r['method']}"
              f"{' + LoRA' if m['lora_params'] else ''}; {r['train_tokens']:,.0f} training tokens, "
              f"{r['training_flops']:.3g} FLOPs.", "",
-             "| Flavor | GPU | Fits | Memory/GPU (GiB) | Hours | Cost ($) |", "|---|---|---|---|---|---|"]
+             "| Flavor | GPU | Fits | Memory/GPU (GiB) | Steps | s/step | Hours | Cost ($) |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in sorted(r["rows"], key=lambda x: (x["verdict"] == "does not fit", x["cost_usd"])):
         fits = row["verdict"]
         if row["changes"] and fits != "does not fit":
@@ -1568,8 +1569,10 @@ def render_estimate(r: dict) -> str:
         cost = f"{row['cost_usd']:.2f}" if ok else "-"
         if row.get("parallelism", "").startswith("FSDP") and "fsdp=True" not in fits:
             fits += " (FSDP)"
+        steps = f"{row.get('optimizer_steps', 0):,}" if ok else "-"
+        per_step = f"{row.get('seconds_per_step', 0.0):.2f}" if ok else "-"
         lines.append(f"| {row['flavor']} | {row['gpu']} | {fits} | {row['memory_gib']:.1f} / "
-                     f"{row['memory_available_gib']:.1f} | {hours} | {cost} |")
+                     f"{row['memory_available_gib']:.1f} | {steps} | {per_step} | {hours} | {cost} |")
     lines.append("")
     if r["recommended_flavor"]:
         lines.append(f"Recommended: {r['recommended_flavor']}, about {r['recommended_hours']:.2f} h, "
@@ -1579,6 +1582,11 @@ def render_estimate(r: dict) -> str:
             lines.append(f"  script arguments: {' '.join(r.get('script_args') or [])}")
     else:
         lines.append("Recommended: none - no flavor fits within the time limit (see warnings).")
+    if r.get("vllm"):
+        v = r["vllm"]
+        how = (f"vLLM (--use_vllm; the job installs {', '.join(v['dependencies'])})" if v["use_vllm"]
+               else "transformers' generate")
+        lines.append(f"GRPO generation: {how}. {v['why']}")
     lines.append(f"Prices: {r['catalog_source']}.")
     if r["warnings"]:
         lines += ["", "Warnings:"] + [f"- {w}" for w in r["warnings"]]
