@@ -107,8 +107,12 @@ def _has_file(name_or_path: str, filename: str, token: str | None) -> bool:
     if path.exists():
         return (path / filename).is_file()
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HFValidationError
 
-    return HfApi(token=token).file_exists(name_or_path, filename)
+    try:
+        return HfApi(token=token).file_exists(name_or_path, filename)
+    except HFValidationError:
+        raise ScriptError(f"{name_or_path!r} is neither a local folder nor a Hub repo id (owner/name).") from None
 
 
 def model_spec(name_or_path: str, adapter_base: str | None, token: str | None) -> dict:
@@ -226,7 +230,10 @@ def score_model(spec: dict, settings: dict, manager=None) -> dict:
     started = time.time()
     manager = manager or task_manager(settings["tasks"], settings["include_path"])
     with tempfile.TemporaryDirectory(prefix="benchmark-") as scratch:
-        lm = _harness_model(spec, settings, Path(scratch))
+        try:
+            lm = _harness_model(spec, settings, Path(scratch))
+        except OSError as exc:  # transformers' words for a missing, private or gated repo, or a broken folder
+            raise ScriptError(f"{spec['base'] or spec['name']} could not be loaded: {str(exc).splitlines()[0]}") from None
         has_template = bool(getattr(lm.tokenizer, "chat_template", None))
         chat = has_template if settings["apply_chat_template"] == "auto" else settings["apply_chat_template"] == "yes"
         if chat and not has_template:

@@ -219,3 +219,9 @@ def test_a_missing_task_file_or_folder_is_refused_before_the_harness_loads(tmp_p
         script.task_manager([str(tmp_path / "nope.yaml")], [])
     with pytest.raises(script.ScriptError, match="is not a folder"):
         script.task_manager(["gsm8k"], [str(tmp_path / "missing")])
+
+
+def test_a_model_that_is_neither_a_folder_nor_a_repo_id_is_named_as_such(tmp_path):
+    script = load_script_module("benchmark.py")
+    with pytest.raises(script.ScriptError, match="neither a local folder nor a Hub repo id"):
+        script.model_spec(str(tmp_path / "no-such-model"), None, None)
