@@ -229,13 +229,14 @@ def default_suite_table_markdown() -> str:
     from hf_trainer.runtime.estimate_math import facts_from_count, fallback_catalog
 
     catalog = fallback_catalog()
+    flavors = [flavor for name in DOC_FLAVORS if (flavor := catalog.get(name)) is not None]
     tasks = default_tasks()
-    lines = ["| model | " + " | ".join(f"{name} (${catalog.get(name).price_per_hour:.2f}/h)" for name in DOC_FLAVORS)
-             + " |", "|---|" + "---|" * len(DOC_FLAVORS)]
+    lines = ["| model | " + " | ".join(f"{f.name} (${f.price_per_hour:.2f}/h)" for f in flavors) + " |",
+             "|---|" + "---|" * len(flavors)]
     for label, count in DOC_SIZES:
         cells = []
-        for name in DOC_FLAVORS:
-            e = benchmark_estimate(facts_from_count(count), catalog.get(name), tasks, use_vllm=True)
+        for flavor in flavors:
+            e = benchmark_estimate(facts_from_count(count), flavor, tasks, use_vllm=True)
             cells.append(f"{e.seconds / 60:.0f} min, ${e.cost_usd:.2f}" if e.fits else "does not fit")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
