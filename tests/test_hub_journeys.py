@@ -53,7 +53,7 @@ def test_inspection_reads_the_split_each_method_trains_on_and_names_the_eval_spl
     source = result.source
     assert (source.config, source.split, source.eval_split) == ("default", train, evaluation)
     assert source.num_rows == {"test_prefs": 2000}.get(train, 61135)  # the real size, from /size
-    assert source.script_args() == ["--dataset_config", "default", "--dataset_train_split", train,
+    assert source.data_args == ["--dataset_config", "default", "--dataset_train_split", train,
                                     "--dataset_test_split", evaluation]
     assert source.method_splits["sft"] == "train_sft" and source.method_splits["dpo"] == "train_prefs"
     read = {(r["query"].get("split")) for r in catalog.viewer.requests if r["path"] == "/rows"}
@@ -79,13 +79,16 @@ def test_a_multi_config_dataset_without_a_default_says_which_config_it_read(cata
     result = _inspect("HuggingFaceM4/the_cauldron", method="sft")
     assert result.source.config == "ai2d" and result.source.configs[:2] == ["ai2d", "aokvqa"]
     assert any("4 configs and no 'default': read 'ai2d'" in note for note in result.source.notes)
-    assert result.source.script_args()[:2] == ["--dataset_config", "ai2d"]  # a plan passes it: the script needs one
+    assert result.source.data_args[:2] == ["--dataset_config", "ai2d"]  # a plan passes it: the script needs one
 
 
-def test_a_gated_dataset_without_access_and_a_missing_one_are_refused_by_inspection(catalog):
-    for name in ("lmsys/lmsys-chat-1m", "alice/does-not-exist"):
-        with pytest.raises(UserError, match=f"'{name}' was not found by the dataset viewer"):
-            _inspect(name)
+def test_a_gated_dataset_without_access_and_a_missing_one_are_told_apart_by_inspection(catalog):
+    # The viewer answers both with the same 404; the Hub tells them apart.
+    with pytest.raises(UserError, match="Dataset 'lmsys/lmsys-chat-1m' is gated, and the job's token has not been "
+                                        "granted access.*Accept its conditions at http://"):
+        _inspect("lmsys/lmsys-chat-1m")
+    with pytest.raises(UserError, match="Dataset 'alice/does-not-exist' does not exist on http://.*Check the id"):
+        _inspect("alice/does-not-exist")
 
 
 # --- the scripts read exactly what inspection read, from local copies ------------------------------------------
@@ -108,7 +111,7 @@ def test_a_local_copy_of_ultrafeedback_is_inspected_and_loaded_on_the_same_split
     assert sorted(result.source.splits) == sorted(["train_prefs", "train_sft", "test_prefs", "test_sft", "train_gen",
                                                    "test_gen"])
     # The script, given the arguments inspection names, reads those splits and no others.
-    args = _script_args(script, str(copy), result.source.script_args())
+    args = _script_args(script, str(copy), result.source.data_args)
     train_rows, eval_rows = train_common.load_splits(args)
     assert (len(train_rows), len(eval_rows)) == (8, 8)
     assert "prompt_id" in train_rows.column_names
@@ -126,7 +129,7 @@ def test_a_save_to_disk_folder_is_inspected_split_by_split_as_the_script_loads_i
     # Not merged: 12 rows in the split read, the other split beside it for evaluation.
     assert (result.source.split, result.source.num_rows, result.source.eval_split) == ("train_sft", 12, "test_sft")
     train_rows, eval_rows = train_common.load_splits(_script_args("train_sft.py", str(saved),
-                                                                  result.source.script_args()))
+                                                                  result.source.data_args))
     assert (len(train_rows), len(eval_rows)) == (12, 3)
     with pytest.raises(UserError, match="No file for split 'train' in .*saved: its splits are train_sft, test_sft"):
         _inspect(str(saved), dataset_train_split="train")
@@ -166,7 +169,7 @@ def test_split_named_files_are_one_split_each_for_inspection_and_the_script(tmp_
     chosen = _inspect(str(folder), method="sft")
     assert (chosen.source.split, chosen.source.num_rows, chosen.source.eval_split) == ("train_sft", 6, "test_sft")
     train_rows, eval_rows = train_common.load_splits(_script_args("train_sft.py", str(folder),
-                                                                  chosen.source.script_args()))
+                                                                  chosen.source.data_args))
     assert (len(train_rows), len(eval_rows)) == (6, 2)
 
 
@@ -260,3 +263,150 @@ def test_the_default_output_repo_is_in_the_persons_namespace_and_skips_taken_nam
         QWEN, "dpo", UF, "train_prefs")
     same = default_hub_model_id(api, "alice", QWEN, "dpo", UF, "default", "train_prefs")
     assert same[0] == "alice/Qwen2.5-0.5B-dpo" and "resume auto continues" in same[1]
+
+
+# --- the journeys through train: plan -> confirm -> the fake job's arguments -> the script on a local copy ---------
+
+
+@pytest.fixture
+def planner(catalog, tiny_model):
+    """A Hub backend on the catalog Hub; inspection with the tiny tokenizer standing in for the Hub model's, and the
+    estimator reading the model's real size from the fake Hub (safetensors count and config.json)."""
+    from transformers import AutoTokenizer
+
+    from hf_trainer.estimate import run_estimate
+    from hf_trainer.jobs.hub import HubBackend
+
+    backend = HubBackend(get_hf_api(CANARY_TOKEN))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+
+    def inspector(params):
+        return inspect_dataset(params, tokenizer_loader=lambda name, token: tokenizer)
+
+    def estimator(request):
+        return run_estimate(request, api=backend.api)
+
+    return backend, {"inspector": inspector, "estimator": estimator}
+
+
+def _job_arguments(hub) -> list[str]:
+    (spec,) = hub.bodies("POST", r"^/api/jobs/alice$")
+    command = spec["command"]
+    return command[command.index("train_dpo.py") + 1:] if "train_dpo.py" in command else command
+
+
+def _value(args: list[str], flag: str) -> str | None:
+    return args[args.index(flag) + 1] if flag in args else None
+
+
+def test_dpo_on_ultrafeedback_plans_train_prefs_and_the_job_reads_it_from_a_local_copy(catalog, planner, tmp_path,
+                                                                                       tiny_model):
+    from helpers import json_summary, run_script
+    from hf_trainer.train import TrainRequest, train
+
+    backend, tools = planner
+    plan = train(TrainRequest(method="dpo", model_name_or_path=QWEN, dataset_name=UF, max_steps=2, confirm=True),
+                 backend, **tools)
+    # The plan: the split DPO trains on, the eval split beside it, the mapping, the default private repo.
+    args = plan.script_args
+    assert (_value(args, "--dataset_config"), _value(args, "--dataset_train_split"),
+            _value(args, "--dataset_test_split"), _value(args, "--dataset_mapping")) == \
+        ("default", "train_prefs", "test_prefs", "extract_prompt")
+    assert plan.model_repo == "alice/Qwen2.5-0.5B-dpo" and "--no-hub_private_repo" not in args
+    assert plan.model_repo_note.startswith("private; default in your namespace (alice)")
+    assert "results        " + f"{catalog.hub.url}/alice/Qwen2.5-0.5B-dpo (private; default" in plan.render()
+    assert "data read      config default, split train_prefs, eval split test_prefs" in plan.render()
+    assert plan.preflight.ok and plan.submitted, plan.preflight.render()
+    # The real size of the data and the model reached the estimate: 61,135 rows, 494M parameters.
+    assert plan.estimated_hours and plan.estimated_cost_usd
+    # The fake job's arguments are the plan's.
+    (spec,) = catalog.hub.bodies("POST", r"^/api/jobs/alice$")
+    command = " ".join(spec["command"])
+    for flag in ("--dataset_train_split train_prefs", "--dataset_test_split test_prefs", "--dataset_config default",
+                 "--hub_model_id alice/Qwen2.5-0.5B-dpo", "--dataset_mapping extract_prompt"):
+        assert flag in command
+    # The script, run on a local copy (as hf download leaves it) with the job's data arguments, reads train_prefs
+    # and test_prefs: every other split of the copy holds rows DPO refuses at load, so reading one would fail.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hf_trainer.tiny import chat_rows
+
+    copy = local_copy(UF, tmp_path / "uf", rows_per_split=8)
+    for split in ("train_sft", "test_sft", "train_gen", "test_gen"):
+        pq.write_table(pa.Table.from_pylist(chat_rows(8)), copy / "data" / f"{split}-00000-of-00001.parquet")
+    data_args = [word for flag in ("--dataset_train_split", "--dataset_test_split", "--dataset_mapping")
+                 for word in (flag, _value(args, flag))]
+    result = run_script("train_dpo.py", "--model_name_or_path", str(tiny_model), "--dataset_name", str(copy),
+                        *data_args, "--max_steps", "1", "--per_device_train_batch_size", "2",
+                        "--gradient_accumulation_steps", "1", "--max_length", "128", "--report_to", "none",
+                        "--output_dir", str(tmp_path / "out"), "--json")
+    assert json_summary(result)["steps"] == 1
+    # Without the split the plan passes, the same script stops at load with the split to pass.
+    with pytest.raises(train_common.ScriptError, match="Split 'train' not found.*Pass --dataset_train_split"):
+        train_common.load_splits(_script_args("train_dpo.py", str(copy), []))
+
+
+def test_sft_on_the_same_dataset_plans_train_sft(catalog, planner):
+    from hf_trainer.train import TrainRequest, plan_training
+
+    backend, tools = planner
+    plan = plan_training(TrainRequest(method="sft", model_name_or_path=QWEN, dataset_name=UF, max_steps=2),
+                         backend, **tools)
+    assert (_value(plan.script_args, "--dataset_train_split"), _value(plan.script_args, "--dataset_test_split")) == \
+        ("train_sft", "test_sft")
+    assert plan.model_repo == "alice/Qwen2.5-0.5B-sft"
+
+
+def test_a_config_asked_for_travels_to_the_job(catalog, planner):
+    from hf_trainer.train import TrainRequest, plan_training
+
+    backend, tools = planner
+    plan = plan_training(TrainRequest(method="sft", model_name_or_path=QWEN, dataset_name="openai/gsm8k",
+                                      dataset_config="socratic", hub_model_id="alice/gsm8k-sft", max_steps=2),
+                         backend, **tools)
+    assert _value(plan.script_args, "--dataset_config") == "socratic"
+    assert (_value(plan.script_args, "--dataset_train_split"), _value(plan.script_args, "--dataset_test_split")) == \
+        ("train", "test")
+    assert plan.model_repo_note == "private"
+
+
+def test_a_missing_dataset_is_refused_before_anything_is_spent(catalog, planner):
+    from hf_trainer.train import TrainRequest, train
+
+    backend, tools = planner
+    with pytest.raises(UserError, match="Dataset 'alice/does-not-exist' does not exist"):
+        train(TrainRequest(method="sft", model_name_or_path=QWEN, dataset_name="alice/does-not-exist",
+                           confirm=True, force=True), backend, **tools)
+    assert catalog.hub.count("POST", r"^/api/jobs/") == 0
+
+
+def test_a_gated_model_without_access_is_refused_even_with_force(catalog, planner):
+    from hf_trainer.train import TrainRequest, train
+
+    backend, tools = planner
+    with pytest.raises(UserError) as refused:
+        train(TrainRequest(method="sft", model_name_or_path="meta-llama/Llama-3.1-8B", dataset_name="trl-lib/Capybara",
+                           max_steps=2, confirm=True, force=True), backend, **tools)
+    text = str(refused.value)
+    assert "Force does not override this (model-gated)" in text and "force still overrides" in text
+    assert "Accept its conditions at" in text and CANARY_TOKEN not in text
+    assert catalog.hub.count("POST", r"^/api/jobs/") == 0
+
+
+def test_hf_jobs_uv_of_a_bundled_script_on_missing_data_is_refused_even_with_force(catalog):
+    from hf_trainer.jobs import submit
+    from hf_trainer.jobs.base import UvJobRequest
+    from hf_trainer.jobs.hub import HubBackend
+
+    backend = HubBackend(get_hf_api(CANARY_TOKEN))
+    request = UvJobRequest(script="train_sft.py", flavor="a10g-large", timeout_seconds=3600,
+                           secrets={"HF_TOKEN": "$HF_TOKEN"},
+                           script_args=["--model_name_or_path", QWEN, "--dataset_name", "alice/does-not-exist",
+                                        "--push_to_hub", "--hub_model_id", "alice/x"])
+    with pytest.raises(UserError, match=r"(?s)could only fail.*dataset-missing.*force does not override that"):
+        submit.submit(request, backend, force=True)
+    assert catalog.hub.count("POST", r"^/api/jobs/") == 0
+    # Without force the refusal says that force would not pass it either.
+    with pytest.raises(UserError, match="force does not pass dataset-missing"):
+        submit.submit(request, backend)

@@ -6,6 +6,7 @@ import pytest
 from huggingface_hub import HfApi
 
 from conftest import CANARY_TOKEN, REPO_ROOT
+from fakes.fake_hub import Response
 from fakes.fake_dataset_viewer import fake_viewer  # noqa: F401  (fixture)
 from hf_trainer.dataset_inspect import inspect_dataset
 from hf_trainer.errors import UserError
@@ -83,11 +84,15 @@ def test_the_spend_cap_refuses_a_plan_above_it(hub):
     assert fake.count("POST", r"^/api/jobs/alice$") == 0
 
 
-def test_a_hub_plan_without_an_output_repo_is_refused(hub):
-    _, backend, tools = hub
-    with pytest.raises(UserError, match="hub_model_id is required on the Hub"):
-        train(TrainRequest(method="sft", model_name_or_path="Qwen/Qwen2.5-0.5B", dataset_name="alice/chat"),
-              backend, **tools)
+def test_a_hub_plan_without_an_output_repo_pushes_to_a_private_repo_in_your_namespace(hub):
+    # The fake Hub has no such repo (404): the default name is free. tests/test_hub_journeys.py covers taken names.
+    fake, backend, tools = hub
+    fake.route("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)")(lambda req: Response(404, {"error": "Repository not found"},
+                                                                                 {"X-Error-Code": "RepoNotFound"}))
+    plan = train(TrainRequest(method="sft", model_name_or_path="Qwen/Qwen2.5-0.5B", dataset_name="alice/chat"),
+                 backend, **tools)
+    assert plan.model_repo == "alice/Qwen2.5-0.5B-sft" and "--no-hub_private_repo" not in plan.script_args
+    assert plan.model_repo_note.startswith("private; default in your namespace (alice)")
 
 
 # Qwen3-4B's config.json facts: big enough that a full fine-tune needs changes (or more memory) on smaller GPUs.

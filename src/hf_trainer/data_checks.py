@@ -48,7 +48,7 @@ def _token_hint(token: str | None) -> str:
             "secrets HF_TOKEN=$HF_TOKEN (train and the bundled routes do) when the repo needs your token.")
 
 
-def _repo_access(api: Any, kind: str, repo: str, token: str | None) -> Finding | None:
+def repo_access(api: Any, kind: str, repo: str, token: str | None) -> Finding | None:
     """An error Finding when `repo` is missing or gated for `token`; a warning when the Hub cannot tell; else None."""
     what = "Model" if kind == "model" else "Dataset"
     page = f"{api.endpoint}/{'datasets/' if kind == 'dataset' else ''}{repo}"
@@ -159,14 +159,14 @@ def check_training_data(values: dict[str, Any], *, token: str | None, method: st
         api = (api_factory or (lambda t: get_hf_api(t, anonymous=not t)))(token)
     findings: list[Finding] = []
     if _is_hub_id(model):
-        found = _repo_access(api, "model", str(model), token)
+        found = repo_access(api, "model", str(model), token)
         if found is not None:
             findings.append(found)
             if found.rule == UNREACHABLE:
                 return findings  # the same Hub would not answer for the dataset either
     if not _is_hub_id(dataset):
         return findings
-    found = _repo_access(api, "dataset", str(dataset), token)
+    found = repo_access(api, "dataset", str(dataset), token)
     if found is not None:
         return findings + [found]
     revision = values.get("dataset_revision")

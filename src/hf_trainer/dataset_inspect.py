@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from hf_trainer.runtime import dataset_files, dataset_report, dataset_viewer, image_rows, mappings, splits, vision
 from hf_trainer.runtime.vocabulary import Method
@@ -74,7 +74,9 @@ class Source(BaseModel):
     oversized_rows: int = Field(0, description="Rows longer than row_byte_cap bytes: counted, not parsed.")
     row_byte_cap: int | None = Field(None, description="Bytes read per row at most (local files).")
 
-    def script_args(self) -> list[str]:
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def data_args(self) -> list[str]:
         """The training script's arguments that make it read exactly this data: config, split, eval split and
         revision (train, retry and rerun pass them, so a job never falls back to a 'train' split that is not there)."""
         args: list[str] = []
@@ -178,7 +180,7 @@ class DatasetInspection(BaseModel):
                                                                ("eval split", source.eval_split),
                                                                ("revision", source.revision)) if value]
         if where:
-            text += "\n  data read: " + ", ".join(where) + f" (script arguments: {' '.join(source.script_args())})"
+            text += "\n  data read: " + ", ".join(where) + f" (script arguments: {' '.join(source.data_args)})"
         if len(source.splits) > 1:
             text += "\n  splits: " + ", ".join(quoted(name) for name in source.splits)
         if source.method_splits:
@@ -280,6 +282,18 @@ def _read_local(params: DatasetInspectInput) -> tuple[list[dict], Source]:
     return sample["rows"], source
 
 
+def _hub_says(dataset: str, token: str | None, exc: dataset_viewer.ViewerError) -> str | None:
+    """For a dataset the viewer will not show (it answers the same for missing and gated ones), what the Hub says:
+    gated without access, or missing (data_checks.repo_access); None when the Hub cannot tell either."""
+    if exc.status not in (401, 403, 404) or "/" not in dataset:
+        return None
+    from hf_trainer.data_checks import repo_access
+    from hf_trainer.hub_client import get_hf_api
+
+    finding = repo_access(get_hf_api(token, anonymous=not token), "dataset", dataset, token)
+    return f"{finding.message} {finding.fix}" if finding is not None and finding.severity == "error" else None
+
+
 def _read_hub(params: DatasetInspectInput, viewer: dataset_viewer.DatasetViewer,
               token: str | None) -> tuple[list[dict], Source]:
     try:
@@ -288,7 +302,8 @@ def _read_hub(params: DatasetInspectInput, viewer: dataset_viewer.DatasetViewer,
                                            params.dataset_train_split, head, params.sample_size - head,
                                            method=params.method)
     except dataset_viewer.ViewerError as exc:
-        raise UserError(dataset_viewer.explain(exc, params.dataset_name, viewer.base_url, bool(token))) from None
+        raise UserError(_hub_says(params.dataset_name, token, exc)
+                        or dataset_viewer.explain(exc, params.dataset_name, viewer.base_url, bool(token))) from None
     per_method, notes = _split_choice(sample["splits"], sample["split"], params.method, params.dataset_train_split)
     if not params.dataset_config and len(sample["configs"]) > 1 and "default" not in sample["configs"]:
         notes.insert(0, f"{len(sample['configs'])} configs and no 'default': read {sample['config']!r} (the first); "

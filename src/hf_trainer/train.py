@@ -43,15 +43,24 @@ class TrainRequest(BaseModel):
     method: Method = Field(description="sft, dpo, grpo, reward or kto.")
     model_name_or_path: str = Field(min_length=1, description="Base model: Hub id or local folder.")
     dataset_name: str = Field(min_length=1, description="Hub dataset id, or a local file/folder (local backend).")
-    hub_model_id: str | None = Field(None, description="Output model repo, e.g. 'you/qwen-sft' (required on the Hub).")
+    hub_model_id: str | None = Field(None, description="Output model repo, e.g. 'you/qwen-sft'. Default on the Hub: "
+                                     "'<you>/<model>-<method>' in your namespace (a -2, -3 suffix when another run "
+                                     "holds that name), private unless hub_private_repo is False; the plan shows it.")
     output_dir: str | None = Field(None, description="Local backend: where the model is saved (default "
                                    "./outputs/<model>-<method>).")
     backend: BackendName | None = Field(None, description="'hub' (default with a token) or 'local'.")
     flavor: str | None = Field(None, description="Hardware flavor; default: the cheapest that fits the time limit.")
     max_cost_usd: float | None = Field(None, gt=0, description="Refuse plans whose estimated cost is above this.")
     time_limit: str | None = Field(None, description="Longest acceptable run, e.g. '2h'; also the job timeout floor.")
-    dataset_config: str | None = None
-    dataset_train_split: str | None = None
+    dataset_config: str | None = Field(None, description="Dataset config (subset); default: the one dataset_inspect "
+                                       "reads ('default', else the first). The job gets the one inspected.")
+    dataset_train_split: str | None = Field(None, description="Split to train on; default: the one the method trains "
+                                            "on (train_prefs for dpo, train_sft for sft on ultrafeedback_binarized; "
+                                            "else train). The job gets the one inspected.")
+    dataset_test_split: str | None = Field(None, description="Eval split; default: the one beside the train split "
+                                           "(test_prefs beside train_prefs), else test or validation, else carved.")
+    dataset_revision: str | None = Field(None, max_length=256, description="Hub dataset revision (branch, tag or "
+                                         "commit) the job reads; default: main.")
     dataset_mapping: str | None = Field(None, description="Override the mapping dataset_inspect picks.")
     num_train_epochs: float | None = Field(None, gt=0)
     max_steps: int | None = Field(None, ge=1)
@@ -103,6 +112,10 @@ class TrainPlan(BaseModel):
     timeout_seconds: int
     model_repo: str | None
     model_url: str | None
+    model_repo_note: str | None = Field(None, description="Why this output repo: the default in your namespace, and "
+                                        "whether it is private.")
+    data_read: str = Field("", description="The config, split, eval split and revision the job reads: the ones "
+                           "inspection read.")
     output_dir: str | None = Field(None, description="Where a local run saves the model.")
     trackio_project: str
     run_name: str | None = None
@@ -137,7 +150,9 @@ class TrainPlan(BaseModel):
             f"  timeout        {self.timeout}",
             f"  dataset        {self.dataset_verdict}" + (f" (mapping {self.dataset_mapping})"
                                                          if self.dataset_mapping else ""),
-            f"  results        {self.model_url}" if self.model_repo else
+            *([f"  data read      {self.data_read}"] if self.data_read else []),
+            f"  results        {self.model_url}" + (f" ({self.model_repo_note})" if self.model_repo_note else "")
+            if self.model_repo else
             f"  results        {self.output_dir or 'the job output folder'}",
             f"  resume         {self.resume}: " + _RESUME_TEXT[self.resume],
             f"  baseline eval  {self.baseline}",
@@ -237,6 +252,7 @@ def _script_args(req: TrainRequest, mapping: str | None, backend: BackendName, r
         args += ["--output_dir", output_dir]
     optional = {
         "--dataset_config": req.dataset_config, "--dataset_train_split": req.dataset_train_split,
+        "--dataset_test_split": req.dataset_test_split, "--dataset_revision": req.dataset_revision,
         "--dataset_mapping": mapping, "--num_train_epochs": req.num_train_epochs, "--max_steps": req.max_steps,
         "--learning_rate": req.learning_rate, "--per_device_train_batch_size": req.per_device_train_batch_size,
         "--gradient_accumulation_steps": req.gradient_accumulation_steps, "--max_length": req.max_length,
@@ -267,6 +283,47 @@ def _label_value(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", text.replace("/", "--"))[:63]
 
 
+def _refuse_unreadable_model(req: TrainRequest, backend: JobBackend) -> None:
+    from hf_trainer.data_checks import force_note, job_token
+
+    token = job_token(submit.token_secret(backend))
+    errors = [f for f in submit.data_checker({"model_name_or_path": req.model_name_or_path}, token, req.method)
+              if f.severity == "error"]
+    if errors:
+        raise UserError("Not planned: " + " ".join(f"{f.message} {f.fix}" for f in errors)
+                        + f" Force does not override this ({', '.join(f.rule for f in errors)}); {force_note()}.")
+
+
+def _with_data_and_repo(req: TrainRequest, source: Any, backend: JobBackend) -> tuple[TrainRequest, str, str | None]:
+    """The request with the config, split and eval split inspection read (so the job reads the same rows, never a
+    'train' split that is not there), the plan's words for them, and on the Hub the output repo: the one asked for,
+    else `<you>/<model>-<method>` (output_repo.default_hub_model_id) with why."""
+    # An inspector that says nothing of them (a stand-in) leaves the request's own.
+    config = getattr(source, "config", None) or req.dataset_config
+    split = getattr(source, "split", None) or req.dataset_train_split
+    update = {"dataset_config": config, "dataset_train_split": split,
+              "dataset_test_split": req.dataset_test_split or getattr(source, "eval_split", None)}
+    words = [f"{name} {value}" for name, value in (("config", config), ("split", split),
+                                                   ("eval split", update["dataset_test_split"]
+                                                    or (split and "carved from it")),
+                                                   ("revision", req.dataset_revision)) if value]
+    note = None
+    if backend.name == "hub":
+        visibility = "private" if req.hub_private_repo else "public"
+        if req.hub_model_id:
+            note = visibility
+        else:
+            from hf_trainer.hub_client import get_hf_api
+            from hf_trainer.output_repo import default_hub_model_id
+
+            namespace = backend.namespace()  # type: ignore[attr-defined]
+            repo, why = default_hub_model_id(getattr(backend, "api", None) or get_hf_api(), namespace,
+                                             req.model_name_or_path, req.method, req.dataset_name, config, split)
+            update["hub_model_id"] = repo
+            note = f"{visibility}; {why}; pass hub_model_id to choose another"
+    return req.model_copy(update=update), ", ".join(words), note
+
+
 def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspector = _default_inspector,
                   estimator: Estimator = _default_estimator, now: Callable[[], float] = time.time) -> TrainPlan:
     """Inspect, estimate, pick the flavor, build the job and preflight it. Submits nothing."""
@@ -275,12 +332,13 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
 
     backend_name: BackendName = backend.name
     warnings: list[str] = []
-    if backend_name == "hub" and not req.hub_model_id:
-        raise UserError("hub_model_id is required on the Hub: without it the trained model is lost when the job "
-                        "ends. Pass e.g. hub_model_id='<you>/<model>-" + req.method + "'.")
     if req.hub_model_id and not _REPO_ID.match(req.hub_model_id):
         raise UserError(f"hub_model_id {req.hub_model_id!r} is not a repo id: use 'owner/name' (letters, digits, "
                         "'-', '_', '.').")
+
+    # The base model exists and the job's token can read it: said here, before the estimate fails on it with less
+    # to say (the dataset is asked by inspection, and the whole job again by preflight, data_checks).
+    _refuse_unreadable_model(req, backend)
 
     if req.dataset_mapping:
         from hf_trainer.runtime.mappings import MAPPINGS
@@ -296,7 +354,7 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
     try:
         inspection = inspector(DatasetInspectInput(
             dataset_name=req.dataset_name, dataset_config=req.dataset_config,
-            dataset_train_split=req.dataset_train_split, method=req.method,
+            dataset_train_split=req.dataset_train_split, dataset_revision=req.dataset_revision, method=req.method,
             model_name_or_path=req.model_name_or_path, max_length=req.max_length or 2048))
     except UserError as exc:
         if "tokenizer" not in str(exc).lower():
@@ -305,7 +363,9 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
                         "tokens per row")
         inspection = inspector(DatasetInspectInput(
             dataset_name=req.dataset_name, dataset_config=req.dataset_config,
-            dataset_train_split=req.dataset_train_split, method=req.method))
+            dataset_train_split=req.dataset_train_split, dataset_revision=req.dataset_revision, method=req.method))
+    # The job reads exactly what inspection read: its config, split and the eval split beside it.
+    req, data_read, repo_note = _with_data_and_repo(req, inspection.source, backend)
     # Rows with images train with the vision-language script (its --method picks SFT or DPO); inspection judged
     # them for that script.
     vision = getattr(inspection, "vision", None)
@@ -430,7 +490,7 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         price_per_hour=row.price_per_hour if row and backend_name == "hub" else (0.0 if backend_name == "local"
                                                                                 else None),
         estimated_hours=hours, estimated_cost_usd=cost, timeout=format_duration(timeout_seconds),
-        timeout_seconds=timeout_seconds, model_repo=req.hub_model_id,
+        timeout_seconds=timeout_seconds, model_repo=req.hub_model_id, model_repo_note=repo_note, data_read=data_read,
         model_url=f"{endpoint}/{req.hub_model_id}" if req.hub_model_id else None, trackio_project=req.trackio_project,
         run_name=run_name,
         output_dir=_output_dir(req, backend_name),
