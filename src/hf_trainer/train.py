@@ -29,6 +29,8 @@ from hf_trainer.runtime.vocabulary import Method, Resume, timeout_seconds as job
 from hf_trainer.bundled_scripts import METHOD_SCRIPTS, VISION_SCRIPT, bundled
 from hf_trainer import benchmark_plan
 from hf_trainer.benchmark_plan import BenchmarkPlan
+from hf_trainer.plan_decisions import Decision, plan_decisions
+from hf_trainer.smoke import SmokePlan
 from hf_trainer.timeouts import format_duration, parse_timeout
 
 # When the dataset's size cannot be measured in tokens, a conservative guess keeps the estimate usable, with a warning.
@@ -93,6 +95,10 @@ class TrainRequest(BaseModel):
                            "continues it only when the same run made it (base model, method, data, training "
                            "arguments) and else starts fresh, 'never' always starts fresh, 'must' fails unless it "
                            "can continue. A mismatch is named before any training.")
+    smoke: bool = Field(False, description="First a one-step rehearsal of the same job (same script, data and "
+                        "arguments; save, evaluation, card and push to a throw-away '<hub_model_id>-smoke' repo) on "
+                        "the cheapest flavor that fits it; the full job is sent only when it COMPLETED. The plan "
+                        "prices both. Worth it for long or expensive runs.")
     confirm: bool = Field(False, description="Submit. Only after the person approved the plan and its cost.")
     force: bool = Field(False, description="Submit even when preflight finds errors.")
 
@@ -127,6 +133,10 @@ class TrainPlan(BaseModel):
     changes: list[str] = Field(default_factory=list, description="What the flavor needs for the job to fit, "
                                "already applied to script_args.")
     change_args: list[str] = Field(default_factory=list, description="The script flags those changes set.")
+    decisions: list[Decision] = Field(default_factory=list, description="Changes of method, model, precision or "
+                                      "data among those changes: the person's to decide, each with the flavor "
+                                      "that keeps the run as asked and its price.")
+    smoke: SmokePlan | None = Field(None, description="The one-step rehearsal sent first (smoke: true).")
     resume: Resume = "auto"
     baseline: str = Field("", description="Whether the baseline evaluation runs, and why.")
     generation: str = Field("", description="grpo: vLLM or transformers' generate for the rollouts, and why.")
@@ -165,12 +175,21 @@ class TrainPlan(BaseModel):
         ]
         if self.changes:
             lines.insert(2, f"  fits with      {', '.join(self.changes)} (set: {' '.join(self.change_args)})")
+            lines[3:3] = [f"  {d.render()}" for d in self.decisions]
+        if self.smoke is not None:
+            total = (f"; both jobs ~${self.estimated_cost_usd + self.smoke.estimated_cost_usd:.2f} (the rehearsal "
+                     f"adds {self.smoke.estimated_cost_usd / self.estimated_cost_usd:.0%})"
+                     if self.estimated_cost_usd and self.smoke.estimated_cost_usd is not None else "")
+            lines.insert(2, "  " + self.smoke.render().replace("\n", "\n  ") + total)
         lines += [f"  warning: {w}" for w in self.warnings]
         if self.submitted and self.job:
             lines += [f"  job id         {self.job.id}", f"  job url        {self.job_url or self.job.url}",
                       "  next           check status only when asked: hf_jobs inspect/logs with this job id"]
         elif not self.preflight.ok:
             lines.append("  next           fix the errors above (or pass force: true), then ask the person")
+        elif self.decisions:
+            lines.append("  next           put each DECISION above to the person (the change, or the flavor that "
+                         "keeps the run as asked); submit with confirm: true only after they chose")
         else:
             lines.append("  next           show this plan and its cost to the person; submit with confirm: true")
         return "\n".join(lines)
@@ -496,6 +515,7 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         output_dir=_output_dir(req, backend_name),
         dataset_verdict=verdict.verdict, dataset_mapping=mapping, labels=labels, preflight=report, warnings=warnings,
         changes=changes, change_args=change_args, resume=req.resume, baseline=baseline_text,
+        decisions=plan_decisions(changes, change_args, list(estimate.rows), flavor, cost),
         generation=generation_text, dependencies=dependencies, benchmark=bench)
 
 
@@ -537,7 +557,16 @@ def submit_plan(plan: TrainPlan, backend: JobBackend, *, force: bool = False) ->
 
 
 def train(req: TrainRequest, backend: JobBackend, *, inspector: Inspector = _default_inspector,
-          estimator: Estimator = _default_estimator) -> TrainPlan:
+          estimator: Estimator = _default_estimator, smoke_poll_seconds: float = 30.0) -> TrainPlan:
     """Plan, and with `confirm` submit. The MCP tool and `hf-trainer train` call this."""
-    plan = plan_training(req, backend, inspector=inspector, estimator=estimator)
-    return submit_plan(plan, backend, force=req.force) if req.confirm else plan
+    from hf_trainer import smoke
+
+    asked: list[Any] = []  # the estimates the plan was made from: the last one is the job it sends
+    plan = plan_training(req, backend, inspector=inspector, estimator=smoke.recording(estimator, asked))
+    if req.smoke:  # a one-step rehearsal first (smoke.py): planned and priced beside the full job
+        plan = smoke.with_smoke(plan, req, backend, asked[-1], estimator)
+    if not req.confirm:
+        return plan
+    if plan.smoke is not None:  # sent and waited for; anything but COMPLETED refuses the full job with its diagnosis
+        plan = smoke.run_smoke(plan, backend, force=req.force, poll_interval=smoke_poll_seconds)
+    return submit_plan(plan, backend, force=req.force)
