@@ -29,7 +29,7 @@ def _plain(annotation: Any) -> Any:
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(options) == 1:
             return _plain(options[0])
-        return typing.Union[tuple(_plain(o) for o in options)]  # type: ignore[return-value]
+        return typing.Union[tuple(_plain(o) for o in options)]
     return annotation
 
 

@@ -18,7 +18,6 @@ from typing import Any, Callable
 from pydantic import BaseModel, Field, ValidationError
 
 from hf_trainer import budget
-from hf_trainer import budget
 from hf_trainer import job_views as v
 from hf_trainer.errors import UserError, did_you_mean, to_user_error
 from hf_trainer.jobs import arguments as a
@@ -34,7 +33,7 @@ class JobsResult(BaseModel):
 
     operation: str
     backend: str | None = None
-    text: str = Field("", description="Readable summary of the result.")
+    text: str = Field(default="", description="Readable summary of the result.")
     job: JobInfo | None = None
     jobs: list[JobInfo] = Field(default_factory=list)
     logs: list[str] | None = None
@@ -52,8 +51,6 @@ class JobsResult(BaseModel):
     job_id: str | None = Field(default=None, description="The job an operation was about.")
     followed_seconds: int | None = Field(default=None, description="logs with follow: how long it streamed.")
     catalog_text: str | None = Field(default=None, description="hardware: the flavor table.")
-    spend: budget.SpendReport | None = Field(default=None, description="spend: each Hub job's cost this period, what "
-                                             "active jobs may still cost, and the budget (read only).")
     spend: budget.SpendReport | None = Field(default=None, description="spend: each Hub job's cost this period, what "
                                              "active jobs may still cost, and the budget (read only).")
 
@@ -107,7 +104,8 @@ def _price(backend: Any, flavor: str | None) -> float | None:
     if check is None or not flavor:
         return None
     try:
-        return check(flavor).price_per_hour
+        price: float | None = check(flavor).price_per_hour
+        return price
     except UserError:
         return None
 
@@ -272,11 +270,6 @@ def _spend(args: a.NoArgs, backend: JobBackend) -> JobsResult:
     return JobsResult(operation="spend", backend=_name(backend), spend=budget.spend_report(backend))
 
 
-def _spend(args: a.NoArgs, backend: JobBackend) -> JobsResult:
-    # Read only: the budget is the person's (CLI `budget set` or the environment); no operation changes it.
-    return JobsResult(operation="spend", backend=_name(backend), spend=budget.spend_report(backend))
-
-
 def _help(args: a.NoArgs, backend: JobBackend) -> JobsResult:
     return JobsResult(operation="help", backend=_name(backend), text=usage())
 
@@ -308,9 +301,6 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in [
     Operation("metrics", a.JobArgs, _metrics, "CPU/GPU use and memory of a running job.", {"job_id": "<id>"},
               read_only=True, hub_only=True, positional=("job_id",), text=v.metrics_text),
     Operation("hardware", a.NoArgs, _hardware, "flavors on offer with specs and $/h.", read_only=True, hub_only=True, text=v.hardware_text),
-    Operation("spend", a.NoArgs, _spend, "what each Hub job cost this period (flavor, minutes, cost, model repo), "
-              "what running, queued and scheduled jobs may still cost, and the budget with what is left. The budget "
-              "is the person's: no tool changes it.", read_only=True, text=v.spend_text),
     Operation("spend", a.NoArgs, _spend, "what each Hub job cost this period (flavor, minutes, cost, model repo), "
               "what running, queued and scheduled jobs may still cost, and the budget with what is left. The budget "
               "is the person's: no tool changes it.", read_only=True, text=v.spend_text),
@@ -393,10 +383,11 @@ def parse_call(operation: str | None, args: dict[str, Any] | str | None) -> Call
     """Check `args` against `operation`'s model. UserError names the bad argument, the value and the forms."""
     if isinstance(args, str):
         # Some clients send nested objects as JSON text.
+        text = args
         try:
-            args = json.loads(args) if args.strip() else {}
+            args = json.loads(text) if text.strip() else {}
         except json.JSONDecodeError:
-            raise UserError(f"args {args[:200]!r} is not a JSON object. Pass an object, e.g. {{\"job_id\": \"...\"}}.") \
+            raise UserError(f"args {text[:200]!r} is not a JSON object. Pass an object, e.g. {{\"job_id\": \"...\"}}.") \
                 from None
     if args is not None and not isinstance(args, dict):
         raise UserError(f"args {str(args)[:200]!r} must be an object, e.g. {{\"job_id\": \"...\"}}.")

@@ -26,6 +26,7 @@ from hf_trainer.dataset_inspect import DatasetInspectInput, DatasetInspection, i
 from hf_trainer.errors import UserError, to_user_error
 from hf_trainer.failures import named_error
 from hf_trainer.estimate import EstimateRequest, EstimateResult
+from hf_trainer.jobs.base import BackendName
 from hf_trainer.operations import READ_ONLY, JobsResult, args_json_schema, operations_text, usage
 from hf_trainer.preflight import PreflightInput, PreflightReport
 from hf_trainer.rerun import RerunPlan, RerunRequest
@@ -83,7 +84,7 @@ _JobsBackend = Annotated[Literal["hub", "local"] | None, Field(
     description="Where jobs run: 'hub' (Hugging Face Jobs; default when a token is found) or 'local' (this machine).")]
 
 
-def run_hf_jobs(operation: str | None, args: dict[str, Any] | str | None, backend: str | None,
+def run_hf_jobs(operation: str | None, args: dict[str, Any] | str | None, backend: BackendName | None,
                 *, read_only: bool = False) -> JobsResult:
     """Parse, pick the backend, run, word the result. Imports the backends on first use so start-up stays light."""
     from hf_trainer.jobs.backends import get_backend

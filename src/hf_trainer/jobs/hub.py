@@ -30,7 +30,7 @@ from hf_trainer.bundled_scripts import SCRIPTS
 from hf_trainer.errors import UserError
 from hf_trainer.hub_client import get_hf_api, hub_endpoint
 from hf_trainer.jobs.arguments import HubOptions
-from hf_trainer.jobs.base import CommandJobRequest, JobInfo, Stage, UvJobRequest, cap_log_lines
+from hf_trainer.jobs.base import BackendName, CommandJobRequest, JobInfo, Stage, UvJobRequest, cap_log_lines
 from hf_trainer.jobs.hub_errors import LOGIN_HINT, CallDeadline, Context, Retry, run_within, from_hub_error
 from hf_trainer.jobs.hub_models import JobMetrics, ScheduledJob
 from hf_trainer.jobs.script_source import ScriptSource, resolve_script
@@ -214,7 +214,7 @@ _FROM_ENV: dict[tuple[str, str], "HubBackend"] = {}
 class HubBackend:
     """HF Jobs. Construct with an explicit HfApi (tests pass one pointed at a fake Hub)."""
 
-    name = "hub"
+    name: BackendName = "hub"
 
     def __init__(
         self,
@@ -403,7 +403,8 @@ class HubBackend:
 
         action = f"read the logs of job {job_id!r}"
         try:
-            return self._call(read, action, job_id=job_id, namespace=ns, total_timeout=LOGS_DEADLINE)
+            lines: list[str] = self._call(read, action, job_id=job_id, namespace=ns, total_timeout=LOGS_DEADLINE)
+            return lines
         except UserError:
             partial = list(received[-1]) if received else []
             if not partial:

@@ -230,6 +230,14 @@ def _owner() -> str | None:
         return None
 
 
+
+def _fetched(db_path: Path, job_id: str) -> sqlite3.Row:
+    """The row of a job this backend has just read or written (rows are never deleted while it runs)."""
+    row = store.fetch(db_path, job_id)
+    if row is None:
+        raise _unknown_job(job_id)
+    return row
+
 class LocalBackend:
     """Jobs as local processes, recorded durably. Implements `hf_trainer.jobs.base.JobBackend`."""
 
@@ -347,7 +355,8 @@ class LocalBackend:
         assert url is not None
         try:
             with urllib.request.urlopen(url, timeout=_URL_FETCH_TIMEOUT) as response:
-                return response.read().decode("utf-8")
+                body: bytes = response.read()
+                return body.decode("utf-8")
         except urllib.error.HTTPError as exc:
             raise UserError(f"Downloading the script {url!r} failed with HTTP {exc.code}. Check the URL.") from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
@@ -403,7 +412,7 @@ class LocalBackend:
 
     # --- read -----------------------------------------------------------------------------------------------
 
-    def _row(self, job_id: str):
+    def _row(self, job_id: str) -> sqlite3.Row:
         if not isinstance(job_id, str) or not job_id.strip():
             raise UserError("A job id is required. List local jobs with `hf-trainer jobs ps --all --backend local`.")
         job_id = job_id.strip()
@@ -425,7 +434,7 @@ class LocalBackend:
             raise _unknown_job(job_id)
         return self._reconcile(row)
 
-    def _reconcile(self, row):
+    def _reconcile(self, row: sqlite3.Row) -> sqlite3.Row:
         """A job recorded as running whose supervisor is gone (reboot, SIGKILL) becomes ERROR, never stays RUNNING."""
         if row["stage"] not in store.ACTIVE:
             return row
@@ -447,9 +456,9 @@ class LocalBackend:
         if store.is_same_process(row["child_pid"], row["child_start"]):
             store.stop_group(row["child_pid"], grace=1.0)
         store.finish(self.db_path, row["id"], "ERROR", reason, None)
-        return store.fetch(self.db_path, row["id"])
+        return _fetched(self.db_path, row["id"])
 
-    def _info(self, row) -> JobInfo:
+    def _info(self, row: sqlite3.Row) -> JobInfo:
         return JobInfo(
             id=row["id"],
             backend="local",
@@ -503,7 +512,7 @@ class LocalBackend:
         row = self._row(job_id)
         return self._log_lines(row, tail, follow, timeout)
 
-    def _log_lines(self, row, tail: int | None, follow: bool, timeout: float | None) -> Iterator[str]:
+    def _log_lines(self, row: sqlite3.Row, tail: int | None, follow: bool, timeout: float | None) -> Iterator[str]:
         redactor = Redactor([caller_token()])
         log_path = Path(row["job_dir"]) / "log.txt"
         active = follow and row["stage"] in store.ACTIVE
@@ -520,7 +529,7 @@ class LocalBackend:
         deadline = None if timeout is None else self._clock() + timeout
         pending = b""
         while True:
-            ended = self._reconcile(store.fetch(self.db_path, row["id"]))["stage"] not in store.ACTIVE
+            ended = self._reconcile(_fetched(self.db_path, row["id"]))["stage"] not in store.ACTIVE
             with open(log_path, "rb") as f:
                 f.seek(offset)
                 chunk = f.read(_FOLLOW_READ_BYTES)
@@ -555,7 +564,7 @@ class LocalBackend:
         if store.is_same_process(supervisor, row["supervisor_start"]):
             _signal(supervisor, signal.SIGTERM)
         # The child pid may have been recorded after `row` was read.
-        row = store.fetch(self.db_path, row["id"])
+        row = _fetched(self.db_path, row["id"])
         if store.is_same_process(row["child_pid"], row["child_start"]):
             store.stop_group(row["child_pid"], clock=self._clock, sleep=self._sleep)
         deadline = self._clock() + store.KILL_GRACE_SECONDS

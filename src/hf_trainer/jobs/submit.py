@@ -20,7 +20,7 @@ Dependencies (the dataset inspector, the estimator) are module-level hooks, so t
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from hf_trainer import budget, ledger, paths
 from hf_trainer.errors import UserError
@@ -148,7 +148,7 @@ def script_arguments(script_name: str, script_args: list[str]) -> dict[str, Any]
 
     parser = build_parser(script_name)
 
-    def refuse(message: str) -> None:  # argparse would print usage and exit
+    def refuse(message: str) -> NoReturn:  # argparse would print usage and exit
         raise _Refused(message)
 
     parser.error = refuse  # type: ignore[method-assign]
@@ -165,7 +165,8 @@ def measure_data(method: str, model: str | None, dataset: str, *, config: str | 
     from hf_trainer.dataset_inspect import DatasetInspectInput
 
     warnings: list[str] = []
-    base = {"dataset_name": dataset, "dataset_config": config, "dataset_train_split": split, "method": method}
+    base: dict[str, Any] = {"dataset_name": dataset, "dataset_config": config, "dataset_train_split": split,
+                            "method": method}
     try:
         inspection = inspector(DatasetInspectInput(**base, model_name_or_path=model, max_length=max_length or 2048))
     except UserError as exc:
@@ -255,7 +256,7 @@ def _estimator_settings(values: dict[str, Any], model: Any) -> dict[str, Any]:
         if isinstance(value, list) and len(value) == 1:
             value = value[0]  # nargs='+' options such as --lora_target_modules all-linear
         try:
-            kind = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+            kind: Any = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
             settings[name] = TypeAdapter(kind).validate_python(value)
         except ValidationError:
             continue

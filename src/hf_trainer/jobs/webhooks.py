@@ -154,6 +154,7 @@ def create_job_webhook(api: Any, *, watched: list[str] | list[dict], job_id: str
     info = _call(api, lambda: api.create_webhook(job_id=job_id, watched=items, domains=list(domains or ["repo"]),
                                                  secret=secret or _secrets.token_urlsafe(24),
                                                  secrets=job_secrets or None), "create a webhook", idempotent=False)
+    assert job_id is not None  # given, or the source job just submitted
     return to_view(info), job_id
 
 
