@@ -410,3 +410,28 @@ def test_hf_jobs_uv_of_a_bundled_script_on_missing_data_is_refused_even_with_for
     # Without force the refusal says that force would not pass it either.
     with pytest.raises(UserError, match="force does not pass dataset-missing"):
         submit.submit(request, backend)
+
+
+@pytest.mark.parametrize("model, params", [("Qwen/Qwen2.5-0.5B", 494_032_768),
+                                           ("meta-llama/Llama-3.1-8B-Instruct", 8_030_261_248)])
+def test_the_estimate_reads_the_real_parameter_count_from_the_hub(catalog, model, params):
+    from hf_trainer.estimate import make_request, run_estimate
+
+    api = get_hf_api(CANARY_TOKEN)
+    result = run_estimate(make_request(model_name_or_path=model, method="sft", num_rows=50_000,
+                                       mean_tokens_per_row=500, use_peft=True), api=api)
+    assert result.model.num_params == params and "Hub safetensors metadata" in result.model.source
+
+
+def test_a_multi_config_dataset_plan_passes_the_config_inspection_read(catalog, planner):
+    from hf_trainer.train import TrainRequest, plan_training
+
+    backend, tools = planner
+    plan = plan_training(TrainRequest(method="sft", model_name_or_path=QWEN, dataset_name="HuggingFaceM4/the_cauldron",
+                                      max_steps=2), backend, **tools)
+    assert plan.script == "train_vlm.py"  # image rows train with the vision-language script
+    assert (_value(plan.script_args, "--dataset_config"), _value(plan.script_args, "--dataset_train_split")) == \
+        ("ai2d", "train")
+    # Without the config the job would stop with "Config name is missing"; with it, the data check is clean (the
+    # tiny text tokenizer standing in for the model makes the rows' verdict INCOMPATIBLE, which is another matter).
+    assert not [f for f in plan.preflight.findings if f.rule in DATA_RULES], plan.preflight.render()
