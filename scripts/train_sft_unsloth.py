@@ -127,9 +127,13 @@ def main(args: argparse.Namespace) -> int:
         raise ScriptError(f"--assistant_only_loss needs conversational data (a 'messages' column); this dataset "
                           f"has {'+'.join(columns)}. Drop the flag, or map the data to messages.")
 
+    import torch
+
+    # The precision policy's base dtype (bf16, fp16 on a T4, or --precision's), not Unsloth's own guess (dtype=None).
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=args.model_name_or_path, max_seq_length=args.max_length, load_in_4bit=args.load_in_4bit,
-        dtype=None, trust_remote_code=args.trust_remote_code, token=os.environ.get("HF_TOKEN"))
+        dtype=getattr(torch, run_precision(args, device).load_dtype), trust_remote_code=args.trust_remote_code,
+        token=os.environ.get("HF_TOKEN"))
     tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # multimodal processors wrap the text tokenizer
     require_chat_template(tokenizer, train_dataset, args)
     targets = (find_lora_target_modules(model) if args.lora_target_modules == ["all-linear"]
