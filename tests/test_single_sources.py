@@ -124,3 +124,21 @@ def test_a_reused_report_approves_only_the_job_it_checked(monkeypatch: pytest.Mo
     submit.submit_training("train_sft.py", args, backend, flavor=None, timeout_seconds=60, labels={}, report=report,
                            force=True)
     assert len(checked) == 1 and submit.checked_fields(backend.sent[-1], "local")["timeout_seconds"] == 60
+
+
+def test_each_operations_example_passes_the_schema_clients_are_shown() -> None:
+    # The published schema admits what the model accepts: timeouts as "2h", env as ["K=v"], a command as a string.
+    import jsonschema
+
+    from hf_trainer.operations import inline_refs
+
+    for name, op in OPERATIONS.items():
+        schema = inline_refs(op.args.model_json_schema())
+        for example in [op.example or {}, *({"uv": [{"script": "x.py", "env": ["A=b"], "timeout": "90m"}],
+                                             "run": [{"image": "python:3.12", "command": "python -c 'print(1)'"}],
+                                             "wait": [{"job_id": "ab12", "timeout": "30m"}]}.get(name, []))]:
+            if not example:
+                continue
+            jsonschema.validate(example, schema)
+            if "<" not in str(example):  # the usage examples carry placeholders such as "<id>"
+                op.args.model_validate(example)

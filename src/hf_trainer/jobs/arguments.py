@@ -216,21 +216,23 @@ def _non_empty(what: str) -> Any:
     return check
 
 
+# Each parser accepts more forms than its result type (a timeout as "2h", env as ["K=v"]): `json_schema_input_type`
+# publishes the forms it accepts, so the schema clients read from the tool list admits exactly what the model does.
 JobId = Annotated[str, BeforeValidator(_id_of("job", "operation 'ps' and args {\"all\": true}"))]
 ScheduledJobId = Annotated[str, BeforeValidator(_id_of("scheduled job", "operation 'scheduled ps'"))]
 WebhookId = Annotated[str, BeforeValidator(_id_of("webhook", "operation 'webhook ps'"))]
-Timeout = Annotated[int | None, BeforeValidator(_timeout)]
-StringMap = Annotated[dict[str, str], BeforeValidator(_string_map())]
-Labels = Annotated[dict[str, str], BeforeValidator(_string_map(check_labels=True))]
+Timeout = Annotated[int | None, BeforeValidator(_timeout, json_schema_input_type=int | str | None)]
+StringMap = Annotated[dict[str, str], BeforeValidator(_string_map(), json_schema_input_type=dict[str, str | int | float | bool] | list[str])]
+Labels = Annotated[dict[str, str], BeforeValidator(_string_map(check_labels=True), json_schema_input_type=dict[str, str | int | float | bool] | list[str])]
 Namespace = Annotated[str | None, BeforeValidator(_namespace)]
 Flavor = Annotated[str | None, BeforeValidator(_flavor)]
-Words = Annotated[list[str], BeforeValidator(_string_list("[\"--max_steps\", \"10\"]"))]
-Deps = Annotated[list[str], BeforeValidator(_string_list("[\"trl>=1.16\", \"peft\"]"))]
-Volumes = Annotated[list[str], BeforeValidator(parse_volumes)]
-Command = Annotated[list[str], BeforeValidator(_command)]
+Words = Annotated[list[str], BeforeValidator(_string_list("[\"--max_steps\", \"10\"]"), json_schema_input_type=list[str | int | float] | str | None)]
+Deps = Annotated[list[str], BeforeValidator(_string_list("[\"trl>=1.16\", \"peft\"]"), json_schema_input_type=list[str | int | float] | str | None)]
+Volumes = Annotated[list[str], BeforeValidator(parse_volumes, json_schema_input_type=list[str] | str | None)]
+Command = Annotated[list[str], BeforeValidator(_command, json_schema_input_type=list[str | int | float] | str)]
 Schedule = Annotated[str, BeforeValidator(_schedule)]
-Python = Annotated[str | None, BeforeValidator(_python)]
-StageName = Annotated[Stage | None, BeforeValidator(_stage)]
+Python = Annotated[str | None, BeforeValidator(_python, json_schema_input_type=str | int | float | None)]
+StageName = Annotated[Stage | None, BeforeValidator(_stage, json_schema_input_type=str | None)]
 Script = Annotated[str, AfterValidator(_non_empty("inline Python text, a local .py path, a bundled script name "
                                                   "such as 'train_sft.py', or an http(s) URL"))]
 Image = Annotated[str, AfterValidator(_non_empty("a Docker image such as 'python:3.12' or 'hf.co/spaces/user/space'"))]
