@@ -73,3 +73,46 @@ def test_the_checks_see_lazy_relative_and_from_imports() -> None:
             "from .. import server\nimport hf_trainer.cli_jobs as c\nimport argparse\n")
     names = imported_modules(PACKAGE / "jobs" / "probe.py", text)
     assert {"hf_trainer.train", "hf_trainer.server", "hf_trainer.cli_jobs", "argparse"} <= names
+
+
+# --- every module has a layer, and imports go down or sideways, never up ------------------------------------------
+# A new module fails the test below until it is given a layer here: the table is the architecture, read at a glance.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("foundation: words, secrets, paths, registries", (
+        "errors", "redaction", "tokens", "untrusted", "timeouts", "paths", "pep723", "launch", "bundled_scripts",
+        "hub_client", "failures", "pins", "script_blocks", "script_defaults", "tiny", "cli_options")),
+    ("job data: requests, records, arguments, the Hub's errors and scripts", (
+        "jobs.base", "jobs.records", "jobs.hub_models", "jobs.arguments", "jobs.hub_errors", "jobs.script_source")),
+    ("capabilities: inspect, estimate, price, lint, budget", (
+        "dataset_inspect", "data_checks", "estimate", "hardware", "model_size", "preflight", "budget", "ledger",
+        "plan_decisions", "output_repo")),
+    ("jobs: the backends and the one submit pipeline", (
+        "jobs.hub", "jobs.local", "jobs.local_runner", "jobs.backends", "jobs.webhooks", "jobs.submit",
+        "benchmark_plan")),
+    ("workflows: the operation table and what it runs", (
+        "operations", "job_views", "train", "rerun", "retry", "diagnose", "smoke", "demo")),
+    ("front ends: MCP and the CLI", ("server", "cli", "cli_jobs")),
+]
+LAYER_OF = {f"hf_trainer.{module}": rank for rank, (_, modules) in enumerate(LAYERS) for module in modules}
+
+
+def _package_modules() -> list[Path]:
+    return [p for p in sorted(PACKAGE.rglob("*.py")) if "runtime" not in p.parts and p.name != "__init__.py"]
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(("hf_trainer", *path.relative_to(PACKAGE).with_suffix("").parts))
+
+
+def test_every_module_has_a_layer() -> None:
+    missing = [_module_name(p) for p in _package_modules() if _module_name(p) not in LAYER_OF]
+    assert not missing, f"give these modules a layer in tests/test_layering.py LAYERS: {missing}"
+
+
+@pytest.mark.parametrize("path", _package_modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_go_down_or_sideways_never_up(path: Path) -> None:
+    name = _module_name(path)
+    if name not in LAYER_OF:
+        pytest.skip("no layer yet (test_every_module_has_a_layer fails)")
+    up = sorted(other for other in imported_modules(path) if LAYER_OF.get(other, -1) > LAYER_OF[name])
+    assert not up, f"{name} ({LAYERS[LAYER_OF[name]][0]}) imports from a layer above it: {up}"
