@@ -2262,12 +2262,12 @@ def local_splits(path: Path) -> dict[str, list[Path]]:
         raise DatasetFileError(f"{shown} does not exist. Pass a dataset file or folder, or a Hub id like owner/name.")
     if (path / "dataset_dict.json").is_file():
         # save_to_disk of a DatasetDict: one folder per split, as listed; load_from_disk gives exactly these.
-        splits = {name: _walk(path / name) for name in _saved_split_names(path)}
-        empty = [name for name, files in splits.items() if not files]
+        saved = {name: _walk(path / name) for name in _saved_split_names(path)}
+        empty = [name for name, files in saved.items() if not files]
         if empty:
             raise DatasetFileError(f"{shown} lists split {empty[0]!r} in dataset_dict.json, but {path / empty[0]} "
                                    "holds no .arrow files; save the dataset again with save_to_disk.")
-        return splits
+        return saved
     files = _walk(path)
     if not files:
         raise DatasetFileError(f"{shown} holds no {', '.join(sorted(EXTENSIONS))} files.")
@@ -2740,7 +2740,7 @@ def _sample_arrow(path: Path, limit: int, spread: int = 0) -> dict[str, Any]:
             "locations": [f"row {i + 1}" for i in wanted], "head_count": head}
 
 
-def describe_size(num_bytes: int) -> str:
+def describe_size(num_bytes: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if num_bytes < 1000 or unit == "TB":
             return f"{num_bytes:.0f} {unit}" if unit == "B" else f"{num_bytes:.1f} {unit}"

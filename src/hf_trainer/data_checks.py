@@ -15,7 +15,7 @@ Each problem is an error Finding whose rule is in DATA_RULES: the submit pipelin
 or that cannot tell, is a warning: the job may still work.
 """
 
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import httpx2
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
@@ -112,7 +112,8 @@ def _layout(viewer: Any, dataset: str, config: str | None, train: str | None, te
         return [Finding(severity="warning", rule=UNREACHABLE,
                         message=f"The dataset viewer lists no splits for {dataset!r} yet; config and split were "
                                 "not checked.", fix="Check them on the dataset's Hub page.")]
-    severity = "error" if on_main else "warning"  # the viewer shows the main branch; another revision may differ
+    # The viewer shows the main branch; another revision may differ.
+    severity: Literal["error", "warning"] = "error" if on_main else "warning"
     configs = list(dict.fromkeys(item["config"] for item in listed))
     if config is None and "default" not in configs and len(configs) > 1:
         return [Finding(severity=severity, rule="dataset-config-missing",

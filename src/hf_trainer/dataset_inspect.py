@@ -31,21 +31,21 @@ class DatasetInspectInput(BaseModel):
 
     dataset_name: str = Field(description="Hub dataset id (owner/name) or a local .jsonl/.json/.csv/.parquet/.arrow "
                               "file or a folder of them.", min_length=1)
-    dataset_config: str | None = Field(None, description="Config (subset) name; default: 'default' or the first.")
-    dataset_train_split: str | None = Field(None, description="Split to inspect; default: the split `method` trains "
+    dataset_config: str | None = Field(default=None, description="Config (subset) name; default: 'default' or the first.")
+    dataset_train_split: str | None = Field(default=None, description="Split to inspect; default: the split `method` trains "
                                             "on (train_prefs for dpo, train_sft for sft on ultrafeedback_binarized), "
                                             "else 'train', else the first.")
-    dataset_revision: str | None = Field(None, max_length=256, description="Hub dataset revision (branch, tag or "
+    dataset_revision: str | None = Field(default=None, max_length=256, description="Hub dataset revision (branch, tag or "
                                          "commit) the job reads; the dataset viewer shows the main branch.")
-    method: Method | None = Field(None, description="Training method whose formatted rows the token statistics "
+    method: Method | None = Field(default=None, description="Training method whose formatted rows the token statistics "
                                   "measure; default: the first of sft, dpo, grpo, reward, kto that can use the data.")
-    model_name_or_path: str | None = Field(None, description="Hub model id or local folder whose tokenizer measures "
+    model_name_or_path: str | None = Field(default=None, description="Hub model id or local folder whose tokenizer measures "
                                            "token lengths and whose chat template is checked; none: no token stats.")
-    max_length: int | None = Field(None, ge=1, le=1_048_576, description="Tokens per example in training; reports "
+    max_length: int | None = Field(default=None, ge=1, le=1_048_576, description="Tokens per example in training; reports "
                                    "the share of sample rows longer than this.")
-    sample_size: int = Field(100, ge=1, le=2000, description="Rows read: half from the start of the split, half "
+    sample_size: int = Field(default=100, ge=1, le=2000, description="Rows read: half from the start of the split, half "
                              "evenly spaced through the rest (so problems that start late are seen).")
-    chat_template: str | None = Field(None, max_length=4096, description="A chat template the training would use "
+    chat_template: str | None = Field(default=None, max_length=4096, description="A chat template the training would use "
                                       "instead of the model's (train_sft.py --chat_template): 'chatml' or a Jinja "
                                       "file. Checked against the sample with the model's tokenizer.")
 
@@ -57,22 +57,22 @@ class Source(BaseModel):
     split: str | None = None
     configs: list[str] = Field(default_factory=list)
     splits: list[str] = Field(default_factory=list)
-    eval_split: str | None = Field(None, description="The eval split beside `split` (test_prefs beside train_prefs), "
+    eval_split: str | None = Field(default=None, description="The eval split beside `split` (test_prefs beside train_prefs), "
                                    "which the training script evaluates on; None: it carves one from the split.")
-    revision: str | None = Field(None, description="Hub dataset revision the job reads (None: main).")
+    revision: str | None = Field(default=None, description="Hub dataset revision the job reads (None: main).")
     method_splits: dict[str, str] = Field(default_factory=dict, description="When the dataset names a split per use "
                                           "(train_prefs, train_sft, ...): the split each method trains on.")
     notes: list[str] = Field(default_factory=list, description="How config and split were chosen, when it matters.")
-    num_rows: int | None = Field(None, description="Rows in the split (estimated for jsonl/json/csv).")
+    num_rows: int | None = Field(default=None, description="Rows in the split (estimated for jsonl/json/csv).")
     num_rows_exact: bool = True
-    num_bytes: int | None = Field(None, description="Bytes of the files (local) or of the parquet export (Hub).")
+    num_bytes: int | None = Field(default=None, description="Bytes of the files (local) or of the parquet export (Hub).")
     files: list[str] = Field(default_factory=list)
-    truncated_cells: int = Field(0, description="Cells the viewer shortened; token lengths are then lower bounds.")
-    sampled_from: str | None = Field(None, description="Where the sample rows came from (head and spread).")
+    truncated_cells: int = Field(default=0, description="Cells the viewer shortened; token lengths are then lower bounds.")
+    sampled_from: str | None = Field(default=None, description="Where the sample rows came from (head and spread).")
     locations: list[str] = Field(default_factory=list, description="Where each sample row came from (line, byte "
                                  "offset, row number), in sample order: issue row indices point into this list.")
-    oversized_rows: int = Field(0, description="Rows longer than row_byte_cap bytes: counted, not parsed.")
-    row_byte_cap: int | None = Field(None, description="Bytes read per row at most (local files).")
+    oversized_rows: int = Field(default=0, description="Rows longer than row_byte_cap bytes: counted, not parsed.")
+    row_byte_cap: int | None = Field(default=None, description="Bytes read per row at most (local files).")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -97,7 +97,7 @@ class Issue(BaseModel):
 
 class MethodVerdict(BaseModel):
     verdict: Verdict
-    mapping: str | None = Field(None, description="Pass as --dataset_mapping to the training script.")
+    mapping: str | None = Field(default=None, description="Pass as --dataset_mapping to the training script.")
     reasons: list[str]
 
 
@@ -110,14 +110,14 @@ class MappingCheck(BaseModel):
     name: str
     rows_checked: int
     failures: list[MappingFailure] = Field(description="Up to five rows the mapping could not convert.")
-    failure_count: int = Field(0, description="Sample rows the mapping could not convert.")
-    kind: str | None = Field(None, description="The TRL format of the mapped rows.")
+    failure_count: int = Field(default=0, description="Sample rows the mapping could not convert.")
+    kind: str | None = Field(default=None, description="The TRL format of the mapped rows.")
     conversational: bool | None = None
     issues: list[Issue]
     validated: bool = Field(description="Ran on every sample row and the result is a valid TRL format.")
     example_before: dict[str, Any] | None = None
     example_after: dict[str, Any] | None = None
-    source: str | None = Field(None, description="Self-contained Python of the mapping (for reading; the training "
+    source: str | None = Field(default=None, description="Self-contained Python of the mapping (for reading; the training "
                                "scripts already have it by name).")
 
 
@@ -133,10 +133,10 @@ class TokenStats(BaseModel):
     p95: int | None = None
     p99: int | None = None
     max: int | None = None
-    truncated_share: float | None = Field(None, description="Share of sample rows longer than max_length.")
-    image_tokens_mean: float | None = Field(None, description="Image rows: image tokens per row (processor's count).")
+    truncated_share: float | None = Field(default=None, description="Share of sample rows longer than max_length.")
+    image_tokens_mean: float | None = Field(default=None, description="Image rows: image tokens per row (processor's count).")
     image_tokens_max: int | None = None
-    image_cut_rows: int | None = Field(None, description="Image rows whose image tokens max_length would cut.")
+    image_cut_rows: int | None = Field(default=None, description="Image rows whose image tokens max_length would cut.")
 
 
 class DatasetInspection(BaseModel):
@@ -153,12 +153,12 @@ class DatasetInspection(BaseModel):
     issues: list[Issue]
     methods: dict[str, MethodVerdict]
     mappings: dict[str, MappingCheck]
-    chat_template: bool | None = Field(None, description="Whether the tokenizer has a chat template (None: no "
+    chat_template: bool | None = Field(default=None, description="Whether the tokenizer has a chat template (None: no "
                                        "tokenizer given).")
-    chat_template_used: str | None = Field(None, description="The template conversational rows were rendered with: "
+    chat_template_used: str | None = Field(default=None, description="The template conversational rows were rendered with: "
                                            "'model' (the tokenizer's own), the chat_template asked for, or None.")
     token_stats: TokenStats | None = None
-    vision: dict[str, Any] | None = Field(None, description="Rows with images: shape, mapping, images decoded, "
+    vision: dict[str, Any] | None = Field(default=None, description="Rows with images: shape, mapping, images decoded, "
                                           "placeholder mismatches, image sizes, whether the model sees images.")
 
     def total_tokens(self, num_train_epochs: float = 1.0) -> int | None:
@@ -247,8 +247,11 @@ def load_processor(name_or_path: str, token: str | None) -> Any:
 
 def _split_choice(names: list[str], split: str, method: str | None, asked: str | None) -> tuple[dict[str, str], list[str]]:
     """The split each method trains on (when the dataset names one per use) and a note on how `split` was chosen."""
-    per_method = {name: splits.train_split(names, name) for name in splits.METHOD_SPLIT_USES}
-    per_method = {name: chosen for name, chosen in per_method.items() if chosen}
+    per_method: dict[str, str] = {}
+    for name in splits.METHOD_SPLIT_USES:
+        chosen = splits.train_split(names, name)
+        if chosen:
+            per_method[name] = chosen
     differs = len(set(per_method.values())) > 1
     notes = []
     if not asked and differs:

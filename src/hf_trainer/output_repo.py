@@ -63,7 +63,7 @@ def default_hub_model_id(api: Any, namespace: str, model: str, method: str, data
     """(repo id, the plan's words for it): `<namespace>/<model>-<method>`, suffixed while the name is taken by a repo
     that is not this run's checkpoint repo. UserError when the Hub cannot be asked (the person then names one)."""
     base = f"{namespace}/{repo_name(model, method)}"
-    taken = []
+    taken: list[str] = []
     try:
         for number in range(1, MAX_SUFFIX + 1):
             candidate = base if number == 1 else f"{base}-{number}"
