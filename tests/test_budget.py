@@ -452,3 +452,16 @@ def test_the_stdio_server_holds_the_budget_from_its_start() -> None:
     from hf_trainer import server
 
     assert "hold_strictest()" in inspect.getsource(server.serve)
+
+
+def test_a_job_the_hub_may_retry_is_charged_for_every_attempt(fake_hub: FakeHub,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(b.ENV_USD, "5")
+    arguments = {"operation": "run", "backend": "hub", "args": {
+        "image": "python:3.12", "command": ["python", "-c", "1"], "flavor": "a10g-large", "timeout": "1h",
+        "attempts": 4}}
+    refused, text = mcp_call("hf_jobs", arguments)  # 4 x 1 h x $1.50 = $6.00 > $5.00
+    assert refused and "$6.00 at most" in text and "x 4 attempts" in text
+    arguments["args"]["attempts"] = 3
+    refused, text = mcp_call("hf_jobs", arguments)
+    assert not refused and "$4.50 at most" in text and "$0.50 left after it" in text

@@ -232,6 +232,7 @@ class SpendCheck(BaseModel):
     price_per_hour: float
     timeout_seconds: int
     runs: int = Field(default=1, description="Runs counted: 1, or a schedule's runs due before the period ends.")
+    attempts: int = Field(default=1, description="Tries per run (the Hub reruns a failed job up to `attempts` times).")
     worst_case_usd: float
     left_after_usd: float
 
@@ -241,8 +242,9 @@ class SpendCheck(BaseModel):
 
     def job_text(self) -> str:
         runs = f" x {self.runs} runs due this period" if self.runs != 1 else ""
+        tries = f" x {self.attempts} attempts" if self.attempts != 1 else ""
         return (f"{money(self.worst_case_usd)} at most ({self.flavor} at {money(self.price_per_hour)}/h for its "
-                f"{self.timeout_seconds // 60} min timeout{runs})")
+                f"{self.timeout_seconds // 60} min timeout{runs}{tries})")
 
     def render(self) -> str:
         head = (f"{money(self.budget.limit_usd)} per {self.budget.period} (from {self.budget.where}); spent "
@@ -284,8 +286,8 @@ def spend_report(backend: Any, *, now: datetime | None = None, budget: Budget | 
 
 
 def assess_spend(backend: Any, *, flavor: str | None, timeout_seconds: int | None, schedule: str | None = None,
-                 runs: int | None = None, now: datetime | None = None, action: str = "Not submitted",
-                 budget: Budget | None = None) -> SpendCheck | None:
+                 runs: int | None = None, attempts: int | None = None, now: datetime | None = None,
+                 action: str = "Not submitted", budget: Budget | None = None) -> SpendCheck | None:
     """A new job (or schedule, or webhook template) against the budget, without refusing: None when no budget is set
     or the job is local (nothing is asked of the Hub then); else its worst case and what it leaves (`fits`)."""
     if getattr(backend, "name", None) != "hub":
@@ -305,9 +307,10 @@ def assess_spend(backend: Any, *, flavor: str | None, timeout_seconds: int | Non
                             "five cron fields (e.g. '0 9 * * 1') or @hourly, @daily, @weekly, @monthly, @yearly.") \
                 from None
     timeout = timeout_seconds or HUB_DEFAULT_TIMEOUT_SECONDS
-    worst = worst_case_usd(chosen.price_per_hour, timeout, runs)
+    tries = attempts or 1
+    worst = worst_case_usd(chosen.price_per_hour, timeout, runs * tries)
     return SpendCheck(budget=state, flavor=chosen.name, price_per_hour=chosen.price_per_hour,
-                      timeout_seconds=timeout, runs=runs, worst_case_usd=worst,
+                      timeout_seconds=timeout, runs=runs, attempts=tries, worst_case_usd=worst,
                       left_after_usd=round(state.left_usd - worst, 6))
 
 
@@ -325,12 +328,12 @@ def refusal(result: SpendCheck, action: str = "Not submitted") -> str:
 
 
 def check_spend(backend: Any, *, flavor: str | None, timeout_seconds: int | None, schedule: str | None = None,
-                runs: int | None = None, now: datetime | None = None, action: str = "Not submitted",
-                budget: Budget | None = None) -> SpendCheck | None:
+                runs: int | None = None, attempts: int | None = None, now: datetime | None = None,
+                action: str = "Not submitted", budget: Budget | None = None) -> SpendCheck | None:
     """The budget check of one new job (or schedule, or webhook template): None when no budget is set or the job is
     local; the SpendCheck when it fits; UserError naming the figures when it does not. Nothing overrides it."""
     result = assess_spend(backend, flavor=flavor, timeout_seconds=timeout_seconds, schedule=schedule, runs=runs,
-                          now=now, action=action, budget=budget)
+                          attempts=attempts, now=now, action=action, budget=budget)
     if result is None or result.fits:
         return result
     raise UserError(refusal(result, action))
