@@ -397,7 +397,7 @@ def spend_check(request: Any, backend: JobBackend, *, schedule: str | None = Non
     run of `schedule` due this period) does not fit what is left; `force` never reaches it. None when no budget is set
     (the Hub is not asked) or the job is local."""
     return budget.check_spend(backend, flavor=request.flavor, timeout_seconds=request.timeout_seconds,
-                              schedule=schedule, action=action)
+                              schedule=schedule, attempts=getattr(request, "attempts", None), action=action)
 
 
 def with_budget(report: PreflightReport, backend: JobBackend, *, flavor: str | None,
