@@ -22,7 +22,7 @@ from hf_trainer import job_views as v
 from hf_trainer.errors import UserError, did_you_mean, to_user_error
 from hf_trainer.jobs import arguments as a
 from hf_trainer.jobs import submit
-from hf_trainer.jobs.base import JobBackend, JobInfo
+from hf_trainer.jobs.base import JobBackend, JobInfo, JobRequest
 from hf_trainer.jobs.hub_models import JobMetrics, ScheduledJob
 from hf_trainer.jobs.webhooks import WebhookView
 from hf_trainer.preflight import PreflightReport
@@ -243,7 +243,8 @@ def _webhook_delete(args: a.WebhookDeleteArgs, hub: Any) -> JobsResult:
 def _webhook_create(args: a.WebhookCreateArgs, hub: Any) -> JobsResult:
     from hf_trainer.jobs import webhooks
 
-    request, report = args.request(), None
+    request: JobRequest | None = args.request()
+    report = None
     if request is not None:
         # Every event will run this job: it goes through the same pipeline now, once.
         request, report = submit.check(request, hub, force=args.force, action="Webhook not created")

@@ -77,6 +77,10 @@ class CommandJobRequest(BaseModel):
     timeout_seconds: int | None = Field(default=None, gt=0, le=MAX_TIMEOUT_SECONDS)
 
 
+# What a backend runs: a uv script or a command in an image (the Hub's subclasses add its options).
+JobRequest = UvJobRequest | CommandJobRequest
+
+
 class JobInfo(BaseModel):
     """One job, wherever it runs. Secret values are never stored here: only their names."""
 

@@ -20,11 +20,11 @@ Dependencies (the dataset inspector, the estimator) are module-level hooks, so t
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, NoReturn, TYPE_CHECKING, TypeVar, cast
 
 from hf_trainer import budget, ledger, paths
 from hf_trainer.errors import UserError
-from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, UvJobRequest
+from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, JobRequest, UvJobRequest
 from hf_trainer.jobs.records import with_record
 from hf_trainer.data_checks import DATA_RULES, check_training_data, force_note, job_token
 from hf_trainer.preflight import Finding, PreflightInput, PreflightReport, preflight
@@ -37,6 +37,12 @@ _COMMAND_STANDIN = "# /// script\n# dependencies = []\n# ///\n"
 # When the dataset's size cannot be measured in tokens, a conservative guess keeps the estimate usable (with a warning).
 FALLBACK_TOKENS_PER_ROW = 512
 
+
+if TYPE_CHECKING:
+    from hf_trainer.jobs.hub import HubBackend
+
+# A request keeps its own class (the Hub's subclasses carry its options) through each step.
+R = TypeVar("R", bound=JobRequest)
 
 # --- 1. resolve ---------------------------------------------------------------------------------------------------
 
@@ -62,7 +68,7 @@ def bundled_path(script: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def resolve(request: Any) -> Any:
+def resolve(request: R) -> R:
     """The request with a bundled script name replaced by its absolute path (the backends read that file)."""
     if isinstance(request, UvJobRequest):
         path = bundled_path(request.script)
@@ -71,7 +77,7 @@ def resolve(request: Any) -> Any:
     return request
 
 
-def training_script(request: Any) -> str | None:
+def training_script(request: JobRequest) -> str | None:
     """The bundled training script a request runs ('train_sft.py'), or None."""
     if not isinstance(request, UvJobRequest):
         return None
@@ -285,14 +291,14 @@ def _missing_args(script_args: list[str], changes: list[str]) -> list[str]:
 # --- 3. preflight -------------------------------------------------------------------------------------------------
 
 
-def preflight_job(request: Any, backend_name: str, estimated: Estimated | None = None) -> PreflightReport:
+def preflight_job(request: JobRequest, backend_name: str, estimated: Estimated | None = None) -> PreflightReport:
     """Preflight a uv or command request as it would be submitted, with what the estimate found; the report names
     the job it describes (`checked`), so it approves only that job."""
     report = _lint_job(request, backend_name, estimated)
     return report.model_copy(update={"checked": checked_fields(resolve(request), backend_name)})
 
 
-def _lint_job(request: Any, backend_name: str, estimated: Estimated | None = None) -> PreflightReport:
+def _lint_job(request: JobRequest, backend_name: str, estimated: Estimated | None = None) -> PreflightReport:
     """Preflight a uv or command request as it would be submitted, with what the estimate found."""
     from hf_trainer.jobs.script_source import resolve_script
 
@@ -300,7 +306,7 @@ def _lint_job(request: Any, backend_name: str, estimated: Estimated | None = Non
     extras = {"estimated_seconds": est.seconds, "memory_fits": est.memory_fits, "memory_detail": est.memory_detail,
               "dataset_verdict": est.dataset_verdict, "dataset_reasons": est.dataset_reasons,
               "suggested_mapping": est.suggested_mapping}
-    common = {"env": request.env, "secrets": request.secrets, "backend": backend_name, "flavor": request.flavor,
+    common: dict[str, Any] = {"env": request.env, "secrets": request.secrets, "backend": backend_name, "flavor": request.flavor,
               "timeout_seconds": request.timeout_seconds, **extras}
     if isinstance(request, UvJobRequest):
         source = resolve_script(request.script)
@@ -320,11 +326,11 @@ def _lint_job(request: Any, backend_name: str, estimated: Estimated | None = Non
     return _with_findings(report, data_findings(request))
 
 
-def data_findings(request: Any) -> list[Finding]:
+def data_findings(request: JobRequest) -> list[Finding]:
     """A bundled training script's model and data, checked on the Hub with the job's own token (data_checks): what
     is missing, gated or absent (config, split, revision) is an error no route submits, even with force."""
     script = training_script(request)
-    if script is None:
+    if script is None or not isinstance(request, UvJobRequest):
         return []
     try:
         values = script_arguments(script, request.script_args)
@@ -343,7 +349,7 @@ def _with_findings(report: PreflightReport, findings: list[Finding]) -> Prefligh
     return report.model_copy(update={"ok": ok, "findings": [*report.findings, *findings]})
 
 
-def _with_token_fields(report: PreflightReport, request: Any) -> PreflightReport:
+def _with_token_fields(report: PreflightReport, request: JobRequest) -> PreflightReport:
     """The token rule over every other field of the request (labels, dependencies, launcher, image, volumes,
     namespace): preflight() read the script, its arguments, env and the secret names already."""
     from hf_trainer.tokens import request_token_fields
@@ -358,7 +364,7 @@ def _with_token_fields(report: PreflightReport, request: Any) -> PreflightReport
     return report.model_copy(update={"ok": False, "findings": [*report.findings, finding]})
 
 
-def checked_fields(request: Any, backend_name: str) -> dict[str, object]:
+def checked_fields(request: JobRequest, backend_name: str) -> dict[str, object]:
     """What preflight reads of a request: a report describes exactly the job with these values."""
     words = request.script_args if isinstance(request, UvJobRequest) else request.command
     return {"backend": backend_name, "script": getattr(request, "script", None), "args": list(words),
@@ -391,7 +397,7 @@ def gate(report: PreflightReport, *, force: bool, action: str = "Not submitted")
     raise UserError(f"{action}: preflight found errors{how}.\n" + report.render())
 
 
-def spend_check(request: Any, backend: JobBackend, *, schedule: str | None = None,
+def spend_check(request: JobRequest, backend: JobBackend, *, schedule: str | None = None,
                 action: str = "Not submitted") -> budget.SpendCheck | None:
     """The budget (budget.py) against a request: UserError with the figures when its worst case (timeout x price, every
     run of `schedule` due this period) does not fit what is left; `force` never reaches it. None when no budget is set
@@ -410,26 +416,26 @@ def with_budget(report: PreflightReport, backend: JobBackend, *, flavor: str | N
     return report.model_copy(update={"budget": spend})
 
 
-def record_spend(job: JobInfo, request: Any, backend: JobBackend) -> None:
+def record_spend(job: JobInfo, request: JobRequest, backend: JobBackend) -> None:
     """Remember a Hub job's timeout and model repo for the ledger (the Hub keeps neither in its job record)."""
     if getattr(backend, "name", None) != "hub":
         return
     words = request.script_args if isinstance(request, UvJobRequest) else request.command
     try:
-        ledger.record_job(job, route=None, timeout_seconds=request.timeout_seconds,
+        ledger.record_job(job, route=request.labels.get("hf-trainer") or "hf_jobs", timeout_seconds=request.timeout_seconds,
                           model_repo=ledger.pushes_to(words))
     except OSError:
         pass  # an unwritable home loses the local record, not the job; the ledger then reads the job's labels
 
 
-def check(request: Any, backend: JobBackend, *, force: bool = False, estimate: bool = True,
-          action: str = "Not submitted", schedule: str | None = None) -> tuple[Any, PreflightReport]:
+def check(request: JobRequest, backend: JobBackend, *, force: bool = False, estimate: bool = True,
+          action: str = "Not submitted", schedule: str | None = None) -> tuple[JobRequest, PreflightReport]:
     """Resolve, estimate and preflight a request; UserError when it is refused. Returns (resolved request, report)."""
     request = resolve(request)
-    name = getattr(backend, "name", "hub")
+    name = backend.name
     script = training_script(request)
     estimated = None
-    if estimate and script is not None:
+    if estimate and script is not None and isinstance(request, UvJobRequest):
         estimated = estimate_training(script, request.script_args, request.flavor, name, getattr(backend, "api", None))
     elif estimate:  # scripts/benchmark.py alone: priced from its own arguments too (benchmark_plan.py)
         from hf_trainer.benchmark_plan import estimated_job
@@ -445,16 +451,17 @@ def check(request: Any, backend: JobBackend, *, force: bool = False, estimate: b
 # --- 4. submit ----------------------------------------------------------------------------------------------------
 
 
-def card_env(request: Any, backend: JobBackend) -> Any:
+def card_env(request: R, backend: JobBackend) -> R:
     """A bundled training script on the Hub writes its job's link and flavor into the model card: give it both."""
     if getattr(backend, "name", None) != "hub" or training_script(request) is None:
         return request
-    env = {"HF_TRAINER_NAMESPACE": backend.namespace(getattr(request, "namespace", None)),  # type: ignore[attr-defined]
+    hub = cast("HubBackend", backend)  # name == "hub": the Hub backend, whose namespace the card links to
+    env = {"HF_TRAINER_NAMESPACE": hub.namespace(getattr(request, "namespace", None)),
            "HF_TRAINER_FLAVOR": request.flavor or "cpu-basic", **request.env}
-    return request.model_copy(update={"env": env})
+    return cast(R, request.model_copy(update={"env": env}))
 
 
-def for_backend(request: Any, backend: JobBackend) -> Any:
+def for_backend(request: JobRequest, backend: JobBackend) -> JobRequest:
     """The backend-neutral part of a request for the local backend (Hub-only options refused, not dropped)."""
     if getattr(backend, "name", None) == "hub":
         return request
@@ -466,7 +473,7 @@ def for_backend(request: Any, backend: JobBackend) -> Any:
     return base.model_validate(request.model_dump(include=set(base.model_fields)))
 
 
-def submit(request: Any, backend: JobBackend, *, force: bool = False, report: PreflightReport | None = None,
+def submit(request: JobRequest, backend: JobBackend, *, force: bool = False, report: PreflightReport | None = None,
            action: str = "Not submitted") -> tuple[JobInfo, PreflightReport]:
     """The whole pipeline for one job; `report` skips the checks when the caller ran them already (train)."""
     if report is None or report.checked != checked_fields(resolve(request), getattr(backend, "name", "hub")):
