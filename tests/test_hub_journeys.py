@@ -53,8 +53,8 @@ def test_inspection_reads_the_split_each_method_trains_on_and_names_the_eval_spl
     source = result.source
     assert (source.config, source.split, source.eval_split) == ("default", train, evaluation)
     assert source.num_rows == {"test_prefs": 2000}.get(train, 61135)  # the real size, from /size
-    assert source.data_args == ["--dataset_config", "default", "--dataset_train_split", train,
-                                    "--dataset_test_split", evaluation]
+    # 'default' is what load_dataset reads without a config: not passed.
+    assert source.data_args == ["--dataset_train_split", train, "--dataset_test_split", evaluation]
     assert source.method_splits["sft"] == "train_sft" and source.method_splits["dpo"] == "train_prefs"
     read = {(r["query"].get("split")) for r in catalog.viewer.requests if r["path"] == "/rows"}
     assert read == {train}  # only the chosen split was sampled
@@ -311,7 +311,7 @@ def test_dpo_on_ultrafeedback_plans_train_prefs_and_the_job_reads_it_from_a_loca
     args = plan.script_args
     assert (_value(args, "--dataset_config"), _value(args, "--dataset_train_split"),
             _value(args, "--dataset_test_split"), _value(args, "--dataset_mapping")) == \
-        ("default", "train_prefs", "test_prefs", "extract_prompt")
+        (None, "train_prefs", "test_prefs", "extract_prompt")
     assert plan.model_repo == "alice/Qwen2.5-0.5B-dpo" and "--no-hub_private_repo" not in args
     assert plan.model_repo_note.startswith("private; default in your namespace (alice)")
     assert "results        " + f"{catalog.hub.url}/alice/Qwen2.5-0.5B-dpo (private; default" in plan.render()
@@ -322,7 +322,7 @@ def test_dpo_on_ultrafeedback_plans_train_prefs_and_the_job_reads_it_from_a_loca
     # The fake job's arguments are the plan's.
     (spec,) = catalog.hub.bodies("POST", r"^/api/jobs/alice$")
     command = " ".join(spec["command"])
-    for flag in ("--dataset_train_split train_prefs", "--dataset_test_split test_prefs", "--dataset_config default",
+    for flag in ("--dataset_train_split train_prefs", "--dataset_test_split test_prefs",
                  "--hub_model_id alice/Qwen2.5-0.5B-dpo", "--dataset_mapping extract_prompt"):
         assert flag in command
     # The script, run on a local copy (as hf download leaves it) with the job's data arguments, reads train_prefs

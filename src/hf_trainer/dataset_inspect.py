@@ -77,10 +77,12 @@ class Source(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def data_args(self) -> list[str]:
-        """The training script's arguments that make it read exactly this data: config, split, eval split and
-        revision (train, retry and rerun pass them, so a job never falls back to a 'train' split that is not there)."""
+        """The training script's arguments that make it read exactly this data: config (unless it is 'default',
+        which load_dataset reads without one), split, eval split and revision (train, retry and rerun pass them, so a
+        job never falls back to a 'train' split that is not there)."""
         args: list[str] = []
-        for flag, value in (("--dataset_config", self.config), ("--dataset_train_split", self.split),
+        config = None if self.config == "default" else self.config
+        for flag, value in (("--dataset_config", config), ("--dataset_train_split", self.split),
                             ("--dataset_test_split", self.eval_split), ("--dataset_revision", self.revision)):
             if value:
                 args += [flag, value]

@@ -317,12 +317,14 @@ def _with_data_and_repo(req: TrainRequest, source: Any, backend: JobBackend) -> 
     """The request with the config, split and eval split inspection read (so the job reads the same rows, never a
     'train' split that is not there), the plan's words for them, and on the Hub the output repo: the one asked for,
     else `<you>/<model>-<method>` (output_repo.default_hub_model_id) with why."""
-    # An inspector that says nothing of them (a stand-in) leaves the request's own.
-    config = getattr(source, "config", None) or req.dataset_config
+    # An inspector that says nothing of them (a stand-in) leaves the request's own. A config named 'default' is what
+    # load_dataset reads without one: not passed (as Source.data_args), so the run's record matches earlier jobs'.
+    read_config = getattr(source, "config", None) or req.dataset_config
+    config = req.dataset_config or (read_config if read_config != "default" else None)
     split = getattr(source, "split", None) or req.dataset_train_split
     update = {"dataset_config": config, "dataset_train_split": split,
               "dataset_test_split": req.dataset_test_split or getattr(source, "eval_split", None)}
-    words = [f"{name} {value}" for name, value in (("config", config), ("split", split),
+    words = [f"{name} {value}" for name, value in (("config", read_config), ("split", split),
                                                    ("eval split", update["dataset_test_split"]
                                                     or (split and "carved from it")),
                                                    ("revision", req.dataset_revision)) if value]
