@@ -435,3 +435,43 @@ def test_a_multi_config_dataset_plan_passes_the_config_inspection_read(catalog, 
     # Without the config the job would stop with "Config name is missing"; with it, the data check is clean (the
     # tiny text tokenizer standing in for the model makes the rows' verdict INCOMPATIBLE, which is another matter).
     assert not [f for f in plan.preflight.findings if f.rule in DATA_RULES], plan.preflight.render()
+
+
+# (route, MCP tool and arguments, CLI argv): a bundled training job on data that does not exist, forced
+MISSING = ["--model_name_or_path", QWEN, "--dataset_name", "alice/does-not-exist", "--push_to_hub", "--hub_model_id",
+           "alice/x"]
+FORCED_ROUTES = [
+    ("uv", "hf_jobs", {"operation": "uv", "backend": "hub", "args": {
+        "script": "train_sft.py", "script_args": MISSING, "flavor": "a10g-large", "timeout": "2h",
+        "secrets": {"HF_TOKEN": "$HF_TOKEN"}, "force": True}},
+     ["jobs", "uv", "--backend", "hub", "--flavor", "a10g-large", "--timeout", "2h", "-s", "HF_TOKEN", "--force",
+      "train_sft.py", *MISSING]),
+    ("scheduled uv", "hf_jobs", {"operation": "scheduled uv", "args": {
+        "script": "train_sft.py", "script_args": MISSING, "flavor": "a10g-large", "timeout": "2h",
+        "secrets": {"HF_TOKEN": "$HF_TOKEN"}, "schedule": "@daily", "force": True}},
+     ["jobs", "scheduled", "uv", "--flavor", "a10g-large", "--timeout", "2h", "-s", "HF_TOKEN", "--force", "@daily",
+      "train_sft.py", *MISSING]),
+]
+
+
+@pytest.mark.parametrize("name, tool, arguments, argv", FORCED_ROUTES, ids=[r[0] for r in FORCED_ROUTES])
+def test_mcp_and_the_cli_refuse_a_forced_bundled_job_on_missing_data(catalog, capsys, name, tool, arguments, argv):
+    import asyncio
+
+    from mcp import Client
+
+    from hf_trainer.cli import main
+    from hf_trainer.server import mcp
+
+    async def go():
+        async with Client(mcp) as client:
+            return await client.call_tool(tool, arguments)
+
+    result = asyncio.run(go())
+    text = result.content[0].text
+    assert result.is_error and "dataset-missing" in text and "force does not override that" in text, text
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2 and "dataset-missing" in err and "force does not override that" in err, (out, err)
+    assert CANARY_TOKEN not in text + out + err
+    assert catalog.hub.count("POST", r"^/api/(jobs|scheduled-jobs)/") == 0

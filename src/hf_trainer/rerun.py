@@ -38,7 +38,8 @@ class RerunRequest(BaseModel):
     flavor: str | None = Field(None, max_length=64, description="Override the recorded flavor.")
     timeout: str | None = Field(None, max_length=32, description="Override the timeout, e.g. '2h', '90m', '5400'.")
     confirm: bool = Field(False, description="Submit. Only after the person approved the plan.")
-    force: bool = Field(False, description="Submit even when preflight reports errors (never past a leaked token).")
+    force: bool = Field(False, description="Submit even when preflight reports errors (never past a leaked token, "
+                        "nor a model or dataset the job cannot read).")
     trust_remote_code: bool = Field(False, description="The person's explicit yes to a recorded "
                                     "--trust_remote_code (it runs the model repo's own code with your token).")
 

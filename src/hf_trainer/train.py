@@ -100,7 +100,8 @@ class TrainRequest(BaseModel):
                         "the cheapest flavor that fits it; the full job is sent only when it COMPLETED. The plan "
                         "prices both. Worth it for long or expensive runs.")
     confirm: bool = Field(False, description="Submit. Only after the person approved the plan and its cost.")
-    force: bool = Field(False, description="Submit even when preflight finds errors.")
+    force: bool = Field(False, description="Submit even when preflight finds errors; never a leaked secret, nor a "
+                        "model or dataset the job cannot read (missing, gated, or without the config/split asked).")
 
 
 class TrainPlan(BaseModel):

@@ -314,7 +314,8 @@ class SubmitArgs(Args):
     attempts: int | None = Field(None, ge=1, le=10, description="Hub: tries in all, the first run included.")
     detach: bool | None = Field(None, description="Accepted for hf-mcp-server compatibility: jobs always run "
                                 "detached (follow with 'logs' or 'wait').")
-    force: bool = Field(False, description="Submit even when preflight finds errors (never a leaked secret).")
+    force: bool = Field(False, description="Submit even when preflight finds errors (never a leaked secret, nor a "
+                        "model or dataset the job cannot read: missing, gated, or without the config/split asked).")
 
     def _common(self) -> dict[str, Any]:
         return {"env": self.env, "secrets": self.secrets, "labels": self.labels, "flavor": self.flavor,
@@ -417,7 +418,8 @@ class WaitArgs(JobArgs):
 
 class RetryArgs(JobArgs):
     confirm: bool = Field(False, description="Submit the fixed job (after the person agreed).")
-    force: bool = Field(False, description="Submit even when preflight finds errors (never a leaked secret).")
+    force: bool = Field(False, description="Submit even when preflight finds errors (never a leaked secret, nor a "
+                        "model or dataset the job cannot read: missing, gated, or without the config/split asked).")
     flavor: Flavor = Field(None, description="Run the retry on this flavor (default: the failed job's, or the "
                            "cheapest that fits when the change needs more memory).")
     timeout: Timeout = Field(None, description="The retry's timeout (default: the failed job's, extended to cover "
