@@ -108,3 +108,27 @@ def test_max_cost_covers_both_jobs(smoke_hub):
     with pytest.raises(UserError, match="smoke job .* and the full job .* above max_cost_usd"):
         train(_request(max_cost_usd=round(cap, 4), confirm=True), backend, **tools)
     assert fake.count("POST", r"^/api/jobs/alice$") == 0
+
+
+@pytest.mark.slow
+def test_on_this_machine_the_rehearsal_really_trains_saves_and_writes_its_card_before_the_full_job(tiny_model,
+                                                                                                 tmp_path):
+    # The one real run: the rehearsal's arguments work with the real script (one step, its own folder, a card).
+    import json
+
+    from hf_trainer.jobs.local import LocalBackend
+    from hf_trainer.tiny import chat_rows, write_jsonl
+
+    backend = LocalBackend(use_uv=False)
+    data = write_jsonl(chat_rows(48), tmp_path / "chat.jsonl")
+    plan = train(TrainRequest(method="sft", model_name_or_path=str(tiny_model), dataset_name=str(data), max_steps=3,
+                              max_length=128, per_device_train_batch_size=8, gradient_accumulation_steps=1,
+                              output_dir=str(tmp_path / "model"), smoke=True, confirm=True),
+                 backend, smoke_poll_seconds=0.2)
+    smoke_job = plan.smoke.job
+    assert smoke_job.stage == "COMPLETED" and plan.submitted and plan.job.id != smoke_job.id
+    summary = json.loads(list(backend.logs(smoke_job.id, tail=1))[-1])
+    rehearsal = tmp_path / "model-smoke"
+    assert summary["steps"] == 1 and plan.smoke.output_dir == str(rehearsal)
+    assert (rehearsal / "adapter_model.safetensors").is_file() and (rehearsal / "README.md").is_file()
+    backend.cancel(plan.job.id)  # the full run is not this test's subject

@@ -81,10 +81,10 @@ class Decision(BaseModel):
     kind: DecisionKind = Field(description="What it changes: method, model, precision, data or training.")
     effect: str = Field(description="What that means for the result.")
     script_args: list[str] = Field(default_factory=list, description="The script flags that make it.")
-    why: str = Field("", description="Why the plan made it, e.g. to fit a flavor's memory.")
+    why: str = Field(default="", description="Why the plan made it, e.g. to fit a flavor's memory.")
     alternative: str = Field(description="What keeps the run as asked: a flavor that fits without the change, with "
                              "its time and price, or why there is none.")
-    alternative_flavor: str | None = Field(None, description="That flavor (plan again with flavor=...).")
+    alternative_flavor: str | None = Field(default=None, description="That flavor (plan again with flavor=...).")
     alternative_hours: float | None = None
     alternative_cost_usd: float | None = None
 

@@ -52,13 +52,13 @@ class SmokePlan(BaseModel):
     estimated_hours: float | None
     estimated_cost_usd: float | None
     timeout_seconds: int
-    model_repo: str | None = Field(None, description="The throw-away repo it pushes to (private), or None locally.")
+    model_repo: str | None = Field(default=None, description="The throw-away repo it pushes to (private), or None locally.")
     output_dir: str | None = None
     labels: dict[str, str]
     rehearses: list[str] = Field(description="What of the full run's end it runs.")
-    flavor_note: str = Field("", description="Why this flavor.")
+    flavor_note: str = Field(default="", description="Why this flavor.")
     preflight: PreflightReport
-    job: JobInfo | None = Field(None, description="The smoke job once sent (after waiting: its final stage).")
+    job: JobInfo | None = Field(default=None, description="The smoke job once sent (after waiting: its final stage).")
 
     @property
     def passed(self) -> bool:
