@@ -162,7 +162,7 @@ def _stream_logs(args: Any, ns: argparse.Namespace, backend: JobBackend) -> list
         for line in lines:
             print(line, flush=True)
     except UserError as exc:
-        raise to_user_error(exc) from None  # type: ignore[misc]
+        raise to_user_error(exc) from None
     return None
 
 

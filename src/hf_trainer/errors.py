@@ -8,7 +8,7 @@ a person.
 """
 
 import difflib
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, overload
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -85,6 +85,16 @@ def validation_text(exc: ValidationError, what: str = "", accepted: Iterable[str
             problems.append(f"{prefix}{name} {_short(value)} {message}".rstrip(".") + ".")
     # One union can fail once per member with the same argument: say each thing once.
     return " ".join(dict.fromkeys(problems))
+
+
+@overload
+def to_user_error(exc: UserError | ValidationError, *, what: str = "", accepted: Iterable[str] = (),
+                  secrets: Mapping[str, str] | None = None) -> UserError: ...
+
+
+@overload
+def to_user_error(exc: BaseException, *, what: str = "", accepted: Iterable[str] = (),
+                  secrets: Mapping[str, str] | None = None) -> UserError | None: ...
 
 
 def to_user_error(exc: BaseException, *, what: str = "", accepted: Iterable[str] = (),

@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal, NoReturn
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -33,6 +33,9 @@ from hf_trainer.runtime.estimate_math import (
     estimate,
     render_estimate,
 )
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi  # the client is imported on use, keeping the CLI start fast
 
 Optim = Literal["adamw_torch", "adamw_torch_fused", "adamw_bnb_8bit", "paged_adamw_8bit", "adafactor", "sgd"]
 PROFILE_FILE = "local_profile.json"
@@ -213,7 +216,7 @@ class EstimateResult(BaseModel):
 def make_request(**kwargs: object) -> EstimateRequest:
     """An EstimateRequest from keyword arguments, with pydantic's complaints turned into one clear UserError."""
     try:
-        return EstimateRequest(**{k: v for k, v in kwargs.items() if v is not None})
+        return EstimateRequest.model_validate({k: v for k, v in kwargs.items() if v is not None})
     except ValidationError as exc:
         raise to_user_error(exc, what="estimate") from None
 
@@ -263,7 +266,7 @@ def apply_script_args(request: EstimateRequest, script_args: list[str]) -> Estim
     return request.model_validate({**request.model_dump(exclude_unset=True), **update})
 
 
-def run_estimate(request: EstimateRequest, *, api: object | None = None, catalog: Catalog | None = None,
+def run_estimate(request: EstimateRequest, *, api: HfApi | None = None, catalog: Catalog | None = None,
                  facts: ModelFacts | None = None) -> EstimateResult:
     """Resolve the model size and the flavor list (Hub, cache or fallback), then estimate."""
     from hf_trainer.hardware import load_catalog  # the Hub client is imported on use, keeping the CLI start fast
@@ -307,7 +310,9 @@ def _model_json(model_name_or_path: str, name: str, api: Any) -> dict | None:
 def vision_facts(model_name_or_path: str | None, api: Any = None) -> dict | None:
     """Vision tower and projector parameters and image tokens per image for a vision-language model, from its
     config.json and processor configuration; None for a text model (runtime/vision.py does the arithmetic)."""
-    config = _model_json(model_name_or_path, "config.json", api) if model_name_or_path else None
+    if not model_name_or_path:
+        return None
+    config = _model_json(model_name_or_path, "config.json", api)
     if not config or not isinstance(config.get("vision_config"), dict):
         return None
     processor = _model_json(model_name_or_path, "processor_config.json", api) or {}
@@ -340,10 +345,10 @@ def request_from_script_args(script_name: str, script_args: list[str], **extra: 
                         f"fields. Training scripts: {', '.join(METHOD_SCRIPTS.values())}, train_sft_unsloth.py.")
     parser = build_parser(script_name)
 
-    def refuse(message: str) -> None:
+    def refuse(message: str) -> NoReturn:  # argparse would print and exit
         raise UserError(f"{script_name} {' '.join(script_args)}: {message}.")
 
-    parser.error = refuse  # type: ignore[method-assign]  (argparse would print and exit)
+    parser.error = refuse  # type: ignore[method-assign]
     args, _ = parser.parse_known_args(list(script_args))
     fields: dict[str, object] = {"method": method}
     for name in _SAME_NAME:
@@ -371,6 +376,9 @@ def with_dataset_tokens(request: EstimateRequest, inspect: Callable[..., Any] | 
     """Fill num_rows and mean_tokens_per_row from dataset_inspect (rows of the split, mean tokens of a sample)."""
     from hf_trainer.dataset_inspect import DatasetInspectInput, inspect_dataset  # tokenizers load on use
 
+    if not request.dataset_name:
+        raise UserError("Measuring the dataset's tokens needs a dataset: pass dataset_name, or give num_rows and "
+                        "mean_tokens_per_row yourself.")
     if not request.model_name_or_path:
         raise UserError("Measuring the dataset's tokens needs the model's tokenizer: pass model_name_or_path, or "
                         "give num_rows and mean_tokens_per_row yourself.")
@@ -476,11 +484,11 @@ def multi_gpu_table_markdown(catalog: Catalog | None = None) -> str:
     for name, config in GUIDE_MODELS.items():
         facts = facts_from_config(config, f"{name}/config.json")
         for label, options in (("full", {}), ("LoRA r=16", {"use_peft": True})):
-            rows = {r.flavor: r for r in estimate_cost(make_request(**GUIDE_DATA, **options, fsdp=True, flavors=multi,
-                                                                    max_hours=None), catalog, facts).rows}
-            cells = [f"{rows[f].memory_gib:.0f}/{rows[f].memory_available_gib:.0f}, {rows[f].hours:.1f} h, "
-                     f"${rows[f].cost_usd:,.0f}" if rows[f].verdict != "does not fit" else
-                     f"no ({rows[f].memory_gib:.0f})" for f in multi]
+            by_flavor = {r.flavor: r for r in estimate_cost(make_request(
+                **GUIDE_DATA, **options, fsdp=True, flavors=multi, max_hours=None), catalog, facts).rows}
+            cells = [f"{by_flavor[f].memory_gib:.0f}/{by_flavor[f].memory_available_gib:.0f}, {by_flavor[f].hours:.1f} "
+                     f"h, ${by_flavor[f].cost_usd:,.0f}" if by_flavor[f].verdict != "does not fit" else
+                     f"no ({by_flavor[f].memory_gib:.0f})" for f in multi]
             lines.append(f"| {name if label == 'full' else ''} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

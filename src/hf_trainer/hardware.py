@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import httpx2
 from huggingface_hub import HfApi
@@ -93,7 +93,7 @@ def _write_cache(endpoint: str, now: float, flavors: tuple[Flavor, ...]) -> None
     tmp.replace(path)  # atomic, so a concurrent reader never sees half a file
 
 
-def _info_to_entry(info: object) -> dict:
+def _info_to_entry(info: Any) -> dict:
     """huggingface_hub's JobHardwareInfo back to the endpoint's JSON shape (one parser: flavor_from_hub)."""
     accelerator = getattr(info, "accelerator", None)
     return {

@@ -95,7 +95,8 @@ def hub_model_facts(repo_id: str, api: HfApi, revision: str | None = None,
     if num_params:
         return facts_from_count(num_params, facts, source="num_params (given)")
     if facts and hub_count:
-        dtype = max(info.safetensors.parameters, key=info.safetensors.parameters.get)
+        counts = info.safetensors.parameters if info.safetensors else {}  # hub_count came from them
+        dtype = max(counts, key=lambda name: counts[name])
         return with_count(facts, hub_count, dtype, f"{repo_id} (Hub safetensors metadata + config.json)")
     if facts:
         return facts

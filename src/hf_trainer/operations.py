@@ -406,7 +406,7 @@ def parse_call(operation: str | None, args: dict[str, Any] | str | None) -> Call
     try:
         return Call(op, entry.args.model_validate(args))
     except ValidationError as exc:
-        raise to_user_error(exc, what=op, accepted=entry.accepted, secrets=secrets) from None  # type: ignore[misc]
+        raise to_user_error(exc, what=op, accepted=entry.accepted, secrets=secrets) from None
 
 
 def run_call(call: Call, backend: JobBackend) -> JobsResult:
@@ -419,7 +419,7 @@ def run_call(call: Call, backend: JobBackend) -> JobsResult:
                             "needs a token: run 'hf auth login' or set HF_TOKEN).")
         result = entry.handler(call.args, backend)
     except (UserError, ValidationError) as exc:
-        raise to_user_error(exc, what=call.operation, secrets=secrets) from None  # type: ignore[misc]
+        raise to_user_error(exc, what=call.operation, secrets=secrets) from None
     from hf_trainer.redaction import Redactor
 
     return present(Redactor.for_caller(secrets).model(result))

@@ -23,8 +23,9 @@ def read_metadata(script_text: str, where: str = "the script") -> dict[str, Any]
     if len(matches) > 1:
         raise UserError(f"{where} has {len(matches)} '# /// script' blocks; PEP 723 allows one. Merge them.")
     if not matches:
-        if _OPENING.search(script_text):
-            line = script_text[: _OPENING.search(script_text).start()].count("\n") + 1
+        opening = _OPENING.search(script_text)
+        if opening:
+            line = script_text[: opening.start()].count("\n") + 1
             raise UserError(
                 f"{where} opens a PEP 723 block at line {line} ('# /// script') but never closes it. "
                 "End it with a line that is exactly '# ///'; every line between must start with '#'."

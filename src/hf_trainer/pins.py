@@ -192,7 +192,7 @@ def resolve(script: Path, python: str, extras: list[str] | None = None, uv: str 
 
 def resolution_cases(scripts_dir: Path = SCRIPTS_DIR) -> list[tuple[str, str, list[str]]]:
     """(script, python, extras) for every script with a header, and every documented extra."""
-    cases = []
+    cases: list[tuple[str, str, list[str]]] = []
     for path in sorted(scripts_dir.glob("*.py")):
         if pep723.read_metadata(path.read_text(encoding="utf-8")) is None:
             continue

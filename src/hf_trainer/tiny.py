@@ -7,6 +7,7 @@ Needs the `train` extra; torch and transformers are imported inside the function
 
 import json
 import random
+from typing import Any
 from pathlib import Path
 
 CHAT_TEMPLATE = (
@@ -173,13 +174,19 @@ def build_vlm(output_dir: Path, family: str = "idefics3", hidden_size: int = 64,
         tokenizer.add_special_tokens({"additional_special_tokens": [
             "<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>",
             *[f"<row_{i + 1}_col_{j + 1}>" for i in range(6) for j in range(6)]]})
+        # One variable per part, for either family (their classes differ, their roles do not).
+        image_processor: Any
+        processor: Any
+        config: Any
+        model: Any
         image_processor = Idefics3ImageProcessorPil(size={"longest_edge": 64}, max_image_size={"longest_edge": 32},
                                                     do_image_splitting=True)
         processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_len=4,
                                       chat_template=VLM_CHAT_TEMPLATE)
         config = Idefics3Config(vision_config=vision, text_config=_text_config(tokenizer, hidden_size), scale_factor=2,
-                                image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-                                pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+                                image_token_id=tokenizer.convert_tokens_to_ids("<image>"), tie_word_embeddings=False,
+                                # generation settings pass through the config's **kwargs
+                                **{"pad_token_id": tokenizer.pad_token_id})
         model = Idefics3ForConditionalGeneration(config)
     else:
         from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
@@ -192,9 +199,10 @@ def build_vlm(output_dir: Path, family: str = "idefics3", hidden_size: int = 64,
                                    chat_template=VLM_CHAT_TEMPLATE)
         config = LlavaConfig(vision_config=dict(model_type="clip_vision_model", projection_dim=32, **vision),
                              text_config=_text_config(tokenizer, hidden_size),
-                             image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
                              vision_feature_select_strategy="default", vision_feature_layer=-1,
-                             tie_word_embeddings=False)
+                             tie_word_embeddings=False,
+                             # LLaVA's token id: its config takes the name the processor uses too (**kwargs)
+                             **{"image_token_id": tokenizer.convert_tokens_to_ids("<image>")})
         model = LlavaForConditionalGeneration(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(output_dir)
