@@ -323,7 +323,7 @@ def test_every_linked_or_backticked_repository_path_exists(doc: Path) -> None:
 def check_mcp_call(call: ast.Call) -> list[str]:
     """A documented tool call: a real tool, arguments valid against its input schema, hf_jobs operation and args."""
     from hf_trainer.errors import UserError
-    from hf_trainer.jobs.tool import OPERATIONS, READ_ONLY, normalize_operation
+    from hf_trainer.operations import OPERATIONS, READ_ONLY, normalize_operation
     from hf_trainer.timeouts import parse_timeout
 
     tools = server_tools()
@@ -399,7 +399,7 @@ def operation_table_entries(text: str) -> list[str]:
 
 @pytest.mark.parametrize("doc", DOCS, ids=DOC_IDS)
 def test_every_tool_and_operation_named_in_prose_exists(doc: Path) -> None:
-    from hf_trainer.jobs.tool import OPERATIONS
+    from hf_trainer.operations import OPERATIONS
 
     text = prose(read(doc))
     tools = server_tools()
@@ -432,7 +432,7 @@ def test_every_command_and_flag_exists(doc: Path) -> None:
 
 
 def test_skill_md_documents_every_mcp_tool_and_every_hf_jobs_operation() -> None:
-    from hf_trainer.jobs.tool import OPERATIONS
+    from hf_trainer.operations import OPERATIONS
 
     text = read(REPO_ROOT / "SKILL.md")
     undocumented_tools = [name for name in server_tools() if f"`{name}`" not in text]

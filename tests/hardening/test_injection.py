@@ -21,7 +21,7 @@ from huggingface_hub import HfApi
 
 from hf_trainer.errors import UserError
 from hf_trainer.jobs import hub as hub_module
-from hf_trainer.jobs.tool import parse_call
+from hf_trainer.operations import parse_call
 from hf_trainer.jobs.base import Stage, UvJobRequest
 from hf_trainer.jobs.hub import SCRIPT_ENV, HubBackend, shipped_script
 from hf_trainer.jobs.hub_errors import Retry

@@ -22,7 +22,7 @@ from hf_trainer.jobs.arguments import HubCommandJobRequest, HubUvJobRequest
 from hf_trainer.jobs.base import Stage, UvJobRequest
 from hf_trainer.jobs.hub import SCRIPT_ENV, UV_IMAGE, HubBackend, shipped_script
 from hf_trainer.jobs.hub_errors import Retry
-from hf_trainer.jobs.tool import parse_call
+from hf_trainer.operations import parse_call
 
 
 class FakeClock:

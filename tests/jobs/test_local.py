@@ -21,7 +21,7 @@ from hf_trainer.errors import UserError
 from hf_trainer.jobs import local_runner as store
 from hf_trainer.jobs.base import CommandJobRequest, Stage, UvJobRequest
 from hf_trainer.jobs.local import LocalBackend
-from hf_trainer.jobs.select import get_backend
+from hf_trainer.jobs.backends import get_backend
 
 PY = sys.executable
 WAIT = 30  # generous: the CPU is shared; jobs themselves take well under a second
