@@ -132,3 +132,11 @@ def test_on_this_machine_the_rehearsal_really_trains_saves_and_writes_its_card_b
     assert summary["steps"] == 1 and plan.smoke.output_dir == str(rehearsal)
     assert (rehearsal / "adapter_model.safetensors").is_file() and (rehearsal / "README.md").is_file()
     backend.cancel(plan.job.id)  # the full run is not this test's subject
+
+
+def test_a_full_job_that_preflight_refuses_is_refused_before_the_rehearsal_is_paid_for(smoke_hub):
+    fake, backend, tools, _, events = smoke_hub
+    request = _request(confirm=True, extra_args=["--fsdp"])  # sharding on a one-GPU flavor: a preflight error
+    with pytest.raises(UserError, match=r"neither the smoke job nor the full job"):
+        train(request, backend, **tools)
+    assert fake.count("POST", r"^/api/jobs/alice$") == 0 and events == []

@@ -213,9 +213,16 @@ def run_smoke(plan: "TrainPlan", backend: JobBackend, *, force: bool = False,
     UserError with the smoke job's diagnosis, and the full job is not sent."""
     from hf_trainer.jobs import submit
 
+    from hf_trainer import budget
+
     smoke = plan.smoke
     if smoke is None:
         return plan
+    # What would refuse the full job afterwards refuses both now, before the rehearsal is paid for: its preflight
+    # errors, and a budget that cannot hold its worst case.
+    neither = "Not submitted (neither the smoke job nor the full job)"
+    submit.gate(plan.preflight, force=force, action=neither)
+    budget.check_spend(backend, flavor=plan.flavor, timeout_seconds=plan.timeout_seconds, action=neither)
     job, _ = submit.submit_training(plan.script, smoke.script_args, backend, flavor=smoke.flavor,
                                     timeout_seconds=smoke.timeout_seconds, labels=smoke.labels, force=force,
                                     report=smoke.preflight, dependencies=plan.dependencies,
