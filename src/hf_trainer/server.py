@@ -243,7 +243,10 @@ def train(request: TrainRequest) -> TrainPlan:
     and where results go. Show that plan and its cost to the person; call again with confirm: true only after they
     approve. Then it returns the job id, job URL, trackio link and model repo. max_cost_usd refuses plans above it.
     When the flavor fits only with changes (8-bit optimizer, smaller batch, FSDP), they are already in script_args
-    and listed in the plan; a change of method (LoRA, QLoRA) is a decision to put to the person. resume (default
+    and listed in the plan; a change of method, model, precision or data (QLoRA, 8-bit optimizer, LoRA) is a
+    DECISION line in the plan (`decisions`), with the flavor that keeps the run as asked: put it to the person.
+    smoke: true first sends a one-step rehearsal of the job (save, card, push to '<repo>-smoke') and sends the full
+    job only after it COMPLETED (the call waits; both are priced in the plan). resume (default
     auto) continues a checkpoint in the output repo only when the same run made it (model, method, data,
     arguments), else starts fresh; never / must as named. backend: hub (default with a token) or local. Submission
     goes through the same estimate + preflight as hf_jobs.
