@@ -23,7 +23,7 @@ UF = "HuggingFaceH4/ultrafeedback_binarized"
 
 @pytest.fixture
 def catalog(fake_hub, monkeypatch):
-    """The fake Hub (jobs, repos, models, datasets) and dataset viewer with the real layouts; the tools pointed there."""
+    """The fake Hub (jobs, repos, models, datasets) and dataset viewer with real layouts, the tools pointed there."""
     served = start_catalog(fake_hub, CANARY_TOKEN)
     monkeypatch.setenv("HF_TRAINER_DATASETS_SERVER", served.viewer.url)
     yield served

@@ -3,9 +3,9 @@
 Reads a sample (Hub datasets through the dataset viewer API with the caller's token; local files without reading
 them whole), detects TRL's formats and common foreign shapes, checks the values, gives SFT/DPO/GRPO/reward/KTO a
 verdict with reasons, and names a mapping it has run on the sample and re-validated. With a tokenizer it adds token
-lengths of the formatted rows. The analysis itself lives in the stdlib modules dataset_formats and dataset_report, dataset_files,
-dataset_viewer and mappings, which scripts/inspect_dataset.py inlines; this module adds the pydantic models, the
-token and the errors people see.
+lengths of the formatted rows. The analysis itself lives in the stdlib modules dataset_formats and dataset_report,
+dataset_files, dataset_viewer and mappings, which scripts/inspect_dataset.py inlines; this module adds the pydantic
+models, the token and the errors people see.
 """
 
 import os
@@ -31,23 +31,29 @@ class DatasetInspectInput(BaseModel):
 
     dataset_name: str = Field(description="Hub dataset id (owner/name) or a local .jsonl/.json/.csv/.parquet/.arrow "
                               "file or a folder of them.", min_length=1)
-    dataset_config: str | None = Field(default=None, description="Config (subset) name; default: 'default' or the first.")
-    dataset_train_split: str | None = Field(default=None, description="Split to inspect; default: the split `method` trains "
-                                            "on (train_prefs for dpo, train_sft for sft on ultrafeedback_binarized), "
-                                            "else 'train', else the first.")
-    dataset_revision: str | None = Field(default=None, max_length=256, description="Hub dataset revision (branch, tag or "
-                                         "commit) the job reads; the dataset viewer shows the main branch.")
+    dataset_config: str | None = Field(
+        default=None, description="Config (subset) name; default: 'default' or the first.")
+    dataset_train_split: str | None = Field(
+        default=None, description="Split to inspect; default: the split `method` trains on (train_prefs for dpo, "
+                                  "train_sft for sft on ultrafeedback_binarized), else 'train', else the first.")
+    dataset_revision: str | None = Field(
+        default=None, max_length=256, description="Hub dataset revision (branch, tag or commit) the job reads; the "
+                                                  "dataset viewer shows the main branch.")
     method: Method | None = Field(default=None, description="Training method whose formatted rows the token statistics "
                                   "measure; default: the first of sft, dpo, grpo, reward, kto that can use the data.")
-    model_name_or_path: str | None = Field(default=None, description="Hub model id or local folder whose tokenizer measures "
-                                           "token lengths and whose chat template is checked; none: no token stats.")
-    max_length: int | None = Field(default=None, ge=1, le=1_048_576, description="Tokens per example in training; reports "
-                                   "the share of sample rows longer than this.")
-    sample_size: int = Field(default=100, ge=1, le=2000, description="Rows read: half from the start of the split, half "
-                             "evenly spaced through the rest (so problems that start late are seen).")
-    chat_template: str | None = Field(default=None, max_length=4096, description="A chat template the training would use "
-                                      "instead of the model's (train_sft.py --chat_template): 'chatml' or a Jinja "
-                                      "file. Checked against the sample with the model's tokenizer.")
+    model_name_or_path: str | None = Field(
+        default=None, description="Hub model id or local folder whose tokenizer measures token lengths and whose chat "
+                                  "template is checked; none: no token stats.")
+    max_length: int | None = Field(
+        default=None, ge=1, le=1_048_576, description="Tokens per example in training; reports the share of sample "
+                                                      "rows longer than this.")
+    sample_size: int = Field(
+        default=100, ge=1, le=2000, description="Rows read: half from the start of the split, half evenly spaced "
+                                                "through the rest (so problems that start late are seen).")
+    chat_template: str | None = Field(
+        default=None, max_length=4096, description="A chat template the training would use instead of the model's "
+                                                   "(train_sft.py --chat_template): 'chatml' or a Jinja file. Checked "
+                                                   "against the sample with the model's tokenizer.")
 
 
 class Source(BaseModel):
@@ -57,17 +63,20 @@ class Source(BaseModel):
     split: str | None = None
     configs: list[str] = Field(default_factory=list)
     splits: list[str] = Field(default_factory=list)
-    eval_split: str | None = Field(default=None, description="The eval split beside `split` (test_prefs beside train_prefs), "
-                                   "which the training script evaluates on; None: it carves one from the split.")
+    eval_split: str | None = Field(
+        default=None, description="The eval split beside `split` (test_prefs beside train_prefs), which the training "
+                                  "script evaluates on; None: it carves one from the split.")
     revision: str | None = Field(default=None, description="Hub dataset revision the job reads (None: main).")
     method_splits: dict[str, str] = Field(default_factory=dict, description="When the dataset names a split per use "
                                           "(train_prefs, train_sft, ...): the split each method trains on.")
     notes: list[str] = Field(default_factory=list, description="How config and split were chosen, when it matters.")
     num_rows: int | None = Field(default=None, description="Rows in the split (estimated for jsonl/json/csv).")
     num_rows_exact: bool = True
-    num_bytes: int | None = Field(default=None, description="Bytes of the files (local) or of the parquet export (Hub).")
+    num_bytes: int | None = Field(
+        default=None, description="Bytes of the files (local) or of the parquet export (Hub).")
     files: list[str] = Field(default_factory=list)
-    truncated_cells: int = Field(default=0, description="Cells the viewer shortened; token lengths are then lower bounds.")
+    truncated_cells: int = Field(
+        default=0, description="Cells the viewer shortened; token lengths are then lower bounds.")
     sampled_from: str | None = Field(default=None, description="Where the sample rows came from (head and spread).")
     locations: list[str] = Field(default_factory=list, description="Where each sample row came from (line, byte "
                                  "offset, row number), in sample order: issue row indices point into this list.")
@@ -119,8 +128,9 @@ class MappingCheck(BaseModel):
     validated: bool = Field(description="Ran on every sample row and the result is a valid TRL format.")
     example_before: dict[str, Any] | None = None
     example_after: dict[str, Any] | None = None
-    source: str | None = Field(default=None, description="Self-contained Python of the mapping (for reading; the training "
-                               "scripts already have it by name).")
+    source: str | None = Field(
+        default=None, description="Self-contained Python of the mapping (for reading; the training scripts already "
+                                  "have it by name).")
 
 
 class TokenStats(BaseModel):
@@ -136,7 +146,8 @@ class TokenStats(BaseModel):
     p99: int | None = None
     max: int | None = None
     truncated_share: float | None = Field(default=None, description="Share of sample rows longer than max_length.")
-    image_tokens_mean: float | None = Field(default=None, description="Image rows: image tokens per row (processor's count).")
+    image_tokens_mean: float | None = Field(
+        default=None, description="Image rows: image tokens per row (processor's count).")
     image_tokens_max: int | None = None
     image_cut_rows: int | None = Field(default=None, description="Image rows whose image tokens max_length would cut.")
 
@@ -157,8 +168,9 @@ class DatasetInspection(BaseModel):
     mappings: dict[str, MappingCheck]
     chat_template: bool | None = Field(default=None, description="Whether the tokenizer has a chat template (None: no "
                                        "tokenizer given).")
-    chat_template_used: str | None = Field(default=None, description="The template conversational rows were rendered with: "
-                                           "'model' (the tokenizer's own), the chat_template asked for, or None.")
+    chat_template_used: str | None = Field(
+        default=None, description="The template conversational rows were rendered with: 'model' (the tokenizer's own), "
+                                  "the chat_template asked for, or None.")
     token_stats: TokenStats | None = None
     vision: dict[str, Any] | None = Field(default=None, description="Rows with images: shape, mapping, images decoded, "
                                           "placeholder mismatches, image sizes, whether the model sees images.")
@@ -247,7 +259,8 @@ def load_processor(name_or_path: str, token: str | None) -> Any:
         return load_tokenizer(name_or_path, token)
 
 
-def _split_choice(names: list[str], split: str, method: str | None, asked: str | None) -> tuple[dict[str, str], list[str]]:
+def _split_choice(names: list[str], split: str, method: str | None,
+                  asked: str | None) -> tuple[dict[str, str], list[str]]:
     """The split each method trains on (when the dataset names one per use) and a note on how `split` was chosen."""
     per_method: dict[str, str] = {}
     for name in splits.METHOD_SPLIT_USES:

@@ -9,7 +9,8 @@ is recorded with the token it carried, so tests can check the caller's token was
 
 A dataset can declare real row counts (`num_rows`, config -> split -> count) larger than the rows it holds: /size,
 /info and /rows then report the real counts, and row i is the held row i modulo their number, so a test sees the
-real dataset's size without storing it. `add_catalog` (tests/fakes/hub_catalog.py) adds the layouts of real datasets.
+real dataset's size without storing it. `start_catalog` (tests/fakes/hub_catalog.py) serves the layouts of real
+datasets.
 
 Use the `fake_viewer` fixture: a started server whose `.url` is the base URL to pass as viewer_url.
 """

@@ -6,9 +6,9 @@
   name starts with train, else the first split.
 - The eval split beside it: the training split's name with train replaced by test, validation, ... (train_prefs ->
   test_prefs), else test, else validation.
-- A local folder's splits, named from its files the way the Hub's exports name them: `train_prefs-00000-of-00001.parquet`
-  and `data/train_prefs.jsonl` are split train_prefs, `val.jsonl` is validation, `train/part-0.parquet` is train; a file
-  whose name says nothing is train.
+- A local folder's splits, named from its files the way the Hub's exports name them:
+  `train_prefs-00000-of-00001.parquet` and `data/train_prefs.jsonl` are split train_prefs, `val.jsonl` is
+  validation, `train/part-0.parquet` is train; a file whose name says nothing is train.
 
 Standard library only: the training scripts carry it (runtime/basics.py, runtime/train_common.py) and so does
 scripts/inspect_dataset.py (runtime/dataset_files.py, runtime/dataset_viewer.py).
