@@ -137,7 +137,7 @@ class TrainPlan(BaseModel):
     decisions: list[Decision] = Field(default_factory=list, description="Changes of method, model, precision or "
                                       "data among those changes: the person's to decide, each with the flavor "
                                       "that keeps the run as asked and its price.")
-    smoke: SmokePlan | None = Field(None, description="The one-step rehearsal sent first (smoke: true).")
+    smoke: SmokePlan | None = Field(default=None, description="The one-step rehearsal sent first (smoke: true).")
     resume: Resume = "auto"
     baseline: str = Field("", description="Whether the baseline evaluation runs, and why.")
     generation: str = Field("", description="grpo: vLLM or transformers' generate for the rollouts, and why.")
