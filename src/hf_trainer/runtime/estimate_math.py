@@ -1355,9 +1355,9 @@ def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str], list[str]]:
     p = with_method_defaults(p)
     pairs = method in ("dpo", "reward")
     for key in ("num_rows", "total_tokens", "max_steps", "mean_tokens_per_row"):
-        if p.get(key) is not None and float(p[key]) <= 0:  # type: ignore[arg-type]
+        if p.get(key) is not None and float(p[key]) <= 0:
             raise EstimateError(f"{key}={p[key]!r} must be positive")
-    if float(p["num_train_epochs"]) <= 0:  # type: ignore[arg-type]
+    if float(p["num_train_epochs"]) <= 0:
         raise EstimateError(f"num_train_epochs={p['num_train_epochs']!r} must be positive")
     if p["load_in_4bit"] and not p["use_peft"]:
         raise EstimateError("load_in_4bit=True needs use_peft=True: a 4-bit base can only be trained through a LoRA "
@@ -1368,20 +1368,20 @@ def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str], list[str]]:
     if p["fsdp"] and p["load_in_4bit"]:
         raise EstimateError("fsdp=True with load_in_4bit=True is not something the scripts run (bitsandbytes' 4-bit "
                             "weights are not sharded by FSDP2). Use QLoRA on one GPU, or LoRA (use_peft) with fsdp.")
-    max_length = int(p["max_length"])  # type: ignore[arg-type]
+    max_length = int(p["max_length"])
     # mean_tokens_per_row is one sequence, as inspect_dataset measures it: for dpo/reward the prompt with the longer
     # response (a pair trains two such sequences), for grpo the prompt; total_tokens counts every sequence.
     per_row = 2 if pairs else 1
     mean = p["mean_tokens_per_row"]
     rows = p["num_rows"]
     if p["total_tokens"] and rows:
-        mean = float(p["total_tokens"]) / float(rows) / per_row  # type: ignore[arg-type]
+        mean = float(p["total_tokens"]) / float(rows) / per_row
     if rows is None and p["total_tokens"] and not p["max_steps"]:
         if mean is None:
             mean = float(min(max_length, 512))
             warnings.append(f"Assumed {mean:.0f} tokens per row to turn total_tokens into rows (the step count "
                             "depends on it): give num_rows too, or dataset_name to measure both.")
-        rows = max(1, round(float(p["total_tokens"]) / float(mean) / per_row))  # type: ignore[arg-type]
+        rows = max(1, round(float(p["total_tokens"]) / float(mean) / per_row))
     if rows is None and not p["max_steps"]:
         raise EstimateError("The estimate needs the amount of data: num_rows and mean_tokens_per_row (from "
                             "inspect_dataset's token statistics), or total_tokens, or max_steps, or dataset_name.")
@@ -1392,8 +1392,8 @@ def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str], list[str]]:
     if rows and not p.get("num_rows_exact", True):
         warnings.append(f"The row count ({int(rows):,}) is an estimate from the file size: give num_rows for an exact "
                         "step count.")
-    mean = float(mean)  # type: ignore[arg-type]
-    completion = int(p["max_completion_length"] or 0)  # type: ignore[arg-type]  (grpo only)
+    mean = float(mean)
+    completion = int(p["max_completion_length"] or 0)  # grpo only
     if method == "grpo":
         prompt = min(mean, float(max_length))
         seq = prompt + completion
@@ -1406,28 +1406,28 @@ def build_job(facts: ModelFacts, p: dict) -> tuple[Job, list[str], list[str]]:
     eval_rows = p.get("eval_rows")
     train_rows = int(rows or 0)
     if eval_rows is None:
-        eval_rows = eval_carve(train_rows, float(p["eval_split_size"] or 0.0))  # type: ignore[arg-type]
+        eval_rows = eval_carve(train_rows, float(p["eval_split_size"] or 0.0))
         train_rows -= int(eval_rows)
-    beta = float(p["beta"] or 0.0)  # type: ignore[arg-type]
+    beta = float(p["beta"] or 0.0)
     packing = bool(p["packing"]) if method == "sft" else False
-    batch, accumulation = resolve_batch_shape(method, p["per_device_train_batch_size"],  # type: ignore[arg-type]
-                                              int(p["gradient_accumulation_steps"]), packing)  # type: ignore[arg-type]
-    generations = int(p["num_generations"] or 1)  # type: ignore[arg-type]  (grpo only)
+    batch, accumulation = resolve_batch_shape(method, p["per_device_train_batch_size"],
+                                              int(p["gradient_accumulation_steps"]), packing)
+    generations = int(p["num_generations"] or 1)  # grpo only
     job = Job(
         model=facts, method=method, mean_seq_len=seq, max_length=max_length,
         per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation,
         activation_checkpointing=None if p["activation_checkpointing"] is None else bool(p["activation_checkpointing"]),
         use_peft=bool(p["use_peft"]), fsdp=bool(p["fsdp"]),
-        lora_r=int(p["lora_r"]), lora_target_modules=str(p["lora_target_modules"]),  # type: ignore[arg-type]
+        lora_r=int(p["lora_r"]), lora_target_modules=str(p["lora_target_modules"]),
         load_in_4bit=bool(p["load_in_4bit"]), optim=str(p["optim"]), precision=str(p["precision"] or "auto"),
-        precompute_ref_log_probs=bool(p["precompute_ref_log_probs"]), beta=float(beta),  # type: ignore[arg-type]
+        precompute_ref_log_probs=bool(p["precompute_ref_log_probs"]), beta=float(beta),
         num_generations=generations, max_completion_length=completion, mean_prompt_len=prompt,
         use_vllm=bool(p["use_vllm"]), push_to_hub=bool(p["push_to_hub"]),
-        steps_per_generation=int(p["steps_per_generation"] or 0),  # type: ignore[arg-type]
-        vllm_gpu_memory_utilization=float(p["vllm_gpu_memory_utilization"] or 0.3),  # type: ignore[arg-type]
-        train_rows=float(train_rows), num_train_epochs=float(p["num_train_epochs"]),  # type: ignore[arg-type]
-        max_steps=int(p["max_steps"] or 0), packing=packing, eval_rows=float(eval_rows),  # type: ignore[arg-type]
-        save_steps=int(p["save_steps"] or 100),  # type: ignore[arg-type]
+        steps_per_generation=int(p["steps_per_generation"] or 0),
+        vllm_gpu_memory_utilization=float(p["vllm_gpu_memory_utilization"] or 0.3),
+        train_rows=float(train_rows), num_train_epochs=float(p["num_train_epochs"]),
+        max_steps=int(p["max_steps"] or 0), packing=packing, eval_rows=float(eval_rows),
+        save_steps=int(p["save_steps"] or 100),
     )
     schedule(job, 1)  # refuses a schedule the trainer would refuse (GRPO's generation batch)
     return job_for_devices(job, 1), notes, warnings
