@@ -107,6 +107,12 @@ PATHS: tuple[AcceptancePath, ...] = (
                    ("--use_peft", "--attn_implementation", "flash_attention_2"), ("cuda", "flash_attn"),
                    note="ours with the varlen kernel"),
     AcceptancePath("sft_full", "train_sft.py", "chat", "sft", (), note="full fine-tuning, script defaults"),
+    # The precision policy's check (issue 26): the same full fine-tuning in fp32 throughout, and forced onto the path a
+    # T4 runs (FP32 master weights, fp16 autocast, GradScaler); their loss drops are compared in the report.
+    AcceptancePath("sft_full_fp32", "train_sft.py", "chat", "sft", ("--precision", "fp32"), ("cuda",),
+                   note="full fine-tuning in fp32 (the loss-drop reference; on CPU sft_full is fp32 already)"),
+    AcceptancePath("sft_full_fp16", "train_sft.py", "chat", "sft", ("--precision", "fp16"), ("cuda",),
+                   note="full fine-tuning forced to fp16 autocast + GradScaler (the T4 path)"),
     AcceptancePath("sft_qlora", "train_sft.py", "chat", "sft", ("--use_peft", "--load_in_4bit"),
                    ("cuda", "bitsandbytes"), note="NF4 base + LoRA"),
     AcceptancePath("dpo_lora", "train_dpo.py", "pairs", "dpo", ("--use_peft",)),
@@ -266,6 +272,8 @@ def _install_probe(trainer, path: Path) -> None:
                 "activation_checkpointing": bool(getattr(args, "activation_checkpointing", None)
                                                  or getattr(args, "gradient_checkpointing", False)),
                 "bf16": bool(args.bf16), "fp16": bool(args.fp16), "optim": str(args.optim),
+                "trainable_dtype": next((str(p.dtype).removeprefix("torch.") for p in base.parameters()
+                                         if p.requires_grad), None),
                 "use_liger_kernel": bool(getattr(args, "use_liger_kernel", False)),
                 "attn_implementation": getattr(config, "_attn_implementation", None),
                 "peft": hasattr(base, "peft_config"),
@@ -555,6 +563,7 @@ def render(report: dict) -> str:
         if anchor and ours in by and anchor["measured"]["real_tokens_per_second"]:
             ratio = by[ours]["measured"]["real_tokens_per_second"] / anchor["measured"]["real_tokens_per_second"]
             lines.append(f"- {ours} / sft_lora_anchor real tokens/s: x{ratio:.2f} (target >= 1.5)")
+    lines += precision_lines(by)
     lines += ["- MFU: (6N full, 4N LoRA, + causal attention) x real tokens/s / peak; GRPO's time includes "
               "generation.",
               "- est.: the estimator (hf_trainer.runtime.estimate_math) for this card and the configuration the "
@@ -562,6 +571,34 @@ def render(report: dict) -> str:
               "measured s/step; (x) = predicted / measured. Measured memory: torch's peak reserved memory (CPU: peak RSS)."]
     lines += [f"- note: {n}" for n in report["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def loss_drop(result: dict) -> float | None:
+    """First minus last logged training loss of a path (the script's own summary)."""
+    first, last = (result.get("summary") or {}).get("first_loss"), (result.get("summary") or {}).get("last_loss")
+    return first - last if first is not None and last is not None else None
+
+
+PRECISION_TARGET = 0.70  # issue 26: a 16-bit path keeps at least 70% of fp32's loss drop over the same steps
+
+
+def precision_lines(by: dict) -> list[str]:
+    """Full fine-tuning's loss drop under the precision policy (sft_full: bf16 autocast over FP32 master weights) and
+    forced to the T4's fp16 path, each against the same run in fp32: lost updates would show as a smaller drop."""
+    reference = by.get("sft_full_fp32")
+    base = loss_drop(reference) if reference else None
+    lines = []
+    for name, what in (("sft_full", "policy"), ("sft_full_fp16", "forced fp16 + GradScaler")):
+        if name not in by or base is None:
+            continue
+        drop, c = loss_drop(by[name]), by[name]["config"]
+        precision = "bf16" if c.get("bf16") else "fp16" if c.get("fp16") else "fp32"
+        ratio = f"x{drop / base:.2f}" if drop is not None and base > 0 else "n/a (no drop to compare)"
+        compute = "fp32, no autocast" if precision == "fp32" else f"{precision} autocast"
+        lines.append(f"- {name} ({what}: {compute}, trained parameters {c.get('trainable_dtype')}): loss "
+                     f"drop {_f(drop, '.4f')} vs sft_full_fp32 {_f(base, '.4f')} over the same steps: {ratio} "
+                     f"(target >= {PRECISION_TARGET:.2f})")
+    return lines
 
 
 def stack_problems() -> list[str]:

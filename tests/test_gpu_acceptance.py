@@ -33,9 +33,11 @@ def test_cpu_mode_runs_every_path_and_records_ok_or_a_skip_reason(tmp_path):
     failed = {n: (p["reason"], p["output_tail"][-1500:]) for n, p in by.items() if p["status"] not in ("ok", "skipped")}
     assert not failed, failed
     # The GPU-only kernels are skipped on CPU with the reason recorded; everything else trained one step.
-    assert by["sft_lora_packed_flash"]["status"] == by["sft_qlora"]["status"] == "skipped"
-    assert all(by[n]["reason"] == "needs a CUDA GPU" for n in ("sft_lora_packed_flash", "sft_qlora"))
-    for name in set(by) - {"sft_lora_packed_flash", "sft_qlora"}:
+    # The precision comparison runs on a GPU (on CPU the policy is fp32 already; fp16 autocast needs CUDA).
+    gpu_only = {"sft_lora_packed_flash", "sft_qlora", "sft_full_fp32", "sft_full_fp16"}
+    assert {n for n, p in by.items() if p["status"] == "skipped"} == gpu_only
+    assert all(by[n]["reason"] == "needs a CUDA GPU" for n in gpu_only)
+    for name in set(by) - gpu_only:
         path = by[name]
         assert path["status"] == "ok", name
         assert path["measured"]["steps_total"] == 1 and path["measured"]["real_tokens"] > 0, name
@@ -46,8 +48,11 @@ def test_cpu_mode_runs_every_path_and_records_ok_or_a_skip_reason(tmp_path):
     assert by["sft_lora_anchor"]["measured"]["padding_share"] > 0.05  # padded batches of long-tailed chat data
     assert by["sft_lora_packed_sdpa"]["measured"]["padding_share"] == 0.0
     assert by["grpo"]["config"]["num_generations"] == 4
+    # The precision policy's record: full fine-tuning's trained parameters are FP32 (master weights).
+    assert by["sft_full"]["config"]["trainable_dtype"] == "float32"
     markdown = (out / "gpu_acceptance.md").read_text(encoding="utf-8")
     assert all(f"| {name} |" in markdown for name in ga.PATH_NAMES)
+    assert "loss drop" not in markdown  # the comparison needs the GPU paths
     assert CANARY_TOKEN not in markdown + json.dumps(report) + proc.stdout + proc.stderr
 
 
@@ -141,3 +146,17 @@ def test_the_report_shows_a_failed_path_with_its_reason():
                          "ratios": {}, "config": {}, "mfu": {}}]}
     text = ga.render(report)
     assert "| grpo | failed: exit 1 |" in text and "note: bitsandbytes not importable" in text
+
+
+def test_the_report_compares_full_fine_tunings_loss_drop_with_fp32():
+    def path(name, first, last, **config):
+        return {"name": name, "status": "ok", "summary": {"first_loss": first, "last_loss": last},
+                "config": {"trainable_dtype": "float32", **config}}
+
+    by = {"sft_full": path("sft_full", 12.0, 10.0, bf16=True), "sft_full_fp32": path("sft_full_fp32", 12.0, 9.9),
+          "sft_full_fp16": path("sft_full_fp16", 12.0, 11.5, fp16=True)}
+    lines = ga.precision_lines(by)
+    assert lines[0].startswith("- sft_full (policy: bf16 autocast, trained parameters float32): loss drop 2.0000 vs "
+                               "sft_full_fp32 2.1000 over the same steps: x0.95 (target >= 0.70)")
+    assert "sft_full_fp16 (forced fp16 + GradScaler: fp16 autocast" in lines[1] and "x0.24" in lines[1]
+    assert ga.precision_lines({"sft_full": by["sft_full"]}) == []  # no fp32 run: nothing to compare
