@@ -475,3 +475,11 @@ def test_mcp_and_the_cli_refuse_a_forced_bundled_job_on_missing_data(catalog, ca
     assert code == 2 and "dataset-missing" in err and "force does not override that" in err, (out, err)
     assert CANARY_TOKEN not in text + out + err
     assert catalog.hub.count("POST", r"^/api/(jobs|scheduled-jobs)/") == 0
+
+
+@pytest.mark.parametrize("model", ["a/b c", "alice/" + "x" * 200, "a/b?x=1", "a/.."])
+def test_an_id_that_is_no_repo_id_is_refused_without_asking_the_hub(catalog, model):
+    before = len(catalog.hub.requests)
+    (finding,) = check_training_data({"model_name_or_path": model}, token=CANARY_TOKEN)
+    assert finding.rule == "model-missing" and "is not a valid Hub id" in finding.message
+    assert len(catalog.hub.requests) == before  # nothing but owner/name goes into a URL

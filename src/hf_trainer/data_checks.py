@@ -18,7 +18,14 @@ or that cannot tell, is a warning: the job may still work.
 from typing import Any, Callable, Literal
 
 import httpx2
-from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HFValidationError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import validate_repo_id
 
 from hf_trainer.preflight import Finding
 from hf_trainer.runtime import dataset_files, dataset_viewer
@@ -54,7 +61,12 @@ def repo_access(api: Any, kind: str, repo: str, token: str | None) -> Finding | 
     page = f"{api.endpoint}/{'datasets/' if kind == 'dataset' else ''}{repo}"
     flag = "--model_name_or_path" if kind == "model" else "--dataset_name"
     try:
+        validate_repo_id(repo)  # the id goes into a URL path as it is: nothing but owner/name reaches the Hub
         api.auth_check(repo, repo_type=kind, token=token or False)
+    except HFValidationError as exc:
+        return Finding(severity="error", rule=f"{kind}-missing",
+                       message=f"{what} {repo!r} is not a valid Hub id ({str(exc).splitlines()[0][:160]}).",
+                       fix=f"Pass {flag} as owner/name (letters, digits, '-', '_', '.'), or a local path.")
     except GatedRepoError:
         return Finding(severity="error", rule=f"{kind}-gated",
                        message=f"{what} {repo!r} is gated, and the job's token has not been granted access: the job "
@@ -90,6 +102,10 @@ def _revision(api: Any, dataset: str, revision: str, token: str | None) -> Findi
                        message=f"Dataset {dataset!r} has no revision {revision!r} (branch, tag or commit).",
                        fix=f"Pass an existing --dataset_revision (see {api.endpoint}/datasets/{dataset}/tree/main), "
                            "or leave it out to read the main branch.")
+    except HFValidationError:
+        return Finding(severity="error", rule="dataset-revision-missing",
+                       message=f"{revision!r} is not a valid revision of dataset {dataset!r}.",
+                       fix="Pass a branch, tag or commit as --dataset_revision, or leave it out.")
     except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
         return Finding(severity="warning", rule=UNREACHABLE,
                        message=f"Could not check revision {revision!r} of dataset {dataset!r} "
