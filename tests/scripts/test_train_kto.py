@@ -160,6 +160,7 @@ def test_a_diverged_run_stops_with_the_step_and_the_fix(tiny_model, tmp_path):
     data = write_jsonl(unpaired_rows(16, bad_every=1), tmp_path / "kto.jsonl")
     result = run_script("train_kto.py", *_base(tiny_model, data, tmp_path / "out"), "--max_steps", "4",
                         "--eval_split_size", "0", *FAST[:6], "--learning_rate", "1e30", "--report_to", "none")
-    assert result.returncode == 2
-    assert "training diverged: loss is nan at step" in result.stderr and "Lower the learning rate" in result.stderr
+    assert result.returncode == 3  # stopped early (runtime/early_stop.py), not an argument error
+    assert "hf-trainer stopped early [nan_loss] at step" in result.stdout
+    assert "training diverged: loss is nan at step" in result.stdout and "Lower the learning rate" in result.stdout
     assert "Traceback" not in result.stderr
