@@ -2086,9 +2086,16 @@ def save_final_model(trainer, output_dir: str) -> None:
             trainer.save_model(output_dir)
             return
         if trainer.args.should_save:
-            trainer._save(output_dir, state_dict={name: t.detach().to("cpu", dtype) if t.is_floating_point() else t
-                                                  for name, t in model.state_dict().items()})
+            state_dict, seen = {}, set()
+            for name, tensor in model.state_dict().items():
+                if tensor.data_ptr() in seen:  # a tied weight (lm_head = embed_tokens): written once, as before
+                    continue
+                seen.add(tensor.data_ptr())
+                state_dict[name] = tensor.detach().to("cpu", dtype) if tensor.is_floating_point() else tensor
+            trainer._save(output_dir, state_dict=state_dict)
             record_dtype(Path(output_dir) / "config.json", dtype)
+        # save_model would also push; results.finish uploads the folder, after the checkpoint pushes in flight.
+        getattr(trainer, "_finish_current_push", lambda: None)()
         return
     state_dict = trainer.accelerator.get_state_dict(trainer.model)  # FSDP2: full tensors, on the main process only
     dtype = _training_dtype(trainer)

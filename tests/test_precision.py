@@ -262,3 +262,27 @@ def test_preflight_refuses_a_precision_the_flavor_cannot_run(flavor: str, value:
     if refused:
         assert found[0].severity == "error" and found[0].message.startswith(f"{flavor}: --precision {value}")
         assert "--precision" in found[0].fix
+
+
+def test_a_full_model_trained_on_fp32_master_weights_is_saved_in_the_autocast_dtype_with_tied_weights_once(tmp_path):
+    # runtime/sharding.save_final_model, unsharded: the files keep the base model's dtype and size (bf16 here), a tied
+    # head is not written twice, and the reloaded model is the trained one rounded to bf16.
+    from types import SimpleNamespace
+
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    from hf_trainer.runtime.sharding import save_final_model
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=True))
+    trainer = SimpleNamespace(is_fsdp_enabled=False, model=model, accelerator=SimpleNamespace(unwrap_model=lambda m: m),
+                              args=SimpleNamespace(bf16=True, fp16=False, should_save=True),
+                              _save=lambda out, state_dict: model.save_pretrained(out, state_dict=state_dict))
+    save_final_model(trainer, str(tmp_path))
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as saved:
+        assert {str(saved.get_tensor(k).dtype) for k in saved.keys()} == {"torch.bfloat16"}
+        assert "lm_head.weight" not in saved.keys()
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert reloaded.dtype == torch.bfloat16 and torch.equal(reloaded.lm_head.weight, reloaded.model.embed_tokens.weight)
+    assert torch.equal(reloaded.model.norm.weight, model.model.norm.weight.to(torch.bfloat16))
