@@ -146,11 +146,16 @@ def eval_loss(model_dir: Path, tokenizer_dir: Path, rows: list[dict], max_length
     return total / count
 
 
-def compare(ours: dict, reference: dict) -> dict:
+def compare(ours: dict, reference: dict, untrained: float | None = None) -> dict:
+    """The figures side by side; `untrained` (the starting model's eval loss) adds how much of the reference's
+    improvement ours reached (a loss ratio near 1 can also mean neither trained much)."""
     tps = {name: r["real"] / r["train_runtime"] for name, r in (("ours", ours), ("reference", reference))}
+    gained = ((untrained - ours["eval_loss"]) / (untrained - reference["eval_loss"])
+              if untrained is not None and untrained != reference["eval_loss"] else None)
     return {
-        "eval_loss": {"ours": ours["eval_loss"], "reference": reference["eval_loss"]},
+        "eval_loss": {"ours": ours["eval_loss"], "reference": reference["eval_loss"], "untrained": untrained},
         "eval_loss_ratio": ours["eval_loss"] / reference["eval_loss"],
+        "improvement_ratio": gained,
         "real_tokens": {"ours": ours["real"], "reference": reference["real"]},
         "computed_tokens": {"ours": ours["computed"], "reference": reference["computed"]},
         "optimizer_steps": {"ours": ours["steps"], "reference": reference["steps"]},
@@ -165,6 +170,10 @@ def render(result: dict) -> str:
     lines = ["| | ours (train_sft.py defaults) | TRL reference | ours / reference |", "|---|---|---|---|"]
     lines.append(f"| eval loss | {r['eval_loss']['ours']:.4f} | {r['eval_loss']['reference']:.4f} | "
                  f"{r['eval_loss_ratio']:.4f} |")
+    if r.get("improvement_ratio") is not None:
+        start = r["eval_loss"]["untrained"]
+        lines.append(f"| eval loss gained (untrained {start:.4f}) | {start - r['eval_loss']['ours']:.4f} | "
+                     f"{start - r['eval_loss']['reference']:.4f} | {r['improvement_ratio']:.2f} |")
     lines.append(f"| real training tokens | {r['real_tokens']['ours']:,} | {r['real_tokens']['reference']:,} | "
                  f"{r['real_tokens']['ours'] / max(r['real_tokens']['reference'], 1):.3f} |")
     lines.append(f"| computed tokens (with padding) | {r['computed_tokens']['ours']:,} | "
@@ -215,9 +224,10 @@ def main(args: argparse.Namespace) -> int:
     reference = run_reference(model_dir, train, work / "reference", args.epochs, scale)
     ours["eval_loss"] = eval_loss(work / "ours", model_dir, held_out)
     reference["eval_loss"] = eval_loss(work / "reference", model_dir, held_out)
+    untrained = eval_loss(model_dir, model_dir, held_out)
     result = {"device": device, "model": info, "rows": rows, "eval_rows": eval_rows, "epochs": args.epochs,
               "scale": scale,
-              **compare(ours, reference)}
+              **compare(ours, reference, untrained)}
     print(render(result), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

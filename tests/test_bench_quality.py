@@ -25,7 +25,9 @@ def test_scaling_divides_the_conversation_lengths_and_keeps_the_rows():
 def test_the_comparison_prints_eval_loss_ratio_tokens_and_speed():
     ours = {"eval_loss": 4.0, "real": 1000, "computed": 1000, "steps": 2, "train_runtime": 10.0}
     reference = {"eval_loss": 5.0, "real": 1000, "computed": 1400, "steps": 16, "train_runtime": 20.0}
-    result = bench.compare(ours, reference)
+    result = bench.compare(ours, reference, untrained=6.0)
     assert result["eval_loss_ratio"] == pytest.approx(0.8) and result["speed_ratio"] == pytest.approx(2.0)
+    assert result["improvement_ratio"] == pytest.approx(2.0)  # ours gained 2.0 where the reference gained 1.0
     text = bench.render(result)
     assert "| eval loss | 4.0000 | 5.0000 | 0.8000 |" in text and "| real tokens/s | 100 | 50 | 2.00 |" in text
+    assert "| eval loss gained (untrained 6.0000) | 2.0000 | 1.0000 | 2.00 |" in text
