@@ -483,3 +483,13 @@ def test_an_id_that_is_no_repo_id_is_refused_without_asking_the_hub(catalog, mod
     (finding,) = check_training_data({"model_name_or_path": model}, token=CANARY_TOKEN)
     assert finding.rule == "model-missing" and "is not a valid Hub id" in finding.message
     assert len(catalog.hub.requests) == before  # nothing but owner/name goes into a URL
+
+
+def test_a_revision_is_for_hub_datasets_only_in_inspection_and_in_the_script(tmp_path):
+    from hf_trainer.tiny import chat_rows, write_jsonl
+
+    data = write_jsonl(chat_rows(6), tmp_path / "chat.jsonl")
+    with pytest.raises(UserError, match="dataset_revision 'v2' applies to Hub datasets; .*chat.jsonl is a local path"):
+        _inspect(str(data), dataset_revision="v2")
+    with pytest.raises(train_common.ScriptError, match="--dataset_revision v2 applies to Hub datasets"):
+        train_common.load_splits(_script_args("train_sft.py", str(data), ["--dataset_revision", "v2"]))
