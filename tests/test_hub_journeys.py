@@ -299,6 +299,7 @@ def _value(args: list[str], flag: str) -> str | None:
     return args[args.index(flag) + 1] if flag in args else None
 
 
+@pytest.mark.slow  # trains one DPO step on the tiny model
 def test_dpo_on_ultrafeedback_plans_train_prefs_and_the_job_reads_it_from_a_local_copy(catalog, planner, tmp_path,
                                                                                        tiny_model):
     from helpers import json_summary, run_script
