@@ -23,6 +23,7 @@ from hf_trainer import paths
 from hf_trainer.errors import UserError
 from hf_trainer.jobs.base import BackendName, JobBackend, JobInfo
 from hf_trainer.jobs import submit
+from hf_trainer.jobs.records import ESTIMATE_LABEL
 from hf_trainer.preflight import PreflightReport
 from hf_trainer.runtime.train_common import DEFAULT_TRACKIO_PROJECT, default_run_name
 from hf_trainer.runtime.vocabulary import Method, Resume, timeout_seconds as job_timeout_seconds
@@ -167,9 +168,9 @@ class TrainPlan(BaseModel):
             f"  results        {self.output_dir or 'the job output folder'}",
             f"  resume         {self.resume}: " + _RESUME_TEXT[self.resume],
             f"  baseline eval  {self.baseline}",
-            *([f"  benchmark      {self.benchmark.text}"] if self.benchmark else []),
             *([f"  generation     {self.generation}"] if self.generation else []),
             *([f"  installs       {' '.join(self.dependencies)} (--with)"] if self.dependencies else []),
+            *([f"  benchmark      {self.benchmark.text}"] if self.benchmark else []),
             f"  metrics        trackio project {self.trackio_project}, run {self.run_name}"
             + (f": {self.trackio_url}" if self.trackio_url else ""),
             "  " + self.preflight.render().replace("\n", "\n  "),
@@ -481,6 +482,8 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
     labels = {"hf-trainer": "train", "method": req.method, "trackio-run": run_name}
     if req.hub_model_id:
         labels["model-repo"] = _label_value(req.hub_model_id)
+    if hours is not None:  # the plan's estimate travels with the job (jobs/records.py): retry sizes from it
+        labels[ESTIMATE_LABEL] = str(round(hours * 3600))
     # The recommendation is the job that runs: the estimator's changes for this flavor are script flags, set here.
     changes = list(row.changes) if row is not None and row.verdict == "fits with changes" else []
     change_args = list(getattr(row, "script_args", None) or []) if changes else []

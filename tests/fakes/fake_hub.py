@@ -52,7 +52,6 @@ HARDWARE = [
      "unitCostMicroUSD": 45833, "unitCostUSD": 0.045833, "unitLabel": "minute"},
 ]
 
-
 # The end of a real log of a job that ran out of GPU memory on an A10G (24 GB) after its first pushed checkpoint.
 OOM_LOG = [
     "{'loss': '1.921', 'grad_norm': '0.8', 'learning_rate': '2e-05', 'epoch': '0.3'}",
