@@ -125,3 +125,21 @@ def test_a_4b_full_fine_tune_plan_carries_every_change_its_flavor_needs(hub, fla
         assert any(f.rule == "does-not-fit" for f in plan.preflight.findings)
     else:
         assert plan.change_args == [] and plan.preflight.ok
+
+
+def test_a_namespace_runs_and_bills_the_job_in_that_organisation(hub):
+    # An organisation with credits pays for the job: the plan says so and the job is created in its namespace.
+    fake, backend, tools = hub
+    plan = train(_request(namespace="credits-org", max_steps=20), backend, **tools)
+    assert plan.namespace == "credits-org" and "billed to      credits-org" in plan.render()
+    assert fake.count("POST", r"^/api/jobs/") == 0
+    done = train(_request(namespace="credits-org", max_steps=20, confirm=True), backend, **tools)
+    assert done.submitted and fake.count("POST", r"^/api/jobs/credits-org$") == 1
+    assert fake.count("POST", r"^/api/jobs/alice$") == 0
+
+
+def test_a_namespace_on_the_local_backend_is_refused_with_the_reason(tmp_path):
+    from hf_trainer.jobs.local import LocalBackend
+
+    with pytest.raises(UserError, match="namespace 'credits-org' only applies to Hugging Face Jobs"):
+        train(_request(namespace="credits-org", backend="local"), LocalBackend(use_uv=False))

@@ -183,7 +183,7 @@ def plan_smoke(plan: "TrainPlan", backend: JobBackend, estimate_request: Any,
                      if repo else f"the model card, saved in {output_dir or 'the job folder'}")
     report = submit.preflight_job(
         submit.training_request(plan.script, args, backend, flavor=flavor, timeout_seconds=timeout, labels=labels,
-                                dependencies=plan.dependencies), plan.backend,
+                                dependencies=plan.dependencies, namespace=plan.namespace), plan.backend,
         submit.Estimated(seconds=seconds, memory_fits=None if row is None else row.verdict != "does not fit",
                          memory_detail=None if row is None else
                          f"needs {row.memory_gib:.1f} GiB, has {row.memory_available_gib:.0f} GiB"))
@@ -225,7 +225,7 @@ def run_smoke(plan: "TrainPlan", backend: JobBackend, *, force: bool = False,
     budget.check_spend(backend, flavor=plan.flavor, timeout_seconds=plan.timeout_seconds, action=neither)
     job, _ = submit.submit_training(plan.script, smoke.script_args, backend, flavor=smoke.flavor,
                                     timeout_seconds=smoke.timeout_seconds, labels=smoke.labels, force=force,
-                                    report=smoke.preflight, dependencies=plan.dependencies,
+                                    report=smoke.preflight, dependencies=plan.dependencies, namespace=plan.namespace,
                                     action="Smoke job not submitted (and so neither the full job)")
     try:
         done = backend.wait(job.id, timeout=smoke.timeout_seconds + SCHEDULING_GRACE_SECONDS,

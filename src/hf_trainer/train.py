@@ -46,6 +46,10 @@ class TrainRequest(BaseModel):
     method: Method = Field(description="sft, dpo, grpo, reward or kto.")
     model_name_or_path: str = Field(min_length=1, description="Base model: Hub id or local folder.")
     dataset_name: str = Field(min_length=1, description="Hub dataset id, or a local file/folder (local backend).")
+    namespace: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,95}$", description="Hub namespace "
+                                  "the job runs in and is billed to: an organisation with credits (e.g. one that "
+                                  "grants free GPU time); default: yours. The output repo is separate "
+                                  "(hub_model_id).")
     hub_model_id: str | None = Field(None, description="Output model repo, e.g. 'you/qwen-sft'. Default on the Hub: "
                                      "'<you>/<model>-<method>' in your namespace (a -2, -3 suffix when another run "
                                      "holds that name), private unless hub_private_repo is False; the plan shows it.")
@@ -110,6 +114,8 @@ class TrainPlan(BaseModel):
 
     method: str
     backend: BackendName
+    namespace: str | None = Field(default=None, description="The organisation the job runs in and is billed to "
+                                  "(none: the person's own account).")
     script: str
     script_args: list[str]
     flavor: str | None
@@ -158,6 +164,8 @@ class TrainPlan(BaseModel):
         lines = [
             f"{'SUBMITTED' if self.submitted else 'PLAN (not submitted)'}: {self.method.upper()} with "
             f"{self.script} on {self.backend}" + (f" / {self.flavor}" if self.flavor else ""),
+            *([f"  billed to      {self.namespace} (the job runs in this organisation's namespace)"]
+              if self.namespace else []),
             f"  time and cost  {cost}",
             f"  timeout        {self.timeout}",
             f"  dataset        {self.dataset_verdict}" + (f" (mapping {self.dataset_mapping})"
@@ -355,6 +363,9 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
 
     backend_name: BackendName = backend.name
     warnings: list[str] = []
+    if req.namespace and backend_name != "hub":
+        raise UserError(f"namespace {req.namespace!r} only applies to Hugging Face Jobs (who pays for the job); the "
+                        "local backend runs on this machine. Remove namespace, or use backend 'hub'.")
     if req.hub_model_id and not _REPO_ID.match(req.hub_model_id):
         raise UserError(f"hub_model_id {req.hub_model_id!r} is not a repo id: use 'owner/name' (letters, digits, "
                         "'-', '_', '.').")
@@ -501,7 +512,8 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
         follow_up = benchmark_plan.follow_up_env(bench, backend)
     report = submit.preflight_job(
         submit.training_request(script_name, script_args, backend, flavor=flavor, timeout_seconds=timeout_seconds,
-                                labels=labels, dependencies=dependencies, env=follow_up), backend_name,
+                                labels=labels, dependencies=dependencies, env=follow_up,
+                                namespace=req.namespace), backend_name,
         submit.Estimated(seconds=hours * 3600 if hours is not None else None, memory_fits=fits,
                          memory_detail=None if row is None else
                          f"needs {row.memory_gib:.1f} GiB, has {row.memory_available_gib:.0f} GiB",
@@ -511,7 +523,7 @@ def plan_training(req: TrainRequest, backend: JobBackend, *, inspector: Inspecto
     report = submit.with_budget(report, backend, flavor=flavor, timeout_seconds=timeout_seconds)  # what it leaves
     endpoint = _hub_endpoint(backend)
     return TrainPlan(
-        method=req.method, backend=backend_name, script=script_path.name, script_args=script_args, flavor=flavor,
+        method=req.method, backend=backend_name, namespace=req.namespace, script=script_path.name, script_args=script_args, flavor=flavor,
         price_per_hour=row.price_per_hour if row and backend_name == "hub" else (0.0 if backend_name == "local"
                                                                                 else None),
         estimated_hours=hours, estimated_cost_usd=cost, timeout=format_duration(timeout_seconds),
@@ -555,7 +567,7 @@ def submit_plan(plan: TrainPlan, backend: JobBackend, *, force: bool = False) ->
                                     timeout_seconds=plan.timeout_seconds, labels=plan.labels, force=force,
                                     report=plan.preflight, dependencies=plan.dependencies,
                                     env=benchmark_plan.follow_up_env(plan.benchmark, backend) if plan.benchmark
-                                    else None)
+                                    else None, namespace=plan.namespace)
     trackio_url = None
     if plan.backend == "hub" and job.owner:
         trackio_url = f"{_hub_endpoint(backend)}/spaces/{job.owner}/trackio"

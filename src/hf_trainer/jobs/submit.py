@@ -24,6 +24,7 @@ from typing import Any, Callable, NoReturn, TYPE_CHECKING, TypeVar, cast
 
 from hf_trainer import budget, ledger, paths
 from hf_trainer.errors import UserError
+from hf_trainer.jobs.arguments import HubUvJobRequest
 from hf_trainer.jobs.base import CommandJobRequest, JobBackend, JobInfo, JobRequest, UvJobRequest
 from hf_trainer.jobs.records import with_record
 from hf_trainer.data_checks import DATA_RULES, check_training_data, force_note, job_token
@@ -369,7 +370,8 @@ def checked_fields(request: JobRequest, backend_name: str) -> dict[str, object]:
     words = request.script_args if isinstance(request, UvJobRequest) else request.command
     return {"backend": backend_name, "script": getattr(request, "script", None), "args": list(words),
             "flavor": request.flavor, "timeout_seconds": request.timeout_seconds, "env": sorted(request.env),
-            "secrets": sorted(request.secrets), "image": getattr(request, "image", None)}
+            "secrets": sorted(request.secrets), "image": getattr(request, "image", None),
+            "namespace": getattr(request, "namespace", None)}
 
 
 def _with_warnings(report: PreflightReport, warnings: list[str]) -> PreflightReport:
@@ -506,23 +508,29 @@ def token_secret(backend: JobBackend) -> dict[str, str]:
 
 def training_request(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
                      timeout_seconds: int | None, labels: dict[str, str] | None = None,
-                     dependencies: list[str] | None = None, env: dict[str, str] | None = None) -> UvJobRequest:
+                     dependencies: list[str] | None = None, env: dict[str, str] | None = None,
+                     namespace: str | None = None) -> UvJobRequest:
     """The one job train, rerun and retry plan, check and send: a bundled script with arguments, the caller's token
-    as its HF_TOKEN secret (token_secret), flavor, timeout and labels."""
-    return UvJobRequest(script=str(paths.bundled_script(script)), script_args=list(script_args),
-                        secrets=token_secret(backend), labels=dict(labels or {}), flavor=flavor,
-                        timeout_seconds=timeout_seconds, dependencies=list(dependencies or []), env=dict(env or {}))
+    as its HF_TOKEN secret (token_secret), flavor, timeout and labels; `namespace` (an organisation, which is then
+    billed) runs it there."""
+    fields: dict[str, Any] = dict(
+        script=str(paths.bundled_script(script)), script_args=list(script_args), secrets=token_secret(backend),
+        labels=dict(labels or {}), flavor=flavor, timeout_seconds=timeout_seconds,
+        dependencies=list(dependencies or []), env=dict(env or {}))
+    if namespace:
+        return HubUvJobRequest(**fields, namespace=namespace)
+    return UvJobRequest(**fields)
 
 
 def submit_training(script: str, script_args: list[str], backend: JobBackend, *, flavor: str | None,
                     timeout_seconds: int | None, labels: dict[str, str], force: bool = False,
                     report: PreflightReport | None = None, action: str = "Not submitted",
-                    dependencies: list[str] | None = None, env: dict[str, str] | None = None
-                    ) -> tuple[JobInfo, PreflightReport]:
+                    dependencies: list[str] | None = None, env: dict[str, str] | None = None,
+                    namespace: str | None = None) -> tuple[JobInfo, PreflightReport]:
     """train, rerun and retry: a bundled training script with arguments, submitted through the same pipeline. A
     `report` from `lint_training` is reused only when it describes this very job (else the job is checked anew)."""
     request = training_request(script, script_args, backend, flavor=flavor, timeout_seconds=timeout_seconds,
-                               labels=labels, dependencies=dependencies, env=env)
+                               labels=labels, dependencies=dependencies, env=env, namespace=namespace)
     return submit(request, backend, force=force, report=report, action=action)
 
 
