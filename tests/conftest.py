@@ -33,6 +33,12 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("JOB_ID", raising=False)
     for name in ("HF_TRAINER_BUDGET_USD", "HF_TRAINER_BUDGET_PERIOD", "HF_TRAINER_BUDGET_START"):
         monkeypatch.delenv(name, raising=False)  # a person's budget must not refuse the suite's jobs
+    # A server started in this process (the HTTP transport tests) holds the strictest budget it saw for the life of
+    # the process, as it should; each test starts as a fresh process would.
+    from hf_trainer import budget
+
+    monkeypatch.setattr(budget, "_held", [])
+    monkeypatch.setattr(budget, "_holding", [])
     return home
 
 
