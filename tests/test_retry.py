@@ -207,3 +207,13 @@ def test_a_missing_split_is_retried_with_the_split_the_method_trains_on(fake_hub
     assert plan.diagnosis.kind == "dataset_split"
     assert get_arg(plan.script_args, "--dataset_train_split") == "train_prefs" and plan.timeout_seconds == 7200
     assert plan.preflight.ok, plan.preflight.render()
+
+
+
+def test_a_retry_that_switches_to_lora_puts_the_change_of_method_to_the_person(fake_hub, backend, model):
+    # The same rule as train's plans (plan_decisions.py): a retry may change the method to fit, but as a decision.
+    model.weights = 40.0  # only LoRA fits the A10G
+    plan = retry_job(backend, failed_job(fake_hub, logs=OOM_LOG))
+    assert "--use_peft" in plan.script_args
+    assert any(d.kind == "method" for d in plan.decisions), plan.decisions
+    assert "DECISION (method)" in plan.render()

@@ -27,6 +27,7 @@ from hf_trainer.errors import UserError
 from hf_trainer.jobs import submit
 from hf_trainer.jobs.base import JobBackend, JobInfo
 from hf_trainer.jobs.records import RECORD_LABELS, RETRY_LABEL, JobRecord, read_record, record_labels
+from hf_trainer.plan_decisions import Decision, decisions_between
 from hf_trainer.preflight import PreflightReport
 from hf_trainer.runtime.resume import STATE_ARGUMENTS
 from hf_trainer.runtime.vocabulary import timeout_seconds as job_timeout_seconds
@@ -62,6 +63,8 @@ class RetryPlan(BaseModel):
     estimated_seconds: float | None = Field(default=None, description="The estimator's time for the work the new job does.")
     reasons: list[str] = Field(default_factory=list, description="How the change, flavor and timeout were chosen.")
     blocked: str | None = Field(default=None, description="Why no retry can work, when none can.")
+    decisions: list[Decision] = Field(default_factory=list, description="Changes of method, model, precision or data "
+                                      "the retry makes (e.g. LoRA or QLoRA to fit): the person decides them.")
     preflight: PreflightReport | None
     submitted: bool = False
     job: JobInfo | None = None
@@ -69,6 +72,7 @@ class RetryPlan(BaseModel):
     def render(self) -> str:
         lines = [self.diagnosis.render()]
         lines += [f"  sized: {reason}" for reason in self.reasons]
+        lines += [f"  {decision.render()}" for decision in self.decisions]
         if self.blocked:
             lines.append(f"  resubmit: no retry can work: {self.blocked}")
         elif self.script is None:
@@ -447,9 +451,13 @@ def _sized(plan: RetryPlan, backend: JobBackend, job: JobInfo, lines: list[str],
     else:
         report = submit.preflight_job(request, name)
     report = submit.with_budget(report, backend, flavor=chosen_flavor, timeout_seconds=timeout)  # what it leaves
+    # A change of method, model, precision or data is the person's to make, as in a train plan (plan_decisions.py).
+    before = list(plan.record.script_args) if plan.record is not None else list(plan.script_args)
+    decisions = decisions_between(before, args, why=f"to retry after {plan.diagnosis.kind}",
+                                  alternative="Retry without it on a larger flavor (pass flavor), or not at all.")
     return plan.model_copy(update={"script_args": args, "flavor": chosen_flavor, "timeout_seconds": timeout,
                                    "resumes": resumes, "estimated_seconds": estimated, "reasons": reasons,
-                                   "preflight": report})
+                                   "preflight": report, "decisions": decisions})
 
 
 def retry_job(backend: JobBackend, job_id: str, *, confirm: bool = False, force: bool = False,
