@@ -25,6 +25,11 @@ def _short(value: str, width: int) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
+def _cell(value: str, width: int) -> str:
+    """A table cell from outside text: control characters (a newline that would start a row of its own) escaped."""
+    return _short(quoted(value)[1:-1], width)
+
+
 def text_table(rows: Sequence[tuple[str, ...]]) -> str:
     """Rows as aligned columns; the last column (a command, free-length) is not padded."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -38,7 +43,7 @@ def ps_table(jobs: list[JobInfo]) -> str:
     rows = [("ID", "STAGE", "CREATED", "FLAVOR", "COMMAND")]
     for job in jobs:
         created = job.created_at.strftime("%Y-%m-%d %H:%M") if job.created_at else "-"
-        rows.append((job.id, job.stage.value, created, job.flavor or "-", _short(" ".join(job.command), 60)))
+        rows.append((job.id, job.stage.value, created, job.flavor or "-", _cell(" ".join(job.command), 60)))
     return text_table(rows)
 
 
@@ -49,7 +54,7 @@ def scheduled_table(items: list[ScheduledJob]) -> str:
     for item in items:
         nxt = item.next_run_at.strftime("%Y-%m-%d %H:%M") if item.next_run_at else "-"
         rows.append((item.id, item.schedule or "-", "suspended" if item.suspend else "active", nxt,
-                     _short(" ".join(item.command), 50)))
+                     _cell(" ".join(item.command), 50)))
     return text_table(rows)
 
 
@@ -60,10 +65,12 @@ def job_text(job: JobInfo) -> str:
         lines.append(f"  URL:     {job.url}")
     if job.flavor:
         lines.append(f"  Flavor:  {job.flavor}")
+    # The image and the command are the Hub's strings too (a job in an organisation may be anyone's): quoted on one
+    # line, so a newline in an argument cannot start a line of its own in our text.
     if job.image:
-        lines.append(f"  Image:   {job.image}")
+        lines.append(f"  Image:   {quoted(job.image)}")
     if job.command:
-        lines.append(f"  Command: {_short(' '.join(job.command), 200)}")
+        lines.append(f"  Command: {quoted(_short(' '.join(job.command), 200))}")
     for label, when in (("Created", job.created_at), ("Started", job.started_at), ("Ended", job.finished_at)):
         if when:
             lines.append(f"  {label}: {when.isoformat(timespec='seconds')}")
